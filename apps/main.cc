@@ -1,0 +1,69 @@
+// The `streamrec` command: parses the command line, builds the configuration and runs
+// the chosen subcommand. Subcommands live in apps/cmd_*.cc and register themselves.
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/command.h"
+#include "core/config.h"
+#include "core/logging.h"
+
+int main(int argc, char** argv) {
+  using streamrec::apps::RunFn;
+  CLI::App app{
+      "streamrec: a streaming, real-time recommender on Kafka.\n"
+      "Run `streamrec run` for a demo on the embedded broker, `streamrec SUBCOMMAND --help` "
+      "for each subcommand."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("streamrec ") + STREAMREC_VERSION);
+
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string log_level = "warn";
+  app.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
+  app.add_option("--set", overrides, "Override a config key: --set operators.window.size=30")
+      ->take_all();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
+      ->capture_default_str();
+
+  std::map<CLI::App*, RunFn> runners;
+  std::map<CLI::App*, streamrec::apps::SetupFn> setups;
+  for (const auto& cmd : streamrec::apps::RegisteredCommands()) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    sub->fallthrough();
+    runners[sub] = cmd.setup(sub);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (auto st = streamrec::InitLogging(log_level); !st.ok()) {
+    std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
+    return 2;
+  }
+  streamrec::apps::CommandContext ctx;
+  if (!config_file.empty()) {
+    auto loaded = streamrec::Config::FromFile(config_file);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "streamrec: %s\n", loaded.status().message().c_str());
+      return 2;
+    }
+    ctx.config = std::move(loaded).value();
+  }
+  if (auto st = ctx.config.ApplyOverrides(overrides); !st.ok()) {
+    std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
+    return 2;
+  }
+  for (CLI::App* sub : app.get_subcommands()) {
+    auto it = runners.find(sub);
+    if (it != runners.end() && it->second) return it->second(ctx);
+  }
+  std::fprintf(stderr, "streamrec: no subcommand given; see --help\n");
+  return 2;
+}

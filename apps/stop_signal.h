@@ -1,0 +1,17 @@
+#pragma once
+
+#include <chrono>
+
+namespace streamrec::apps {
+
+// SIGINT/SIGTERM handling for long-running subcommands. Install once on the main thread
+// before starting workers; any thread may poll or wait. The first signal asks for a
+// clean shutdown; a second one exits at once (status 130).
+void InstallStopSignalHandlers();
+bool StopRequested();
+// Waits until a stop is requested or `timeout` passes; true when a stop was requested.
+bool WaitForStop(std::chrono::milliseconds timeout);
+// Requests a stop from code (as if signalled once).
+void RequestStop();
+
+}  // namespace streamrec::apps

@@ -1,0 +1,35 @@
+#include "core/metrics.h"
+
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+namespace streamrec {
+
+std::shared_ptr<prometheus::Registry> MetricsRegistry() {
+  static const auto registry = std::make_shared<prometheus::Registry>();
+  return registry;
+}
+
+std::string SerializeMetrics() {
+  return prometheus::TextSerializer().Serialize(MetricsRegistry()->Collect());
+}
+
+Result<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(const std::string& bind_address,
+                                                                 int* bound_port) {
+  try {
+    auto exposer = std::make_unique<prometheus::Exposer>(bind_address);
+    exposer->RegisterCollectable(MetricsRegistry());
+    const auto ports = exposer->GetListeningPorts();
+    if (bound_port != nullptr && !ports.empty()) *bound_port = ports.front();
+    return exposer;
+  } catch (const std::exception& e) {
+    return Status::Unavailable("cannot serve metrics on " + bind_address + ": " + e.what());
+  }
+}
+
+prometheus::Histogram::BucketBoundaries LatencyBuckets() {
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,   10.0};
+}
+
+}  // namespace streamrec

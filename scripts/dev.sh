@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One command for all set-up on a fresh Debian 12 machine:
+#   scripts/dev.sh run    install what is missing, build, run `streamrec run`
+#   scripts/dev.sh test   install what is missing, build, run the whole test suite
+#   scripts/dev.sh build  install what is missing and build only
+# Idempotent: a second run installs nothing and reuses the build (ccache).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${STREAMREC_BUILD_DIR:-$ROOT/build}"
+MODE="${1:-build}"
+shift || true
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config ccache git ca-certificates
+  clang libclang-rt-14-dev
+  librdkafka-dev librocksdb-dev libtorch-dev prometheus-cpp-dev
+  libsimdjson-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libxxhash-dev
+  libcpp-httplib-dev libhnswlib-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  kcat python3 python3-kafka curl procps
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "dev.sh: all ${#PACKAGES[@]} Debian packages present"
+    return
+  fi
+  echo "dev.sh: installing ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {
+  local jobs
+  jobs="$(nproc)"
+  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+  export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$BUILD_DIR" -j "$jobs"
+}
+
+case "$MODE" in
+  build)
+    install_packages
+    build
+    ;;
+  run)
+    install_packages
+    build
+    exec "$BUILD_DIR/bin/streamrec" run "$@"
+    ;;
+  test)
+    install_packages
+    build
+    cd "$BUILD_DIR"
+    ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
+    ;;
+  *)
+    echo "usage: scripts/dev.sh run|test|build [args...]" >&2
+    exit 2
+    ;;
+esac
