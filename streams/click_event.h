@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/records.h"
+#include "core/status.h"
+
+namespace streamrec {
+
+// Limits of strict validation (DESIGN §2, issue "Foundation").
+inline constexpr size_t kMaxIdBytes = 256;
+inline constexpr size_t kMaxClickMessageBytes = 64 * 1024;
+
+// Why a `clicks` message was rejected. The name (RejectReasonName) is the value of the
+// `streamrec.reject.reason` header on `clicks.dlq` and the `reason` label of
+// streamrec_events_rejected_total.
+enum class RejectReason : uint8_t {
+  kNone = 0,
+  kBadJson,             // not parseable JSON, or not an object
+  kMessageTooLarge,     // over kMaxClickMessageBytes
+  kMissingField,        // user_id, item_id, event or ts absent
+  kWrongType,           // a field of the wrong JSON type
+  kEmptyId,             // user_id or item_id ""
+  kIdTooLong,           // an id over kMaxIdBytes
+  kBadTimestamp,        // ts negative, or absurd (beyond year 2200 or before 2000)
+  kUnknownEventType,    // event not one of view|click|add_to_cart|purchase
+};
+const char* RejectReasonName(RejectReason reason);
+
+// A validated click event. Ids are kept verbatim for output; keys are HashId(id).
+struct ClickEvent {
+  std::string user_id;
+  std::string item_id;
+  std::string session_id;  // may be empty
+  EventType event = EventType::kClick;
+  int64_t ts_ms = 0;       // event time, epoch milliseconds
+  uint64_t user_key = 0;
+  uint64_t item_key = 0;
+};
+
+// Outcome of parsing one message: either an event, or a reason plus a precise
+// human-readable detail ("user_id is 300 bytes, the limit is 256").
+struct ClickParseResult {
+  RejectReason reason = RejectReason::kNone;
+  std::string detail;
+  ClickEvent event;
+  bool ok() const { return reason == RejectReason::kNone; }
+};
+
+// Parses and strictly validates one `clicks` JSON message (simdjson). Unknown fields are
+// ignored. Thread-compatible: use one ClickEventParser per thread.
+class ClickEventParser {
+ public:
+  ClickEventParser();
+  ~ClickEventParser();
+  ClickParseResult Parse(std::string_view message);
+
+ private:
+  struct Rep;
+  Rep* rep_;
+};
+
+// Canonical JSON of an event (the schema of DESIGN §2), e.g. for the generator.
+std::string EncodeClickEvent(const ClickEvent& event);
+
+}  // namespace streamrec
