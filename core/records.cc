@@ -7,6 +7,7 @@ namespace {
 
 constexpr uint8_t kTrainingExampleFormat = 1;
 constexpr uint8_t kItemStatsFormat = 1;
+constexpr uint8_t kItemNeighborsFormat = 1;
 // Bounds that keep a corrupt length field from allocating gigabytes.
 constexpr uint32_t kMaxStringBytes = 1 << 16;
 constexpr uint32_t kMaxHistory = 1 << 16;
@@ -158,6 +159,47 @@ Result<ItemStats> DecodeItemStats(std::string_view bytes) {
   }
   if (!r.done()) return Status::Corruption("item stats: trailing bytes");
   return s;
+}
+
+std::string EncodeItemNeighbors(const ItemNeighbors& n) {
+  Writer w;
+  w.U8(kItemNeighborsFormat);
+  w.Fixed(n.item_key);
+  w.Str(n.item_id);
+  w.Fixed(n.updated_ts_ms);
+  w.Fixed(static_cast<uint32_t>(n.neighbors.size()));
+  for (const Neighbor& nb : n.neighbors) {
+    w.Fixed(nb.item_key);
+    w.Str(nb.item_id);
+    w.Fixed(nb.score);
+    w.Fixed(nb.count);
+  }
+  return w.Take();
+}
+
+Result<ItemNeighbors> DecodeItemNeighbors(std::string_view bytes) {
+  Reader r(bytes);
+  uint8_t format = 0;
+  if (!r.U8(&format)) return Status::Corruption("item neighbors: empty");
+  if (format != kItemNeighborsFormat) {
+    return Status::Corruption("item neighbors: unknown format " + std::to_string(format));
+  }
+  ItemNeighbors n;
+  uint32_t count = 0;
+  if (!r.Fixed(&n.item_key) || !r.Str(&n.item_id) || !r.Fixed(&n.updated_ts_ms) ||
+      !r.Fixed(&count)) {
+    return Status::Corruption("item neighbors: truncated header");
+  }
+  if (count > kMaxHistory) return Status::Corruption("item neighbors: list too long");
+  n.neighbors.resize(count);
+  for (Neighbor& nb : n.neighbors) {
+    if (!r.Fixed(&nb.item_key) || !r.Str(&nb.item_id) || !r.Fixed(&nb.score) ||
+        !r.Fixed(&nb.count)) {
+      return Status::Corruption("item neighbors: truncated list");
+    }
+  }
+  if (!r.done()) return Status::Corruption("item neighbors: trailing bytes");
+  return n;
 }
 
 }  // namespace streamrec

@@ -67,4 +67,34 @@ struct ItemStats {
 std::string EncodeItemStats(const ItemStats& stats);
 Result<ItemStats> DecodeItemStats(std::string_view bytes);
 
+// One neighbour of an item under the configured similarity.
+struct Neighbor {
+  uint64_t item_key = 0;
+  std::string item_id;
+  double score = 0;   // similarity (count, cosine, Jaccard or lift)
+  double count = 0;   // raw weighted co-occurrence count
+
+  friend bool operator==(const Neighbor& a, const Neighbor& b) {
+    return a.item_key == b.item_key && a.item_id == b.item_id && a.score == b.score &&
+           a.count == b.count;
+  }
+};
+
+// An item's top-K neighbour list on the compacted `streamrec.item-neighbors` table
+// (key: item id), best first, published by the item stage.
+struct ItemNeighbors {
+  uint64_t item_key = 0;
+  std::string item_id;
+  int64_t updated_ts_ms = 0;
+  std::vector<Neighbor> neighbors;
+
+  friend bool operator==(const ItemNeighbors& a, const ItemNeighbors& b) {
+    return a.item_key == b.item_key && a.item_id == b.item_id &&
+           a.updated_ts_ms == b.updated_ts_ms && a.neighbors == b.neighbors;
+  }
+};
+
+std::string EncodeItemNeighbors(const ItemNeighbors& neighbors);
+Result<ItemNeighbors> DecodeItemNeighbors(std::string_view bytes);
+
 }  // namespace streamrec

@@ -46,6 +46,17 @@ TEST(RecordsTest, ItemStatsRoundTrip) {
   EXPECT_FALSE(DecodeItemStats(EncodeItemStats(s).substr(3)).ok());
 }
 
+TEST(RecordsTest, ItemNeighborsRoundTrip) {
+  ItemNeighbors n{7, "sku-7", 1732270000123, {{8, "sku-8", 0.5, 12}, {9, "sku-9", 0.25, 3}}};
+  const std::string bytes = EncodeItemNeighbors(n);
+  auto decoded = DecodeItemNeighbors(bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(*decoded, n);
+  for (size_t len = 0; len < bytes.size(); ++len) {
+    EXPECT_FALSE(DecodeItemNeighbors(bytes.substr(0, len)).ok());
+  }
+}
+
 TEST(RecordsTest, EventTypeNames) {
   for (EventType t : {EventType::kView, EventType::kClick, EventType::kAddToCart,
                       EventType::kPurchase}) {
