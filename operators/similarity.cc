@@ -1,0 +1,114 @@
+#include "operators/similarity.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "state/encoding.h"
+
+namespace streamrec::operators {
+namespace {
+constexpr uint8_t kTopKFormat = 1;
+}  // namespace
+
+const char* SimilarityName(Similarity s) {
+  switch (s) {
+    case Similarity::kCount: return "count";
+    case Similarity::kCosine: return "cosine";
+    case Similarity::kJaccard: return "jaccard";
+    case Similarity::kLift: return "lift";
+  }
+  return "count";
+}
+
+Result<Similarity> ParseSimilarity(std::string_view name) {
+  if (name == "count") return Similarity::kCount;
+  if (name == "cosine") return Similarity::kCosine;
+  if (name == "jaccard") return Similarity::kJaccard;
+  if (name == "lift") return Similarity::kLift;
+  return Status::InvalidArgument("unknown similarity '" + std::string(name) +
+                                 "' (expected count, cosine, jaccard or lift)");
+}
+
+double SimilarityScore(Similarity s, double c_ab, double c_a, double c_b, double total) {
+  switch (s) {
+    case Similarity::kCount:
+      return c_ab;
+    case Similarity::kCosine: {
+      const double d = c_a * c_b;
+      return d > 0 ? c_ab / std::sqrt(d) : 0.0;
+    }
+    case Similarity::kJaccard: {
+      const double d = c_a + c_b - c_ab;
+      return d > 0 ? c_ab / d : 0.0;
+    }
+    case Similarity::kLift: {
+      const double d = c_a * c_b;
+      return d > 0 ? c_ab * total / d : 0.0;
+    }
+  }
+  return 0.0;
+}
+
+bool NeighborBefore(const Neighbor& x, const Neighbor& y) {
+  if (x.score != y.score) return x.score > y.score;
+  return x.item_key < y.item_key;
+}
+
+void TopKList::Update(const std::vector<uint64_t>& changed,
+                      const std::function<Neighbor(uint64_t)>& score_of) {
+  std::unordered_set<uint64_t> seen;
+  std::vector<Neighbor> all;
+  all.reserve(list_.size() + changed.size());
+  auto consider = [&](uint64_t key) {
+    if (!seen.insert(key).second) return;
+    Neighbor n = score_of(key);
+    n.item_key = key;
+    if (n.count > 0) all.push_back(n);
+  };
+  for (const auto& n : list_) consider(n.item_key);
+  for (uint64_t key : changed) consider(key);
+  Rebuild(std::move(all));
+}
+
+void TopKList::Rebuild(std::vector<Neighbor> all) {
+  if (all.size() > k_) {
+    std::partial_sort(all.begin(), all.begin() + static_cast<long>(k_), all.end(), NeighborBefore);
+    all.resize(k_);
+  } else {
+    std::sort(all.begin(), all.end(), NeighborBefore);
+  }
+  list_ = std::move(all);
+}
+
+std::string TopKList::Serialize() const {
+  state::ByteWriter w;
+  w.U8(kTopKFormat);
+  w.U32(static_cast<uint32_t>(list_.size()));
+  for (const auto& n : list_) {
+    w.U64(n.item_key);
+    w.F64(n.score);
+    w.F64(n.count);
+  }
+  return w.Take();
+}
+
+Result<TopKList> TopKList::Parse(std::string_view bytes, size_t k) {
+  state::ByteReader r(bytes);
+  uint8_t format = 0;
+  uint32_t n = 0;
+  if (!r.U8(&format) || format != kTopKFormat) return Status::Corruption("top-k: unknown format");
+  if (!r.U32(&n) || n > bytes.size() / 24 + 1) return Status::Corruption("top-k: bad length");
+  TopKList out(k);
+  std::vector<Neighbor> all(n);
+  for (auto& x : all) {
+    if (!r.U64(&x.item_key) || !r.F64(&x.score) || !r.F64(&x.count)) {
+      return Status::Corruption("top-k: truncated");
+    }
+  }
+  if (!r.done()) return Status::Corruption("top-k: trailing bytes");
+  out.Rebuild(std::move(all));
+  return out;
+}
+
+}  // namespace streamrec::operators

@@ -1,0 +1,339 @@
+#include "state/state_db.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <new>
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+#include <rocksdb/db.h>
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/write_batch.h>
+
+#include "core/metrics.h"
+#include "state/counter_merge.h"
+
+namespace streamrec::state {
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(msg);
+  if (s.IsCorruption()) return Status::Corruption(msg);
+  if (s.IsIOError()) return Status::IoError(msg);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(msg);
+  if (s.IsBusy() || s.IsTimedOut() || s.IsTryAgain()) return Status::Unavailable(msg);
+  return Status::Internal(msg);
+}
+
+// Counter addition as a RocksDB merge operator. No exception leaves it.
+class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& /*key*/, const rocksdb::Slice* existing_value,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* /*logger*/) const override {
+    try {
+      std::string_view existing;
+      if (existing_value != nullptr) existing = std::string_view(existing_value->data(), existing_value->size());
+      return AddCounters(existing_value != nullptr ? &existing : nullptr,
+                         std::string_view(value.data(), value.size()), new_value);
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+  }
+  const char* Name() const override { return "streamrec.CounterAdd"; }
+};
+
+struct StateMetrics {
+  prometheus::Counter* writes = nullptr;
+  prometheus::Counter* write_bytes = nullptr;
+  prometheus::Counter* reads = nullptr;
+  prometheus::Histogram* write_seconds = nullptr;
+};
+
+StateMetrics MetricsFor(const std::string& store) {
+  auto registry = MetricsRegistry();
+  static auto& writes = prometheus::BuildCounter()
+                            .Name("streamrec_state_writes_total")
+                            .Help("Atomic WriteBatches applied to a state store")
+                            .Register(*registry);
+  static auto& bytes = prometheus::BuildCounter()
+                           .Name("streamrec_state_write_bytes_total")
+                           .Help("Bytes of WriteBatches applied to a state store")
+                           .Register(*registry);
+  static auto& reads = prometheus::BuildCounter()
+                           .Name("streamrec_state_reads_total")
+                           .Help("Point reads from a state store")
+                           .Register(*registry);
+  static auto& seconds = prometheus::BuildHistogram()
+                             .Name("streamrec_state_write_seconds")
+                             .Help("Latency of applying one WriteBatch")
+                             .Register(*registry);
+  StateMetrics m;
+  m.writes = &writes.Add({{"store", store}});
+  m.write_bytes = &bytes.Add({{"store", store}});
+  m.reads = &reads.Add({{"store", store}});
+  m.write_seconds = &seconds.Add({{"store", store}}, LatencyBuckets());
+  return m;
+}
+
+class RocksIterator : public StateIterator {
+ public:
+  RocksIterator(std::unique_ptr<rocksdb::Iterator> it, std::string prefix)
+      : it_(std::move(it)), prefix_(std::move(prefix)) {
+    it_->Seek(prefix_);
+  }
+  bool Valid() const override { return it_->Valid() && it_->key().starts_with(prefix_); }
+  void Next() override { it_->Next(); }
+  std::string_view key() const override { return {it_->key().data(), it_->key().size()}; }
+  std::string_view value() const override { return {it_->value().data(), it_->value().size()}; }
+  Status status() const override { return FromRocks(it_->status(), "iterating"); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+bool AddCounters(const std::string_view* existing, std::string_view operand, std::string* out) {
+  if (operand.size() % 8 != 0) return false;
+  if (existing != nullptr && existing->size() % 8 != 0) return false;
+  const size_t n_existing = existing == nullptr ? 0 : existing->size() / 8;
+  const size_t n = std::max(n_existing, operand.size() / 8);
+  out->assign(n * 8, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    double a = 0, b = 0;
+    if (i < n_existing) std::memcpy(&a, existing->data() + i * 8, 8);
+    if (i < operand.size() / 8) std::memcpy(&b, operand.data() + i * 8, 8);
+    const double sum = a + b;
+    std::memcpy(out->data() + i * 8, &sum, 8);
+  }
+  return true;
+}
+
+std::string EncodeCounter(const std::vector<double>& values) {
+  std::string out(values.size() * 8, '\0');
+  for (size_t i = 0; i < values.size(); ++i) std::memcpy(out.data() + i * 8, &values[i], 8);
+  return out;
+}
+
+std::string EncodeCounter(double value) { return EncodeCounter(std::vector<double>{value}); }
+
+std::vector<double> DecodeCounter(std::string_view bytes) {
+  std::vector<double> out(bytes.size() / 8);
+  for (size_t i = 0; i < out.size(); ++i) std::memcpy(&out[i], bytes.data() + i * 8, 8);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct StateWriteBatch::Rep {
+  rocksdb::WriteBatch batch;
+};
+
+StateWriteBatch::StateWriteBatch() : rep_(std::make_unique<Rep>()) {}
+StateWriteBatch::~StateWriteBatch() = default;
+
+// A ColumnFamilyId is the RocksDB column-family id itself. A batch is built before it
+// meets a DB, so operations name the family through this stand-in handle, which
+// rocksdb::WriteBatch only asks for its id and comparator.
+namespace {
+class IdHandle : public rocksdb::ColumnFamilyHandle {
+ public:
+  explicit IdHandle(uint32_t id) : id_(id) {}
+  const std::string& GetName() const override { return name_; }
+  uint32_t GetID() const override { return id_; }
+  rocksdb::Status GetDescriptor(rocksdb::ColumnFamilyDescriptor*) override {
+    return rocksdb::Status::NotSupported();
+  }
+  const rocksdb::Comparator* GetComparator() const override { return rocksdb::BytewiseComparator(); }
+
+ private:
+  uint32_t id_;
+  std::string name_;
+};
+}  // namespace
+
+struct StateDb::Rep {
+  StateDbOptions options;
+  std::vector<std::string> names;  // index = ColumnFamilyId
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<rocksdb::DB> db;
+  std::shared_ptr<rocksdb::Statistics> statistics;
+  rocksdb::WriteOptions write_options;
+  StateMetrics metrics;
+  bool has_metrics = false;
+
+  ~Rep() {
+    if (db) {
+      for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+      handles.clear();
+      db->Close();
+      db.reset();
+    }
+  }
+};
+
+void StateWriteBatch::Put(ColumnFamilyId cf, std::string_view key, std::string_view value) {
+  IdHandle h(static_cast<uint32_t>(cf));
+  rep_->batch.Put(&h, rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+}
+void StateWriteBatch::Merge(ColumnFamilyId cf, std::string_view key, std::string_view operand) {
+  IdHandle h(static_cast<uint32_t>(cf));
+  rep_->batch.Merge(&h, rocksdb::Slice(key.data(), key.size()),
+                    rocksdb::Slice(operand.data(), operand.size()));
+}
+void StateWriteBatch::Delete(ColumnFamilyId cf, std::string_view key) {
+  IdHandle h(static_cast<uint32_t>(cf));
+  rep_->batch.Delete(&h, rocksdb::Slice(key.data(), key.size()));
+}
+void StateWriteBatch::Clear() { rep_->batch.Clear(); }
+int StateWriteBatch::Count() const { return static_cast<int>(rep_->batch.Count()); }
+size_t StateWriteBatch::DataSize() const { return rep_->batch.GetDataSize(); }
+
+StateDb::StateDb(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+StateDb::~StateDb() = default;
+
+Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
+  auto rep = std::make_unique<Rep>();
+  rep->options = options;
+  rep->statistics = rocksdb::CreateDBStatistics();
+
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.statistics = rep->statistics;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 2;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  auto cf_options_for = [&](const std::string& name) {
+    rocksdb::ColumnFamilyOptions cf;
+    cf.write_buffer_size = options.write_buffer_size;
+    if (std::find(options.counter_column_families.begin(), options.counter_column_families.end(),
+                  name) != options.counter_column_families.end()) {
+      cf.merge_operator = std::make_shared<CounterMergeOperator>();
+    }
+    return cf;
+  };
+
+  std::vector<std::string> names = options.column_families;
+  names.erase(std::remove(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName), names.end());
+  names.push_back(rocksdb::kDefaultColumnFamilyName);
+  // Every existing column family must be opened too.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing).ok()) {
+    for (const auto& e : existing) {
+      if (std::find(names.begin(), names.end(), e) == names.end()) names.push_back(e);
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& n : names) descriptors.emplace_back(n, cf_options_for(n));
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (options.read_only) {
+    s = rocksdb::DB::OpenForReadOnly(db_options, options.path, descriptors, &rep->handles, &raw);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+    s = rocksdb::DB::Open(db_options, options.path, descriptors, &rep->handles, &raw);
+  }
+  if (!s.ok()) return FromRocks(s, "opening state db " + options.path);
+  rep->db.reset(raw);
+  rep->names = names;
+  rep->write_options.sync = options.sync_writes;
+  if (!options.metrics_name.empty()) {
+    rep->metrics = MetricsFor(options.metrics_name);
+    rep->has_metrics = true;
+  }
+  return std::unique_ptr<StateDb>(new StateDb(std::move(rep)));
+}
+
+Result<ColumnFamilyId> StateDb::ColumnFamily(std::string_view name) const {
+  for (size_t i = 0; i < rep_->names.size(); ++i) {
+    if (rep_->names[i] == name) return static_cast<ColumnFamilyId>(rep_->handles[i]->GetID());
+  }
+  return Status::NotFound("no column family '" + std::string(name) + "' in " + rep_->options.path);
+}
+
+namespace {
+rocksdb::ColumnFamilyHandle* HandleFor(const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
+                                       ColumnFamilyId cf) {
+  for (auto* h : handles) {
+    if (static_cast<ColumnFamilyId>(h->GetID()) == cf) return h;
+  }
+  return nullptr;
+}
+}  // namespace
+
+Status StateDb::Write(StateWriteBatch* batch) {
+  const auto start = std::chrono::steady_clock::now();
+  const size_t bytes = batch->DataSize();
+  rocksdb::Status s = rep_->db->Write(rep_->write_options, &batch->rep_->batch);
+  if (!s.ok()) return FromRocks(s, "writing batch to " + rep_->options.path);
+  if (rep_->has_metrics) {
+    rep_->metrics.writes->Increment();
+    rep_->metrics.write_bytes->Increment(static_cast<double>(bytes));
+    rep_->metrics.write_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> StateDb::Get(ColumnFamilyId cf, std::string_view key) const {
+  auto* h = HandleFor(rep_->handles, cf);
+  if (h == nullptr) return Status::InvalidArgument("unknown column family id");
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = rep_->db->Get(rocksdb::ReadOptions(), h, rocksdb::Slice(key.data(), key.size()), &value);
+  if (rep_->has_metrics) rep_->metrics.reads->Increment();
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "reading " + rep_->options.path);
+  return std::optional<std::string>(value.ToString());
+}
+
+std::unique_ptr<StateIterator> StateDb::NewIterator(ColumnFamilyId cf, std::string_view prefix) const {
+  auto* h = HandleFor(rep_->handles, cf);
+  if (h == nullptr) h = rep_->db->DefaultColumnFamily();
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(rocksdb::ReadOptions(), h));
+  return std::make_unique<RocksIterator>(std::move(it), std::string(prefix));
+}
+
+Status StateDb::Checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(rep_->db.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  if (!s.ok()) return FromRocks(s, "creating checkpoint object");
+  return FromRocks(checkpoint->CreateCheckpoint(dir), "checkpoint to " + dir);
+}
+
+Status StateDb::Flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return FromRocks(rep_->db->Flush(fo, rep_->handles), "flushing " + rep_->options.path);
+}
+
+StateDbStats StateDb::Stats() const {
+  StateDbStats st;
+  auto& s = *rep_->statistics;
+  st.user_bytes_written = s.getTickerCount(rocksdb::BYTES_WRITTEN);
+  st.wal_bytes_written = s.getTickerCount(rocksdb::WAL_FILE_BYTES);
+  st.flush_bytes_written = s.getTickerCount(rocksdb::FLUSH_WRITE_BYTES);
+  st.compaction_bytes_written = s.getTickerCount(rocksdb::COMPACT_WRITE_BYTES);
+  for (auto* h : rep_->handles) {
+    uint64_t v = 0;
+    if (rep_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) st.live_sst_bytes += v;
+  }
+  return st;
+}
+
+const std::string& StateDb::path() const { return rep_->options.path; }
+
+}  // namespace streamrec::state

@@ -1,0 +1,128 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+
+namespace streamrec::state {
+
+// Options of one RocksDB instance (one per stage partition).
+struct StateDbOptions {
+  // Directory of the database; created when missing.
+  std::string path;
+  // Column families besides "default" (which always exists): one per logical table.
+  std::vector<std::string> column_families;
+  // Column families whose Merge() adds counters (CounterMergeOperator); a subset of
+  // column_families.
+  std::vector<std::string> counter_column_families;
+  // Open read-only (inspection of a stopped stage's state). Default false.
+  bool read_only = false;
+  // fsync the WAL on every Write. Default false: a process crash (kill -9) loses nothing
+  // written, since the WAL is in the OS page cache; only a machine crash could.
+  bool sync_writes = false;
+  // Memtable size per column family. Default 16 MiB.
+  size_t write_buffer_size = 16 << 20;
+  // Name used as the `store` label of the streamrec_state_* metrics ("" = no metrics).
+  std::string metrics_name;
+};
+
+// Names a column family of an open StateDb (from StateDb::ColumnFamily); only
+// meaningful for the StateDb that returned it.
+using ColumnFamilyId = int;
+
+// Writes applied atomically by StateDb::Write. Thread-compatible.
+class StateWriteBatch {
+ public:
+  StateWriteBatch();
+  ~StateWriteBatch();
+  StateWriteBatch(const StateWriteBatch&) = delete;
+  StateWriteBatch& operator=(const StateWriteBatch&) = delete;
+
+  void Put(ColumnFamilyId cf, std::string_view key, std::string_view value);
+  void Merge(ColumnFamilyId cf, std::string_view key, std::string_view operand);
+  void Delete(ColumnFamilyId cf, std::string_view key);
+  void Clear();
+  int Count() const;
+  size_t DataSize() const;
+
+ private:
+  friend class StateDb;
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+};
+
+// Iterates one column family in key order, optionally restricted to a key prefix.
+// Not thread-safe; must not outlive its StateDb.
+class StateIterator {
+ public:
+  virtual ~StateIterator() = default;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  // Non-OK when iteration stopped on an error rather than at the end.
+  virtual Status status() const = 0;
+};
+
+// Write statistics for write amplification: bytes the application wrote vs bytes
+// RocksDB wrote to disk (WAL + flushes + compactions).
+struct StateDbStats {
+  uint64_t user_bytes_written = 0;
+  uint64_t wal_bytes_written = 0;
+  uint64_t flush_bytes_written = 0;
+  uint64_t compaction_bytes_written = 0;
+  uint64_t live_sst_bytes = 0;
+  double WriteAmplification() const {
+    return user_bytes_written == 0
+               ? 0.0
+               : static_cast<double>(wal_bytes_written + flush_bytes_written + compaction_bytes_written) /
+                     static_cast<double>(user_bytes_written);
+  }
+};
+
+// One RocksDB instance with every column family open (default included); handles are
+// destroyed before the DB is closed. Reads and writes may come from any thread (RocksDB
+// is thread-safe), but a stage task uses it from its processing thread only.
+class StateDb {
+ public:
+  static Result<std::unique_ptr<StateDb>> Open(const StateDbOptions& options);
+  ~StateDb();
+  StateDb(const StateDb&) = delete;
+  StateDb& operator=(const StateDb&) = delete;
+
+  // The id of a column family by name; NotFound if it was not opened.
+  Result<ColumnFamilyId> ColumnFamily(std::string_view name) const;
+
+  // Applies the batch atomically (all of it or nothing, also across a crash).
+  Status Write(StateWriteBatch* batch);
+  // The value, std::nullopt when absent.
+  Result<std::optional<std::string>> Get(ColumnFamilyId cf, std::string_view key) const;
+  // Iterator over the keys starting with `prefix` ("" = all).
+  std::unique_ptr<StateIterator> NewIterator(ColumnFamilyId cf, std::string_view prefix = "") const;
+
+  // A consistent on-disk copy (hard links where possible) in `dir`, which must not
+  // exist. Call right after a commit so the copy's offsets and state agree.
+  Status Checkpoint(const std::string& dir);
+  // Flushes memtables to SST files.
+  Status Flush();
+  StateDbStats Stats() const;
+  const std::string& path() const;
+
+ private:
+  struct Rep;
+  explicit StateDb(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+// Encodes a counter vector (the CounterMergeOperator's value format: doubles,
+// little-endian) and decodes it (missing values read as 0).
+std::string EncodeCounter(const std::vector<double>& values);
+std::string EncodeCounter(double value);
+std::vector<double> DecodeCounter(std::string_view bytes);
+
+}  // namespace streamrec::state

@@ -1,0 +1,87 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/status.h"
+#include "state/state_db.h"
+
+namespace streamrec::state {
+
+// A named table a processor reaches through ProcessorContext::GetStateStore. Stores are
+// decorators over one column family of the task's StateDb: their writes go into the
+// task's pending StateWriteBatch (applied atomically with the consumed offsets and the
+// outbox at commit), and an overlay makes pending writes visible to reads before the
+// commit. Used from the owning task's processing thread only.
+class StateStore {
+ public:
+  virtual ~StateStore() = default;
+  virtual const std::string& name() const = 0;
+  // Called by the task after its batch was written: pending writes are now in the DB.
+  virtual void OnCommitted() = 0;
+  // Called when the task discards its pending batch (not committed).
+  virtual void OnAborted() = 0;
+};
+
+// Key -> bytes.
+class KeyValueStore : public StateStore {
+ public:
+  KeyValueStore(std::string name, StateDb* db, ColumnFamilyId cf, StateWriteBatch* batch)
+      : name_(std::move(name)), db_(db), cf_(cf), batch_(batch) {}
+
+  const std::string& name() const override { return name_; }
+  void OnCommitted() override { overlay_.clear(); }
+  void OnAborted() override { overlay_.clear(); }
+
+  // Pending writes first, then the DB. nullopt when absent (or deleted).
+  Result<std::optional<std::string>> Get(std::string_view key) const;
+  void Put(std::string_view key, std::string_view value);
+  void Delete(std::string_view key);
+  // Iterates the COMMITTED contents under `prefix` (pending writes are not seen).
+  std::unique_ptr<StateIterator> ScanCommitted(std::string_view prefix = "") const {
+    return db_->NewIterator(cf_, prefix);
+  }
+
+ private:
+  std::string name_;
+  StateDb* db_;
+  ColumnFamilyId cf_;
+  StateWriteBatch* batch_;
+  std::unordered_map<std::string, std::optional<std::string>> overlay_;
+};
+
+// Key -> vector of double counters, updated by Merge (the counter merge operator:
+// no read-modify-write on the write path). The column family must be listed in
+// StateDbOptions::counter_column_families.
+class CounterStore : public StateStore {
+ public:
+  CounterStore(std::string name, StateDb* db, ColumnFamilyId cf, StateWriteBatch* batch)
+      : name_(std::move(name)), db_(db), cf_(cf), batch_(batch) {}
+
+  const std::string& name() const override { return name_; }
+  void OnCommitted() override { pending_.clear(); }
+  void OnAborted() override { pending_.clear(); }
+
+  void Add(std::string_view key, const std::vector<double>& delta);
+  void Add(std::string_view key, double delta) { Add(key, std::vector<double>{delta}); }
+  // Committed value plus pending deltas; an empty vector when absent.
+  Result<std::vector<double>> Get(std::string_view key) const;
+  // The first component (0 when absent).
+  Result<double> GetScalar(std::string_view key) const;
+  std::unique_ptr<StateIterator> ScanCommitted(std::string_view prefix = "") const {
+    return db_->NewIterator(cf_, prefix);
+  }
+
+ private:
+  std::string name_;
+  StateDb* db_;
+  ColumnFamilyId cf_;
+  StateWriteBatch* batch_;
+  std::unordered_map<std::string, std::vector<double>> pending_;
+};
+
+}  // namespace streamrec::state
