@@ -1,0 +1,218 @@
+#include "streams/click_event.h"
+
+#include <cstring>
+#include <vector>
+
+#include <simdjson.h>
+
+#include "core/id_hash.h"
+#include "streams/json_writer.h"
+
+namespace streamrec {
+namespace {
+
+// 2000-01-01T00:00:00Z and 2200-01-01T00:00:00Z in epoch milliseconds.
+constexpr int64_t kMinTsMs = 946684800000LL;
+constexpr int64_t kMaxTsMs = 7258118400000LL;
+
+const char* TypeName(simdjson::dom::element_type t) {
+  using T = simdjson::dom::element_type;
+  switch (t) {
+    case T::ARRAY: return "an array";
+    case T::OBJECT: return "an object";
+    case T::INT64:
+    case T::UINT64: return "an integer";
+    case T::DOUBLE: return "a floating-point number";
+    case T::STRING: return "a string";
+    case T::BOOL: return "a boolean";
+    case T::NULL_VALUE: return "null";
+  }
+  return "unknown";
+}
+
+ClickParseResult Reject(RejectReason reason, std::string detail) {
+  ClickParseResult r;
+  r.reason = reason;
+  r.detail = std::move(detail);
+  return r;
+}
+
+// Validates an id field present in the object; `required` ids may not be empty.
+RejectReason CheckId(const char* name, simdjson::dom::element value, bool required,
+                     std::string* out, std::string* detail) {
+  if (value.type() != simdjson::dom::element_type::STRING) {
+    *detail = std::string(name) + " is " + TypeName(value.type()) + ", expected a string";
+    return RejectReason::kWrongType;
+  }
+  std::string_view s = value.get_string().value_unsafe();
+  if (required && s.empty()) {
+    *detail = std::string(name) + " is empty";
+    return RejectReason::kEmptyId;
+  }
+  if (s.size() > kMaxIdBytes) {
+    *detail = std::string(name) + " is " + std::to_string(s.size()) + " bytes, the limit is " +
+              std::to_string(kMaxIdBytes);
+    return RejectReason::kIdTooLong;
+  }
+  out->assign(s.data(), s.size());
+  return RejectReason::kNone;
+}
+
+}  // namespace
+
+const char* RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kNone: return "none";
+    case RejectReason::kBadJson: return "bad_json";
+    case RejectReason::kMessageTooLarge: return "message_too_large";
+    case RejectReason::kMissingField: return "missing_field";
+    case RejectReason::kWrongType: return "wrong_type";
+    case RejectReason::kEmptyId: return "empty_id";
+    case RejectReason::kIdTooLong: return "id_too_long";
+    case RejectReason::kBadTimestamp: return "bad_timestamp";
+    case RejectReason::kUnknownEventType: return "unknown_event_type";
+  }
+  return "unknown";
+}
+
+struct ClickEventParser::Rep {
+  simdjson::dom::parser parser;
+  std::vector<char> buffer;  // message copy with SIMDJSON_PADDING bytes after it
+};
+
+ClickEventParser::ClickEventParser() : rep_(new Rep) {
+  rep_->buffer.resize(1024 + simdjson::SIMDJSON_PADDING);
+}
+
+ClickEventParser::~ClickEventParser() { delete rep_; }
+
+ClickParseResult ClickEventParser::Parse(std::string_view message) {
+  if (message.size() > kMaxClickMessageBytes) {
+    return Reject(RejectReason::kMessageTooLarge,
+                  "message is " + std::to_string(message.size()) + " bytes, the limit is " +
+                      std::to_string(kMaxClickMessageBytes));
+  }
+  if (rep_->buffer.size() < message.size() + simdjson::SIMDJSON_PADDING) {
+    rep_->buffer.resize(message.size() + simdjson::SIMDJSON_PADDING);
+  }
+  if (!message.empty()) std::memcpy(rep_->buffer.data(), message.data(), message.size());
+  std::memset(rep_->buffer.data() + message.size(), 0, simdjson::SIMDJSON_PADDING);
+
+  simdjson::dom::element root;
+  auto error = rep_->parser.parse(rep_->buffer.data(), message.size(), false).get(root);
+  if (error) {
+    if (message.empty()) return Reject(RejectReason::kBadJson, "empty message");
+    return Reject(RejectReason::kBadJson, std::string("not valid JSON: ") +
+                                              simdjson::error_message(error));
+  }
+  if (root.type() != simdjson::dom::element_type::OBJECT) {
+    return Reject(RejectReason::kBadJson,
+                  std::string("top-level value is ") + TypeName(root.type()) + ", expected an object");
+  }
+
+  // One pass over the fields; the first occurrence of a key wins, unknown keys are ignored.
+  simdjson::dom::element user, item, event, ts, session;
+  bool has_user = false, has_item = false, has_event = false, has_ts = false, has_session = false;
+  simdjson::dom::object object;
+  if (root.get_object().get(object) != simdjson::SUCCESS) {
+    return Reject(RejectReason::kBadJson, "top-level value is not an object");
+  }
+  for (simdjson::dom::key_value_pair field : object) {
+    const std::string_view k = field.key;
+    if (k == "user_id") {
+      if (!has_user) { user = field.value; has_user = true; }
+    } else if (k == "item_id") {
+      if (!has_item) { item = field.value; has_item = true; }
+    } else if (k == "event") {
+      if (!has_event) { event = field.value; has_event = true; }
+    } else if (k == "ts") {
+      if (!has_ts) { ts = field.value; has_ts = true; }
+    } else if (k == "session_id") {
+      if (!has_session) { session = field.value; has_session = true; }
+    }
+  }
+
+  ClickParseResult result;
+  std::string detail;
+  if (!has_user) return Reject(RejectReason::kMissingField, "user_id is missing");
+  if (!has_item) return Reject(RejectReason::kMissingField, "item_id is missing");
+  if (!has_event) return Reject(RejectReason::kMissingField, "event is missing");
+  if (!has_ts) return Reject(RejectReason::kMissingField, "ts is missing");
+
+  RejectReason r = CheckId("user_id", user, true, &result.event.user_id, &detail);
+  if (r != RejectReason::kNone) return Reject(r, std::move(detail));
+  r = CheckId("item_id", item, true, &result.event.item_id, &detail);
+  if (r != RejectReason::kNone) return Reject(r, std::move(detail));
+
+  if (event.type() != simdjson::dom::element_type::STRING) {
+    return Reject(RejectReason::kWrongType,
+                  std::string("event is ") + TypeName(event.type()) + ", expected a string");
+  }
+  const std::string_view event_name = event.get_string().value_unsafe();
+  if (!ParseEventType(event_name, &result.event.event)) {
+    std::string shown(event_name.substr(0, 64));
+    if (event_name.size() > 64) shown += "...";
+    return Reject(RejectReason::kUnknownEventType,
+                  "event \"" + shown + "\" is not one of view, click, add_to_cart, purchase");
+  }
+
+  switch (ts.type()) {
+    case simdjson::dom::element_type::INT64: {
+      const int64_t v = ts.get_int64().value_unsafe();
+      if (v < 0) {
+        return Reject(RejectReason::kBadTimestamp, "ts " + std::to_string(v) + " is negative");
+      }
+      if (v < kMinTsMs) {
+        return Reject(RejectReason::kBadTimestamp,
+                      "ts " + std::to_string(v) + " is before 2000-01-01 (" +
+                          std::to_string(kMinTsMs) + " ms); ts is epoch milliseconds");
+      }
+      if (v >= kMaxTsMs) {
+        return Reject(RejectReason::kBadTimestamp,
+                      "ts " + std::to_string(v) + " is after 2200-01-01 (" +
+                          std::to_string(kMaxTsMs) + " ms); ts is epoch milliseconds");
+      }
+      result.event.ts_ms = v;
+      break;
+    }
+    case simdjson::dom::element_type::UINT64:
+      return Reject(RejectReason::kBadTimestamp,
+                    "ts " + std::to_string(ts.get_uint64().value_unsafe()) +
+                        " is after 2200-01-01 (" + std::to_string(kMaxTsMs) +
+                        " ms); ts is epoch milliseconds");
+    default:
+      return Reject(RejectReason::kWrongType,
+                    std::string("ts is ") + TypeName(ts.type()) +
+                        ", expected an integer (epoch milliseconds)");
+  }
+
+  if (has_session && session.type() != simdjson::dom::element_type::NULL_VALUE) {
+    r = CheckId("session_id", session, false, &result.event.session_id, &detail);
+    if (r != RejectReason::kNone) return Reject(r, std::move(detail));
+  }
+
+  result.event.user_key = HashId(result.event.user_id);
+  result.event.item_key = HashId(result.event.item_id);
+  return result;
+}
+
+std::string EncodeClickEvent(const ClickEvent& e) {
+  std::string out;
+  out.reserve(96 + e.user_id.size() + e.item_id.size() + e.session_id.size());
+  out.append("{\"user_id\":");
+  AppendJsonString(&out, e.user_id);
+  out.append(",\"item_id\":");
+  AppendJsonString(&out, e.item_id);
+  out.append(",\"event\":\"");
+  out.append(EventTypeName(e.event));
+  out.append("\",\"ts\":");
+  out.append(std::to_string(e.ts_ms));
+  if (!e.session_id.empty()) {
+    out.append(",\"session_id\":");
+    AppendJsonString(&out, e.session_id);
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace streamrec

@@ -1,0 +1,420 @@
+#include "streams/kafka_consumer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <exception>
+#include <map>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "streams/rdkafka_conf.h"
+#include "streams/stream_metrics.h"
+
+namespace streamrec {
+namespace {
+
+// Owns a vector of RdKafka::TopicPartition* created by us (not by librdkafka).
+class OwnedPartitions {
+ public:
+  explicit OwnedPartitions(const std::vector<TopicPartitionOffset>& tps) {
+    for (const auto& tp : tps) {
+      parts_.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, tp.offset));
+    }
+  }
+  ~OwnedPartitions() { RdKafka::TopicPartition::destroy(parts_); }
+  OwnedPartitions(const OwnedPartitions&) = delete;
+  OwnedPartitions& operator=(const OwnedPartitions&) = delete;
+  std::vector<RdKafka::TopicPartition*>& get() { return parts_; }
+
+ private:
+  std::vector<RdKafka::TopicPartition*> parts_;
+};
+
+std::vector<TopicPartitionOffset> ToOffsets(const std::vector<RdKafka::TopicPartition*>& parts) {
+  std::vector<TopicPartitionOffset> out;
+  out.reserve(parts.size());
+  for (const auto* p : parts) out.push_back({p->topic(), p->partition(), p->offset()});
+  return out;
+}
+
+Status ErrorStatus(const std::string& what, RdKafka::ErrorCode code) {
+  if (code == RdKafka::ERR_NO_ERROR) return Status::Ok();
+  if (code == RdKafka::ERR__TIMED_OUT) return Status::Timeout(what + ": timed out");
+  return Status::Unavailable(what + ": " + RdKafka::err2str(code));
+}
+
+Status ErrorStatus(const std::string& what, RdKafka::Error* error) {
+  std::unique_ptr<RdKafka::Error> owned(error);
+  if (!owned) return Status::Ok();
+  return Status::Unavailable(what + ": " + owned->str());
+}
+
+std::string PrivateGroupId() {
+  static std::atomic<int> counter{0};
+  return "streamrec-tool-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+}  // namespace
+
+struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+  ConsumerOptions options;
+  KafkaConsumer* self = nullptr;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  bool closed = false;
+  Status pending_error;  // from a callback; returned by the next Poll
+  std::map<std::string, prometheus::Counter*> consumed_counters;
+  std::map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_gauges;
+  prometheus::Counter* assigned_counter = nullptr;
+  prometheus::Counter* revoked_counter = nullptr;
+  prometheus::Counter* lost_counter = nullptr;
+
+  prometheus::Counter* ConsumedCounter(const std::string& topic) {
+    auto it = consumed_counters.find(topic);
+    if (it != consumed_counters.end()) return it->second;
+    auto* c = &EventsConsumedFamily().Add({{"stage", options.stage}, {"topic", topic}});
+    consumed_counters.emplace(topic, c);
+    return c;
+  }
+
+  prometheus::Gauge* LagGauge(const std::string& topic, int32_t partition) {
+    auto key = std::make_pair(topic, partition);
+    auto it = lag_gauges.find(key);
+    if (it != lag_gauges.end()) return it->second;
+    auto* g = &ConsumerLagFamily().Add(
+        {{"stage", options.stage}, {"topic", topic}, {"partition", std::to_string(partition)}});
+    lag_gauges.emplace(key, g);
+    return g;
+  }
+
+  void DropLagGauges(const std::vector<TopicPartitionOffset>& tps) {
+    for (const auto& tp : tps) {
+      auto it = lag_gauges.find({tp.topic, tp.partition});
+      if (it == lag_gauges.end()) continue;
+      ConsumerLagFamily().Remove(it->second);
+      lag_gauges.erase(it);
+    }
+  }
+
+  // Runs inside consume()/close() on the owning thread. No exception escapes.
+  void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& parts) override {
+    const bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      std::vector<TopicPartitionOffset> tps = ToOffsets(parts);
+      assigned_counter->Increment();
+      if (options.listener != nullptr) {
+        try {
+          options.listener->OnPartitionsAssigned(self, &tps);
+        } catch (const std::exception& e) {
+          pending_error = Status::Internal(std::string("OnPartitionsAssigned threw: ") + e.what());
+        } catch (...) {
+          pending_error = Status::Internal("OnPartitionsAssigned threw");
+        }
+      }
+      if (tps.size() == parts.size()) {
+        for (size_t i = 0; i < parts.size(); ++i) {
+          if (tps[i].topic == parts[i]->topic() && tps[i].partition == parts[i]->partition()) {
+            parts[i]->set_offset(tps[i].offset);
+          }
+        }
+      } else if (pending_error.ok()) {
+        pending_error = Status::Internal("OnPartitionsAssigned changed the partition list");
+      }
+      spdlog::debug("[consumer {}] assigned {} partitions ({})", options.group_id, parts.size(),
+                    cooperative ? "cooperative" : "eager");
+      Status st = cooperative ? ErrorStatus("incremental_assign", c->incremental_assign(parts))
+                              : ErrorStatus("assign", c->assign(parts));
+      if (!st.ok() && pending_error.ok()) pending_error = st;
+      return;
+    }
+    std::vector<TopicPartitionOffset> tps;
+    if (err == RdKafka::ERR__REVOKE_PARTITIONS) {
+      c->position(parts);
+      tps = ToOffsets(parts);
+      const bool lost = c->assignment_lost();
+      (lost ? lost_counter : revoked_counter)->Increment();
+      if (options.listener != nullptr) {
+        try {
+          if (lost) {
+            options.listener->OnPartitionsLost(self, tps);
+          } else {
+            options.listener->OnPartitionsRevoked(self, tps);
+          }
+        } catch (const std::exception& e) {
+          pending_error = Status::Internal(std::string("OnPartitionsRevoked threw: ") + e.what());
+        } catch (...) {
+          pending_error = Status::Internal("OnPartitionsRevoked threw");
+        }
+      }
+      spdlog::debug("[consumer {}] revoked {} partitions{}", options.group_id, parts.size(),
+                    lost ? " (lost)" : "");
+    } else {
+      spdlog::warn("[consumer {}] rebalance error: {}", options.group_id, RdKafka::err2str(err));
+      tps = ToOffsets(parts);
+    }
+    DropLagGauges(tps);
+    Status st = cooperative ? ErrorStatus("incremental_unassign", c->incremental_unassign(parts))
+                            : ErrorStatus("unassign", c->unassign());
+    if (!st.ok() && pending_error.ok()) pending_error = st;
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    try {
+      if (event.type() == RdKafka::Event::EVENT_ERROR) {
+        if (event.fatal()) {
+          pending_error = Status::Internal("fatal consumer error: " + event.str());
+        } else {
+          spdlog::debug("[consumer {}] {}: {}", options.group_id, RdKafka::err2str(event.err()),
+                        event.str());
+        }
+      }
+    } catch (...) {
+      // Never throw into librdkafka.
+    }
+  }
+
+  // Handles one consumed message: true if it is a record (copied into *out).
+  Result<bool> Handle(RdKafka::Message* msg, Record* out) {
+    switch (msg->err()) {
+      case RdKafka::ERR_NO_ERROR:
+        internal::CopyMessage(*msg, out);
+        ConsumedCounter(out->topic)->Increment();
+        return true;
+      case RdKafka::ERR__TIMED_OUT:
+      case RdKafka::ERR__PARTITION_EOF:
+        return false;
+      case RdKafka::ERR__FATAL:
+        return Status::Internal("consumer fatal error: " + msg->errstr());
+      default:
+        spdlog::warn("[consumer {}] {}", options.group_id, msg->errstr());
+        return false;
+    }
+  }
+
+  void UpdateLag(const std::string& topic, int32_t partition, int64_t offset) {
+    int64_t low = 0, high = 0;
+    if (consumer->get_watermark_offsets(topic, partition, &low, &high) == RdKafka::ERR_NO_ERROR &&
+        high >= 0) {
+      LagGauge(topic, partition)->Set(static_cast<double>(std::max<int64_t>(0, high - offset - 1)));
+    }
+  }
+
+  Status TakePendingError() {
+    Status st = pending_error;
+    pending_error = Status::Ok();
+    return st;
+  }
+};
+
+KafkaConsumer::KafkaConsumer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {
+  rep_->self = this;
+}
+
+Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptions& options) {
+  auto rep = std::make_unique<Rep>();
+  rep->options = options;
+  if (rep->options.group_id.empty()) rep->options.group_id = PrivateGroupId();
+  if (rep->options.stage.empty()) rep->options.stage = rep->options.group_id;
+  KafkaProperties props;
+  props["auto.offset.reset"] = options.auto_offset_reset;
+  props["partition.assignment.strategy"] = options.assignment_strategy;
+  props["client.id"] = "streamrec";
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
+  if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {
+    return Status::InvalidArgument("consumer: no brokers (set --brokers or kafka.bootstrap.servers)");
+  }
+  props["group.id"] = rep->options.group_id;
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  auto conf = internal::BuildGlobalConf(props);
+  if (!conf.ok()) return conf.status().WithContext("consumer");
+  std::string err;
+  if (conf.value()->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(rep.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf.value()->set("event_cb", static_cast<RdKafka::EventCb*>(rep.get()), err) !=
+          RdKafka::Conf::CONF_OK) {
+    return Status::Internal("consumer: " + err);
+  }
+  rep->consumer.reset(RdKafka::KafkaConsumer::create(conf.value().get(), err));
+  if (!rep->consumer) return Status::InvalidArgument("consumer: " + err);
+  auto& rebalances = ConsumerRebalancesFamily();
+  rep->assigned_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "assigned"}});
+  rep->revoked_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "revoked"}});
+  rep->lost_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "lost"}});
+  return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(std::move(rep)));
+}
+
+KafkaConsumer::~KafkaConsumer() {
+  Status st = Close();
+  if (!st.ok()) spdlog::warn("[consumer {}] close: {}", rep_->options.group_id, st.message());
+}
+
+Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
+  return ErrorStatus("subscribe", rep_->consumer->subscribe(topics));
+}
+
+Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
+  OwnedPartitions parts(partitions);
+  auto code = rep_->consumer->assign(parts.get());
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("assign", code);
+  return Status::Ok();
+}
+
+Status KafkaConsumer::Unassign() {
+  auto code = rep_->consumer->unassign();
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("unassign", code);
+  return Status::Ok();
+}
+
+Result<bool> KafkaConsumer::Poll(int timeout_ms, Record* out) {
+  if (rep_->closed) return Status::FailedPrecondition("consumer is closed");
+  std::unique_ptr<RdKafka::Message> msg(rep_->consumer->consume(timeout_ms));
+  Status pending = rep_->TakePendingError();
+  if (!pending.ok()) return pending;
+  Result<bool> got = rep_->Handle(msg.get(), out);
+  if (got.ok() && got.value()) rep_->UpdateLag(out->topic, out->partition, out->offset);
+  return got;
+}
+
+Result<size_t> KafkaConsumer::PollBatch(size_t max_messages, int timeout_ms,
+                                        std::vector<Record>* out) {
+  if (rep_->closed) return Status::FailedPrecondition("consumer is closed");
+  size_t n = 0;
+  std::map<std::pair<std::string, int32_t>, int64_t> last_offsets;
+  int wait = timeout_ms;
+  while (n < max_messages) {
+    std::unique_ptr<RdKafka::Message> msg(rep_->consumer->consume(wait));
+    Status pending = rep_->TakePendingError();
+    if (!pending.ok()) return pending;
+    const bool timed_out = msg->err() == RdKafka::ERR__TIMED_OUT;
+    out->emplace_back();
+    Result<bool> got = rep_->Handle(msg.get(), &out->back());
+    if (!got.ok()) {
+      out->pop_back();
+      return got.status();
+    }
+    if (!got.value()) {
+      out->pop_back();
+      if (timed_out) break;
+      wait = 0;
+      continue;
+    }
+    last_offsets[{out->back().topic, out->back().partition}] = out->back().offset;
+    ++n;
+    wait = 0;
+  }
+  for (const auto& [tp, offset] : last_offsets) rep_->UpdateLag(tp.first, tp.second, offset);
+  return n;
+}
+
+Status KafkaConsumer::CommitSync(const std::vector<TopicPartitionOffset>& offsets) {
+  if (offsets.empty()) return Status::Ok();
+  OwnedPartitions parts(offsets);
+  auto code = rep_->consumer->commitSync(parts.get());
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("commit", code);
+  for (const auto* p : parts.get()) {
+    if (p->err() != RdKafka::ERR_NO_ERROR) {
+      return ErrorStatus("commit " + internal::PartitionName(p->topic(), p->partition()), p->err());
+    }
+  }
+  return Status::Ok();
+}
+
+Status KafkaConsumer::CommitPositions() {
+  auto assigned = Assignment();
+  if (!assigned.ok()) return assigned.status();
+  auto positions = Positions(assigned.value());
+  if (!positions.ok()) return positions.status();
+  std::vector<TopicPartitionOffset> to_commit;
+  for (const auto& tp : positions.value()) {
+    if (tp.offset >= 0) to_commit.push_back(tp);
+  }
+  return CommitSync(to_commit);
+}
+
+Result<std::vector<TopicPartitionOffset>> KafkaConsumer::Committed(
+    const std::vector<TopicPartitionOffset>& partitions, int timeout_ms) {
+  OwnedPartitions parts(partitions);
+  auto code = rep_->consumer->committed(parts.get(), timeout_ms);
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("committed", code);
+  return ToOffsets(parts.get());
+}
+
+Result<std::vector<TopicPartitionOffset>> KafkaConsumer::Positions(
+    const std::vector<TopicPartitionOffset>& partitions) {
+  OwnedPartitions parts(partitions);
+  auto code = rep_->consumer->position(parts.get());
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("position", code);
+  return ToOffsets(parts.get());
+}
+
+Status KafkaConsumer::Seek(const TopicPartitionOffset& to, int timeout_ms) {
+  std::unique_ptr<RdKafka::TopicPartition> tp(
+      RdKafka::TopicPartition::create(to.topic, to.partition, to.offset));
+  auto code = rep_->consumer->seek(*tp, timeout_ms);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return ErrorStatus("seek " + internal::PartitionName(to.topic, to.partition), code);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<TopicPartitionOffset>> KafkaConsumer::Assignment() {
+  std::vector<RdKafka::TopicPartition*> parts;
+  auto code = rep_->consumer->assignment(parts);
+  std::vector<TopicPartitionOffset> out = ToOffsets(parts);
+  RdKafka::TopicPartition::destroy(parts);
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("assignment", code);
+  for (auto& tp : out) tp.offset = kOffsetStored;
+  return out;
+}
+
+Result<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(const std::string& topic,
+                                                                   int32_t partition,
+                                                                   int timeout_ms) {
+  int64_t low = 0, high = 0;
+  auto code = rep_->consumer->query_watermark_offsets(topic, partition, &low, &high, timeout_ms);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return ErrorStatus("watermarks of " + internal::PartitionName(topic, partition), code);
+  }
+  return std::make_pair(low, high);
+}
+
+Result<int> KafkaConsumer::PartitionCount(const std::string& topic, int timeout_ms) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(rep_->consumer.get(), topic, nullptr, err));
+  if (!t) return Status::InvalidArgument("topic " + topic + ": " + err);
+  RdKafka::Metadata* raw = nullptr;
+  auto code = rep_->consumer->metadata(false, t.get(), &raw, timeout_ms);
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("metadata for " + topic, code);
+  for (const auto* tm : *md->topics()) {
+    if (tm->topic() != topic) continue;
+    if (tm->err() != RdKafka::ERR_NO_ERROR) {
+      if (tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART) {
+        return Status::NotFound("topic " + topic + " does not exist");
+      }
+      return ErrorStatus("metadata for " + topic, tm->err());
+    }
+    return static_cast<int>(tm->partitions()->size());
+  }
+  return Status::NotFound("topic " + topic + " does not exist");
+}
+
+std::string KafkaConsumer::RebalanceProtocol() { return rep_->consumer->rebalance_protocol(); }
+
+const std::string& KafkaConsumer::group_id() const { return rep_->options.group_id; }
+
+Status KafkaConsumer::Close() {
+  if (rep_->closed) return Status::Ok();
+  rep_->closed = true;
+  auto code = rep_->consumer->close();
+  Status pending = rep_->TakePendingError();
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("close", code);
+  return pending;
+}
+
+}  // namespace streamrec

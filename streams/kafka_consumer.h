@@ -1,0 +1,128 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "streams/kafka_properties.h"
+#include "streams/record.h"
+
+namespace streamrec {
+
+class KafkaConsumer;
+
+// Hooks a stage implements to follow its partition assignment (Kafka's
+// ConsumerRebalanceListener). Called on the thread that calls KafkaConsumer::Poll*,
+// Close() or the destructor, from inside librdkafka's rebalance callback; the consumer
+// may be used from them (e.g. CommitSync in OnPartitionsRevoked). Must not throw: an
+// exception is caught, logged, and returned by the next Poll as an Internal error.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+
+  // `partitions` were just assigned: all of them under the EAGER protocol, only the added
+  // ones under COOPERATIVE. Each entry's offset is kOffsetStored (the group's committed
+  // offset, else auto.offset.reset); set it to start elsewhere, e.g. from the offset a
+  // stage stored beside its state. Entries may not be added or removed.
+  virtual void OnPartitionsAssigned(KafkaConsumer* consumer,
+                                    std::vector<TopicPartitionOffset>* partitions) = 0;
+
+  // `partitions` are about to be taken away (all under EAGER, the removed ones under
+  // COOPERATIVE); offsets are the current positions (next offset to read, or
+  // kOffsetStored if nothing was consumed). Flush state and commit here.
+  virtual void OnPartitionsRevoked(KafkaConsumer* consumer,
+                                   const std::vector<TopicPartitionOffset>& partitions) = 0;
+
+  // `partitions` were lost without a clean hand-over (session timeout, fencing): another
+  // member may own them already, so do not commit. Default: nothing.
+  virtual void OnPartitionsLost(KafkaConsumer* consumer,
+                                const std::vector<TopicPartitionOffset>& partitions) {
+    (void)consumer;
+    (void)partitions;
+  }
+};
+
+struct ConsumerOptions {
+  // bootstrap.servers; overrides properties["bootstrap.servers"] when non-empty.
+  std::string brokers;
+  // librdkafka properties passed verbatim (from `kafka:` in the config); applied after
+  // the defaults below. enable.auto.commit is always forced to false.
+  KafkaProperties properties;
+  // group.id. Required by Subscribe(); when empty a private "streamrec-tool-<pid>-<n>"
+  // group is used so that Assign() works for tools (which never commit).
+  std::string group_id;
+  // Label `stage` of the consumer metrics (default: the group id).
+  std::string stage;
+  // auto.offset.reset for partitions without a committed or stage-stored offset.
+  std::string auto_offset_reset = "earliest";
+  // partition.assignment.strategy: "cooperative-sticky" (incremental, COOPERATIVE
+  // protocol) by default; "range", "roundrobin" give the EAGER protocol.
+  std::string assignment_strategy = "cooperative-sticky";
+  // Gets the assignment callbacks; may be null. Not owned; must outlive the consumer.
+  RebalanceListener* listener = nullptr;
+};
+
+// A librdkafka high-level consumer with manual offset management (enable.auto.commit
+// =false; nothing is committed unless the owner calls Commit*). One thread owns it: every
+// method, and thus every RebalanceListener callback, runs on that thread.
+class KafkaConsumer {
+ public:
+  static Result<std::unique_ptr<KafkaConsumer>> Create(const ConsumerOptions& options);
+  // Closes (leaving the group, with a final OnPartitionsRevoked) if not closed yet.
+  ~KafkaConsumer();
+  KafkaConsumer(const KafkaConsumer&) = delete;
+  KafkaConsumer& operator=(const KafkaConsumer&) = delete;
+
+  // Joins the group for these topics; partitions arrive through the listener while
+  // polling.
+  Status Subscribe(const std::vector<std::string>& topics);
+  // Manual assignment with explicit start offsets (tools, replay readers); replaces the
+  // current assignment. No group membership, no listener callbacks.
+  Status Assign(const std::vector<TopicPartitionOffset>& partitions);
+  Status Unassign();
+
+  // Waits up to `timeout_ms` for one message: true with *out filled, false on timeout.
+  // Transient client errors are logged and count as no message; a fatal error or a
+  // listener exception is returned.
+  Result<bool> Poll(int timeout_ms, Record* out);
+  // Appends up to `max_messages` to *out, waiting at most `timeout_ms` for the first and
+  // not at all for the rest. Returns how many were appended.
+  Result<size_t> PollBatch(size_t max_messages, int timeout_ms, std::vector<Record>* out);
+
+  // Commits these offsets (each the next offset to read) for the group, synchronously.
+  Status CommitSync(const std::vector<TopicPartitionOffset>& offsets);
+  // Commits the current position of every assigned partition, synchronously.
+  Status CommitPositions();
+  // The group's committed offsets for these partitions (kOffsetStored where none).
+  Result<std::vector<TopicPartitionOffset>> Committed(
+      const std::vector<TopicPartitionOffset>& partitions, int timeout_ms);
+  // Next offset to read for these partitions (kOffsetStored where unknown).
+  Result<std::vector<TopicPartitionOffset>> Positions(
+      const std::vector<TopicPartitionOffset>& partitions);
+  // Moves the read position of an assigned partition.
+  Status Seek(const TopicPartitionOffset& to, int timeout_ms);
+
+  // The current assignment (offsets kOffsetStored).
+  Result<std::vector<TopicPartitionOffset>> Assignment();
+  // Low and high watermark, asked from the broker.
+  Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                      int32_t partition, int timeout_ms);
+  // Number of partitions of `topic` (metadata request); NotFound if it does not exist.
+  Result<int> PartitionCount(const std::string& topic, int timeout_ms);
+  // "EAGER", "COOPERATIVE", or "NONE" before the first assignment.
+  std::string RebalanceProtocol();
+  const std::string& group_id() const;
+
+  // Leaves the group (final OnPartitionsRevoked) and closes; idempotent.
+  Status Close();
+
+ private:
+  struct Rep;
+  explicit KafkaConsumer(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace streamrec

@@ -1,0 +1,201 @@
+#include "streams/kafka_producer.h"
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <unordered_map>
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include "core/thread_annotations.h"
+#include "streams/rdkafka_conf.h"
+#include "streams/stream_metrics.h"
+
+namespace streamrec {
+
+struct KafkaProducer::Rep : public RdKafka::DeliveryReportCb, public RdKafka::EventCb {
+  ProducerOptions options;
+  std::unique_ptr<RdKafka::Producer> producer;
+  std::atomic<int64_t> delivered{0};
+  std::atomic<int64_t> failed{0};
+  Mutex mu;
+  Status first_error GUARDED_BY(mu);  // since the last Flush
+  Status fatal GUARDED_BY(mu);
+  std::unordered_map<std::string, prometheus::Counter*> produced_counters GUARDED_BY(mu);
+  std::unordered_map<std::string, prometheus::Counter*> error_counters GUARDED_BY(mu);
+
+  prometheus::Counter* CounterFor(bool ok, const std::string& topic) {
+    MutexLock lock(&mu);
+    auto& map = ok ? produced_counters : error_counters;
+    auto it = map.find(topic);
+    if (it != map.end()) return it->second;
+    auto& family = ok ? EventsProducedFamily() : ProduceErrorsFamily();
+    prometheus::Counter* c = &family.Add({{"topic", topic}});
+    map.emplace(topic, c);
+    return c;
+  }
+
+  // Runs on the thread inside poll()/flush(). No exception may escape into librdkafka.
+  void dr_cb(RdKafka::Message& msg) override {
+    try {
+      DeliveryReport report;
+      report.topic = msg.topic_name();
+      report.partition = msg.partition();
+      report.offset = msg.offset();
+      report.tag = reinterpret_cast<uintptr_t>(msg.msg_opaque());
+      const bool ok = msg.err() == RdKafka::ERR_NO_ERROR;
+      if (ok) {
+        delivered.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        failed.fetch_add(1, std::memory_order_relaxed);
+        report.status = Status::Unavailable("delivery to " +
+                                            internal::PartitionName(report.topic, report.partition) +
+                                            " failed: " + msg.errstr());
+        MutexLock lock(&mu);
+        if (first_error.ok()) first_error = report.status;
+      }
+      CounterFor(ok, report.topic)->Increment();
+      if (options.on_delivery) options.on_delivery(report);
+    } catch (const std::exception& e) {
+      spdlog::error("[producer] delivery callback threw: {}", e.what());
+    } catch (...) {
+      spdlog::error("[producer] delivery callback threw a non-standard exception");
+    }
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    try {
+      switch (event.type()) {
+        case RdKafka::Event::EVENT_ERROR:
+          if (event.fatal()) {
+            MutexLock lock(&mu);
+            fatal = Status::Internal("fatal producer error: " + event.str());
+            spdlog::error("[producer] {}", fatal.message());
+          } else {
+            spdlog::debug("[producer] {}: {}", RdKafka::err2str(event.err()), event.str());
+          }
+          break;
+        case RdKafka::Event::EVENT_LOG:
+          if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+            spdlog::debug("[producer] {} {}", event.fac(), event.str());
+          }
+          break;
+        default:
+          break;
+      }
+    } catch (...) {
+      // Logging must never throw into librdkafka.
+    }
+  }
+};
+
+KafkaProducer::KafkaProducer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+
+Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptions& options) {
+  auto rep = std::make_unique<Rep>();
+  rep->options = options;
+  KafkaProperties props;
+  props["enable.idempotence"] = options.idempotent ? "true" : "false";
+  props["linger.ms"] = std::to_string(options.linger_ms);
+  props["client.id"] = "streamrec";
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
+  if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {
+    return Status::InvalidArgument("producer: no brokers (set --brokers or kafka.bootstrap.servers)");
+  }
+  auto conf = internal::BuildGlobalConf(props);
+  if (!conf.ok()) return conf.status().WithContext("producer");
+  std::string err;
+  if (conf.value()->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(rep.get()), err) !=
+          RdKafka::Conf::CONF_OK ||
+      conf.value()->set("event_cb", static_cast<RdKafka::EventCb*>(rep.get()), err) !=
+          RdKafka::Conf::CONF_OK) {
+    return Status::Internal("producer: " + err);
+  }
+  rep->producer.reset(RdKafka::Producer::create(conf.value().get(), err));
+  if (!rep->producer) return Status::InvalidArgument("producer: " + err);
+  return std::unique_ptr<KafkaProducer>(new KafkaProducer(std::move(rep)));
+}
+
+KafkaProducer::~KafkaProducer() {
+  if (rep_ && rep_->producer) {
+    if (rep_->producer->flush(10000) != RdKafka::ERR_NO_ERROR) {
+      spdlog::warn("[producer] {} messages not delivered at shutdown",
+                   rep_->producer->outq_len());
+    }
+  }
+}
+
+Status KafkaProducer::Produce(const ProduceMessage& m) {
+  std::unique_ptr<RdKafka::Headers> headers;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(rep_->options.queue_full_timeout_ms);
+  const std::string topic(m.topic);
+  while (true) {
+    if (m.headers != nullptr && !m.headers->empty()) {
+      headers.reset(RdKafka::Headers::create());
+      for (const auto& h : *m.headers) {
+        headers->add(h.key, h.value.data(), h.value.size());
+      }
+    }
+    const RdKafka::ErrorCode code = rep_->producer->produce(
+        topic, m.partition < 0 ? RdKafka::Topic::PARTITION_UA : m.partition,
+        RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(m.value.data()), m.value.size(),
+        m.has_key ? m.key.data() : nullptr, m.has_key ? m.key.size() : 0, m.timestamp_ms,
+        headers.get(), reinterpret_cast<void*>(static_cast<uintptr_t>(m.tag)));
+    if (code == RdKafka::ERR_NO_ERROR) {
+      headers.release();  // owned by librdkafka now
+      return Status::Ok();
+    }
+    if (code != RdKafka::ERR__QUEUE_FULL) {
+      return Status::Unavailable("produce to " + topic + ": " + RdKafka::err2str(code));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Unavailable("produce to " + topic + ": local queue full for " +
+                                 std::to_string(rep_->options.queue_full_timeout_ms) + " ms");
+    }
+    rep_->producer->poll(10);  // serve delivery reports to make room
+  }
+}
+
+Status KafkaProducer::Produce(std::string_view topic, std::string_view key, std::string_view value,
+                              const KafkaHeaders* headers, int64_t timestamp_ms) {
+  ProduceMessage m;
+  m.topic = topic;
+  m.key = key;
+  m.value = value;
+  m.headers = headers;
+  m.timestamp_ms = timestamp_ms;
+  return Produce(m);
+}
+
+int KafkaProducer::Poll(int timeout_ms) { return rep_->producer->poll(timeout_ms); }
+
+Status KafkaProducer::Flush(int timeout_ms) {
+  const RdKafka::ErrorCode code = rep_->producer->flush(timeout_ms);
+  Status first;
+  {
+    MutexLock lock(&rep_->mu);
+    if (!rep_->fatal.ok()) return rep_->fatal;
+    first = rep_->first_error;
+    rep_->first_error = Status::Ok();
+  }
+  if (code == RdKafka::ERR__TIMED_OUT) {
+    return Status::Timeout("flush: " + std::to_string(rep_->producer->outq_len()) +
+                           " messages still undelivered after " + std::to_string(timeout_ms) +
+                           " ms");
+  }
+  return first;
+}
+
+int KafkaProducer::OutstandingCount() const { return rep_->producer->outq_len(); }
+int64_t KafkaProducer::delivered_count() const { return rep_->delivered.load(); }
+int64_t KafkaProducer::failed_count() const { return rep_->failed.load(); }
+Status KafkaProducer::fatal_error() const {
+  MutexLock lock(&rep_->mu);
+  return rep_->fatal;
+}
+std::string KafkaProducer::name() const { return rep_->producer->name(); }
+
+}  // namespace streamrec

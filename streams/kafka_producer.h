@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "streams/kafka_properties.h"
+#include "streams/record.h"
+
+namespace streamrec {
+
+// What the broker said about one produced message. Passed to
+// ProducerOptions::on_delivery on the thread that calls Poll() or Flush().
+struct DeliveryReport {
+  std::string topic;
+  int32_t partition = -1;
+  int64_t offset = -1;   // assigned offset when status.ok()
+  uint64_t tag = 0;      // ProduceMessage::tag, to match reports to messages
+  Status status;         // OK when durably written, else why not (after librdkafka retries)
+};
+
+struct ProducerOptions {
+  // bootstrap.servers; overrides properties["bootstrap.servers"] when non-empty.
+  std::string brokers;
+  // librdkafka properties passed verbatim (from `kafka:` in the config). Applied after
+  // the defaults below, so users can override any of them.
+  KafkaProperties properties;
+  // enable.idempotence (default true: no duplicates or reordering from retries; implies
+  // acks=all).
+  bool idempotent = true;
+  // linger.ms default (5 ms batches well without adding visible latency).
+  int linger_ms = 5;
+  // How long Produce() keeps retrying (polling for delivery reports in between) while
+  // the local queue is full before it gives up with Unavailable; default 30 s.
+  int queue_full_timeout_ms = 30000;
+  // Called for every message once its fate is known, on the thread that runs Poll() or
+  // Flush(). Must not throw (exceptions are caught and logged, never cross librdkafka).
+  std::function<void(const DeliveryReport&)> on_delivery;
+};
+
+// One message to produce. Views must stay valid for the duration of Produce() only
+// (librdkafka copies key, value and headers).
+struct ProduceMessage {
+  std::string_view topic;
+  std::string_view key;          // empty with has_key=false means a null key
+  bool has_key = true;
+  std::string_view value;
+  const KafkaHeaders* headers = nullptr;  // optional
+  int32_t partition = -1;        // -1: librdkafka's partitioner (murmur2 of the key, as Java)
+  int64_t timestamp_ms = 0;      // 0: now (CreateTime set by librdkafka)
+  uint64_t tag = 0;              // returned in the DeliveryReport
+};
+
+// A librdkafka producer with delivery reports, idempotence on, and retry on a full
+// queue. Produce() may be called from any thread; Poll() and Flush() (which run the
+// delivery callback) from one thread at a time. Destroying it flushes for up to 10 s.
+class KafkaProducer {
+ public:
+  static Result<std::unique_ptr<KafkaProducer>> Create(const ProducerOptions& options);
+  ~KafkaProducer();
+  KafkaProducer(const KafkaProducer&) = delete;
+  KafkaProducer& operator=(const KafkaProducer&) = delete;
+
+  // Enqueues one message. On a full local queue, polls and retries until
+  // queue_full_timeout_ms. The message is durable only when its DeliveryReport says so.
+  Status Produce(const ProduceMessage& message);
+  // Convenience: key/value to a topic, partition chosen by key.
+  Status Produce(std::string_view topic, std::string_view key, std::string_view value,
+                 const KafkaHeaders* headers = nullptr, int64_t timestamp_ms = 0);
+
+  // Serves delivery reports; returns how many were served.
+  int Poll(int timeout_ms);
+  // Waits until every enqueued message has a delivery report. Timeout if some remain;
+  // otherwise the first delivery error since the last Flush, if any (messages that failed
+  // are also reported one by one to on_delivery).
+  Status Flush(int timeout_ms);
+
+  // Messages enqueued but not yet reported.
+  int OutstandingCount() const;
+  // Totals since creation.
+  int64_t delivered_count() const;
+  int64_t failed_count() const;
+  // A fatal error (idempotence violated) makes the producer unusable; reported here.
+  Status fatal_error() const;
+
+  std::string name() const;
+
+ private:
+  struct Rep;
+  explicit KafkaProducer(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace streamrec
