@@ -1,0 +1,36 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace streamrec::training {
+
+// How the user tower pools the recent-item history.
+enum class HistoryEncoder { kMean = 0, kGru = 1 };
+const char* HistoryEncoderName(HistoryEncoder e);  // "mean", "gru"
+bool ParseHistoryEncoder(const std::string& name, HistoryEncoder* out);
+
+// Shape of the two-tower model (DESIGN §4). Stored in every snapshot manifest so a
+// reader rebuilds exactly the trained module. Plain struct; no torch.
+struct TwoTowerOptions {
+  int64_t embedding_dim = 64;      // id / category embedding width
+  int64_t hidden_dim = 128;        // MLP hidden width; 0: a single linear layer
+  int64_t output_dim = 64;         // tower output (L2-normalised) width
+  int64_t user_capacity = 100000;  // user rows (LRU eviction beyond, training/id_table.h)
+  int64_t item_capacity = 100000;  // item rows (same policy)
+  int64_t category_capacity = 0;   // category rows; 0 disables the category feature
+  bool use_user_id = true;         // user tower input includes a user-id embedding
+  HistoryEncoder history_encoder = HistoryEncoder::kMean;
+  int64_t max_history = 50;        // most recent items used
+  int64_t history_window_s = 0;    // only items at most this old (vs the event); 0 = all
+  double temperature = 0.05;       // τ in s = <u, v> / τ
+};
+
+// Loss settings (DESIGN §4): in-batch softmax with logQ correction.
+struct LossOptions {
+  bool logq_correction = true;       // logits s(x_i, y_j) - log p̂(y_j); off for ablation
+  bool mask_accidental_hits = true;  // mask columns j != i whose item equals row i's item
+  double min_sampling_prob = 1e-6;   // p̂ is clamped to [min, 1] before the log
+};
+
+}  // namespace streamrec::training

@@ -1,0 +1,477 @@
+#include "training/trainer.h"
+
+#include <c10/util/Exception.h>
+#include <torch/cuda.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <unordered_map>
+
+#include "core/metrics.h"
+#include "training/id_table.h"
+#include "training/in_batch_loss.h"
+#include "training/snapshot_format.h"
+#include "training/two_tower.h"
+
+namespace streamrec::training {
+
+namespace fs = std::filesystem;
+namespace sf = snapshot_format;
+
+namespace {
+
+struct TrainerMetrics {
+  prometheus::Gauge* loss;
+  prometheus::Counter* examples;
+  prometheus::Counter* steps;
+  prometheus::Counter* evictions;
+  prometheus::Gauge* version;
+  prometheus::Histogram* snapshot_seconds;
+};
+
+TrainerMetrics& Metrics() {
+  static TrainerMetrics m = [] {
+    auto reg = MetricsRegistry();
+    TrainerMetrics t{};
+    t.loss = &prometheus::BuildGauge()
+                  .Name("streamrec_trainer_loss")
+                  .Help("Loss of the trainer's last optimizer step")
+                  .Register(*reg)
+                  .Add({});
+    t.examples = &prometheus::BuildCounter()
+                      .Name("streamrec_trainer_examples_total")
+                      .Help("Training examples consumed by the trainer")
+                      .Register(*reg)
+                      .Add({});
+    t.steps = &prometheus::BuildCounter()
+                   .Name("streamrec_trainer_steps_total")
+                   .Help("Optimizer steps taken")
+                   .Register(*reg)
+                   .Add({});
+    t.evictions = &prometheus::BuildCounter()
+                       .Name("streamrec_trainer_id_evictions_total")
+                       .Help("Embedding rows reassigned to new ids (LRU eviction)")
+                       .Register(*reg)
+                       .Add({});
+    t.version = &prometheus::BuildGauge()
+                     .Name("streamrec_model_version")
+                     .Help("Model version in use")
+                     .Register(*reg)
+                     .Add({{"component", "trainer"}});
+    t.snapshot_seconds = &prometheus::BuildHistogram()
+                              .Name("streamrec_trainer_snapshot_seconds")
+                              .Help("Time to write a model snapshot")
+                              .Register(*reg)
+                              .Add({}, LatencyBuckets());
+    return t;
+  }();
+  return m;
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+struct Trainer::Rep {
+  TrainerOptions options;
+  torch::Device device{torch::kCPU};
+  TwoTowerModel model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  IdTable users{1};
+  IdTable items{1};
+  IdTable categories{1};
+  std::unordered_map<uint64_t, std::string> item_names;
+  std::unordered_map<uint64_t, uint64_t> item_categories;
+  std::unordered_map<uint64_t, double> sampling_prob;
+  std::vector<TrainingExample> pending;
+  int64_t step = 0;
+  int64_t examples = 0;
+  int64_t version = 0;
+  int64_t watermark_ms = 0;
+  double last_loss = 0;
+  int64_t last_snapshot_step = 0;
+  int64_t last_snapshot_ms = 0;
+
+  Status TrainBatch(const std::vector<TrainingExample>& batch);
+  Status Resume(const std::string& dir);
+  Status WriteFiles(const std::string& dir, int64_t version, int64_t now_ms,
+                    SnapshotManifest* manifest);
+  void ForgetItem(uint64_t key) {
+    item_names.erase(key);
+  }
+};
+
+Trainer::Trainer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Trainer::~Trainer() = default;
+
+Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) {
+  const auto& mo = options.model;
+  if (options.batch_size < 2) return Status::InvalidArgument("batch_size must be >= 2");
+  if (mo.embedding_dim <= 0 || mo.output_dim <= 0 || mo.hidden_dim < 0 ||
+      mo.user_capacity <= 0 || mo.item_capacity <= 0 || mo.category_capacity < 0 ||
+      !(mo.temperature > 0) || !(options.learning_rate > 0)) {
+    return Status::InvalidArgument("invalid trainer options");
+  }
+  if (options.optimizer != "adam" && options.optimizer != "adagrad") {
+    return Status::InvalidArgument("optimizer must be adam or adagrad, not " + options.optimizer);
+  }
+  try {
+    auto rep = std::make_unique<Rep>();
+    rep->options = options;
+    if (options.device == "cuda" || (options.device == "auto" && torch::cuda::is_available())) {
+      if (!torch::cuda::is_available()) return Status::Unavailable("CUDA is not available");
+      rep->device = torch::Device(torch::kCUDA);
+    } else if (options.device != "cpu" && options.device != "auto") {
+      return Status::InvalidArgument("device must be auto, cpu or cuda");
+    }
+    torch::manual_seed(options.seed);
+    rep->model = TwoTowerModel(mo);
+    rep->model->to(rep->device);
+    rep->users = IdTable(mo.user_capacity);
+    rep->items = IdTable(mo.item_capacity);
+    rep->categories = IdTable(std::max<int64_t>(mo.category_capacity, 1));
+    if (options.optimizer == "adam") {
+      rep->optimizer = std::make_unique<torch::optim::Adam>(
+          rep->model->parameters(),
+          torch::optim::AdamOptions(options.learning_rate).weight_decay(options.weight_decay));
+    } else {
+      rep->optimizer = std::make_unique<torch::optim::Adagrad>(
+          rep->model->parameters(),
+          torch::optim::AdagradOptions(options.learning_rate).weight_decay(options.weight_decay));
+    }
+    if (options.resume && !options.model_dir.empty()) {
+      auto latest = LatestSnapshotDir(options.model_dir);
+      if (latest.ok()) STREAMREC_RETURN_IF_ERROR(rep->Resume(*latest));
+    }
+    rep->last_snapshot_ms = WallMs();
+    Metrics().version->Set(static_cast<double>(rep->version));
+    return std::unique_ptr<Trainer>(new Trainer(std::move(rep)));
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("trainer: libtorch: ") + e.what_without_backtrace());
+  }
+}
+
+Status Trainer::Rep::Resume(const std::string& dir) {
+  auto text = sf::ReadFile((fs::path(dir) / sf::kManifestFile).string());
+  if (!text.ok()) return text.status();
+  auto manifest = SnapshotManifest::FromJson(*text);
+  if (!manifest.ok()) return manifest.status().WithContext("resume " + dir);
+  const auto& a = manifest->model;
+  const auto& b = options.model;
+  if (a.embedding_dim != b.embedding_dim || a.hidden_dim != b.hidden_dim ||
+      a.output_dim != b.output_dim || a.user_capacity != b.user_capacity ||
+      a.item_capacity != b.item_capacity || a.category_capacity != b.category_capacity ||
+      a.use_user_id != b.use_user_id || a.history_encoder != b.history_encoder) {
+    return Status::FailedPrecondition("resume " + dir +
+                                      ": snapshot model shape differs from the options");
+  }
+  auto params = sf::ReadFile((fs::path(dir) / sf::kParamsFile).string());
+  auto ids = sf::ReadFile((fs::path(dir) / sf::kIdsFile).string());
+  if (!params.ok()) return params.status();
+  if (!ids.ok()) return ids.status();
+  if (sf::Checksum(*params) != manifest->params_checksum ||
+      sf::Checksum(*ids) != manifest->ids_checksum) {
+    return Status::Corruption("resume " + dir + ": checksum mismatch");
+  }
+  model->to(torch::kCPU);
+  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));
+  model->to(device);
+  auto maps = sf::DecodeIds(*ids);
+  if (!maps.ok()) return maps.status();
+  if (!users.Restore(maps->users) || !items.Restore(maps->items) ||
+      !categories.Restore(maps->categories)) {
+    return Status::Corruption("resume " + dir + ": bad id tables");
+  }
+  for (auto& [k, name] : maps->item_names) item_names[k] = name;
+  for (auto& [k, c] : maps->item_categories) item_categories[k] = c;
+  const std::string opt_path = (fs::path(dir) / sf::kOptimizerFile).string();
+  if (fs::exists(opt_path)) {
+    torch::serialize::InputArchive archive;
+    archive.load_from(opt_path, device);
+    optimizer->load(archive);
+  }
+  step = manifest->step;
+  examples = manifest->examples;
+  version = manifest->version;
+  watermark_ms = manifest->watermark_ms;
+  last_loss = manifest->last_loss;
+  last_snapshot_step = step;
+  return Status::Ok();
+}
+
+Status Trainer::AddExample(const TrainingExample& example) {
+  if (example.history_ts_ms.size() != example.history_keys.size() &&
+      !example.history_ts_ms.empty()) {
+    return Status::InvalidArgument("history keys and timestamps differ in length");
+  }
+  rep_->pending.push_back(example);
+  if (static_cast<int64_t>(rep_->pending.size()) >= rep_->options.batch_size) {
+    std::vector<TrainingExample> batch;
+    batch.swap(rep_->pending);
+    return rep_->TrainBatch(batch);
+  }
+  return Status::Ok();
+}
+
+Status Trainer::Flush() {
+  if (rep_->pending.size() < 2) return Status::Ok();
+  std::vector<TrainingExample> batch;
+  batch.swap(rep_->pending);
+  return rep_->TrainBatch(batch);
+}
+
+void Trainer::UpdateItemStats(const ItemStats& stats) {
+  if (stats.sampling_prob > 0) rep_->sampling_prob[stats.item_key] = stats.sampling_prob;
+  if (!stats.item_id.empty() && rep_->items.Find(stats.item_key) != 0) {
+    rep_->item_names[stats.item_key] = stats.item_id;
+  }
+}
+
+void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
+  if (rep_->options.model.category_capacity <= 0) return;
+  rep_->item_categories[item_key] = category_key;
+  auto c = rep_->categories.LookupOrInsert(category_key);
+  if (c.fresh) rep_->model->ResetCategoryRow(c.row);
+}
+
+Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
+  const size_t b = batch.size();
+  std::vector<int64_t> user_rows(b), item_rows(b), category_rows(b, 0), now(b);
+  std::vector<int64_t> keys(b);
+  std::vector<float> probs(b), weights(b);
+  std::vector<std::vector<int64_t>> hist_rows(b), hist_ts(b);
+  const double fallback =
+      sampling_prob.empty() ? options.default_sampling_prob : 1.0 / sampling_prob.size();
+  try {
+    // Assign rows first (positives may appear in later rows' histories).
+    for (size_t i = 0; i < b; ++i) {
+      const auto& e = batch[i];
+      auto u = users.LookupOrInsert(e.user_key);
+      if (u.fresh) model->ResetUserRow(u.row);
+      auto it = items.LookupOrInsert(e.item_key);
+      if (it.fresh) model->ResetItemRow(it.row);
+      if (it.evicted) ForgetItem(it.evicted_key);
+      if (!e.item_id.empty()) item_names[e.item_key] = e.item_id;
+      user_rows[i] = u.row;
+      item_rows[i] = it.row;
+      keys[i] = static_cast<int64_t>(e.item_key);
+    }
+    for (size_t i = 0; i < b; ++i) {
+      const auto& e = batch[i];
+      if (options.model.category_capacity > 0) {
+        auto c = item_categories.find(e.item_key);
+        if (c != item_categories.end()) category_rows[i] = categories.Find(c->second);
+      }
+      auto& rows = hist_rows[i];
+      rows.reserve(e.history_keys.size());
+      for (uint64_t k : e.history_keys) rows.push_back(items.Find(k));
+      hist_ts[i] = e.history_ts_ms.empty() ? std::vector<int64_t>(rows.size(), e.ts_ms)
+                                           : e.history_ts_ms;
+      now[i] = e.ts_ms;
+      auto p = sampling_prob.find(e.item_key);
+      probs[i] = static_cast<float>(p == sampling_prob.end() ? fallback : p->second);
+      weights[i] = std::max(e.weight, 0.0f);
+      watermark_ms = std::max(watermark_ms, e.ts_ms);
+    }
+    UserFeatures f = BuildUserFeatures(user_rows, hist_rows, hist_ts, now, options.model);
+    f.user_rows = f.user_rows.to(device);
+    f.history_rows = f.history_rows.to(device);
+    f.history_len = f.history_len.to(device);
+    torch::Tensor items_t = torch::tensor(item_rows, torch::kInt64).to(device);
+    torch::Tensor cats_t = torch::tensor(category_rows, torch::kInt64).to(device);
+    torch::Tensor keys_t = torch::tensor(keys, torch::kInt64).to(device);
+    torch::Tensor probs_t = torch::tensor(probs, torch::kFloat32).to(device);
+    torch::Tensor weights_t = torch::tensor(weights, torch::kFloat32).to(device);
+
+    model->train();
+    optimizer->zero_grad();
+    torch::Tensor u = model->UserTower(f);
+    torch::Tensor v = model->ItemTower(items_t, cats_t);
+    torch::Tensor loss = InBatchSoftmaxLoss(u, v, keys_t, probs_t, weights_t,
+                                            options.model.temperature, options.loss);
+    loss.backward();
+    optimizer->step();
+    last_loss = loss.item<double>();
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("training step: libtorch: ") +
+                            e.what_without_backtrace());
+  }
+  ++step;
+  examples += static_cast<int64_t>(b);
+  auto& m = Metrics();
+  m.loss->Set(last_loss);
+  m.examples->Increment(static_cast<double>(b));
+  m.steps->Increment();
+  return Status::Ok();
+}
+
+Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int64_t now_ms,
+                                SnapshotManifest* manifest) {
+  try {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IoError("cannot create " + dir + ": " + ec.message());
+    // Item embeddings of every known item, in the id table's order.
+    sf::ItemMatrix matrix;
+    matrix.dim = options.model.output_dim;
+    auto entries = items.Entries();
+    std::vector<int64_t> rows, cat_rows;
+    for (const auto& [key, row] : entries) {
+      matrix.keys.push_back(key);
+      auto name = item_names.find(key);
+      matrix.ids.push_back(name == item_names.end() ? std::to_string(key) : name->second);
+      rows.push_back(row);
+      int64_t cat = 0;
+      if (options.model.category_capacity > 0) {
+        auto c = item_categories.find(key);
+        if (c != item_categories.end()) cat = categories.Find(c->second);
+      }
+      cat_rows.push_back(cat);
+    }
+    matrix.embeddings.reserve(rows.size() * static_cast<size_t>(matrix.dim));
+    {
+      torch::NoGradGuard no_grad;
+      model->eval();
+      constexpr size_t kChunk = 8192;
+      for (size_t start = 0; start < rows.size(); start += kChunk) {
+        const size_t end = std::min(rows.size(), start + kChunk);
+        std::vector<int64_t> r(rows.begin() + start, rows.begin() + end);
+        std::vector<int64_t> c(cat_rows.begin() + start, cat_rows.begin() + end);
+        torch::Tensor v = model
+                              ->ItemTower(torch::tensor(r, torch::kInt64).to(device),
+                                          torch::tensor(c, torch::kInt64).to(device))
+                              .to(torch::kCPU)
+                              .contiguous();
+        const float* p = v.data_ptr<float>();
+        matrix.embeddings.insert(matrix.embeddings.end(), p, p + v.numel());
+      }
+      model->train();
+    }
+    sf::IdMaps maps;
+    maps.users = users.Entries();
+    maps.items = entries;
+    maps.categories = categories.Entries();
+    maps.item_names.assign(item_names.begin(), item_names.end());
+    maps.item_categories.assign(item_categories.begin(), item_categories.end());
+
+    const std::string params = sf::EncodeParams(model);
+    const std::string items_bytes = sf::EncodeItems(matrix);
+    const std::string ids = sf::EncodeIds(maps);
+    STREAMREC_RETURN_IF_ERROR(sf::WriteFile((fs::path(dir) / sf::kParamsFile).string(), params));
+    STREAMREC_RETURN_IF_ERROR(
+        sf::WriteFile((fs::path(dir) / sf::kItemsFile).string(), items_bytes));
+    STREAMREC_RETURN_IF_ERROR(sf::WriteFile((fs::path(dir) / sf::kIdsFile).string(), ids));
+    {
+      torch::serialize::OutputArchive archive;
+      optimizer->save(archive);
+      archive.save_to((fs::path(dir) / sf::kOptimizerFile).string());
+    }
+    SnapshotManifest& m = *manifest;
+    m.version = new_version;
+    m.step = step;
+    m.examples = examples;
+    m.watermark_ms = watermark_ms;
+    m.created_ms = now_ms;
+    m.num_items = static_cast<int64_t>(matrix.keys.size());
+    m.num_users = users.size();
+    m.last_loss = last_loss;
+    m.model = options.model;
+    m.params_checksum = sf::Checksum(params);
+    m.items_checksum = sf::Checksum(items_bytes);
+    m.ids_checksum = sf::Checksum(ids);
+    m.checksum = sf::CombinedChecksum(m.params_checksum, m.items_checksum, m.ids_checksum);
+    // The manifest goes last: its presence marks a complete snapshot.
+    STREAMREC_RETURN_IF_ERROR(
+        sf::WriteFile((fs::path(dir) / sf::kManifestFile).string(), m.ToJson()));
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("snapshot: libtorch: ") + e.what_without_backtrace());
+  }
+}
+
+Result<SnapshotManifest> Trainer::WriteSnapshotTo(const std::string& dir, int64_t now_ms) {
+  SnapshotManifest m;
+  STREAMREC_RETURN_IF_ERROR(rep_->WriteFiles(dir, rep_->version, now_ms, &m));
+  m.dir = dir;
+  return m;
+}
+
+Result<SnapshotManifest> Trainer::WriteSnapshot(int64_t now_ms) {
+  auto& r = *rep_;
+  if (r.options.model_dir.empty()) {
+    return Status::FailedPrecondition("no model_dir configured for snapshots");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t new_version = std::max(r.version, ListSnapshotVersions(r.options.model_dir).empty()
+                                                      ? int64_t{0}
+                                                      : ListSnapshotVersions(r.options.model_dir)
+                                                            .back()) +
+                              1;
+  const std::string final_dir = SnapshotDirName(r.options.model_dir, new_version);
+  const std::string tmp_dir =
+      (fs::path(r.options.model_dir) / (".tmp-" + fs::path(final_dir).filename().string()))
+          .string();
+  std::error_code ec;
+  fs::remove_all(tmp_dir, ec);
+  SnapshotManifest m;
+  Status st = r.WriteFiles(tmp_dir, new_version, now_ms, &m);
+  if (!st.ok()) {
+    fs::remove_all(tmp_dir, ec);
+    return st;
+  }
+  fs::rename(tmp_dir, final_dir, ec);
+  if (ec) {
+    fs::remove_all(tmp_dir, ec);
+    return Status::IoError("cannot rename snapshot into " + final_dir);
+  }
+  m.dir = final_dir;
+  r.version = new_version;
+  r.last_snapshot_step = r.step;
+  r.last_snapshot_ms = now_ms;
+  if (r.options.keep_snapshots > 0) {
+    auto versions = ListSnapshotVersions(r.options.model_dir);
+    for (size_t i = 0; i + static_cast<size_t>(r.options.keep_snapshots) < versions.size(); ++i) {
+      fs::remove_all(SnapshotDirName(r.options.model_dir, versions[i]), ec);
+    }
+  }
+  auto& metrics = Metrics();
+  metrics.version->Set(static_cast<double>(new_version));
+  metrics.snapshot_seconds->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return m;
+}
+
+Result<std::optional<SnapshotManifest>> Trainer::MaybeSnapshot(int64_t now_ms) {
+  auto& r = *rep_;
+  if (r.options.model_dir.empty() || r.step == r.last_snapshot_step) {
+    return std::optional<SnapshotManifest>();
+  }
+  const bool by_steps = r.options.snapshot_every_steps > 0 &&
+                        r.step - r.last_snapshot_step >= r.options.snapshot_every_steps;
+  const bool by_time = r.options.snapshot_every_seconds > 0 &&
+                       now_ms - r.last_snapshot_ms >= r.options.snapshot_every_seconds * 1000;
+  if (!by_steps && !by_time) return std::optional<SnapshotManifest>();
+  auto m = WriteSnapshot(now_ms);
+  if (!m.ok()) return m.status();
+  return std::optional<SnapshotManifest>(std::move(m).value());
+}
+
+int64_t Trainer::step() const { return rep_->step; }
+int64_t Trainer::examples() const { return rep_->examples; }
+int64_t Trainer::version() const { return rep_->version; }
+double Trainer::last_loss() const { return rep_->last_loss; }
+int64_t Trainer::watermark_ms() const { return rep_->watermark_ms; }
+bool Trainer::on_cuda() const { return rep_->device.is_cuda(); }
+int64_t Trainer::known_items() const { return rep_->items.size(); }
+int64_t Trainer::known_users() const { return rep_->users.size(); }
+
+}  // namespace streamrec::training

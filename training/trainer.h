@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/records.h"
+#include "core/status.h"
+#include "training/model_options.h"
+#include "training/snapshot.h"
+
+namespace streamrec::training {
+
+struct TrainerOptions {
+  TwoTowerOptions model;
+  LossOptions loss;
+  std::string optimizer = "adam";   // "adam" or "adagrad"
+  double learning_rate = 1e-3;
+  double weight_decay = 0.0;        // L2 on every parameter (optimizer's weight_decay)
+  int64_t batch_size = 1024;        // a step runs when this many examples are buffered
+  std::string model_dir;            // model store; empty: no snapshots, no resume
+  int64_t snapshot_every_steps = 1000;   // MaybeSnapshot writes after this many steps...
+  double snapshot_every_seconds = 300;   // ...or this long since the last one (and >= 1 step)
+  int64_t keep_snapshots = 3;       // older versions are deleted; 0 keeps all
+  bool resume = true;               // start from the latest snapshot in model_dir
+  uint64_t seed = 42;               // torch RNG seed (initialisation)
+  std::string device = "auto";      // "auto" (CUDA when available), "cpu", "cuda"
+  // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the
+  // uniform guess; this value is used until any stats arrive.
+  double default_sampling_prob = 1e-3;
+};
+
+// The online two-tower trainer (DESIGN §4, issue 4). Feed it training examples and item
+// statistics in stream order; it batches, takes an optimizer step per full batch and
+// writes versioned snapshots to the model store. The Kafka loop is thin:
+//
+//   for each message:  training-examples -> AddExample(Decode...(value))
+//                      item-stats        -> UpdateItemStats(Decode...(value))
+//     if (auto m = trainer->MaybeSnapshot(now_ms); m.ok() && m->has_value())
+//       produce "streamrec.models", ModelAnnouncement::FromManifest(**m).ToJson()
+//     commit offsets after a snapshot (the snapshot holds everything the offsets cover)
+//
+// Not thread-safe: one thread (the trainer stage's) owns it. LibTorch errors are
+// caught here and returned as Status.
+class Trainer {
+ public:
+  static Result<std::unique_ptr<Trainer>> Create(const TrainerOptions& options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Buffers an example; runs an optimizer step when a full batch is buffered.
+  Status AddExample(const TrainingExample& example);
+  // Trains on what is buffered if at least 2 examples (in-batch negatives need two).
+  Status Flush();
+  // Records p̂ (sampling_prob) and the item's id string.
+  void UpdateItemStats(const ItemStats& stats);
+  // Category of an item (from the item catalogue), when the model has a category table.
+  void SetItemCategory(uint64_t item_key, uint64_t category_key);
+
+  // Writes a snapshot when due (options' steps / seconds); the manifest when written.
+  Result<std::optional<SnapshotManifest>> MaybeSnapshot(int64_t now_ms);
+  // Writes a snapshot now (the buffered partial batch is not trained on).
+  Result<SnapshotManifest> WriteSnapshot(int64_t now_ms);
+  // Writes a snapshot into `dir` (no versioning, no retention): for offline evaluation.
+  Result<SnapshotManifest> WriteSnapshotTo(const std::string& dir, int64_t now_ms);
+
+  int64_t step() const;
+  int64_t examples() const;
+  int64_t version() const;       // last snapshot version written or resumed from
+  double last_loss() const;      // loss of the last step
+  int64_t watermark_ms() const;
+  bool on_cuda() const;
+  int64_t known_items() const;
+  int64_t known_users() const;
+
+  struct Rep;
+
+ private:
+  explicit Trainer(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace streamrec::training

@@ -1,0 +1,163 @@
+#include "training/two_tower.h"
+
+#include <algorithm>
+
+#include <torch/nn/functional/normalization.h>
+#include <torch/nn/init.h>
+
+namespace streamrec::training {
+
+const char* HistoryEncoderName(HistoryEncoder e) {
+  return e == HistoryEncoder::kGru ? "gru" : "mean";
+}
+
+bool ParseHistoryEncoder(const std::string& name, HistoryEncoder* out) {
+  if (name == "mean") {
+    *out = HistoryEncoder::kMean;
+  } else if (name == "gru") {
+    *out = HistoryEncoder::kGru;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+TowerMlpImpl::TowerMlpImpl(int64_t in_dim, int64_t hidden_dim, int64_t out_dim) {
+  if (hidden_dim > 0) {
+    first_ = register_module("first", torch::nn::Linear(in_dim, hidden_dim));
+    second_ = register_module("second", torch::nn::Linear(hidden_dim, out_dim));
+  } else {
+    first_ = register_module("first", torch::nn::Linear(in_dim, out_dim));
+  }
+}
+
+torch::Tensor TowerMlpImpl::forward(const torch::Tensor& x) {
+  if (!second_) return first_->forward(x);
+  return second_->forward(torch::relu(first_->forward(x)));
+}
+
+TwoTowerModelImpl::TwoTowerModelImpl(const TwoTowerOptions& options) : options_(options) {
+  const int64_t d = options.embedding_dim;
+  item_ids_ = register_module("item_ids", torch::nn::Embedding(options.item_capacity + 1, d));
+  torch::NoGradGuard no_grad;
+  torch::nn::init::normal_(item_ids_->weight, 0.0, kEmbeddingInitStd);
+  int64_t user_in = d;
+  if (options.use_user_id) {
+    user_ids_ = register_module("user_ids", torch::nn::Embedding(options.user_capacity + 1, d));
+    torch::nn::init::normal_(user_ids_->weight, 0.0, kEmbeddingInitStd);
+    user_in += d;
+  }
+  if (options.category_capacity > 0) {
+    categories_ = register_module(
+        "categories", torch::nn::Embedding(options.category_capacity + 1, d));
+    torch::nn::init::normal_(categories_->weight, 0.0, kEmbeddingInitStd);
+  }
+  if (options.history_encoder == HistoryEncoder::kGru) {
+    gru_ = register_module(
+        "gru", torch::nn::GRU(torch::nn::GRUOptions(d, d).num_layers(1).batch_first(true)));
+  }
+  item_mlp_ = register_module("item_mlp", TowerMlp(d, options.hidden_dim, options.output_dim));
+  user_mlp_ =
+      register_module("user_mlp", TowerMlp(user_in, options.hidden_dim, options.output_dim));
+}
+
+torch::Tensor TwoTowerModelImpl::ItemTower(const torch::Tensor& item_rows,
+                                           const torch::Tensor& category_rows) {
+  torch::Tensor x = item_ids_->forward(item_rows);
+  if (categories_ && category_rows.defined()) x = x + categories_->forward(category_rows);
+  x = item_mlp_->forward(x);
+  return torch::nn::functional::normalize(
+      x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1).eps(1e-8));
+}
+
+torch::Tensor TwoTowerModelImpl::PoolHistory(const UserFeatures& f) {
+  const int64_t b = f.history_rows.size(0);
+  const int64_t l = f.history_rows.size(1);
+  if (l == 0) {
+    return torch::zeros({b, options_.embedding_dim}, item_ids_->weight.options());
+  }
+  torch::Tensor emb = item_ids_->forward(f.history_rows);  // [B, L, D]
+  torch::Tensor mask = (f.history_rows > 0).to(emb.scalar_type());  // [B, L]
+  if (!gru_) {
+    torch::Tensor sum = (emb * mask.unsqueeze(-1)).sum(1);
+    torch::Tensor count = mask.sum(1, /*keepdim=*/true).clamp_min(1.0);
+    return sum / count;
+  }
+  // GRU over the right-padded sequence; take the output at the last real position.
+  auto out = std::get<0>(gru_->forward(emb * mask.unsqueeze(-1)));  // [B, L, D]
+  torch::Tensor last = (f.history_len - 1).clamp_min(0);
+  torch::Tensor idx = last.view({b, 1, 1}).expand({b, 1, out.size(2)});
+  torch::Tensor state = out.gather(1, idx).squeeze(1);
+  torch::Tensor has = (f.history_len > 0).to(state.scalar_type()).unsqueeze(-1);
+  return state * has;
+}
+
+torch::Tensor TwoTowerModelImpl::UserTower(const UserFeatures& f) {
+  torch::Tensor x = PoolHistory(f);
+  if (user_ids_) {
+    torch::Tensor u = user_ids_->forward(f.user_rows);
+    u = u * (f.user_rows > 0).to(u.scalar_type()).unsqueeze(-1);  // unknown user: zeros
+    x = torch::cat({u, x}, 1);
+  }
+  x = user_mlp_->forward(x);
+  return torch::nn::functional::normalize(
+      x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1).eps(1e-8));
+}
+
+void TwoTowerModelImpl::ResetItemRow(int64_t row) {
+  torch::NoGradGuard no_grad;
+  item_ids_->weight[row].normal_(0.0, kEmbeddingInitStd);
+}
+
+void TwoTowerModelImpl::ResetUserRow(int64_t row) {
+  if (!user_ids_) return;
+  torch::NoGradGuard no_grad;
+  user_ids_->weight[row].normal_(0.0, kEmbeddingInitStd);
+}
+
+void TwoTowerModelImpl::ResetCategoryRow(int64_t row) {
+  if (!categories_) return;
+  torch::NoGradGuard no_grad;
+  categories_->weight[row].normal_(0.0, kEmbeddingInitStd);
+}
+
+UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,
+                               const std::vector<std::vector<int64_t>>& history_rows,
+                               const std::vector<std::vector<int64_t>>& history_ts_ms,
+                               const std::vector<int64_t>& now_ms, const TwoTowerOptions& opt) {
+  const int64_t b = static_cast<int64_t>(user_rows.size());
+  std::vector<std::pair<size_t, size_t>> ranges(b);  // [begin, end) kept per row
+  int64_t max_len = 0;
+  for (int64_t i = 0; i < b; ++i) {
+    const auto& rows = history_rows[i];
+    const auto& ts = history_ts_ms[i];
+    size_t end = rows.size();
+    size_t begin = 0;
+    if (opt.history_window_s > 0 && ts.size() == rows.size()) {
+      const int64_t cutoff = now_ms[i] - opt.history_window_s * 1000;
+      while (begin < end && ts[begin] < cutoff) ++begin;
+    }
+    if (opt.max_history > 0 && end - begin > static_cast<size_t>(opt.max_history)) {
+      begin = end - static_cast<size_t>(opt.max_history);
+    }
+    ranges[i] = {begin, end};
+    max_len = std::max<int64_t>(max_len, static_cast<int64_t>(end - begin));
+  }
+  UserFeatures f;
+  f.user_rows = torch::tensor(user_rows, torch::kInt64);
+  f.history_rows = torch::zeros({b, max_len}, torch::kInt64);
+  f.history_len = torch::zeros({b}, torch::kInt64);
+  auto h = f.history_rows.accessor<int64_t, 2>();
+  auto len = f.history_len.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < b; ++i) {
+    int64_t j = 0;
+    for (size_t k = ranges[i].first; k < ranges[i].second; ++k) {
+      // Unknown items (row 0) are dropped so the real entries stay contiguous.
+      if (history_rows[i][k] > 0) h[i][j++] = history_rows[i][k];
+    }
+    len[i] = j;
+  }
+  return f;
+}
+
+}  // namespace streamrec::training
