@@ -1,0 +1,67 @@
+#include "streams/topics.h"
+
+#include <gtest/gtest.h>
+
+#include "streams/kafka_properties.h"
+
+namespace streamrec {
+namespace {
+
+TEST(Topics, DefaultsAreTheDesignNames) {
+  TopicNames n;
+  EXPECT_EQ(n.clicks, "clicks");
+  EXPECT_EQ(n.clicks_dlq, "clicks.dlq");
+  EXPECT_EQ(n.items, "items");
+  EXPECT_EQ(n.rec_requests, "rec-requests");
+  EXPECT_EQ(n.recommendations, "recommendations");
+  EXPECT_EQ(n.cooc_deltas, "streamrec.cooc-deltas");
+  EXPECT_EQ(n.training_examples, "streamrec.training-examples");
+  EXPECT_EQ(n.item_neighbors, "streamrec.item-neighbors");
+  EXPECT_EQ(n.item_stats, "streamrec.item-stats");
+  EXPECT_EQ(n.models, "streamrec.models");
+}
+
+TEST(Topics, SpecsCompactTheTablesOnly) {
+  TopicNames n;
+  auto specs = DefaultTopicSpecs(n, 6);
+  ASSERT_EQ(specs.size(), 10u);
+  int compacted = 0;
+  for (const auto& s : specs) {
+    EXPECT_EQ(s.compacted, IsCompactedTopic(n, s.name)) << s.name;
+    compacted += s.compacted;
+    EXPECT_EQ(s.partitions, s.name == "streamrec.models" ? 1 : 6) << s.name;
+  }
+  EXPECT_EQ(compacted, 4);
+  EXPECT_TRUE(IsCompactedTopic(n, "items"));
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-neighbors"));
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-stats"));
+  EXPECT_FALSE(IsCompactedTopic(n, "clicks"));
+}
+
+TEST(Topics, NamesComeFromConfig) {
+  auto config = Config::FromYamlString("topics:\n  clicks: my-clicks\n  models: m\n");
+  ASSERT_TRUE(config.ok());
+  auto n = TopicNames::FromConfig(*config);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->clicks, "my-clicks");
+  EXPECT_EQ(n->models, "m");
+  EXPECT_EQ(n->items, "items");
+  auto empty = Config::FromYamlString("topics:\n  items: \"\"\n");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(TopicNames::FromConfig(*empty).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(KafkaProperties, PassThroughFromConfigAndBrokerResolution) {
+  auto config = Config::FromYamlString(
+      "kafka:\n  bootstrap.servers: k1:9092\n  security.protocol: SASL_SSL\n  sasl:\n    mechanism: PLAIN\n");
+  ASSERT_TRUE(config.ok());
+  KafkaProperties p = KafkaPropertiesFromConfig(*config);
+  EXPECT_EQ(p.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(p.at("sasl.mechanism"), "PLAIN");
+  EXPECT_EQ(ResolveBrokers(*config, ""), "k1:9092");
+  EXPECT_EQ(ResolveBrokers(*config, "flag:1"), "flag:1");
+  EXPECT_EQ(ResolveBrokers(Config(), ""), "");
+}
+
+}  // namespace
+}  // namespace streamrec
