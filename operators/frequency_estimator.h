@@ -16,8 +16,8 @@ namespace streamrec::operators {
 // Options of the streaming sampling-probability estimator (config
 // `operators.estimator.*`).
 struct FrequencyEstimatorOptions {
-  // operators.estimator.array_size (H): buckets per hash function. Default 65536.
-  size_t array_size = 1 << 16;
+  // operators.estimator.array_size (H): buckets per hash function. Default 32768.
+  size_t array_size = 1 << 15;
   // operators.estimator.hashes (m): independent hash functions. Default 2.
   int num_hashes = 2;
   // operators.estimator.alpha (α): learning rate of the gap average, in (0, 1].

@@ -1,0 +1,222 @@
+#include "operators/stage_runner.h"
+
+#include <spdlog/spdlog.h>
+
+namespace streamrec::operators {
+namespace {
+
+constexpr int kPartitionShift = 40;
+
+uint64_t MakeTag(int32_t partition, uint64_t sequence) {
+  return (static_cast<uint64_t>(partition) << kPartitionShift) | (sequence & ((1ULL << kPartitionShift) - 1));
+}
+
+}  // namespace
+
+StageRunner::StageRunner(Topology topology, StageRunnerOptions options)
+    : topology_(std::move(topology)),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &SystemClock()) {}
+
+StageRunner::~StageRunner() {
+  // Normally Run() closed everything; this is the path of an early error.
+  if (consumer_) consumer_->Close();
+  tasks_.clear();
+  consumer_.reset();
+  producer_.reset();
+}
+
+Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, StageRunnerOptions options) {
+  if (options.group_id.empty()) return Status::InvalidArgument("stage runner: group id required");
+  if (options.state_dir.empty()) return Status::InvalidArgument("stage runner: state dir required");
+  std::unique_ptr<StageRunner> runner(new StageRunner(std::move(topology), std::move(options)));
+  StageRunner* self = runner.get();
+
+  ProducerOptions po;
+  po.brokers = self->options_.brokers;
+  // Never give up on a message: a message that failed for good could be overtaken by a
+  // later one, and downstream dedup (by sequence) would then drop it.
+  po.properties["message.timeout.ms"] = "0";
+  for (const auto& [k, v] : self->options_.properties) po.properties[k] = v;
+  po.idempotent = true;
+  po.on_delivery = [self](const DeliveryReport& r) { self->OnDelivery(r); };
+  auto producer = KafkaProducer::Create(po);
+  if (!producer.ok()) return producer.status().WithContext("creating producer");
+  self->producer_ = std::move(producer).value();
+
+  ConsumerOptions co;
+  co.brokers = self->options_.brokers;
+  co.properties = self->options_.properties;
+  co.group_id = self->options_.group_id;
+  co.stage = self->topology_.name;
+  co.assignment_strategy = self->options_.assignment_strategy;
+  co.listener = self;
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status().WithContext("creating consumer");
+  self->consumer_ = std::move(consumer).value();
+  return runner;
+}
+
+void StageRunner::Fail(const Status& st) {
+  if (error_.ok() && !st.ok()) {
+    spdlog::error("[{}] {}", topology_.name, st.ToString());
+    error_ = st;
+  }
+}
+
+void StageRunner::OnDelivery(const DeliveryReport& report) {
+  if (!report.status.ok()) {
+    // Stays in the outbox; the restart sends it again.
+    Fail(report.status.WithContext("delivering to " + report.topic));
+    return;
+  }
+  const int32_t partition = static_cast<int32_t>(report.tag >> kPartitionShift);
+  const uint64_t seq = report.tag & ((1ULL << kPartitionShift) - 1);
+  auto it = tasks_.find(partition);
+  if (it != tasks_.end()) it->second->MarkDelivered(seq);
+}
+
+Status StageRunner::ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs) {
+  KafkaHeaders headers;
+  for (const auto& o : outputs) {
+    headers.clear();
+    for (const auto& [k, v] : o.message.headers) headers.push_back(KafkaHeader{k, v});
+    ProduceMessage m;
+    m.topic = o.message.topic;
+    m.key = o.message.key;
+    m.has_key = o.message.has_key;
+    m.value = o.message.value;
+    m.headers = &headers;
+    m.partition = o.message.partition;
+    m.timestamp_ms = o.message.timestamp_ms;
+    m.tag = MakeTag(partition, o.sequence);
+    STREAMREC_RETURN_IF_ERROR(producer_->Produce(m).WithContext("producing to " + o.message.topic));
+  }
+  return Status::Ok();
+}
+
+Status StageRunner::CommitTask(StreamTask* task) {
+  auto outputs = task->CommitState();
+  if (!outputs.ok()) return outputs.status().WithContext(topology_.name + " commit");
+  return ProduceOutputs(task->partition(), *outputs);
+}
+
+Status StageRunner::CloseTask(int32_t partition, bool commit) {
+  auto it = tasks_.find(partition);
+  if (it == tasks_.end()) return Status::Ok();
+  Status st;
+  if (commit && error_.ok()) st = CommitTask(it->second.get());
+  // Deliver everything committed so far, so the next owner has nothing to re-send.
+  Status flushed = producer_->Flush(30000);
+  if (st.ok() && commit && !flushed.ok()) st = flushed;
+  if (error_.ok()) {
+    Status w = it->second->WriteDeliveries();
+    if (st.ok()) st = w;
+  }
+  it->second->CloseProcessor();
+  tasks_.erase(it);
+  assigned_.store(static_cast<int>(tasks_.size()));
+  return st;
+}
+
+void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
+                                       std::vector<TopicPartitionOffset>* partitions) {
+  for (auto& tp : *partitions) {
+    if (tp.topic != topology_.source_topic) continue;
+    StreamTaskOptions to;
+    to.state_dir = options_.state_dir;
+    to.clock = clock_;
+    auto task = StreamTask::Open(topology_, tp.partition, to);
+    if (!task.ok()) {
+      Fail(task.status().WithContext("opening task " + std::to_string(tp.partition)));
+      continue;
+    }
+    auto pending = (*task)->PendingOutbox();
+    if (!pending.ok()) {
+      Fail(pending.status());
+      continue;
+    }
+    tp.offset = (*task)->stored_offset().value_or(kOffsetBeginning);
+    spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send)", topology_.name,
+                 tp.topic, tp.partition, tp.offset, pending->size());
+    StreamTask* raw = task->get();
+    tasks_[tp.partition] = std::move(task).value();
+    Fail(ProduceOutputs(raw->partition(), *pending));
+  }
+  assigned_.store(static_cast<int>(tasks_.size()));
+}
+
+void StageRunner::OnPartitionsRevoked(KafkaConsumer* consumer,
+                                      const std::vector<TopicPartitionOffset>& partitions) {
+  std::vector<TopicPartitionOffset> offsets;
+  for (const auto& tp : partitions) {
+    auto it = tasks_.find(tp.partition);
+    if (tp.topic != topology_.source_topic || it == tasks_.end()) continue;
+    Fail(CloseTask(tp.partition, /*commit=*/true));
+    spdlog::info("[{}] revoked {}:{}", topology_.name, tp.topic, tp.partition);
+    if (tp.offset >= 0) offsets.push_back(tp);
+  }
+  // The group's offsets are informational (lag); the stage resumes from its own.
+  if (!offsets.empty() && error_.ok()) {
+    Status st = consumer->CommitSync(offsets);
+    if (!st.ok()) spdlog::warn("[{}] committing group offsets: {}", topology_.name, st.ToString());
+  }
+}
+
+void StageRunner::OnPartitionsLost(KafkaConsumer* /*consumer*/,
+                                   const std::vector<TopicPartitionOffset>& partitions) {
+  for (const auto& tp : partitions) {
+    if (tp.topic != topology_.source_topic) continue;
+    // Another member may own it already: drop uncommitted work, keep what was committed.
+    Fail(CloseTask(tp.partition, /*commit=*/false));
+    spdlog::warn("[{}] lost {}:{}", topology_.name, tp.topic, tp.partition);
+  }
+}
+
+Status StageRunner::Run(const std::function<bool()>& stop) {
+  STREAMREC_RETURN_IF_ERROR(consumer_->Subscribe({topology_.source_topic}));
+  std::vector<Record> records;
+  last_commit_ms_ = clock_->NowMillis();
+  while (error_.ok() && !stop()) {
+    records.clear();
+    auto polled = consumer_->PollBatch(options_.max_poll_records, 50, &records);
+    if (!polled.ok()) {
+      Fail(polled.status());
+      break;
+    }
+    for (const auto& r : records) {
+      auto it = tasks_.find(r.partition);
+      if (it == tasks_.end() || r.topic != topology_.source_topic) continue;
+      auto processed = it->second->Process(r);
+      if (!processed.ok()) {
+        Fail(processed.status().WithContext(topology_.name + " processing " + std::to_string(r.partition) +
+                                            "@" + std::to_string(r.offset)));
+        break;
+      }
+      if (*processed) processed_.fetch_add(1);
+    }
+    if (!error_.ok()) break;
+    const int64_t now = clock_->NowMillis();
+    const bool interval_due = now - last_commit_ms_ >= options_.commit_interval_ms;
+    for (auto& [p, task] : tasks_) {
+      Fail(task->Punctuate());
+      if (interval_due || task->commit_requested() ||
+          task->records_since_commit() >= options_.commit_every_records) {
+        Fail(CommitTask(task.get()));
+      }
+    }
+    if (interval_due) last_commit_ms_ = now;
+    producer_->Poll(0);
+  }
+  // Leaving the group revokes (commits and closes) every task, unless we failed.
+  Status closed = consumer_->Close();
+  if (error_.ok() && !closed.ok()) Fail(closed);
+  std::vector<int32_t> left;
+  for (auto& [p, task] : tasks_) left.push_back(p);
+  for (int32_t p : left) Fail(CloseTask(p, /*commit=*/error_.ok()));
+  Status flushed = producer_->Flush(30000);
+  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  return error_;
+}
+
+}  // namespace streamrec::operators

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "operators/processor.h"
+#include "operators/stream_task.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "streams/kafka_properties.h"
+
+namespace streamrec::operators {
+
+struct StageRunnerOptions {
+  // bootstrap.servers and librdkafka properties (passed through).
+  std::string brokers;
+  KafkaProperties properties;
+  // Consumer group of the stage; every replica of a stage uses the same one.
+  std::string group_id;
+  // Root directory of the partition RocksDBs (<state_dir>/<stage>-<partition>). Replicas
+  // that may take over each other's partitions must see the same directory (one host, or
+  // a shared volume): state moves with the partition through it.
+  std::string state_dir;
+  // Commit (and flush) at least this often. Default 200 ms.
+  int64_t commit_interval_ms = 200;
+  // Also commit a task after this many records. Default 50000.
+  int64_t commit_every_records = 50000;
+  // Records taken per poll. Default 1000.
+  size_t max_poll_records = 1000;
+  // partition.assignment.strategy (see ConsumerOptions). Default cooperative-sticky.
+  std::string assignment_strategy = "cooperative-sticky";
+  // Wall clock; null = SystemClock().
+  const Clock* clock = nullptr;
+};
+
+// Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one
+// processing thread (the one calling Run) owns the consumer, the producer, and one
+// StreamTask per assigned partition.
+// - On assignment a task opens its partition's RocksDB, re-sends its committed outbox,
+//   and the consumer starts at the offset stored in that DB (not the group's).
+// - Every commit interval each task commits one WriteBatch (state + offset + outbox), then
+//   the outbox messages are produced (idempotent producer, message.timeout.ms=0, so
+//   order holds per partition); a delivery report deletes the outbox entry.
+// - On revocation a task commits, the producer is flushed, and the DB is closed.
+// Group offsets are committed too (for lag monitoring), but never read back.
+class StageRunner : private RebalanceListener {
+ public:
+  static Result<std::unique_ptr<StageRunner>> Create(Topology topology, StageRunnerOptions options);
+  ~StageRunner() override;
+
+  // Processes until `stop` returns true (checked every poll), then commits, closes every
+  // task and leaves the group. Returns the first fatal error, if any.
+  Status Run(const std::function<bool()>& stop);
+
+  // Partitions currently owned (updated on the processing thread; readable anywhere).
+  int assigned_partitions() const { return assigned_.load(); }
+  int64_t records_processed() const { return processed_.load(); }
+
+ private:
+  StageRunner(Topology topology, StageRunnerOptions options);
+  void OnPartitionsAssigned(KafkaConsumer* consumer, std::vector<TopicPartitionOffset>* partitions) override;
+  void OnPartitionsRevoked(KafkaConsumer* consumer, const std::vector<TopicPartitionOffset>& partitions) override;
+  void OnPartitionsLost(KafkaConsumer* consumer, const std::vector<TopicPartitionOffset>& partitions) override;
+  void OnDelivery(const DeliveryReport& report);
+
+  Status CommitTask(StreamTask* task);
+  Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
+  Status CloseTask(int32_t partition, bool commit);
+  void Fail(const Status& st);
+
+  Topology topology_;
+  StageRunnerOptions options_;
+  const Clock* clock_;
+  std::unique_ptr<KafkaProducer> producer_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  std::map<int32_t, std::unique_ptr<StreamTask>> tasks_;
+  Status error_;
+  int64_t last_commit_ms_ = 0;
+  std::atomic<int> assigned_{0};
+  std::atomic<int64_t> processed_{0};
+};
+
+}  // namespace streamrec::operators

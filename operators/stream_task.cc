@@ -1,0 +1,184 @@
+#include "operators/stream_task.h"
+
+#include <chrono>
+#include <thread>
+
+namespace streamrec::operators {
+
+StreamTask::StreamTask(const Topology& topology, int32_t partition, const StreamTaskOptions& options)
+    : topology_(topology),
+      partition_(partition),
+      options_(options),
+      clock_(options.clock != nullptr ? options.clock : &SystemClock()) {}
+
+StreamTask::~StreamTask() {
+  if (!processor_closed_) CloseProcessor();
+  stores_.clear();
+  outbox_.reset();
+  meta_.reset();
+  db_.reset();
+}
+
+Result<std::unique_ptr<StreamTask>> StreamTask::Open(const Topology& topology, int32_t partition,
+                                                     const StreamTaskOptions& options) {
+  std::unique_ptr<StreamTask> task(new StreamTask(topology, partition, options));
+  STREAMREC_RETURN_IF_ERROR(task->Init());
+  return task;
+}
+
+Status StreamTask::Init() {
+  state::StateDbOptions db_options;
+  db_options.path = options_.state_dir + "/" + topology_.name + "-" + std::to_string(partition_);
+  db_options.column_families = {"meta", "outbox"};
+  for (const auto& s : topology_.stores) {
+    db_options.column_families.push_back(s.name);
+    if (s.kind == StoreSpec::Kind::kCounter) db_options.counter_column_families.push_back(s.name);
+  }
+  db_options.metrics_name = topology_.name;
+  // The previous owner of the partition (another process, after a rebalance) may still
+  // hold the DB lock for a moment.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.open_retry_ms);
+  while (true) {
+    auto db = state::StateDb::Open(db_options);
+    if (db.ok()) {
+      db_ = std::move(db).value();
+      break;
+    }
+    const bool locked = db.status().message().find("lock") != std::string::npos;
+    if (!locked || std::chrono::steady_clock::now() >= deadline) return db.status();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto cf = [this](const std::string& name) { return db_->ColumnFamily(name); };
+  auto meta_cf = cf("meta");
+  auto outbox_cf = cf("outbox");
+  if (!meta_cf.ok()) return meta_cf.status();
+  if (!outbox_cf.ok()) return outbox_cf.status();
+  meta_ = std::make_unique<state::MetaTable>(db_.get(), *meta_cf);
+  outbox_ = std::make_unique<state::Outbox>(db_.get(), *outbox_cf, meta_.get());
+  STREAMREC_RETURN_IF_ERROR(outbox_->Load());
+  for (const auto& s : topology_.stores) {
+    auto id = cf(s.name);
+    if (!id.ok()) return id.status();
+    if (s.kind == StoreSpec::Kind::kCounter) {
+      stores_[s.name] = std::make_unique<state::CounterStore>(s.name, db_.get(), *id, &batch_);
+    } else {
+      stores_[s.name] = std::make_unique<state::KeyValueStore>(s.name, db_.get(), *id, &batch_);
+    }
+  }
+  auto offset = meta_->LoadOffset(topology_.source_topic, partition_);
+  if (!offset.ok()) return offset.status();
+  stored_offset_ = *offset;
+  processor_ = topology_.processor_supplier();
+  if (!processor_) return Status::Internal("topology " + topology_.name + " made no processor");
+  return processor_->Init(this).WithContext("initialising " + topology_.name + " processor");
+}
+
+state::StateStore* StreamTask::store(const std::string& name) {
+  auto it = stores_.find(name);
+  return it == stores_.end() ? nullptr : it->second.get();
+}
+
+Result<std::vector<PendingOutput>> StreamTask::PendingOutbox() const {
+  auto pending = outbox_->Pending();
+  if (!pending.ok()) return pending.status();
+  std::vector<PendingOutput> out;
+  out.reserve(pending->size());
+  for (auto& [seq, msg] : *pending) out.push_back(PendingOutput{seq, std::move(msg)});
+  return out;
+}
+
+Result<bool> StreamTask::Process(const Record& record) {
+  if (stored_offset_ && record.offset >= 0 && record.offset < *stored_offset_ && !next_offset_) {
+    return false;  // already applied before the last commit
+  }
+  if (next_offset_ && record.offset >= 0 && record.offset < *next_offset_) return false;
+  current_ = &record;
+  Status st = processor_->Process(record);
+  current_ = nullptr;
+  if (!st.ok()) return st;
+  if (record.offset >= 0) next_offset_ = record.offset + 1;
+  ++records_since_commit_;
+  if (record.timestamp_ms > stream_time_ms_) {
+    stream_time_ms_ = record.timestamp_ms;
+    for (auto& s : schedules_) {
+      if (s.type != PunctuationType::kStreamTime) continue;
+      if (s.next_ms < 0) s.next_ms = stream_time_ms_ + s.interval_ms;
+      while (s.next_ms <= stream_time_ms_) {
+        s.punctuator(s.next_ms);
+        s.next_ms += s.interval_ms;
+      }
+    }
+  }
+  return true;
+}
+
+Status StreamTask::Punctuate() {
+  const int64_t now = clock_->NowMillis();
+  for (auto& s : schedules_) {
+    if (s.type != PunctuationType::kWallClock) continue;
+    if (s.next_ms < 0) s.next_ms = now + s.interval_ms;
+    if (now >= s.next_ms) {
+      s.punctuator(now);
+      s.next_ms = now + s.interval_ms;
+    }
+  }
+  return Status::Ok();
+}
+
+void StreamTask::Forward(OutputRecord record) { forwarded_.push_back(std::move(record)); }
+
+void StreamTask::Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) {
+  if (interval_ms < 1) interval_ms = 1;
+  schedules_.push_back(Schedule_{interval_ms, type, std::move(punctuator), -1});
+}
+
+Result<std::vector<PendingOutput>> StreamTask::CommitState() {
+  STREAMREC_RETURN_IF_ERROR(processor_->Flush().WithContext("flushing " + topology_.name));
+  std::vector<PendingOutput> out;
+  out.reserve(forwarded_.size());
+  for (auto& r : forwarded_) {
+    state::OutboxMessage m;
+    m.topic = std::move(r.topic);
+    m.partition = r.partition;
+    m.key = std::move(r.key);
+    m.has_key = r.has_key;
+    m.value = std::move(r.value);
+    m.timestamp_ms = r.timestamp_ms;
+    for (auto& h : r.headers) m.headers.emplace_back(std::move(h.key), std::move(h.value));
+    const uint64_t seq = outbox_->next_sequence();
+    m.headers.emplace_back(state::kSourceMarkHeader, state::FormatSourceMark(partition_, seq));
+    outbox_->Add(&batch_, m);
+    out.push_back(PendingOutput{seq, std::move(m)});
+  }
+  forwarded_.clear();
+  outbox_->SaveSequence(&batch_);
+  for (uint64_t seq : delivered_) outbox_->Delete(&batch_, seq);
+  delivered_.clear();
+  if (next_offset_) meta_->PutOffset(&batch_, topology_.source_topic, partition_, *next_offset_);
+  Status st = db_->Write(&batch_);
+  batch_.Clear();
+  if (!st.ok()) {
+    for (auto& [name, s] : stores_) s->OnAborted();
+    return st;
+  }
+  for (auto& [name, s] : stores_) s->OnCommitted();
+  if (next_offset_) stored_offset_ = next_offset_;
+  records_since_commit_ = 0;
+  commit_requested_ = false;
+  return out;
+}
+
+Status StreamTask::WriteDeliveries() {
+  if (delivered_.empty()) return Status::Ok();
+  state::StateWriteBatch batch;
+  for (uint64_t seq : delivered_) outbox_->Delete(&batch, seq);
+  delivered_.clear();
+  return db_->Write(&batch);
+}
+
+void StreamTask::CloseProcessor() {
+  if (processor_ && !processor_closed_) processor_->Close();
+  processor_closed_ = true;
+}
+
+}  // namespace streamrec::operators

@@ -1,0 +1,117 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "operators/processor.h"
+#include "state/exactly_once.h"
+#include "state/state_db.h"
+#include "state/stores.h"
+
+namespace streamrec::operators {
+
+struct StreamTaskOptions {
+  // Root of the stage's state; the task's RocksDB is <state_dir>/<topology>-<partition>.
+  std::string state_dir;
+  // Wall clock for punctuation; null = SystemClock().
+  const Clock* clock = nullptr;
+  // How long Open() retries while another process still holds the partition's DB lock
+  // (after a rebalance the previous owner may still be closing it). Default 30 s.
+  int open_retry_ms = 30000;
+};
+
+// A committed outbox message and its sequence number (for MarkDelivered).
+struct PendingOutput {
+  uint64_t sequence = 0;
+  state::OutboxMessage message;
+};
+
+// One source partition's processor, stores, RocksDB and exactly-once bookkeeping
+// (Kafka Streams' StreamTask). One thread (the stage's processing thread) uses it.
+//
+// Commit() writes ONE WriteBatch holding: the stores' pending writes, the records
+// forwarded since the last commit (outbox, each with a `streamrec.src` mark
+// "<partition>:<sequence>"), the next offset to consume, and deletions of outbox entries
+// delivered since. After a crash the task reopens at exactly that point.
+class StreamTask : private ProcessorContext {
+ public:
+  static Result<std::unique_ptr<StreamTask>> Open(const Topology& topology, int32_t partition,
+                                                  const StreamTaskOptions& options);
+  ~StreamTask() override;
+
+  // The next source offset to consume (stored with the state), nullopt if never committed.
+  std::optional<int64_t> stored_offset() const { return stored_offset_; }
+  // Outbox messages committed but not yet confirmed delivered (to send after opening).
+  Result<std::vector<PendingOutput>> PendingOutbox() const;
+
+  // Processes one source record. Records below the stored offset are skipped (false).
+  Result<bool> Process(const Record& record);
+  // Runs due wall-clock punctuations.
+  Status Punctuate();
+  bool commit_requested() const { return commit_requested_; }
+  // Flushes the processor and commits; returns the newly committed outbox messages, to be
+  // produced in order.
+  Result<std::vector<PendingOutput>> CommitState();
+  // A committed outbox message was delivered: deleted in the next commit.
+  void MarkDelivered(uint64_t sequence) { delivered_.push_back(sequence); }
+  // Writes pending outbox deletions now (without a full commit).
+  Status WriteDeliveries();
+  // Processor Close(); then the DB closes with the task. Does NOT commit.
+  void CloseProcessor();
+
+  Status Checkpoint(const std::string& dir) { return db_->Checkpoint(dir); }
+  state::StateDb* db() { return db_.get(); }
+  state::StateStore* store(const std::string& name);
+  int32_t partition() const override { return partition_; }
+  const std::string& source_topic() const { return topology_.source_topic; }
+  int64_t records_since_commit() const { return records_since_commit_; }
+
+ private:
+  StreamTask(const Topology& topology, int32_t partition, const StreamTaskOptions& options);
+  Status Init();
+
+  // ProcessorContext.
+  void Forward(OutputRecord record) override;
+  void Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) override;
+  state::StateStore* GetStateStore(const std::string& name) override { return store(name); }
+  void Commit() override { commit_requested_ = true; }
+  const Record* current_record() const override { return current_; }
+  const Clock& clock() const override { return *clock_; }
+
+  struct Schedule_ {
+    int64_t interval_ms;
+    PunctuationType type;
+    Punctuator punctuator;
+    int64_t next_ms;  // -1: not started (stream time starts with the first record)
+  };
+
+  Topology topology_;
+  int32_t partition_;
+  StreamTaskOptions options_;
+  const Clock* clock_;
+  std::unique_ptr<state::StateDb> db_;
+  state::StateWriteBatch batch_;
+  std::unique_ptr<state::MetaTable> meta_;
+  std::unique_ptr<state::Outbox> outbox_;
+  std::map<std::string, std::unique_ptr<state::StateStore>> stores_;
+  std::unique_ptr<Processor> processor_;
+  std::vector<OutputRecord> forwarded_;
+  std::vector<uint64_t> delivered_;
+  std::vector<Schedule_> schedules_;
+  std::optional<int64_t> stored_offset_;
+  std::optional<int64_t> next_offset_;  // after the last processed record
+  int64_t stream_time_ms_ = -1;
+  int64_t records_since_commit_ = 0;
+  const Record* current_ = nullptr;
+  bool commit_requested_ = false;
+  bool processor_closed_ = false;
+};
+
+}  // namespace streamrec::operators

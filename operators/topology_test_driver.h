@@ -1,0 +1,63 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/status.h"
+#include "operators/processor.h"
+#include "operators/stream_task.h"
+#include "state/exactly_once.h"
+
+namespace streamrec::operators {
+
+// Drives a Topology without a broker (Kafka Streams' TopologyTestDriver): pipe records
+// in, read what was forwarded (after commits, as the broker would see it) and the stores
+// out, move a ManualClock. Uses a real RocksDB under `state_dir`. One test thread.
+class TopologyTestDriver {
+ public:
+  TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition = 0,
+                     int64_t start_millis = 1'700'000'000'000);
+  ~TopologyTestDriver();
+
+  // Opens (or reopens) the task. Messages committed but not delivered before are sent
+  // again, as the Kafka runtime does.
+  Status Open();
+  // Feeds a record; offset -1 takes the next offset, timestamp -1 the wall clock.
+  Result<bool> PipeInput(Record record);
+  Result<bool> PipeInput(std::string key, std::string value, int64_t timestamp_ms = -1);
+  // Advances the wall clock and runs due punctuations (and a commit if one was asked for).
+  Status AdvanceWallClock(int64_t millis);
+  // Commits; with deliver=true every committed output is "delivered" (readable with
+  // ReadOutput and deleted from the outbox); with false they are lost in flight, so the
+  // next Open() after a Crash() sends them again.
+  Status Commit(bool deliver = true);
+  // Simulates kill -9: the task disappears without committing (what was committed stays;
+  // committed outputs not yet marked delivered are re-sent by the next Open()).
+  void Crash();
+  // Commits and closes (like a revoke).
+  Status Close();
+
+  // Outputs delivered so far to `topic`, oldest first; drained by this call.
+  std::vector<state::OutboxMessage> ReadOutput(const std::string& topic);
+
+  StreamTask* task() { return task_.get(); }
+  ManualClock* clock() { return &clock_; }
+  int64_t next_input_offset() const { return next_offset_; }
+
+ private:
+  Status Deliver(std::vector<PendingOutput> outputs);
+
+  Topology topology_;
+  std::string state_dir_;
+  int32_t partition_;
+  ManualClock clock_;
+  std::unique_ptr<StreamTask> task_;
+  int64_t next_offset_ = 0;
+  std::map<std::string, std::vector<state::OutboxMessage>> outputs_;
+};
+
+}  // namespace streamrec::operators

@@ -1,0 +1,227 @@
+#include "operators/user_stage.h"
+
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <prometheus/counter.h>
+#include <prometheus/histogram.h>
+
+#include "core/metrics.h"
+#include "core/records.h"
+#include "state/encoding.h"
+#include "streams/click_event.h"
+#include "streams/stream_metrics.h"
+
+namespace streamrec::operators {
+namespace {
+
+struct UserStageMetrics {
+  prometheus::Counter* events;
+  prometheus::Counter* pairs;
+  prometheus::Counter* delta_messages;
+  prometheus::Histogram* flush_seconds;
+};
+
+UserStageMetrics& Metrics() {
+  static UserStageMetrics m = [] {
+    auto registry = MetricsRegistry();
+    auto& events = prometheus::BuildCounter()
+                       .Name("streamrec_operators_events_total")
+                       .Help("Valid events applied by a stage")
+                       .Register(*registry);
+    auto& pairs = prometheus::BuildCounter()
+                      .Name("streamrec_operators_pairs_total")
+                      .Help("Co-occurrence pair updates formed (before pre-aggregation)")
+                      .Register(*registry);
+    auto& msgs = prometheus::BuildCounter()
+                     .Name("streamrec_operators_delta_messages_total")
+                     .Help("Pre-aggregated cooc-delta messages forwarded")
+                     .Register(*registry);
+    auto& flush = prometheus::BuildHistogram()
+                      .Name("streamrec_flush_seconds")
+                      .Help("Time to flush a stage's in-memory aggregates into its commit")
+                      .Register(*registry);
+    return UserStageMetrics{&events.Add({{"stage", "user"}}), &pairs.Add({{"stage", "user"}}),
+                            &msgs.Add({{"stage", "user"}}),
+                            &flush.Add({{"stage", "user"}}, LatencyBuckets())};
+  }();
+  return m;
+}
+
+class UserStageProcessor : public Processor {
+ public:
+  explicit UserStageProcessor(const UserStageOptions& options) : options_(options) {}
+
+  Status Init(ProcessorContext* context) override {
+    context_ = context;
+    windows_ = context->GetStore<state::KeyValueStore>(kWindowsStore);
+    if (windows_ == nullptr) return Status::Internal("user stage: no windows store");
+    if (options_.item_partitions < 1) return Status::InvalidArgument("user stage: item_partitions < 1");
+    context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
+                      [this](int64_t) { context_->Commit(); });
+    return Status::Ok();
+  }
+
+  Status Process(const Record& record) override {
+    ClickParseResult parsed = parser_.Parse(record.value);
+    if (!parsed.ok()) {
+      Reject(record, parsed.reason, parsed.detail);
+      return Status::Ok();
+    }
+    const ClickEvent& e = parsed.event;
+    auto window = LoadWindow(e.user_key);
+    if (!window.ok()) return window.status();
+    UserWindow& w = **window;
+    w.EvictOlderThan(e.ts_ms);
+    const double weight = options_.cooc.weights.Of(e.event);
+    uint64_t pairs = 0;
+    GeneratePairs(w.entries(), e.item_key, e.ts_ms, e.event, options_.cooc,
+                  [this, &pairs](uint64_t a, uint64_t b, double wt) {
+                    aggregator_.AddPair(a, b, wt);
+                    ++pairs;
+                  });
+    for (const auto& entry : w.entries()) aggregator_.NoteId(entry.item_key, entry.item_id);
+    aggregator_.AddEvent(e.item_key, e.item_id, weight, e.ts_ms);
+    if (options_.emit_training_examples) {
+      TrainingExample ex;
+      ex.user_key = e.user_key;
+      ex.user_id = e.user_id;
+      ex.item_key = e.item_key;
+      ex.item_id = e.item_id;
+      ex.event = e.event;
+      ex.weight = static_cast<float>(weight);
+      ex.ts_ms = e.ts_ms;
+      for (const auto& entry : w.entries()) {
+        ex.history_keys.push_back(entry.item_key);
+        ex.history_ts_ms.push_back(entry.ts_ms);
+      }
+      OutputRecord out;
+      out.topic = options_.topics.training_examples;
+      out.key = e.user_id;
+      out.value = EncodeTrainingExample(ex);
+      out.timestamp_ms = e.ts_ms;
+      context_->Forward(std::move(out));
+    }
+    w.Add(e.item_key, e.item_id, e.ts_ms, e.event);
+    dirty_.insert(e.user_key);
+    Metrics().events->Increment();
+    Metrics().pairs->Increment(static_cast<double>(pairs));
+    return Status::Ok();
+  }
+
+  Status Flush() override {
+    const auto start = std::chrono::steady_clock::now();
+    for (uint64_t user : dirty_) {
+      windows_->Put(state::Key64(user), cache_.at(user).Serialize());
+    }
+    dirty_.clear();
+    // The cache only lives between commits: the store is the truth.
+    cache_.clear();
+    if (!aggregator_.empty()) {
+      auto per_partition = aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message);
+      for (int32_t p = 0; p < static_cast<int32_t>(per_partition.size()); ++p) {
+        for (const auto& m : per_partition[static_cast<size_t>(p)]) {
+          OutputRecord out;
+          out.topic = options_.topics.cooc_deltas;
+          out.partition = p;
+          // Key: the first item the message carries pairs for (or counts), so keyed
+          // consumers see an item id; routing is by ItemPartition, set explicitly.
+          out.key = m.ids.empty() ? std::string() : m.ids.front().second;
+          out.value = EncodeCoocDeltaMessage(m);
+          context_->Forward(std::move(out));
+          Metrics().delta_messages->Increment();
+        }
+      }
+    }
+    Metrics().flush_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return Status::Ok();
+  }
+
+ private:
+  Result<UserWindow*> LoadWindow(uint64_t user) {
+    auto it = cache_.find(user);
+    if (it != cache_.end()) return &it->second;
+    auto bytes = windows_->Get(state::Key64(user));
+    if (!bytes.ok()) return bytes.status();
+    UserWindow w(options_.window);
+    if (bytes->has_value()) {
+      auto parsed = UserWindow::Parse(**bytes, options_.window);
+      if (!parsed.ok()) return parsed.status().WithContext("user window");
+      w = std::move(parsed).value();
+    }
+    return &cache_.emplace(user, std::move(w)).first->second;
+  }
+
+  void Reject(const Record& record, RejectReason reason, const std::string& detail) {
+    OutputRecord out;
+    out.topic = options_.topics.clicks_dlq;
+    out.key = record.key;
+    out.has_key = record.has_key;
+    out.value = record.value;
+    out.headers = record.headers;
+    out.headers.push_back({kRejectReasonHeader, RejectReasonName(reason)});
+    out.headers.push_back({kRejectDetailHeader, detail.substr(0, 1024)});
+    context_->Forward(std::move(out));
+    EventsRejectedFamily().Add({{"reason", RejectReasonName(reason)}}).Increment();
+  }
+
+  UserStageOptions options_;
+  ProcessorContext* context_ = nullptr;
+  state::KeyValueStore* windows_ = nullptr;
+  ClickEventParser parser_;
+  CoocAggregator aggregator_;
+  std::unordered_map<uint64_t, UserWindow> cache_;
+  std::unordered_set<uint64_t> dirty_;
+};
+
+}  // namespace
+
+Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
+  UserStageOptions o;
+  auto size = config.GetInt("operators.window.size", static_cast<int64_t>(o.window.max_items));
+  if (!size.ok()) return size.status();
+  if (*size < 1 || *size > 10000) return Status::InvalidArgument("operators.window.size must be in [1, 10000]");
+  o.window.max_items = static_cast<size_t>(*size);
+  auto horizon = config.GetDouble("operators.window.horizon_s", static_cast<double>(o.window.horizon_ms) / 1000);
+  if (!horizon.ok()) return horizon.status();
+  o.window.horizon_ms = static_cast<int64_t>(*horizon * 1000);
+  auto weights = EventWeights::FromConfig(config);
+  if (!weights.ok()) return weights.status();
+  o.cooc.weights = *weights;
+  auto hl = config.GetDouble("operators.cooc.half_life_s", o.cooc.half_life_s);
+  if (!hl.ok()) return hl.status();
+  if (*hl < 0) return Status::InvalidArgument("operators.cooc.half_life_s must be >= 0");
+  o.cooc.half_life_s = *hl;
+  auto flush = config.GetInt("operators.flush_interval_ms", o.flush_interval_ms);
+  if (!flush.ok()) return flush.status();
+  if (*flush < 1) return Status::InvalidArgument("operators.flush_interval_ms must be >= 1");
+  o.flush_interval_ms = *flush;
+  auto parts = config.GetInt("operators.item_partitions", o.item_partitions);
+  if (!parts.ok()) return parts.status();
+  if (*parts < 0) return Status::InvalidArgument("operators.item_partitions must be >= 0");
+  o.item_partitions = static_cast<int32_t>(*parts);
+  auto max_pairs = config.GetInt("operators.max_pairs_per_message", static_cast<int64_t>(o.max_pairs_per_message));
+  if (!max_pairs.ok()) return max_pairs.status();
+  if (*max_pairs < 1) return Status::InvalidArgument("operators.max_pairs_per_message must be >= 1");
+  o.max_pairs_per_message = static_cast<size_t>(*max_pairs);
+  auto ex = config.GetBool("operators.training_examples", o.emit_training_examples);
+  if (!ex.ok()) return ex.status();
+  o.emit_training_examples = *ex;
+  auto topics = TopicNames::FromConfig(config);
+  if (!topics.ok()) return topics.status();
+  o.topics = *topics;
+  return o;
+}
+
+Topology UserStageTopology(const UserStageOptions& options) {
+  Topology t;
+  t.name = "user";
+  t.source_topic = options.topics.clicks;
+  t.stores = {{kWindowsStore, StoreSpec::Kind::kKeyValue}};
+  t.processor_supplier = [options] { return std::make_unique<UserStageProcessor>(options); };
+  return t;
+}
+
+}  // namespace streamrec::operators

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "operators/cooccurrence.h"
+#include "operators/processor.h"
+#include "operators/user_window.h"
+#include "streams/topics.h"
+
+namespace streamrec::operators {
+
+// Options of the user stage, from the config (keys in operators/README.md).
+struct UserStageOptions {
+  UserWindowOptions window;  // operators.window.size, operators.window.horizon_s
+  CoocOptions cooc;          // operators.weights.*, operators.cooc.half_life_s
+  // operators.flush_interval_ms: pre-aggregated deltas are flushed (and the task
+  // commits) this often in wall-clock time. Default 200.
+  int64_t flush_interval_ms = 200;
+  // operators.item_partitions: partitions of streamrec.cooc-deltas, i.e. of the item
+  // stage. 0 (default) = ask the broker at start-up. Must equal the topic's count.
+  int32_t item_partitions = 0;
+  // operators.max_pairs_per_message: pair deltas per cooc-deltas message. Default 4096.
+  size_t max_pairs_per_message = 4096;
+  // operators.training_examples: emit streamrec.training-examples. Default true.
+  bool emit_training_examples = true;
+  TopicNames topics;
+
+  static Result<UserStageOptions> FromConfig(const Config& config);
+};
+
+// Store names of the user stage.
+inline constexpr char kWindowsStore[] = "windows";
+
+// The user stage (DESIGN §2): consumes `clicks` (key user id). For each valid event it
+// forms co-occurrence pairs with the user's window (kept in RocksDB), aggregates them in
+// memory and, every flush interval (and before each commit), forwards them as
+// CoocDeltaMessages to `streamrec.cooc-deltas`, partitioned by item; it forwards a
+// TrainingExample (core/records.h) per event to `streamrec.training-examples` (key user
+// id) and every rejected message, unchanged, to `clicks.dlq` with the reason in the
+// `streamrec.reject.reason` header. Requires options.item_partitions >= 1.
+Topology UserStageTopology(const UserStageOptions& options);
+
+}  // namespace streamrec::operators
