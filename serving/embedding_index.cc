@@ -1,0 +1,155 @@
+#include "serving/embedding_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <unordered_set>
+
+#include <hnswlib/hnswlib.h>
+
+#include "core/id_hash.h"
+
+namespace streamrec::serving {
+
+Result<std::shared_ptr<const ItemEmbeddings>> ItemEmbeddings::Create(std::vector<std::string> ids,
+                                                                     int dim,
+                                                                     std::vector<float> values) {
+  if (dim <= 0) return Status::InvalidArgument("embedding dimension must be positive");
+  if (values.size() != ids.size() * static_cast<size_t>(dim)) {
+    return Status::InvalidArgument("embedding shape mismatch: " + std::to_string(ids.size()) +
+                                   " ids x " + std::to_string(dim) + " dims but " +
+                                   std::to_string(values.size()) + " values");
+  }
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i])) {
+      return Status::Corruption("embedding of item '" + ids[i / static_cast<size_t>(dim)] +
+                                "' has a non-finite value");
+    }
+  }
+  std::shared_ptr<ItemEmbeddings> e(new ItemEmbeddings());
+  e->dim_ = dim;
+  e->keys_.reserve(ids.size());
+  e->row_of_.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i].empty()) return Status::InvalidArgument("empty item id in embeddings");
+    const uint64_t key = HashId(ids[i]);
+    if (!e->row_of_.emplace(key, static_cast<int64_t>(i)).second) {
+      return Status::InvalidArgument("duplicate item id '" + ids[i] + "' in embeddings");
+    }
+    e->keys_.push_back(key);
+  }
+  e->ids_ = std::move(ids);
+  e->values_ = std::move(values);
+  return std::shared_ptr<const ItemEmbeddings>(std::move(e));
+}
+
+int64_t ItemEmbeddings::Find(uint64_t item_key) const {
+  auto it = row_of_.find(item_key);
+  return it == row_of_.end() ? -1 : it->second;
+}
+
+float ItemEmbeddings::Dot(const float* query, size_t r) const {
+  const float* v = row(r);
+  // Eight independent accumulators: the compiler vectorises this without -ffast-math.
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int d = dim_;
+  int i = 0;
+  for (; i + 8 <= d; i += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += query[i + j] * v[i + j];
+  }
+  float sum = 0;
+  for (; i < d; ++i) sum += query[i] * v[i];
+  return sum + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+namespace {
+
+bool Better(const EmbeddingIndex::Hit& a, const EmbeddingIndex::Hit& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.row < b.row;
+}
+
+class ExactIndex : public EmbeddingIndex {
+ public:
+  explicit ExactIndex(std::shared_ptr<const ItemEmbeddings> e) : e_(std::move(e)) {}
+
+  std::vector<Hit> Search(const float* query, size_t k) const override {
+    k = std::min(k, e_->size());
+    if (k == 0) return {};
+    // A min-heap of the best k so far (top is the worst kept).
+    auto worse = [](const Hit& a, const Hit& b) { return Better(a, b); };
+    std::priority_queue<Hit, std::vector<Hit>, decltype(worse)> heap(worse);
+    for (size_t r = 0; r < e_->size(); ++r) {
+      const Hit h{r, e_->Dot(query, r)};
+      if (heap.size() < k) {
+        heap.push(h);
+      } else if (Better(h, heap.top())) {
+        heap.pop();
+        heap.push(h);
+      }
+    }
+    std::vector<Hit> out;
+    out.reserve(heap.size());
+    while (!heap.empty()) {
+      out.push_back(heap.top());
+      heap.pop();
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const ItemEmbeddings> e_;
+};
+
+class HnswIndex : public EmbeddingIndex {
+ public:
+  HnswIndex(std::shared_ptr<const ItemEmbeddings> e, const EmbeddingIndexOptions& options)
+      : e_(std::move(e)), space_(static_cast<size_t>(e_->dim())) {
+    graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        &space_, std::max<size_t>(1, e_->size()), static_cast<size_t>(options.hnsw_m),
+        static_cast<size_t>(options.hnsw_ef_construction));
+    for (size_t r = 0; r < e_->size(); ++r) graph_->addPoint(e_->row(r), r);
+    graph_->setEf(static_cast<size_t>(options.hnsw_ef_search));
+  }
+
+  std::vector<Hit> Search(const float* query, size_t k) const override {
+    k = std::min(k, e_->size());
+    if (k == 0) return {};
+    auto result = graph_->searchKnn(query, k);
+    std::vector<Hit> out;
+    out.reserve(result.size());
+    while (!result.empty()) {
+      const size_t r = result.top().second;
+      out.push_back({r, e_->Dot(query, r)});  // exact score of the approximate hit
+      result.pop();
+    }
+    std::sort(out.begin(), out.end(), Better);
+    return out;
+  }
+
+ private:
+  std::shared_ptr<const ItemEmbeddings> e_;
+  hnswlib::InnerProductSpace space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EmbeddingIndex>> NewEmbeddingIndex(
+    std::shared_ptr<const ItemEmbeddings> embeddings, const EmbeddingIndexOptions& options) {
+  if (embeddings == nullptr) return Status::InvalidArgument("no embeddings");
+  if (options.kind == EmbeddingIndexOptions::Kind::kExact) {
+    return std::unique_ptr<EmbeddingIndex>(new ExactIndex(std::move(embeddings)));
+  }
+  if (options.hnsw_m < 2 || options.hnsw_ef_construction < 1 || options.hnsw_ef_search < 1) {
+    return Status::InvalidArgument("bad HNSW parameters");
+  }
+  try {
+    return std::unique_ptr<EmbeddingIndex>(new HnswIndex(std::move(embeddings), options));
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("building HNSW index: ") + e.what());
+  }
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,184 @@
+#include "serving/global_tables.h"
+
+#include <algorithm>
+
+#include <simdjson.h>
+
+#include "core/id_hash.h"
+
+namespace streamrec::serving {
+namespace {
+
+// Optional string field: absent is fine, any other type is an error.
+Status GetOptionalString(simdjson::dom::object& obj, const char* name, std::string* out) {
+  simdjson::dom::element el;
+  if (obj[name].get(el) != simdjson::SUCCESS) return Status::Ok();
+  if (el.is_null()) return Status::Ok();
+  std::string_view sv;
+  if (el.get(sv) != simdjson::SUCCESS) {
+    return Status::InvalidArgument(std::string(name) + " must be a string");
+  }
+  *out = std::string(sv);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CatalogItem> ParseCatalogItem(std::string_view json) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message is not valid JSON");
+  }
+  simdjson::dom::object obj;
+  if (doc.get(obj) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message is not a JSON object");
+  }
+  CatalogItem item;
+  simdjson::dom::element id_el;
+  if (obj["item_id"].get(id_el) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message has no item_id");
+  }
+  std::string_view id;
+  if (id_el.get(id) != simdjson::SUCCESS) return Status::InvalidArgument("item_id must be a string");
+  if (id.empty()) return Status::InvalidArgument("item_id is empty");
+  if (id.size() > kMaxItemIdBytes) {
+    return Status::InvalidArgument("item_id is " + std::to_string(id.size()) +
+                                   " bytes, the limit is " + std::to_string(kMaxItemIdBytes));
+  }
+  item.item_id = std::string(id);
+  item.item_key = HashId(item.item_id);
+  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "category", &item.category));
+  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "brand", &item.brand));
+  simdjson::dom::element avail;
+  if (obj["available"].get(avail) == simdjson::SUCCESS && !avail.is_null()) {
+    bool b = true;
+    if (avail.get(b) != simdjson::SUCCESS) return Status::InvalidArgument("available must be a bool");
+    item.available = b;
+  }
+  return item;
+}
+
+Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> value) {
+  if (!value.has_value()) {
+    if (key.empty()) return Status::InvalidArgument("items tombstone without a key");
+    if (table_.Erase(HashId(key))) dirty_.store(true);
+    return Status::Ok();
+  }
+  Result<CatalogItem> item = ParseCatalogItem(*value);
+  if (!item.ok()) return item.status();
+  if (!key.empty() && key != item->item_id) {
+    return Status::InvalidArgument("items message key '" + std::string(key) +
+                                   "' differs from item_id '" + item->item_id + "'");
+  }
+  Put(std::move(item).value());
+  return Status::Ok();
+}
+
+void ItemCatalog::Put(CatalogItem item) {
+  const uint64_t key = item.item_key;
+  table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)));
+  dirty_.store(true);
+}
+
+void ItemCatalog::Publish() {
+  if (!dirty_.exchange(false)) return;
+  std::vector<std::shared_ptr<const CatalogItem>> all;
+  table_.ForEach([&](uint64_t, const std::shared_ptr<const CatalogItem>& item) {
+    if (item->available) all.push_back(item);
+  });
+  auto by_id = [](const std::shared_ptr<const CatalogItem>& a,
+                  const std::shared_ptr<const CatalogItem>& b) { return a->item_id < b->item_id; };
+  if (all.size() > fallback_size_) {
+    std::partial_sort(all.begin(), all.begin() + fallback_size_, all.end(), by_id);
+    all.resize(fallback_size_);
+  } else {
+    std::sort(all.begin(), all.end(), by_id);
+  }
+  auto snapshot =
+      std::make_shared<const std::vector<std::shared_ptr<const CatalogItem>>>(std::move(all));
+  MutexLock lock(&mu_);
+  fallback_ = std::move(snapshot);
+}
+
+std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> ItemCatalog::Fallback()
+    const {
+  MutexLock lock(&mu_);
+  return fallback_;
+}
+
+Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view> value) {
+  if (!value.has_value()) {
+    if (key.empty()) return Status::InvalidArgument("item-neighbors tombstone without a key");
+    table_.Erase(HashId(key));
+    return Status::Ok();
+  }
+  Result<ItemNeighbors> decoded = DecodeItemNeighbors(*value);
+  if (!decoded.ok()) return decoded.status().WithContext("item-neighbors");
+  if (!key.empty() && key != decoded->item_id) {
+    return Status::InvalidArgument("item-neighbors key '" + std::string(key) +
+                                   "' differs from item_id '" + decoded->item_id + "'");
+  }
+  Put(std::move(decoded).value());
+  return Status::Ok();
+}
+
+void NeighborTable::Put(ItemNeighbors neighbors) {
+  if (neighbors.item_key == 0) neighbors.item_key = HashId(neighbors.item_id);
+  const uint64_t key = neighbors.item_key;
+  table_.Put(key, std::make_shared<const ItemNeighbors>(std::move(neighbors)));
+}
+
+Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> value) {
+  if (!value.has_value()) {
+    if (key.empty()) return Status::InvalidArgument("item-stats tombstone without a key");
+    if (table_.Erase(HashId(key))) dirty_.store(true);
+    return Status::Ok();
+  }
+  Result<ItemStats> decoded = DecodeItemStats(*value);
+  if (!decoded.ok()) return decoded.status().WithContext("item-stats");
+  if (!key.empty() && key != decoded->item_id) {
+    return Status::InvalidArgument("item-stats key '" + std::string(key) +
+                                   "' differs from item_id '" + decoded->item_id + "'");
+  }
+  Put(std::move(decoded).value());
+  return Status::Ok();
+}
+
+void StatsTable::Put(ItemStats stats) {
+  if (stats.item_key == 0) stats.item_key = HashId(stats.item_id);
+  const uint64_t key = stats.item_key;
+  table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)));
+  dirty_.store(true);
+}
+
+void StatsTable::Publish() {
+  if (!dirty_.exchange(false)) return;
+  auto snapshot = std::make_shared<StatsSnapshot>();
+  std::vector<StatsSnapshot::Entry> all;
+  all.reserve(table_.size());
+  table_.ForEach([&](uint64_t key, const std::shared_ptr<const ItemStats>& s) {
+    all.push_back({key, s->item_id, s->popularity});
+    snapshot->max_popularity = std::max(snapshot->max_popularity, s->popularity);
+  });
+  auto better = [](const StatsSnapshot::Entry& a, const StatsSnapshot::Entry& b) {
+    if (a.value != b.value) return a.value > b.value;
+    return a.item_id < b.item_id;
+  };
+  if (all.size() > top_n_) {
+    std::partial_sort(all.begin(), all.begin() + top_n_, all.end(), better);
+    all.resize(top_n_);
+  } else {
+    std::sort(all.begin(), all.end(), better);
+  }
+  snapshot->trending = std::move(all);
+  MutexLock lock(&mu_);
+  snapshot_ = std::move(snapshot);
+}
+
+std::shared_ptr<const StatsSnapshot> StatsTable::Snapshot() const {
+  MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,177 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/records.h"
+#include "core/status.h"
+#include "core/thread_annotations.h"
+
+namespace streamrec::serving {
+
+// The compacted tables the serving operator reads as global tables (every replica holds
+// all of them): the `items` catalogue, `streamrec.item-neighbors` and
+// `streamrec.item-stats`. One consuming thread calls Apply() (and Publish() after each
+// poll batch); any number of serving threads read concurrently. Values are immutable
+// and shared (`shared_ptr<const V>`), so a reader keeps what it got even while the
+// consumer replaces it. Rows are keyed by HashId(item id).
+
+// A map from item key to an immutable value, split into shards each under its own
+// mutex, so point reads from many threads rarely contend. Thread-safe.
+template <typename V>
+class ShardedTable {
+ public:
+  explicit ShardedTable(size_t num_shards = 64) {
+    shards_.reserve(num_shards);
+    for (size_t i = 0; i < num_shards; ++i) shards_.push_back(std::make_unique<Shard>());
+  }
+
+  std::shared_ptr<const V> Get(uint64_t key) const {
+    Shard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    auto it = shard.map.find(key);
+    return it == shard.map.end() ? nullptr : it->second;
+  }
+
+  void Put(uint64_t key, std::shared_ptr<const V> value) {
+    Shard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    auto [it, inserted] = shard.map.insert_or_assign(key, std::move(value));
+    (void)it;
+    if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  bool Erase(uint64_t key) {
+    Shard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    if (shard.map.erase(key) == 0) return false;
+    size_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+
+  // Calls fn(key, const shared_ptr<const V>&) for every row, one shard locked at a time
+  // (fn must not call back into the table). For the consumer thread's periodic
+  // Publish(); not for request paths.
+  template <typename F>
+  void ForEach(F&& fn) const {
+    for (const auto& shard : shards_) {
+      MutexLock lock(&shard->mu);
+      for (const auto& [key, value] : shard->map) fn(key, value);
+    }
+  }
+
+ private:
+  struct Shard {
+    mutable Mutex mu;
+    std::unordered_map<uint64_t, std::shared_ptr<const V>> map GUARDED_BY(mu);
+  };
+  Shard& ShardFor(uint64_t key) const {
+    // Keys are XXH3 hashes already; mix the high bits in for good measure.
+    return *shards_[(key ^ (key >> 32)) % shards_.size()];
+  }
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<size_t> size_{0};
+};
+
+// One row of the `items` catalogue:
+// {"item_id":"sku-9","category":"shoes","brand":"acme","available":true}.
+struct CatalogItem {
+  uint64_t item_key = 0;
+  std::string item_id;
+  std::string category;  // "" when absent
+  std::string brand;     // "" when absent
+  bool available = true; // absent means available
+};
+
+// Parses one `items` message strictly: item_id a non-empty string of at most
+// kMaxItemIdBytes; category/brand strings when present; available a bool when present.
+// Unknown fields are ignored.
+Result<CatalogItem> ParseCatalogItem(std::string_view json);
+inline constexpr size_t kMaxItemIdBytes = 256;
+
+// The item catalogue (`items` topic). Apply() with no value is a tombstone (deletes).
+// Publish() rebuilds the cold-start fallback list (available items, ordered by id, at
+// most `fallback_size`). Thread-safe; Apply/Publish from one consumer thread.
+class ItemCatalog {
+ public:
+  explicit ItemCatalog(size_t fallback_size = 1000) : fallback_size_(fallback_size) {}
+
+  // `key` is the message key (the item id); the value's item_id must agree with it
+  // when both are present.
+  Status Apply(std::string_view key, std::optional<std::string_view> value);
+  void Put(CatalogItem item);
+  void Publish();
+
+  std::shared_ptr<const CatalogItem> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  size_t size() const { return table_.size(); }
+  // Available items by id, at most fallback_size, as of the last Publish().
+  std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> Fallback() const;
+
+ private:
+  const size_t fallback_size_;
+  ShardedTable<CatalogItem> table_;
+  std::atomic<bool> dirty_{false};
+  mutable Mutex mu_;
+  std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> fallback_ GUARDED_BY(mu_);
+};
+
+// `streamrec.item-neighbors` (core/records.h ItemNeighbors, best first). Thread-safe;
+// Apply from one consumer thread.
+class NeighborTable {
+ public:
+  Status Apply(std::string_view key, std::optional<std::string_view> value);
+  void Put(ItemNeighbors neighbors);
+  std::shared_ptr<const ItemNeighbors> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  size_t size() const { return table_.size(); }
+
+ private:
+  ShardedTable<ItemNeighbors> table_;
+};
+
+// The ranking lists built from item stats at Publish() time.
+struct StatsSnapshot {
+  struct Entry {
+    uint64_t item_key = 0;
+    std::string item_id;
+    double value = 0;
+  };
+  std::vector<Entry> trending;    // by decayed popularity, descending; ties by item id
+  double max_popularity = 0;      // over all items
+};
+
+// `streamrec.item-stats` (core/records.h ItemStats). Publish() rebuilds the trending
+// list (top `top_n` by decayed popularity). Thread-safe; Apply/Publish from one consumer
+// thread.
+class StatsTable {
+ public:
+  explicit StatsTable(size_t top_n = 1000) : top_n_(top_n) {}
+
+  Status Apply(std::string_view key, std::optional<std::string_view> value);
+  void Put(ItemStats stats);
+  void Publish();
+
+  std::shared_ptr<const ItemStats> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  size_t size() const { return table_.size(); }
+  // As of the last Publish(); never null.
+  std::shared_ptr<const StatsSnapshot> Snapshot() const;
+
+ private:
+  const size_t top_n_;
+  ShardedTable<ItemStats> table_;
+  std::atomic<bool> dirty_{false};
+  mutable Mutex mu_;
+  std::shared_ptr<const StatsSnapshot> snapshot_ GUARDED_BY(mu_) =
+      std::make_shared<const StatsSnapshot>();
+};
+
+}  // namespace streamrec::serving

@@ -1,0 +1,390 @@
+#include "serving/http_api.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include <httplib.h>
+#include <simdjson.h>
+
+#include "core/metrics.h"
+#include "core/thread_annotations.h"
+#include "serving/json_writer.h"
+#include "serving/rec_json.h"
+#include "serving/recommendation_service.h"
+
+namespace streamrec::serving {
+namespace {
+
+// Set on the thread that answers connections the pool had no room for.
+thread_local bool tls_overloaded = false;
+
+// httplib's task queue with bounded concurrency: `threads` workers, and at most
+// `max_queued` accepted connections waiting for one. A connection beyond that is served
+// by the overload thread, whose requests are answered 503 without running a handler.
+class BoundedTaskQueue : public httplib::TaskQueue {
+ public:
+  BoundedTaskQueue(int threads, int max_queued)
+      : limit_(static_cast<size_t>(std::max(1, threads) + std::max(0, max_queued))) {
+    for (int i = 0; i < std::max(1, threads); ++i) {
+      workers_.emplace_back([this] { Work(&jobs_, false); });
+    }
+    overload_worker_ = std::thread([this] { Work(&overload_jobs_, true); });
+  }
+
+  void enqueue(std::function<void()> fn) override {
+    {
+      MutexLock lock(&mu_);
+      if (active_ < limit_) {
+        ++active_;
+        jobs_.push_back(std::move(fn));
+      } else {
+        overload_jobs_.push_back(std::move(fn));
+      }
+    }
+    cv_.notify_all();
+  }
+
+  void shutdown() override {
+    {
+      MutexLock lock(&mu_);
+      shutdown_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    overload_worker_.join();
+  }
+
+ private:
+  void Work(std::deque<std::function<void()>>* queue, bool overload) {
+    tls_overloaded = overload;
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> lock(mu_.native());
+        cv_.wait(lock, [&] { return shutdown_ || !queue->empty(); });
+        if (queue->empty()) return;  // shutting down and drained
+        fn = std::move(queue->front());
+        queue->pop_front();
+      }
+      fn();
+      if (!overload) {
+        MutexLock lock(&mu_);
+        --active_;
+      }
+    }
+  }
+
+  const size_t limit_;
+  Mutex mu_;
+  std::condition_variable cv_;
+  size_t active_ GUARDED_BY(mu_) = 0;  // queued or running on a worker
+  std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
+  std::deque<std::function<void()>> overload_jobs_ GUARDED_BY(mu_);
+  bool shutdown_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_;
+  std::thread overload_worker_;
+};
+
+void SetJson(httplib::Response& res, int status, std::string body) {
+  res.status = status;
+  res.set_content(std::move(body), "application/json");
+}
+
+void SetError(httplib::Response& res, int status, const Status& error) {
+  SetJson(res, status, EncodeErrorResponse(error));
+}
+
+int HttpStatusOf(const Status& s) {
+  switch (s.code()) {
+    case Status::Code::kOk: return 200;
+    case Status::Code::kInvalidArgument: return 400;
+    case Status::Code::kNotFound: return 404;
+    case Status::Code::kUnavailable: return 503;
+    case Status::Code::kTimeout: return 504;
+    default: return 500;
+  }
+}
+
+}  // namespace
+
+struct HttpApi::Rep {
+  Options options;
+  const RecommendationService* service = nullptr;
+  EventSink sink;
+  httplib::Server server;
+  std::thread listener;
+  std::atomic<bool> listener_done{false};
+  bool started = false;
+  prometheus::Family<prometheus::Histogram>* latency = nullptr;
+  prometheus::Family<prometheus::Counter>* responses = nullptr;
+
+  // Wraps a handler with the latency histogram and the response counter.
+  httplib::Server::Handler Timed(const std::string& path, httplib::Server::Handler handler) {
+    prometheus::Histogram* histogram = &latency->Add({{"path", path}}, LatencyBuckets());
+    return [this, path, histogram, handler = std::move(handler)](const httplib::Request& req,
+                                                                httplib::Response& res) {
+      const auto start = std::chrono::steady_clock::now();
+      handler(req, res);
+      histogram->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      responses->Add({{"path", path}, {"code", std::to_string(res.status)}}).Increment();
+    };
+  }
+
+  void HandleRecommendations(const httplib::Request& req, httplib::Response& res) const {
+    RecRequest request;
+    request.user_id = req.get_param_value("user_id");
+    if (!req.has_param("user_id")) {
+      return SetError(res, 400, Status::InvalidArgument("missing query parameter user_id"));
+    }
+    Result<int64_t> k = ParseK(req.get_param_value("k"), service->options().limits);
+    if (!k.ok()) return SetError(res, 400, k.status());
+    request.k = *k;
+    request.request_id = req.get_header_value("X-Request-Id");
+    Result<RecResponse> response = service->Recommend(request);
+    if (!response.ok()) return SetError(res, HttpStatusOf(response.status()), response.status());
+    SetJson(res, 200, EncodeRecResponse(*response));
+  }
+
+  void HandleSimilar(const httplib::Request& req, httplib::Response& res) const {
+    const std::string item_id = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
+    std::string decoded = httplib::detail::decode_url(item_id, false);
+    Result<int64_t> k = ParseK(req.get_param_value("k"), service->options().limits);
+    if (!k.ok()) return SetError(res, 400, k.status());
+    Result<SimilarResponse> response = service->Similar(decoded, *k);
+    if (!response.ok()) return SetError(res, HttpStatusOf(response.status()), response.status());
+    SetJson(res, 200, EncodeSimilarResponse(*response));
+  }
+
+  void HandleEvents(const httplib::Request& req, httplib::Response& res) const {
+    thread_local simdjson::dom::parser json_parser;
+    thread_local ClickEventParser event_parser;
+    simdjson::dom::element doc;
+    if (json_parser.parse(req.body.data(), req.body.size()).get(doc) != simdjson::SUCCESS) {
+      return SetError(res, 400, Status::InvalidArgument("body is not valid JSON"));
+    }
+    std::vector<std::string> messages;
+    simdjson::dom::array array;
+    if (doc.get(array) == simdjson::SUCCESS) {
+      for (simdjson::dom::element el : array) {
+        if (messages.size() >= options.max_events_per_request) {
+          return SetError(res, 413,
+                          Status::InvalidArgument("more than " +
+                                                  std::to_string(options.max_events_per_request) +
+                                                  " events in one request"));
+        }
+        messages.push_back(simdjson::minify(el));
+      }
+      if (messages.empty()) return SetError(res, 400, Status::InvalidArgument("no events"));
+    } else {
+      messages.push_back(req.body);
+    }
+    std::vector<ClickEvent> events;
+    events.reserve(messages.size());
+    JsonWriter rejected;
+    rejected.BeginArray();
+    size_t num_rejected = 0;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      ClickParseResult parsed = event_parser.Parse(messages[i]);
+      if (!parsed.ok()) {
+        ++num_rejected;
+        rejected.BeginObject()
+            .Key("index").Int(static_cast<int64_t>(i))
+            .Key("reason").String(RejectReasonName(parsed.reason))
+            .Key("detail").String(parsed.detail)
+            .EndObject();
+        continue;
+      }
+      events.push_back(std::move(parsed.event));
+    }
+    rejected.EndArray();
+    if (num_rejected > 0) {
+      JsonWriter w;
+      w.BeginObject().Key("error").BeginObject();
+      w.Key("code").String("invalid_argument");
+      w.Key("message").String(std::to_string(num_rejected) + " of " +
+                              std::to_string(messages.size()) +
+                              " events rejected; none accepted");
+      w.EndObject();
+      w.Key("rejected");
+      std::string body = w.Release();
+      body += rejected.str();
+      body += "}";
+      return SetJson(res, 400, std::move(body));
+    }
+    if (!sink) return SetError(res, 503, Status::Unavailable("event ingestion is not configured"));
+    Status st = sink(events);
+    if (!st.ok()) return SetError(res, 503, st);
+    JsonWriter w;
+    w.BeginObject().Key("accepted").Int(static_cast<int64_t>(events.size())).EndObject();
+    SetJson(res, 202, w.Release());
+  }
+
+  void HandleReady(const httplib::Request&, httplib::Response& res) const {
+    const Readiness r = service->GetReadiness();
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("ready").Bool(r.ready);
+    w.Key("tables_loaded").Bool(r.tables_loaded);
+    w.Key("model_version").Int(r.model_version);
+    w.Key("fallback_available").Bool(r.fallback_available);
+    w.EndObject();
+    SetJson(res, r.ready ? 200 : 503, w.Release());
+  }
+};
+
+HttpApi::HttpApi(Options options, const RecommendationService* service, EventSink sink)
+    : rep_(std::make_unique<Rep>()) {
+  rep_->options = std::move(options);
+  rep_->service = service;
+  rep_->sink = std::move(sink);
+  auto& registry = *MetricsRegistry();
+  rep_->latency = &prometheus::BuildHistogram()
+                       .Name("streamrec_serving_request_seconds")
+                       .Help("HTTP request latency by route")
+                       .Register(registry);
+  rep_->responses = &prometheus::BuildCounter()
+                         .Name("streamrec_serving_responses_total")
+                         .Help("HTTP responses by route and status code")
+                         .Register(registry);
+}
+
+HttpApi::~HttpApi() { Stop(); }
+
+std::string HttpApi::address() const { return rep_->options.host + ":" + std::to_string(port_); }
+
+Status HttpApi::Start() {
+  if (rep_->started) return Status::FailedPrecondition("HTTP API already started");
+  Rep* rep = rep_.get();
+  httplib::Server& server = rep->server;
+  const Options& o = rep->options;
+  server.new_task_queue = [threads = o.threads, queued = o.max_queued_connections] {
+    return new BoundedTaskQueue(threads, queued);
+  };
+  server.set_payload_max_length(o.max_body_bytes);
+  server.set_read_timeout(o.read_timeout_ms / 1000, (o.read_timeout_ms % 1000) * 1000);
+  server.set_write_timeout(o.write_timeout_ms / 1000, (o.write_timeout_ms % 1000) * 1000);
+  server.set_keep_alive_timeout(o.keep_alive_timeout_s);
+  server.set_keep_alive_max_count(static_cast<size_t>(std::max(1, o.keep_alive_max_requests)));
+  server.set_tcp_nodelay(true);
+
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!tls_overloaded) return httplib::Server::HandlerResponse::Unhandled;
+    SetError(res, 503, Status::Unavailable("overloaded: every worker is busy, retry later"));
+    res.set_header("Connection", "close");
+    res.set_header("Retry-After", "1");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    Status error;
+    switch (res.status) {
+      case 404: error = Status::NotFound("no route for " + req.method + " " + req.path); break;
+      case 413: error = Status::InvalidArgument("request body too large"); break;
+      case 400: error = Status::InvalidArgument("malformed HTTP request"); break;
+      default: error = Status::Internal("HTTP status " + std::to_string(res.status)); break;
+    }
+    res.set_content(EncodeErrorResponse(error), "application/json");
+  });
+  server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+          what = "non-standard exception";
+        }
+        SetError(res, 500, Status::Internal(what));
+      });
+
+  server.Get("/v1/recommendations",
+             rep->Timed("/v1/recommendations", [rep](const httplib::Request& req,
+                                                    httplib::Response& res) {
+               rep->HandleRecommendations(req, res);
+             }));
+  server.Get(R"(/v1/items/([^/]+)/similar)",
+             rep->Timed("/v1/items/{id}/similar",
+                        [rep](const httplib::Request& req, httplib::Response& res) {
+                          rep->HandleSimilar(req, res);
+                        }));
+  server.Post("/v1/events", rep->Timed("/v1/events", [rep](const httplib::Request& req,
+                                                          httplib::Response& res) {
+                rep->HandleEvents(req, res);
+              }));
+  server.Get("/healthz", rep->Timed("/healthz", [](const httplib::Request&, httplib::Response& res) {
+               SetJson(res, 200, R"({"status":"ok"})");
+             }));
+  server.Get("/readyz", rep->Timed("/readyz", [rep](const httplib::Request& req,
+                                                   httplib::Response& res) {
+               rep->HandleReady(req, res);
+             }));
+  server.Get("/metrics", rep->Timed("/metrics", [](const httplib::Request&, httplib::Response& res) {
+               res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+             }));
+
+  int port = o.port;
+  if (port == 0) {
+    port = server.bind_to_any_port(o.host);
+    if (port < 0) return Status::Unavailable("cannot bind " + o.host + ":0");
+  } else if (!server.bind_to_port(o.host, port)) {
+    return Status::Unavailable("cannot bind " + o.host + ":" + std::to_string(port));
+  }
+  port_ = port;
+  rep->listener_done.store(false);
+  rep->listener = std::thread([rep] {
+    rep->server.listen_after_bind();
+    rep->listener_done.store(true);
+  });
+  rep->started = true;
+  // stop() is a no-op until the listener runs, so wait for it (it starts at once).
+  while (!server.is_running() && !rep->listener_done.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (rep->listener_done.load()) {
+    Stop();
+    return Status::Unavailable("HTTP listener on " + address() + " stopped at once");
+  }
+  return Status::Ok();
+}
+
+void HttpApi::Stop() {
+  if (!rep_ || !rep_->started) return;
+  rep_->server.stop();
+  if (rep_->listener.joinable()) rep_->listener.join();
+  rep_->started = false;
+}
+
+Status ParseHostPort(const std::string& text, std::string* host, int* port) {
+  std::string h;
+  std::string p;
+  if (!text.empty() && text[0] == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return Status::InvalidArgument("expected [HOST]:PORT, got '" + text + "'");
+    }
+    h = text.substr(1, close - 1);
+    p = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return Status::InvalidArgument("expected HOST:PORT, got '" + text + "'");
+    }
+    h = text.substr(0, colon);
+    p = text.substr(colon + 1);
+  }
+  if (h.empty()) return Status::InvalidArgument("empty host in '" + text + "'");
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return Status::InvalidArgument("bad port in '" + text + "'");
+  }
+  const int n = std::stoi(p);
+  if (n > 65535) return Status::InvalidArgument("port out of range in '" + text + "'");
+  *host = h;
+  *port = n;
+  return Status::Ok();
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "streams/click_event.h"
+
+namespace streamrec::serving {
+
+class RecommendationService;
+
+// Where POST /v1/events hands validated events (the wiring produces them to `clicks`,
+// key user id). Called on an HTTP worker thread; must be thread-safe. A non-OK status
+// answers 503 and the client may retry the whole batch.
+using EventSink = std::function<Status(const std::vector<ClickEvent>& events)>;
+
+struct HttpApiOptions {
+  // Address to bind; loopback by default. "0.0.0.0" serves every interface.
+  std::string host = "127.0.0.1";
+  // Port; 0 picks a free one (see HttpApi::port()).
+  int port = 0;
+  // Worker threads; each serves one connection at a time (keep-alive included).
+  int threads = 8;
+  // Connections accepted beyond the busy workers and waiting for one; further
+  // connections are answered 503 at once (bounded concurrency).
+  int max_queued_connections = 64;
+  // Largest request body; larger ones get 413.
+  size_t max_body_bytes = 1 << 20;
+  // Largest number of events in one POST /v1/events batch.
+  size_t max_events_per_request = 1000;
+  // Socket read/write timeouts and keep-alive limits.
+  int read_timeout_ms = 5000;
+  int write_timeout_ms = 5000;
+  int keep_alive_timeout_s = 5;
+  int keep_alive_max_requests = 1000;
+};
+
+// The HTTP API (cpp-httplib) over a RecommendationService:
+//   GET  /v1/recommendations?user_id=U&k=K   → the recommendation response (DESIGN §2)
+//   GET  /v1/items/{id}/similar?k=K          → similar items
+//   POST /v1/events                          → one click event or a JSON array of them,
+//        validated with ClickEventParser; all valid → 202 {"accepted":n} and handed to
+//        the EventSink; any invalid → 400 listing each rejected index, nothing accepted
+//   GET  /healthz, GET /readyz, GET /metrics (Prometheus text from core's registry)
+// Errors are JSON: {"error":{"code":"invalid_argument","message":".."}} with 400, 404,
+// 413 (body too large), 503 (overloaded, not ready, sink failed). Metrics:
+// streamrec_serving_request_seconds{path}, streamrec_serving_responses_total{path,code}.
+// Threads: Start/Stop from one owner thread; requests run on the worker pool; a listener
+// thread accepts. Thread-safe.
+class HttpApi {
+ public:
+  using Options = HttpApiOptions;
+  // `service` must outlive the HttpApi; `sink` may be empty (POST /v1/events then
+  // answers 503).
+  HttpApi(Options options, const RecommendationService* service, EventSink sink);
+  ~HttpApi();
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  // Binds and starts serving on a background thread. Unavailable when the address
+  // can't be bound.
+  Status Start();
+  // Stops accepting, finishes requests in flight, joins threads. Idempotent.
+  void Stop();
+
+  // The bound port (after Start()).
+  int port() const { return port_; }
+  // "HOST:PORT".
+  std::string address() const;
+
+ private:
+  struct Rep;
+  std::unique_ptr<Rep> rep_;
+  int port_ = 0;
+};
+
+// Parses "HOST:PORT" (`--http`); port 0 allowed. IPv6 hosts in brackets "[::1]:8080".
+Status ParseHostPort(const std::string& text, std::string* host, int* port);
+
+}  // namespace streamrec::serving

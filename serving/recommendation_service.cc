@@ -1,0 +1,83 @@
+#include "serving/recommendation_service.h"
+
+#include "core/id_hash.h"
+
+namespace streamrec::serving {
+
+RecommendationService::RecommendationService(Options options)
+    : options_(std::move(options)),
+      catalog_(options_.fallback_size),
+      stats_(options_.trending_size),
+      history_(options_.history),
+      models_(options_.models),
+      recommender_(options_.recommender, RecommenderTables{&catalog_, &neighbors_, &stats_}) {}
+
+void RecommendationService::Publish() {
+  catalog_.Publish();
+  stats_.Publish();
+}
+
+Readiness RecommendationService::GetReadiness() const {
+  Readiness r;
+  r.tables_loaded = tables_loaded_.load();
+  r.model_version = models_.version();
+  const auto fallback = catalog_.Fallback();
+  r.fallback_available =
+      !stats_.Snapshot()->trending.empty() || (fallback != nullptr && !fallback->empty());
+  r.ready = r.tables_loaded && (r.model_version > 0 || r.fallback_available);
+  return r;
+}
+
+Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) const {
+  STREAMREC_RETURN_IF_ERROR(ValidateUserId(request.user_id));
+  if (request.k <= 0 || request.k > options_.limits.max_k) {
+    return Status::InvalidArgument("k must be in [1, " + std::to_string(options_.limits.max_k) +
+                                   "], got " + std::to_string(request.k));
+  }
+  // The handle pins this request's model version until the response is built.
+  Result<ServableHandle<TwoTowerModel>> handle = models_.GetServableHandle();
+  const TwoTowerModel* model = handle.ok() ? handle->get() : nullptr;
+  const std::vector<HistoryEntry> history = history_.Get(HashId(request.user_id));
+  RecResponse response;
+  response.request_id = request.request_id;
+  response.user_id = request.user_id;
+  response.model_version = handle.ok() ? handle->version : 0;
+  response.cold_start = history.empty();
+  response.items = recommender_.Recommend(request.user_id, history,
+                                          static_cast<size_t>(request.k), model);
+  return response;
+}
+
+Result<SimilarResponse> RecommendationService::Similar(std::string_view item_id, int64_t k) const {
+  if (item_id.empty()) return Status::InvalidArgument("item id is empty");
+  if (item_id.size() > kMaxItemIdBytes) return Status::InvalidArgument("item id is too long");
+  if (k <= 0 || k > options_.limits.max_k) {
+    return Status::InvalidArgument("k must be in [1, " + std::to_string(options_.limits.max_k) +
+                                   "], got " + std::to_string(k));
+  }
+  Result<ServableHandle<TwoTowerModel>> handle = models_.GetServableHandle();
+  const TwoTowerModel* model = handle.ok() ? handle->get() : nullptr;
+  Result<std::vector<ScoredItem>> items =
+      recommender_.Similar(HashId(item_id), static_cast<size_t>(k), model);
+  if (!items.ok()) {
+    return Status::NotFound("unknown item '" + std::string(item_id) + "': " +
+                            items.status().message());
+  }
+  SimilarResponse response;
+  response.item_id = std::string(item_id);
+  response.model_version = handle.ok() ? handle->version : 0;
+  response.items = std::move(items).value();
+  return response;
+}
+
+std::string RecommendationService::HandleRequestMessage(std::string_view json) const {
+  Result<RecRequest> request = ParseRecRequest(json, options_.limits);
+  if (!request.ok()) return EncodeErrorResponse(request.status());
+  Result<RecResponse> response = Recommend(*request);
+  if (!response.ok()) {
+    return EncodeErrorResponse(response.status(), request->request_id, request->user_id);
+  }
+  return EncodeRecResponse(*response);
+}
+
+}  // namespace streamrec::serving

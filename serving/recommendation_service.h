@@ -1,0 +1,84 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "serving/global_tables.h"
+#include "serving/model_registry.h"
+#include "serving/rec_json.h"
+#include "serving/recommender.h"
+#include "serving/two_tower_model.h"
+#include "serving/user_history.h"
+
+namespace streamrec::serving {
+
+struct RecommendationServiceOptions {
+  RecommenderOptions recommender;
+  UserHistoryOptions history;
+  RecRequestLimits limits;
+  // Catalogue items kept in the cold-start fallback list.
+  size_t fallback_size = 1000;
+  // Items kept in the trending list.
+  size_t trending_size = 1000;
+  // Model registry (label of streamrec_model_version).
+  AspiredVersionsManagerOptions models;
+};
+
+// What /readyz reports.
+struct Readiness {
+  bool ready = false;
+  bool tables_loaded = false;       // the global tables caught up once
+  int64_t model_version = 0;        // 0: no model loaded
+  bool fallback_available = false;  // trending or catalogue items exist
+};
+
+// The serving layer's state and its request logic, without any transport: the global
+// tables, the users' recent windows, the model registry (hot swap) and the recommender.
+// The Kafka serving operator and the HTTP API both answer through it. Threads: one
+// consumer thread applies table/click updates (then calls Publish()); the models Source
+// thread swaps versions; any number of request threads call Recommend()/Similar().
+// Thread-safe.
+class RecommendationService {
+ public:
+  using Options = RecommendationServiceOptions;
+  explicit RecommendationService(Options options = {});
+
+  ItemCatalog& catalog() { return catalog_; }
+  NeighborTable& neighbors() { return neighbors_; }
+  StatsTable& stats() { return stats_; }
+  UserHistoryStore& history() { return history_; }
+  AspiredVersionsManager<TwoTowerModel>& models() { return models_; }
+  const Options& options() const { return options_; }
+
+  // Publishes the tables' derived lists (trending, fallback) after a batch of updates.
+  void Publish();
+  // Marks that the global tables have caught up (the consumer reached the end offsets
+  // it saw at start).
+  void SetTablesLoaded(bool loaded) { tables_loaded_.store(loaded); }
+  Readiness GetReadiness() const;
+
+  // Answers one request on the version of the model current when it starts; an unknown
+  // user gets cold-start items (cold_start=true). Errors: InvalidArgument.
+  Result<RecResponse> Recommend(const RecRequest& request) const;
+  Result<SimilarResponse> Similar(std::string_view item_id, int64_t k) const;
+
+  // One `rec-requests` message in, one `recommendations` message out (an error object
+  // for a bad request, so a client is never left without an answer).
+  std::string HandleRequestMessage(std::string_view json) const;
+
+ private:
+  const Options options_;
+  ItemCatalog catalog_;
+  NeighborTable neighbors_;
+  StatsTable stats_;
+  UserHistoryStore history_;
+  AspiredVersionsManager<TwoTowerModel> models_;
+  Recommender recommender_;
+  std::atomic<bool> tables_loaded_{false};
+};
+
+}  // namespace streamrec::serving

@@ -1,0 +1,280 @@
+#include "serving/recommender.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/metrics.h"
+
+namespace streamrec::serving {
+
+const char* ChannelName(Channel channel) {
+  switch (channel) {
+    case kChannelCooc: return "cooc";
+    case kChannelTwoTower: return "two_tower";
+    case kChannelPopular: return "popular";
+    case kChannelFallback: return "fallback";
+  }
+  return "unknown";
+}
+
+std::vector<std::string> ChannelNames(uint8_t sources) {
+  std::vector<std::string> out;
+  for (Channel c : kAllChannels) {
+    if (sources & c) out.emplace_back(ChannelName(c));
+  }
+  return out;
+}
+
+struct Recommender::Candidate {
+  std::string item_id;
+  double cooc = 0;
+  uint8_t sources = 0;
+};
+
+Recommender::Recommender(RecommenderOptions options, RecommenderTables tables)
+    : options_(options), tables_(tables) {
+  auto& family = prometheus::BuildCounter()
+                     .Name("streamrec_recall_candidates_total")
+                     .Help("Candidates produced by each recall channel")
+                     .Register(*MetricsRegistry());
+  for (size_t i = 0; i < 4; ++i) {
+    recall_counters_[i] = &family.Add({{"channel", ChannelName(kAllChannels[i])}});
+  }
+}
+
+void Recommender::CountRecall(Channel channel, size_t n) const {
+  if (n == 0) return;
+  for (size_t i = 0; i < 4; ++i) {
+    if (kAllChannels[i] == channel) recall_counters_[i]->Increment(static_cast<double>(n));
+  }
+}
+
+namespace {
+
+bool ByScoreThenId(const ScoredItem& a, const ScoredItem& b) {
+  if (a.score != b.score) return a.score > b.score;
+  return a.item_id < b.item_id;
+}
+
+}  // namespace
+
+std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
+                                               const std::vector<HistoryEntry>& history,
+                                               size_t k, const TwoTowerModel* model) const {
+  if (k == 0) return {};
+  std::unordered_set<uint64_t> seen;
+  if (options_.filter_seen) {
+    for (const HistoryEntry& h : history) seen.insert(h.item_key);
+  }
+  std::unordered_map<uint64_t, Candidate> cands;
+
+  // Channel 1: co-occurrence neighbours of the newest distinct window items.
+  if (tables_.neighbors != nullptr) {
+    std::unordered_set<uint64_t> used;
+    double weight = 1.0;
+    size_t n = 0;
+    for (auto it = history.rbegin();
+         it != history.rend() && used.size() < options_.cooc_history_items; ++it) {
+      if (!used.insert(it->item_key).second) continue;
+      const auto nb = tables_.neighbors->Get(it->item_key);
+      if (nb != nullptr) {
+        const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
+        for (size_t j = 0; j < m; ++j) {
+          const Neighbor& neighbor = nb->neighbors[j];
+          Candidate& c = cands[neighbor.item_key];
+          if (c.item_id.empty()) c.item_id = neighbor.item_id;
+          c.cooc += weight * neighbor.score;
+          c.sources |= kChannelCooc;
+          ++n;
+        }
+      }
+      weight *= options_.cooc_recency_decay;
+    }
+    CountRecall(kChannelCooc, n);
+  }
+
+  // Channel 2: two-tower nearest neighbours of the user's embedding.
+  std::vector<float> user_vec;
+  if (model != nullptr &&
+      (options_.two_tower_candidates > 0 || options_.two_tower_weight != 0)) {
+    Result<std::vector<float>> encoded = model->user_encoder().Encode(user_id, history);
+    if (encoded.ok() && encoded->size() == static_cast<size_t>(model->items().dim())) {
+      user_vec = std::move(encoded).value();
+      const auto hits =
+          options_.two_tower_candidates == 0
+              ? std::vector<EmbeddingIndex::Hit>()
+              : model->index().Search(user_vec.data(),
+                                      options_.two_tower_candidates + seen.size());
+      for (const auto& hit : hits) {
+        Candidate& c = cands[model->items().key(hit.row)];
+        if (c.item_id.empty()) c.item_id = model->items().id(hit.row);
+        c.sources |= kChannelTwoTower;
+      }
+      CountRecall(kChannelTwoTower, hits.size());
+    }
+  }
+
+  // Channel 3: trending.
+  std::shared_ptr<const StatsSnapshot> stats;
+  if (tables_.stats != nullptr) {
+    stats = tables_.stats->Snapshot();
+    const size_t m =
+        options_.popular_candidates == 0
+            ? 0
+            : std::min(options_.popular_candidates + seen.size(), stats->trending.size());
+    for (size_t i = 0; i < m; ++i) {
+      const auto& e = stats->trending[i];
+      Candidate& c = cands[e.item_key];
+      if (c.item_id.empty()) c.item_id = e.item_id;
+      c.sources |= kChannelPopular;
+    }
+    CountRecall(kChannelPopular, m);
+  }
+
+  // Filter: seen, unavailable, (optionally) unknown to the catalogue.
+  auto eligible = [&](uint64_t key) {
+    if (seen.count(key) != 0) return false;
+    if (tables_.catalog != nullptr) {
+      const auto item = tables_.catalog->Get(key);
+      if (item == nullptr) return !options_.require_in_catalogue;
+      return item->available;
+    }
+    return !options_.require_in_catalogue;
+  };
+  for (auto it = cands.begin(); it != cands.end();) {
+    it = eligible(it->first) ? std::next(it) : cands.erase(it);
+  }
+
+  // Channel 4: cold-start fallback when too few eligible candidates.
+  if (cands.size() < k && tables_.catalog != nullptr) {
+    const auto fallback = tables_.catalog->Fallback();
+    size_t n = 0;
+    if (fallback != nullptr) {
+      for (const auto& item : *fallback) {
+        if (n >= options_.fallback_candidates) break;
+        if (seen.count(item->item_key) != 0 || cands.count(item->item_key) != 0) continue;
+        Candidate& c = cands[item->item_key];
+        c.item_id = item->item_id;
+        c.sources |= kChannelFallback;
+        ++n;
+      }
+    }
+    CountRecall(kChannelFallback, n);
+  }
+
+  // Score.
+  double max_cooc = 0;
+  for (const auto& [key, c] : cands) max_cooc = std::max(max_cooc, c.cooc);
+  const double max_pop = stats != nullptr ? stats->max_popularity : 0;
+  std::vector<ScoredItem> scored;
+  scored.reserve(cands.size());
+  for (auto& [key, c] : cands) {
+    double score = 0;
+    if (!user_vec.empty() && options_.two_tower_weight != 0) {
+      const int64_t row = model->items().Find(key);
+      if (row >= 0) {
+        score += options_.two_tower_weight *
+                 static_cast<double>(model->items().Dot(user_vec.data(), static_cast<size_t>(row)));
+      }
+    }
+    if (max_cooc > 0) score += options_.cooc_weight * c.cooc / max_cooc;
+    if (max_pop > 0 && options_.popular_weight != 0 && tables_.stats != nullptr) {
+      const auto s = tables_.stats->Get(key);
+      if (s != nullptr) score += options_.popular_weight * s->popularity / max_pop;
+    }
+    scored.push_back({key, std::move(c.item_id), score, c.sources});
+  }
+  std::sort(scored.begin(), scored.end(), ByScoreThenId);
+
+  // Rerank for diversity and cut to k.
+  std::vector<ScoredItem> out;
+  out.reserve(std::min(k, scored.size()));
+  const bool capped = (options_.max_per_category > 0 || options_.max_per_brand > 0) &&
+                      tables_.catalog != nullptr;
+  std::unordered_map<std::string, size_t> per_category;
+  std::unordered_map<std::string, size_t> per_brand;
+  for (ScoredItem& item : scored) {
+    if (out.size() >= k) break;
+    if (capped) {
+      const auto info = tables_.catalog->Get(item.item_key);
+      if (info != nullptr) {
+        if (options_.max_per_category > 0 && !info->category.empty() &&
+            per_category[info->category] >= options_.max_per_category) {
+          continue;
+        }
+        if (options_.max_per_brand > 0 && !info->brand.empty() &&
+            per_brand[info->brand] >= options_.max_per_brand) {
+          continue;
+        }
+        if (!info->category.empty()) ++per_category[info->category];
+        if (!info->brand.empty()) ++per_brand[info->brand];
+      }
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k,
+                                                     const TwoTowerModel* model) const {
+  std::unordered_map<uint64_t, Candidate> cands;
+  bool known = false;
+  if (tables_.neighbors != nullptr) {
+    const auto nb = tables_.neighbors->Get(item_key);
+    if (nb != nullptr) {
+      known = true;
+      const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
+      for (size_t j = 0; j < m; ++j) {
+        const Neighbor& neighbor = nb->neighbors[j];
+        Candidate& c = cands[neighbor.item_key];
+        if (c.item_id.empty()) c.item_id = neighbor.item_id;
+        c.cooc += neighbor.score;
+        c.sources |= kChannelCooc;
+      }
+      CountRecall(kChannelCooc, m);
+    }
+  }
+  const float* query = nullptr;
+  if (model != nullptr) {
+    const int64_t row = model->items().Find(item_key);
+    if (row >= 0) {
+      known = true;
+      query = model->items().row(static_cast<size_t>(row));
+      const auto hits = model->index().Search(query, options_.two_tower_candidates + 1);
+      for (const auto& hit : hits) {
+        Candidate& c = cands[model->items().key(hit.row)];
+        if (c.item_id.empty()) c.item_id = model->items().id(hit.row);
+        c.sources |= kChannelTwoTower;
+      }
+      CountRecall(kChannelTwoTower, hits.size());
+    }
+  }
+  if (!known) return Status::NotFound("no neighbours or embedding for this item");
+  cands.erase(item_key);
+  double max_cooc = 0;
+  for (const auto& [key, c] : cands) max_cooc = std::max(max_cooc, c.cooc);
+  std::vector<ScoredItem> scored;
+  for (auto& [key, c] : cands) {
+    if (tables_.catalog != nullptr) {
+      const auto info = tables_.catalog->Get(key);
+      if (info == nullptr ? options_.require_in_catalogue : !info->available) continue;
+    }
+    double score = 0;
+    if (max_cooc > 0) score += options_.cooc_weight * c.cooc / max_cooc;
+    if (query != nullptr) {
+      const int64_t row = model->items().Find(key);
+      if (row >= 0) {
+        score += options_.two_tower_weight *
+                 static_cast<double>(model->items().Dot(query, static_cast<size_t>(row)));
+      }
+    }
+    scored.push_back({key, std::move(c.item_id), score, c.sources});
+  }
+  std::sort(scored.begin(), scored.end(), ByScoreThenId);
+  if (scored.size() > k) scored.resize(k);
+  return scored;
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "serving/global_tables.h"
+#include "serving/two_tower_model.h"
+#include "serving/user_history.h"
+
+namespace prometheus {
+class Counter;
+}
+
+namespace streamrec::serving {
+
+// Recall channels; a result's `sources` is a bit set of them.
+enum Channel : uint8_t {
+  kChannelCooc = 1,       // item-CF neighbours of the recent window ("cooc")
+  kChannelTwoTower = 2,   // two-tower nearest neighbours ("two_tower")
+  kChannelPopular = 4,    // trending by decayed popularity ("popular")
+  kChannelFallback = 8,   // cold-start fallback: catalogue items by id ("fallback")
+};
+inline constexpr Channel kAllChannels[] = {kChannelCooc, kChannelTwoTower, kChannelPopular,
+                                          kChannelFallback};
+const char* ChannelName(Channel channel);
+// Channel names of a bit set, in the order of kAllChannels.
+std::vector<std::string> ChannelNames(uint8_t sources);
+
+struct RecommenderOptions {
+  // --- recall ---
+  // Newest window items whose neighbour lists are read.
+  size_t cooc_history_items = 10;
+  // Neighbours read per window item.
+  size_t cooc_neighbors_per_item = 50;
+  // Weight of the i-th newest window item's neighbours: cooc_recency_decay^i.
+  double cooc_recency_decay = 0.9;
+  // Nearest neighbours taken from the two-tower index.
+  size_t two_tower_candidates = 200;
+  // Items taken from the trending list.
+  size_t popular_candidates = 100;
+  // Catalogue items offered when the other channels found fewer than k eligible items.
+  size_t fallback_candidates = 200;
+
+  // --- score: w_tt·⟨u,v⟩ + w_cooc·cooc/max(cooc) + w_pop·popularity/max(popularity) ---
+  double two_tower_weight = 1.0;
+  double cooc_weight = 1.0;
+  double popular_weight = 0.1;
+
+  // --- rerank and filter ---
+  // At most this many results per category / per brand (0: no cap). Items without a
+  // category (brand) are not capped by it.
+  size_t max_per_category = 0;
+  size_t max_per_brand = 0;
+  // Drop the items in the user's window.
+  bool filter_seen = true;
+  // Drop items the catalogue doesn't know (unavailable ones are always dropped).
+  bool require_in_catalogue = false;
+};
+
+// One recommended item.
+struct ScoredItem {
+  uint64_t item_key = 0;
+  std::string item_id;
+  double score = 0;
+  uint8_t sources = 0;  // Channel bits
+
+  friend bool operator==(const ScoredItem& a, const ScoredItem& b) {
+    return a.item_key == b.item_key && a.item_id == b.item_id && a.score == b.score &&
+           a.sources == b.sources;
+  }
+};
+
+// The global tables the recommender reads; not owned.
+struct RecommenderTables {
+  const ItemCatalog* catalog = nullptr;
+  const NeighborTable* neighbors = nullptr;
+  const StatsTable* stats = nullptr;
+};
+
+// Multi-channel recall → merge → filter (seen, unavailable) → score → sort (score
+// descending, ties by item id) → diversity rerank (caps per category and brand) → top k.
+// Stateless apart from its tables and metrics; thread-safe (any serving thread).
+class Recommender {
+ public:
+  Recommender(RecommenderOptions options, RecommenderTables tables);
+
+  // `model` may be null (no model loaded yet): the two-tower channel and score are then
+  // skipped.
+  std::vector<ScoredItem> Recommend(std::string_view user_id,
+                                    const std::vector<HistoryEntry>& history, size_t k,
+                                    const TwoTowerModel* model) const;
+
+  // Items similar to `item_key`: its co-occurrence neighbours and (with a model) its
+  // nearest items in embedding space; unavailable items and the item itself dropped.
+  // Scored w_cooc·score/max + w_tt·⟨v_item,v⟩. NotFound when no channel knows the item.
+  Result<std::vector<ScoredItem>> Similar(uint64_t item_key, size_t k,
+                                          const TwoTowerModel* model) const;
+
+  const RecommenderOptions& options() const { return options_; }
+
+ private:
+  struct Candidate;
+  void CountRecall(Channel channel, size_t n) const;
+
+  const RecommenderOptions options_;
+  const RecommenderTables tables_;
+  prometheus::Counter* recall_counters_[4];
+};
+
+}  // namespace streamrec::serving

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "serving/embedding_index.h"
+#include "serving/user_history.h"
+
+namespace streamrec::serving {
+
+// Computes a user's embedding (same space as the item embeddings) from the user id and
+// the recent window. Implementations are thread-safe (called from serving threads).
+class UserEncoder {
+ public:
+  virtual ~UserEncoder() = default;
+  // NotFound when the user can't be embedded (e.g. no history and no id embedding).
+  virtual Result<std::vector<float>> Encode(std::string_view user_id,
+                                            const std::vector<HistoryEntry>& history) const = 0;
+};
+
+// The mean of the item embeddings of the window's items (those the model knows),
+// L2-normalised — the mean-pooled history of DESIGN §4 without the MLP. Used when a
+// snapshot carries no user tower, and in tests.
+std::unique_ptr<UserEncoder> NewMeanPoolingUserEncoder(std::shared_ptr<const ItemEmbeddings> items);
+
+// One loaded version of the two-tower model, as served: the item embeddings, their
+// nearest-neighbour index, and the user encoder. Immutable; shared by serving threads
+// through ServableHandle<TwoTowerModel>.
+class TwoTowerModel {
+ public:
+  TwoTowerModel(int64_t version, std::shared_ptr<const ItemEmbeddings> items,
+                std::unique_ptr<EmbeddingIndex> index, std::unique_ptr<UserEncoder> user_encoder)
+      : version_(version),
+        items_(std::move(items)),
+        index_(std::move(index)),
+        user_encoder_(std::move(user_encoder)) {}
+
+  int64_t version() const { return version_; }
+  const ItemEmbeddings& items() const { return *items_; }
+  const EmbeddingIndex& index() const { return *index_; }
+  const UserEncoder& user_encoder() const { return *user_encoder_; }
+
+ private:
+  int64_t version_;
+  std::shared_ptr<const ItemEmbeddings> items_;
+  std::unique_ptr<EmbeddingIndex> index_;
+  std::unique_ptr<UserEncoder> user_encoder_;
+};
+
+struct SanityCheckOptions {
+  // Recent events scored (from UserHistoryStore::RecentEvents); 0 disables the check.
+  size_t max_events = 256;
+  // Events needed before the check applies (fewer: only finiteness is checked).
+  size_t min_events = 32;
+  // The fraction of events whose clicked item scores above a fixed pseudo-random item
+  // must reach this; 0.5 is what a random model gets. The default only refuses models
+  // that are worse than random.
+  double min_pairwise_accuracy = 0.4;
+};
+
+// The sanity score of a model on recent events: for each event with a non-empty window,
+// the user is encoded from the window before the event, and the clicked item is
+// compared with a deterministic other item. Error when any score is non-finite or the
+// accuracy is below the bar; `accuracy` (may be null) receives the score.
+Status CheckModelSanity(const TwoTowerModel& model,
+                        const std::vector<UserHistoryStore::RecentEvent>& events,
+                        const SanityCheckOptions& options, double* accuracy);
+
+}  // namespace streamrec::serving

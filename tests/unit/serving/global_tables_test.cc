@@ -1,0 +1,121 @@
+#include "serving/global_tables.h"
+
+#include <gtest/gtest.h>
+
+#include "core/id_hash.h"
+
+namespace streamrec::serving {
+namespace {
+
+TEST(ParseCatalogItemTest, ParsesFieldsAndDefaults) {
+  auto item = ParseCatalogItem(
+      R"({"item_id":"sku-9","category":"shoes","brand":"acme","available":false,"x":1})");
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  EXPECT_EQ(item->item_id, "sku-9");
+  EXPECT_EQ(item->item_key, HashId("sku-9"));
+  EXPECT_EQ(item->category, "shoes");
+  EXPECT_EQ(item->brand, "acme");
+  EXPECT_FALSE(item->available);
+
+  auto minimal = ParseCatalogItem(R"({"item_id":"a"})");
+  ASSERT_TRUE(minimal.ok());
+  EXPECT_TRUE(minimal->available);
+  EXPECT_EQ(minimal->category, "");
+}
+
+TEST(ParseCatalogItemTest, RejectsBadInput) {
+  EXPECT_EQ(ParseCatalogItem("{").status().message(), "items message is not valid JSON");
+  EXPECT_EQ(ParseCatalogItem("[1]").status().message(), "items message is not a JSON object");
+  EXPECT_EQ(ParseCatalogItem(R"({"category":"x"})").status().message(),
+            "items message has no item_id");
+  EXPECT_EQ(ParseCatalogItem(R"({"item_id":7})").status().message(), "item_id must be a string");
+  EXPECT_EQ(ParseCatalogItem(R"({"item_id":""})").status().message(), "item_id is empty");
+  EXPECT_EQ(ParseCatalogItem(R"({"item_id":"a","available":"yes"})").status().message(),
+            "available must be a bool");
+  EXPECT_EQ(ParseCatalogItem(R"({"item_id":"a","brand":3})").status().message(),
+            "brand must be a string");
+  const std::string long_id(300, 'x');
+  EXPECT_EQ(ParseCatalogItem(R"({"item_id":")" + long_id + R"("})").status().message(),
+            "item_id is 300 bytes, the limit is 256");
+}
+
+TEST(ItemCatalogTest, ApplyTombstoneAndFallbackOrder) {
+  ItemCatalog catalog(/*fallback_size=*/2);
+  ASSERT_TRUE(catalog.Apply("c", std::string_view(R"({"item_id":"c"})")).ok());
+  ASSERT_TRUE(catalog.Apply("a", std::string_view(R"({"item_id":"a","available":false})")).ok());
+  ASSERT_TRUE(catalog.Apply("b", std::string_view(R"({"item_id":"b"})")).ok());
+  ASSERT_TRUE(catalog.Apply("d", std::string_view(R"({"item_id":"d"})")).ok());
+  EXPECT_FALSE(catalog.Apply("e", std::string_view(R"({"item_id":"f"})")).ok());
+  EXPECT_EQ(catalog.size(), 4u);
+  EXPECT_EQ(catalog.Fallback(), nullptr);  // not published yet
+  catalog.Publish();
+  auto fallback = catalog.Fallback();
+  ASSERT_NE(fallback, nullptr);
+  ASSERT_EQ(fallback->size(), 2u);  // unavailable "a" skipped, capped at 2
+  EXPECT_EQ((*fallback)[0]->item_id, "b");
+  EXPECT_EQ((*fallback)[1]->item_id, "c");
+
+  ASSERT_TRUE(catalog.Apply("b", std::nullopt).ok());
+  EXPECT_EQ(catalog.Get(HashId("b")), nullptr);
+  EXPECT_EQ(catalog.size(), 3u);
+  catalog.Publish();
+  fallback = catalog.Fallback();
+  ASSERT_EQ(fallback->size(), 2u);
+  EXPECT_EQ((*fallback)[0]->item_id, "c");
+  EXPECT_EQ((*fallback)[1]->item_id, "d");
+  // A reader's old snapshot is unaffected by later updates.
+  ASSERT_TRUE(catalog.Apply("c", std::string_view(R"({"item_id":"c","available":false})")).ok());
+  EXPECT_TRUE((*fallback)[0]->available);
+  EXPECT_FALSE(catalog.Get(HashId("c"))->available);
+}
+
+TEST(NeighborTableTest, DecodesAppliesAndDeletes) {
+  NeighborTable table;
+  ItemNeighbors nb;
+  nb.item_key = HashId("a");
+  nb.item_id = "a";
+  nb.updated_ts_ms = 5;
+  nb.neighbors.push_back({HashId("b"), "b", 0.5, 3});
+  ASSERT_TRUE(table.Apply("a", std::string_view(EncodeItemNeighbors(nb))).ok());
+  auto got = table.Get(HashId("a"));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(*got, nb);
+  EXPECT_FALSE(table.Apply("a", std::string_view("garbage")).ok());
+  EXPECT_FALSE(table.Apply("z", std::string_view(EncodeItemNeighbors(nb))).ok());
+  ASSERT_TRUE(table.Apply("a", std::nullopt).ok());
+  EXPECT_EQ(table.Get(HashId("a")), nullptr);
+  EXPECT_EQ(table.size(), 0u);
+}
+
+TEST(StatsTableTest, TrendingOrderAndCap) {
+  StatsTable table(/*top_n=*/3);
+  auto put = [&](const std::string& id, double popularity) {
+    ItemStats s;
+    s.item_key = HashId(id);
+    s.item_id = id;
+    s.count = 1;
+    s.popularity = popularity;
+    ASSERT_TRUE(table.Apply(id, std::string_view(EncodeItemStats(s))).ok());
+  };
+  put("a", 1);
+  put("b", 5);
+  put("c", 5);
+  put("d", 3);
+  put("e", 0.5);
+  EXPECT_TRUE(table.Snapshot()->trending.empty());
+  table.Publish();
+  auto snap = table.Snapshot();
+  ASSERT_EQ(snap->trending.size(), 3u);
+  EXPECT_EQ(snap->trending[0].item_id, "b");  // tie with c broken by id
+  EXPECT_EQ(snap->trending[1].item_id, "c");
+  EXPECT_EQ(snap->trending[2].item_id, "d");
+  EXPECT_EQ(snap->trending[2].value, 3);
+  EXPECT_EQ(snap->max_popularity, 5);
+  put("e", 9);
+  table.Publish();
+  EXPECT_EQ(table.Snapshot()->trending[0].item_id, "e");
+  EXPECT_EQ(snap->trending[0].item_id, "b");  // the old snapshot is unchanged
+}
+
+}  // namespace
+}  // namespace streamrec::serving

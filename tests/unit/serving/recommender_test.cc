@@ -1,0 +1,224 @@
+#include "serving/recommender.h"
+
+#include <cmath>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/id_hash.h"
+#include "core/metrics.h"
+
+namespace streamrec::serving {
+namespace {
+
+HistoryEntry H(const std::string& id, int64_t ts) { return HistoryEntry{HashId(id), id, ts}; }
+
+// Small tables:
+//   catalogue: b,c,e cat "c1"; f,g cat "c2"; d unavailable; brands: b,f "x", others "y".
+//   neighbours: a → b 4, c 2, d 1;  x → c 2, e 4, a 2.
+//   stats: f popularity 10, b 5, g 2.
+class RecommenderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AddItem("a", "c1", "y", true);
+    AddItem("b", "c1", "x", true);
+    AddItem("c", "c1", "y", true);
+    AddItem("d", "c1", "y", false);
+    AddItem("e", "c1", "y", true);
+    AddItem("f", "c2", "x", true);
+    AddItem("g", "c2", "y", true);
+    AddItem("x", "c3", "y", true);
+    catalog_.Publish();
+    AddNeighbors("a", {{"b", 4}, {"c", 2}, {"d", 1}});
+    AddNeighbors("x", {{"c", 2}, {"e", 4}, {"a", 2}});
+    AddStats("f", 10);
+    AddStats("b", 5);
+    AddStats("g", 2);
+    stats_.Publish();
+    options_.cooc_recency_decay = 0.5;
+    options_.cooc_weight = 1.0;
+    options_.popular_weight = 0.1;
+    options_.two_tower_weight = 1.0;
+  }
+
+  void AddItem(const std::string& id, const std::string& cat, const std::string& brand,
+               bool available) {
+    CatalogItem item;
+    item.item_key = HashId(id);
+    item.item_id = id;
+    item.category = cat;
+    item.brand = brand;
+    item.available = available;
+    catalog_.Put(item);
+  }
+  void AddNeighbors(const std::string& id, std::vector<std::pair<std::string, double>> list) {
+    ItemNeighbors nb;
+    nb.item_key = HashId(id);
+    nb.item_id = id;
+    for (const auto& [n, score] : list) nb.neighbors.push_back({HashId(n), n, score, score});
+    neighbors_.Put(nb);
+  }
+  void AddStats(const std::string& id, double popularity) {
+    ItemStats s;
+    s.item_key = HashId(id);
+    s.item_id = id;
+    s.count = popularity;
+    s.popularity = popularity;
+    stats_.Put(s);
+  }
+  Recommender Make() const {
+    return Recommender(options_, RecommenderTables{&catalog_, &neighbors_, &stats_});
+  }
+
+  ItemCatalog catalog_;
+  NeighborTable neighbors_;
+  StatsTable stats_;
+  RecommenderOptions options_;
+};
+
+std::vector<std::string> Ids(const std::vector<ScoredItem>& items) {
+  std::vector<std::string> out;
+  for (const auto& i : items) out.push_back(i.item_id);
+  return out;
+}
+
+TEST_F(RecommenderTest, MergesScoresFiltersSeenAndUnavailable) {
+  const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  // cooc: from a (weight 1) b 4, c 2, d 1; from x (weight .5) c 1, e 2, a 1.
+  // a is seen, d unavailable; max cooc 4 → b 1, c .75, e .5;
+  // popularity / 10 × 0.1: f .1, b .05, g .02.
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e", "f", "g"));
+  EXPECT_DOUBLE_EQ(recs[0].score, 1.05);
+  EXPECT_DOUBLE_EQ(recs[1].score, 0.75);
+  EXPECT_DOUBLE_EQ(recs[2].score, 0.5);
+  EXPECT_DOUBLE_EQ(recs[3].score, 0.1);
+  EXPECT_DOUBLE_EQ(recs[4].score, 0.02);
+  EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelPopular);
+  EXPECT_EQ(recs[1].sources, kChannelCooc);
+  EXPECT_EQ(recs[3].sources, kChannelPopular);
+  EXPECT_EQ(ChannelNames(recs[0].sources), (std::vector<std::string>{"cooc", "popular"}));
+  EXPECT_EQ(recs[0].item_key, HashId("b"));
+
+  // k cuts the sorted list.
+  EXPECT_THAT(Ids(Make().Recommend("u1", {H("x", 1), H("a", 2)}, 2, nullptr)),
+              ::testing::ElementsAre("b", "c"));
+}
+
+TEST_F(RecommenderTest, RecencyDecayFavoursTheNewestItem) {
+  // Same window, other order: x is now the newest (weight 1), a weight .5:
+  // e 4, c 2+1=3, b 2, (a seen), d unavailable → /4: e 1, c .75, b .5 (+.05).
+  const auto recs = Make().Recommend("u1", {H("a", 1), H("x", 2)}, 3, nullptr);
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("e", "c", "b"));
+  EXPECT_DOUBLE_EQ(recs[2].score, 0.55);
+}
+
+TEST_F(RecommenderTest, DiversityCapsPerCategoryAndBrand) {
+  options_.max_per_category = 2;
+  auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "f", "g"));  // e: third of c1
+  options_.max_per_category = 0;
+  options_.max_per_brand = 1;
+  recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c"));  // one "x", one "y"
+}
+
+TEST_F(RecommenderTest, ColdStartUserGetsTrendingThenFallback) {
+  options_.fallback_candidates = 3;
+  const auto recs = Make().Recommend("new-user", {}, 5, nullptr);
+  // Trending f, b, g; then catalogue items by id (available, not already present): a, c, e.
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("f", "b", "g", "a", "c"));
+  EXPECT_EQ(recs[0].sources, kChannelPopular);
+  EXPECT_EQ(recs[3].sources, kChannelFallback);
+  EXPECT_DOUBLE_EQ(recs[3].score, 0.0);
+  // Enough candidates: no fallback.
+  for (const auto& r : Make().Recommend("new-user", {}, 3, nullptr)) {
+    EXPECT_EQ(r.sources, kChannelPopular);
+  }
+}
+
+TEST_F(RecommenderTest, RequireInCatalogueDropsUnknownItems) {
+  AddNeighbors("a", {{"b", 4}, {"zz", 8}});
+  auto recs = Make().Recommend("u1", {H("a", 1)}, 1, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("zz"));
+  options_.require_in_catalogue = true;
+  recs = Make().Recommend("u1", {H("a", 1)}, 1, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b"));
+}
+
+TwoTowerModel MakeModel(int64_t version) {
+  // a (1,0), x (0,1): the window [x, a] pools to (1,1)/√2.
+  auto items = ItemEmbeddings::Create({"a", "x", "b", "c", "e", "h"}, 2,
+                                      {1, 0, 0, 1, 0.6f, 0.8f, 0.96f, 0.28f, -1, 0, 0, -1});
+  EXPECT_TRUE(items.ok());
+  auto index = NewEmbeddingIndex(*items, {});
+  return TwoTowerModel(version, *items, std::move(index).value(),
+                       NewMeanPoolingUserEncoder(*items));
+}
+
+TEST_F(RecommenderTest, TwoTowerChannelAndScore) {
+  const TwoTowerModel model = MakeModel(7);
+  options_.cooc_weight = 0;
+  options_.popular_weight = 0;
+  options_.popular_candidates = 0;
+  options_.fallback_candidates = 0;
+  options_.two_tower_candidates = 2;
+  const Recommender no_cooc(options_, RecommenderTables{&catalog_, nullptr, &stats_});
+  const auto recs = no_cooc.Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
+  // The index returns 2 + |seen| = 4 rows: b .98995, c .87681, a, x (.7071); a, x seen.
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c"));
+  const float u = static_cast<float>(1 / std::sqrt(2.0));
+  EXPECT_NEAR(recs[0].score, 0.6f * u + 0.8f * u, 1e-6);
+  EXPECT_NEAR(recs[1].score, 0.96f * u + 0.28f * u, 1e-6);
+  EXPECT_EQ(recs[0].sources, kChannelTwoTower);
+}
+
+TEST_F(RecommenderTest, BlendAddsTwoTowerScoreToEveryCandidate) {
+  const TwoTowerModel model = MakeModel(7);
+  options_.two_tower_candidates = 1;  // index asked for 1 + |seen| = 3 rows: b, c, a
+  options_.popular_weight = 0;
+  options_.popular_candidates = 0;
+  options_.fallback_candidates = 0;
+  const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
+  const double u = static_cast<float>(1 / std::sqrt(2.0));
+  // cooc b 1, c .75, e .5; two-tower b .98995, c .87681, e -.7071.
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e"));
+  EXPECT_NEAR(recs[0].score, 1 + 1.4 * u, 1e-6);
+  EXPECT_NEAR(recs[1].score, 0.75 + 1.24 * u, 1e-6);
+  EXPECT_NEAR(recs[2].score, 0.5 - u, 1e-6);
+  EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelTwoTower);
+  EXPECT_EQ(recs[1].sources, kChannelCooc | kChannelTwoTower);
+  EXPECT_EQ(recs[2].sources, kChannelCooc);
+}
+
+TEST_F(RecommenderTest, SimilarItems) {
+  const TwoTowerModel model = MakeModel(3);
+  options_.two_tower_candidates = 2;
+  auto similar = Make().Similar(HashId("a"), 10, nullptr);
+  ASSERT_TRUE(similar.ok());
+  // a's neighbours b 4, c 2, d 1 (unavailable) → b 1, c .5.
+  ASSERT_THAT(Ids(*similar), ::testing::ElementsAre("b", "c"));
+  EXPECT_DOUBLE_EQ((*similar)[1].score, 0.5);
+  similar = Make().Similar(HashId("a"), 10, &model);
+  ASSERT_TRUE(similar.ok());
+  // Embedding neighbours of a (1,0): a itself (dropped), c .96, b .6.
+  ASSERT_THAT(Ids(*similar), ::testing::ElementsAre("b", "c"));
+  EXPECT_NEAR((*similar)[0].score, 1 + 0.6, 1e-6);
+  EXPECT_NEAR((*similar)[1].score, 0.5 + 0.96, 1e-6);
+  EXPECT_EQ((*similar)[1].sources, kChannelCooc | kChannelTwoTower);
+  // Known only to the model.
+  similar = Make().Similar(HashId("h"), 1, &model);
+  ASSERT_TRUE(similar.ok());
+  // h (0,-1): h itself (dropped), then a and e at 0 (tie broken by id).
+  EXPECT_THAT(Ids(*similar), ::testing::ElementsAre("a"));
+  EXPECT_EQ(Make().Similar(HashId("nope"), 5, &model).status().code(), Status::Code::kNotFound);
+}
+
+TEST_F(RecommenderTest, CountsRecallCandidatesPerChannel) {
+  Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  const std::string text = SerializeMetrics();
+  EXPECT_NE(text.find("streamrec_recall_candidates_total{channel=\"cooc\"}"), std::string::npos);
+  EXPECT_NE(text.find("streamrec_recall_candidates_total{channel=\"popular\"}"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace streamrec::serving
