@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "operators/cooccurrence.h"
+#include "operators/frequency_estimator.h"
+#include "operators/similarity.h"
+#include "operators/user_window.h"
+#include "training/ranking_metrics.h"
+#include "training/trainer.h"
+
+namespace streamrec::apps {
+
+// `streamrec eval --train --test`: trains a model on a ratings file fed in time order
+// through the streaming path's own pieces (operators' UserWindow, GeneratePairs,
+// FrequencyEstimator -> TrainingExample / ItemStats -> training::Trainer), then ranks
+// every train item not yet seen by each test user and scores the ranking.
+// Runs on the calling thread.
+struct OfflineEvalOptions {
+  std::string model = "two_tower";  // pop | cooc | two_tower | blend
+  int k = 10;                       // metrics at 1, 5 and k
+  int64_t ts_scale_ms = 1000;       // input timestamps are seconds (MovieLens)
+  int epochs = 12;                  // passes over the train stream (in time order)
+  training::TrainerOptions trainer = DefaultTrainerOptions();
+  // The user-tower history: a user stage's window (most recent distinct items).
+  operators::UserWindowOptions history{/*max_items=*/50, /*horizon_ms=*/0};
+  // Co-occurrence channel: pairs within this window, scored with `similarity`.
+  operators::UserWindowOptions cooc_window{/*max_items=*/100, /*horizon_ms=*/0};
+  operators::CoocOptions cooc;
+  operators::Similarity similarity = operators::Similarity::kCosine;
+  operators::FrequencyEstimatorOptions estimator;
+  double blend_weight = 0.5;        // blend = w * two_tower + (1 - w) * cooc (min-max scaled)
+  std::string loss_curve_path;      // when set: CSV "step,examples,loss" of training
+  std::string work_dir;             // snapshot scratch; default: a fresh dir under /tmp
+
+  static training::TrainerOptions DefaultTrainerOptions();
+};
+
+struct OfflineEvalResult {
+  std::vector<training::RankingMetrics> metrics;  // at 1, 5, k
+  int64_t train_events = 0;
+  int64_t steps = 0;
+  double final_loss = 0;
+  double train_seconds = 0;
+};
+
+Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& train,
+                                         const std::vector<training::Rating>& test,
+                                         const OfflineEvalOptions& options);
+
+}  // namespace streamrec::apps

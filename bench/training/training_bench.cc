@@ -1,0 +1,182 @@
+// Training benchmarks (issue 4):
+//  1. Trainer throughput (examples/s) at batch 1024, dim 64, against a bare LibTorch
+//     matmul + log-softmax + backward of the same [1024, 64] x [64, 1024] shapes in the
+//     same process (the floor any in-batch-softmax trainer pays).
+//  2. Snapshot write time and size with 100k known items.
+// Each figure is the median of --runs runs. Usage:
+//   training_bench [--runs 5] [--steps 30] [--items 100000] [--markdown]
+#include <torch/torch.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "training/trainer.h"
+
+namespace {
+
+using streamrec::TrainingExample;
+using streamrec::training::Trainer;
+using streamrec::training::TrainerOptions;
+namespace fs = std::filesystem;
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double Seconds(std::chrono::steady_clock::time_point a) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+}
+
+// Zipf-ish synthetic stream: `users` users, `items` items, histories of 20.
+std::vector<TrainingExample> MakeStream(size_t n, uint64_t users, uint64_t items, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<TrainingExample> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    auto& e = out[i];
+    e.user_key = 1 + rng() % users;
+    const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+    e.item_key = 1 + static_cast<uint64_t>(std::pow(static_cast<double>(items), u)) % items;
+    e.ts_ms = static_cast<int64_t>(i);
+    for (int h = 0; h < 20; ++h) {
+      e.history_keys.push_back(1 + rng() % items);
+      e.history_ts_ms.push_back(e.ts_ms - 20 + h);
+    }
+  }
+  return out;
+}
+
+TrainerOptions BenchOptions(int64_t capacity) {
+  TrainerOptions o;
+  o.model.embedding_dim = 64;
+  o.model.output_dim = 64;
+  o.model.hidden_dim = 128;
+  o.model.user_capacity = capacity;
+  o.model.item_capacity = capacity;
+  o.batch_size = 1024;
+  o.device = "auto";
+  return o;
+}
+
+double TrainerThroughput(int64_t capacity, int steps, const std::string& optimizer,
+                         bool* cuda) {
+  TrainerOptions o = BenchOptions(capacity);
+  o.optimizer = optimizer;
+  auto trainer = Trainer::Create(o);
+  if (!trainer.ok()) {
+    std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str());
+    std::exit(1);
+  }
+  *cuda = (*trainer)->on_cuda();
+  const size_t b = 1024;
+  auto stream = MakeStream(b * (steps + 3), capacity, capacity, 1);
+  size_t i = 0;
+  for (; i < 3 * b; ++i) (void)(*trainer)->AddExample(stream[i]);  // warm-up
+  if (*cuda) torch::cuda::synchronize();
+  auto start = std::chrono::steady_clock::now();
+  for (; i < stream.size(); ++i) (void)(*trainer)->AddExample(stream[i]);
+  if (*cuda) torch::cuda::synchronize();
+  return static_cast<double>(b) * steps / Seconds(start);
+}
+
+double BareThroughput(int steps, bool cuda) {
+  torch::Device dev = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  auto u = torch::randn({1024, 64}, torch::TensorOptions().device(dev).requires_grad(true));
+  auto v = torch::randn({1024, 64}, torch::TensorOptions().device(dev).requires_grad(true));
+  auto run = [&] {
+    auto logits = torch::matmul(u, v.t()) / 0.05;
+    auto loss = -torch::log_softmax(logits, 1).diagonal().mean();
+    loss.backward();
+  };
+  for (int i = 0; i < 3; ++i) run();
+  if (cuda) torch::cuda::synchronize();
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) run();
+  if (cuda) torch::cuda::synchronize();
+  return 1024.0 * steps / Seconds(start);
+}
+
+void SnapshotBench(int64_t items, int runs, double* seconds, double* mbytes) {
+  TrainerOptions o = BenchOptions(items);
+  const std::string store =
+      (fs::temp_directory_path() / ("streamrec-bench-" + std::to_string(getpid()))).string();
+  o.model_dir = store;
+  o.keep_snapshots = 1;
+  o.resume = false;
+  auto trainer = Trainer::Create(o);
+  if (!trainer.ok()) std::exit(1);
+  // Every item id appears once as a positive, so all `items` are known.
+  for (int64_t k = 1; k <= items; ++k) {
+    TrainingExample e;
+    e.user_key = static_cast<uint64_t>(k % 5000 + 1);
+    e.item_key = static_cast<uint64_t>(k);
+    e.item_id = "item-" + std::to_string(k);
+    e.ts_ms = k;
+    (void)(*trainer)->AddExample(e);
+  }
+  std::vector<double> times, sizes;
+  for (int r = 0; r < runs; ++r) {
+    auto start = std::chrono::steady_clock::now();
+    auto m = (*trainer)->WriteSnapshot(r);
+    times.push_back(Seconds(start));
+    if (!m.ok()) {
+      std::fprintf(stderr, "%s\n", m.status().ToString().c_str());
+      std::exit(1);
+    }
+    uintmax_t total = 0;
+    for (auto& f : fs::directory_iterator(m->dir)) total += fs::file_size(f.path());
+    sizes.push_back(static_cast<double>(total) / 1e6);
+  }
+  fs::remove_all(store);
+  *seconds = Median(times);
+  *mbytes = Median(sizes);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 5, steps = 30;
+  int64_t items = 100000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--runs") runs = std::atoi(argv[i + 1]);
+    if (a == "--steps") steps = std::atoi(argv[i + 1]);
+    if (a == "--items") items = std::atoll(argv[i + 1]);
+  }
+  std::printf("threads: %d (torch intra-op), runs: %d, steps per run: %d\n",
+              torch::get_num_threads(), runs, steps);
+  std::printf("| setting | trainer ex/s (median) | bare matmul+softmax ex/s (median) | ratio |\n");
+  std::printf("| --- | ---: | ---: | ---: |\n");
+  struct Config {
+    int64_t capacity;
+    const char* optimizer;
+  };
+  for (Config c : {Config{100000, "adam"}, Config{100000, "adagrad"}, Config{10000, "adam"}}) {
+    std::vector<double> tr, bare;
+    bool cuda = false;
+    for (int r = 0; r < runs; ++r) {
+      tr.push_back(TrainerThroughput(c.capacity, steps, c.optimizer, &cuda));
+      bare.push_back(BareThroughput(steps, cuda));
+    }
+    std::printf("| %s, batch 1024, dim 64, %s, %lld id rows per table | %.0f | %.0f | %.3f |\n",
+                cuda ? "CUDA" : "CPU", c.optimizer, static_cast<long long>(c.capacity),
+                Median(tr), Median(bare), Median(tr) / Median(bare));
+    std::fflush(stdout);
+  }
+  double secs = 0, mb = 0;
+  SnapshotBench(items, runs, &secs, &mb);
+  std::printf("\n| snapshot | write time (median) | size |\n| --- | ---: | ---: |\n");
+  std::printf("| %lld items, dim 64, 100k-row tables | %.3f s | %.1f MB |\n",
+              static_cast<long long>(items), secs, mb);
+  return 0;
+}
