@@ -11,8 +11,8 @@
 namespace streamrec {
 namespace {
 
-// 2000-01-01T00:00:00Z and 2200-01-01T00:00:00Z in epoch milliseconds.
-constexpr int64_t kMinTsMs = 946684800000LL;
+// 1990-01-01T00:00:00Z and 2200-01-01T00:00:00Z in epoch milliseconds.
+constexpr int64_t kMinTsMs = 631152000000LL;
 constexpr int64_t kMaxTsMs = 7258118400000LL;
 
 const char* TypeName(simdjson::dom::element_type t) {
@@ -37,6 +37,9 @@ ClickParseResult Reject(RejectReason reason, std::string detail) {
   return r;
 }
 
+RejectReason CheckIdString(const char* name, std::string_view s, bool required,
+                           std::string* detail);
+
 // Validates an id field present in the object; `required` ids may not be empty.
 RejectReason CheckId(const char* name, simdjson::dom::element value, bool required,
                      std::string* out, std::string* detail) {
@@ -45,6 +48,13 @@ RejectReason CheckId(const char* name, simdjson::dom::element value, bool requir
     return RejectReason::kWrongType;
   }
   std::string_view s = value.get_string().value_unsafe();
+  const RejectReason r = CheckIdString(name, s, required, detail);
+  if (r == RejectReason::kNone) out->assign(s.data(), s.size());
+  return r;
+}
+
+RejectReason CheckIdString(const char* name, std::string_view s, bool required,
+                           std::string* detail) {
   if (required && s.empty()) {
     *detail = std::string(name) + " is empty";
     return RejectReason::kEmptyId;
@@ -54,11 +64,42 @@ RejectReason CheckId(const char* name, simdjson::dom::element value, bool requir
               std::to_string(kMaxIdBytes);
     return RejectReason::kIdTooLong;
   }
-  out->assign(s.data(), s.size());
+  return RejectReason::kNone;
+}
+
+RejectReason CheckTs(int64_t v, std::string* detail) {
+  if (v < 0) {
+    *detail = "ts " + std::to_string(v) + " is negative";
+    return RejectReason::kBadTimestamp;
+  }
+  if (v < kMinTsMs) {
+    *detail = "ts " + std::to_string(v) + " is before 1990-01-01 (" + std::to_string(kMinTsMs) +
+              " ms); ts is epoch milliseconds";
+    return RejectReason::kBadTimestamp;
+  }
+  if (v >= kMaxTsMs) {
+    *detail = "ts " + std::to_string(v) + " is after 2200-01-01 (" + std::to_string(kMaxTsMs) +
+              " ms); ts is epoch milliseconds";
+    return RejectReason::kBadTimestamp;
+  }
   return RejectReason::kNone;
 }
 
 }  // namespace
+
+ClickParseResult ValidateClickEvent(ClickEvent event) {
+  std::string detail;
+  RejectReason r = CheckIdString("user_id", event.user_id, true, &detail);
+  if (r == RejectReason::kNone) r = CheckIdString("item_id", event.item_id, true, &detail);
+  if (r == RejectReason::kNone) r = CheckTs(event.ts_ms, &detail);
+  if (r == RejectReason::kNone) r = CheckIdString("session_id", event.session_id, false, &detail);
+  if (r != RejectReason::kNone) return Reject(r, std::move(detail));
+  ClickParseResult result;
+  event.user_key = HashId(event.user_id);
+  event.item_key = HashId(event.item_id);
+  result.event = std::move(event);
+  return result;
+}
 
 const char* RejectReasonName(RejectReason reason) {
   switch (reason) {
@@ -159,19 +200,8 @@ ClickParseResult ClickEventParser::Parse(std::string_view message) {
   switch (ts.type()) {
     case simdjson::dom::element_type::INT64: {
       const int64_t v = ts.get_int64().value_unsafe();
-      if (v < 0) {
-        return Reject(RejectReason::kBadTimestamp, "ts " + std::to_string(v) + " is negative");
-      }
-      if (v < kMinTsMs) {
-        return Reject(RejectReason::kBadTimestamp,
-                      "ts " + std::to_string(v) + " is before 2000-01-01 (" +
-                          std::to_string(kMinTsMs) + " ms); ts is epoch milliseconds");
-      }
-      if (v >= kMaxTsMs) {
-        return Reject(RejectReason::kBadTimestamp,
-                      "ts " + std::to_string(v) + " is after 2200-01-01 (" +
-                          std::to_string(kMaxTsMs) + " ms); ts is epoch milliseconds");
-      }
+      r = CheckTs(v, &detail);
+      if (r != RejectReason::kNone) return Reject(r, std::move(detail));
       result.event.ts_ms = v;
       break;
     }

@@ -24,7 +24,8 @@ enum class RejectReason : uint8_t {
   kWrongType,           // a field of the wrong JSON type
   kEmptyId,             // user_id or item_id ""
   kIdTooLong,           // an id over kMaxIdBytes
-  kBadTimestamp,        // ts negative, or absurd (beyond year 2200 or before 2000)
+  kBadTimestamp,        // ts negative, or absurd (from 2200 on, or before 1990: MovieLens-100k
+                        // is 1997-98, and a ts in seconds reads as January 1970)
   kUnknownEventType,    // event not one of view|click|add_to_cart|purchase
 };
 const char* RejectReasonName(RejectReason reason);
@@ -61,6 +62,11 @@ class ClickEventParser {
   struct Rep;
   Rep* rep_;
 };
+
+// Applies the same field checks as ClickEventParser::Parse to an event built from another
+// source (a MovieLens or CSV line): ids non-empty and within kMaxIdBytes, ts within
+// [1990-01-01, 2200-01-01). Fills user_key/item_key on success. Thread-safe.
+ClickParseResult ValidateClickEvent(ClickEvent event);
 
 // Canonical JSON of an event (the schema of DESIGN §2), e.g. for the generator.
 std::string EncodeClickEvent(const ClickEvent& event);

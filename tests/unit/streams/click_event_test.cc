@@ -184,7 +184,7 @@ TEST(ClickEventRejects, BadTimestamps) {
                "ts -5 is negative");
   ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000})",
                RejectReason::kBadTimestamp,
-               "ts 1732270000 is before 2000-01-01 (946684800000 ms); ts is epoch milliseconds");
+               "ts 1732270000 is before 1990-01-01 (631152000000 ms); ts is epoch milliseconds");
   ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":7258118400000})",
                RejectReason::kBadTimestamp,
                "ts 7258118400000 is after 2200-01-01 (7258118400000 ms); ts is epoch milliseconds");
@@ -192,8 +192,10 @@ TEST(ClickEventRejects, BadTimestamps) {
                RejectReason::kBadTimestamp,
                "ts 18446744073709551615 is after 2200-01-01 (7258118400000 ms); ts is epoch "
                "milliseconds");
-  // The edges: 2000-01-01T00:00:00.000Z is accepted, one millisecond before 2200 too.
-  EXPECT_TRUE(Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":946684800000})").ok());
+  // The edges: 1990-01-01T00:00:00.000Z is accepted, one millisecond before 2200 too.
+  EXPECT_TRUE(Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":631152000000})").ok());
+  EXPECT_EQ(Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":631151999999})").reason,
+            RejectReason::kBadTimestamp);
   EXPECT_TRUE(Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":7258118399999})").ok());
 }
 
