@@ -1,0 +1,119 @@
+#include "serving/two_tower_loader.h"
+
+#include <exception>
+
+#include "core/id_hash.h"
+#include "training/snapshot.h"
+
+namespace streamrec::serving {
+namespace {
+
+// The snapshot's user tower as a UserEncoder. The snapshot is immutable and its methods
+// are thread-safe (training/snapshot.h).
+class SnapshotUserEncoder : public UserEncoder {
+ public:
+  explicit SnapshotUserEncoder(std::shared_ptr<const training::ModelSnapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+
+  Result<std::vector<float>> Encode(std::string_view user_id,
+                                    const std::vector<HistoryEntry>& history) const override {
+    std::vector<uint64_t> keys;
+    std::vector<int64_t> ts;
+    keys.reserve(history.size());
+    ts.reserve(history.size());
+    for (const HistoryEntry& h : history) {
+      keys.push_back(h.item_key);
+      ts.push_back(h.ts_ms);
+    }
+    // The window's time reference is its newest event (event time, not wall clock).
+    const int64_t now_ms = history.empty() ? 0 : history.back().ts_ms;
+    const uint64_t user_key = user_id.empty() ? 0 : HashId(user_id);
+    try {
+      return snapshot_->UserEmbedding(user_key, keys, ts, now_ms);
+    } catch (const std::exception& e) {  // c10::Error derives from std::exception
+      return Status::Internal(std::string("user tower: ") + e.what());
+    }
+  }
+
+ private:
+  std::shared_ptr<const training::ModelSnapshot> snapshot_;
+};
+
+}  // namespace
+
+TwoTowerSnapshotLoader::TwoTowerSnapshotLoader(std::string dir, int64_t expected_version,
+                                               std::string expected_checksum,
+                                               TwoTowerLoaderOptions options,
+                                               const UserHistoryStore* recent)
+    : dir_(std::move(dir)),
+      expected_version_(expected_version),
+      expected_checksum_(std::move(expected_checksum)),
+      options_(options),
+      recent_(recent) {}
+
+Result<std::shared_ptr<const TwoTowerModel>> TwoTowerSnapshotLoader::Load() {
+  std::shared_ptr<const training::ModelSnapshot> snapshot;
+  try {
+    Result<std::shared_ptr<const training::ModelSnapshot>> loaded =
+        training::ModelSnapshot::Load(dir_);
+    if (!loaded.ok()) return loaded.status().WithContext("loading " + dir_);
+    snapshot = std::move(loaded).value();
+  } catch (const std::exception& e) {
+    return Status::Corruption("loading " + dir_ + ": " + e.what());
+  }
+  const training::SnapshotManifest& m = snapshot->manifest();
+  if (expected_version_ > 0 && m.version != expected_version_) {
+    return Status::Corruption("announced version " + std::to_string(expected_version_) +
+                              " but " + dir_ + " holds version " + std::to_string(m.version));
+  }
+  if (!expected_checksum_.empty() && m.checksum != expected_checksum_) {
+    return Status::Corruption("announced checksum " + expected_checksum_ + " but " + dir_ +
+                              " has " + m.checksum);
+  }
+  Result<std::shared_ptr<const ItemEmbeddings>> items = ItemEmbeddings::Create(
+      snapshot->item_ids(), static_cast<int>(snapshot->dim()), snapshot->item_embeddings());
+  if (!items.ok()) return items.status().WithContext("item embeddings of " + dir_);
+  Result<std::unique_ptr<EmbeddingIndex>> index = NewEmbeddingIndex(*items, options_.index);
+  if (!index.ok()) return index.status();
+  auto model = std::make_shared<const TwoTowerModel>(
+      m.version, *items, std::move(index).value(),
+      std::make_unique<SnapshotUserEncoder>(std::move(snapshot)));
+  if (recent_ != nullptr) {
+    double accuracy = 0;
+    Status sane = CheckModelSanity(*model, recent_->RecentEvents(options_.sanity.max_events),
+                                   options_.sanity, &accuracy);
+    if (!sane.ok()) return sane.WithContext("sanity check of " + dir_);
+  }
+  return std::shared_ptr<const TwoTowerModel>(std::move(model));
+}
+
+Result<AspiredVersion<TwoTowerModel>> AspiredVersionFromAnnouncement(
+    std::string_view json, const std::string& component, const TwoTowerLoaderOptions& options,
+    const UserHistoryStore* recent) {
+  Result<training::ModelAnnouncement> a = training::ModelAnnouncement::FromJson(json);
+  if (!a.ok()) return a.status().WithContext("model announcement");
+  if (a->component != component) {
+    return Status::NotFound("announcement for component '" + a->component + "'");
+  }
+  if (a->version <= 0) return Status::InvalidArgument("announcement without a version");
+  AspiredVersion<TwoTowerModel> v;
+  v.version = a->version;
+  v.loader = std::make_unique<TwoTowerSnapshotLoader>(a->path, a->version, a->checksum, options,
+                                                      recent);
+  return v;
+}
+
+std::vector<AspiredVersion<TwoTowerModel>> AspiredVersionsInStore(
+    const std::string& store, const TwoTowerLoaderOptions& options, const UserHistoryStore* recent) {
+  std::vector<AspiredVersion<TwoTowerModel>> out;
+  for (int64_t version : training::ListSnapshotVersions(store)) {
+    AspiredVersion<TwoTowerModel> v;
+    v.version = version;
+    v.loader = std::make_unique<TwoTowerSnapshotLoader>(training::SnapshotDirName(store, version),
+                                                        version, "", options, recent);
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,155 @@
+#include "serving/two_tower_loader.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "core/id_hash.h"
+#include "serving/recommendation_service.h"
+#include "training/snapshot.h"
+#include "training/trainer.h"
+
+namespace streamrec::serving {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Real snapshots written by training/'s Trainer (a small model), loaded by the serving
+// loader.
+class TwoTowerLoaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/two_tower_loader_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    training::TrainerOptions o;
+    o.model.embedding_dim = 8;
+    o.model.hidden_dim = 16;
+    o.model.output_dim = 8;
+    o.model.user_capacity = 50;
+    o.model.item_capacity = 50;
+    o.batch_size = 8;
+    o.model_dir = dir_ + "/store";
+    o.device = "cpu";
+    o.keep_snapshots = 0;
+    auto trainer = training::Trainer::Create(o);
+    ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+    trainer_ = std::move(trainer).value();
+  }
+  void TearDown() override {
+    trainer_.reset();
+    fs::remove_all(dir_);
+  }
+
+  // Trains a few steps and writes the next version; returns its manifest.
+  training::SnapshotManifest TrainAndSnapshot() {
+    for (int i = 0; i < 32; ++i) {
+      TrainingExample e;
+      e.user_id = "u" + std::to_string(i % 5);
+      e.user_key = HashId(e.user_id);
+      e.item_id = "i" + std::to_string((i * 3) % 12);
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1000000 + i;
+      e.history_keys.push_back(HashId("i" + std::to_string((i + 1) % 12)));
+      e.history_ts_ms.push_back(e.ts_ms - 1000);
+      EXPECT_TRUE(trainer_->AddExample(e).ok());
+    }
+    auto m = trainer_->WriteSnapshot(2000000);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return *m;
+  }
+
+  std::string dir_;
+  std::unique_ptr<training::Trainer> trainer_;
+};
+
+TEST_F(TwoTowerLoaderTest, LoadsSnapshotAndServesIt) {
+  const training::SnapshotManifest m = TrainAndSnapshot();
+  TwoTowerSnapshotLoader loader(m.dir, m.version, m.checksum, {}, nullptr);
+  auto model = loader.Load();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ((*model)->version(), m.version);
+  EXPECT_EQ(static_cast<int64_t>((*model)->items().size()), m.num_items);
+  EXPECT_EQ((*model)->items().dim(), 8);
+  auto reference = training::ModelSnapshot::Load(m.dir);
+  ASSERT_TRUE(reference.ok());
+  const std::vector<HistoryEntry> history = {{HashId("i1"), "i1", 999000}};
+  auto u = (*model)->user_encoder().Encode("u1", history);
+  ASSERT_TRUE(u.ok()) << u.status().ToString();
+  auto expected = (*reference)->UserEmbedding(HashId("u1"), {HashId("i1")}, {999000}, 999000);
+  ASSERT_TRUE(expected.ok());
+  EXPECT_EQ(*u, *expected);
+}
+
+TEST_F(TwoTowerLoaderTest, RefusesCorruptAndMismatchedSnapshots) {
+  const training::SnapshotManifest m1 = TrainAndSnapshot();
+  const training::SnapshotManifest m2 = TrainAndSnapshot();
+  AspiredVersionsManager<TwoTowerModel> manager(AspiredVersionsManagerOptions{"t_two_tower"});
+  std::vector<AspiredVersion<TwoTowerModel>> v;
+  v.push_back({m1.version, std::make_unique<TwoTowerSnapshotLoader>(m1.dir, m1.version,
+                                                                     m1.checksum,
+                                                                     TwoTowerLoaderOptions(),
+                                                                     nullptr)});
+  ASSERT_TRUE(manager.SetAspiredVersions(std::move(v)).ok());
+  EXPECT_EQ(manager.version(), m1.version);
+
+  // The announcement names a checksum the directory doesn't have.
+  v.clear();
+  v.push_back({m2.version, std::make_unique<TwoTowerSnapshotLoader>(
+                               m2.dir, m2.version, "0000000000000000", TwoTowerLoaderOptions(),
+                               nullptr)});
+  Status st = manager.SetAspiredVersions(std::move(v));
+  EXPECT_EQ(st.code(), Status::Code::kCorruption) << st.ToString();
+  EXPECT_EQ(manager.version(), m1.version);
+
+  // Flipped bytes in the item embeddings: the reader's checksum catches it.
+  {
+    std::fstream f(m2.dir + "/items.bin", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f.good());
+    f.seekp(-4, std::ios::end);
+    f.write("\xff\xff\xff\x7f", 4);
+  }
+  auto announced = AspiredVersionFromAnnouncement(
+      training::ModelAnnouncement::FromManifest(m2).ToJson(), "two_tower", {}, nullptr);
+  ASSERT_TRUE(announced.ok()) << announced.status().ToString();
+  v.clear();
+  v.push_back(std::move(announced).value());
+  st = manager.SetAspiredVersions(std::move(v));
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(manager.version(), m1.version);
+
+  // Another component's announcement is not ours.
+  auto other = training::ModelAnnouncement::FromManifest(m2);
+  other.component = "ranker";
+  EXPECT_EQ(AspiredVersionFromAnnouncement(other.ToJson(), "two_tower", {}, nullptr).status().code(),
+            Status::Code::kNotFound);
+}
+
+TEST_F(TwoTowerLoaderTest, ServiceAnswersWithTheModelVersion) {
+  TrainAndSnapshot();
+  const training::SnapshotManifest m = TrainAndSnapshot();
+  RecommendationService service;
+  service.history().Record(HashId("u1"), HashId("i1"), "i1", 999000);
+  // The store holds versions 1 and 2; the newest is served.
+  ASSERT_TRUE(service.models()
+                  .SetAspiredVersions(AspiredVersionsInStore(dir_ + "/store", {}, &service.history()))
+                  .ok());
+  EXPECT_EQ(service.models().version(), m.version);
+  RecRequest request;
+  request.request_id = "r1";
+  request.user_id = "u1";
+  request.k = 3;
+  auto response = service.Recommend(request);
+  ASSERT_TRUE(response.ok()) << response.status().ToString();
+  EXPECT_EQ(response->model_version, m.version);
+  ASSERT_EQ(response->items.size(), 3u);  // the model knows i0, i3, i6, i9
+  for (const ScoredItem& item : response->items) {
+    EXPECT_NE(item.item_id, "i1");  // seen
+    EXPECT_TRUE(item.sources & kChannelTwoTower) << item.item_id;
+  }
+}
+
+}  // namespace
+}  // namespace streamrec::serving
