@@ -1,0 +1,221 @@
+// `streamrec stage NAME`: runs one stage as a Kafka consumer-group member (as the Helm
+// chart does, one StatefulSet per stage). Stages are listed in kStages below; adding one
+// (trainer, serving) is a function with the StageMain signature and one table line.
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "apps/command.h"
+#include "apps/stop_signal.h"
+#include "core/config.h"
+#include "core/metrics.h"
+#include "operators/item_stage.h"
+#include "operators/stage_runner.h"
+#include "operators/state_inspection.h"
+#include "operators/user_stage.h"
+#include "state/state_db.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_properties.h"
+
+namespace streamrec::apps {
+namespace {
+
+// Flags shared by every stage.
+struct StageFlags {
+  std::string name;
+  std::string brokers;
+  std::string state_dir = "streamrec-state";
+  std::string group;                   // default "streamrec-<stage>"
+  std::string metrics = "127.0.0.1:9464";
+  bool dump_state = false;
+  int partitions = 0;                  // for --dump-state / --checkpoint
+  std::string checkpoint_dir;
+};
+
+using StageMain = std::function<int(const CommandContext&, const StageFlags&)>;
+
+struct StageEntry {
+  const char* name;
+  const char* help;
+  StageMain main;
+};
+
+int Fail(const std::string& what, const Status& st) {
+  std::fprintf(stderr, "streamrec stage: %s: %s\n", what.c_str(), st.ToString().c_str());
+  return 1;
+}
+
+// The partition count of `topic`, waiting up to 30 s for it to appear.
+Result<int> DiscoverPartitions(const Config& config, const std::string& brokers, const std::string& topic) {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  co.properties = KafkaPropertiesFromConfig(config);
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  Status last;
+  for (int attempt = 0; attempt < 30 && !StopRequested(); ++attempt) {
+    auto n = (*consumer)->PartitionCount(topic, 5000);
+    if (n.ok() && *n > 0) return *n;
+    last = n.ok() ? Status::NotFound(topic + " has no partitions") : n.status();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return last.WithContext("partitions of " + topic);
+}
+
+// Runs a topology until SIGINT/SIGTERM, with the metrics endpoint up.
+int RunTopology(const CommandContext& ctx, const StageFlags& flags, operators::Topology topology,
+                int64_t commit_interval_ms) {
+  int port = 0;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!flags.metrics.empty() && flags.metrics != "off") {
+    auto started = StartMetricsExposer(flags.metrics, &port);
+    if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
+    exposer = std::move(started).value();
+  }
+  operators::StageRunnerOptions ro;
+  ro.brokers = flags.brokers;
+  ro.properties = KafkaPropertiesFromConfig(ctx.config);
+  ro.group_id = flags.group.empty() ? "streamrec-" + flags.name : flags.group;
+  ro.state_dir = flags.state_dir;
+  ro.commit_interval_ms = commit_interval_ms;
+  auto strategy = ctx.config.GetString("operators.assignment_strategy", ro.assignment_strategy);
+  if (!strategy.ok()) return Fail("config", strategy.status());
+  ro.assignment_strategy = *strategy;
+  std::fprintf(stderr,
+               "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
+               flags.name.c_str(), ro.group_id.c_str(), topology.source_topic.c_str(),
+               ro.state_dir.c_str(), flags.metrics.c_str(), port);
+  auto runner = operators::StageRunner::Create(std::move(topology), ro);
+  if (!runner.ok()) return Fail("starting", runner.status());
+  Status st = (*runner)->Run([] { return StopRequested(); });
+  if (!st.ok()) return Fail("stage " + flags.name, st);
+  return 0;
+}
+
+// Copies each stopped partition DB <state_dir>/<stage>-<p> to <checkpoint>/<stage>-<p>.
+int CheckpointStopped(const StageFlags& flags) {
+  int copied = 0;
+  for (int p = 0; p < flags.partitions; ++p) {
+    state::StateDbOptions o;
+    o.path = flags.state_dir + "/" + flags.name + "-" + std::to_string(p);
+    if (!std::filesystem::exists(o.path)) continue;
+    o.column_families = flags.name == "item"
+                            ? std::vector<std::string>{operators::kPairsStore, operators::kCountsStore}
+                            : std::vector<std::string>{};
+    o.counter_column_families = o.column_families;
+    auto db = state::StateDb::Open(o);
+    if (!db.ok()) return Fail("opening " + o.path, db.status());
+    std::filesystem::create_directories(flags.checkpoint_dir);
+    const std::string to = flags.checkpoint_dir + "/" + flags.name + "-" + std::to_string(p);
+    Status st = (*db)->Checkpoint(to);
+    if (!st.ok()) return Fail("checkpoint", st);
+    ++copied;
+  }
+  std::printf("checkpointed %d partition(s) of %s to %s\n", copied, flags.name.c_str(),
+              flags.checkpoint_dir.c_str());
+  return 0;
+}
+
+int RunUserStage(const CommandContext& ctx, const StageFlags& flags) {
+  auto options = operators::UserStageOptions::FromConfig(ctx.config);
+  if (!options.ok()) return Fail("config", options.status());
+  if (options->item_partitions == 0) {
+    auto n = DiscoverPartitions(ctx.config, flags.brokers, options->topics.cooc_deltas);
+    if (!n.ok()) return Fail("discovering item partitions", n.status());
+    options->item_partitions = *n;
+  }
+  return RunTopology(ctx, flags, operators::UserStageTopology(*options), options->flush_interval_ms);
+}
+
+int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
+  if (flags.dump_state) {
+    auto view = operators::ReadItemStageState(flags.state_dir, flags.partitions);
+    if (!view.ok()) return Fail("reading state", view.status());
+    std::printf("# events %llu items %zu pairs %zu\n", static_cast<unsigned long long>(view->events),
+                view->item_counts.size(), view->pair_counts.size());
+    for (const auto& [item, c] : view->item_counts) {
+      std::printf("item\t%016llx\t%.17g\t%llu\n", static_cast<unsigned long long>(item), c,
+                  static_cast<unsigned long long>(view->item_occurrences.at(item)));
+    }
+    for (const auto& [pair, c] : view->pair_counts) {
+      std::printf("pair\t%016llx\t%016llx\t%.17g\n", static_cast<unsigned long long>(pair.first),
+                  static_cast<unsigned long long>(pair.second), c);
+    }
+    return 0;
+  }
+  auto options = operators::ItemStageOptions::FromConfig(ctx.config);
+  if (!options.ok()) return Fail("config", options.status());
+  return RunTopology(ctx, flags, operators::ItemStageTopology(*options), options->flush_interval_ms);
+}
+
+const StageEntry kStages[] = {
+    {"user", "clicks -> user windows -> streamrec.cooc-deltas, streamrec.training-examples", RunUserStage},
+    {"item", "streamrec.cooc-deltas -> pair/item counts, top-K, p̂ -> item-neighbors, item-stats",
+     RunItemStage},
+};
+
+const StageEntry* FindStage(const std::string& name) {
+  for (const auto& s : kStages) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+CommandRegistration registration(
+    "stage", "Run one stage (user | item) as a Kafka consumer-group member", [](CLI::App* sub) -> RunFn {
+      auto flags = std::make_shared<StageFlags>();
+      std::string names;
+      for (const auto& s : kStages) names += std::string(names.empty() ? "" : "\n  ") + s.name + ": " + s.help;
+      sub->add_option("name", flags->name, "Stage to run:\n  " + names)->required();
+      sub->add_option("--brokers", flags->brokers, "Kafka bootstrap servers (else kafka.bootstrap.servers)");
+      sub->add_option("--state-dir", flags->state_dir,
+                      "Directory of the partition RocksDBs (<dir>/<stage>-<partition>); replicas that "
+                      "take over each other's partitions must share it")
+          ->capture_default_str();
+      sub->add_option("--group", flags->group, "Consumer group (default streamrec-<stage>)");
+      sub->add_option("--metrics", flags->metrics, "Prometheus endpoint host:port ('off' = none; port 0 = any)")
+          ->capture_default_str();
+      sub->add_flag("--dump-state", flags->dump_state,
+                    "item: print the item and pair counts of a STOPPED stage's state (TSV) and exit");
+      sub->add_option("--partitions", flags->partitions, "Partitions of the stage, for --dump-state and --checkpoint");
+      sub->add_option("--checkpoint", flags->checkpoint_dir,
+                      "Copy the STOPPED stage's partition DBs to this directory (RocksDB checkpoints) and exit");
+      sub->footer(
+          "Configuration keys (operators.*: window.size, window.horizon_s, weights.<event>, "
+          "cooc.half_life_s, flush_interval_ms, item_partitions, similarity, top_k, "
+          "popularity.half_life_s, estimator.{array_size,hashes,alpha}) are documented in "
+          "operators/README.md.");
+      return [flags](const CommandContext& ctx) -> int {
+        const StageEntry* stage = FindStage(flags->name);
+        if (stage == nullptr) {
+          std::fprintf(stderr, "streamrec stage: unknown stage '%s'; try --help\n", flags->name.c_str());
+          return 2;
+        }
+        StageFlags f = *flags;
+        if (f.brokers.empty()) f.brokers = ResolveBrokers(ctx.config, "");
+        if ((f.dump_state || !f.checkpoint_dir.empty()) && f.partitions < 1) {
+          std::fprintf(stderr, "streamrec stage: --dump-state and --checkpoint need --partitions N\n");
+          return 2;
+        }
+        if (!f.checkpoint_dir.empty()) return CheckpointStopped(f);
+        if (f.dump_state && f.name != "item") {
+          std::fprintf(stderr, "streamrec stage: --dump-state is for the item stage\n");
+          return 2;
+        }
+        if (!f.dump_state && f.brokers.empty()) {
+          std::fprintf(stderr, "streamrec stage: no brokers: pass --brokers or set kafka.bootstrap.servers\n");
+          return 2;
+        }
+        InstallStopSignalHandlers();
+        return stage->main(ctx, f);
+      };
+    });
+
+}  // namespace
+}  // namespace streamrec::apps

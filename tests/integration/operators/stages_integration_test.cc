@@ -1,0 +1,183 @@
+// Both stages on the embedded broker (in process, each StageRunner on its own thread, as
+// its own consumer group): MovieLens-100k with 1% poison messages goes through the user
+// and item stages; every pair and item count in RocksDB must equal the batch
+// recomputation exactly, poison must land in clicks.dlq, neighbour lists and item stats
+// must be published.
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/records.h"
+#include "operators/batch_view.h"
+#include "operators/item_stage.h"
+#include "operators/stage_runner.h"
+#include "operators/state_inspection.h"
+#include "operators/user_stage.h"
+#include "streams/embedded_broker.h"
+#include "streams/history_reader.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "streams/topics.h"
+#include "tests/unit/state/temp_dir.h"
+
+namespace streamrec::operators {
+namespace {
+
+constexpr int kClickPartitions = 4;
+constexpr int kItemPartitions = 8;
+
+std::vector<ClickEvent> LoadMovieLens() {
+  HistoryReaderOptions o;
+  o.format = HistoryFormat::kMovieLens;
+  o.movielens_rating_events = true;
+  auto events = ReadHistoryFile(std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data", o,
+                                /*skip_bad=*/false, /*sort_by_time=*/true);
+  EXPECT_TRUE(events.ok()) << events.status().ToString();
+  return events.ok() ? std::move(events).value() : std::vector<ClickEvent>{};
+}
+
+// All messages of a topic from the beginning (manual assignment; stops at the high
+// watermarks).
+std::vector<Record> ReadAll(const std::string& brokers, const std::string& topic, int partitions) {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  auto consumer = KafkaConsumer::Create(co);
+  EXPECT_TRUE(consumer.ok());
+  std::vector<TopicPartitionOffset> tps;
+  std::map<int32_t, int64_t> high;
+  for (int p = 0; p < partitions; ++p) {
+    tps.push_back({topic, p, kOffsetBeginning});
+    auto wm = (*consumer)->QueryWatermarks(topic, p, 5000);
+    EXPECT_TRUE(wm.ok());
+    high[p] = wm.ok() ? wm->second : 0;
+  }
+  EXPECT_TRUE((*consumer)->Assign(tps).ok());
+  std::vector<Record> out;
+  std::map<int32_t, int64_t> next;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto done = [&] {
+    for (auto& [p, h] : high) {
+      if (next[p] < h) return false;
+    }
+    return true;
+  };
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    Record r;
+    auto got = (*consumer)->Poll(100, &r);
+    if (got.ok() && *got) {
+      next[r.partition] = r.offset + 1;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+TEST(StagesIntegrationTest, MovieLensThroughBothStagesEqualsBatchRecomputation) {
+  const std::vector<ClickEvent> events = LoadMovieLens();
+  ASSERT_EQ(events.size(), 100000u);
+
+  TopicNames topics;
+  EmbeddedBrokerOptions bo;
+  bo.topics = {{topics.clicks, kClickPartitions},      {topics.clicks_dlq, 1},
+               {topics.cooc_deltas, kItemPartitions},   {topics.training_examples, 4},
+               {topics.item_neighbors, 4},              {topics.item_stats, 4}};
+  auto broker = EmbeddedBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap_servers();
+  testing::TempDir dir;
+
+  UserStageOptions uo;
+  uo.item_partitions = kItemPartitions;
+  ItemStageOptions io;
+  KafkaProperties props = {{"compression.type", "lz4"}};
+
+  std::atomic<bool> stop{false};
+  Status user_status, item_status;
+  StageRunnerOptions ro;
+  ro.brokers = brokers;
+  ro.properties = props;
+  ro.state_dir = dir.path();
+  ro.group_id = "it-user";
+  auto user = StageRunner::Create(UserStageTopology(uo), ro);
+  ASSERT_TRUE(user.ok()) << user.status().ToString();
+  ro.group_id = "it-item";
+  auto item = StageRunner::Create(ItemStageTopology(io), ro);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  std::thread user_thread([&] { user_status = (*user)->Run([&] { return stop.load(); }); });
+  std::thread item_thread([&] { item_status = (*item)->Run([&] { return stop.load(); }); });
+
+  // Produce the clicks (key user id) with 1% poison mixed in.
+  ProducerOptions po;
+  po.brokers = brokers;
+  po.properties = props;
+  auto producer = KafkaProducer::Create(po);
+  ASSERT_TRUE(producer.ok());
+  std::mt19937_64 rng(1);
+  const std::vector<std::string> poison = {
+      "{broken json", R"({"user_id":"u","item_id":"i","event":"teleport","ts":1732270000123})",
+      R"({"user_id":"","item_id":"i","event":"click","ts":1732270000123})",
+      R"({"user_id":"u","item_id":"i","event":"click","ts":-5})", R"({"item_id":"i"})"};
+  int poisoned = 0;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (rng() % 100 == 0) {
+      ASSERT_TRUE((*producer)->Produce(topics.clicks, "poison", poison[poisoned % poison.size()]).ok());
+      ++poisoned;
+    }
+    ASSERT_TRUE((*producer)->Produce(topics.clicks, events[i].user_id, EncodeClickEvent(events[i])).ok());
+    if (i % 5000 == 0) (*producer)->Poll(0);
+  }
+  ASSERT_TRUE((*producer)->Flush(60000).ok());
+  ASSERT_GT(poisoned, 500);
+
+  // Wait until the item stage's state equals the batch view (bounded), then stop.
+  UserWindowOptions window = uo.window;
+  const BatchView expected = ComputeBatchView(events, window, uo.cooc);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(150);
+  bool converged = false;
+  while (!converged && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    auto got = ReadItemStageState(dir.path(), kItemPartitions);
+    converged = got.ok() && got->events == expected.events && got->pair_counts == expected.pair_counts;
+  }
+  stop = true;
+  user_thread.join();
+  item_thread.join();
+  EXPECT_TRUE(user_status.ok()) << user_status.ToString();
+  EXPECT_TRUE(item_status.ok()) << item_status.ToString();
+
+  auto got = ReadItemStageState(dir.path(), kItemPartitions);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->events, expected.events);
+  EXPECT_EQ(got->item_counts, expected.item_counts);
+  EXPECT_EQ(got->item_occurrences, expected.item_occurrences);
+  EXPECT_EQ(got->pair_counts.size(), expected.pair_counts.size());
+  EXPECT_TRUE(got->pair_counts == expected.pair_counts) << "pair counts differ";
+
+  // Every poison message is in the DLQ, with its reason.
+  auto dlq = ReadAll(brokers, topics.clicks_dlq, 1);
+  EXPECT_EQ(static_cast<int>(dlq.size()), poisoned);
+  for (const auto& r : dlq) EXPECT_TRUE(r.Header(kRejectReasonHeader).has_value());
+
+  // Neighbour lists and stats were published and decode.
+  auto lists = ReadAll(brokers, topics.item_neighbors, 4);
+  EXPECT_GT(lists.size(), 1000u);
+  ASSERT_FALSE(lists.empty());
+  auto decoded = DecodeItemNeighbors(lists.back().value);
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_FALSE(decoded->neighbors.empty());
+  auto stats = ReadAll(brokers, topics.item_stats, 4);
+  EXPECT_GT(stats.size(), 1000u);
+  ASSERT_FALSE(stats.empty());
+  auto s = DecodeItemStats(stats.back().value);
+  ASSERT_TRUE(s.ok());
+  EXPECT_GT(s->count, 0.0);
+}
+
+}  // namespace
+}  // namespace streamrec::operators
