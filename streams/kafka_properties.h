@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/status.h"
 
 namespace streamrec {
 
@@ -17,5 +18,12 @@ KafkaProperties KafkaPropertiesFromConfig(const Config& config);
 // The bootstrap servers to use: `brokers_flag` when non-empty, else
 // `kafka.bootstrap.servers` from the config, else "" (the caller decides).
 std::string ResolveBrokers(const Config& config, const std::string& brokers_flag);
+
+// Writes `servers` and a newline to `path` atomically (temp file + rename), so a reader
+// polling for the file never sees half an address.
+Status WriteBootstrapFile(const std::string& path, const std::string& servers);
+// Reads the first line of a file written by WriteBootstrapFile (`streamrec broker
+// --bootstrap-file`); an error names the file.
+Result<std::string> ReadBootstrapFile(const std::string& path);
 
 }  // namespace streamrec
