@@ -62,7 +62,10 @@ Result<int64_t> ParseK(std::string_view text, const RecRequestLimits& limits) {
   return k;
 }
 
-Result<RecRequest> ParseRecRequest(std::string_view json, const RecRequestLimits& limits) {
+Result<RecRequest> ParseRecRequest(std::string_view json, const RecRequestLimits& limits,
+                                   RecRequest* partial) {
+  RecRequest scratch;
+  RecRequest& req = partial != nullptr ? *partial : scratch;
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) {
@@ -70,7 +73,6 @@ Result<RecRequest> ParseRecRequest(std::string_view json, const RecRequestLimits
   }
   simdjson::dom::object obj;
   if (doc.get(obj) != simdjson::SUCCESS) return Status::InvalidArgument("request is not a JSON object");
-  RecRequest req;
   req.k = limits.default_k;
   simdjson::dom::element el;
   if (obj["request_id"].get(el) == simdjson::SUCCESS && !el.is_null()) {

@@ -30,7 +30,10 @@ struct RecRequest {
 // Strict: a JSON object; user_id a non-empty string of at most 256 bytes; request_id a
 // string (or number, kept as its text) when present; k an integer in [1, max_k] when
 // present. Unknown fields are ignored. Errors are InvalidArgument with a precise message.
-Result<RecRequest> ParseRecRequest(std::string_view json, const RecRequestLimits& limits);
+// `partial` (may be null) receives the request_id and user_id read before an error, so
+// an error answer can still name its request.
+Result<RecRequest> ParseRecRequest(std::string_view json, const RecRequestLimits& limits,
+                                   RecRequest* partial = nullptr);
 // The same checks for a k given as text (HTTP query parameter).
 Result<int64_t> ParseK(std::string_view text, const RecRequestLimits& limits);
 Status ValidateUserId(std::string_view user_id);

@@ -71,8 +71,11 @@ Result<SimilarResponse> RecommendationService::Similar(std::string_view item_id,
 }
 
 std::string RecommendationService::HandleRequestMessage(std::string_view json) const {
-  Result<RecRequest> request = ParseRecRequest(json, options_.limits);
-  if (!request.ok()) return EncodeErrorResponse(request.status());
+  RecRequest partial;
+  Result<RecRequest> request = ParseRecRequest(json, options_.limits, &partial);
+  if (!request.ok()) {
+    return EncodeErrorResponse(request.status(), partial.request_id, partial.user_id);
+  }
   Result<RecResponse> response = Recommend(*request);
   if (!response.ok()) {
     return EncodeErrorResponse(response.status(), request->request_id, request->user_id);

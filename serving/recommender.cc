@@ -179,10 +179,10 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                  static_cast<double>(model->items().Dot(user_vec.data(), static_cast<size_t>(row)));
       }
     }
-    if (max_cooc > 0) score += options_.cooc_weight * c.cooc / max_cooc;
+    if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
     if (max_pop > 0 && options_.popular_weight != 0 && tables_.stats != nullptr) {
       const auto s = tables_.stats->Get(key);
-      if (s != nullptr) score += options_.popular_weight * s->popularity / max_pop;
+      if (s != nullptr) score += options_.popular_weight * (s->popularity / max_pop);
     }
     scored.push_back({key, std::move(c.item_id), score, c.sources});
   }
@@ -262,7 +262,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
       if (info == nullptr ? options_.require_in_catalogue : !info->available) continue;
     }
     double score = 0;
-    if (max_cooc > 0) score += options_.cooc_weight * c.cooc / max_cooc;
+    if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
     if (query != nullptr) {
       const int64_t row = model->items().Find(key);
       if (row >= 0) {

@@ -47,6 +47,11 @@ TEST(ParseRecRequestTest, ClearErrors) {
   EXPECT_EQ(msg(R"({"user_id":"u","k":2.5})"), "k must be an integer");
   EXPECT_EQ(msg(R"({"user_id":"u","k":"5"})"), "k must be an integer");
   EXPECT_EQ(ParseRecRequest(R"({"user_id":"u"})", limits).status().code(), Status::Code::kOk);
+  // What was read before the error names the request in the error answer.
+  RecRequest partial;
+  EXPECT_FALSE(ParseRecRequest(R"({"request_id":"r7","user_id":"u2","k":0})", limits, &partial).ok());
+  EXPECT_EQ(partial.request_id, "r7");
+  EXPECT_EQ(partial.user_id, "u2");
 }
 
 TEST(ParseKTest, TextForms) {

@@ -1,0 +1,335 @@
+#include "serving/serving_operator.h"
+
+#include <chrono>
+#include <map>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
+#include "streams/click_event.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+
+namespace streamrec::serving {
+namespace {
+
+constexpr int kMetadataTimeoutMs = 5000;
+
+// Waits (until `stop`) for a topic to exist and returns its partitions.
+Result<int> WaitForPartitions(KafkaConsumer* consumer, const std::string& topic,
+                              const std::atomic<bool>& stop) {
+  for (;;) {
+    Result<int> n = consumer->PartitionCount(topic, kMetadataTimeoutMs);
+    if (n.ok() && *n > 0) return n;
+    if (stop.load()) return Status::Unavailable("stopped while waiting for topic " + topic);
+    spdlog::info("[serving] waiting for topic {}: {}", topic,
+                 n.ok() ? "no partitions" : n.status().ToString());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Announces the snapshots published on `streamrec.models` (a single-partition,
+// totally ordered log) to the manager. Runs on the models thread, which owns its
+// consumer; loads happen there too (synchronously in the callback).
+class ModelsTopicSource : public Source<TwoTowerModel> {
+ public:
+  ModelsTopicSource(std::string component, TwoTowerLoaderOptions loader_options,
+                    const UserHistoryStore* recent)
+      : component_(std::move(component)), loader_options_(loader_options), recent_(recent) {}
+
+  void SetAspiredVersionsCallback(AspiredVersionsCallback callback) override {
+    callback_ = std::move(callback);
+  }
+
+  // Turns one batch of announcements into one aspired-versions call.
+  void OnBatch(const std::vector<Record>& records) {
+    std::vector<AspiredVersion<TwoTowerModel>> versions;
+    for (const Record& r : records) {
+      Result<AspiredVersion<TwoTowerModel>> v =
+          AspiredVersionFromAnnouncement(r.value, component_, loader_options_, recent_);
+      if (!v.ok()) {
+        if (v.status().code() != Status::Code::kNotFound) {
+          spdlog::warn("[serving] {}:{}@{}: {}", r.topic, r.partition, r.offset,
+                       v.status().ToString());
+        }
+        continue;
+      }
+      versions.push_back(std::move(v).value());
+    }
+    if (versions.empty() || !callback_) return;
+    Status st = callback_(std::move(versions));
+    if (!st.ok()) spdlog::warn("[serving] model refused: {}", st.ToString());
+  }
+
+ private:
+  const std::string component_;
+  const TwoTowerLoaderOptions loader_options_;
+  const UserHistoryStore* recent_;
+  AspiredVersionsCallback callback_;
+};
+
+// Re-reads the clicks partitions from the start on every assignment (the recent windows
+// live in memory) and commits rec-requests positions on revoke. Runs on the requests
+// thread.
+class RequestsRebalanceListener : public RebalanceListener {
+ public:
+  RequestsRebalanceListener(std::string clicks, std::string requests)
+      : clicks_(std::move(clicks)), requests_(std::move(requests)) {}
+
+  void OnPartitionsAssigned(KafkaConsumer*, std::vector<TopicPartitionOffset>* partitions) override {
+    for (TopicPartitionOffset& tp : *partitions) {
+      if (tp.topic == clicks_) tp.offset = kOffsetBeginning;
+      spdlog::info("[serving] assigned {}:{}", tp.topic, tp.partition);
+    }
+  }
+
+  void OnPartitionsRevoked(KafkaConsumer* consumer,
+                           const std::vector<TopicPartitionOffset>& partitions) override {
+    std::vector<TopicPartitionOffset> commit;
+    for (const TopicPartitionOffset& tp : partitions) {
+      if (tp.topic == requests_ && tp.offset >= 0) commit.push_back(tp);
+    }
+    if (!commit.empty()) {
+      Status st = consumer->CommitSync(commit);
+      if (!st.ok()) spdlog::warn("[serving] commit on revoke: {}", st.ToString());
+    }
+  }
+
+ private:
+  const std::string clicks_;
+  const std::string requests_;
+};
+
+}  // namespace
+
+ServingOperator::ServingOperator(Options options, EventSink sink)
+    : options_(std::move(options)),
+      sink_(std::move(sink)),
+      service_(std::make_unique<RecommendationService>(options_.service)) {}
+
+ServingOperator::~ServingOperator() { Stop(); }
+
+Status ServingOperator::ProduceEvents(const std::vector<ClickEvent>& events) {
+  for (const ClickEvent& e : events) {
+    const std::string value = EncodeClickEvent(e);
+    STREAMREC_RETURN_IF_ERROR(
+        producer_->Produce(options_.topics.clicks, e.user_id, value, nullptr, e.ts_ms));
+  }
+  return Status::Ok();
+}
+
+Status ServingOperator::Start() {
+  if (started_) return Status::FailedPrecondition("serving operator already started");
+  if (options_.brokers.empty() && options_.kafka.count("bootstrap.servers") == 0) {
+    return Status::InvalidArgument("serving operator needs Kafka brokers");
+  }
+  ProducerOptions popts;
+  popts.brokers = options_.brokers;
+  popts.properties = options_.kafka;
+  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(popts);
+  if (!producer.ok()) return producer.status().WithContext("serving producer");
+  producer_ = std::move(producer).value();
+
+  if (options_.serve_http) {
+    EventSink sink = sink_;
+    if (!sink) {
+      sink = [this](const std::vector<ClickEvent>& events) { return ProduceEvents(events); };
+    }
+    http_ = std::make_unique<HttpApi>(options_.http, service_.get(), std::move(sink));
+    Status st = http_->Start();
+    if (!st.ok()) {
+      http_.reset();
+      producer_.reset();
+      return st;
+    }
+  }
+  stop_.store(false);
+  tables_thread_ = std::thread([this] { TablesLoop(); });
+  models_thread_ = std::thread([this] { ModelsLoop(); });
+  if (options_.answer_kafka_requests) requests_thread_ = std::thread([this] { RequestsLoop(); });
+  started_ = true;
+  return Status::Ok();
+}
+
+void ServingOperator::Stop() {
+  if (!started_) return;
+  stop_.store(true);
+  if (http_ != nullptr) http_->Stop();
+  for (std::thread* t : {&tables_thread_, &requests_thread_, &models_thread_}) {
+    if (t->joinable()) t->join();
+  }
+  if (producer_ != nullptr) {
+    Status st = producer_->Flush(10000);
+    if (!st.ok()) spdlog::warn("[serving] flushing producer: {}", st.ToString());
+    producer_.reset();
+  }
+  started_ = false;
+}
+
+void ServingOperator::TablesLoop() {
+  ConsumerOptions copts;
+  copts.brokers = options_.brokers;
+  copts.properties = options_.kafka;
+  copts.stage = "serving-tables";
+  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
+  if (!created.ok()) {
+    spdlog::error("[serving] tables consumer: {}", created.status().ToString());
+    return;
+  }
+  KafkaConsumer* consumer = created->get();
+  const std::vector<std::string> topics = {options_.topics.items, options_.topics.item_neighbors,
+                                           options_.topics.item_stats};
+  std::vector<TopicPartitionOffset> assignment;
+  // Offset to reach (exclusive) per partition before the tables count as loaded.
+  std::map<std::pair<std::string, int32_t>, int64_t> pending;
+  for (const std::string& topic : topics) {
+    Result<int> n = WaitForPartitions(consumer, topic, stop_);
+    if (!n.ok()) return;
+    for (int32_t p = 0; p < *n; ++p) {
+      assignment.push_back({topic, p, kOffsetBeginning});
+      auto marks = consumer->QueryWatermarks(topic, p, kMetadataTimeoutMs);
+      if (marks.ok() && marks->second > marks->first) pending[{topic, p}] = marks->second;
+    }
+  }
+  Status st = consumer->Assign(assignment);
+  if (!st.ok()) {
+    spdlog::error("[serving] tables assign: {}", st.ToString());
+    return;
+  }
+  if (pending.empty()) service_->SetTablesLoaded(true);
+  std::vector<Record> batch;
+  while (!stop_.load()) {
+    batch.clear();
+    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
+    if (!got.ok()) {
+      spdlog::warn("[serving] tables poll: {}", got.status().ToString());
+      continue;
+    }
+    for (const Record& r : batch) {
+      std::optional<std::string_view> value;
+      if (!r.value.empty()) value = r.value;
+      Status applied;
+      if (r.topic == options_.topics.items) {
+        applied = service_->catalog().Apply(r.key, value);
+      } else if (r.topic == options_.topics.item_neighbors) {
+        applied = service_->neighbors().Apply(r.key, value);
+      } else if (r.topic == options_.topics.item_stats) {
+        applied = service_->stats().Apply(r.key, value);
+      }
+      if (!applied.ok()) {
+        spdlog::warn("[serving] {}:{}@{}: {}; skipped", r.topic, r.partition, r.offset,
+                     applied.ToString());
+      }
+      auto it = pending.find({r.topic, r.partition});
+      if (it != pending.end() && r.offset + 1 >= it->second) pending.erase(it);
+    }
+    if (!batch.empty()) service_->Publish();
+    if (pending.empty() && !service_->GetReadiness().tables_loaded) {
+      service_->SetTablesLoaded(true);
+      spdlog::info("[serving] global tables loaded");
+    }
+  }
+  (void)consumer->Close();
+}
+
+void ServingOperator::RequestsLoop() {
+  RequestsRebalanceListener listener(options_.topics.clicks, options_.topics.rec_requests);
+  ConsumerOptions copts;
+  copts.brokers = options_.brokers;
+  copts.properties = options_.kafka;
+  copts.group_id = options_.group_id;
+  copts.stage = "serving";
+  copts.listener = &listener;
+  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
+  if (!created.ok()) {
+    spdlog::error("[serving] requests consumer: {}", created.status().ToString());
+    return;
+  }
+  KafkaConsumer* consumer = created->get();
+  for (const std::string& topic : {options_.topics.clicks, options_.topics.rec_requests}) {
+    if (!WaitForPartitions(consumer, topic, stop_).ok()) return;
+  }
+  Status st = consumer->Subscribe({options_.topics.clicks, options_.topics.rec_requests});
+  if (!st.ok()) {
+    spdlog::error("[serving] subscribe: {}", st.ToString());
+    return;
+  }
+  ClickEventParser parser;
+  std::vector<Record> batch;
+  auto last_commit = std::chrono::steady_clock::now();
+  bool uncommitted = false;
+  while (!stop_.load()) {
+    batch.clear();
+    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
+    if (!got.ok()) {
+      spdlog::warn("[serving] requests poll: {}", got.status().ToString());
+      continue;
+    }
+    // Clicks first, so a request sees the clicks that arrived in the same batch.
+    for (const Record& r : batch) {
+      if (r.topic != options_.topics.clicks) continue;
+      ClickParseResult parsed = parser.Parse(r.value);
+      if (!parsed.ok()) continue;  // the user stage routes it to the DLQ
+      service_->history().Record(parsed.event.user_key, parsed.event.item_key,
+                                 parsed.event.item_id, parsed.event.ts_ms);
+    }
+    for (const Record& r : batch) {
+      if (r.topic != options_.topics.rec_requests) continue;
+      const std::string response = service_->HandleRequestMessage(r.value);
+      Status produced = producer_->Produce(options_.topics.recommendations, r.key, response);
+      if (!produced.ok()) {
+        spdlog::warn("[serving] producing a response: {}", produced.ToString());
+      } else {
+        answered_.fetch_add(1);
+      }
+      uncommitted = true;
+    }
+    producer_->Poll(0);
+    const auto now = std::chrono::steady_clock::now();
+    if (uncommitted && now - last_commit >= std::chrono::milliseconds(options_.commit_interval_ms)) {
+      Status c = consumer->CommitPositions();
+      if (!c.ok()) spdlog::warn("[serving] commit: {}", c.ToString());
+      last_commit = now;
+      uncommitted = false;
+    }
+  }
+  (void)consumer->Close();
+}
+
+void ServingOperator::ModelsLoop() {
+  ModelsTopicSource source(options_.service.models.component, options_.loader,
+                           &service_->history());
+  service_->models().ConnectSource(&source);
+  ConsumerOptions copts;
+  copts.brokers = options_.brokers;
+  copts.properties = options_.kafka;
+  copts.stage = "serving-models";
+  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
+  if (!created.ok()) {
+    spdlog::error("[serving] models consumer: {}", created.status().ToString());
+    return;
+  }
+  KafkaConsumer* consumer = created->get();
+  Result<int> n = WaitForPartitions(consumer, options_.topics.models, stop_);
+  if (!n.ok()) return;
+  std::vector<TopicPartitionOffset> assignment;
+  for (int32_t p = 0; p < *n; ++p) assignment.push_back({options_.topics.models, p, kOffsetBeginning});
+  Status st = consumer->Assign(assignment);
+  if (!st.ok()) {
+    spdlog::error("[serving] models assign: {}", st.ToString());
+    return;
+  }
+  std::vector<Record> batch;
+  while (!stop_.load()) {
+    batch.clear();
+    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
+    if (!got.ok()) {
+      spdlog::warn("[serving] models poll: {}", got.status().ToString());
+      continue;
+    }
+    if (!batch.empty()) source.OnBatch(batch);
+  }
+  (void)consumer->Close();
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,103 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "serving/http_api.h"
+#include "serving/recommendation_service.h"
+#include "serving/two_tower_loader.h"
+#include "streams/kafka_properties.h"
+#include "streams/topics.h"
+
+namespace streamrec {
+class KafkaProducer;
+}
+
+namespace streamrec::serving {
+
+struct ServingOperatorOptions {
+  // bootstrap.servers (required) and librdkafka properties passed verbatim.
+  std::string brokers;
+  KafkaProperties kafka;
+  TopicNames topics;
+  // Consumer group of the request loop (clicks + rec-requests, co-partitioned); every
+  // serving replica in the group answers for the users of its partitions.
+  std::string group_id = "streamrec-serving";
+  // The service: recommender weights, history window, k limits, model component.
+  RecommendationServiceOptions service;
+  // How announced snapshots are loaded and validated.
+  TwoTowerLoaderOptions loader;
+  // Answer `rec-requests` on `recommendations` (false: HTTP only).
+  bool answer_kafka_requests = true;
+  // Serve the HTTP API (on `http.host:http.port`).
+  bool serve_http = true;
+  HttpApiOptions http;
+  // Poll timeout and batch size of every loop.
+  int poll_timeout_ms = 100;
+  size_t max_batch = 500;
+  // How often the request loop commits its rec-requests positions.
+  int commit_interval_ms = 1000;
+};
+
+// The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads,
+// each owning its own consumer:
+//  * tables: reads `items`, `streamrec.item-neighbors`, `streamrec.item-stats` from the
+//    beginning of every partition (global tables, no group) and applies them to the
+//    service's tables, publishing after each batch; tables count as loaded (for /readyz)
+//    once it reached the end offsets it saw at start;
+//  * requests: a member of `group_id` subscribed to `clicks` and `rec-requests`
+//    (co-partitioned by user). Clicks rebuild the in-memory recent windows of this
+//    replica's users — on every assignment the clicks partitions are re-read from the
+//    beginning of what the broker keeps — and each request is answered on
+//    `recommendations` (key: user id) with the user's fresh window. Only rec-requests
+//    positions matter; they are committed every commit_interval_ms and on revoke;
+//  * models: the ModelsTopicSource reading `streamrec.models` from the beginning; each
+//    announcement becomes an aspired version for the manager, which loads, validates and
+//    hot-swaps it on this thread.
+// POST /v1/events is produced to `clicks` (key user id, the canonical event JSON) by the
+// operator's producer unless another EventSink is given. Start/Stop from one owner
+// thread; service() is thread-safe.
+class ServingOperator {
+ public:
+  using Options = ServingOperatorOptions;
+  // `sink`: where POST /v1/events goes; empty means "produce to the clicks topic".
+  explicit ServingOperator(Options options, EventSink sink = {});
+  ~ServingOperator();
+  ServingOperator(const ServingOperator&) = delete;
+  ServingOperator& operator=(const ServingOperator&) = delete;
+
+  // Creates the producer, starts the three loops and the HTTP API.
+  Status Start();
+  // Stops the loops and the HTTP API, flushes the producer. Idempotent.
+  void Stop();
+
+  RecommendationService& service() { return *service_; }
+  // The HTTP API when serve_http (after Start()), else null.
+  const HttpApi* http() const { return http_.get(); }
+  // Requests answered on Kafka so far.
+  int64_t kafka_requests_answered() const { return answered_.load(); }
+
+ private:
+  void TablesLoop();
+  void RequestsLoop();
+  void ModelsLoop();
+  Status ProduceEvents(const std::vector<ClickEvent>& events);
+
+  const Options options_;
+  EventSink sink_;
+  std::unique_ptr<RecommendationService> service_;
+  std::unique_ptr<KafkaProducer> producer_;
+  std::unique_ptr<HttpApi> http_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> answered_{0};
+  std::thread tables_thread_;
+  std::thread requests_thread_;
+  std::thread models_thread_;
+  bool started_ = false;
+};
+
+}  // namespace streamrec::serving

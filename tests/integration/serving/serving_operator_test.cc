@@ -1,0 +1,266 @@
+// The serving operator against the embedded broker: global tables from their topics,
+// requests on rec-requests answered on recommendations, models hot-swapped from
+// streamrec.models, and events posted over HTTP flowing back through clicks.
+#include "serving/serving_operator.h"
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "core/id_hash.h"
+#include "core/records.h"
+#include "serving/rec_json.h"
+#include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "training/snapshot.h"
+#include "training/trainer.h"
+
+namespace streamrec::serving {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Polls `done` every 20 ms for at most 30 s.
+bool WaitFor(const std::function<bool()>& done) {
+  for (int i = 0; i < 1500; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+class ServingOperatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/serving_operator_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    EmbeddedBrokerOptions bopts;
+    bopts.default_partitions = 2;
+    auto broker = EmbeddedBroker::Start(bopts);
+    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+    broker_ = std::move(broker).value();
+    ProducerOptions popts;
+    popts.brokers = broker_->bootstrap_servers();
+    auto producer = KafkaProducer::Create(popts);
+    ASSERT_TRUE(producer.ok()) << producer.status().ToString();
+    producer_ = std::move(producer).value();
+  }
+
+  void TearDown() override {
+    if (op_ != nullptr) op_->Stop();
+    op_.reset();
+    producer_.reset();
+    broker_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void Produce(const std::string& topic, const std::string& key, const std::string& value) {
+    ASSERT_TRUE(producer_->Produce(topic, key, value).ok());
+  }
+  void Flush() { ASSERT_TRUE(producer_->Flush(10000).ok()); }
+
+  void StartOperator() {
+    ServingOperatorOptions options;
+    options.brokers = broker_->bootstrap_servers();
+    options.poll_timeout_ms = 50;
+    options.service.recommender.popular_weight = 0.1;
+    op_ = std::make_unique<ServingOperator>(options);
+    ASSERT_TRUE(op_->Start().ok());
+  }
+
+  // Every recommendations message so far, by request id.
+  std::map<std::string, std::string> ReadResponses(size_t n) {
+    if (consumer_ == nullptr) {
+      ConsumerOptions copts;
+      copts.brokers = broker_->bootstrap_servers();
+      auto c = KafkaConsumer::Create(copts);
+      EXPECT_TRUE(c.ok());
+      consumer_ = std::move(c).value();
+      std::vector<TopicPartitionOffset> tps;
+      for (int32_t p = 0; p < 2; ++p) tps.push_back({"recommendations", p, kOffsetBeginning});
+      EXPECT_TRUE(consumer_->Assign(tps).ok());
+    }
+    for (int i = 0; i < 300 && responses_.size() < n; ++i) {
+      std::vector<Record> batch;
+      auto got = consumer_->PollBatch(100, 100, &batch);
+      EXPECT_TRUE(got.ok());
+      for (const Record& r : batch) {
+        // Responses carry request_id first; error objects too (when known).
+        const auto pos = r.value.find("\"request_id\":\"");
+        std::string id = "?";
+        if (pos != std::string::npos) {
+          const size_t start = pos + 14;
+          id = r.value.substr(start, r.value.find('"', start) - start);
+        }
+        responses_[id] = r.value;
+        EXPECT_EQ(r.key, "u1");
+      }
+    }
+    return responses_;
+  }
+
+  std::string dir_;
+  std::unique_ptr<EmbeddedBroker> broker_;
+  std::unique_ptr<KafkaProducer> producer_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  std::map<std::string, std::string> responses_;
+  std::unique_ptr<ServingOperator> op_;
+};
+
+std::string Neighbors(const std::string& id, std::vector<std::pair<std::string, double>> list) {
+  ItemNeighbors nb;
+  nb.item_id = id;
+  nb.item_key = HashId(id);
+  for (const auto& [n, s] : list) nb.neighbors.push_back({HashId(n), n, s, s});
+  return EncodeItemNeighbors(nb);
+}
+
+TEST_F(ServingOperatorTest, AnswersRequestsFromTablesAndFreshClicks) {
+  for (const char* id : {"a", "b", "c", "d", "e"}) {
+    Produce("items", id, std::string("{\"item_id\":\"") + id + "\",\"available\":" +
+                             (std::string(id) == "e" ? "false" : "true") + "}");
+  }
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"b", 4}, {"c", 2}, {"e", 9}}));
+  ItemStats stats;
+  stats.item_id = "d";
+  stats.item_key = HashId("d");
+  stats.popularity = 3;
+  Produce("streamrec.item-stats", "d", EncodeItemStats(stats));
+  Produce("clicks", "u1", R"({"user_id":"u1","item_id":"a","event":"click","ts":1732270000000})");
+  Flush();
+  StartOperator();
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().ready; }));
+  ASSERT_TRUE(WaitFor([&] { return !op_->service().history().Get(HashId("u1")).empty(); }));
+
+  Produce("rec-requests", "u1", R"({"request_id":"r1","user_id":"u1","k":3})");
+  Produce("rec-requests", "u1", R"({"request_id":"r2","user_id":"u1","k":0})");
+  Produce("rec-requests", "u1", R"({"request_id":"r3",)");
+  Flush();
+  auto responses = ReadResponses(3);
+  ASSERT_EQ(responses.size(), 3u);
+  // a seen; e unavailable; b (cooc 1), c (.5), d trending (.1).
+  EXPECT_EQ(responses["r1"],
+            R"({"request_id":"r1","user_id":"u1","model_version":0,"cold_start":false,"items":[)"
+            R"({"item_id":"b","score":1,"sources":["cooc"]},)"
+            R"({"item_id":"c","score":0.5,"sources":["cooc"]},)"
+            R"({"item_id":"d","score":0.1,"sources":["popular"]}]})");
+  EXPECT_EQ(responses["r2"],
+            R"({"request_id":"r2","user_id":"u1","error":{"code":"invalid_argument",)"
+            R"("message":"k must be positive, got 0"}})");
+  EXPECT_EQ(responses["?"],
+            R"({"error":{"code":"invalid_argument","message":"request is not valid JSON"}})");
+  EXPECT_EQ(op_->kafka_requests_answered(), 3);
+
+  // A neighbour-list update reaches the next answer.
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"c", 5}}));
+  Flush();
+  ASSERT_TRUE(WaitFor([&] {
+    auto nb = op_->service().neighbors().Get(HashId("a"));
+    return nb != nullptr && nb->neighbors.size() == 1;
+  }));
+  Produce("rec-requests", "u1", R"({"request_id":"r4","user_id":"u1","k":1})");
+  Flush();
+  responses = ReadResponses(4);
+  auto r4 = DecodeRecResponse(responses["r4"]);
+  ASSERT_TRUE(r4.ok()) << responses["r4"];
+  ASSERT_EQ(r4->response.items.size(), 1u);
+  EXPECT_EQ(r4->response.items[0].item_id, "c");
+}
+
+TEST_F(ServingOperatorTest, PostedEventsFlowThroughClicksIntoRecommendations) {
+  Produce("items", "a", R"({"item_id":"a"})");
+  Produce("items", "b", R"({"item_id":"b"})");
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"b", 1}}));
+  Flush();
+  StartOperator();
+  ASSERT_NE(op_->http(), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().tables_loaded; }));
+  httplib::Client client("127.0.0.1", op_->http()->port());
+  auto res = client.Get("/v1/recommendations?user_id=u7&k=1");
+  ASSERT_TRUE(res);
+  auto before = DecodeRecResponse(res->body);
+  ASSERT_TRUE(before.ok()) << res->body;
+  EXPECT_TRUE(before->response.cold_start);
+
+  res = client.Post("/v1/events",
+                    R"({"user_id":"u7","item_id":"a","event":"click","ts":1732270000000})",
+                    "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202) << res->body;
+  // The event goes to `clicks`, comes back through the request loop's consumer, and
+  // the user's next recommendations follow a's neighbours.
+  std::string body;
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = client.Get("/v1/recommendations?user_id=u7&k=1");
+    body = r ? r->body : "";
+    return body.find(R"("cold_start":false)") != std::string::npos;
+  })) << body;
+  EXPECT_EQ(body,
+            R"({"request_id":"","user_id":"u7","model_version":0,"cold_start":false,"items":[)"
+            R"({"item_id":"b","score":1,"sources":["cooc"]}]})");
+}
+
+TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
+  training::TrainerOptions o;
+  o.model.embedding_dim = 8;
+  o.model.hidden_dim = 16;
+  o.model.output_dim = 8;
+  o.model.user_capacity = 50;
+  o.model.item_capacity = 50;
+  o.batch_size = 8;
+  o.model_dir = dir_ + "/store";
+  o.device = "cpu";
+  o.keep_snapshots = 0;
+  auto trainer = training::Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  std::vector<training::SnapshotManifest> manifests;
+  for (int v = 0; v < 3; ++v) {
+    for (int i = 0; i < 16; ++i) {
+      TrainingExample e;
+      e.user_id = "u" + std::to_string(i % 4);
+      e.user_key = HashId(e.user_id);
+      e.item_id = "i" + std::to_string(i % 6);
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1000000 + i;
+      ASSERT_TRUE((*trainer)->AddExample(e).ok());
+    }
+    auto m = (*trainer)->WriteSnapshot(2000000 + v);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    manifests.push_back(*m);
+  }
+  StartOperator();
+  Produce("streamrec.models", "two_tower",
+          training::ModelAnnouncement::FromManifest(manifests[0]).ToJson());
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return op_->service().models().version() == manifests[0].version; }));
+
+  // Version 2 is announced with a checksum its directory doesn't match: refused.
+  auto bad = training::ModelAnnouncement::FromManifest(manifests[1]);
+  bad.checksum = "0123456789abcdef";
+  Produce("streamrec.models", "two_tower", bad.ToJson());
+  Produce("streamrec.models", "ranker", R"({"component":"ranker","version":99,"path":"/x"})");
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return !op_->service().models().last_refusal().ok(); }));
+  EXPECT_EQ(op_->service().models().version(), manifests[0].version);
+
+  Produce("streamrec.models", "two_tower",
+          training::ModelAnnouncement::FromManifest(manifests[2]).ToJson());
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return op_->service().models().version() == manifests[2].version; }));
+  RecRequest request;
+  request.user_id = "u1";
+  request.k = 2;
+  auto response = op_->service().Recommend(request);
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->model_version, manifests[2].version);
+}
+
+}  // namespace
+}  // namespace streamrec::serving
