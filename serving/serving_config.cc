@@ -1,0 +1,102 @@
+#include "serving/serving_config.h"
+
+namespace streamrec::serving {
+namespace {
+
+// Reads an integer key into a size_t/int field, rejecting negatives.
+template <typename T>
+Status ReadCount(const Config& c, const char* key, T* field) {
+  Result<int64_t> v = c.GetInt(key, static_cast<int64_t>(*field));
+  if (!v.ok()) return v.status();
+  if (*v < 0) return Status::InvalidArgument(std::string(key) + " must not be negative");
+  *field = static_cast<T>(*v);
+  return Status::Ok();
+}
+
+Status ReadDouble(const Config& c, const char* key, double* field) {
+  Result<double> v = c.GetDouble(key, *field);
+  if (!v.ok()) return v.status();
+  *field = *v;
+  return Status::Ok();
+}
+
+Status ReadBool(const Config& c, const char* key, bool* field) {
+  Result<bool> v = c.GetBool(key, *field);
+  if (!v.ok()) return v.status();
+  *field = *v;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
+                                                        const std::string& brokers_flag,
+                                                        const std::string& http_flag) {
+  ServingOperatorOptions o;
+  o.brokers = ResolveBrokers(c, brokers_flag);
+  o.kafka = KafkaPropertiesFromConfig(c);
+  Result<TopicNames> topics = TopicNames::FromConfig(c);
+  if (!topics.ok()) return topics.status();
+  o.topics = *topics;
+
+  Result<std::string> http = c.GetString("serving.http", "127.0.0.1:8080");
+  if (!http.ok()) return http.status();
+  STREAMREC_RETURN_IF_ERROR(
+      ParseHostPort(http_flag.empty() ? *http : http_flag, &o.http.host, &o.http.port));
+  STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.http_enabled", &o.serve_http));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_threads", &o.http.threads));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_queued", &o.http.max_queued_connections));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_body_bytes", &o.http.max_body_bytes));
+  if (o.http.threads < 1) return Status::InvalidArgument("serving.http_threads must be at least 1");
+
+  Result<std::string> group = c.GetString("serving.group_id", o.group_id);
+  if (!group.ok()) return group.status();
+  o.group_id = *group;
+
+  RecommendationServiceOptions& s = o.service;
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.default_k", &s.limits.default_k));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_k", &s.limits.max_k));
+  if (s.limits.max_k < 1 || s.limits.default_k < 1 || s.limits.default_k > s.limits.max_k) {
+    return Status::InvalidArgument("serving.default_k and serving.max_k need 1 <= default <= max");
+  }
+  RecommenderOptions& r = s.recommender;
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.two_tower", &r.two_tower_weight));
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.cooc", &r.cooc_weight));
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.popular", &r.popular_weight));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.candidates.cooc_history_items", &r.cooc_history_items));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.candidates.cooc_per_item", &r.cooc_neighbors_per_item));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.two_tower", &r.two_tower_candidates));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.popular", &r.popular_candidates));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.fallback", &r.fallback_candidates));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_per_category", &r.max_per_category));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_per_brand", &r.max_per_brand));
+  STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.filter_seen", &r.filter_seen));
+  STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.require_in_catalogue", &r.require_in_catalogue));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.window.size", &s.history.window_size));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.window.ms", &s.history.window_ms));
+  Result<std::string> component = c.GetString("serving.model_component", s.models.component);
+  if (!component.ok()) return component.status();
+  s.models.component = *component;
+
+  Result<std::string> ann = c.GetString("serving.ann", "exact");
+  if (!ann.ok()) return ann.status();
+  if (*ann == "exact") {
+    o.loader.index.kind = EmbeddingIndexOptions::Kind::kExact;
+  } else if (*ann == "hnsw") {
+    o.loader.index.kind = EmbeddingIndexOptions::Kind::kHnsw;
+  } else {
+    return Status::InvalidArgument("serving.ann must be exact or hnsw, got '" + *ann + "'");
+  }
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.hnsw.m", &o.loader.index.hnsw_m));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.hnsw.ef_construction", &o.loader.index.hnsw_ef_construction));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.hnsw.ef", &o.loader.index.hnsw_ef_search));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.sanity.min_events", &o.loader.sanity.min_events));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadDouble(c, "serving.sanity.min_accuracy", &o.loader.sanity.min_pairwise_accuracy));
+  return o;
+}
+
+}  // namespace streamrec::serving

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "serving/serving_operator.h"
+
+namespace streamrec::serving {
+
+// Builds the serving operator's options from the configuration (keys below, defaults
+// as in the Options structs) plus the `--brokers` / `--http` flags (empty: from config).
+//   kafka.*                       librdkafka properties (verbatim); topics.* topic names
+//   serving.http                  HOST:PORT of the HTTP API ("127.0.0.1:8080"; port 0 = any)
+//   serving.http_enabled          bool (true)
+//   serving.http_threads, serving.http_max_queued, serving.http_max_body_bytes
+//   serving.group_id              ("streamrec-serving")
+//   serving.default_k, serving.max_k                       (20, 1000)
+//   serving.weights.two_tower, .cooc, .popular             (1.0, 1.0, 0.1)
+//   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback
+//   serving.max_per_category, serving.max_per_brand         (0 = no cap)
+//   serving.filter_seen, serving.require_in_catalogue       (true, false)
+//   serving.window.size, serving.window.ms                  (50, 24 h)
+//   serving.ann                   "exact" | "hnsw" ("exact"); serving.hnsw.m, .ef_construction, .ef
+//   serving.sanity.min_events, serving.sanity.min_accuracy  (32, 0.4)
+//   serving.model_component       ("two_tower")
+Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
+                                                        const std::string& brokers_flag = "",
+                                                        const std::string& http_flag = "");
+
+}  // namespace streamrec::serving

@@ -1,0 +1,59 @@
+#include "serving/serving_config.h"
+
+#include <gtest/gtest.h>
+
+namespace streamrec::serving {
+namespace {
+
+TEST(ServingOptionsFromConfigTest, DefaultsAndOverrides) {
+  auto config = Config::FromYamlString(R"(
+kafka:
+  bootstrap.servers: "k1:9092"
+topics:
+  recommendations: recs2
+serving:
+  http: "0.0.0.0:0"
+  max_k: 50
+  weights: {two_tower: 0.5, cooc: 2}
+  max_per_category: 3
+  ann: hnsw
+  window: {size: 10}
+)");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  auto o = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->brokers, "k1:9092");
+  EXPECT_EQ(o->topics.recommendations, "recs2");
+  EXPECT_EQ(o->topics.rec_requests, "rec-requests");
+  EXPECT_EQ(o->http.host, "0.0.0.0");
+  EXPECT_EQ(o->http.port, 0);
+  EXPECT_EQ(o->service.limits.max_k, 50);
+  EXPECT_EQ(o->service.limits.default_k, 20);
+  EXPECT_EQ(o->service.recommender.two_tower_weight, 0.5);
+  EXPECT_EQ(o->service.recommender.cooc_weight, 2);
+  EXPECT_EQ(o->service.recommender.popular_weight, 0.1);
+  EXPECT_EQ(o->service.recommender.max_per_category, 3u);
+  EXPECT_EQ(o->service.history.window_size, 10u);
+  EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
+
+  auto flags = ServingOptionsFromConfig(*config, "k2:1", "127.0.0.1:8081");
+  ASSERT_TRUE(flags.ok());
+  EXPECT_EQ(flags->brokers, "k2:1");
+  EXPECT_EQ(flags->http.port, 8081);
+}
+
+TEST(ServingOptionsFromConfigTest, RejectsBadValues) {
+  auto bad = [](const std::string& yaml) {
+    auto config = Config::FromYamlString(yaml);
+    EXPECT_TRUE(config.ok());
+    return ServingOptionsFromConfig(*config).status().message();
+  };
+  EXPECT_EQ(bad("serving: {ann: faiss}"), "serving.ann must be exact or hnsw, got 'faiss'");
+  EXPECT_EQ(bad("serving: {max_k: 0}"),
+            "serving.default_k and serving.max_k need 1 <= default <= max");
+  EXPECT_EQ(bad("serving: {max_per_brand: -1}"), "serving.max_per_brand must not be negative");
+  EXPECT_EQ(bad("serving: {http: nowhere}"), "expected HOST:PORT, got 'nowhere'");
+}
+
+}  // namespace
+}  // namespace streamrec::serving
