@@ -99,6 +99,9 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptio
   props["enable.idempotence"] = options.idempotent ? "true" : "false";
   props["linger.ms"] = std::to_string(options.linger_ms);
   props["client.id"] = "streamrec";
+  // The Java client's partitioner (also kafka-python's), so every client puts a key on
+  // the same partition: clicks and rec-requests stay co-partitioned whoever produced them.
+  props["partitioner"] = "murmur2_random";
   for (const auto& [k, v] : options.properties) props[k] = v;
   if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
   if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {

@@ -49,7 +49,7 @@ struct ProduceMessage {
   bool has_key = true;
   std::string_view value;
   const KafkaHeaders* headers = nullptr;  // optional
-  int32_t partition = -1;        // -1: librdkafka's partitioner (murmur2 of the key, as Java)
+  int32_t partition = -1;        // -1: by key, murmur2 as the Java client (partitioner=murmur2_random)
   int64_t timestamp_ms = 0;      // 0: now (CreateTime set by librdkafka)
   uint64_t tag = 0;              // returned in the DeliveryReport
 };
