@@ -19,6 +19,7 @@ struct EvalFlags {
   uint64_t seed = 42;
   bool no_logq = false;
   bool no_mask = false;
+  bool no_user_id = false;
   int epochs = -1;
   int64_t dim = -1, hidden = -1, batch = -1, max_history = -1, window_s = -1;
   double tau = -1, lr = -1, weight_decay = -1, blend_weight = -1;
@@ -82,6 +83,7 @@ int RunTrainTest(const EvalFlags& f) {
   o.trainer.seed = f.seed;
   o.trainer.loss.logq_correction = !f.no_logq;
   o.trainer.loss.mask_accidental_hits = !f.no_mask;
+  o.trainer.model.use_user_id = !f.no_user_id;
   if (f.epochs >= 0) o.epochs = f.epochs;
   if (f.dim > 0) o.trainer.model.embedding_dim = o.trainer.model.output_dim = f.dim;
   if (f.hidden >= 0) o.trainer.model.hidden_dim = f.hidden;
@@ -137,6 +139,7 @@ const CommandRegistration kEval(
       sub->add_option("--seed", f->seed, "random seed of the model")->capture_default_str();
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");
       sub->add_flag("--no-mask", f->no_mask, "do not mask accidental hits in the batch");
+      sub->add_flag("--no-user-id", f->no_user_id, "user tower from the history alone");
       sub->add_option("--epochs", f->epochs, "passes over the train stream (default 12)");
       sub->add_option("--dim", f->dim, "embedding and output width (default 64)");
       sub->add_option("--hidden", f->hidden, "tower MLP hidden width, 0 = linear (default 128)");

@@ -260,6 +260,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
       auto it = items.LookupOrInsert(e.item_key);
       if (it.fresh) model->ResetItemRow(it.row);
       if (it.evicted) ForgetItem(it.evicted_key);
+      if (u.evicted || it.evicted) Metrics().evictions->Increment((u.evicted ? 1 : 0) + (it.evicted ? 1 : 0));
       if (!e.item_id.empty()) item_names[e.item_key] = e.item_id;
       user_rows[i] = u.row;
       item_rows[i] = it.row;
