@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/trainer_stage.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
 #include "core/metrics.h"
@@ -19,6 +20,8 @@
 #include "operators/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
+#include "serving/serving_config.h"
+#include "serving/serving_operator.h"
 #include "state/state_db.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
@@ -36,6 +39,7 @@ struct StageFlags {
   bool dump_state = false;
   int partitions = 0;                  // for --dump-state / --checkpoint
   std::string checkpoint_dir;
+  std::string http;                    // serving: HOST:PORT of the HTTP API
 };
 
 using StageMain = std::function<int(const CommandContext&, const StageFlags&)>;
@@ -154,10 +158,56 @@ int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
   return RunTopology(ctx, flags, operators::ItemStageTopology(*options), options->flush_interval_ms);
 }
 
+// Serves the metrics endpoint for stages that are not a Topology.
+Result<std::unique_ptr<prometheus::Exposer>> MaybeExposeMetrics(const StageFlags& flags) {
+  if (flags.metrics.empty() || flags.metrics == "off") {
+    return std::unique_ptr<prometheus::Exposer>();
+  }
+  return StartMetricsExposer(flags.metrics, nullptr);
+}
+
+int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
+  auto options = TrainerStageOptionsFromConfig(ctx.config, flags.brokers);
+  if (!options.ok()) return Fail("config", options.status());
+  // The model store defaults to <state-dir>/models unless trainer.model_dir is set.
+  if (!ctx.config.Has("trainer.model_dir")) options->trainer.model_dir = flags.state_dir + "/models";
+  if (!flags.group.empty()) options->group_id = flags.group;
+  auto exposer = MaybeExposeMetrics(flags);
+  if (!exposer.ok()) return Fail("metrics endpoint " + flags.metrics, exposer.status());
+  std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n",
+               options->group_id.c_str(), options->trainer.model_dir.c_str(), flags.metrics.c_str());
+  auto stage = TrainerStage::Create(std::move(options).value());
+  if (!stage.ok()) return Fail("starting", stage.status());
+  Status st = (*stage)->Run([] { return StopRequested(); });
+  if (!st.ok()) return Fail("stage trainer", st);
+  return 0;
+}
+
+int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
+  auto options = serving::ServingOptionsFromConfig(ctx.config, flags.brokers, flags.http);
+  if (!options.ok()) return Fail("config", options.status());
+  if (!flags.group.empty()) options->group_id = flags.group;
+  auto exposer = MaybeExposeMetrics(flags);
+  if (!exposer.ok()) return Fail("metrics endpoint " + flags.metrics, exposer.status());
+  serving::ServingOperator op(std::move(options).value());
+  Status st = op.Start();
+  if (!st.ok()) return Fail("starting", st);
+  if (op.http() != nullptr) {
+    std::printf("streamrec stage serving: HTTP API on http://%s\n", op.http()->address().c_str());
+    std::fflush(stdout);
+  }
+  WaitForStop(std::chrono::hours(24 * 365 * 100));
+  op.Stop();
+  return 0;
+}
+
 const StageEntry kStages[] = {
     {"user", "clicks -> user windows -> streamrec.cooc-deltas, streamrec.training-examples", RunUserStage},
     {"item", "streamrec.cooc-deltas -> pair/item counts, top-K, p̂ -> item-neighbors, item-stats",
      RunItemStage},
+    {"trainer", "streamrec.training-examples + item-stats -> two-tower snapshots, announced on streamrec.models",
+     RunTrainerStage},
+    {"serving", "rec-requests + clicks + tables + models -> recommendations, HTTP API", RunServingStage},
 };
 
 const StageEntry* FindStage(const std::string& name) {
@@ -168,7 +218,7 @@ const StageEntry* FindStage(const std::string& name) {
 }
 
 CommandRegistration registration(
-    "stage", "Run one stage (user | item) as a Kafka consumer-group member", [](CLI::App* sub) -> RunFn {
+    "stage", "Run one stage (user | item | trainer | serving) as a Kafka consumer-group member", [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<StageFlags>();
       std::string names;
       for (const auto& s : kStages) names += std::string(names.empty() ? "" : "\n  ") + s.name + ": " + s.help;
@@ -178,6 +228,7 @@ CommandRegistration registration(
                       "Directory of the partition RocksDBs (<dir>/<stage>-<partition>); replicas that "
                       "take over each other's partitions must share it")
           ->capture_default_str();
+      sub->add_option("--http", flags->http, "serving: HTTP API HOST:PORT (default serving.http, 127.0.0.1:8080)");
       sub->add_option("--group", flags->group, "Consumer group (default streamrec-<stage>)");
       sub->add_option("--metrics", flags->metrics, "Prometheus endpoint host:port ('off' = none; port 0 = any)")
           ->capture_default_str();
