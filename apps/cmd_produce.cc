@@ -139,7 +139,7 @@ int RunProduce(const CommandContext& ctx, const ProduceFlags& flags) {
   const double secs = SecondsSince(start);
   std::printf(
       "produce: %lld lines, %lld accepted -> %s, %lld rejected -> %s, %lld delivered, %lld failed, "
-      "%.2f s, %.0f lines/s\n",
+      "%.3f s, %.0f lines/s\n",
       static_cast<long long>(lines), static_cast<long long>(publisher.counts().accepted),
       names->clicks.c_str(), static_cast<long long>(publisher.counts().rejected),
       flags.strict ? "(none, --strict)" : names->clicks_dlq.c_str(),

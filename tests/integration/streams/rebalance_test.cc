@@ -224,5 +224,73 @@ TEST(RebalanceStartOffset, ListenerChoosesWhereEachPartitionStarts) {
   EXPECT_EQ(values, (std::multiset<std::string>{"0:7", "0:8", "0:9", "1:7", "1:8", "1:9"}));
 }
 
+// A listener that commits its positions when partitions are revoked, as a stage does
+// after flushing its state.
+class CommitOnRevoke : public RebalanceListener {
+ public:
+  void OnPartitionsAssigned(KafkaConsumer*, std::vector<TopicPartitionOffset>*) override {}
+  void OnPartitionsRevoked(KafkaConsumer* consumer,
+                           const std::vector<TopicPartitionOffset>& parts) override {
+    std::vector<TopicPartitionOffset> positions;
+    for (const auto& tp : parts) {
+      if (tp.offset >= 0) positions.push_back(tp);
+    }
+    commit_status = consumer->CommitSync(positions);
+    revoked = parts;
+  }
+  Status commit_status;
+  std::vector<TopicPartitionOffset> revoked;
+};
+
+TEST(RebalanceCommit, NextMemberStartsWhereTheRevokedOneCommitted) {
+  EmbeddedBrokerOptions bopts;
+  bopts.topics = {{"handover", 1, false}};
+  auto broker = EmbeddedBroker::Start(bopts);
+  ASSERT_TRUE(broker.ok());
+  const std::string brokers = (*broker)->bootstrap_servers();
+  ProducerOptions popts;
+  popts.brokers = brokers;
+  auto producer = KafkaProducer::Create(popts);
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE((*producer)->Produce("handover", "k", std::to_string(i)).ok());
+  ASSERT_TRUE((*producer)->Flush(30000).ok());
+
+  ConsumerOptions o;
+  o.brokers = brokers;
+  o.group_id = "handover-group";
+  o.properties["session.timeout.ms"] = "6000";
+  o.properties["heartbeat.interval.ms"] = "300";
+  CommitOnRevoke first_listener;
+  o.listener = &first_listener;
+  {
+    auto first = KafkaConsumer::Create(o);
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE((*first)->Subscribe({"handover"}).ok());
+    std::vector<Record> got;
+    for (int i = 0; i < 300 && got.size() < 12; ++i) {
+      ASSERT_TRUE((*first)->PollBatch(12 - got.size(), 100, &got).ok());
+    }
+    ASSERT_EQ(got.size(), 12u);
+    EXPECT_EQ(got.back().value, "11");
+    ASSERT_TRUE((*first)->Close().ok());  // final revoke: commits offset 12
+  }
+  ASSERT_TRUE(first_listener.commit_status.ok()) << first_listener.commit_status.ToString();
+  ASSERT_EQ(first_listener.revoked, (std::vector<TopicPartitionOffset>{{"handover", 0, 12}}));
+
+  CommitOnRevoke second_listener;
+  o.listener = &second_listener;
+  auto second = KafkaConsumer::Create(o);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE((*second)->Subscribe({"handover"}).ok());
+  std::vector<Record> rest;
+  for (int i = 0; i < 300 && rest.size() < 18; ++i) {
+    ASSERT_TRUE((*second)->PollBatch(18 - rest.size(), 100, &rest).ok());
+  }
+  ASSERT_EQ(rest.size(), 18u);
+  EXPECT_EQ(rest.front().offset, 12);
+  EXPECT_EQ(rest.front().value, "12");
+  EXPECT_EQ(rest.back().value, "29");
+}
+
 }  // namespace
 }  // namespace streamrec

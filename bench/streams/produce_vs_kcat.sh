@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# `streamrec produce` vs `kcat -P` producing the same 100k click events into the embedded
+# broker, same run, interleaved, median of RUNS runs each. Both key by user id, use the
+# Java partitioner and idempotence (acks=all); streamrec also validates every line.
+#   bench/streams/produce_vs_kcat.sh [BUILD_DIR] [RUNS]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD="${1:-$ROOT/build}"
+RUNS="${2:-5}"
+BIN="$BUILD/bin/streamrec"
+DATA="$ROOT/../shared/data/ml-100k/u.data"
+command -v kcat >/dev/null || { echo "kcat not installed" >&2; exit 1; }
+WORK="$(mktemp -d /tmp/streamrec-bench-XXXXXX)"
+BROKER_PID=""
+cleanup() {
+  if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The same events twice: JSON lines for streamrec, "user<TAB>json" for kcat -K.
+awk -F'\t' '{printf "{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $2, $4}' \
+  "$DATA" > "$WORK/events.jsonl"
+awk -F'\t' '{printf "u%s\t{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $1, $2, $4}' \
+  "$DATA" > "$WORK/events.keyed"
+LINES=$(wc -l < "$WORK/events.jsonl")
+BYTES=$(wc -c < "$WORK/events.jsonl")
+
+"$BIN" broker --partitions 8 --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.out" 2>&1 &
+BROKER_PID=$!
+for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
+B="$(cat "$WORK/bootstrap")"
+
+now() { date +%s.%N; }
+ours=(); theirs=(); inner=(); startup=()
+for i in $(seq 1 "$RUNS"); do
+  t0=$(now)
+  "$BIN" produce --brokers "$B" --file "$WORK/events.jsonl" > "$WORK/produce.out"
+  t1=$(now)
+  kcat -P -b "$B" -t clicks -K $'\t' -X enable.idempotence=true -X partitioner=murmur2_random \
+    -X linger.ms=5 < "$WORK/events.keyed"
+  t2=$(now)
+  ours+=("$(echo "$t1 - $t0" | bc -l)")
+  # The summary line's own time: from the first line read to the last delivery report.
+  inner+=("$(sed -n 's/.* failed, \([0-9.]*\) s, .*/\1/p' "$WORK/produce.out")")
+  t3=$(now)
+  "$BIN" --version > /dev/null
+  t4=$(now)
+  startup+=("$(echo "$t4 - $t3" | bc -l)")
+  theirs+=("$(echo "$t2 - $t1" | bc -l)")
+  grep -q "$LINES accepted" "$WORK/produce.out" || { cat "$WORK/produce.out"; exit 1; }
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mo=$(median "${ours[@]}"); mk=$(median "${theirs[@]}"); mi=$(median "${inner[@]}"); ms=$(median "${startup[@]}")
+echo "events: $LINES ($BYTES bytes), runs: $RUNS, broker: embedded, 8 partitions"
+echo "streamrec produce runs (s): ${ours[*]}"
+echo "kcat -P runs (s):           ${theirs[*]}"
+echo "streamrec produce, own time (s): ${inner[*]}"
+echo "streamrec --version (process start-up, s): ${startup[*]}"
+printf '| tool | median s | events/s |\n| --- | ---: | ---: |\n'
+printf '| streamrec produce (validate + produce) | %.3f | %.0f |\n' "$mo" "$(echo "$LINES / $mo" | bc -l)"
+printf '| streamrec produce, own time (summary line: read → last delivery) | %.3f | %.0f |\n' "$mi" "$(echo "$LINES / $mi" | bc -l)"
+printf '| kcat -P | %.3f | %.0f |\n' "$mk" "$(echo "$LINES / $mk" | bc -l)"
+printf '| (streamrec --version: process start-up) | %.3f | |\n' "$ms"
+printf 'throughput ratio streamrec/kcat, whole command: %.2f\n' "$(echo "$mk / $mo" | bc -l)"
+printf 'throughput ratio streamrec/kcat, own time:      %.2f\n' "$(echo "$mk / $mi" | bc -l)"
