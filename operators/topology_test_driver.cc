@@ -21,7 +21,7 @@ Status TopologyTestDriver::Open() {
   next_offset_ = task_->stored_offset().value_or(0);
   auto pending = task_->PendingOutbox();
   if (!pending.ok()) return pending.status();
-  return Deliver(std::move(pending).value());
+  return Deliver(std::move(pending).value(), /*ack=*/true);
 }
 
 Result<bool> TopologyTestDriver::PipeInput(Record record) {
@@ -54,17 +54,17 @@ Status TopologyTestDriver::AdvanceWallClock(int64_t millis) {
   return Status::Ok();
 }
 
-Status TopologyTestDriver::Commit(bool deliver) {
+Status TopologyTestDriver::Commit(bool deliver, bool ack) {
   if (!task_) return Status::FailedPrecondition("driver not open");
   auto out = task_->CommitState();
   if (!out.ok()) return out.status();
   if (!deliver) return Status::Ok();
-  return Deliver(std::move(out).value());
+  return Deliver(std::move(out).value(), ack);
 }
 
-Status TopologyTestDriver::Deliver(std::vector<PendingOutput> outputs) {
+Status TopologyTestDriver::Deliver(std::vector<PendingOutput> outputs, bool ack) {
   for (auto& o : outputs) {
-    task_->MarkDelivered(o.sequence);
+    if (ack) task_->MarkDelivered(o.sequence);
     outputs_[o.message.topic].push_back(std::move(o.message));
   }
   return task_->WriteDeliveries();

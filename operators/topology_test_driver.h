@@ -31,10 +31,11 @@ class TopologyTestDriver {
   Result<bool> PipeInput(std::string key, std::string value, int64_t timestamp_ms = -1);
   // Advances the wall clock and runs due punctuations (and a commit if one was asked for).
   Status AdvanceWallClock(int64_t millis);
-  // Commits; with deliver=true every committed output is "delivered" (readable with
-  // ReadOutput and deleted from the outbox); with false they are lost in flight, so the
-  // next Open() after a Crash() sends them again.
-  Status Commit(bool deliver = true);
+  // Commits. deliver=true: every committed output is "delivered" (readable with
+  // ReadOutput); false: lost in flight. ack=true: the delivery is confirmed (the outbox
+  // entry is deleted); false: it is not, so after a Crash() the next Open() sends it
+  // again (a duplicate downstream when it had been delivered).
+  Status Commit(bool deliver = true, bool ack = true);
   // Simulates kill -9: the task disappears without committing (what was committed stays;
   // committed outputs not yet marked delivered are re-sent by the next Open()).
   void Crash();
@@ -49,7 +50,7 @@ class TopologyTestDriver {
   int64_t next_input_offset() const { return next_offset_; }
 
  private:
-  Status Deliver(std::vector<PendingOutput> outputs);
+  Status Deliver(std::vector<PendingOutput> outputs, bool ack);
 
   Topology topology_;
   std::string state_dir_;

@@ -6,7 +6,8 @@
 
 namespace streamrec::testing {
 
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
+// A fresh directory under $TMPDIR, removed with everything in it on destruction (kept
+// when STREAMREC_KEEP_TEST_DIRS is set, for post-mortems).
 class TempDir {
  public:
   TempDir() {
@@ -15,6 +16,7 @@ class TempDir {
     path_ = p ? p : "";
   }
   ~TempDir() {
+    if (std::getenv("STREAMREC_KEEP_TEST_DIRS") != nullptr) return;
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }

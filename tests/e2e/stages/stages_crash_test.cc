@@ -1,0 +1,297 @@
+// Crash test (issue 3): the broker runs apart from the stages; `streamrec stage user` and
+// `streamrec stage item` run as child processes, two members each, sharing one state
+// directory. While MovieLens events (with 1% poison) are produced, a driver kill -9s
+// random stage processes (>= 10 kills) and restarts them, and members leave and join
+// (graceful stops and starts: rebalances). After the stream drains, the item stage's
+// RocksDB state must equal the batch recomputation exactly (decay off) and every poison
+// message must be in the DLQ exactly once per outbox mark.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "operators/batch_view.h"
+#include "operators/state_inspection.h"
+#include "operators/user_stage.h"
+#include "state/exactly_once.h"
+#include "streams/embedded_broker.h"
+#include "streams/history_reader.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "streams/topics.h"
+#include "tests/unit/state/temp_dir.h"
+
+namespace streamrec::operators {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kClickPartitions = 4;
+constexpr int kItemPartitions = 4;
+constexpr size_t kEvents = 30000;
+constexpr int kWindow = 20;
+
+// A `streamrec` child process; killed (SIGKILL) and reaped on destruction.
+class Child {
+ public:
+  Child(std::vector<std::string> args, std::string log) : args_(std::move(args)), log_(std::move(log)) {}
+  ~Child() { Kill(); }
+
+  void Start() {
+    ASSERT_LT(pid_, 0);
+    ++starts_;
+    // Everything the child needs is prepared before fork(): in a multi-threaded parent
+    // the child may only make async-signal-safe calls (no malloc) until exec.
+    std::vector<char*> argv;
+    for (auto& a : args_) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const char* log = log_.c_str();
+    FILE* f = std::fopen(log, "a");
+    if (f != nullptr) {
+      std::fseek(f, 0, SEEK_END);
+      start_offset_ = std::ftell(f);
+      std::fclose(f);
+    }
+    pid_ = fork();
+    ASSERT_GE(pid_, 0);
+    if (pid_ == 0) {
+      int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+      }
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+  }
+  int starts() const { return starts_; }
+  // Whether this incarnation logged a partition assignment (it is doing work).
+  bool Assigned() const {
+    FILE* f = std::fopen(log_.c_str(), "r");
+    if (f == nullptr) return false;
+    std::fseek(f, start_offset_, SEEK_SET);
+    char line[512];
+    bool found = false;
+    while (!found && std::fgets(line, sizeof(line), f) != nullptr) {
+      found = std::strstr(line, "] assigned ") != nullptr;
+    }
+    std::fclose(f);
+    return found;
+  }
+  bool running() const { return pid_ > 0; }
+  void Kill() { Signal(SIGKILL, 5); }
+  // SIGTERM and wait (clean leave); SIGKILL if it takes longer than `timeout_s`.
+  int Stop(int timeout_s = 30) { return Signal(SIGTERM, timeout_s); }
+
+ private:
+  int Signal(int sig, int timeout_s) {
+    if (pid_ <= 0) return 0;
+    kill(pid_, sig);
+    int status = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(timeout_s);
+    while (waitpid(pid_, &status, WNOHANG) == 0) {
+      if (Clock::now() > deadline) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    pid_ = -1;
+    return status;
+  }
+  std::vector<std::string> args_;
+  std::string log_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+  long start_offset_ = 0;
+};
+
+std::vector<Record> ReadAll(const std::string& brokers, const std::string& topic, int partitions) {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  auto consumer = KafkaConsumer::Create(co);
+  EXPECT_TRUE(consumer.ok());
+  std::vector<TopicPartitionOffset> tps;
+  std::map<int32_t, int64_t> high, next;
+  for (int p = 0; p < partitions; ++p) {
+    tps.push_back({topic, p, kOffsetBeginning});
+    auto wm = (*consumer)->QueryWatermarks(topic, p, 5000);
+    high[p] = wm.ok() ? wm->second : 0;
+  }
+  EXPECT_TRUE((*consumer)->Assign(tps).ok());
+  std::vector<Record> out;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  auto done = [&] {
+    for (auto& [p, h] : high) {
+      if (next[p] < h) return false;
+    }
+    return true;
+  };
+  while (!done() && Clock::now() < deadline) {
+    Record r;
+    auto got = (*consumer)->Poll(100, &r);
+    if (got.ok() && *got) {
+      next[r.partition] = r.offset + 1;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
+#ifdef STREAMREC_NO_BINARY
+  GTEST_SKIP() << "streamrec binary not built";
+#endif
+  HistoryReaderOptions ho;
+  ho.format = HistoryFormat::kMovieLens;
+  ho.movielens_rating_events = true;
+  auto all = ReadHistoryFile(std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data", ho, false, true);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::vector<ClickEvent> events(all->begin(), all->begin() + kEvents);
+
+  // The broker lives in this (driver) process, apart from every stage process.
+  TopicNames topics;
+  EmbeddedBrokerOptions bo;
+  bo.topics = {{topics.clicks, kClickPartitions},    {topics.clicks_dlq, 1},
+               {topics.cooc_deltas, kItemPartitions}, {topics.training_examples, 2},
+               {topics.item_neighbors, 2},            {topics.item_stats, 2}};
+  auto broker = EmbeddedBroker::Start(bo);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  const std::string brokers = (*broker)->bootstrap_servers();
+  testing::TempDir dir;
+  const std::string state_dir = dir.Sub("state");
+
+  auto stage_args = [&](const std::string& stage) {
+    return std::vector<std::string>{
+        STREAMREC_BINARY,
+        "--log-level=info",
+        "--set", "kafka.session.timeout.ms=3000",
+        "--set", "kafka.heartbeat.interval.ms=300",
+        "--set", "kafka.compression.type=lz4",
+        "--set", "operators.window.size=" + std::to_string(kWindow),
+        "--set", "operators.item_partitions=" + std::to_string(kItemPartitions),
+        "stage", stage,
+        "--brokers", brokers,
+        "--state-dir", state_dir,
+        "--metrics", "127.0.0.1:0",
+        "--group", "crash-" + stage};
+  };
+  std::vector<std::unique_ptr<Child>> members;
+  for (int i = 0; i < 2; ++i) {
+    members.push_back(std::make_unique<Child>(stage_args("user"), dir.Sub("user" + std::to_string(i) + ".log")));
+  }
+  for (int i = 0; i < 2; ++i) {
+    members.push_back(std::make_unique<Child>(stage_args("item"), dir.Sub("item" + std::to_string(i) + ".log")));
+  }
+  members[0]->Start();
+  members[2]->Start();
+
+  // Producer: the events, at a steady pace, with 1% poison.
+  std::atomic<bool> produced{false};
+  std::atomic<int> poisoned{0};
+  std::thread producer_thread([&] {
+    ProducerOptions po;
+    po.brokers = brokers;
+    auto producer = KafkaProducer::Create(po);
+    ASSERT_TRUE(producer.ok());
+    std::mt19937_64 rng(3);
+    for (size_t i = 0; i < events.size(); ++i) {
+      if (rng() % 100 == 0) {
+        ASSERT_TRUE((*producer)->Produce(topics.clicks, "poison", "{\"user_id\":\"u\",\"ts\":").ok());
+        ++poisoned;
+      }
+      ASSERT_TRUE((*producer)->Produce(topics.clicks, events[i].user_id, EncodeClickEvent(events[i])).ok());
+      if (i % 200 == 199) {
+        (*producer)->Poll(0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));  // ~800 events/s
+      }
+    }
+    ASSERT_TRUE((*producer)->Flush(60000).ok());
+    produced = true;
+  });
+
+  // The killer: kill -9 members while they own partitions (a member that was just
+  // restarted first waits for its assignment, else the kill would hit an idle process),
+  // restart them; second members also leave (clean stop) and join again.
+  std::mt19937_64 rng(11);
+  int kills = 0, leaves = 0;
+  const auto chaos_end = Clock::now() + std::chrono::seconds(150);
+  while ((kills < 12 || !produced) && Clock::now() < chaos_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1300));
+    const size_t i = rng() % members.size();
+    auto& m = members[i];
+    if (!m->running()) {
+      m->Start();  // a member joins
+    } else if (!m->Assigned()) {
+      continue;  // still joining
+    } else if (rng() % 5 != 0 || (i != 1 && i != 3)) {
+      m->Kill();
+      ++kills;
+      std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
+      m->Start();
+    } else {
+      m->Stop();  // the second member of a stage leaves
+      ++leaves;
+    }
+  }
+  producer_thread.join();
+  ASSERT_TRUE(produced);
+  EXPECT_GE(kills, 10);
+  for (auto& m : members) {
+    if (!m->running()) m->Start();
+  }
+
+  // Drain: wait until the state matches (bounded), then stop everything cleanly.
+  UserWindowOptions window;
+  window.max_items = kWindow;
+  CoocOptions cooc;
+  const BatchView expected = ComputeBatchView(events, window, cooc);
+  const auto deadline = Clock::now() + std::chrono::seconds(150);
+  bool converged = false;
+  while (!converged && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    auto got = ReadItemStageState(state_dir, kItemPartitions);
+    converged = got.ok() && got->events == expected.events && got->pair_counts == expected.pair_counts &&
+                got->item_counts == expected.item_counts;
+  }
+  for (auto& m : members) m->Stop();
+
+  auto got = ReadItemStageState(state_dir, kItemPartitions);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->events, expected.events) << "kills " << kills << " leaves " << leaves;
+  EXPECT_EQ(got->item_counts, expected.item_counts);
+  EXPECT_EQ(got->item_occurrences, expected.item_occurrences);
+  EXPECT_EQ(got->pair_counts.size(), expected.pair_counts.size());
+  EXPECT_TRUE(got->pair_counts == expected.pair_counts) << "pair counts differ";
+
+  // Poison: in the DLQ with its reason; re-sends after a crash carry the same mark.
+  auto dlq = ReadAll(brokers, topics.clicks_dlq, 1);
+  std::set<std::string> marks;
+  for (const auto& r : dlq) {
+    EXPECT_TRUE(r.Header(kRejectReasonHeader).has_value());
+    auto mark = r.Header(state::kSourceMarkHeader);
+    ASSERT_TRUE(mark.has_value());
+    marks.insert(std::string(*mark));
+  }
+  EXPECT_EQ(static_cast<int>(marks.size()), poisoned.load());
+  RecordProperty("kills", kills);
+  RecordProperty("leaves", leaves);
+  std::printf("kills %d, leaves %d, dlq %zu (distinct %zu), poison %d\n", kills, leaves, dlq.size(),
+              marks.size(), poisoned.load());
+}
+
+}  // namespace
+}  // namespace streamrec::operators
