@@ -32,6 +32,8 @@ for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
 B="$(cat "$WORK/bootstrap")"
 
 now() { date +%s.%N; }
+# Floating-point arithmetic without bc: calc "1.5 / 3".
+calc() { awk "BEGIN { print $1 }"; }
 ours=(); theirs=(); inner=(); startup=()
 for i in $(seq 1 "$RUNS"); do
   t0=$(now)
@@ -40,14 +42,14 @@ for i in $(seq 1 "$RUNS"); do
   kcat -P -b "$B" -t clicks -K $'\t' -X enable.idempotence=true -X partitioner=murmur2_random \
     -X linger.ms=5 < "$WORK/events.keyed"
   t2=$(now)
-  ours+=("$(echo "$t1 - $t0" | bc -l)")
+  ours+=("$(calc "$t1 - $t0")")
   # The summary line's own time: from the first line read to the last delivery report.
   inner+=("$(sed -n 's/.* failed, \([0-9.]*\) s, .*/\1/p' "$WORK/produce.out")")
   t3=$(now)
   "$BIN" --version > /dev/null
   t4=$(now)
-  startup+=("$(echo "$t4 - $t3" | bc -l)")
-  theirs+=("$(echo "$t2 - $t1" | bc -l)")
+  startup+=("$(calc "$t4 - $t3")")
+  theirs+=("$(calc "$t2 - $t1")")
   grep -q "$LINES accepted" "$WORK/produce.out" || { cat "$WORK/produce.out"; exit 1; }
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -58,9 +60,9 @@ echo "kcat -P runs (s):           ${theirs[*]}"
 echo "streamrec produce, own time (s): ${inner[*]}"
 echo "streamrec --version (process start-up, s): ${startup[*]}"
 printf '| tool | median s | events/s |\n| --- | ---: | ---: |\n'
-printf '| streamrec produce (validate + produce) | %.3f | %.0f |\n' "$mo" "$(echo "$LINES / $mo" | bc -l)"
-printf '| streamrec produce, own time (summary line: read → last delivery) | %.3f | %.0f |\n' "$mi" "$(echo "$LINES / $mi" | bc -l)"
-printf '| kcat -P | %.3f | %.0f |\n' "$mk" "$(echo "$LINES / $mk" | bc -l)"
+printf '| streamrec produce (validate + produce) | %.3f | %.0f |\n' "$mo" "$(calc "$LINES / $mo")"
+printf '| streamrec produce, own time (summary line: read → last delivery) | %.3f | %.0f |\n' "$mi" "$(calc "$LINES / $mi")"
+printf '| kcat -P | %.3f | %.0f |\n' "$mk" "$(calc "$LINES / $mk")"
 printf '| (streamrec --version: process start-up) | %.3f | |\n' "$ms"
-printf 'throughput ratio streamrec/kcat, whole command: %.2f\n' "$(echo "$mk / $mo" | bc -l)"
-printf 'throughput ratio streamrec/kcat, own time:      %.2f\n' "$(echo "$mk / $mi" | bc -l)"
+printf 'throughput ratio streamrec/kcat, whole command: %.2f\n' "$(calc "$mk / $mo")"
+printf 'throughput ratio streamrec/kcat, own time:      %.2f\n' "$(calc "$mk / $mi")"
