@@ -11,7 +11,7 @@
 #include "core/records.h"
 #include "state/encoding.h"
 #include "streams/click_event.h"
-#include "streams/stream_metrics.h"
+#include "streams/dead_letter_queue.h"
 
 namespace streamrec::operators {
 namespace {
@@ -161,10 +161,14 @@ class UserStageProcessor : public Processor {
     out.has_key = record.has_key;
     out.value = record.value;
     out.headers = record.headers;
+    // The headers of streams/dead_letter_queue.h; the message goes through the outbox so
+    // that it is sent exactly when the offset that consumed it is committed.
     out.headers.push_back({kRejectReasonHeader, RejectReasonName(reason)});
     out.headers.push_back({kRejectDetailHeader, detail.substr(0, 1024)});
+    out.headers.push_back({kRejectSourceHeader, record.topic + "[" + std::to_string(record.partition) +
+                                                    "]@" + std::to_string(record.offset)});
     context_->Forward(std::move(out));
-    EventsRejectedFamily().Add({{"reason", RejectReasonName(reason)}}).Increment();
+    CountRejection(reason);
   }
 
   UserStageOptions options_;
