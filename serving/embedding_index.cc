@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <queue>
+#include <thread>
 #include <unordered_set>
 
 #include <hnswlib/hnswlib.h>
@@ -46,20 +48,6 @@ Result<std::shared_ptr<const ItemEmbeddings>> ItemEmbeddings::Create(std::vector
 int64_t ItemEmbeddings::Find(uint64_t item_key) const {
   auto it = row_of_.find(item_key);
   return it == row_of_.end() ? -1 : it->second;
-}
-
-float ItemEmbeddings::Dot(const float* query, size_t r) const {
-  const float* v = row(r);
-  // Eight independent accumulators: the compiler vectorises this without -ffast-math.
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  const int d = dim_;
-  int i = 0;
-  for (; i + 8 <= d; i += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += query[i + j] * v[i + j];
-  }
-  float sum = 0;
-  for (; i < d; ++i) sum += query[i] * v[i];
-  return sum + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 namespace {
@@ -109,7 +97,27 @@ class HnswIndex : public EmbeddingIndex {
     graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         &space_, std::max<size_t>(1, e_->size()), static_cast<size_t>(options.hnsw_m),
         static_cast<size_t>(options.hnsw_ef_construction));
-    for (size_t r = 0; r < e_->size(); ++r) graph_->addPoint(e_->row(r), r);
+    // hnswlib's addPoint is thread-safe; rows are dealt out round-robin.
+    const size_t n = e_->size();
+    const size_t threads = std::max<size_t>(1, std::min<size_t>(
+                                                   static_cast<size_t>(options.hnsw_build_threads),
+                                                   n / 1000 + 1));
+    if (n > 0) graph_->addPoint(e_->row(0), 0);
+    std::vector<std::thread> workers;
+    std::exception_ptr error;
+    std::mutex error_mu;
+    for (size_t t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        try {
+          for (size_t r = 1 + t; r < n; r += threads) graph_->addPoint(e_->row(r), r);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mu);
+          error = std::current_exception();
+        }
+      });
+    }
+    for (auto& w : workers) w.join();
+    if (error) std::rethrow_exception(error);
     graph_->setEf(static_cast<size_t>(options.hnsw_ef_search));
   }
 
@@ -139,7 +147,11 @@ class HnswIndex : public EmbeddingIndex {
 Result<std::unique_ptr<EmbeddingIndex>> NewEmbeddingIndex(
     std::shared_ptr<const ItemEmbeddings> embeddings, const EmbeddingIndexOptions& options) {
   if (embeddings == nullptr) return Status::InvalidArgument("no embeddings");
-  if (options.kind == EmbeddingIndexOptions::Kind::kExact) {
+  const bool exact =
+      options.kind == EmbeddingIndexOptions::Kind::kExact ||
+      (options.kind == EmbeddingIndexOptions::Kind::kAuto &&
+       embeddings->size() < options.auto_hnsw_min_items);
+  if (exact) {
     return std::unique_ptr<EmbeddingIndex>(new ExactIndex(std::move(embeddings)));
   }
   if (options.hnsw_m < 2 || options.hnsw_ef_construction < 1 || options.hnsw_ef_search < 1) {

@@ -31,6 +31,7 @@ struct Recommender::Candidate {
   std::string item_id;
   double cooc = 0;
   uint8_t sources = 0;
+  std::shared_ptr<const CatalogItem> info;  // looked up once, by the filter
 };
 
 Recommender::Recommender(RecommenderOptions options, RecommenderTables tables)
@@ -69,6 +70,8 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     for (const HistoryEntry& h : history) seen.insert(h.item_key);
   }
   std::unordered_map<uint64_t, Candidate> cands;
+  cands.reserve(options_.cooc_history_items * options_.cooc_neighbors_per_item +
+                options_.two_tower_candidates + options_.popular_candidates + 2 * seen.size() + k);
 
   // Channel 1: co-occurrence neighbours of the newest distinct window items.
   if (tables_.neighbors != nullptr) {
@@ -134,17 +137,17 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   }
 
   // Filter: seen, unavailable, (optionally) unknown to the catalogue.
-  auto eligible = [&](uint64_t key) {
+  auto eligible = [&](uint64_t key, Candidate* c) {
     if (seen.count(key) != 0) return false;
     if (tables_.catalog != nullptr) {
-      const auto item = tables_.catalog->Get(key);
-      if (item == nullptr) return !options_.require_in_catalogue;
-      return item->available;
+      c->info = tables_.catalog->Get(key);
+      if (c->info == nullptr) return !options_.require_in_catalogue;
+      return c->info->available;
     }
     return !options_.require_in_catalogue;
   };
   for (auto it = cands.begin(); it != cands.end();) {
-    it = eligible(it->first) ? std::next(it) : cands.erase(it);
+    it = eligible(it->first, &it->second) ? std::next(it) : cands.erase(it);
   }
 
   // Channel 4: cold-start fallback when too few eligible candidates.
@@ -158,6 +161,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
         Candidate& c = cands[item->item_key];
         c.item_id = item->item_id;
         c.sources |= kChannelFallback;
+        c.info = item;
         ++n;
       }
     }
@@ -169,7 +173,9 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   for (const auto& [key, c] : cands) max_cooc = std::max(max_cooc, c.cooc);
   const double max_pop = stats != nullptr ? stats->max_popularity : 0;
   std::vector<ScoredItem> scored;
+  std::vector<const CatalogItem*> info;  // parallel to `scored`
   scored.reserve(cands.size());
+  info.reserve(cands.size());
   for (auto& [key, c] : cands) {
     double score = 0;
     if (!user_vec.empty() && options_.two_tower_weight != 0) {
@@ -185,8 +191,17 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       if (s != nullptr) score += options_.popular_weight * (s->popularity / max_pop);
     }
     scored.push_back({key, std::move(c.item_id), score, c.sources});
+    info.push_back(c.info.get());  // kept alive by `cands`
   }
-  std::sort(scored.begin(), scored.end(), ByScoreThenId);
+  std::vector<size_t> order(scored.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto by_score = [&](size_t a, size_t b) { return ByScoreThenId(scored[a], scored[b]); };
+  // Only the head is needed unless the diversity caps skip many items: sort a head of
+  // 4k first, and the rest only if the rerank runs past it.
+  const size_t head = std::min(order.size(), 4 * k + 16);
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(head), order.end(),
+                    by_score);
+  bool tail_sorted = head == order.size();
 
   // Rerank for diversity and cut to k.
   std::vector<ScoredItem> out;
@@ -195,22 +210,24 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                       tables_.catalog != nullptr;
   std::unordered_map<std::string, size_t> per_category;
   std::unordered_map<std::string, size_t> per_brand;
-  for (ScoredItem& item : scored) {
-    if (out.size() >= k) break;
-    if (capped) {
-      const auto info = tables_.catalog->Get(item.item_key);
-      if (info != nullptr) {
-        if (options_.max_per_category > 0 && !info->category.empty() &&
-            per_category[info->category] >= options_.max_per_category) {
-          continue;
-        }
-        if (options_.max_per_brand > 0 && !info->brand.empty() &&
-            per_brand[info->brand] >= options_.max_per_brand) {
-          continue;
-        }
-        if (!info->category.empty()) ++per_category[info->category];
-        if (!info->brand.empty()) ++per_brand[info->brand];
+  for (size_t pos = 0; pos < order.size() && out.size() < k; ++pos) {
+    if (pos == head && !tail_sorted) {
+      std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), by_score);
+      tail_sorted = true;
+    }
+    ScoredItem& item = scored[order[pos]];
+    const CatalogItem* c = info[order[pos]];
+    if (capped && c != nullptr) {
+      if (options_.max_per_category > 0 && !c->category.empty() &&
+          per_category[c->category] >= options_.max_per_category) {
+        continue;
       }
+      if (options_.max_per_brand > 0 && !c->brand.empty() &&
+          per_brand[c->brand] >= options_.max_per_brand) {
+        continue;
+      }
+      if (!c->category.empty()) ++per_category[c->category];
+      if (!c->brand.empty()) ++per_brand[c->brand];
     }
     out.push_back(std::move(item));
   }

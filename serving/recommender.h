@@ -30,15 +30,15 @@ std::vector<std::string> ChannelNames(uint8_t sources);
 struct RecommenderOptions {
   // --- recall ---
   // Newest window items whose neighbour lists are read.
-  size_t cooc_history_items = 10;
+  size_t cooc_history_items = 5;
   // Neighbours read per window item.
-  size_t cooc_neighbors_per_item = 50;
+  size_t cooc_neighbors_per_item = 20;
   // Weight of the i-th newest window item's neighbours: cooc_recency_decay^i.
   double cooc_recency_decay = 0.9;
   // Nearest neighbours taken from the two-tower index.
-  size_t two_tower_candidates = 200;
+  size_t two_tower_candidates = 100;
   // Items taken from the trending list.
-  size_t popular_candidates = 100;
+  size_t popular_candidates = 50;
   // Catalogue items offered when the other channels found fewer than k eligible items.
   size_t fallback_candidates = 200;
 

@@ -80,15 +80,21 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   if (!component.ok()) return component.status();
   s.models.component = *component;
 
-  Result<std::string> ann = c.GetString("serving.ann", "exact");
+  Result<std::string> ann = c.GetString("serving.ann", "auto");
   if (!ann.ok()) return ann.status();
-  if (*ann == "exact") {
+  if (*ann == "auto") {
+    o.loader.index.kind = EmbeddingIndexOptions::Kind::kAuto;
+  } else if (*ann == "exact") {
     o.loader.index.kind = EmbeddingIndexOptions::Kind::kExact;
   } else if (*ann == "hnsw") {
     o.loader.index.kind = EmbeddingIndexOptions::Kind::kHnsw;
   } else {
-    return Status::InvalidArgument("serving.ann must be exact or hnsw, got '" + *ann + "'");
+    return Status::InvalidArgument("serving.ann must be auto, exact or hnsw, got '" + *ann + "'");
   }
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.hnsw.auto_min_items", &o.loader.index.auto_hnsw_min_items));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.hnsw.build_threads", &o.loader.index.hnsw_build_threads));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.hnsw.m", &o.loader.index.hnsw_m));
   STREAMREC_RETURN_IF_ERROR(
       ReadCount(c, "serving.hnsw.ef_construction", &o.loader.index.hnsw_ef_construction));

@@ -21,7 +21,9 @@ namespace streamrec::serving {
 //   serving.max_per_category, serving.max_per_brand         (0 = no cap)
 //   serving.filter_seen, serving.require_in_catalogue       (true, false)
 //   serving.window.size, serving.window.ms                  (50, 24 h)
-//   serving.ann                   "exact" | "hnsw" ("exact"); serving.hnsw.m, .ef_construction, .ef
+//   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below
+//                                 serving.hnsw.auto_min_items = 20000 items, else HNSW);
+//                                 serving.hnsw.m, .ef_construction, .ef, .build_threads
 //   serving.sanity.min_events, serving.sanity.min_accuracy  (32, 0.4)
 //   serving.model_component       ("two_tower")
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,

@@ -245,6 +245,46 @@ TEST(EmbeddingIndexTest, ExactAndHnswAgreeOnSmallSet) {
   EXPECT_EQ((*exact)->Search(query, 1000).size(), 64u);
 }
 
+TEST(EmbeddingIndexTest, ParallelHnswBuildHasHighRecall) {
+  // 3000 random unit vectors in 16 dims; the graph is built by two threads.
+  std::vector<std::string> ids;
+  std::vector<float> values;
+  uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<float>((state >> 40) % 2001) / 1000.0f - 1.0f;
+  };
+  for (int i = 0; i < 3000; ++i) {
+    ids.push_back("i" + std::to_string(i));
+    float norm = 0;
+    std::vector<float> v(16);
+    for (float& x : v) {
+      x = next();
+      norm += x * x;
+    }
+    for (float x : v) values.push_back(x / std::sqrt(norm));
+  }
+  auto e = ItemEmbeddings::Create(ids, 16, values);
+  ASSERT_TRUE(e.ok());
+  EmbeddingIndexOptions hnsw_options;
+  hnsw_options.kind = EmbeddingIndexOptions::Kind::kHnsw;
+  hnsw_options.hnsw_build_threads = 2;
+  auto exact = NewEmbeddingIndex(*e, {});
+  auto hnsw = NewEmbeddingIndex(*e, hnsw_options);
+  ASSERT_TRUE(exact.ok() && hnsw.ok());
+  size_t found = 0;
+  for (size_t q = 0; q < 20; ++q) {
+    const float* query = (*e)->row(q * 100);
+    auto truth = (*exact)->Search(query, 10);
+    auto approx = (*hnsw)->Search(query, 10);
+    ASSERT_EQ(approx.size(), 10u);
+    for (const auto& t : truth) {
+      for (const auto& a : approx) found += a.row == t.row ? 1 : 0;
+    }
+  }
+  EXPECT_GE(found, 180u) << "recall@10 below 0.9";
+}
+
 TEST(CheckModelSanityTest, RefusesAModelWorseThanRandom) {
   // Items on two opposite clusters; users click within the cluster of their window.
   auto good = Embeddings({"a", "b", "c", "d"}, {0.9f, 0.1f, 1, 0, -0.9f, -0.1f, -1, 0});

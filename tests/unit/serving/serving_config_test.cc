@@ -48,7 +48,7 @@ TEST(ServingOptionsFromConfigTest, RejectsBadValues) {
     EXPECT_TRUE(config.ok());
     return ServingOptionsFromConfig(*config).status().message();
   };
-  EXPECT_EQ(bad("serving: {ann: faiss}"), "serving.ann must be exact or hnsw, got 'faiss'");
+  EXPECT_EQ(bad("serving: {ann: faiss}"), "serving.ann must be auto, exact or hnsw, got 'faiss'");
   EXPECT_EQ(bad("serving: {max_k: 0}"),
             "serving.default_k and serving.max_k need 1 <= default <= max");
   EXPECT_EQ(bad("serving: {max_per_brand: -1}"), "serving.max_per_brand must not be negative");

@@ -1,0 +1,343 @@
+// Serving benchmarks.
+//   serving_bench snapshot --items N --store DIR     train a small model over N items and
+//                                                    write two snapshot versions
+//   serving_bench swap --store DIR [--ann hnsw]      swap time and memory of v1 → v2
+//   serving_bench serve --items N --store DIR        HTTP API on 127.0.0.1:PORT (printed)
+//                                                    until stdin closes (for wrk)
+//   serving_bench load --port P --rate R --seconds S open-loop GETs at R req/s: latency
+//                                                    percentiles from the scheduled send time
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include "core/id_hash.h"
+#include "serving/http_api.h"
+#include "serving/recommendation_service.h"
+#include "serving/two_tower_loader.h"
+#include "training/snapshot.h"
+#include "training/trainer.h"
+
+namespace streamrec::serving {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::map<std::string, std::string> Flags(int argc, char** argv) {
+  std::map<std::string, std::string> f;
+  for (int i = 2; i + 1 < argc; i += 2) f[argv[i]] = argv[i + 1];
+  return f;
+}
+std::string Get(const std::map<std::string, std::string>& f, const std::string& k,
+                const std::string& def) {
+  auto it = f.find(k);
+  return it == f.end() ? def : it->second;
+}
+
+// Resident and peak memory from /proc/self/status, in MiB.
+double ProcStatusMiB(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;
+  }
+  return 0;
+}
+
+std::string ItemId(int64_t i) { return "i" + std::to_string(i); }
+std::string UserId(int64_t u) { return "u" + std::to_string(u); }
+
+int Snapshot(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "/tmp/serving-bench-store");
+  training::TrainerOptions o;
+  o.model.item_capacity = items;
+  o.model.user_capacity = 10000;
+  o.batch_size = 1024;
+  o.model_dir = store;
+  o.device = "cpu";
+  o.keep_snapshots = 0;
+  o.resume = false;
+  auto trainer = training::Trainer::Create(o);
+  if (!trainer.ok()) {
+    std::cerr << trainer.status().ToString() << "\n";
+    return 1;
+  }
+  std::mt19937_64 rng(7);
+  for (int version = 0; version < 2; ++version) {
+    for (int64_t i = 0; i < items; ++i) {
+      TrainingExample e;
+      e.user_id = UserId(static_cast<int64_t>(rng() % 10000));
+      e.user_key = HashId(e.user_id);
+      e.item_id = ItemId(i);
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1700000000000 + i;
+      for (int h = 1; h <= 5; ++h) {
+        e.history_keys.push_back(HashId(ItemId((i + h * 7) % items)));
+        e.history_ts_ms.push_back(e.ts_ms - h * 1000);
+      }
+      Status st = (*trainer)->AddExample(e);
+      if (!st.ok()) {
+        std::cerr << st.ToString() << "\n";
+        return 1;
+      }
+    }
+    auto m = (*trainer)->WriteSnapshot(1800000000000 + version);
+    if (!m.ok()) {
+      std::cerr << m.status().ToString() << "\n";
+      return 1;
+    }
+    std::printf("wrote %s: %lld items, dim %lld\n", m->dir.c_str(),
+                static_cast<long long>(m->num_items), static_cast<long long>(m->model.output_dim));
+  }
+  return 0;
+}
+
+TwoTowerLoaderOptions LoaderOptions(const std::map<std::string, std::string>& f) {
+  TwoTowerLoaderOptions o;
+  const std::string ann = Get(f, "--ann", "auto");
+  if (ann == "hnsw") o.index.kind = EmbeddingIndexOptions::Kind::kHnsw;
+  if (ann == "exact") o.index.kind = EmbeddingIndexOptions::Kind::kExact;
+  return o;
+}
+
+int Swap(const std::map<std::string, std::string>& f) {
+  const std::string store = Get(f, "--store", "/tmp/serving-bench-store");
+  const auto versions = training::ListSnapshotVersions(store);
+  if (versions.size() < 2) {
+    std::cerr << "need two snapshots in " << store << "\n";
+    return 1;
+  }
+  AspiredVersionsManager<TwoTowerModel> manager(AspiredVersionsManagerOptions{"bench"});
+  const double rss0 = ProcStatusMiB("VmRSS");
+  for (size_t i = 0; i < 2; ++i) {
+    const int64_t v = versions[versions.size() - 2 + i];
+    std::vector<AspiredVersion<TwoTowerModel>> aspired;
+    aspired.push_back({v, std::make_unique<TwoTowerSnapshotLoader>(
+                              training::SnapshotDirName(store, v), v, "", LoaderOptions(f),
+                              nullptr)});
+    const auto start = Clock::now();
+    Status st = manager.SetAspiredVersions(std::move(aspired));
+    const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    if (!st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      return 1;
+    }
+    std::printf("swap to v%lld (%s, %zu items): %.3f s; RSS %.1f MiB (before any model %.1f), "
+                "peak %.1f MiB\n",
+                static_cast<long long>(v), Get(f, "--ann", "auto").c_str(),
+                (*manager.GetServableHandle())->items().size(), s, ProcStatusMiB("VmRSS"), rss0,
+                ProcStatusMiB("VmHWM"));
+  }
+  return 0;
+}
+
+// Tables over i0..iN-1: 50 categories, 200 brands, 50 neighbours per item, stats for
+// every item; 10k users with 20-item windows.
+void FillTables(RecommendationService* service, int64_t items) {
+  std::mt19937_64 rng(11);
+  for (int64_t i = 0; i < items; ++i) {
+    CatalogItem c;
+    c.item_id = ItemId(i);
+    c.item_key = HashId(c.item_id);
+    c.category = "cat" + std::to_string(i % 50);
+    c.brand = "brand" + std::to_string(i % 200);
+    service->catalog().Put(c);
+    ItemNeighbors nb;
+    nb.item_id = c.item_id;
+    nb.item_key = c.item_key;
+    for (int j = 0; j < 50; ++j) {
+      const std::string n = ItemId(static_cast<int64_t>(rng() % static_cast<uint64_t>(items)));
+      nb.neighbors.push_back({HashId(n), n, 50.0 - j, 50.0 - j});
+    }
+    service->neighbors().Put(std::move(nb));
+    ItemStats s;
+    s.item_id = c.item_id;
+    s.item_key = c.item_key;
+    s.count = static_cast<double>(rng() % 1000);
+    s.popularity = s.count;
+    service->stats().Put(s);
+  }
+  for (int64_t u = 0; u < 10000; ++u) {
+    for (int h = 0; h < 20; ++h) {
+      const std::string item = ItemId(static_cast<int64_t>(rng() % static_cast<uint64_t>(items)));
+      service->history().Record(HashId(UserId(u)), HashId(item), item, 1700000000000 + h * 1000);
+    }
+  }
+  service->Publish();
+  service->SetTablesLoaded(true);
+}
+
+int Serve(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "");
+  RecommendationServiceOptions options;
+  options.recommender.max_per_category = 5;
+  RecommendationService service(options);
+  FillTables(&service, items);
+  if (!store.empty()) {
+    Status st = service.models().SetAspiredVersions(
+        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+    if (!st.ok() || service.models().version() == 0) {
+      std::cerr << "model: " << st.ToString() << "\n";
+      return 1;
+    }
+  }
+  HttpApiOptions http;
+  http.threads = std::stoi(Get(f, "--threads", "8"));
+  http.port = std::stoi(Get(f, "--port", "0"));
+  HttpApi api(http, &service, [](const std::vector<ClickEvent>&) { return Status::Ok(); });
+  Status st = api.Start();
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  std::printf("PORT %d items %lld model_version %lld\n", api.port(),
+              static_cast<long long>(items), static_cast<long long>(service.models().version()));
+  std::fflush(stdout);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+  }
+  api.Stop();
+  return 0;
+}
+
+// In-process cost of Recommend() (no HTTP), with each channel alone and all together.
+int Micro(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "");
+  const int n = std::stoi(Get(f, "--n", "2000"));
+  // Default candidate counts; each single-channel variant switches the others off.
+  const RecommenderOptions d;
+  struct Variant {
+    const char* name;
+    bool cooc, tt, pop;
+  };
+  for (const Variant& v : {Variant{"all", true, true, true}, Variant{"cooc", true, false, false},
+                           Variant{"two_tower", false, true, false},
+                           Variant{"popular", false, false, true}}) {
+    RecommendationServiceOptions options;
+    options.recommender.max_per_category = 5;
+    options.recommender.cooc_history_items = v.cooc ? d.cooc_history_items : 0;
+    options.recommender.two_tower_candidates = v.tt ? d.two_tower_candidates : 0;
+    options.recommender.two_tower_weight = v.tt ? d.two_tower_weight : 0;
+    options.recommender.popular_candidates = v.pop ? d.popular_candidates : 0;
+    RecommendationService service(options);
+    FillTables(&service, items);
+    if (!store.empty()) {
+      Status st = service.models().SetAspiredVersions(
+          AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+      if (!st.ok()) std::cerr << st.ToString() << "\n";
+    }
+    std::mt19937_64 rng(3);
+    const auto start = Clock::now();
+    size_t returned = 0;
+    for (int i = 0; i < n; ++i) {
+      RecRequest r;
+      r.user_id = UserId(static_cast<int64_t>(rng() % 10000));
+      r.k = 20;
+      returned += service.Recommend(r)->items.size();
+    }
+    const double us = std::chrono::duration<double, std::micro>(Clock::now() - start).count() / n;
+    std::printf("%-10s %lld items: %.0f us per Recommend (avg %zu returned)\n", v.name,
+                static_cast<long long>(items), us, returned / n);
+    if (std::string(v.name) != "all") continue;
+    auto handle = service.models().GetServableHandle();
+    if (!handle.ok()) continue;
+    const TwoTowerModel& model = **handle;
+    const std::vector<HistoryEntry> window = service.history().Get(HashId(UserId(1)));
+    auto t1 = Clock::now();
+    std::vector<float> u;
+    for (int i = 0; i < n; ++i) u = *model.user_encoder().Encode(UserId(1), window);
+    auto t2 = Clock::now();
+    size_t hits = 0;
+    for (int i = 0; i < n; ++i) hits += model.index().Search(u.data(), 120).size();
+    auto t3 = Clock::now();
+    std::printf("  user tower %.0f us, index search (k=120 over %zu) %.0f us\n",
+                std::chrono::duration<double, std::micro>(t2 - t1).count() / n,
+                model.items().size(),
+                std::chrono::duration<double, std::micro>(t3 - t2).count() / n);
+    (void)hits;
+  }
+  return 0;
+}
+
+int Load(const std::map<std::string, std::string>& f) {
+  const int port = std::stoi(Get(f, "--port", "0"));
+  const double rate = std::stod(Get(f, "--rate", "1000"));
+  const double seconds = std::stod(Get(f, "--seconds", "10"));
+  const int connections = std::stoi(Get(f, "--connections", "4"));
+  const std::string path = Get(f, "--path", "recs");
+  std::vector<std::vector<double>> latencies(static_cast<size_t>(connections));
+  std::atomic<int64_t> errors{0};
+  const auto t0 = Clock::now() + std::chrono::milliseconds(100);
+  const double per_conn_interval = connections / rate;  // seconds between one conn's sends
+  const int64_t per_conn = static_cast<int64_t>(seconds * rate / connections);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_keep_alive(true);
+      std::mt19937_64 rng(static_cast<uint64_t>(c) + 1);
+      auto& lat = latencies[static_cast<size_t>(c)];
+      lat.reserve(static_cast<size_t>(per_conn));
+      for (int64_t i = 0; i < per_conn; ++i) {
+        const auto scheduled =
+            t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                     (static_cast<double>(i) + static_cast<double>(c) / connections) *
+                     per_conn_interval));
+        std::this_thread::sleep_until(scheduled);
+        const std::string url =
+            path == "similar"
+                ? "/v1/items/" + ItemId(static_cast<int64_t>(rng() % 10000)) + "/similar?k=20"
+                : "/v1/recommendations?k=20&user_id=" + UserId(static_cast<int64_t>(rng() % 12000));
+        auto res = client.Get(url.c_str());
+        if (!res || res->status != 200) errors.fetch_add(1);
+        lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::vector<double> all;
+  for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  std::printf("requests %zu in %.1f s (%.0f req/s offered, %.0f done/s), errors %lld; latency ms "
+              "p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f\n",
+              all.size(), elapsed, rate, all.size() / elapsed, static_cast<long long>(errors.load()),
+              pct(0.5), pct(0.9), pct(0.99), pct(0.999), all.empty() ? 0.0 : all.back());
+  return errors.load() == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace streamrec::serving
+
+int main(int argc, char** argv) {
+  using namespace streamrec::serving;
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|serve|load [--flag value]...\n");
+    return 2;
+  }
+  const std::string mode = argv[1];
+  const auto flags = Flags(argc, argv);
+  if (mode == "snapshot") return Snapshot(flags);
+  if (mode == "swap") return Swap(flags);
+  if (mode == "serve") return Serve(flags);
+  if (mode == "load") return Load(flags);
+  if (mode == "micro") return Micro(flags);
+  std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
+  return 2;
+}
