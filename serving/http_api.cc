@@ -272,13 +272,23 @@ Status HttpApi::Start() {
 
   server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
     if (!tls_overloaded) return httplib::Server::HandlerResponse::Unhandled;
-    SetError(res, 503, Status::Unavailable("overloaded: every worker is busy, retry later"));
+    // The body goes through a content provider that reports failure once it has written
+    // everything: httplib then drops the connection, so a client that ignores
+    // "Connection: close" can't keep the overload thread busy.
+    auto body = std::make_shared<std::string>(EncodeErrorResponse(
+        Status::Unavailable("overloaded: every worker is busy, retry later")));
+    res.status = 503;
     res.set_header("Connection", "close");
     res.set_header("Retry-After", "1");
+    res.set_content_provider(body->size(), "application/json",
+                             [body](size_t offset, size_t length, httplib::DataSink& sink) {
+                               sink.write(body->data() + offset, length);
+                               return false;
+                             });
     return httplib::Server::HandlerResponse::Handled;
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;
+    if (!res.body.empty() || res.has_header("Content-Type")) return;  // handler answered
     Status error;
     switch (res.status) {
       case 404: error = Status::NotFound("no route for " + req.method + " " + req.path); break;

@@ -195,6 +195,7 @@ int Serve(const std::map<std::string, std::string>& f) {
   }
   HttpApiOptions http;
   http.threads = std::stoi(Get(f, "--threads", "8"));
+  http.max_queued_connections = std::stoi(Get(f, "--max-queued", "64"));
   http.port = std::stoi(Get(f, "--port", "0"));
   HttpApi api(http, &service, [](const std::vector<ClickEvent>&) { return Status::Ok(); });
   Status st = api.Start();

@@ -268,6 +268,24 @@ TEST_F(HttpApiTest, OverloadIs503AndRecovers) {
   EXPECT_EQ(res->get_header_value("Connection"), "close");
   EXPECT_EQ(res->body,
             R"({"error":{"code":"unavailable","message":"overloaded: every worker is busy, retry later"}})");
+  // A client that ignores "Connection: close" is disconnected after the 503 anyway, so it
+  // can't hold the overload thread.
+  {
+    const int raw = ConnectIdle(api_->port());
+    ASSERT_GE(raw, 0);
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_EQ(::send(raw, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+    std::string got;
+    char buf[4096];
+    ssize_t n = 0;
+    // Read until the peer closes (bounded by the socket's own timeout).
+    timeval tv{5, 0};
+    ::setsockopt(raw, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    while ((n = ::recv(raw, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+    EXPECT_EQ(n, 0) << "expected the server to close the connection";
+    EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
+    ::close(raw);
+  }
   ::close(idle);
   // The worker frees up once the idle connection closes.
   int status = 0;
