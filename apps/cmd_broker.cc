@@ -76,11 +76,11 @@ int RunBroker(const CommandContext& ctx, const BrokerFlags& flags) {
 }
 
 const CommandRegistration kBroker(
-    "broker",
-    "Run the embedded Kafka broker (librdkafka mock cluster) on loopback until Ctrl-C",
+    "broker", "Run the embedded Kafka broker (librdkafka mock cluster) on loopback until Ctrl-C",
     [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<BrokerFlags>();
-      sub->add_option("--partitions", flags->partitions, "Partitions of each topic (streamrec.models has 1)")
+      sub->add_option("--partitions", flags->partitions,
+                      "Partitions of each topic (streamrec.models has 1)")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
       sub->add_option("--brokers-count", flags->brokers, "Brokers in the mock cluster")

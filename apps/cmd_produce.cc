@@ -44,7 +44,8 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-int ProduceSynthetic(const ProduceFlags& flags, const ProducerOptions& popts, const TopicNames& names) {
+int ProduceSynthetic(const ProduceFlags& flags, const ProducerOptions& popts,
+                     const TopicNames& names) {
   SyntheticSourceOptions so;
   so.producer = popts;
   so.generator.seed = flags.seed;
@@ -63,7 +64,8 @@ int ProduceSynthetic(const ProduceFlags& flags, const ProducerOptions& popts, co
   Status st = (*source)->Wait();
   const double secs = SecondsSince(start);
   std::printf(
-      "produce: %lld synthetic events -> %s, %lld items -> %s, %lld delivered, %lld failed, %.2f s, "
+      "produce: %lld synthetic events -> %s, %lld items -> %s, %lld delivered, %lld failed, %.2f "
+      "s, "
       "%.0f events/s\n",
       static_cast<long long>((*source)->events_produced()), names.clicks.c_str(),
       static_cast<long long>((*source)->items_published()), names.items.c_str(),
@@ -88,7 +90,8 @@ int RunProduce(const CommandContext& ctx, const ProduceFlags& flags) {
     popts.brokers = *b;
   }
   if (popts.brokers.empty()) {
-    return Fail("no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers", 2);
+    return Fail(
+        "no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers", 2);
   }
   InstallStopSignalHandlers();
   if (flags.synthetic > 0) return ProduceSynthetic(flags, popts, *names);
@@ -153,30 +156,41 @@ int RunProduce(const CommandContext& ctx, const ProduceFlags& flags) {
 }
 
 const CommandRegistration kProduce(
-    "produce", "Validate JSON click events (stdin, --file, or --synthetic N) and produce them to clicks",
+    "produce",
+    "Validate JSON click events (stdin, --file, or --synthetic N) and produce them to clicks",
     [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<ProduceFlags>();
-      sub->add_option("--brokers", flags->brokers, "bootstrap.servers (default: kafka.bootstrap.servers)");
-      sub->add_option("--bootstrap-file", flags->bootstrap_file,
-                      "Read the bootstrap address from this file (streamrec broker --bootstrap-file)");
+      sub->add_option("--brokers", flags->brokers,
+                      "bootstrap.servers (default: kafka.bootstrap.servers)");
+      sub->add_option(
+          "--bootstrap-file", flags->bootstrap_file,
+          "Read the bootstrap address from this file (streamrec broker --bootstrap-file)");
       sub->add_option("--topic", flags->topic, "Clicks topic (default: topics.clicks, \"clicks\")");
-      sub->add_option("--dlq-topic", flags->dlq_topic, "Dead-letter topic (default \"clicks.dlq\")");
-      sub->add_option("--items-topic", flags->items_topic, "Catalogue topic for --synthetic (default \"items\")");
+      sub->add_option("--dlq-topic", flags->dlq_topic,
+                      "Dead-letter topic (default \"clicks.dlq\")");
+      sub->add_option("--items-topic", flags->items_topic,
+                      "Catalogue topic for --synthetic (default \"items\")");
       sub->add_option("-f,--file", flags->file, "Read JSON lines from this file instead of stdin");
-      sub->add_flag("--strict", flags->strict,
-                    "Exit non-zero at the first invalid line (default: send it to the DLQ and go on)");
+      sub->add_flag(
+          "--strict", flags->strict,
+          "Exit non-zero at the first invalid line (default: send it to the DLQ and go on)");
       sub->add_option("--synthetic", flags->synthetic,
                       "Produce N events of the synthetic generator (and its catalogue to items)")
           ->check(CLI::PositiveNumber);
-      sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")->capture_default_str();
-      sub->add_option("--rate", flags->rate, "Synthetic events per second (0 = as fast as possible)")
+      sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")
           ->capture_default_str();
-      sub->add_option("--synthetic-items", flags->synthetic_items, "Items of the synthetic catalogue")
+      sub->add_option("--rate", flags->rate,
+                      "Synthetic events per second (0 = as fast as possible)")
           ->capture_default_str();
-      sub->add_option("--synthetic-users", flags->synthetic_users, "Users of the synthetic generator")
+      sub->add_option("--synthetic-items", flags->synthetic_items,
+                      "Items of the synthetic catalogue")
+          ->capture_default_str();
+      sub->add_option("--synthetic-users", flags->synthetic_users,
+                      "Users of the synthetic generator")
           ->capture_default_str();
       sub->footer(
-          "Each line is one event of DESIGN §2, produced unchanged with key user_id. Rejected lines "
+          "Each line is one event of DESIGN §2, produced unchanged with key user_id. Rejected "
+          "lines "
           "go unchanged to the DLQ with header streamrec.reject.reason. Prints one summary line.");
       return [flags](const CommandContext& ctx) { return RunProduce(ctx, *flags); };
     });

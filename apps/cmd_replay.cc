@@ -98,7 +98,8 @@ int PublishItems(const ReplayFlags& flags, HistoryFormat format, KafkaProducer* 
       if (line.empty()) continue;
       auto item = ParseCatalogItem(line);
       if (!item.ok()) {
-        rc = Fail(flags.items_file + ":" + std::to_string(line_no) + ": " + item.status().message());
+        rc =
+            Fail(flags.items_file + ":" + std::to_string(line_no) + ": " + item.status().message());
         break;
       }
       items.push_back(std::move(item).value());
@@ -118,7 +119,8 @@ int PublishItems(const ReplayFlags& flags, HistoryFormat format, KafkaProducer* 
 int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   auto format = ParseHistoryFormat(flags.format);
   if (!format.ok()) return Fail(format.status().message(), 2);
-  if (flags.rate > 0 && flags.speedup > 0) return Fail("--rate and --speedup exclude each other", 2);
+  if (flags.rate > 0 && flags.speedup > 0)
+    return Fail("--rate and --speedup exclude each other", 2);
   auto names = TopicNames::FromConfig(ctx.config);
   if (!names.ok()) return Fail(names.status().message(), 2);
   if (!flags.topic.empty()) names->clicks = flags.topic;
@@ -132,7 +134,8 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
     popts.brokers = *b;
   }
   if (popts.brokers.empty()) {
-    return Fail("no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers", 2);
+    return Fail(
+        "no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers", 2);
   }
 
   // Read (and validate) everything first: replay is in timestamp order, and a bad line
@@ -144,7 +147,9 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   auto events = ReadHistoryFile(flags.file, ropts, flags.skip_bad, /*sort_by_time=*/true, &stats);
   if (!events.ok()) {
     return Fail(events.status().message() +
-                (events.status().code() == Status::Code::kInvalidArgument ? " (--skip-bad skips bad lines)" : ""));
+                (events.status().code() == Status::Code::kInvalidArgument
+                     ? " (--skip-bad skips bad lines)"
+                     : ""));
   }
   if (stats.skipped > 0) {
     std::fprintf(stderr, "streamrec replay: skipped %lld bad lines; the first: %s\n",
@@ -179,7 +184,8 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
     if (flags.rate > 0) {
       due += std::chrono::microseconds(static_cast<int64_t>(sent * 1e6 / flags.rate));
     } else if (flags.speedup > 0) {
-      due += std::chrono::microseconds(static_cast<int64_t>((e.ts_ms - first_ts) * 1e3 / flags.speedup));
+      due += std::chrono::microseconds(
+          static_cast<int64_t>((e.ts_ms - first_ts) * 1e3 / flags.speedup));
     }
     while (std::chrono::steady_clock::now() < due && !StopRequested()) {
       (*producer)->Poll(0);
@@ -201,7 +207,8 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   }
   Status flushed = (*producer)->Flush(60000);
   progress.Finish(sent);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "replay: %lld events from %s (%s), %lld skipped, %lld items -> %s, %lld sent -> %s, %lld "
       "delivered, %lld failed, %.2f s, %.0f events/s\n",
@@ -218,30 +225,36 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
 }
 
 const CommandRegistration kReplay(
-    "replay", "Publish an event-history file to clicks in timestamp order, with original timestamps",
+    "replay",
+    "Publish an event-history file to clicks in timestamp order, with original timestamps",
     [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<ReplayFlags>();
       sub->add_option("FILE", flags->file, "History file (\"-\" for stdin)")->required();
       sub->add_option("--format", flags->format, "movielens (u.data) | jsonl | csv")
           ->required()
           ->check(CLI::IsMember({"movielens", "jsonl", "csv"}));
-      sub->add_option("--brokers", flags->brokers, "bootstrap.servers (default: kafka.bootstrap.servers)");
-      sub->add_option("--bootstrap-file", flags->bootstrap_file,
-                      "Read the bootstrap address from this file (streamrec broker --bootstrap-file)");
+      sub->add_option("--brokers", flags->brokers,
+                      "bootstrap.servers (default: kafka.bootstrap.servers)");
+      sub->add_option(
+          "--bootstrap-file", flags->bootstrap_file,
+          "Read the bootstrap address from this file (streamrec broker --bootstrap-file)");
       sub->add_option("--topic", flags->topic, "Clicks topic (default \"clicks\")");
       sub->add_option("--rate", flags->rate, "Events per second (default: as fast as possible)");
       sub->add_option("--speedup", flags->speedup,
                       "Keep inter-arrival times, X times faster (e.g. 3600: an hour a second)");
-      sub->add_flag("--skip-bad", flags->skip_bad, "Skip (and count) unreadable lines instead of failing");
+      sub->add_flag("--skip-bad", flags->skip_bad,
+                    "Skip (and count) unreadable lines instead of failing");
       sub->add_option("--items", flags->items_file,
                       "Also publish a catalogue to items: MovieLens u.item for --format movielens "
                       "(category = first genre), else JSON lines");
       sub->add_option("--items-topic", flags->items_topic, "Catalogue topic (default \"items\")");
       sub->add_flag("--rating-events", flags->rating_events,
-                    "MovieLens: map ratings 1-2 view, 3 click, 4 add_to_cart, 5 purchase (default all click)");
+                    "MovieLens: map ratings 1-2 view, 3 click, 4 add_to_cart, 5 purchase (default "
+                    "all click)");
       sub->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
       sub->footer(
-          "Exits non-zero naming FILE:LINE at the first unreadable line unless --skip-bad. Prints one "
+          "Exits non-zero naming FILE:LINE at the first unreadable line unless --skip-bad. Prints "
+          "one "
           "summary line.");
       return [flags](const CommandContext& ctx) { return RunReplay(ctx, *flags); };
     });

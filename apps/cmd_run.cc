@@ -36,10 +36,10 @@ namespace streamrec::apps {
 namespace {
 
 struct RunFlags {
-  std::string brokers;              // empty: start the embedded broker
+  std::string brokers;  // empty: start the embedded broker
   std::string bootstrap_file;
   int partitions = 4;
-  double rate = 200;                // synthetic events per second
+  double rate = 200;  // synthetic events per second
   uint64_t seed = 42;
   bool no_generator = false;
   std::string metrics = "127.0.0.1:9464";
@@ -155,7 +155,8 @@ Status PrepareStateDir(const RunFlags& flags, RunningDemo* demo) {
 }
 
 // The partition count of a topic on an external cluster.
-Result<int> PartitionsOf(const CommandContext& ctx, const RunningDemo& demo, const std::string& topic) {
+Result<int> PartitionsOf(const CommandContext& ctx, const RunningDemo& demo,
+                         const std::string& topic) {
   ConsumerOptions co;
   co.brokers = demo.brokers;
   co.properties = KafkaPropertiesFromConfig(ctx.config);
@@ -206,7 +207,8 @@ Status StartStages(const CommandContext& ctx, const RunFlags& flags, RunningDemo
     trainer_options->trainer.model_dir = demo->state_dir + "/models";
   }
   // The demo should show a model within seconds, not after 1000 steps.
-  if (!ctx.config.Has("trainer.snapshot_every_seconds")) trainer_options->trainer.snapshot_every_seconds = 10;
+  if (!ctx.config.Has("trainer.snapshot_every_seconds"))
+    trainer_options->trainer.snapshot_every_seconds = 10;
   if (!ctx.config.Has("trainer.batch_size")) trainer_options->trainer.batch_size = 256;
   auto trainer = TrainerStage::Create(std::move(trainer_options).value());
   if (!trainer.ok()) return trainer.status().WithContext("trainer stage");
@@ -283,20 +285,24 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
   std::printf("  stages:    user, item, trainer, serving (state in %s%s)\n", demo.state_dir.c_str(),
               demo.remove_state_dir ? ", removed on exit" : "");
   if (const serving::HttpApi* http = demo.serving->http()) {
-    std::printf("  HTTP API:  http://%s  (/v1/recommendations, /v1/items/{id}/similar, /v1/events, "
-                "/healthz, /readyz, /metrics)\n", http->address().c_str());
+    std::printf(
+        "  HTTP API:  http://%s  (/v1/recommendations, /v1/items/{id}/similar, /v1/events, "
+        "/healthz, /readyz, /metrics)\n",
+        http->address().c_str());
     std::printf("  try:       curl 'http://%s/v1/recommendations?user_id=user-00007&k=10'\n",
                 http->address().c_str());
     std::printf("             curl 'http://%s/v1/items/item-00003/similar?k=5'\n",
                 http->address().c_str());
   }
-  std::printf("  watch:     kcat -C -b %s -t %s -o end\n", demo.brokers.c_str(), demo.names.recommendations.c_str());
+  std::printf("  watch:     kcat -C -b %s -t %s -o end\n", demo.brokers.c_str(),
+              demo.names.recommendations.c_str());
   std::printf("  Ctrl-C stops.\n");
   std::fflush(stdout);
 
   bool stage_failed = false;
   while (!WaitForStop(std::chrono::milliseconds(200))) {
-    if (demo.generator && demo.generator->finished() && !flags.no_generator) break;  // stopped on an error
+    if (demo.generator && demo.generator->finished() && !flags.no_generator)
+      break;  // stopped on an error
     for (const auto& stage : demo.stages) stage_failed |= stage->done();
     if (stage_failed) break;
   }
@@ -333,17 +339,21 @@ const CommandRegistration kRun(
       sub->add_option("--partitions", flags->partitions, "Partitions per topic (embedded broker)")
           ->check(CLI::Range(1, 1024))
           ->capture_default_str();
-      sub->add_option("--rate", flags->rate, "Synthetic events per second (0 = as fast as possible)")
+      sub->add_option("--rate", flags->rate,
+                      "Synthetic events per second (0 = as fast as possible)")
           ->capture_default_str();
-      sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")->capture_default_str();
+      sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")
+          ->capture_default_str();
       sub->add_flag("--no-generator", flags->no_generator, "Do not start the synthetic generator");
       sub->add_option("--metrics", flags->metrics, "Serve Prometheus metrics on ADDR:PORT, or off")
           ->capture_default_str();
       sub->add_option("--http", flags->http, "HTTP API HOST:PORT (port 0 = any free port)")
           ->capture_default_str();
-      sub->add_option("--state-dir", flags->state_dir,
-                      "Keep stage state and models here (default: a temporary directory removed on exit)");
-      sub->add_flag("--keep-state", flags->keep_state, "Do not remove the temporary state directory on exit");
+      sub->add_option(
+          "--state-dir", flags->state_dir,
+          "Keep stage state and models here (default: a temporary directory removed on exit)");
+      sub->add_flag("--keep-state", flags->keep_state,
+                    "Do not remove the temporary state directory on exit");
       return [flags](const CommandContext& ctx) { return RunDemo(ctx, *flags); };
     });
 

@@ -34,7 +34,8 @@ Result<TopicAdminOptions> AdminOptions(const CommandContext& ctx, const TopicsFl
     o.brokers = *b;
   }
   if (o.brokers.empty()) {
-    return Status::InvalidArgument("no brokers: pass --brokers HOST:PORT (or kafka.bootstrap.servers)");
+    return Status::InvalidArgument(
+        "no brokers: pass --brokers HOST:PORT (or kafka.bootstrap.servers)");
   }
   o.replication_factor = flags.replication;
   o.timeout_ms = flags.timeout_ms;
@@ -118,7 +119,9 @@ const CommandRegistration kTopics(
           "create",
           "Create every default topic (tables with cleanup.policy=compact) through the Admin API");
       AddConnectionFlags(create, flags.get());
-      create->add_option("--partitions", flags->partitions, "Partitions per topic (streamrec.models: 1)")
+      create
+          ->add_option("--partitions", flags->partitions,
+                       "Partitions per topic (streamrec.models: 1)")
           ->check(CLI::Range(1, 10000))
           ->capture_default_str();
       create->add_option("--replication", flags->replication, "Replication factor")

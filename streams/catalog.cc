@@ -50,9 +50,9 @@ Result<CatalogItem> ParseCatalogItem(std::string_view json) {
 
 const std::vector<std::string>& MovieLensGenres() {
   static const std::vector<std::string> genres = {
-      "unknown", "Action",  "Adventure", "Animation", "Children's", "Comedy",  "Crime",
-      "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror",     "Musical", "Mystery",
-      "Romance", "Sci-Fi",  "Thriller",  "War",       "Western"};
+      "unknown",     "Action", "Adventure", "Animation", "Children's", "Comedy",  "Crime",
+      "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
+      "Romance",     "Sci-Fi", "Thriller",  "War",       "Western"};
   return genres;
 }
 
@@ -104,8 +104,7 @@ Result<std::vector<CatalogItem>> ReadMovieLensItems(const std::string& path) {
     if (fields.size() != 5 + genres.size()) {
       return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": expected " +
                                      std::to_string(5 + genres.size()) +
-                                     " '|'-separated fields, got " +
-                                     std::to_string(fields.size()));
+                                     " '|'-separated fields, got " + std::to_string(fields.size()));
     }
     if (fields[0].empty()) {
       return Status::InvalidArgument(path + ":" + std::to_string(line_no) + ": empty item id");

@@ -15,7 +15,7 @@ struct CatalogItem {
   std::string category;  // may be empty
   std::string brand;     // may be empty
   bool available = true;
-  std::string title;     // optional, UTF-8; omitted from JSON when empty
+  std::string title;  // optional, UTF-8; omitted from JSON when empty
 
   friend bool operator==(const CatalogItem& a, const CatalogItem& b) {
     return a.item_id == b.item_id && a.category == b.category && a.brand == b.brand &&

@@ -18,14 +18,21 @@ constexpr int64_t kMaxTsMs = 7258118400000LL;
 const char* TypeName(simdjson::dom::element_type t) {
   using T = simdjson::dom::element_type;
   switch (t) {
-    case T::ARRAY: return "an array";
-    case T::OBJECT: return "an object";
+    case T::ARRAY:
+      return "an array";
+    case T::OBJECT:
+      return "an object";
     case T::INT64:
-    case T::UINT64: return "an integer";
-    case T::DOUBLE: return "a floating-point number";
-    case T::STRING: return "a string";
-    case T::BOOL: return "a boolean";
-    case T::NULL_VALUE: return "null";
+    case T::UINT64:
+      return "an integer";
+    case T::DOUBLE:
+      return "a floating-point number";
+    case T::STRING:
+      return "a string";
+    case T::BOOL:
+      return "a boolean";
+    case T::NULL_VALUE:
+      return "null";
   }
   return "unknown";
 }
@@ -103,15 +110,24 @@ ClickParseResult ValidateClickEvent(ClickEvent event) {
 
 const char* RejectReasonName(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kNone: return "none";
-    case RejectReason::kBadJson: return "bad_json";
-    case RejectReason::kMessageTooLarge: return "message_too_large";
-    case RejectReason::kMissingField: return "missing_field";
-    case RejectReason::kWrongType: return "wrong_type";
-    case RejectReason::kEmptyId: return "empty_id";
-    case RejectReason::kIdTooLong: return "id_too_long";
-    case RejectReason::kBadTimestamp: return "bad_timestamp";
-    case RejectReason::kUnknownEventType: return "unknown_event_type";
+    case RejectReason::kNone:
+      return "none";
+    case RejectReason::kBadJson:
+      return "bad_json";
+    case RejectReason::kMessageTooLarge:
+      return "message_too_large";
+    case RejectReason::kMissingField:
+      return "missing_field";
+    case RejectReason::kWrongType:
+      return "wrong_type";
+    case RejectReason::kEmptyId:
+      return "empty_id";
+    case RejectReason::kIdTooLong:
+      return "id_too_long";
+    case RejectReason::kBadTimestamp:
+      return "bad_timestamp";
+    case RejectReason::kUnknownEventType:
+      return "unknown_event_type";
   }
   return "unknown";
 }
@@ -129,9 +145,9 @@ ClickEventParser::~ClickEventParser() { delete rep_; }
 
 ClickParseResult ClickEventParser::Parse(std::string_view message) {
   if (message.size() > kMaxClickMessageBytes) {
-    return Reject(RejectReason::kMessageTooLarge,
-                  "message is " + std::to_string(message.size()) + " bytes, the limit is " +
-                      std::to_string(kMaxClickMessageBytes));
+    return Reject(RejectReason::kMessageTooLarge, "message is " + std::to_string(message.size()) +
+                                                      " bytes, the limit is " +
+                                                      std::to_string(kMaxClickMessageBytes));
   }
   if (rep_->buffer.size() < message.size() + simdjson::SIMDJSON_PADDING) {
     rep_->buffer.resize(message.size() + simdjson::SIMDJSON_PADDING);
@@ -143,12 +159,12 @@ ClickParseResult ClickEventParser::Parse(std::string_view message) {
   auto error = rep_->parser.parse(rep_->buffer.data(), message.size(), false).get(root);
   if (error) {
     if (message.empty()) return Reject(RejectReason::kBadJson, "empty message");
-    return Reject(RejectReason::kBadJson, std::string("not valid JSON: ") +
-                                              simdjson::error_message(error));
+    return Reject(RejectReason::kBadJson,
+                  std::string("not valid JSON: ") + simdjson::error_message(error));
   }
   if (root.type() != simdjson::dom::element_type::OBJECT) {
-    return Reject(RejectReason::kBadJson,
-                  std::string("top-level value is ") + TypeName(root.type()) + ", expected an object");
+    return Reject(RejectReason::kBadJson, std::string("top-level value is ") +
+                                              TypeName(root.type()) + ", expected an object");
   }
 
   // One pass over the fields; the first occurrence of a key wins, unknown keys are ignored.
@@ -161,15 +177,30 @@ ClickParseResult ClickEventParser::Parse(std::string_view message) {
   for (simdjson::dom::key_value_pair field : object) {
     const std::string_view k = field.key;
     if (k == "user_id") {
-      if (!has_user) { user = field.value; has_user = true; }
+      if (!has_user) {
+        user = field.value;
+        has_user = true;
+      }
     } else if (k == "item_id") {
-      if (!has_item) { item = field.value; has_item = true; }
+      if (!has_item) {
+        item = field.value;
+        has_item = true;
+      }
     } else if (k == "event") {
-      if (!has_event) { event = field.value; has_event = true; }
+      if (!has_event) {
+        event = field.value;
+        has_event = true;
+      }
     } else if (k == "ts") {
-      if (!has_ts) { ts = field.value; has_ts = true; }
+      if (!has_ts) {
+        ts = field.value;
+        has_ts = true;
+      }
     } else if (k == "session_id") {
-      if (!has_session) { session = field.value; has_session = true; }
+      if (!has_session) {
+        session = field.value;
+        has_session = true;
+      }
     }
   }
 
@@ -211,9 +242,8 @@ ClickParseResult ClickEventParser::Parse(std::string_view message) {
                         " is after 2200-01-01 (" + std::to_string(kMaxTsMs) +
                         " ms); ts is epoch milliseconds");
     default:
-      return Reject(RejectReason::kWrongType,
-                    std::string("ts is ") + TypeName(ts.type()) +
-                        ", expected an integer (epoch milliseconds)");
+      return Reject(RejectReason::kWrongType, std::string("ts is ") + TypeName(ts.type()) +
+                                                  ", expected an integer (epoch milliseconds)");
   }
 
   if (has_session && session.type() != simdjson::dom::element_type::NULL_VALUE) {

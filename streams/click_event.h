@@ -18,15 +18,15 @@ inline constexpr size_t kMaxClickMessageBytes = 64 * 1024;
 // streamrec_events_rejected_total.
 enum class RejectReason : uint8_t {
   kNone = 0,
-  kBadJson,             // not parseable JSON, or not an object
-  kMessageTooLarge,     // over kMaxClickMessageBytes
-  kMissingField,        // user_id, item_id, event or ts absent
-  kWrongType,           // a field of the wrong JSON type
-  kEmptyId,             // user_id or item_id ""
-  kIdTooLong,           // an id over kMaxIdBytes
-  kBadTimestamp,        // ts negative, or absurd (from 2200 on, or before 1990: MovieLens-100k
-                        // is 1997-98, and a ts in seconds reads as January 1970)
-  kUnknownEventType,    // event not one of view|click|add_to_cart|purchase
+  kBadJson,           // not parseable JSON, or not an object
+  kMessageTooLarge,   // over kMaxClickMessageBytes
+  kMissingField,      // user_id, item_id, event or ts absent
+  kWrongType,         // a field of the wrong JSON type
+  kEmptyId,           // user_id or item_id ""
+  kIdTooLong,         // an id over kMaxIdBytes
+  kBadTimestamp,      // ts negative, or absurd (from 2200 on, or before 1990: MovieLens-100k
+                      // is 1997-98, and a ts in seconds reads as January 1970)
+  kUnknownEventType,  // event not one of view|click|add_to_cart|purchase
 };
 const char* RejectReasonName(RejectReason reason);
 
@@ -36,7 +36,7 @@ struct ClickEvent {
   std::string item_id;
   std::string session_id;  // may be empty
   EventType event = EventType::kClick;
-  int64_t ts_ms = 0;       // event time, epoch milliseconds
+  int64_t ts_ms = 0;  // event time, epoch milliseconds
   uint64_t user_key = 0;
   uint64_t item_key = 0;
 };

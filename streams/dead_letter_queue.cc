@@ -12,8 +12,8 @@ void CountRejection(RejectReason reason) {
   static const std::array<prometheus::Counter*, 9> counters = [] {
     std::array<prometheus::Counter*, 9> c{};
     for (size_t i = 0; i < c.size(); ++i) {
-      c[i] = &EventsRejectedFamily().Add(
-          {{"reason", RejectReasonName(static_cast<RejectReason>(i))}});
+      c[i] =
+          &EventsRejectedFamily().Add({{"reason", RejectReasonName(static_cast<RejectReason>(i))}});
     }
     return c;
   }();
@@ -24,13 +24,13 @@ void CountRejection(RejectReason reason) {
 DeadLetterQueue::DeadLetterQueue(KafkaProducer* producer, std::string topic)
     : producer_(producer), topic_(std::move(topic)) {}
 
-Status DeadLetterQueue::Send(const Record& original, RejectReason reason,
-                             std::string_view detail) {
+Status DeadLetterQueue::Send(const Record& original, RejectReason reason, std::string_view detail) {
   KafkaHeaders headers = original.headers;
   headers.push_back({kRejectReasonHeader, RejectReasonName(reason)});
   headers.push_back({kRejectDetailHeader, std::string(detail)});
-  headers.push_back({kRejectSourceHeader, original.topic + "[" + std::to_string(original.partition) +
-                                              "]@" + std::to_string(original.offset)});
+  headers.push_back({kRejectSourceHeader, original.topic + "[" +
+                                              std::to_string(original.partition) + "]@" +
+                                              std::to_string(original.offset)});
   ProduceMessage m;
   m.topic = topic_;
   m.key = original.key;

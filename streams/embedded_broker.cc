@@ -30,7 +30,8 @@ EmbeddedBroker::~EmbeddedBroker() {
   rep_->handle.reset();
 }
 
-Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(const EmbeddedBrokerOptions& options) {
+Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
+    const EmbeddedBrokerOptions& options) {
   if (options.num_brokers < 1) return Status::InvalidArgument("embedded broker: num_brokers < 1");
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[512];

@@ -115,7 +115,8 @@ class LineReader : public HistoryReader {
 
  private:
   Status Bad(const std::string& kind, const std::string& why) {
-    return Status::InvalidArgument(path_ + ":" + std::to_string(line_no_) + ": " + kind + ": " + why);
+    return Status::InvalidArgument(path_ + ":" + std::to_string(line_no_) + ": " + kind + ": " +
+                                   why);
   }
 
   bool ParseMovieLens(ClickEvent* e, std::string* why) {
@@ -158,7 +159,8 @@ class LineReader : public HistoryReader {
     columns_.clear();
     for (size_t i = 0; i < cols.size(); ++i) columns_[cols[i]] = static_cast<int>(i);
     for (const char* need : {"user_id", "item_id", "event", "ts"}) {
-      if (columns_.count(need) == 0) return Bad("bad_line", std::string("header has no ") + need + " column");
+      if (columns_.count(need) == 0)
+        return Bad("bad_line", std::string("header has no ") + need + " column");
     }
     return Status::Ok();
   }
@@ -172,8 +174,8 @@ class LineReader : public HistoryReader {
       auto it = columns_.find(name);
       return columns_.empty() ? def : (it == columns_.end() ? -1 : it->second);
     };
-    const int u = col("user_id", 0), i = col("item_id", 1), ev = col("event", 2),
-              ts = col("ts", 3), s = col("session_id", 4);
+    const int u = col("user_id", 0), i = col("item_id", 1), ev = col("event", 2), ts = col("ts", 3),
+              s = col("session_id", 4);
     const int need = std::max({u, i, ev, ts}) + 1;
     if (static_cast<int>(fields_.size()) < need) {
       *why = "expected at least " + std::to_string(need) + " comma-separated fields, got " +
@@ -218,9 +220,12 @@ Result<HistoryFormat> ParseHistoryFormat(std::string_view name) {
 
 const char* HistoryFormatName(HistoryFormat format) {
   switch (format) {
-    case HistoryFormat::kMovieLens: return "movielens";
-    case HistoryFormat::kJsonl: return "jsonl";
-    case HistoryFormat::kCsv: return "csv";
+    case HistoryFormat::kMovieLens:
+      return "movielens";
+    case HistoryFormat::kJsonl:
+      return "jsonl";
+    case HistoryFormat::kCsv:
+      return "csv";
   }
   return "unknown";
 }
@@ -237,9 +242,8 @@ Result<std::unique_ptr<HistoryReader>> HistoryReader::Open(const std::string& pa
 }
 
 Result<std::vector<ClickEvent>> ReadHistoryFile(const std::string& path,
-                                                const HistoryReaderOptions& options,
-                                                bool skip_bad, bool sort_by_time,
-                                                HistoryReadStats* stats) {
+                                                const HistoryReaderOptions& options, bool skip_bad,
+                                                bool sort_by_time, HistoryReadStats* stats) {
   auto reader = HistoryReader::Open(path, options);
   if (!reader.ok()) return reader.status();
   HistoryReadStats local;

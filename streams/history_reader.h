@@ -52,16 +52,16 @@ class HistoryReader {
 
 struct HistoryReadStats {
   int64_t events = 0;
-  int64_t skipped = 0;  // bad lines skipped (skip_bad only)
-  Status first_skipped; // why the first skipped line was bad
+  int64_t skipped = 0;   // bad lines skipped (skip_bad only)
+  Status first_skipped;  // why the first skipped line was bad
 };
 
 // Reads a whole file. With skip_bad, bad lines are counted and skipped; without it, the
 // first bad line is the error. When sort_by_time, events are stably sorted by ts (file
 // order breaks ties), as replay publishes them.
 Result<std::vector<ClickEvent>> ReadHistoryFile(const std::string& path,
-                                                const HistoryReaderOptions& options,
-                                                bool skip_bad, bool sort_by_time,
+                                                const HistoryReaderOptions& options, bool skip_bad,
+                                                bool sort_by_time,
                                                 HistoryReadStats* stats = nullptr);
 
 }  // namespace streamrec

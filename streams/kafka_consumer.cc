@@ -209,9 +209,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   }
 };
 
-KafkaConsumer::KafkaConsumer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {
-  rep_->self = this;
-}
+KafkaConsumer::KafkaConsumer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) { rep_->self = this; }
 
 Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptions& options) {
   auto rep = std::make_unique<Rep>();
@@ -225,7 +223,8 @@ Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptio
   for (const auto& [k, v] : options.properties) props[k] = v;
   if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
   if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {
-    return Status::InvalidArgument("consumer: no brokers (set --brokers or kafka.bootstrap.servers)");
+    return Status::InvalidArgument(
+        "consumer: no brokers (set --brokers or kafka.bootstrap.servers)");
   }
   props["group.id"] = rep->options.group_id;
   props["enable.auto.commit"] = "false";
@@ -385,7 +384,8 @@ Result<std::pair<int64_t, int64_t>> KafkaConsumer::QueryWatermarks(const std::st
 
 Result<int> KafkaConsumer::PartitionCount(const std::string& topic, int timeout_ms) {
   std::string err;
-  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(rep_->consumer.get(), topic, nullptr, err));
+  std::unique_ptr<RdKafka::Topic> t(
+      RdKafka::Topic::create(rep_->consumer.get(), topic, nullptr, err));
   if (!t) return Status::InvalidArgument("topic " + topic + ": " + err);
   RdKafka::Metadata* raw = nullptr;
   auto code = rep_->consumer->metadata(false, t.get(), &raw, timeout_ms);

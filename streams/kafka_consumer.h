@@ -108,8 +108,8 @@ class KafkaConsumer {
   // The current assignment (offsets kOffsetStored).
   Result<std::vector<TopicPartitionOffset>> Assignment();
   // Low and high watermark, asked from the broker.
-  Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
-                                                      int32_t partition, int timeout_ms);
+  Result<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic, int32_t partition,
+                                                      int timeout_ms);
   // Number of partitions of `topic` (metadata request); NotFound if it does not exist.
   Result<int> PartitionCount(const std::string& topic, int timeout_ms);
   // "EAGER", "COOPERATIVE", or "NONE" before the first assignment.

@@ -49,9 +49,9 @@ struct KafkaProducer::Rep : public RdKafka::DeliveryReportCb, public RdKafka::Ev
         delivered.fetch_add(1, std::memory_order_relaxed);
       } else {
         failed.fetch_add(1, std::memory_order_relaxed);
-        report.status = Status::Unavailable("delivery to " +
-                                            internal::PartitionName(report.topic, report.partition) +
-                                            " failed: " + msg.errstr());
+        report.status = Status::Unavailable(
+            "delivery to " + internal::PartitionName(report.topic, report.partition) +
+            " failed: " + msg.errstr());
         MutexLock lock(&mu);
         if (first_error.ok()) first_error = report.status;
       }
@@ -105,7 +105,8 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptio
   for (const auto& [k, v] : options.properties) props[k] = v;
   if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
   if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {
-    return Status::InvalidArgument("producer: no brokers (set --brokers or kafka.bootstrap.servers)");
+    return Status::InvalidArgument(
+        "producer: no brokers (set --brokers or kafka.bootstrap.servers)");
   }
   auto conf = internal::BuildGlobalConf(props);
   if (!conf.ok()) return conf.status().WithContext("producer");
@@ -124,16 +125,15 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptio
 KafkaProducer::~KafkaProducer() {
   if (rep_ && rep_->producer) {
     if (rep_->producer->flush(10000) != RdKafka::ERR_NO_ERROR) {
-      spdlog::warn("[producer] {} messages not delivered at shutdown",
-                   rep_->producer->outq_len());
+      spdlog::warn("[producer] {} messages not delivered at shutdown", rep_->producer->outq_len());
     }
   }
 }
 
 Status KafkaProducer::Produce(const ProduceMessage& m) {
   std::unique_ptr<RdKafka::Headers> headers;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(rep_->options.queue_full_timeout_ms);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(rep_->options.queue_full_timeout_ms);
   const std::string topic(m.topic);
   while (true) {
     if (m.headers != nullptr && !m.headers->empty()) {

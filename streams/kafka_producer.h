@@ -17,9 +17,9 @@ namespace streamrec {
 struct DeliveryReport {
   std::string topic;
   int32_t partition = -1;
-  int64_t offset = -1;   // assigned offset when status.ok()
-  uint64_t tag = 0;      // ProduceMessage::tag, to match reports to messages
-  Status status;         // OK when durably written, else why not (after librdkafka retries)
+  int64_t offset = -1;  // assigned offset when status.ok()
+  uint64_t tag = 0;     // ProduceMessage::tag, to match reports to messages
+  Status status;        // OK when durably written, else why not (after librdkafka retries)
 };
 
 struct ProducerOptions {
@@ -45,13 +45,13 @@ struct ProducerOptions {
 // (librdkafka copies key, value and headers).
 struct ProduceMessage {
   std::string_view topic;
-  std::string_view key;          // empty with has_key=false means a null key
+  std::string_view key;  // empty with has_key=false means a null key
   bool has_key = true;
   std::string_view value;
   const KafkaHeaders* headers = nullptr;  // optional
-  int32_t partition = -1;        // -1: by key, murmur2 as the Java client (partitioner=murmur2_random)
-  int64_t timestamp_ms = 0;      // 0: now (CreateTime set by librdkafka)
-  uint64_t tag = 0;              // returned in the DeliveryReport
+  int32_t partition = -1;    // -1: by key, murmur2 as the Java client (partitioner=murmur2_random)
+  int64_t timestamp_ms = 0;  // 0: now (CreateTime set by librdkafka)
+  uint64_t tag = 0;          // returned in the DeliveryReport
 };
 
 // A librdkafka producer with delivery reports, idempotence on, and retry on a full

@@ -7,9 +7,7 @@
 
 namespace streamrec {
 
-KafkaProperties KafkaPropertiesFromConfig(const Config& config) {
-  return config.Flatten("kafka");
-}
+KafkaProperties KafkaPropertiesFromConfig(const Config& config) { return config.Flatten("kafka"); }
 
 std::string ResolveBrokers(const Config& config, const std::string& brokers_flag) {
   if (!brokers_flag.empty()) return brokers_flag;

@@ -39,7 +39,8 @@ void CopyMessage(const RdKafka::Message& msg, Record* out) {
     for (const RdKafka::Headers::Header& h : headers->get_all()) {
       KafkaHeader kh;
       kh.key = h.key();
-      if (h.value() != nullptr) kh.value.assign(static_cast<const char*>(h.value()), h.value_size());
+      if (h.value() != nullptr)
+        kh.value.assign(static_cast<const char*>(h.value()), h.value_size());
       out->headers.push_back(std::move(kh));
     }
   }

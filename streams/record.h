@@ -2,9 +2,9 @@
 
 #include <cstdint>
 #include <optional>
-#include <tuple>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 

@@ -6,7 +6,6 @@
 
 #include "core/id_hash.h"
 
-
 namespace streamrec {
 namespace {
 
@@ -82,8 +81,8 @@ SyntheticClickGenerator::SyntheticClickGenerator(const SyntheticOptions& options
     for (int i : cluster_items_[c]) w.push_back(items_[i].popularity);
     cluster_cdf_[c] = Cumulative(w);
   }
-  event_cdf_ = Cumulative({options_.event_mix[0], options_.event_mix[1], options_.event_mix[2],
-                           options_.event_mix[3]});
+  event_cdf_ = Cumulative(
+      {options_.event_mix[0], options_.event_mix[1], options_.event_mix[2], options_.event_mix[3]});
 
   // Users and their interest clusters (a partial Fisher-Yates draw without replacement).
   users_.resize(options_.num_users);
@@ -157,7 +156,8 @@ ClickEvent SyntheticClickGenerator::Next() {
   if (--s.remaining_in_session > 0) {
     s.next_ts_ms = ts + 1 + static_cast<int64_t>(Exponential(options_.mean_event_gap_ms));
   } else {
-    s.next_ts_ms = ts + 30 * 60 * 1000 + static_cast<int64_t>(Exponential(options_.mean_session_gap_ms));
+    s.next_ts_ms =
+        ts + 30 * 60 * 1000 + static_cast<int64_t>(Exponential(options_.mean_session_gap_ms));
     StartSession(u);
   }
   heap_.emplace(s.next_ts_ms, u);

@@ -14,10 +14,10 @@ namespace streamrec {
 // Parameters of the synthetic click stream. The defaults give a small shop whose planted
 // structure later stages should recover.
 struct SyntheticOptions {
-  uint64_t seed = 42;            // same seed, same stream, on every machine
+  uint64_t seed = 42;  // same seed, same stream, on every machine
   int num_items = 1000;
   int num_users = 500;
-  int num_clusters = 10;         // latent interest clusters ("taste groups")
+  int num_clusters = 10;           // latent interest clusters ("taste groups")
   int categories_per_cluster = 2;  // each category belongs to exactly one cluster
   int num_brands = 40;
   int clusters_per_user = 2;     // how many clusters each user browses within
@@ -35,15 +35,15 @@ struct SyntheticOptions {
 
 // The ground truth of one item.
 struct SyntheticItem {
-  CatalogItem catalog;    // item_id "item-00042", category "c03-1", brand "brand-07"
+  CatalogItem catalog;  // item_id "item-00042", category "c03-1", brand "brand-07"
   int cluster = 0;
   int global_rank = 0;    // 0 = most popular overall
   double popularity = 0;  // unnormalised Zipf weight 1/(rank+1)^s
 };
 
 struct SyntheticUser {
-  std::string user_id;         // "user-00007"
-  std::vector<int> clusters;   // the user's interest clusters
+  std::string user_id;        // "user-00007"
+  std::vector<int> clusters;  // the user's interest clusters
 };
 
 // Deterministic synthetic click stream with planted structure: Zipf item popularity,
@@ -80,13 +80,13 @@ class SyntheticClickGenerator {
     int session_no = 0;
   };
   uint64_t NextU64();
-  double Uniform();                      // [0, 1)
+  double Uniform();  // [0, 1)
   double Exponential(double mean);
   int PickIndex(const std::vector<double>& cdf);  // binary search on a cumulative table
   void StartSession(int user);
 
   SyntheticOptions options_;
-  uint64_t state_[4];                    // xoshiro256** state, seeded by splitmix64
+  uint64_t state_[4];  // xoshiro256** state, seeded by splitmix64
   std::vector<SyntheticItem> items_;
   std::vector<SyntheticUser> users_;
   std::vector<std::vector<int>> cluster_items_;
@@ -95,8 +95,8 @@ class SyntheticClickGenerator {
   std::vector<double> event_cdf_;
   std::vector<UserState> user_state_;
   // Min-heap of (next event time, user).
-  std::priority_queue<std::pair<int64_t, int>, std::vector<std::pair<int64_t, int>>,
-                      std::greater<>> heap_;
+  std::priority_queue<std::pair<int64_t, int>, std::vector<std::pair<int64_t, int>>, std::greater<>>
+      heap_;
   int64_t generated_ = 0;
 };
 

@@ -71,7 +71,8 @@ void SyntheticClickSource::Run() {
   int64_t n = 0;
   while (!stop_.load() && (options_.max_events < 0 || n < options_.max_events)) {
     if (options_.rate > 0) {
-      const auto due = start + std::chrono::microseconds(static_cast<int64_t>(n * 1e6 / options_.rate));
+      const auto due =
+          start + std::chrono::microseconds(static_cast<int64_t>(n * 1e6 / options_.rate));
       // Sleep in short steps so Stop() is prompt even at low rates.
       while (!stop_.load() && std::chrono::steady_clock::now() < due) {
         producer_->Poll(0);

@@ -16,12 +16,12 @@ namespace streamrec {
 
 struct SyntheticSourceOptions {
   SyntheticOptions generator;
-  ProducerOptions producer;           // brokers and properties of the source's own producer
+  ProducerOptions producer;  // brokers and properties of the source's own producer
   std::string clicks_topic = kClicksTopic;
   std::string items_topic = kItemsTopic;
-  bool publish_catalog = true;        // publish every item to `items` (key item_id) first
-  double rate = 0;                    // events per second; 0 = as fast as possible
-  int64_t max_events = -1;            // stop after this many; -1 = until Stop()
+  bool publish_catalog = true;  // publish every item to `items` (key item_id) first
+  double rate = 0;              // events per second; 0 = as fast as possible
+  int64_t max_events = -1;      // stop after this many; -1 = until Stop()
 };
 
 // The synthetic click generator on its own thread, publishing to Kafka (the default

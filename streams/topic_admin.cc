@@ -88,8 +88,9 @@ Result<std::vector<TopicCreateResult>> CreateTopics(const TopicAdminOptions& opt
     const rd_kafka_resp_err_t err = rd_kafka_event_error(event.get());
     std::string msg = std::string("CreateTopics: ") + rd_kafka_event_error_string(event.get());
     if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
-      return Status::Timeout(msg + " (librdkafka's mock cluster, the embedded broker, never answers "
-                                   "CreateTopics: it creates its own topics)");
+      return Status::Timeout(msg +
+                             " (librdkafka's mock cluster, the embedded broker, never answers "
+                             "CreateTopics: it creates its own topics)");
     }
     return Status::Unavailable(msg);
   }
@@ -116,7 +117,8 @@ Result<std::vector<TopicInfo>> ListTopics(const TopicAdminOptions& options) {
   auto rk = NewHandle(options);
   if (!rk.ok()) return rk.status();
   const rd_kafka_metadata_t* raw = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.value().get(), 1, nullptr, &raw, options.timeout_ms);
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(rk.value().get(), 1, nullptr, &raw, options.timeout_ms);
   std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::Unavailable(std::string("metadata: ") + rd_kafka_err2str(err));
@@ -127,7 +129,8 @@ Result<std::vector<TopicInfo>> ListTopics(const TopicAdminOptions& options) {
     if (name.rfind("__", 0) == 0) continue;
     out.push_back({name, md->topics[i].partition_cnt});
   }
-  std::sort(out.begin(), out.end(), [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
   return out;
 }
 

@@ -10,16 +10,16 @@
 namespace streamrec {
 
 struct TopicAdminOptions {
-  std::string brokers;          // bootstrap.servers (overrides properties)
-  KafkaProperties properties;   // librdkafka properties, verbatim (SASL/SSL...)
+  std::string brokers;         // bootstrap.servers (overrides properties)
+  KafkaProperties properties;  // librdkafka properties, verbatim (SASL/SSL...)
   int replication_factor = 1;
-  int timeout_ms = 30000;       // for the whole request
+  int timeout_ms = 30000;  // for the whole request
 };
 
 // Outcome per topic of CreateTopics.
 struct TopicCreateResult {
   std::string name;
-  Status status;          // OK when created
+  Status status;                 // OK when created
   bool already_existed = false;  // TOPIC_ALREADY_EXISTS counts as success
 };
 

@@ -46,8 +46,7 @@ std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& n, int partitions) {
 }
 
 bool IsCompactedTopic(const TopicNames& n, const std::string& name) {
-  return name == n.items || name == n.item_neighbors || name == n.item_stats ||
-         name == n.models;
+  return name == n.items || name == n.item_neighbors || name == n.item_stats || name == n.models;
 }
 
 }  // namespace streamrec

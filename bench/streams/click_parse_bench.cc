@@ -18,7 +18,8 @@ const std::vector<std::string>& Lines() {
     streamrec::SyntheticClickGenerator g{streamrec::SyntheticOptions()};
     for (int i = 0; i < 100000; ++i) {
       if (i % 100 == 99) {
-        out.push_back(R"({"user_id":"user-1","item_id":"item-1","event":"like","ts":1732270000000})");
+        out.push_back(
+            R"({"user_id":"user-1","item_id":"item-1","event":"like","ts":1732270000000})");
       } else {
         out.push_back(streamrec::EncodeClickEvent(g.Next()));
       }

@@ -10,7 +10,8 @@
 
 int main() {
   using namespace streamrec;
-  std::printf("| value bytes | produced | low watermark | retained messages | retained value MB |\n");
+  std::printf(
+      "| value bytes | produced | low watermark | retained messages | retained value MB |\n");
   std::printf("| ---: | ---: | ---: | ---: | ---: |\n");
   for (int size : {35, 100, 210, 1000, 4000}) {
     EmbeddedBrokerOptions bo;

@@ -86,16 +86,18 @@ TEST(Cli, BrokerPrintsAndWritesItsAddressCreatesTopicsAndStopsOnSigterm) {
   EXPECT_EQ(broker.out(), address + "\n");
 
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "topics", "list", "--bootstrap-file", file}, &out, &err), 0) << err;
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "topics", "list", "--bootstrap-file", file}, &out, &err), 0)
+      << err;
   EXPECT_EQ(out,
             "clicks\t3\nclicks.dlq\t3\nitems\t3\nrec-requests\t3\nrecommendations\t3\n"
             "streamrec.cooc-deltas\t3\nstreamrec.item-neighbors\t3\nstreamrec.item-stats\t3\n"
             "streamrec.models\t1\nstreamrec.training-examples\t3\n");
 
   // The mock cluster answers no CreateTopics: the command says so and fails.
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "topics", "create", "--brokers", address, "--timeout-ms", "1500"},
-                     &out, &err),
-            1);
+  ASSERT_EQ(
+      RunToEnd(dir, {kBinary, "topics", "create", "--brokers", address, "--timeout-ms", "1500"},
+               &out, &err),
+      1);
   EXPECT_NE(err.find("never answers CreateTopics"), std::string::npos) << err;
 
   broker.Signal(SIGTERM);
@@ -118,10 +120,13 @@ TEST(Cli, ProduceValidatesKeysByUserAndRoutesBadLinesToTheDlq) {
       R"({"user_id":"u1","item_id":"i4","event":"purchase","ts":1732270000003})"
       "\n";
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "produce", "--brokers", broker->bootstrap_servers()}, &out, &err, input),
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "produce", "--brokers", broker->bootstrap_servers()}, &out,
+                     &err, input),
             0)
       << err;
-  EXPECT_EQ(out.rfind("produce: 5 lines, 3 accepted -> clicks, 2 rejected -> clicks.dlq, 5 delivered, 0 failed, ", 0),
+  EXPECT_EQ(out.rfind("produce: 5 lines, 3 accepted -> clicks, 2 rejected -> clicks.dlq, 5 "
+                      "delivered, 0 failed, ",
+                      0),
             0u)
       << out;
   auto clicks = ReadTopic(broker->bootstrap_servers(), "clicks", 3, 3);
@@ -138,16 +143,21 @@ TEST(Cli, ProduceValidatesKeysByUserAndRoutesBadLinesToTheDlq) {
   auto dlq = ReadTopic(broker->bootstrap_servers(), "clicks.dlq", 3, 2);
   ASSERT_EQ(dlq.size(), 2u);
   std::set<std::string> reasons;
-  for (const Record& r : dlq) reasons.insert(std::string(r.Header(kRejectReasonHeader).value_or("")));
+  for (const Record& r : dlq)
+    reasons.insert(std::string(r.Header(kRejectReasonHeader).value_or("")));
   EXPECT_EQ(reasons, (std::set<std::string>{"bad_json", "unknown_event_type"}));
 
   // --strict: stops at the first bad line, names it, exits 1.
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "produce", "--strict", "--brokers", broker->bootstrap_servers()}, &out,
-                     &err, input),
-            1);
+  ASSERT_EQ(
+      RunToEnd(dir, {kBinary, "produce", "--strict", "--brokers", broker->bootstrap_servers()},
+               &out, &err, input),
+      1);
   EXPECT_NE(err.find("<stdin>:2: bad_json: not valid JSON"), std::string::npos) << err;
-  EXPECT_EQ(out.rfind("produce: 2 lines, 1 accepted -> clicks, 1 rejected -> (none, --strict), 1 delivered, ", 0),
-            0u)
+  EXPECT_EQ(
+      out.rfind(
+          "produce: 2 lines, 1 accepted -> clicks, 1 rejected -> (none, --strict), 1 delivered, ",
+          0),
+      0u)
       << out;
 }
 
@@ -156,12 +166,14 @@ TEST(Cli, ProduceSyntheticPublishesEventsAndTheCatalogue) {
   ScratchDir dir;
   std::string out, err;
   ASSERT_EQ(RunToEnd(dir,
-                     {kBinary, "produce", "--synthetic", "3000", "--synthetic-items", "300", "--seed", "5",
-                      "--brokers", broker->bootstrap_servers()},
+                     {kBinary, "produce", "--synthetic", "3000", "--synthetic-items", "300",
+                      "--seed", "5", "--brokers", broker->bootstrap_servers()},
                      &out, &err),
             0)
       << err;
-  EXPECT_EQ(out.rfind("produce: 3000 synthetic events -> clicks, 300 items -> items, 3300 delivered, 0 failed, ", 0),
+  EXPECT_EQ(out.rfind("produce: 3000 synthetic events -> clicks, 300 items -> items, 3300 "
+                      "delivered, 0 failed, ",
+                      0),
             0u)
       << out;
   auto clicks = ReadTopic(broker->bootstrap_servers(), "clicks", 2, 3000);
@@ -188,11 +200,12 @@ TEST(Cli, ReplayMovieLens100kInTimestampOrderWithOriginalTimestamps) {
                      &out, &err),
             0)
       << err;
-  EXPECT_EQ(out.rfind("replay: 100000 events from " + kMl100k +
-                          "/u.data (movielens), 0 skipped, 1681 items -> items, 100000 sent -> clicks, "
-                          "101681 delivered, 0 failed, ",
-                      0),
-            0u)
+  EXPECT_EQ(
+      out.rfind("replay: 100000 events from " + kMl100k +
+                    "/u.data (movielens), 0 skipped, 1681 items -> items, 100000 sent -> clicks, "
+                    "101681 delivered, 0 failed, ",
+                0),
+      0u)
       << out;
   auto clicks = ReadTopic(broker->bootstrap_servers(), "clicks", 8, 100000);
   ASSERT_EQ(clicks.size(), 100000u);
@@ -231,10 +244,14 @@ TEST(Cli, ReplayStopsAtABadLineUnlessSkipBad) {
             "u1,i2,click,yesterday\n"
             "u2,i1,view,1732270000500\n");
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "replay", "--format", "csv", file, "--brokers", broker->bootstrap_servers()},
+  ASSERT_EQ(RunToEnd(dir,
+                     {kBinary, "replay", "--format", "csv", file, "--brokers",
+                      broker->bootstrap_servers()},
                      &out, &err),
             1);
-  EXPECT_NE(err.find(file + ":3: wrong_type: ts \"yesterday\" is not an integer"), std::string::npos) << err;
+  EXPECT_NE(err.find(file + ":3: wrong_type: ts \"yesterday\" is not an integer"),
+            std::string::npos)
+      << err;
   EXPECT_TRUE(ReadTopic(broker->bootstrap_servers(), "clicks", 2, 0).empty());
 
   ASSERT_EQ(RunToEnd(dir,
@@ -243,12 +260,18 @@ TEST(Cli, ReplayStopsAtABadLineUnlessSkipBad) {
                      &out, &err),
             0)
       << err;
-  EXPECT_EQ(out.rfind("replay: 2 events from " + file + " (csv), 1 skipped, 0 items -> items, 2 sent -> clicks, 2 delivered, 0 failed, ", 0),
-            0u)
+  EXPECT_EQ(
+      out.rfind(
+          "replay: 2 events from " + file +
+              " (csv), 1 skipped, 0 items -> items, 2 sent -> clicks, 2 delivered, 0 failed, ",
+          0),
+      0u)
       << out;
   EXPECT_EQ(ReadTopic(broker->bootstrap_servers(), "clicks", 2, 2).size(), 2u);
 
-  EXPECT_NE(RunToEnd(dir, {kBinary, "replay", "--format", "parquet", file, "--brokers", "x:1"}, &out, &err), 0);
+  EXPECT_NE(RunToEnd(dir, {kBinary, "replay", "--format", "parquet", file, "--brokers", "x:1"},
+                     &out, &err),
+            0);
   EXPECT_NE(err.find("--format: parquet not in {movielens,jsonl,csv}"), std::string::npos) << err;
 }
 
@@ -267,8 +290,9 @@ TEST(Cli, RunStartsBrokerAndGeneratorUntilInterrupted) {
   EXPECT_EQ(items.size(), 1000u);
   run.Signal(SIGINT);
   EXPECT_EQ(run.Wait(std::chrono::seconds(30)), 0) << run.err();
-  EXPECT_NE(run.out().find("streamrec run: embedded broker (librdkafka mock cluster) at " + address),
-            std::string::npos)
+  EXPECT_NE(
+      run.out().find("streamrec run: embedded broker (librdkafka mock cluster) at " + address),
+      std::string::npos)
       << run.out();
   EXPECT_NE(run.out().find("streamrec run: stopped; "), std::string::npos) << run.out();
 }

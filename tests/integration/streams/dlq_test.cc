@@ -135,7 +135,8 @@ TEST(ClickPublisher, KeysByUserRoutesBadLinesAndHonoursStrict) {
   ClickPublisherOptions opts;
   opts.use_event_time = true;
   ClickPublisher publisher(producer->get(), opts);
-  const std::string good = R"({"user_id":"alice","item_id":"i1","event":"click","ts":1732270000042})";
+  const std::string good =
+      R"({"user_id":"alice","item_id":"i1","event":"click","ts":1732270000042})";
   ASSERT_TRUE(publisher.PublishJson(good).ok());
   ASSERT_TRUE(publisher.PublishJson(R"({"user_id":"alice"})").ok());  // to the DLQ
   ClickEvent e;

@@ -80,7 +80,9 @@ class InteropTest : public ::testing::Test {
     ProducerOptions po;
     po.brokers = broker_->bootstrap_servers();
     std::map<std::string, int32_t> out;
-    po.on_delivery = [&](const DeliveryReport& r) { out["user-" + std::to_string(r.tag)] = r.partition; };
+    po.on_delivery = [&](const DeliveryReport& r) {
+      out["user-" + std::to_string(r.tag)] = r.partition;
+    };
     auto producer = KafkaProducer::Create(po);
     EXPECT_TRUE(producer.ok());
     for (int i = 0; i < kN; ++i) {
@@ -117,7 +119,8 @@ class InteropTest : public ::testing::Test {
 TEST_F(InteropTest, KcatProducesOurConsumerReadsTheSameMessages) {
   if (!HaveProgram("kcat")) GTEST_SKIP() << "kcat is not installed";
   std::string input;
-  for (int i = 0; i < kN; ++i) input += "user-" + std::to_string(i) + "\tkcat-" + std::to_string(i) + "\n";
+  for (int i = 0; i < kN; ++i)
+    input += "user-" + std::to_string(i) + "\tkcat-" + std::to_string(i) + "\n";
   std::string out, err;
   // murmur2_random is the Java client's partitioner, which our producer uses too.
   const int rc = RunShell(dir_,

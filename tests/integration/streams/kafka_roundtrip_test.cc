@@ -116,11 +116,13 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
 
   // Metrics: produced (acknowledged) and consumed per topic, lag per partition.
   EXPECT_EQ(MetricValue("streamrec_events_produced_total", {{"topic", "rt"}}), kMessages);
-  EXPECT_EQ(MetricValue("streamrec_events_consumed_total", {{"stage", "rt-group"}, {"topic", "rt"}}),
-            kMessages);
+  EXPECT_EQ(
+      MetricValue("streamrec_events_consumed_total", {{"stage", "rt-group"}, {"topic", "rt"}}),
+      kMessages);
   for (const auto& [key, partition] : partition_of_key) {
-    EXPECT_EQ(MetricValue("streamrec_consumer_lag",
-                          {{"stage", "rt-group"}, {"topic", "rt"}, {"partition", std::to_string(partition)}}),
+    EXPECT_EQ(MetricValue("streamrec_consumer_lag", {{"stage", "rt-group"},
+                                                     {"topic", "rt"},
+                                                     {"partition", std::to_string(partition)}}),
               0)
         << partition;
   }

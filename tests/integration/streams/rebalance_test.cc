@@ -35,7 +35,8 @@ class RecordingListener : public RebalanceListener {
       owned_.insert(tp.partition);
     }
   }
-  void OnPartitionsRevoked(KafkaConsumer*, const std::vector<TopicPartitionOffset>& parts) override {
+  void OnPartitionsRevoked(KafkaConsumer*,
+                           const std::vector<TopicPartitionOffset>& parts) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!parts.empty()) ++revoked_calls_;
     for (const auto& tp : parts) {
@@ -145,7 +146,8 @@ TEST_P(RebalanceTest, TwoMembersSplitThePartitionsAndHandBackOnLeave) {
   auto b = std::make_unique<ConsumerThread>(brokers, strategy, &b_listener);
   ASSERT_TRUE(Eventually([&] {
     return a_listener.owned().size() == 2 && b_listener.owned().size() == 2;
-  })) << "a owns " << a_listener.owned().size() << ", b owns " << b_listener.owned().size();
+  })) << "a owns "
+      << a_listener.owned().size() << ", b owns " << b_listener.owned().size();
   std::set<int32_t> all = a_listener.owned();
   for (int32_t p : b_listener.owned()) all.insert(p);
   EXPECT_EQ(all.size(), static_cast<size_t>(kPartitions));
@@ -182,8 +184,7 @@ TEST_P(RebalanceTest, TwoMembersSplitThePartitionsAndHandBackOnLeave) {
   EXPECT_TRUE(a_listener.owned().empty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Protocols, RebalanceTest,
-                         ::testing::Values("cooperative-sticky", "range"),
+INSTANTIATE_TEST_SUITE_P(Protocols, RebalanceTest, ::testing::Values("cooperative-sticky", "range"),
                          [](const auto& info) {
                            return info.param == "range" ? std::string("Eager")
                                                         : std::string("Cooperative");
@@ -252,7 +253,8 @@ TEST(RebalanceCommit, NextMemberStartsWhereTheRevokedOneCommitted) {
   popts.brokers = brokers;
   auto producer = KafkaProducer::Create(popts);
   ASSERT_TRUE(producer.ok());
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE((*producer)->Produce("handover", "k", std::to_string(i)).ok());
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE((*producer)->Produce("handover", "k", std::to_string(i)).ok());
   ASSERT_TRUE((*producer)->Flush(30000).ok());
 
   ConsumerOptions o;

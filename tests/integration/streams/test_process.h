@@ -4,13 +4,13 @@
 
 #include <unistd.h>
 
+#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <sys/wait.h>
 
 namespace streamrec::testing {
 
@@ -47,8 +47,9 @@ inline void WriteFile(const std::string& path, const std::string& text) {
 
 // Runs `command` under sh with stdin from `stdin_text`, killed after `timeout_s`; returns
 // its exit status (124 on timeout) and its stdout in *out (stderr in *err if given).
-inline int RunShell(const ScratchDir& dir, const std::string& command, const std::string& stdin_text,
-                    int timeout_s, std::string* out, std::string* err = nullptr) {
+inline int RunShell(const ScratchDir& dir, const std::string& command,
+                    const std::string& stdin_text, int timeout_s, std::string* out,
+                    std::string* err = nullptr) {
   static int n = 0;
   const std::string base = dir.File("cmd" + std::to_string(n++));
   WriteFile(base + ".in", stdin_text);

@@ -48,15 +48,16 @@ TEST(ClickEventParser, EveryEventTypeAndUnknownFieldsAndOptionalSession) {
                                                      {"purchase", EventType::kPurchase}};
   ClickEventParser parser;
   for (const auto& [name, type] : types) {
-    const std::string msg = std::string(R"({"extra":{"nested":[1,2,{"x":null}]},"ts":1732270000000,)") +
-                            R"("event":")" + name + R"(","item_id":"i","user_id":"u","price":9.5})";
+    const std::string msg =
+        std::string(R"({"extra":{"nested":[1,2,{"x":null}]},"ts":1732270000000,)") +
+        R"("event":")" + name + R"(","item_id":"i","user_id":"u","price":9.5})";
     ClickParseResult r = parser.Parse(msg);
     ASSERT_TRUE(r.ok()) << msg << ": " << r.detail;
     EXPECT_EQ(r.event.event, type);
     EXPECT_EQ(r.event.session_id, "");
   }
-  ClickParseResult null_session =
-      parser.Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":null})");
+  ClickParseResult null_session = parser.Parse(
+      R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":null})");
   ASSERT_TRUE(null_session.ok()) << null_session.detail;
   EXPECT_EQ(null_session.event.session_id, "");
 }
@@ -87,7 +88,8 @@ TEST(ClickEventParser, EncodeOmitsEmptySession) {
   e.item_id = "i";
   e.event = EventType::kView;
   e.ts_ms = 1732270000000;
-  EXPECT_EQ(EncodeClickEvent(e), R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000})");
+  EXPECT_EQ(EncodeClickEvent(e),
+            R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000})");
 }
 
 TEST(ClickEventRejects, BadJson) {
@@ -95,7 +97,7 @@ TEST(ClickEventRejects, BadJson) {
   ClickParseResult r = Parse(R"({"user_id":"u1",)");
   EXPECT_EQ(r.reason, RejectReason::kBadJson);
   EXPECT_EQ(r.detail.rfind("not valid JSON: ", 0), 0u) << r.detail;
-  EXPECT_EQ(Parse("{\"user_id\":\"u\xff\"}").reason, RejectReason::kBadJson);  // invalid UTF-8
+  EXPECT_EQ(Parse("{\"user_id\":\"u\xff\"}").reason, RejectReason::kBadJson);   // invalid UTF-8
   EXPECT_EQ(Parse(std::string(kGood) + " {}").reason, RejectReason::kBadJson);  // trailing value
   EXPECT_EQ(Parse("nul").reason, RejectReason::kBadJson);
   ExpectReject(R"(["u1","sku-9"])", RejectReason::kBadJson,
@@ -111,7 +113,8 @@ TEST(ClickEventRejects, MessageTooLarge) {
   ExpectReject(big, RejectReason::kMessageTooLarge,
                "message is " + std::to_string(big.size()) + " bytes, the limit is 65536");
   // Exactly at the limit is fine.
-  std::string at_limit = R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"pad":")";
+  std::string at_limit =
+      R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"pad":")";
   at_limit.append(kMaxClickMessageBytes - at_limit.size() - 2, 'x');
   at_limit.append("\"}");
   ASSERT_EQ(at_limit.size(), kMaxClickMessageBytes);
@@ -138,16 +141,18 @@ TEST(ClickEventRejects, WrongTypes) {
   ExpectReject(R"({"user_id":"u","item_id":"i","event":1,"ts":1732270000000})",
                RejectReason::kWrongType, "event is an integer, expected a string");
   ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":"1732270000000"})",
-               RejectReason::kWrongType, "ts is a string, expected an integer (epoch milliseconds)");
+               RejectReason::kWrongType,
+               "ts is a string, expected an integer (epoch milliseconds)");
   ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000.5})",
                RejectReason::kWrongType,
                "ts is a floating-point number, expected an integer (epoch milliseconds)");
-  ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":null})", RejectReason::kWrongType,
-               "ts is null, expected an integer (epoch milliseconds)");
+  ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":null})",
+               RejectReason::kWrongType, "ts is null, expected an integer (epoch milliseconds)");
   ExpectReject(R"({"user_id":null,"item_id":"i","event":"view","ts":1732270000000})",
                RejectReason::kWrongType, "user_id is null, expected a string");
-  ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":true})",
-               RejectReason::kWrongType, "session_id is a boolean, expected a string");
+  ExpectReject(
+      R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":true})",
+      RejectReason::kWrongType, "session_id is a boolean, expected a string");
   ExpectReject(R"({"user_id":{},"item_id":"i","event":"view","ts":1732270000000})",
                RejectReason::kWrongType, "user_id is an object, expected a string");
 }
@@ -158,13 +163,17 @@ TEST(ClickEventRejects, EmptyIds) {
   ExpectReject(R"({"user_id":"u","item_id":"","event":"view","ts":1732270000000})",
                RejectReason::kEmptyId, "item_id is empty");
   // An empty session id is allowed (sessions are optional).
-  EXPECT_TRUE(Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":""})").ok());
+  EXPECT_TRUE(
+      Parse(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000000,"session_id":""})")
+          .ok());
 }
 
 TEST(ClickEventRejects, IdTooLong) {
   const std::string at_limit(kMaxIdBytes, 'a');
   const std::string over(kMaxIdBytes + 44, 'b');
-  EXPECT_TRUE(Parse(R"({"user_id":")" + at_limit + R"(","item_id":"i","event":"view","ts":1732270000000})").ok());
+  EXPECT_TRUE(
+      Parse(R"({"user_id":")" + at_limit + R"(","item_id":"i","event":"view","ts":1732270000000})")
+          .ok());
   ExpectReject(R"({"user_id":")" + over + R"(","item_id":"i","event":"view","ts":1732270000000})",
                RejectReason::kIdTooLong, "user_id is 300 bytes, the limit is 256");
   ExpectReject(R"({"user_id":"u","item_id":")" + over + R"(","event":"view","ts":1732270000000})",
@@ -180,8 +189,8 @@ TEST(ClickEventRejects, IdTooLong) {
 }
 
 TEST(ClickEventRejects, BadTimestamps) {
-  ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":-5})", RejectReason::kBadTimestamp,
-               "ts -5 is negative");
+  ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":-5})",
+               RejectReason::kBadTimestamp, "ts -5 is negative");
   ExpectReject(R"({"user_id":"u","item_id":"i","event":"view","ts":1732270000})",
                RejectReason::kBadTimestamp,
                "ts 1732270000 is before 1990-01-01 (631152000000 ms); ts is epoch milliseconds");
@@ -207,9 +216,10 @@ TEST(ClickEventRejects, UnknownEventType) {
                RejectReason::kUnknownEventType,
                R"(event "Click" is not one of view, click, add_to_cart, purchase)");
   const std::string long_name(100, 'z');
-  ExpectReject(R"({"user_id":"u","item_id":"i","event":")" + long_name + R"(","ts":1732270000000})",
-               RejectReason::kUnknownEventType,
-               "event \"" + std::string(64, 'z') + "...\" is not one of view, click, add_to_cart, purchase");
+  ExpectReject(
+      R"({"user_id":"u","item_id":"i","event":")" + long_name + R"(","ts":1732270000000})",
+      RejectReason::kUnknownEventType,
+      "event \"" + std::string(64, 'z') + "...\" is not one of view, click, add_to_cart, purchase");
 }
 
 TEST(ClickEventRejects, FirstProblemInFieldOrderIsReported) {
@@ -217,7 +227,8 @@ TEST(ClickEventRejects, FirstProblemInFieldOrderIsReported) {
   ExpectReject(R"({"user_id":"","item_id":7,"event":"x","ts":-1})", RejectReason::kEmptyId,
                "user_id is empty");
   // Duplicate keys: the first occurrence wins.
-  ClickParseResult r = Parse(R"({"user_id":"first","user_id":"second","item_id":"i","event":"view","ts":1732270000000})");
+  ClickParseResult r = Parse(
+      R"({"user_id":"first","user_id":"second","item_id":"i","event":"view","ts":1732270000000})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r.event.user_id, "first");
 }
@@ -236,7 +247,8 @@ TEST(ClickEventRejects, ReasonNamesAreTheHeaderValues) {
 TEST(ClickEventParser, ReusingOneParserGivesIndependentResults) {
   ClickEventParser parser;
   ClickParseResult a = parser.Parse(kGood);
-  ClickParseResult b = parser.Parse(R"({"user_id":"zz","item_id":"yy","event":"purchase","ts":1732270000999})");
+  ClickParseResult b =
+      parser.Parse(R"({"user_id":"zz","item_id":"yy","event":"purchase","ts":1732270000999})");
   ClickParseResult c = parser.Parse("not json");
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(b.ok());

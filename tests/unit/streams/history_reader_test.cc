@@ -38,7 +38,8 @@ HistoryReaderOptions Format(HistoryFormat f) {
 
 TEST(HistoryReader, MovieLensSecondsBecomeMilliseconds) {
   TempDir dir;
-  const std::string p = dir.Write("u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\r\n\n22\t377\t1\t878887116\n");
+  const std::string p = dir.Write(
+      "u.data", "196\t242\t3\t881250949\n186\t302\t3\t891717742\r\n\n22\t377\t1\t878887116\n");
   auto events = ReadHistoryFile(p, Format(HistoryFormat::kMovieLens), false, false);
   ASSERT_TRUE(events.ok()) << events.status().ToString();
   ASSERT_EQ(events->size(), 3u);
@@ -58,7 +59,8 @@ TEST(HistoryReader, MovieLensSecondsBecomeMilliseconds) {
 
 TEST(HistoryReader, MovieLensRatingEvents) {
   TempDir dir;
-  const std::string p = dir.Write("u.data", "1\t1\t1\t881250949\n1\t2\t3\t881250949\n1\t3\t4\t881250949\n1\t4\t5\t881250949\n");
+  const std::string p = dir.Write(
+      "u.data", "1\t1\t1\t881250949\n1\t2\t3\t881250949\n1\t3\t4\t881250949\n1\t4\t5\t881250949\n");
   HistoryReaderOptions o = Format(HistoryFormat::kMovieLens);
   o.movielens_rating_events = true;
   auto events = ReadHistoryFile(p, o, false, false);
@@ -71,24 +73,29 @@ TEST(HistoryReader, MovieLensRatingEvents) {
 
 TEST(HistoryReader, BadLinesNameFileAndLineAndSkipBadContinues) {
   TempDir dir;
-  const std::string p =
-      dir.Write("u.data", "1\t1\t3\t881250949\n1\t2\t3\n1\t3\tx\t881250949\n1\t4\t3\t12\n1\t5\t3\t881250950\n");
+  const std::string p = dir.Write(
+      "u.data",
+      "1\t1\t3\t881250949\n1\t2\t3\n1\t3\tx\t881250949\n1\t4\t3\t12\n1\t5\t3\t881250950\n");
   auto strict = ReadHistoryFile(p, Format(HistoryFormat::kMovieLens), false, false);
   ASSERT_FALSE(strict.ok());
-  EXPECT_EQ(strict.status().message(),
-            p + ":2: bad_line: expected 4 tab-separated fields (user item rating timestamp), got 3");
+  EXPECT_EQ(
+      strict.status().message(),
+      p + ":2: bad_line: expected 4 tab-separated fields (user item rating timestamp), got 3");
 
   auto reader = HistoryReader::Open(p, Format(HistoryFormat::kMovieLens));
   ASSERT_TRUE(reader.ok());
   ClickEvent e;
   ASSERT_TRUE((*reader)->Next(&e).value());
-  EXPECT_EQ((*reader)->Next(&e).status().message(),
-            p + ":2: bad_line: expected 4 tab-separated fields (user item rating timestamp), got 3");
+  EXPECT_EQ(
+      (*reader)->Next(&e).status().message(),
+      p + ":2: bad_line: expected 4 tab-separated fields (user item rating timestamp), got 3");
   EXPECT_EQ((*reader)->line(), "1\t2\t3");
-  EXPECT_EQ((*reader)->Next(&e).status().message(), p + ":3: bad_line: rating \"x\" is not an integer");
+  EXPECT_EQ((*reader)->Next(&e).status().message(),
+            p + ":3: bad_line: rating \"x\" is not an integer");
   // 12 s after the epoch is before 2000: the clicks validation applies.
   EXPECT_EQ((*reader)->Next(&e).status().message(),
-            p + ":4: bad_timestamp: ts 12000 is before 1990-01-01 (631152000000 ms); ts is epoch milliseconds");
+            p + ":4: bad_timestamp: ts 12000 is before 1990-01-01 (631152000000 ms); ts is epoch "
+                "milliseconds");
   ASSERT_TRUE((*reader)->Next(&e).value());
   EXPECT_EQ(e.item_id, "5");
   EXPECT_EQ((*reader)->line_number(), 5);
@@ -117,13 +124,15 @@ TEST(HistoryReader, JsonlUsesTheClickParser) {
   ASSERT_TRUE((*reader)->Next(&e).value());
   EXPECT_EQ(e.session_id, "s");
   EXPECT_EQ(e.event, EventType::kView);
-  EXPECT_EQ((*reader)->Next(&e).status().message(),
-            p + R"(:2: unknown_event_type: event "like" is not one of view, click, add_to_cart, purchase)");
+  EXPECT_EQ(
+      (*reader)->Next(&e).status().message(),
+      p + R"(:2: unknown_event_type: event "like" is not one of view, click, add_to_cart, purchase)");
 }
 
 TEST(HistoryReader, CsvWithAndWithoutHeader) {
   TempDir dir;
-  const std::string plain = dir.Write("a.csv", "u1,i1,click,1732270000000\n\"u,2\",\"i\"\"2\",purchase,1732270000001,s9\n");
+  const std::string plain = dir.Write(
+      "a.csv", "u1,i1,click,1732270000000\n\"u,2\",\"i\"\"2\",purchase,1732270000001,s9\n");
   auto a = ReadHistoryFile(plain, Format(HistoryFormat::kCsv), false, false);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_EQ(a->size(), 2u);
@@ -132,7 +141,8 @@ TEST(HistoryReader, CsvWithAndWithoutHeader) {
   EXPECT_EQ((*a)[1].event, EventType::kPurchase);
   EXPECT_EQ((*a)[1].session_id, "s9");
 
-  const std::string headed = dir.Write("b.csv", "user_id,price,ts,event,item_id\nu7,3.5,1732270000005,view,i8\n");
+  const std::string headed =
+      dir.Write("b.csv", "user_id,price,ts,event,item_id\nu7,3.5,1732270000005,view,i8\n");
   auto b = ReadHistoryFile(headed, Format(HistoryFormat::kCsv), false, false);
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   ASSERT_EQ(b->size(), 1u);
@@ -141,7 +151,8 @@ TEST(HistoryReader, CsvWithAndWithoutHeader) {
   EXPECT_EQ((*b)[0].ts_ms, 1732270000005);
   EXPECT_EQ((*b)[0].event, EventType::kView);
 
-  const std::string bad = dir.Write("c.csv", "u1,i1,click,soon\nu1,,click,1732270000000\n\"open,i,click,1\n");
+  const std::string bad =
+      dir.Write("c.csv", "u1,i1,click,soon\nu1,,click,1732270000000\n\"open,i,click,1\n");
   auto reader = HistoryReader::Open(bad, Format(HistoryFormat::kCsv));
   ASSERT_TRUE(reader.ok());
   ClickEvent e;

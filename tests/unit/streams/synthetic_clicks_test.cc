@@ -82,7 +82,8 @@ TEST(SyntheticClicks, CatalogueStructure) {
   }
   // 5 clusters × 2 categories, each category inside one cluster.
   EXPECT_EQ(clusters_of_category.size(), 10u);
-  for (const auto& [category, clusters] : clusters_of_category) EXPECT_EQ(clusters.size(), 1u) << category;
+  for (const auto& [category, clusters] : clusters_of_category)
+    EXPECT_EQ(clusters.size(), 1u) << category;
   size_t total = 0;
   for (int c = 0; c < 5; ++c) {
     const auto& members = g.ItemsOfCluster(c);

@@ -53,7 +53,8 @@ TEST(Topics, NamesComeFromConfig) {
 
 TEST(KafkaProperties, PassThroughFromConfigAndBrokerResolution) {
   auto config = Config::FromYamlString(
-      "kafka:\n  bootstrap.servers: k1:9092\n  security.protocol: SASL_SSL\n  sasl:\n    mechanism: PLAIN\n");
+      "kafka:\n  bootstrap.servers: k1:9092\n  security.protocol: SASL_SSL\n  sasl:\n    "
+      "mechanism: PLAIN\n");
   ASSERT_TRUE(config.ok());
   KafkaProperties p = KafkaPropertiesFromConfig(*config);
   EXPECT_EQ(p.at("security.protocol"), "SASL_SSL");
