@@ -278,8 +278,8 @@ TEST(Cli, ReplayStopsAtABadLineUnlessSkipBad) {
 TEST(Cli, RunStartsBrokerAndGeneratorUntilInterrupted) {
   ScratchDir dir;
   const std::string file = dir.File("bootstrap");
-  Subprocess run({kBinary, "run", "--rate", "1000", "--metrics", "off", "--partitions", "2",
-                  "--bootstrap-file", file},
+  Subprocess run({kBinary, "run", "--rate", "1000", "--metrics", "off", "--http", "127.0.0.1:0",
+                  "--partitions", "2", "--bootstrap-file", file},
                  dir.File("run.out"), dir.File("run.err"));
   ASSERT_TRUE(WaitForFile(file, std::chrono::seconds(30))) << run.err();
   std::string address = ReadFile(file);
