@@ -16,9 +16,11 @@
 namespace streamrec {
 namespace {
 
-// Owns a vector of RdKafka::TopicPartition* created by us (not by librdkafka).
+// Owns a vector of RdKafka::TopicPartition* created by us, or handed to us by
+// librdkafka (assignment()), and destroys them.
 class OwnedPartitions {
  public:
+  OwnedPartitions() = default;
   explicit OwnedPartitions(const std::vector<TopicPartitionOffset>& tps) {
     for (const auto& tp : tps) {
       parts_.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition, tp.offset));
@@ -362,10 +364,9 @@ Status KafkaConsumer::Seek(const TopicPartitionOffset& to, int timeout_ms) {
 }
 
 Result<std::vector<TopicPartitionOffset>> KafkaConsumer::Assignment() {
-  std::vector<RdKafka::TopicPartition*> parts;
-  auto code = rep_->consumer->assignment(parts);
-  std::vector<TopicPartitionOffset> out = ToOffsets(parts);
-  RdKafka::TopicPartition::destroy(parts);
+  OwnedPartitions parts;
+  auto code = rep_->consumer->assignment(parts.get());
+  std::vector<TopicPartitionOffset> out = ToOffsets(parts.get());
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("assignment", code);
   for (auto& tp : out) tp.offset = kOffsetStored;
   return out;

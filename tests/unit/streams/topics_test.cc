@@ -1,5 +1,10 @@
 #include "streams/topics.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "streams/kafka_properties.h"
@@ -62,6 +67,20 @@ TEST(KafkaProperties, PassThroughFromConfigAndBrokerResolution) {
   EXPECT_EQ(ResolveBrokers(*config, ""), "k1:9092");
   EXPECT_EQ(ResolveBrokers(*config, "flag:1"), "flag:1");
   EXPECT_EQ(ResolveBrokers(Config(), ""), "");
+}
+
+TEST(KafkaProperties, BootstrapFileRoundTripAndErrors) {
+  char tmpl[] = "/tmp/streamrec-bootstrap-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string path = dir + "/bootstrap";
+  ASSERT_TRUE(WriteBootstrapFile(path, "127.0.0.1:41234").ok());
+  EXPECT_EQ(ReadBootstrapFile(path).value(), "127.0.0.1:41234");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_EQ(ReadBootstrapFile(dir + "/missing").status().code(), Status::Code::kIoError);
+  std::ofstream(dir + "/empty") << "\n";
+  EXPECT_EQ(ReadBootstrapFile(dir + "/empty").status().code(), Status::Code::kInvalidArgument);
+  EXPECT_EQ(WriteBootstrapFile(dir + "/no/such/dir/f", "x").code(), Status::Code::kIoError);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
