@@ -8,7 +8,10 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <sstream>
 #include <regex>
 #include <set>
 #include <string>
@@ -290,6 +293,63 @@ TEST_F(RunE2eTest, BadRequestsGetClearErrors) {
   auto oversized = Client().Post("/v1/events", std::string(2 << 20, 'x'), "application/json");
   ASSERT_TRUE(oversized);
   EXPECT_EQ(oversized->status, 413);
+}
+
+// Clients we did not write: kcat produces a click and a request, kafka-python (Debian's
+// python3-kafka) consumes the answer from `recommendations`.
+TEST_F(RunE2eTest, KcatProducerAndKafkaPythonConsumerInterop) {
+  if (::access("/usr/bin/kcat", X_OK) != 0) GTEST_SKIP() << "kcat is not installed";
+  ASSERT_TRUE(WaitForModel(seconds(120))) << run_->err();
+  const std::string user = "kcat-shopper";
+  const int64_t now_ms = std::chrono::duration_cast<milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string click = user + "\t" + R"({"user_id":")" + user +
+                            R"(","item_id":"item-00005","event":"purchase","ts":)" +
+                            std::to_string(now_ms) + "}\n";
+  std::string out, err;
+  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", "clicks", "-K", "\t"},
+                              &out, &err, click, 60), 0) << err;
+  // Wait (bounded) until the serving operator has the click in the user's window.
+  bool known = false;
+  for (auto deadline = Clock::now() + seconds(30); !known && Clock::now() < deadline;) {
+    auto res = Client().Get(("/v1/recommendations?user_id=" + user + "&k=7").c_str());
+    known = res && res->status == 200 && res->body.find("\"cold_start\":false") != std::string::npos;
+    if (!known) std::this_thread::sleep_for(milliseconds(50));
+  }
+  ASSERT_TRUE(known) << "the kcat click never reached the serving operator";
+  const std::string request = user + "\t" + R"({"request_id":"kcat-req-1","user_id":")" + user +
+                              R"(","k":7})" + "\n";
+  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", "rec-requests", "-K", "\t"},
+                              &out, &err, request, 60), 0) << err;
+
+  const std::string script = dir_->File("consume.py");
+  testing::WriteFile(script, R"PY(
+import json, sys, time
+from kafka import KafkaConsumer
+consumer = KafkaConsumer('recommendations', bootstrap_servers=sys.argv[1],
+                         auto_offset_reset='earliest', enable_auto_commit=False,
+                         consumer_timeout_ms=1000, api_version=(2, 0, 0))
+deadline = time.time() + 60
+while time.time() < deadline:
+    for msg in consumer:
+        answer = json.loads(msg.value)
+        if answer.get('request_id') == 'kcat-req-1':
+            print(msg.key.decode(), len(answer['items']), answer['model_version'],
+                  ' '.join(i['item_id'] for i in answer['items']))
+            sys.exit(0)
+sys.exit(3)
+)PY");
+  const int code = testing::RunToEnd(*dir_, {"/usr/bin/python3", script, bootstrap_}, &out, &err, "", 120);
+  ASSERT_EQ(code, 0) << "kafka-python saw no answer\n" << err;
+  std::istringstream fields(out);
+  std::string key, items;
+  int count = 0, version = 0;
+  fields >> key >> count >> version;
+  std::getline(fields, items);
+  EXPECT_EQ(key, user);
+  EXPECT_EQ(count, 7) << out;
+  EXPECT_GE(version, 1) << out;
+  EXPECT_EQ(items.find("item-00005"), std::string::npos) << "the purchased item is filtered: " << out;
 }
 
 }  // namespace
