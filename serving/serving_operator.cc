@@ -237,6 +237,9 @@ void ServingOperator::RequestsLoop() {
   ConsumerOptions copts;
   copts.brokers = options_.brokers;
   copts.properties = options_.kafka;
+  // Requests are latency-bound: don't let an empty fetch wait librdkafka's default
+  // 500 ms (a user setting wins).
+  copts.properties.emplace("fetch.wait.max.ms", std::to_string(options_.request_fetch_wait_ms));
   copts.group_id = options_.group_id;
   copts.stage = "serving";
   copts.listener = &listener;
@@ -273,10 +276,33 @@ void ServingOperator::RequestsLoop() {
       service_->history().Record(parsed.event.user_key, parsed.event.item_key,
                                  parsed.event.item_id, parsed.event.ts_ms);
     }
+    std::vector<const Record*> requests;
     for (const Record& r : batch) {
-      if (r.topic != options_.topics.rec_requests) continue;
-      const std::string response = service_->HandleRequestMessage(r.value);
-      Status produced = producer_->Produce(options_.topics.recommendations, r.key, response);
+      if (r.topic == options_.topics.rec_requests) requests.push_back(&r);
+    }
+    // Answer the batch's requests on up to request_threads threads (the service is
+    // thread-safe), then produce the answers in order.
+    std::vector<std::string> responses(requests.size());
+    const size_t workers =
+        std::min<size_t>(std::max(1, options_.request_threads), requests.size());
+    if (workers <= 1) {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        responses[i] = service_->HandleRequestMessage(requests[i]->value);
+      }
+    } else {
+      std::vector<std::thread> pool;
+      for (size_t w = 0; w < workers; ++w) {
+        pool.emplace_back([&, w] {
+          for (size_t i = w; i < requests.size(); i += workers) {
+            responses[i] = service_->HandleRequestMessage(requests[i]->value);
+          }
+        });
+      }
+      for (auto& t : pool) t.join();
+    }
+    for (size_t i = 0; i < requests.size(); ++i) {
+      Status produced =
+          producer_->Produce(options_.topics.recommendations, requests[i]->key, responses[i]);
       if (!produced.ok()) {
         spdlog::warn("[serving] producing a response: {}", produced.ToString());
       } else {

@@ -36,11 +36,16 @@ struct ServingOperatorOptions {
   // Serve the HTTP API (on `http.host:http.port`).
   bool serve_http = true;
   HttpApiOptions http;
+  // Threads answering one polled batch of rec-requests in parallel (1: the loop's own).
+  int request_threads = 2;
   // Poll timeout and batch size of every loop.
   int poll_timeout_ms = 100;
   size_t max_batch = 500;
   // How often the request loop commits its rec-requests positions.
   int commit_interval_ms = 1000;
+  // fetch.wait.max.ms of the request consumer unless `kafka` sets it (librdkafka's
+  // default, 500 ms, would add up to that much to a request's latency).
+  int request_fetch_wait_ms = 5;
 };
 
 // The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads,

@@ -23,6 +23,10 @@
 
 #include "core/id_hash.h"
 #include "serving/http_api.h"
+#include "serving/serving_operator.h"
+#include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
 #include "serving/recommendation_service.h"
 #include "serving/two_tower_loader.h"
 #include "training/snapshot.h"
@@ -323,6 +327,101 @@ int Load(const std::map<std::string, std::string>& f) {
   return errors.load() == 0 ? 0 : 1;
 }
 
+// The Kafka request/response path on the embedded broker: requests produced to
+// rec-requests at --rate for --seconds; latency = answer consumed − request produced.
+int Kafka(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "");
+  const double rate = std::stod(Get(f, "--rate", "1000"));
+  const double seconds = std::stod(Get(f, "--seconds", "10"));
+  EmbeddedBrokerOptions bopts;
+  bopts.default_partitions = 4;
+  auto broker = EmbeddedBroker::Start(bopts);
+  if (!broker.ok()) {
+    std::cerr << broker.status().ToString() << "\n";
+    return 1;
+  }
+  ServingOperatorOptions options;
+  options.brokers = (*broker)->bootstrap_servers();
+  options.serve_http = false;
+  options.poll_timeout_ms = 5;
+  options.service.recommender.max_per_category = 5;
+  ServingOperator op(options);
+  FillTables(&op.service(), items);
+  if (!store.empty()) {
+    Status st = op.service().models().SetAspiredVersions(
+        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+    if (!st.ok()) std::cerr << st.ToString() << "\n";
+  }
+  Status st = op.Start();
+  if (!st.ok()) {
+    std::cerr << st.ToString() << "\n";
+    return 1;
+  }
+  ProducerOptions popts;
+  popts.brokers = options.brokers;
+  popts.linger_ms = 0;
+  auto producer = KafkaProducer::Create(popts);
+  ConsumerOptions copts;
+  copts.brokers = options.brokers;
+  copts.properties["fetch.wait.max.ms"] = "5";  // the client side of the same trade-off
+  auto consumer = KafkaConsumer::Create(copts);
+  if (!producer.ok() || !consumer.ok()) return 1;
+  std::vector<TopicPartitionOffset> tps;
+  for (int32_t p = 0; p < 4; ++p) tps.push_back({"recommendations", p, kOffsetEnd});
+  if (!(*consumer)->Assign(tps).ok()) return 1;
+  // Warm up: wait until the operator answers (group join takes a few seconds).
+  std::vector<Record> batch;
+  for (int i = 0; i < 300 && op.kafka_requests_answered() == 0; ++i) {
+    (void)(*producer)->Produce("rec-requests", "u1", R"({"request_id":"warmup","user_id":"u1"})");
+    (*producer)->Poll(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    batch.clear();
+    (void)(*consumer)->PollBatch(1000, 0, &batch);
+  }
+  const int64_t total = static_cast<int64_t>(rate * seconds);
+  std::map<int64_t, Clock::time_point> sent;
+  std::vector<double> lat;
+  const auto t0 = Clock::now();
+  std::mt19937_64 rng(5);
+  int64_t next = 0;
+  while (static_cast<int64_t>(lat.size()) < total &&
+         Clock::now() - t0 < std::chrono::duration<double>(seconds + 30)) {
+    const auto now = Clock::now();
+    while (next < total &&
+           t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(next / rate)) <= now) {
+      const std::string user = UserId(static_cast<int64_t>(rng() % 12000));
+      const std::string req = "{\"request_id\":\"" + std::to_string(next) + "\",\"user_id\":\"" + user + "\",\"k\":20}";
+      sent[next] = Clock::now();
+      (void)(*producer)->Produce("rec-requests", user, req);
+      ++next;
+    }
+    (*producer)->Poll(0);
+    batch.clear();
+    (void)(*consumer)->PollBatch(1000, 1, &batch);
+    for (const Record& r : batch) {
+      const auto pos = r.value.find("\"request_id\":\"");
+      if (pos == std::string::npos) continue;
+      const std::string id = r.value.substr(pos + 14, r.value.find('"', pos + 14) - pos - 14);
+      if (id == "warmup") continue;
+      auto it = sent.find(std::stoll(id));
+      if (it == sent.end()) continue;
+      lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - it->second).count());
+      sent.erase(it);
+    }
+  }
+  op.Stop();
+  std::sort(lat.begin(), lat.end());
+  auto pct = [&](double p) {
+    return lat.empty() ? 0.0 : lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))];
+  };
+  std::printf("kafka: %zu of %lld answered at %.0f req/s offered; latency ms p50 %.2f p90 %.2f "
+              "p99 %.2f max %.2f\n",
+              lat.size(), static_cast<long long>(total), rate, pct(0.5), pct(0.9), pct(0.99),
+              lat.empty() ? 0.0 : lat.back());
+  return 0;
+}
+
 }  // namespace
 }  // namespace streamrec::serving
 
@@ -339,6 +438,7 @@ int main(int argc, char** argv) {
   if (mode == "serve") return Serve(flags);
   if (mode == "load") return Load(flags);
   if (mode == "micro") return Micro(flags);
+  if (mode == "kafka") return Kafka(flags);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }
