@@ -295,6 +295,49 @@ TEST_F(RunE2eTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(oversized->status, 413);
 }
 
+// The Grafana dashboard shipped in helm/ may use only metrics the system exports: every
+// metric name in its queries must appear in a scrape of a running `streamrec run`.
+TEST_F(RunE2eTest, DashboardUsesOnlyExportedMetrics) {
+  ASSERT_TRUE(WaitForModel(seconds(120))) << run_->err();
+  // A poison message, so that the DLQ path has counted something.
+  ProducerOptions po;
+  po.brokers = bootstrap_;
+  auto producer = KafkaProducer::Create(po);
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->Produce("clicks", "poison", "{not json").ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+
+  const std::string dashboard =
+      testing::ReadFile(std::string(STREAMREC_SOURCE_DIR) + "/helm/streamrec/dashboards/streamrec.json");
+  ASSERT_FALSE(dashboard.empty());
+  std::set<std::string> used;
+  const std::regex name_re("streamrec_[a-z_]+");
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), name_re);
+       it != std::sregex_iterator(); ++it) {
+    std::string name = it->str();
+    if (name == "streamrec_overview") continue;
+    for (const char* suffix : {"_bucket", "_count", "_sum"}) {
+      const std::string s(suffix);
+      if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0) {
+        name.resize(name.size() - s.size());
+      }
+    }
+    used.insert(name);
+  }
+  ASSERT_GE(used.size(), 10u);
+  std::set<std::string> missing = used;
+  const auto deadline = Clock::now() + seconds(60);
+  while (!missing.empty() && Clock::now() < deadline) {
+    auto res = Client().Get("/metrics");
+    ASSERT_TRUE(res);
+    for (auto it = missing.begin(); it != missing.end();) {
+      if (res->body.find("\n" + *it) != std::string::npos) it = missing.erase(it); else ++it;
+    }
+    if (!missing.empty()) std::this_thread::sleep_for(milliseconds(500));
+  }
+  for (const auto& name : missing) ADD_FAILURE() << "dashboard uses " << name << ", which is not exported";
+}
+
 // Clients we did not write: kcat produces a click and a request, kafka-python (Debian's
 // python3-kafka) consumes the answer from `recommendations`.
 TEST_F(RunE2eTest, KcatProducerAndKafkaPythonConsumerInterop) {
