@@ -18,7 +18,7 @@ PACKAGES=(
   libsimdjson-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libxxhash-dev
   libcpp-httplib-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat python3 python3-kafka curl procps
+  kcat python3 python3-kafka curl procps wrk
 )
 
 install_packages() {
