@@ -95,6 +95,10 @@ class ItemStageProcessor : public Processor {
     if (!step.ok()) return step.status();
     if (step->has_value() && (*step)->size() == 8) estimator_.set_step(state::DecodeDouble((*step)->data()));
     estimator_.ClearDirty();
+    auto total = counts_->GetScalar(kTotalCountKey);
+    if (!total.ok()) return total.status();
+    total_ = *total;
+    last_persist_ms_ = context->clock().NowMillis();
     context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
                       [this](int64_t) { context_->Commit(); });
     return Status::Ok();
@@ -132,16 +136,21 @@ class ItemStageProcessor : public Processor {
     occurrences.reserve(m.counts.size());
     for (const auto& c : m.counts) {
       counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
+      auto cached = count_cache_.find(c.item_key);
+      if (cached != count_cache_.end()) cached->second += c.weight;
       total += c.weight;
-      occurrences.emplace_back(c.item_key, c.occurrences);
       if (ItemPartition(c.item_key, m.num_item_partitions) == me) {
+        occurrences.emplace_back(c.item_key, c.occurrences);
         STREAMREC_RETURN_IF_ERROR(AddPopularity(c.item_key, c.weight, c.last_ts_ms));
         dirty_stats_.insert(c.item_key);
-        last_ts_[c.item_key] = std::max(last_ts_[c.item_key], c.last_ts_ms);
       }
     }
-    if (total != 0) counts_->Add(kTotalCountKey, total);
-    if (!occurrences.empty()) estimator_.UpdateAggregated(occurrences, m.flush_events);
+    if (total != 0) {
+      counts_->Add(kTotalCountKey, total);
+      total_ += total;
+    }
+    // Owned items only, but the step counts every event of the stream: p̂ is global.
+    if (m.flush_events > 0) estimator_.UpdateAggregated(occurrences, m.flush_events);
     uint64_t updates = 0;
     for (const auto& g : m.pairs) {
       auto& changed = dirty_pairs_[g.item_key];
@@ -155,12 +164,10 @@ class ItemStageProcessor : public Processor {
     return Status::Ok();
   }
 
-  Status Flush() override {
+  Status Flush(bool closing) override {
     const auto start = std::chrono::steady_clock::now();
-    auto total = counts_->GetScalar(kTotalCountKey);
-    if (!total.ok()) return total.status();
     for (auto& [a, changed_set] : dirty_pairs_) {
-      STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed_set, *total));
+      STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed_set, total_));
       dirty_stats_.insert(a);
     }
     dirty_pairs_.clear();
@@ -168,16 +175,21 @@ class ItemStageProcessor : public Processor {
       for (uint64_t item : dirty_stats_) STREAMREC_RETURN_IF_ERROR(PublishStats(item));
     }
     dirty_stats_.clear();
-    last_ts_.clear();
-    for (size_t b : estimator_.dirty_blocks()) {
-      estimator_store_->Put(state::Key64(b), estimator_.SerializeBlock(b));
+    const int64_t now = context_->clock().NowMillis();
+    if (closing || now - last_persist_ms_ >= options_.estimator_persist_interval_ms) {
+      for (size_t b : estimator_.dirty_blocks()) {
+        estimator_store_->Put(state::Key64(b), estimator_.SerializeBlock(b));
+      }
+      if (!estimator_.dirty_blocks().empty()) {
+        std::string step;
+        state::PutDouble(&step, estimator_.step());
+        estimator_store_->Put(kStepKey, step);
+      }
+      estimator_.ClearDirty();
+      last_persist_ms_ = now;
     }
-    if (!estimator_.dirty_blocks().empty()) {
-      std::string step;
-      state::PutDouble(&step, estimator_.step());
-      estimator_store_->Put(kStepKey, step);
-    }
-    estimator_.ClearDirty();
+    if (count_cache_.size() > kMaxCachedCounts) count_cache_.clear();
+    if (topk_cache_.size() > kMaxCachedLists) topk_cache_.clear();
     Metrics().flush_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return Status::Ok();
@@ -217,30 +229,63 @@ class ItemStageProcessor : public Processor {
     return Status::Ok();
   }
 
-  Status RefreshNeighbors(uint64_t a, const std::unordered_set<uint64_t>& changed_set, double total) {
+  // c_i (weighted), from the cache (this processor is the only writer of its counts).
+  Result<double> CountOf(uint64_t item) {
+    auto it = count_cache_.find(item);
+    if (it != count_cache_.end()) return it->second;
+    auto c = counts_->GetScalar(state::Key64(item));
+    if (!c.ok()) return c.status();
+    count_cache_.emplace(item, *c);
+    return *c;
+  }
+
+  Result<TopKList*> ListOf(uint64_t item) {
+    auto it = topk_cache_.find(item);
+    if (it != topk_cache_.end()) return &it->second;
     TopKList list(options_.top_k);
-    auto bytes = topk_->Get(state::Key64(a));
+    auto bytes = topk_->Get(state::Key64(item));
     if (!bytes.ok()) return bytes.status();
     if (bytes->has_value()) {
       auto parsed = TopKList::Parse(**bytes, options_.top_k);
       if (!parsed.ok()) return parsed.status();
       list = std::move(parsed).value();
     }
-    auto c_a = counts_->GetScalar(state::Key64(a));
+    return &topk_cache_.emplace(item, std::move(list)).first->second;
+  }
+
+  Status RefreshNeighbors(uint64_t a, const std::unordered_set<uint64_t>& changed_set, double total) {
+    auto list_or = ListOf(a);
+    if (!list_or.ok()) return list_or.status();
+    TopKList& list = **list_or;
+    auto c_a = CountOf(a);
     if (!c_a.ok()) return c_a.status();
+    // Members whose pair count did not change keep the count stored with them.
+    std::unordered_map<uint64_t, double> member_counts;
+    for (const auto& n : list.neighbors()) member_counts.emplace(n.item_key, n.count);
     Status error;
     std::vector<uint64_t> changed(changed_set.begin(), changed_set.end());
     std::sort(changed.begin(), changed.end());
     list.Update(changed, [&](uint64_t b) {
       Neighbor n;
-      auto c_ab = pairs_->GetScalar(state::Key64Pair(a, b));
-      auto c_b = counts_->GetScalar(state::Key64(b));
-      if (!c_ab.ok() || !c_b.ok()) {
-        error = !c_ab.ok() ? c_ab.status() : c_b.status();
+      double c_ab = 0;
+      auto member = member_counts.find(b);
+      if (member != member_counts.end() && changed_set.count(b) == 0) {
+        c_ab = member->second;
+      } else {
+        auto got = pairs_->GetScalar(state::Key64Pair(a, b));
+        if (!got.ok()) {
+          error = got.status();
+          return n;
+        }
+        c_ab = *got;
+      }
+      auto c_b = CountOf(b);
+      if (!c_b.ok()) {
+        error = c_b.status();
         return n;
       }
-      n.count = *c_ab;
-      n.score = SimilarityScore(options_.similarity, *c_ab, *c_a, *c_b, total);
+      n.count = c_ab;
+      n.score = SimilarityScore(options_.similarity, c_ab, *c_a, *c_b, total);
       return n;
     });
     STREAMREC_RETURN_IF_ERROR(error);
@@ -305,8 +350,14 @@ class ItemStageProcessor : public Processor {
   FrequencyEstimator estimator_;
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> dirty_pairs_;
   std::unordered_set<uint64_t> dirty_stats_;
-  std::unordered_map<uint64_t, int64_t> last_ts_;
   std::unordered_map<uint64_t, std::string> known_ids_;
+  // Caches of state only this processor writes (bounded by dropping them whole).
+  static constexpr size_t kMaxCachedCounts = 2'000'000;
+  static constexpr size_t kMaxCachedLists = 500'000;
+  std::unordered_map<uint64_t, double> count_cache_;
+  std::unordered_map<uint64_t, TopKList> topk_cache_;
+  double total_ = 0;
+  int64_t last_persist_ms_ = 0;
 };
 
 }  // namespace
@@ -337,6 +388,10 @@ Result<ItemStageOptions> ItemStageOptions::FromConfig(const Config& config) {
   auto est = FrequencyEstimatorOptions::FromConfig(config);
   if (!est.ok()) return est.status();
   o.estimator = *est;
+  auto persist = config.GetInt("operators.estimator.persist_interval_ms", o.estimator_persist_interval_ms);
+  if (!persist.ok()) return persist.status();
+  if (*persist < 0) return Status::InvalidArgument("operators.estimator.persist_interval_ms must be >= 0");
+  o.estimator_persist_interval_ms = *persist;
   auto topics = TopicNames::FromConfig(config);
   if (!topics.ok()) return topics.status();
   o.topics = *topics;

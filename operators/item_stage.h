@@ -28,6 +28,11 @@ struct ItemStageOptions {
   // operators.publish: publish item-neighbors and item-stats. Default true.
   bool publish = true;
   FrequencyEstimatorOptions estimator;  // operators.estimator.*
+  // operators.estimator.persist_interval_ms: the estimator's arrays are written to RocksDB
+  // (in the commit batch) at most this often, and on every closing commit. Default 5000.
+  // After a crash it resumes from that snapshot: up to this much of its history (never of
+  // the counts) is missed, which only delays its adaptation.
+  int64_t estimator_persist_interval_ms = 5000;
   TopicNames topics;
 
   static Result<ItemStageOptions> FromConfig(const Config& config);

@@ -74,8 +74,12 @@ class Processor {
   virtual Status Init(ProcessorContext* context) = 0;
   virtual Status Process(const Record& record) = 0;
   // Called before every commit: forward or write whatever is buffered in memory, so it
-  // is committed together with the offsets it came from.
-  virtual Status Flush() { return Status::Ok(); }
+  // is committed together with the offsets it came from. `closing` is true for the last
+  // commit before the task closes (revocation, shutdown).
+  virtual Status Flush(bool closing) {
+    (void)closing;
+    return Status::Ok();
+  }
   virtual void Close() {}
 };
 

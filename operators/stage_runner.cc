@@ -57,6 +57,11 @@ Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, Stag
   return runner;
 }
 
+state::StateDbStats StageRunner::closed_task_stats() const {
+  MutexLock lock(&stats_mu_);
+  return closed_stats_;
+}
+
 void StageRunner::Fail(const Status& st) {
   if (error_.ok() && !st.ok()) {
     spdlog::error("[{}] {}", topology_.name, st.ToString());
@@ -95,8 +100,8 @@ Status StageRunner::ProduceOutputs(int32_t partition, const std::vector<PendingO
   return Status::Ok();
 }
 
-Status StageRunner::CommitTask(StreamTask* task) {
-  auto outputs = task->CommitState();
+Status StageRunner::CommitTask(StreamTask* task, bool closing) {
+  auto outputs = task->CommitState(closing);
   if (!outputs.ok()) return outputs.status().WithContext(topology_.name + " commit");
   return ProduceOutputs(task->partition(), *outputs);
 }
@@ -105,7 +110,7 @@ Status StageRunner::CloseTask(int32_t partition, bool commit) {
   auto it = tasks_.find(partition);
   if (it == tasks_.end()) return Status::Ok();
   Status st;
-  if (commit && error_.ok()) st = CommitTask(it->second.get());
+  if (commit && error_.ok()) st = CommitTask(it->second.get(), /*closing=*/true);
   // Deliver everything committed so far, so the next owner has nothing to re-send.
   Status flushed = producer_->Flush(30000);
   if (st.ok() && commit && !flushed.ok()) st = flushed;
@@ -114,6 +119,20 @@ Status StageRunner::CloseTask(int32_t partition, bool commit) {
     if (st.ok()) st = w;
   }
   it->second->CloseProcessor();
+  // Memtables to SST files: the next owner opens without replaying the WAL.
+  if (error_.ok()) {
+    Status f = it->second->db()->Flush();
+    if (!f.ok()) spdlog::warn("[{}] flushing partition {}: {}", topology_.name, partition, f.ToString());
+  }
+  {
+    const state::StateDbStats st_db = it->second->db()->Stats();
+    MutexLock lock(&stats_mu_);
+    closed_stats_.user_bytes_written += st_db.user_bytes_written;
+    closed_stats_.wal_bytes_written += st_db.wal_bytes_written;
+    closed_stats_.flush_bytes_written += st_db.flush_bytes_written;
+    closed_stats_.compaction_bytes_written += st_db.compaction_bytes_written;
+    closed_stats_.live_sst_bytes += st_db.live_sst_bytes;
+  }
   tasks_.erase(it);
   assigned_.store(static_cast<int>(tasks_.size()));
   return st;

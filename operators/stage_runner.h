@@ -10,11 +10,13 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "operators/processor.h"
 #include "operators/stream_task.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/kafka_properties.h"
+#include "state/state_db.h"
 
 namespace streamrec::operators {
 
@@ -62,6 +64,9 @@ class StageRunner : private RebalanceListener {
   // Partitions currently owned (updated on the processing thread; readable anywhere).
   int assigned_partitions() const { return assigned_.load(); }
   int64_t records_processed() const { return processed_.load(); }
+  // RocksDB write statistics summed over the tasks closed so far (all of them once Run()
+  // returned). Thread-safe.
+  state::StateDbStats closed_task_stats() const LOCKS_EXCLUDED(stats_mu_);
 
  private:
   StageRunner(Topology topology, StageRunnerOptions options);
@@ -70,7 +75,7 @@ class StageRunner : private RebalanceListener {
   void OnPartitionsLost(KafkaConsumer* consumer, const std::vector<TopicPartitionOffset>& partitions) override;
   void OnDelivery(const DeliveryReport& report);
 
-  Status CommitTask(StreamTask* task);
+  Status CommitTask(StreamTask* task, bool closing = false);
   Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
   Status CloseTask(int32_t partition, bool commit);
   void Fail(const Status& st);
@@ -83,6 +88,8 @@ class StageRunner : private RebalanceListener {
   std::map<int32_t, std::unique_ptr<StreamTask>> tasks_;
   Status error_;
   int64_t last_commit_ms_ = 0;
+  mutable Mutex stats_mu_;
+  state::StateDbStats closed_stats_ GUARDED_BY(stats_mu_);
   std::atomic<int> assigned_{0};
   std::atomic<int64_t> processed_{0};
 };

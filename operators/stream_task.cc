@@ -132,8 +132,8 @@ void StreamTask::Schedule(int64_t interval_ms, PunctuationType type, Punctuator 
   schedules_.push_back(Schedule_{interval_ms, type, std::move(punctuator), -1});
 }
 
-Result<std::vector<PendingOutput>> StreamTask::CommitState() {
-  STREAMREC_RETURN_IF_ERROR(processor_->Flush().WithContext("flushing " + topology_.name));
+Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
+  STREAMREC_RETURN_IF_ERROR(processor_->Flush(closing).WithContext("flushing " + topology_.name));
   std::vector<PendingOutput> out;
   out.reserve(forwarded_.size());
   for (auto& r : forwarded_) {
@@ -155,6 +155,7 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState() {
   for (uint64_t seq : delivered_) outbox_->Delete(&batch_, seq);
   delivered_.clear();
   if (next_offset_) meta_->PutOffset(&batch_, topology_.source_topic, partition_, *next_offset_);
+  for (auto& [name, s] : stores_) s->PrepareCommit();
   Status st = db_->Write(&batch_);
   batch_.Clear();
   if (!st.ok()) {

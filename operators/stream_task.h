@@ -57,8 +57,8 @@ class StreamTask : private ProcessorContext {
   Status Punctuate();
   bool commit_requested() const { return commit_requested_; }
   // Flushes the processor and commits; returns the newly committed outbox messages, to be
-  // produced in order.
-  Result<std::vector<PendingOutput>> CommitState();
+  // produced in order. `closing`: the last commit before the task closes.
+  Result<std::vector<PendingOutput>> CommitState(bool closing = false);
   // A committed outbox message was delivered: deleted in the next commit.
   void MarkDelivered(uint64_t sequence) { delivered_.push_back(sequence); }
   // Writes pending outbox deletions now (without a full commit).

@@ -54,9 +54,9 @@ Status TopologyTestDriver::AdvanceWallClock(int64_t millis) {
   return Status::Ok();
 }
 
-Status TopologyTestDriver::Commit(bool deliver, bool ack) {
+Status TopologyTestDriver::Commit(bool deliver, bool ack, bool closing) {
   if (!task_) return Status::FailedPrecondition("driver not open");
-  auto out = task_->CommitState();
+  auto out = task_->CommitState(closing);
   if (!out.ok()) return out.status();
   if (!deliver) return Status::Ok();
   return Deliver(std::move(out).value(), ack);
@@ -74,7 +74,7 @@ void TopologyTestDriver::Crash() { task_.reset(); }
 
 Status TopologyTestDriver::Close() {
   if (!task_) return Status::Ok();
-  Status st = Commit();
+  Status st = Commit(/*deliver=*/true, /*ack=*/true, /*closing=*/true);
   task_->CloseProcessor();
   task_.reset();
   return st;

@@ -35,7 +35,7 @@ class TopologyTestDriver {
   // ReadOutput); false: lost in flight. ack=true: the delivery is confirmed (the outbox
   // entry is deleted); false: it is not, so after a Crash() the next Open() sends it
   // again (a duplicate downstream when it had been delivered).
-  Status Commit(bool deliver = true, bool ack = true);
+  Status Commit(bool deliver = true, bool ack = true, bool closing = false);
   // Simulates kill -9: the task disappears without committing (what was committed stays;
   // committed outputs not yet marked delivered are re-sent by the next Open()).
   void Crash();

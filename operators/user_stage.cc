@@ -51,6 +51,8 @@ UserStageMetrics& Metrics() {
 
 class UserStageProcessor : public Processor {
  public:
+  static constexpr size_t kMaxCachedWindows = 200000;
+
   explicit UserStageProcessor(const UserStageOptions& options) : options_(options) {}
 
   Status Init(ProcessorContext* context) override {
@@ -110,14 +112,15 @@ class UserStageProcessor : public Processor {
     return Status::Ok();
   }
 
-  Status Flush() override {
+  Status Flush(bool /*closing*/) override {
     const auto start = std::chrono::steady_clock::now();
     for (uint64_t user : dirty_) {
       windows_->Put(state::Key64(user), cache_.at(user).Serialize());
     }
     dirty_.clear();
-    // The cache only lives between commits: the store is the truth.
-    cache_.clear();
+    // This processor is the only writer of its windows, so the cache stays valid across
+    // commits; it is bounded by dropping it whole when it grows too large.
+    if (cache_.size() > kMaxCachedWindows) cache_.clear();
     if (!aggregator_.empty()) {
       auto per_partition = aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message);
       for (int32_t p = 0; p < static_cast<int32_t>(per_partition.size()); ++p) {

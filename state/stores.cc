@@ -11,17 +11,26 @@ Result<std::optional<std::string>> KeyValueStore::Get(std::string_view key) cons
 }
 
 void KeyValueStore::Put(std::string_view key, std::string_view value) {
-  batch_->Put(cf_, key, value);
   overlay_[std::string(key)] = std::string(value);
 }
 
-void KeyValueStore::Delete(std::string_view key) {
-  batch_->Delete(cf_, key);
-  overlay_[std::string(key)] = std::nullopt;
+void KeyValueStore::Delete(std::string_view key) { overlay_[std::string(key)] = std::nullopt; }
+
+void KeyValueStore::PrepareCommit() {
+  for (const auto& [key, value] : overlay_) {
+    if (value.has_value()) {
+      batch_->Put(cf_, key, *value);
+    } else {
+      batch_->Delete(cf_, key);
+    }
+  }
+}
+
+void CounterStore::PrepareCommit() {
+  for (const auto& [key, delta] : pending_) batch_->Merge(cf_, key, EncodeCounter(delta));
 }
 
 void CounterStore::Add(std::string_view key, const std::vector<double>& delta) {
-  batch_->Merge(cf_, key, EncodeCounter(delta));
   auto& p = pending_[std::string(key)];
   if (p.size() < delta.size()) p.resize(delta.size(), 0.0);
   for (size_t i = 0; i < delta.size(); ++i) p[i] += delta[i];

@@ -13,14 +13,16 @@
 namespace streamrec::state {
 
 // A named table a processor reaches through ProcessorContext::GetStateStore. Stores are
-// decorators over one column family of the task's StateDb: their writes go into the
-// task's pending StateWriteBatch (applied atomically with the consumed offsets and the
-// outbox at commit), and an overlay makes pending writes visible to reads before the
-// commit. Used from the owning task's processing thread only.
+// write-back caches over one column family of the task's StateDb: writes are kept in an
+// overlay (visible to reads at once, repeated writes to a key collapsed) and go into the
+// task's StateWriteBatch in PrepareCommit(), so they are applied atomically with the
+// consumed offsets and the outbox. Used from the owning task's processing thread only.
 class StateStore {
  public:
   virtual ~StateStore() = default;
   virtual const std::string& name() const = 0;
+  // Adds the pending writes to the batch (called by the task right before it writes it).
+  virtual void PrepareCommit() = 0;
   // Called by the task after its batch was written: pending writes are now in the DB.
   virtual void OnCommitted() = 0;
   // Called when the task discards its pending batch (not committed).
@@ -34,6 +36,7 @@ class KeyValueStore : public StateStore {
       : name_(std::move(name)), db_(db), cf_(cf), batch_(batch) {}
 
   const std::string& name() const override { return name_; }
+  void PrepareCommit() override;
   void OnCommitted() override { overlay_.clear(); }
   void OnAborted() override { overlay_.clear(); }
 
@@ -63,6 +66,8 @@ class CounterStore : public StateStore {
       : name_(std::move(name)), db_(db), cf_(cf), batch_(batch) {}
 
   const std::string& name() const override { return name_; }
+  // One Merge per key with the sum of its pending deltas.
+  void PrepareCommit() override;
   void OnCommitted() override { pending_.clear(); }
   void OnAborted() override { pending_.clear(); }
 

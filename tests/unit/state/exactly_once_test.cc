@@ -80,6 +80,7 @@ TEST_F(ExactlyOnceTest, DedupFilterDropsResendsAndRemembersMarksInTheBatch) {
   EXPECT_FALSE(*filter.Admit(0, 1));
   EXPECT_TRUE(*filter.Admit(1, 1)) << "marks are per source partition";
   EXPECT_TRUE(*filter.Admit(0, 5)) << "gaps are fine: sequences go to several partitions";
+  marks.PrepareCommit();
   ASSERT_TRUE(db_->Write(&batch).ok());
   batch.Clear();
   marks.OnCommitted();

@@ -141,9 +141,14 @@ TEST(StoresTest, OverlaySeesPendingWritesUntilCommitted) {
   EXPECT_EQ(*counters.GetScalar("c"), 5.0);
   // Nothing is in the DB before the batch is written.
   EXPECT_FALSE((*db)->Get(*(*db)->ColumnFamily("meta"), "x")->has_value());
+  EXPECT_EQ(batch.Count(), 0);
+  kv.PrepareCommit();
+  counters.PrepareCommit();
+  EXPECT_EQ(batch.Count(), 2) << "the two Adds became one Merge";
   ASSERT_TRUE((*db)->Write(&batch).ok());
   batch.Clear();
   kv.OnCommitted();
+  EXPECT_EQ(**(*db)->Get(*(*db)->ColumnFamily("meta"), "x"), "1");
   counters.OnCommitted();
   EXPECT_EQ(*counters.GetScalar("c"), 5.0);
   counters.Add("c", 1.0);

@@ -1,0 +1,411 @@
+// Whole-system benchmark of the user and item stages on the embedded broker (issue 3):
+//  - events/s through both stages for a backlog of N synthetic events (window N=20),
+//    next to the bare consume rate of the same `clicks` topic in the same run (ratio);
+//  - RocksDB write amplification and state size on disk per million events;
+//  - freshness: produce time of an event -> the item stage's refresh of the neighbour
+//    list it changed (probe pairs of fresh items injected into a live stream).
+// Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
+//   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sys/resource.h>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/metrics.h"
+#include "core/records.h"
+#include "operators/item_stage.h"
+#include "operators/stage_runner.h"
+#include "operators/state_inspection.h"
+#include "operators/user_stage.h"
+#include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "streams/synthetic_clicks.h"
+#include "streams/topics.h"
+
+namespace streamrec::operators {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+// CPU seconds used by this process so far (all threads: librdkafka's, RocksDB's, ours).
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+struct Flags {
+  int64_t events = 1'000'000;
+  int runs = 1;
+  int partitions = 16;
+  int window = 20;
+  int freshness_s = 20;
+  bool throughput = true;
+  bool freshness = true;
+};
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "streamrec-bench-XXXXXX").string();
+    path = mkdtemp(t.data());
+  }
+  ~TempDir() {
+    if (std::getenv("STREAMREC_KEEP_BENCH_DIR") == nullptr) std::filesystem::remove_all(path);
+  }
+};
+
+uint64_t DirBytes(const std::string& dir) {
+  uint64_t total = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_regular_file()) total += e.file_size();
+  }
+  return total;
+}
+
+void Die(const std::string& what, const Status& st) {
+  std::fprintf(stderr, "operators_stages_bench: %s: %s\n", what.c_str(), st.ToString().c_str());
+  std::exit(1);
+}
+
+std::unique_ptr<EmbeddedBroker> StartBroker(int partitions) {
+  TopicNames t;
+  EmbeddedBrokerOptions bo;
+  bo.topics = {{t.clicks, partitions},         {t.clicks_dlq, 1},          {t.cooc_deltas, partitions},
+               {t.training_examples, partitions}, {t.item_neighbors, partitions}, {t.item_stats, partitions}};
+  auto b = EmbeddedBroker::Start(bo);
+  if (!b.ok()) Die("broker", b.status());
+  return std::move(b).value();
+}
+
+const KafkaProperties kProps = {{"compression.type", "lz4"}};
+
+struct Stages {
+  std::unique_ptr<StageRunner> user, item;
+  std::thread user_thread, item_thread;
+  std::atomic<bool> stop{false};
+  Status user_status, item_status;
+
+  Stages(const std::string& brokers, const std::string& state_dir, int partitions, int window) {
+    UserStageOptions uo;
+    uo.window.max_items = static_cast<size_t>(window);
+    uo.item_partitions = partitions;
+    ItemStageOptions io;
+    StageRunnerOptions ro;
+    ro.brokers = brokers;
+    ro.properties = kProps;
+    ro.state_dir = state_dir;
+    ro.group_id = "bench-user";
+    auto u = StageRunner::Create(UserStageTopology(uo), ro);
+    if (!u.ok()) Die("user stage", u.status());
+    ro.group_id = "bench-item";
+    auto i = StageRunner::Create(ItemStageTopology(io), ro);
+    if (!i.ok()) Die("item stage", i.status());
+    user = std::move(u).value();
+    item = std::move(i).value();
+    user_thread = std::thread([this] { user_status = user->Run([this] { return stop.load(); }); });
+    item_thread = std::thread([this] { item_status = item->Run([this] { return stop.load(); }); });
+  }
+  void Stop() {
+    stop = true;
+    user_thread.join();
+    item_thread.join();
+    if (!user_status.ok()) Die("user stage run", user_status);
+    if (!item_status.ok()) Die("item stage run", item_status);
+  }
+};
+
+int64_t SumHighWatermarks(KafkaConsumer* c, const std::string& topic, int partitions, int64_t* low_sum) {
+  int64_t sum = 0;
+  if (low_sum) *low_sum = 0;
+  for (int p = 0; p < partitions; ++p) {
+    auto wm = c->QueryWatermarks(topic, p, 5000);
+    if (!wm.ok()) Die("watermarks", wm.status());
+    sum += wm->second;
+    if (low_sum) *low_sum += wm->first;
+  }
+  return sum;
+}
+
+struct ThroughputResult {
+  double produce_s = 0, baseline_eps = 0, stages_eps = 0, ratio = 0;
+  double baseline_cpu_eps = 0, stages_cpu_eps = 0, cpu_ratio = 0, user_done_s = 0;
+  double wa_user = 0, wa_item = 0, state_mb_per_m = 0;
+  bool exact = false;
+  int64_t dropped_by_broker = 0;
+};
+
+ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
+  ThroughputResult r;
+  TopicNames topics;
+  auto broker = StartBroker(f.partitions);
+  const std::string brokers = broker->bootstrap_servers();
+  TempDir dir;
+
+  // 1. The backlog.
+  {
+    ProducerOptions po;
+    po.brokers = brokers;
+    po.properties = kProps;
+    po.properties["linger.ms"] = "20";
+    auto producer = KafkaProducer::Create(po);
+    if (!producer.ok()) Die("producer", producer.status());
+    SyntheticOptions so;
+    so.seed = seed;
+    so.num_items = 20000;
+    so.num_users = 20000;
+    SyntheticClickGenerator gen(so);
+    const auto t0 = Clock::now();
+    for (int64_t i = 0; i < f.events; ++i) {
+      ClickEvent e = gen.Next();
+      Status st = (*producer)->Produce(topics.clicks, e.user_id, EncodeClickEvent(e));
+      if (!st.ok()) Die("produce", st);
+    }
+    Status st = (*producer)->Flush(120000);
+    if (!st.ok()) Die("flush", st);
+    r.produce_s = Seconds(t0, Clock::now());
+  }
+  ConsumerOptions co;
+  co.brokers = brokers;
+  auto probe = KafkaConsumer::Create(co);
+  if (!probe.ok()) Die("consumer", probe.status());
+  int64_t low = 0;
+  SumHighWatermarks(probe->get(), topics.clicks, f.partitions, &low);
+  r.dropped_by_broker = low;
+
+  // 2. Baseline: consume the same topic, nothing else.
+  {
+    auto c = KafkaConsumer::Create(co);
+    if (!c.ok()) Die("consumer", c.status());
+    std::vector<TopicPartitionOffset> tps;
+    for (int p = 0; p < f.partitions; ++p) tps.push_back({topics.clicks, p, kOffsetBeginning});
+    if (Status st = (*c)->Assign(tps); !st.ok()) Die("assign", st);
+    std::vector<Record> batch;
+    int64_t n = 0;
+    const auto t0 = Clock::now();
+    const double cpu0 = CpuSeconds();
+    while (n < f.events - low) {
+      batch.clear();
+      auto got = (*c)->PollBatch(1000, 100, &batch);
+      if (!got.ok()) Die("poll", got.status());
+      n += static_cast<int64_t>(*got);
+    }
+    r.baseline_eps = static_cast<double>(n) / Seconds(t0, Clock::now());
+    r.baseline_cpu_eps = static_cast<double>(n) / (CpuSeconds() - cpu0);
+  }
+
+  // 3. Both stages on the backlog.
+  const std::string state_dir = dir.path + "/state";
+  const double cpu0 = CpuSeconds();
+  Stages stages(brokers, state_dir, f.partitions, f.window);
+  const auto t0 = Clock::now();
+  while (stages.user->records_processed() < f.events - low) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  r.user_done_s = Seconds(t0, Clock::now());
+  // The user stage's last commit lands within one flush interval; then the item stage
+  // has consumed everything once it processed every cooc-delta message.
+  int64_t h = -1, prev = -2;
+  while (h != prev) {
+    prev = h;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    h = SumHighWatermarks(probe->get(), topics.cooc_deltas, f.partitions, nullptr);
+  }
+  while (stages.item->records_processed() < h) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const double elapsed = Seconds(t0, Clock::now());
+  const double cpu = CpuSeconds() - cpu0;
+  stages.Stop();
+  r.stages_cpu_eps = static_cast<double>(f.events - low) / cpu;
+  r.cpu_ratio = r.stages_cpu_eps / r.baseline_cpu_eps;
+  r.stages_eps = static_cast<double>(f.events - low) / elapsed;
+  r.ratio = r.stages_eps / r.baseline_eps;
+  r.wa_user = stages.user->closed_task_stats().WriteAmplification();
+  r.wa_item = stages.item->closed_task_stats().WriteAmplification();
+  r.state_mb_per_m = static_cast<double>(DirBytes(state_dir)) / 1e6 / (static_cast<double>(f.events) / 1e6);
+  auto view = ReadItemStageState(state_dir, f.partitions);
+  r.exact = view.ok() && static_cast<int64_t>(view->events) == f.events - low;
+  return r;
+}
+
+struct FreshnessResult {
+  size_t probes = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+};
+
+FreshnessResult RunFreshness(const Flags& f) {
+  TopicNames topics;
+  auto broker = StartBroker(f.partitions);
+  const std::string brokers = broker->bootstrap_servers();
+  TempDir dir;
+  Stages stages(brokers, dir.path + "/state", f.partitions, f.window);
+
+  ConsumerOptions co;
+  co.brokers = brokers;
+  auto c = KafkaConsumer::Create(co);
+  if (!c.ok()) Die("consumer", c.status());
+  std::vector<TopicPartitionOffset> tps;
+  for (int p = 0; p < f.partitions; ++p) tps.push_back({topics.item_neighbors, p, kOffsetBeginning});
+  if (Status st = (*c)->Assign(tps); !st.ok()) Die("assign", st);
+
+  ProducerOptions po;
+  po.brokers = brokers;
+  po.linger_ms = 1;
+  auto producer = KafkaProducer::Create(po);
+  if (!producer.ok()) Die("producer", producer.status());
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // let both groups get their partitions
+
+  std::map<std::string, int64_t> sent;  // probe item a -> produce time of its pair
+  std::map<std::string, int64_t> latency;
+  SyntheticClickGenerator gen(SyntheticOptions{});
+  const auto end = Clock::now() + std::chrono::seconds(f.freshness_s);
+  int k = 0;
+  auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  auto drain = [&] {
+    Record r;
+    while (true) {
+      auto got = (*c)->Poll(0, &r);
+      if (!got.ok() || !*got) break;
+      auto n = DecodeItemNeighbors(r.value);
+      if (!n.ok()) continue;
+      auto it = sent.find(n->item_id);
+      if (it == sent.end() || latency.count(n->item_id)) continue;
+      latency[n->item_id] = n->updated_ts_ms - it->second;
+    }
+  };
+  while (Clock::now() < end) {
+    // Background load: 200 events per 100 ms (2000 events/s).
+    for (int i = 0; i < 200; ++i) {
+      ClickEvent e = gen.Next();
+      (void)(*producer)->Produce(topics.clicks, e.user_id, EncodeClickEvent(e));
+    }
+    // A probe: a fresh user clicks two fresh items; the pair exists only once both
+    // stages applied the second click.
+    const std::string user = "probe-user-" + std::to_string(k);
+    const std::string a = "probe-a-" + std::to_string(k), b = "probe-b-" + std::to_string(k);
+    ++k;
+    ClickEvent e;
+    e.user_id = user;
+    e.item_id = b;
+    e.event = EventType::kClick;
+    e.ts_ms = now_ms();
+    (void)(*producer)->Produce(topics.clicks, user, EncodeClickEvent(e));
+    e.item_id = a;
+    e.ts_ms += 1;
+    const int64_t t_produce = now_ms();
+    (void)(*producer)->Produce(topics.clicks, user, EncodeClickEvent(e));
+    sent[a] = t_produce;
+    (*producer)->Poll(0);
+    const auto until = Clock::now() + std::chrono::milliseconds(100);
+    while (Clock::now() < until) {
+      drain();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  const auto grace = Clock::now() + std::chrono::seconds(5);
+  while (latency.size() < sent.size() && Clock::now() < grace) {
+    drain();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stages.Stop();
+  std::vector<double> v;
+  for (const auto& [id, ms] : latency) v.push_back(static_cast<double>(ms));
+  std::sort(v.begin(), v.end());
+  FreshnessResult r;
+  r.probes = v.size();
+  if (!v.empty()) {
+    r.p50_ms = v[v.size() / 2];
+    r.p99_ms = v[std::min(v.size() - 1, static_cast<size_t>(static_cast<double>(v.size()) * 0.99))];
+    r.max_ms = v.back();
+  }
+  if (v.size() < sent.size()) {
+    std::fprintf(stderr, "freshness: %zu of %zu probes seen\n", v.size(), sent.size());
+  }
+  return r;
+}
+
+}  // namespace
+}  // namespace streamrec::operators
+
+int main(int argc, char** argv) {
+  using namespace streamrec::operators;
+  spdlog::set_level(spdlog::level::warn);
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--events") f.events = std::atoll(next());
+    else if (a == "--runs") f.runs = std::atoi(next());
+    else if (a == "--partitions") f.partitions = std::atoi(next());
+    else if (a == "--window") f.window = std::atoi(next());
+    else if (a == "--freshness-s") f.freshness_s = std::atoi(next());
+    else if (a == "--no-throughput") f.throughput = false;
+    else if (a == "--no-freshness") f.freshness = false;
+    else {
+      std::fprintf(stderr,
+                   "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
+                   "       [--freshness-s S] [--no-throughput] [--no-freshness]\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (f.throughput) {
+    std::printf("| run | events | bare consume ev/s | both stages ev/s | ratio | bare ev/CPU-s | stages ev/CPU-s | CPU ratio | user stage done s | WA user | WA item | state MB / 1M ev | exact | dropped by broker |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::vector<ThroughputResult> results;
+    for (int run = 0; run < f.runs; ++run) {
+      ThroughputResult r = RunThroughput(f, 42 + static_cast<uint64_t>(run));
+      results.push_back(r);
+      std::printf("| %d | %lld | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | %.1f | %.2f | %.2f | %.1f | %s | %lld |\n",
+                  run + 1, static_cast<long long>(f.events), r.baseline_eps, r.stages_eps, r.ratio,
+                  r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
+                  r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker));
+      std::fflush(stdout);
+    }
+    auto median = [&](auto field) {
+      std::vector<double> v;
+      for (const auto& r : results) v.push_back(field(r));
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    std::printf("| median | | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | | %.2f | %.2f | %.1f | | |\n",
+                median([](const ThroughputResult& r) { return r.baseline_eps; }),
+                median([](const ThroughputResult& r) { return r.stages_eps; }),
+                median([](const ThroughputResult& r) { return r.ratio; }),
+                median([](const ThroughputResult& r) { return r.baseline_cpu_eps; }),
+                median([](const ThroughputResult& r) { return r.stages_cpu_eps; }),
+                median([](const ThroughputResult& r) { return r.cpu_ratio; }),
+                median([](const ThroughputResult& r) { return r.wa_user; }),
+                median([](const ThroughputResult& r) { return r.wa_item; }),
+                median([](const ThroughputResult& r) { return r.state_mb_per_m; }));
+  }
+  if (std::getenv("STREAMREC_BENCH_METRICS") != nullptr) {
+    std::string m = streamrec::SerializeMetrics();
+    std::printf("%s\n", m.c_str());
+  }
+  if (f.freshness) {
+    FreshnessResult r = RunFreshness(f);
+    std::printf("\n| freshness probes | p50 ms | p99 ms | max ms |\n|---|---|---|---|\n| %zu | %.0f | %.0f | %.0f |\n",
+                r.probes, r.p50_ms, r.p99_ms, r.max_ms);
+  }
+  return 0;
+}
