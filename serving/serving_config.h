@@ -24,7 +24,7 @@ namespace streamrec::serving {
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below
 //                                 serving.hnsw.auto_min_items = 20000 items, else HNSW);
 //                                 serving.hnsw.m, .ef_construction, .ef, .build_threads
-//   serving.sanity.min_events, serving.sanity.min_accuracy  (32, 0.4)
+//   serving.sanity.min_events, serving.sanity.min_accuracy  (200, 0.35)
 //   serving.model_component       ("two_tower")
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
                                                         const std::string& brokers_flag = "",

@@ -54,12 +54,14 @@ class TwoTowerModel {
 struct SanityCheckOptions {
   // Recent events scored (from UserHistoryStore::RecentEvents); 0 disables the check.
   size_t max_events = 256;
-  // Events needed before the check applies (fewer: only finiteness is checked).
-  size_t min_events = 32;
+  // Events needed before the check applies (fewer: only finiteness is checked). With
+  // 200 events a random model's accuracy has a standard deviation of 0.035, so the bar
+  // below refuses a merely untrained model with probability ~1e-5.
+  size_t min_events = 200;
   // The fraction of events whose clicked item scores above a fixed pseudo-random item
   // must reach this; 0.5 is what a random model gets. The default only refuses models
-  // that are worse than random.
-  double min_pairwise_accuracy = 0.4;
+  // that are clearly worse than random (e.g. a corrupted or mismatched id table).
+  double min_pairwise_accuracy = 0.35;
 };
 
 // The sanity score of a model on recent events: for each event with a non-empty window,

@@ -306,6 +306,7 @@ TEST(CheckModelSanityTest, RefusesAModelWorseThanRandom) {
     return TwoTowerModel(1, items, std::move(index).value(), NewMeanPoolingUserEncoder(items));
   };
   SanityCheckOptions options;
+  options.min_events = 32;
   double accuracy = -1;
   EXPECT_TRUE(CheckModelSanity(make(good), events, options, &accuracy).ok());
   // The clicked item is the nearest to the window: it beats every other item.
