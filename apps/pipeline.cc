@@ -1,0 +1,222 @@
+#include "apps/pipeline.h"
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "apps/stop_signal.h"
+#include "apps/trainer_stage.h"
+#include "operators/item_stage.h"
+#include "operators/stage_runner.h"
+#include "operators/user_stage.h"
+#include "serving/serving_config.h"
+#include "serving/serving_operator.h"
+#include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_properties.h"
+
+namespace streamrec::apps {
+namespace {
+
+// A stage running on its own thread until asked to stop (or a stop signal arrives).
+class StageThread {
+ public:
+  StageThread(std::string name, std::function<Status(const std::function<bool()>&)> run)
+      : name_(std::move(name)) {
+    thread_ = std::thread([this, run = std::move(run)] {
+      status_ = run([this] { return stop_.load() || StopRequested(); });
+      done_.store(true);
+    });
+  }
+  ~StageThread() { Join(); }
+  Status Join() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+    return status_;
+  }
+  bool done() const { return done_.load(); }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> done_{false};
+  Status status_;  // written by the thread, read after join
+  std::thread thread_;
+};
+
+}  // namespace
+
+struct Pipeline::Rep {
+  Config config;
+  PipelineOptions options;
+  TopicNames topics;
+  std::unique_ptr<EmbeddedBroker> broker;  // null with an external cluster
+  std::string brokers;
+  std::string state_dir;
+  bool remove_state_dir = false;
+  std::vector<std::unique_ptr<StageThread>> stages;  // user, item, trainer
+  std::unique_ptr<serving::ServingOperator> serving;
+
+  Status StartBroker();
+  Status PrepareStateDir();
+  Result<int> PartitionsOf(const std::string& topic) const;
+  Status StartTopologyStage(const std::string& name, operators::Topology topology,
+                            int64_t commit_interval_ms);
+  Status StartStages();
+};
+
+Status Pipeline::Rep::StartBroker() {
+  brokers = ResolveBrokers(config, options.brokers);
+  if (!brokers.empty()) return Status::Ok();  // an external cluster
+  EmbeddedBrokerOptions bo;
+  bo.topics = DefaultTopicSpecs(topics, options.partitions);
+  auto started = EmbeddedBroker::Start(bo);
+  if (!started.ok()) return started.status().WithContext("embedded broker");
+  broker = std::move(started).value();
+  brokers = broker->bootstrap_servers();
+  if (!options.bootstrap_file.empty()) {
+    STREAMREC_RETURN_IF_ERROR(WriteBootstrapFile(options.bootstrap_file, brokers));
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::Rep::PrepareStateDir() {
+  if (!options.state_dir.empty()) {
+    state_dir = options.state_dir;
+  } else {
+    // The embedded broker forgets everything on exit, so state (and the offsets stored in
+    // it) from an earlier run would not match: each run starts from a fresh directory.
+    std::string templ = (std::filesystem::temp_directory_path() / "streamrec-run-XXXXXX").string();
+    if (mkdtemp(templ.data()) == nullptr) return Status::IoError("cannot create a state directory");
+    state_dir = templ;
+    remove_state_dir = !options.keep_state;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return Status::IoError("state directory " + state_dir + ": " + ec.message());
+  return Status::Ok();
+}
+
+Result<int> Pipeline::Rep::PartitionsOf(const std::string& topic) const {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  co.properties = KafkaPropertiesFromConfig(config);
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  return (*consumer)->PartitionCount(topic, 10000);
+}
+
+Status Pipeline::Rep::StartTopologyStage(const std::string& name, operators::Topology topology,
+                                         int64_t commit_interval_ms) {
+  operators::StageRunnerOptions ro;
+  ro.brokers = brokers;
+  ro.properties = KafkaPropertiesFromConfig(config);
+  ro.group_id = "streamrec-" + name;
+  ro.state_dir = state_dir;
+  ro.commit_interval_ms = commit_interval_ms;
+  auto runner = operators::StageRunner::Create(std::move(topology), ro);
+  if (!runner.ok()) return runner.status().WithContext(name + " stage");
+  std::shared_ptr<operators::StageRunner> shared = std::move(runner).value();
+  stages.push_back(std::make_unique<StageThread>(
+      name, [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
+  return Status::Ok();
+}
+
+Status Pipeline::Rep::StartStages() {
+  auto user = operators::UserStageOptions::FromConfig(config);
+  if (!user.ok()) return user.status();
+  if (user->item_partitions == 0) {
+    if (broker) {
+      user->item_partitions = options.partitions;
+    } else {
+      auto n = PartitionsOf(user->topics.cooc_deltas);
+      if (!n.ok()) return n.status().WithContext("partitions of " + user->topics.cooc_deltas);
+      user->item_partitions = *n;
+    }
+  }
+  STREAMREC_RETURN_IF_ERROR(
+      StartTopologyStage("user", operators::UserStageTopology(*user), user->flush_interval_ms));
+  auto item = operators::ItemStageOptions::FromConfig(config);
+  if (!item.ok()) return item.status();
+  STREAMREC_RETURN_IF_ERROR(
+      StartTopologyStage("item", operators::ItemStageTopology(*item), item->flush_interval_ms));
+
+  auto trainer_options = TrainerStageOptionsFromConfig(config, brokers);
+  if (!trainer_options.ok()) return trainer_options.status();
+  if (!config.Has("trainer.model_dir")) trainer_options->trainer.model_dir = state_dir + "/models";
+  if (!config.Has("trainer.snapshot_every_seconds")) {
+    trainer_options->trainer.snapshot_every_seconds = options.snapshot_every_seconds;
+  }
+  if (!config.Has("trainer.batch_size")) trainer_options->trainer.batch_size = options.batch_size;
+  auto trainer = TrainerStage::Create(std::move(trainer_options).value());
+  if (!trainer.ok()) return trainer.status().WithContext("trainer stage");
+  std::shared_ptr<TrainerStage> shared = std::move(trainer).value();
+  stages.push_back(std::make_unique<StageThread>(
+      "trainer", [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
+
+  auto serving_options = serving::ServingOptionsFromConfig(config, brokers, options.http);
+  if (!serving_options.ok()) return serving_options.status();
+  serving = std::make_unique<serving::ServingOperator>(std::move(serving_options).value());
+  return serving->Start().WithContext("serving stage");
+}
+
+Pipeline::Pipeline(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+
+Pipeline::~Pipeline() {
+  Stop();
+  rep_->serving.reset();  // its clients go before the broker they talk to
+  rep_->broker.reset();
+  if (rep_->remove_state_dir) {
+    std::error_code ec;
+    std::filesystem::remove_all(rep_->state_dir, ec);
+  }
+}
+
+Result<std::unique_ptr<Pipeline>> Pipeline::Start(const Config& config,
+                                                  const PipelineOptions& options) {
+  auto rep = std::make_unique<Rep>();
+  rep->config = config;
+  rep->options = options;
+  auto topics = TopicNames::FromConfig(config);
+  if (!topics.ok()) return topics.status();
+  rep->topics = *topics;
+  std::unique_ptr<Pipeline> pipeline(new Pipeline(std::move(rep)));
+  Rep& r = *pipeline->rep_;
+  STREAMREC_RETURN_IF_ERROR(r.StartBroker());
+  STREAMREC_RETURN_IF_ERROR(r.PrepareStateDir());
+  STREAMREC_RETURN_IF_ERROR(r.StartStages());  // on error the destructor stops what started
+  return pipeline;
+}
+
+Status Pipeline::Stop() {
+  Status first;
+  if (rep_->serving) rep_->serving->Stop();
+  for (auto it = rep_->stages.rbegin(); it != rep_->stages.rend(); ++it) {
+    Status st = (*it)->Join();
+    if (!st.ok() && first.ok()) first = st.WithContext("stage " + (*it)->name());
+  }
+  rep_->stages.clear();
+  return first;
+}
+
+const std::string& Pipeline::brokers() const { return rep_->brokers; }
+bool Pipeline::embedded_broker() const { return rep_->broker != nullptr; }
+const std::string& Pipeline::state_dir() const { return rep_->state_dir; }
+bool Pipeline::temporary_state() const { return rep_->remove_state_dir; }
+const TopicNames& Pipeline::topics() const { return rep_->topics; }
+serving::ServingOperator& Pipeline::serving() { return *rep_->serving; }
+
+bool Pipeline::StageEnded() const {
+  for (const auto& stage : rep_->stages) {
+    if (stage->done()) return true;
+  }
+  return false;
+}
+
+}  // namespace streamrec::apps
