@@ -20,9 +20,10 @@ struct EvalFlags {
   bool no_logq = false;
   bool no_mask = false;
   bool no_user_id = false;
+  bool user_id = false;
   int epochs = -1;
   int64_t dim = -1, hidden = -1, batch = -1, max_history = -1, window_s = -1;
-  double tau = -1, lr = -1, weight_decay = -1, blend_weight = -1;
+  double tau = -1, lr = -1, weight_decay = -1, blend_weight = -1, half_life_days = -1;
   std::string history_encoder, optimizer, similarity, loss_curve;
   int64_t cooc_window = -1;
 };
@@ -83,7 +84,8 @@ int RunTrainTest(const EvalFlags& f) {
   o.trainer.seed = f.seed;
   o.trainer.loss.logq_correction = !f.no_logq;
   o.trainer.loss.mask_accidental_hits = !f.no_mask;
-  o.trainer.model.use_user_id = !f.no_user_id;
+  if (f.user_id) o.trainer.model.use_user_id = true;
+  if (f.no_user_id) o.trainer.model.use_user_id = false;
   if (f.epochs >= 0) o.epochs = f.epochs;
   if (f.dim > 0) o.trainer.model.embedding_dim = o.trainer.model.output_dim = f.dim;
   if (f.hidden >= 0) o.trainer.model.hidden_dim = f.hidden;
@@ -95,6 +97,7 @@ int RunTrainTest(const EvalFlags& f) {
   if (f.lr > 0) o.trainer.learning_rate = f.lr;
   if (f.weight_decay >= 0) o.trainer.weight_decay = f.weight_decay;
   if (f.blend_weight >= 0) o.blend_weight = f.blend_weight;
+  if (f.half_life_days >= 0) o.affinity_half_life_s = f.half_life_days * 86400.0;
   if (f.cooc_window > 0) o.cooc_window.max_items = static_cast<size_t>(f.cooc_window);
   if (!f.optimizer.empty()) o.trainer.optimizer = f.optimizer;
   if (!f.history_encoder.empty() &&
@@ -139,20 +142,23 @@ const CommandRegistration kEval(
       sub->add_option("--seed", f->seed, "random seed of the model")->capture_default_str();
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");
       sub->add_flag("--no-mask", f->no_mask, "do not mask accidental hits in the batch");
-      sub->add_flag("--no-user-id", f->no_user_id, "user tower from the history alone");
-      sub->add_option("--epochs", f->epochs, "passes over the train stream (default 12)");
+      sub->add_flag("--user-id", f->user_id, "add a user-id embedding to the user tower");
+      sub->add_flag("--no-user-id", f->no_user_id, "user tower from the history alone (default)");
+      sub->add_option("--epochs", f->epochs, "passes over the train stream (default 5)");
       sub->add_option("--dim", f->dim, "embedding and output width (default 64)");
       sub->add_option("--hidden", f->hidden, "tower MLP hidden width, 0 = linear (default 128)");
       sub->add_option("--batch", f->batch, "batch size (default 256)");
-      sub->add_option("--tau", f->tau, "temperature (default 0.05)");
+      sub->add_option("--tau", f->tau, "temperature (default 0.1)");
       sub->add_option("--lr", f->lr, "learning rate (default 1e-3)");
       sub->add_option("--weight-decay", f->weight_decay, "L2 weight decay (default 0)");
       sub->add_option("--optimizer", f->optimizer, "adam | adagrad (default adam)");
       sub->add_option("--history", f->history_encoder, "mean | gru (default mean)");
-      sub->add_option("--max-history", f->max_history, "history window size (default 50)");
+      sub->add_option("--max-history", f->max_history, "history window size (default 200)");
       sub->add_option("--window-s", f->window_s, "history time window in seconds, 0 = none");
-      sub->add_option("--similarity", f->similarity, "cooc: count|cosine|jaccard|lift");
-      sub->add_option("--cooc-window", f->cooc_window, "cooc: pair window size (default 100)");
+      sub->add_option("--similarity", f->similarity, "cooc: count|cosine|jaccard|lift (default jaccard)");
+      sub->add_option("--cooc-window", f->cooc_window, "cooc: pair window size (default 300)");
+      sub->add_option("--half-life-days", f->half_life_days,
+                      "cooc: time-decay half-life of the user's history, 0 = off (default 0)");
       sub->add_option("--blend-weight", f->blend_weight, "blend: two-tower share (default 0.5)");
       sub->add_option("--loss-curve", f->loss_curve, "write the training loss per step (CSV)");
       return [f](const CommandContext&) -> int {

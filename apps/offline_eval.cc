@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -40,8 +41,9 @@ training::TrainerOptions OfflineEvalOptions::DefaultTrainerOptions() {
   o.model.embedding_dim = 64;
   o.model.hidden_dim = 128;
   o.model.output_dim = 64;
-  o.model.temperature = 0.05;
-  o.model.max_history = 50;
+  o.model.temperature = 0.1;
+  o.model.max_history = 200;
+  o.model.use_user_id = false;  // history-only user tower generalised better
   o.learning_rate = 1e-3;
   o.batch_size = 256;
   o.snapshot_every_steps = 0;
@@ -86,6 +88,7 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<Rating>& train,
   std::unordered_map<std::string, operators::UserWindow> history;
   std::unordered_map<std::string, operators::UserWindow> cooc_window;
   std::unordered_map<std::string, std::vector<uint64_t>> seen;  // all train items per user
+  std::unordered_map<std::string, std::unordered_map<uint64_t, int64_t>> seen_ts;  // latest
   std::unordered_map<std::string, int64_t> last_ts;
   std::unordered_map<uint64_t, double> item_count;
   std::unordered_map<std::pair<uint64_t, uint64_t>, double, PairHash> pair_count;
@@ -129,6 +132,8 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<Rating>& train,
       cw.Add(ik, r.item, ts, EventType::kClick);
     }
     seen[r.user].push_back(ik);
+    int64_t& sts = seen_ts[r.user][ik];
+    sts = std::max(sts, ts);
     last_ts[r.user] = std::max(last_ts[r.user], ts);
   }
   result.train_events = static_cast<int64_t>(examples.size());
@@ -236,11 +241,15 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<Rating>& train,
       }
     }
     if (use_cooc) {
-      std::unordered_set<uint64_t> distinct(seen[user].begin(), seen[user].end());
-      for (uint64_t a : distinct) {
+      for (const auto& [a, a_ts] : seen_ts[user]) {
         auto n = neighbors.find(a);
         if (n == neighbors.end()) continue;
-        for (const auto& [b, s] : n->second) co[cat_index[b]] += s;
+        double affinity = 1.0;
+        if (options.affinity_half_life_s > 0) {
+          const double age_s = static_cast<double>(last_ts[user] - a_ts) / 1000.0;
+          affinity = std::exp2(-age_s / options.affinity_half_life_s);
+        }
+        for (const auto& [b, s] : n->second) co[cat_index[b]] += affinity * s;
       }
     }
     std::vector<double> score(catalogue.size(), 0.0);

@@ -182,9 +182,7 @@ Status Trainer::Rep::Resume(const std::string& dir) {
       sf::Checksum(*ids) != manifest->ids_checksum) {
     return Status::Corruption("resume " + dir + ": checksum mismatch");
   }
-  model->to(torch::kCPU);
-  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));
-  model->to(device);
+  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));  // copies onto the device
   auto maps = sf::DecodeIds(*ids);
   if (!maps.ok()) return maps.status();
   if (!users.Restore(maps->users) || !items.Restore(maps->items) ||
