@@ -182,20 +182,23 @@ TEST(AspiredVersionsManagerTest, ConcurrentReadersNeverFailDuringSwaps) {
 }
 
 TEST(AspiredVersionsManagerTest, ExportsVersionAndOutcomes) {
-  AspiredVersionsManager<TestServable> manager(Component("t_metrics"));
+  // A fresh label per run: the registry is process-wide (and --gtest_repeat reruns).
+  static int run = 0;
+  const std::string c = "t_metrics_" + std::to_string(run++);
+  AspiredVersionsManager<TestServable> manager(Component(c));
   ASSERT_TRUE(manager.SetAspiredVersions(Aspire(3)).ok());
   EXPECT_FALSE(manager.SetAspiredVersions(Aspire(4, true)).ok());
   EXPECT_TRUE(manager.SetAspiredVersions(Aspire(2)).ok());
   const std::string text = SerializeMetrics();
-  EXPECT_NE(text.find("streamrec_model_version{component=\"t_metrics\"} 3"), std::string::npos);
-  EXPECT_NE(text.find("streamrec_model_loads_total{component=\"t_metrics\",result=\"loaded\"} 1"),
+  const std::string label = "{component=\"" + c + "\"";
+  EXPECT_NE(text.find("streamrec_model_version" + label + "} 3"), std::string::npos);
+  EXPECT_NE(text.find("streamrec_model_loads_total" + label + ",result=\"loaded\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.find("streamrec_model_loads_total{component=\"t_metrics\",result=\"refused\"} 1"),
+  EXPECT_NE(text.find("streamrec_model_loads_total" + label + ",result=\"refused\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.find("streamrec_model_loads_total{component=\"t_metrics\",result=\"stale\"} 1"),
+  EXPECT_NE(text.find("streamrec_model_loads_total" + label + ",result=\"stale\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.find("streamrec_model_swap_seconds_count{component=\"t_metrics\"} 1"),
-            std::string::npos);
+  EXPECT_NE(text.find("streamrec_model_swap_seconds_count" + label + "} 1"), std::string::npos);
 }
 
 // --- the two-tower servable's own validation ---
