@@ -43,6 +43,10 @@ build() {
   jobs="$(nproc)"
   export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
   export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+  # Paths under the clone are hashed relative to it, so a fresh clone elsewhere (as CI
+  # makes) still hits the cache.
+  export CCACHE_BASEDIR="$ROOT"
+  export CCACHE_NOHASHDIR=1
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
   cmake --build "$BUILD_DIR" -j "$jobs"
 }
