@@ -108,6 +108,32 @@ TEST_F(SnapshotTest, WriteLoadAndScore) {
   EXPECT_FALSE(s.UserEmbedding(1, {1, 2}, {5}, 0).ok());
 }
 
+TEST_F(SnapshotTest, GruUserTowerRoundTrip) {
+  TrainerOptions o = SmallOptions();
+  o.model.history_encoder = HistoryEncoder::kGru;
+  o.model.history_window_s = 2;  // only history entries at most 2 s older than "now"
+  auto trainer = Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok());
+  Feed(trainer->get(), 32);
+  auto m = (*trainer)->WriteSnapshotTo(dir_ + "/gru", 0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto snap = ModelSnapshot::Load(dir_ + "/gru");
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ((*snap)->manifest().model.history_encoder, HistoryEncoder::kGru);
+  const uint64_t user = HashId("u2");
+  const std::vector<uint64_t> hist = {HashId("i1"), HashId("i2"), HashId("i5")};
+  auto a = (*snap)->UserEmbedding(user, hist, {1000, 9000, 10000}, 10000);
+  auto b = (*snap)->UserEmbedding(user, {HashId("i2"), HashId("i5")}, {9000, 10000}, 10000);
+  auto c = (*snap)->UserEmbedding(user, hist, {8000, 9000, 10000}, 10000);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  double norm = 0;
+  for (float x : *a) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  // The 2 s window drops the entry at t=1000 but keeps the one at t=8000.
+  EXPECT_EQ(*a, *b);
+  EXPECT_NE(*a, *c);
+}
+
 TEST_F(SnapshotTest, RejectsCorruptedFiles) {
   auto trainer = Trainer::Create(SmallOptions());
   ASSERT_TRUE(trainer.ok());
