@@ -7,7 +7,7 @@
 
 namespace streamrec::operators {
 namespace {
-constexpr uint8_t kCoocDeltaFormat = 1;
+constexpr uint8_t kCoocDeltaFormat = 2;
 }  // namespace
 
 double EventWeights::Of(EventType type) const {
@@ -59,11 +59,14 @@ void GeneratePairs(const std::vector<WindowEntry>& window_before, uint64_t item_
 
 void CoocAggregator::AddEvent(uint64_t item_key, std::string_view item_id, double weight,
                               int64_t ts_ms) {
-  auto& c = counts_[item_key];
-  c.item_key = item_key;
-  c.weight += weight;
-  c.occurrences += 1;
-  c.last_ts_ms = std::max(c.last_ts_ms, ts_ms);
+  for (auto* map : {&counts_, &peer_counts_}) {
+    auto& c = (*map)[item_key];
+    c.item_key = item_key;
+    c.weight += weight;
+    c.occurrences += 1;
+    c.last_ts_ms = std::max(c.last_ts_ms, ts_ms);
+  }
+  weight_ += weight;
   ++events_;
   NoteId(item_key, item_id);
 }
@@ -83,17 +86,25 @@ void CoocAggregator::NoteId(uint64_t key, std::string_view id) {
 }
 
 std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_partitions,
-                                                                 size_t max_pairs_per_message) {
+                                                                 size_t max_pairs_per_message,
+                                                                 bool with_peer_counts) {
   if (num_partitions < 1) num_partitions = 1;
   if (max_pairs_per_message < 1) max_pairs_per_message = 1;
   std::vector<std::vector<CoocDeltaMessage>> out(static_cast<size_t>(num_partitions));
-  if (empty()) return out;
+  const bool send_peers = with_peer_counts && !peer_counts_.empty() && num_partitions > 1;
+  if (empty() && !send_peers) return out;
 
-  std::vector<ItemCountDelta> counts;
-  counts.reserve(counts_.size());
-  for (auto& [k, c] : counts_) counts.push_back(c);
-  std::sort(counts.begin(), counts.end(),
-            [](const ItemCountDelta& x, const ItemCountDelta& y) { return x.item_key < y.item_key; });
+  auto sorted = [](const std::unordered_map<uint64_t, ItemCountDelta>& m) {
+    std::vector<ItemCountDelta> v;
+    v.reserve(m.size());
+    for (const auto& [k, c] : m) v.push_back(c);
+    std::sort(v.begin(), v.end(),
+              [](const ItemCountDelta& x, const ItemCountDelta& y) { return x.item_key < y.item_key; });
+    return v;
+  };
+  const std::vector<ItemCountDelta> counts = sorted(counts_);
+  std::vector<ItemCountDelta> peers;
+  if (send_peers) peers = sorted(peer_counts_);
   std::vector<uint64_t> items;
   items.reserve(pairs_.size());
   for (auto& [a, m] : pairs_) items.push_back(a);
@@ -129,8 +140,15 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
   for (int32_t p = 0; p < num_partitions; ++p) {
     Open& o = start(p);
     o.msg->flush_events = events_;
-    o.msg->counts = counts;
-    for (const auto& c : counts) note(o, c.item_key);
+    o.msg->flush_weight = weight_;
+    for (const auto& c : counts) {
+      if (ItemPartition(c.item_key, num_partitions) != p) continue;
+      o.msg->counts.push_back(c);
+      note(o, c.item_key);
+    }
+    for (const auto& c : peers) {
+      if (ItemPartition(c.item_key, num_partitions) != p) o.msg->peer_counts.push_back(c);
+    }
   }
   for (uint64_t a : items) {
     const int32_t p = ItemPartition(a, num_partitions);
@@ -153,10 +171,12 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
     }
   }
   counts_.clear();
+  if (send_peers || num_partitions == 1) peer_counts_.clear();
   pairs_.clear();
   ids_.clear();
   num_pairs_ = 0;
   events_ = 0;
+  weight_ = 0;
   return out;
 }
 
@@ -165,17 +185,20 @@ std::string EncodeCoocDeltaMessage(const CoocDeltaMessage& m) {
   w.U8(kCoocDeltaFormat);
   w.U32(static_cast<uint32_t>(m.num_item_partitions));
   w.U64(m.flush_events);
+  w.F64(m.flush_weight);
   w.U32(static_cast<uint32_t>(m.ids.size()));
   for (const auto& [k, id] : m.ids) {
     w.U64(k);
     w.Str(id);
   }
-  w.U32(static_cast<uint32_t>(m.counts.size()));
-  for (const auto& c : m.counts) {
-    w.U64(c.item_key);
-    w.F64(c.weight);
-    w.U64(c.occurrences);
-    w.I64(c.last_ts_ms);
+  for (const auto* list : {&m.counts, &m.peer_counts}) {
+    w.U32(static_cast<uint32_t>(list->size()));
+    for (const auto& c : *list) {
+      w.U64(c.item_key);
+      w.F64(c.weight);
+      w.U64(c.occurrences);
+      w.I64(c.last_ts_ms);
+    }
   }
   w.U32(static_cast<uint32_t>(m.pairs.size()));
   for (const auto& g : m.pairs) {
@@ -198,7 +221,7 @@ Result<CoocDeltaMessage> DecodeCoocDeltaMessage(std::string_view bytes) {
   if (!r.U8(&format) || format != kCoocDeltaFormat) return bad("unknown format");
   if (!r.U32(&parts) || parts < 1 || parts > 100000) return bad("bad partition count");
   m.num_item_partitions = static_cast<int32_t>(parts);
-  if (!r.U64(&m.flush_events)) return bad("truncated");
+  if (!r.U64(&m.flush_events) || !r.F64(&m.flush_weight)) return bad("truncated");
   // Every entry takes at least 8 bytes, which bounds each count by the message size.
   const uint32_t max_entries = static_cast<uint32_t>(bytes.size() / 8 + 1);
   if (!r.U32(&n) || n > max_entries) return bad("bad id count");
@@ -206,11 +229,13 @@ Result<CoocDeltaMessage> DecodeCoocDeltaMessage(std::string_view bytes) {
   for (auto& [k, id] : m.ids) {
     if (!r.U64(&k) || !r.Str(&id, 1 << 16)) return bad("truncated id");
   }
-  if (!r.U32(&n) || n > max_entries) return bad("bad count count");
-  m.counts.resize(n);
-  for (auto& c : m.counts) {
-    if (!r.U64(&c.item_key) || !r.F64(&c.weight) || !r.U64(&c.occurrences) || !r.I64(&c.last_ts_ms)) {
-      return bad("truncated count");
+  for (auto* list : {&m.counts, &m.peer_counts}) {
+    if (!r.U32(&n) || n > max_entries) return bad("bad count count");
+    list->resize(n);
+    for (auto& c : *list) {
+      if (!r.U64(&c.item_key) || !r.F64(&c.weight) || !r.U64(&c.occurrences) || !r.I64(&c.last_ts_ms)) {
+        return bad("truncated count");
+      }
     }
   }
   if (!r.U32(&n) || n > max_entries) return bad("bad pair group count");

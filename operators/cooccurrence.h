@@ -59,16 +59,20 @@ struct PairGroup {
 };
 
 // One message on `streamrec.cooc-deltas`: the pre-aggregated deltas of one flush of one
-// user-stage partition for the items owned by one item-stage partition, plus the item
-// count deltas of ALL items of the flush (broadcast to every item partition, so each
-// keeps global item counts for similarity normalisation and a global frequency
-// estimate). Large flushes are split into several messages; only the first of a flush
-// to a partition carries the counts.
+// user-stage partition for one item-stage partition. Every partition gets a first message
+// per flush (carrying the flush's event count and total weight, so every partition's
+// step counter follows the whole stream); the pair and count deltas of the items it owns;
+// and, at most once per peer-count interval, the accumulated count deltas of the items
+// OTHER partitions own ("peer counts", so each partition knows every item's count for
+// similarity denominators, a little staler than its own). Large flushes are split into
+// several messages; only the first carries flush totals and counts.
 struct CoocDeltaMessage {
   int32_t num_item_partitions = 1;   // partitioning in force (ItemPartition)
   uint64_t flush_events = 0;         // events in the flush (0 in follow-up chunks)
+  double flush_weight = 0;           // sum of their weights (0 in follow-up chunks)
   std::vector<std::pair<uint64_t, std::string>> ids;  // key -> external id, for output
-  std::vector<ItemCountDelta> counts;
+  std::vector<ItemCountDelta> counts;       // items owned by the destination
+  std::vector<ItemCountDelta> peer_counts;  // items owned by other partitions
   std::vector<PairGroup> pairs;      // only items a with ItemPartition(a) == destination
 };
 
@@ -91,18 +95,23 @@ class CoocAggregator {
   void NoteId(uint64_t key, std::string_view id);
 
   bool empty() const { return counts_.empty() && pairs_.empty(); }
+  bool has_peer_counts() const { return !peer_counts_.empty(); }
   size_t pair_count() const { return num_pairs_; }
   uint64_t events() const { return events_; }
 
   // Splits the aggregate into messages per item partition (index = partition), at most
-  // `max_pairs_per_message` pair deltas each, and clears the aggregator. Output is
-  // deterministic (sorted by key). Partitions with nothing to send get no message, except
-  // that every partition receives the counts when there are any.
+  // `max_pairs_per_message` pair deltas each, and clears it. Output is deterministic
+  // (sorted by key). Every partition gets a first message when there were events. With
+  // `with_peer_counts`, the count deltas accumulated since the last such drain also go to
+  // every partition that does not own them (and are then cleared).
   std::vector<std::vector<CoocDeltaMessage>> Drain(int32_t num_partitions,
-                                                   size_t max_pairs_per_message = 4096);
+                                                   size_t max_pairs_per_message = 4096,
+                                                   bool with_peer_counts = true);
 
  private:
   std::unordered_map<uint64_t, ItemCountDelta> counts_;
+  std::unordered_map<uint64_t, ItemCountDelta> peer_counts_;  // since the last peer drain
+  double weight_ = 0;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>> pairs_;
   std::unordered_map<uint64_t, std::string> ids_;
   size_t num_pairs_ = 0;

@@ -145,9 +145,18 @@ class ItemStageProcessor : public Processor {
         dirty_stats_.insert(c.item_key);
       }
     }
-    if (total != 0) {
-      counts_->Add(kTotalCountKey, total);
-      total_ += total;
+    // Counts of items other partitions own: only for similarity denominators.
+    for (const auto& c : m.peer_counts) {
+      if (ItemPartition(c.item_key, m.num_item_partitions) == me) continue;
+      counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
+      auto cached = count_cache_.find(c.item_key);
+      if (cached != count_cache_.end()) cached->second += c.weight;
+    }
+    (void)total;
+    if (m.flush_weight != 0) {
+      // The total weight of the whole stream (every partition gets every flush's total).
+      counts_->Add(kTotalCountKey, m.flush_weight);
+      total_ += m.flush_weight;
     }
     // Owned items only, but the step counts every event of the stream: p̂ is global.
     if (m.flush_events > 0) estimator_.UpdateAggregated(occurrences, m.flush_events);

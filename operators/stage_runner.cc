@@ -46,7 +46,11 @@ Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, Stag
 
   ConsumerOptions co;
   co.brokers = self->options_.brokers;
-  co.properties = self->options_.properties;
+  // A fetch that finds nothing waits at most 100 ms (librdkafka's default is 500 ms; the
+  // embedded broker waits the full time even when data arrives), which bounds the
+  // per-hop latency on quiet partitions. Users can override it under `kafka:`.
+  co.properties["fetch.wait.max.ms"] = "100";
+  for (const auto& [k, v] : self->options_.properties) co.properties[k] = v;
   co.group_id = self->options_.group_id;
   co.stage = self->topology_.name;
   co.assignment_strategy = self->options_.assignment_strategy;

@@ -112,7 +112,7 @@ class UserStageProcessor : public Processor {
     return Status::Ok();
   }
 
-  Status Flush(bool /*closing*/) override {
+  Status Flush(bool closing) override {
     const auto start = std::chrono::steady_clock::now();
     for (uint64_t user : dirty_) {
       windows_->Put(state::Key64(user), cache_.at(user).Serialize());
@@ -121,8 +121,12 @@ class UserStageProcessor : public Processor {
     // This processor is the only writer of its windows, so the cache stays valid across
     // commits; it is bounded by dropping it whole when it grows too large.
     if (cache_.size() > kMaxCachedWindows) cache_.clear();
-    if (!aggregator_.empty()) {
-      auto per_partition = aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message);
+    const int64_t now = context_->clock().NowMillis();
+    const bool peers_due = closing || now - last_peer_ms_ >= options_.peer_count_interval_ms;
+    if (!aggregator_.empty() || (peers_due && aggregator_.has_peer_counts())) {
+      auto per_partition =
+          aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message, peers_due);
+      if (peers_due) last_peer_ms_ = now;
       for (int32_t p = 0; p < static_cast<int32_t>(per_partition.size()); ++p) {
         for (const auto& m : per_partition[static_cast<size_t>(p)]) {
           OutputRecord out;
@@ -181,6 +185,7 @@ class UserStageProcessor : public Processor {
   CoocAggregator aggregator_;
   std::unordered_map<uint64_t, UserWindow> cache_;
   std::unordered_set<uint64_t> dirty_;
+  int64_t last_peer_ms_ = 0;
 };
 
 }  // namespace
@@ -209,6 +214,10 @@ Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
   if (!parts.ok()) return parts.status();
   if (*parts < 0) return Status::InvalidArgument("operators.item_partitions must be >= 0");
   o.item_partitions = static_cast<int32_t>(*parts);
+  auto peer = config.GetInt("operators.peer_count_interval_ms", o.peer_count_interval_ms);
+  if (!peer.ok()) return peer.status();
+  if (*peer < 0) return Status::InvalidArgument("operators.peer_count_interval_ms must be >= 0");
+  o.peer_count_interval_ms = *peer;
   auto max_pairs = config.GetInt("operators.max_pairs_per_message", static_cast<int64_t>(o.max_pairs_per_message));
   if (!max_pairs.ok()) return max_pairs.status();
   if (*max_pairs < 1) return Status::InvalidArgument("operators.max_pairs_per_message must be >= 1");

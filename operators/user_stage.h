@@ -22,6 +22,10 @@ struct UserStageOptions {
   // operators.item_partitions: partitions of streamrec.cooc-deltas, i.e. of the item
   // stage. 0 (default) = ask the broker at start-up. Must equal the topic's count.
   int32_t item_partitions = 0;
+  // operators.peer_count_interval_ms: how often the count deltas of the items other
+  // item partitions own are sent to them (for their similarity denominators); the owner
+  // gets its items' counts every flush. Default 5000.
+  int64_t peer_count_interval_ms = 5000;
   // operators.max_pairs_per_message: pair deltas per cooc-deltas message. Default 4096.
   size_t max_pairs_per_message = 4096;
   // operators.training_examples: emit streamrec.training-examples. Default true.

@@ -1,4 +1,4 @@
-// Crash test (issue 3): the broker runs apart from the stages; `streamrec stage user` and
+// Crash test (issue 3): `streamrec broker` runs in its own process; `streamrec stage user` and
 // `streamrec stage item` run as child processes, two members each, sharing one state
 // directory. While MovieLens events (with 1% poison) are produced, a driver kill -9s
 // random stage processes (>= 10 kills) and restarts them, and members leave and join
@@ -26,7 +26,6 @@
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "state/exactly_once.h"
-#include "streams/embedded_broker.h"
 #include "streams/history_reader.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
@@ -162,17 +161,27 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   ASSERT_TRUE(all.ok()) << all.status().ToString();
   std::vector<ClickEvent> events(all->begin(), all->begin() + kEvents);
 
-  // The broker lives in this (driver) process, apart from every stage process.
+  // The broker in its own process; every topic gets kPartitions partitions.
+  static_assert(kClickPartitions == kItemPartitions);
   TopicNames topics;
-  EmbeddedBrokerOptions bo;
-  bo.topics = {{topics.clicks, kClickPartitions},    {topics.clicks_dlq, 1},
-               {topics.cooc_deltas, kItemPartitions}, {topics.training_examples, 2},
-               {topics.item_neighbors, 2},            {topics.item_stats, 2}};
-  auto broker = EmbeddedBroker::Start(bo);
-  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-  const std::string brokers = (*broker)->bootstrap_servers();
   testing::TempDir dir;
   const std::string state_dir = dir.Sub("state");
+  const std::string bootstrap_file = dir.Sub("bootstrap");
+  Child broker({STREAMREC_BINARY, "broker", "--partitions", std::to_string(kClickPartitions),
+                "--bootstrap-file", bootstrap_file},
+               dir.Sub("broker.log"));
+  broker.Start();
+  std::string brokers;
+  for (int i = 0; i < 300 && brokers.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (FILE* f = std::fopen(bootstrap_file.c_str(), "r")) {
+      char buf[256] = {0};
+      if (std::fgets(buf, sizeof(buf), f) != nullptr) brokers = buf;
+      std::fclose(f);
+      while (!brokers.empty() && (brokers.back() == '\n' || brokers.back() == ' ')) brokers.pop_back();
+    }
+  }
+  ASSERT_FALSE(brokers.empty()) << "streamrec broker did not write " << bootstrap_file;
 
   auto stage_args = [&](const std::string& stage) {
     return std::vector<std::string>{
@@ -278,7 +287,7 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   EXPECT_TRUE(got->pair_counts == expected.pair_counts) << "pair counts differ";
 
   // Poison: in the DLQ with its reason; re-sends after a crash carry the same mark.
-  auto dlq = ReadAll(brokers, topics.clicks_dlq, 1);
+  auto dlq = ReadAll(brokers, topics.clicks_dlq, kClickPartitions);
   std::set<std::string> marks;
   for (const auto& r : dlq) {
     EXPECT_TRUE(r.Header(kRejectReasonHeader).has_value());

@@ -63,27 +63,45 @@ TEST(CoocAggregatorTest, PreAggregatesAndRoutesByItemPartition) {
   agg.AddPair(11, 10, 1.0);
   agg.AddPair(10, 11, 2.0);
   EXPECT_EQ(agg.pair_count(), 2u);
-  auto out = agg.Drain(2);
+  auto out = agg.Drain(2, 4096, /*with_peer_counts=*/false);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(agg.empty());
-  // Item 10 -> partition 0, item 11 -> partition 1; both partitions get all counts.
+  EXPECT_TRUE(agg.has_peer_counts()) << "kept for the next peer drain";
+  // Item 10 -> partition 0, item 11 -> partition 1; each owner gets its item's counts,
+  // both get the flush totals.
   for (int p = 0; p < 2; ++p) {
     ASSERT_EQ(out[p].size(), 1u);
     const auto& m = out[p][0];
     EXPECT_EQ(m.num_item_partitions, 2);
     EXPECT_EQ(m.flush_events, 3u);
-    ASSERT_EQ(m.counts.size(), 2u);
-    EXPECT_EQ(m.counts[0].item_key, 10u);
-    EXPECT_EQ(m.counts[0].weight, 2.0);
-    EXPECT_EQ(m.counts[0].occurrences, 2u);
-    EXPECT_EQ(m.counts[0].last_ts_ms, 300);
-    EXPECT_EQ(m.counts[1].weight, 3.0);
+    EXPECT_EQ(m.flush_weight, 5.0);
+    ASSERT_EQ(m.counts.size(), 1u);
+    EXPECT_TRUE(m.peer_counts.empty());
     ASSERT_EQ(m.pairs.size(), 1u);
   }
+  EXPECT_EQ(out[0][0].counts[0].item_key, 10u);
+  EXPECT_EQ(out[0][0].counts[0].weight, 2.0);
+  EXPECT_EQ(out[0][0].counts[0].occurrences, 2u);
+  EXPECT_EQ(out[0][0].counts[0].last_ts_ms, 300);
+  EXPECT_EQ(out[1][0].counts[0].item_key, 11u);
+  EXPECT_EQ(out[1][0].counts[0].weight, 3.0);
   EXPECT_EQ(out[0][0].pairs[0].item_key, 10u);
   EXPECT_EQ(out[0][0].pairs[0].neighbors, (std::vector<std::pair<uint64_t, double>>{{11, 3.0}}));
   EXPECT_EQ(out[1][0].pairs[0].item_key, 11u);
   EXPECT_EQ(out[1][0].pairs[0].neighbors, (std::vector<std::pair<uint64_t, double>>{{10, 1.0}}));
+
+  // Another event, then a peer drain: each partition gets the accumulated counts of the
+  // items the other one owns.
+  agg.AddEvent(10, "i10", 1.0, 400);
+  auto peers = agg.Drain(2, 4096, /*with_peer_counts=*/true);
+  EXPECT_FALSE(agg.has_peer_counts());
+  ASSERT_EQ(peers[0][0].peer_counts.size(), 1u);
+  EXPECT_EQ(peers[0][0].peer_counts[0].item_key, 11u);
+  EXPECT_EQ(peers[0][0].peer_counts[0].weight, 3.0);
+  ASSERT_EQ(peers[1][0].peer_counts.size(), 1u);
+  EXPECT_EQ(peers[1][0].peer_counts[0].item_key, 10u);
+  EXPECT_EQ(peers[1][0].peer_counts[0].weight, 3.0) << "both flushes since the last peer drain";
+  EXPECT_EQ(peers[0][0].counts[0].weight, 1.0) << "the owner gets this flush only";
 }
 
 TEST(CoocAggregatorTest, SplitsLargeFlushesAndCarriesIds) {
@@ -120,6 +138,8 @@ TEST(CoocDeltaMessageTest, EncodeDecodeRoundTripAndCorruption) {
   m.flush_events = 17;
   m.ids = {{1, "a"}, {2, "b"}};
   m.counts = {{1, 2.5, 3, 99}};
+  m.peer_counts = {{7, 1.0, 1, 5}};
+  m.flush_weight = 3.5;
   m.pairs = {{1, {{2, 1.5}, {3, 4.0}}}};
   const std::string bytes = EncodeCoocDeltaMessage(m);
   auto d = DecodeCoocDeltaMessage(bytes);
@@ -130,6 +150,9 @@ TEST(CoocDeltaMessageTest, EncodeDecodeRoundTripAndCorruption) {
   ASSERT_EQ(d->counts.size(), 1u);
   EXPECT_EQ(d->counts[0].weight, 2.5);
   EXPECT_EQ(d->counts[0].last_ts_ms, 99);
+  ASSERT_EQ(d->peer_counts.size(), 1u);
+  EXPECT_EQ(d->peer_counts[0].item_key, 7u);
+  EXPECT_EQ(d->flush_weight, 3.5);
   EXPECT_EQ(d->pairs[0].neighbors, m.pairs[0].neighbors);
   for (size_t cut = 0; cut < bytes.size(); ++cut) {
     EXPECT_FALSE(DecodeCoocDeltaMessage(bytes.substr(0, cut)).ok()) << cut;

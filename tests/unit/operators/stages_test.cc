@@ -243,6 +243,43 @@ TEST(ItemStageTest, EstimatorIsRestoredAfterRestart) {
   EXPECT_EQ(s->count, 21.0);
 }
 
+// With two item partitions each one estimates p̂ of the items it owns against the global
+// step (the events of the whole stream), so the estimates are global probabilities.
+TEST(ItemStageTest, SamplingProbabilityIsGlobalAcrossPartitions) {
+  testing::TempDir dir;
+  std::vector<std::unique_ptr<TopologyTestDriver>> parts;
+  for (int q = 0; q < 2; ++q) {
+    parts.push_back(std::make_unique<TopologyTestDriver>(ItemStageTopology(ItemOpts()), dir.path(), q));
+    ASSERT_TRUE(parts[q]->Open().ok());
+  }
+  // Item 2 is owned by partition 0, item 3 by partition 1 (key mod 2). Every flush of 20
+  // events has 10 sightings of item 2 and 4 of item 3; both partitions get the counts.
+  for (uint64_t seq = 1; seq <= 30; ++seq) {
+    CoocDeltaMessage m;
+    m.num_item_partitions = 2;
+    m.flush_events = 20;
+    m.ids = {{2, "two"}, {3, "three"}};
+    m.counts = {{2, 10, 10, 1000}, {3, 4, 4, 1000}};
+    Record r;
+    r.value = EncodeCoocDeltaMessage(m);
+    r.headers = {{state::kSourceMarkHeader, state::FormatSourceMark(0, seq)}};
+    for (auto& d : parts) ASSERT_TRUE(d->PipeInput(r).ok());
+  }
+  std::map<std::string, ItemStats> stats;
+  for (auto& d : parts) {
+    ASSERT_TRUE(d->Commit().ok());
+    for (const auto& out : d->ReadOutput("streamrec.item-stats")) {
+      auto s = DecodeItemStats(out.value);
+      ASSERT_TRUE(s.ok());
+      stats[s->item_id] = *s;
+    }
+  }
+  ASSERT_EQ(stats.size(), 2u) << "each item published once, by its owner";
+  EXPECT_DOUBLE_EQ(stats["two"].sampling_prob, 0.5);
+  EXPECT_DOUBLE_EQ(stats["three"].sampling_prob, 0.2);
+  EXPECT_EQ(stats["two"].count, 300.0);
+}
+
 // The whole chain, 2 user partitions -> 3 item partitions, through append-only logs that
 // play the broker's part. Tasks crash at random (before or after committing, with
 // committed outputs lost in flight); each restarts from its stored offset and re-sends
