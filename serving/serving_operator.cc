@@ -170,6 +170,8 @@ void ServingOperator::TablesLoop() {
   ConsumerOptions copts;
   copts.brokers = options_.brokers;
   copts.properties = options_.kafka;
+  // Table updates feed freshness (DESIGN §3): don't sit on librdkafka's 500 ms default.
+  copts.properties.emplace("fetch.wait.max.ms", std::to_string(options_.table_fetch_wait_ms));
   copts.stage = "serving-tables";
   Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
   if (!created.ok()) {

@@ -46,6 +46,8 @@ struct ServingOperatorOptions {
   // fetch.wait.max.ms of the request consumer unless `kafka` sets it (librdkafka's
   // default, 500 ms, would add up to that much to a request's latency).
   int request_fetch_wait_ms = 5;
+  // The same for the global-tables consumer (neighbour/stats/catalogue freshness).
+  int table_fetch_wait_ms = 50;
 };
 
 // The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads,
