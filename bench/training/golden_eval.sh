@@ -25,4 +25,6 @@ for seed in ${SEEDS:-1 2 3}; do
   run "two_tower_s$seed" --model two_tower --seed "$seed" $TT
   run "two_tower_nologq_s$seed" --model two_tower --seed "$seed" --no-logq $TT
 done
-run blend_s1 --model blend --seed 1 $TT ${BLEND:-}
+for seed in ${SEEDS:-1 2 3}; do
+  run "blend_s$seed" --model blend --seed "$seed" $TT ${BLEND:-}
+done
