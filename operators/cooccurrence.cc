@@ -59,13 +59,11 @@ void GeneratePairs(const std::vector<WindowEntry>& window_before, uint64_t item_
 
 void CoocAggregator::AddEvent(uint64_t item_key, std::string_view item_id, double weight,
                               int64_t ts_ms) {
-  for (auto* map : {&counts_, &peer_counts_}) {
-    auto& c = (*map)[item_key];
-    c.item_key = item_key;
-    c.weight += weight;
-    c.occurrences += 1;
-    c.last_ts_ms = std::max(c.last_ts_ms, ts_ms);
-  }
+  auto& c = counts_[item_key];
+  c.item_key = item_key;
+  c.weight += weight;
+  c.occurrences += 1;
+  c.last_ts_ms = std::max(c.last_ts_ms, ts_ms);
   weight_ += weight;
   ++events_;
   NoteId(item_key, item_id);
@@ -87,12 +85,11 @@ void CoocAggregator::NoteId(uint64_t key, std::string_view id) {
 
 std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_partitions,
                                                                  size_t max_pairs_per_message,
-                                                                 bool with_peer_counts) {
+                                                                 std::vector<ItemCountDelta>* flush_counts) {
   if (num_partitions < 1) num_partitions = 1;
   if (max_pairs_per_message < 1) max_pairs_per_message = 1;
   std::vector<std::vector<CoocDeltaMessage>> out(static_cast<size_t>(num_partitions));
-  const bool send_peers = with_peer_counts && !peer_counts_.empty() && num_partitions > 1;
-  if (empty() && !send_peers) return out;
+  if (empty()) return out;
 
   auto sorted = [](const std::unordered_map<uint64_t, ItemCountDelta>& m) {
     std::vector<ItemCountDelta> v;
@@ -103,8 +100,7 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
     return v;
   };
   const std::vector<ItemCountDelta> counts = sorted(counts_);
-  std::vector<ItemCountDelta> peers;
-  if (send_peers) peers = sorted(peer_counts_);
+  if (flush_counts != nullptr) *flush_counts = counts;
   std::vector<uint64_t> items;
   items.reserve(pairs_.size());
   for (auto& [a, m] : pairs_) items.push_back(a);
@@ -146,9 +142,6 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
       o.msg->counts.push_back(c);
       note(o, c.item_key);
     }
-    for (const auto& c : peers) {
-      if (ItemPartition(c.item_key, num_partitions) != p) o.msg->peer_counts.push_back(c);
-    }
   }
   for (uint64_t a : items) {
     const int32_t p = ItemPartition(a, num_partitions);
@@ -171,7 +164,6 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
     }
   }
   counts_.clear();
-  if (send_peers || num_partitions == 1) peer_counts_.clear();
   pairs_.clear();
   ids_.clear();
   num_pairs_ = 0;

@@ -95,22 +95,20 @@ class CoocAggregator {
   void NoteId(uint64_t key, std::string_view id);
 
   bool empty() const { return counts_.empty() && pairs_.empty(); }
-  bool has_peer_counts() const { return !peer_counts_.empty(); }
   size_t pair_count() const { return num_pairs_; }
   uint64_t events() const { return events_; }
 
   // Splits the aggregate into messages per item partition (index = partition), at most
   // `max_pairs_per_message` pair deltas each, and clears it. Output is deterministic
-  // (sorted by key). Every partition gets a first message when there were events. With
-  // `with_peer_counts`, the count deltas accumulated since the last such drain also go to
-  // every partition that does not own them (and are then cleared).
+  // (sorted by key). Every partition gets a first message when there were events; item
+  // count deltas go to the item's owner only (peer counts are the caller's business:
+  // `flush_counts`, if given, receives all of them).
   std::vector<std::vector<CoocDeltaMessage>> Drain(int32_t num_partitions,
                                                    size_t max_pairs_per_message = 4096,
-                                                   bool with_peer_counts = true);
+                                                   std::vector<ItemCountDelta>* flush_counts = nullptr);
 
  private:
   std::unordered_map<uint64_t, ItemCountDelta> counts_;
-  std::unordered_map<uint64_t, ItemCountDelta> peer_counts_;  // since the last peer drain
   double weight_ = 0;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>> pairs_;
   std::unordered_map<uint64_t, std::string> ids_;

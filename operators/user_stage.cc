@@ -1,6 +1,7 @@
 #include "operators/user_stage.h"
 
 #include <chrono>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -58,7 +59,8 @@ class UserStageProcessor : public Processor {
   Status Init(ProcessorContext* context) override {
     context_ = context;
     windows_ = context->GetStore<state::KeyValueStore>(kWindowsStore);
-    if (windows_ == nullptr) return Status::Internal("user stage: no windows store");
+    peer_counts_ = context->GetStore<state::KeyValueStore>(kPeerCountsStore);
+    if (windows_ == nullptr || peer_counts_ == nullptr) return Status::Internal("user stage: missing store");
     if (options_.item_partitions < 1) return Status::InvalidArgument("user stage: item_partitions < 1");
     context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
                       [this](int64_t) { context_->Commit(); });
@@ -123,10 +125,19 @@ class UserStageProcessor : public Processor {
     if (cache_.size() > kMaxCachedWindows) cache_.clear();
     const int64_t now = context_->clock().NowMillis();
     const bool peers_due = closing || now - last_peer_ms_ >= options_.peer_count_interval_ms;
-    if (!aggregator_.empty() || (peers_due && aggregator_.has_peer_counts())) {
-      auto per_partition =
-          aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message, peers_due);
-      if (peers_due) last_peer_ms_ = now;
+    std::vector<ItemCountDelta> flush_counts;
+    auto per_partition =
+        aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message, &flush_counts);
+    // Peer counts are kept in the store between sends, so a crash loses none of them.
+    if (options_.item_partitions > 1) {
+      if (peers_due) {
+        last_peer_ms_ = now;
+        STREAMREC_RETURN_IF_ERROR(AttachPeerCounts(flush_counts, &per_partition));
+      } else {
+        STREAMREC_RETURN_IF_ERROR(StorePeerCounts(flush_counts));
+      }
+    }
+    {
       for (int32_t p = 0; p < static_cast<int32_t>(per_partition.size()); ++p) {
         for (const auto& m : per_partition[static_cast<size_t>(p)]) {
           OutputRecord out;
@@ -147,6 +158,74 @@ class UserStageProcessor : public Processor {
   }
 
  private:
+  static std::string EncodeCount(const ItemCountDelta& c) {
+    state::ByteWriter w;
+    w.F64(c.weight);
+    w.U64(c.occurrences);
+    w.I64(c.last_ts_ms);
+    return w.Take();
+  }
+  static bool DecodeCount(std::string_view bytes, ItemCountDelta* c) {
+    state::ByteReader r(bytes);
+    return r.F64(&c->weight) && r.U64(&c->occurrences) && r.I64(&c->last_ts_ms) && r.done();
+  }
+
+  // Adds this flush's count deltas to the pending peer counts.
+  Status StorePeerCounts(const std::vector<ItemCountDelta>& counts) {
+    for (const auto& c : counts) {
+      const std::string key = state::Key64(c.item_key);
+      auto existing = peer_counts_->Get(key);
+      if (!existing.ok()) return existing.status();
+      ItemCountDelta sum = c;
+      if (existing->has_value()) {
+        ItemCountDelta old;
+        if (!DecodeCount(**existing, &old)) return Status::Corruption("user stage: bad peer count");
+        sum.weight += old.weight;
+        sum.occurrences += old.occurrences;
+        sum.last_ts_ms = std::max(sum.last_ts_ms, old.last_ts_ms);
+      }
+      peer_counts_->Put(key, EncodeCount(sum));
+    }
+    return Status::Ok();
+  }
+
+  // Sends the pending peer counts plus this flush's to every partition that does not own
+  // the item (in its first message of this flush), and clears them.
+  Status AttachPeerCounts(const std::vector<ItemCountDelta>& flush_counts,
+                          std::vector<std::vector<CoocDeltaMessage>>* per_partition) {
+    STREAMREC_RETURN_IF_ERROR(StorePeerCounts(flush_counts));
+    std::vector<ItemCountDelta> all;
+    std::vector<std::string> keys;
+    // Everything pending is committed except this flush's additions, which are in the
+    // overlay: scan the committed entries, then read each key through the overlay.
+    std::set<std::string> key_set;
+    for (auto it = peer_counts_->ScanCommitted(); it->Valid(); it->Next()) key_set.emplace(it->key());
+    for (const auto& c : flush_counts) key_set.insert(state::Key64(c.item_key));
+    for (const auto& key : key_set) {
+      auto v = peer_counts_->Get(key);
+      if (!v.ok()) return v.status();
+      if (!v->has_value() || key.size() != 8) continue;
+      ItemCountDelta c;
+      if (!DecodeCount(**v, &c)) return Status::Corruption("user stage: bad peer count");
+      c.item_key = state::DecodeBigEndian64(key.data());
+      all.push_back(c);
+      peer_counts_->Delete(key);
+    }
+    if (all.empty()) return Status::Ok();
+    const int32_t parts = options_.item_partitions;
+    for (int32_t p = 0; p < parts; ++p) {
+      auto& list = (*per_partition)[static_cast<size_t>(p)];
+      if (list.empty()) {
+        list.emplace_back();
+        list.back().num_item_partitions = parts;
+      }
+      for (const auto& c : all) {
+        if (ItemPartition(c.item_key, parts) != p) list.front().peer_counts.push_back(c);
+      }
+    }
+    return Status::Ok();
+  }
+
   Result<UserWindow*> LoadWindow(uint64_t user) {
     auto it = cache_.find(user);
     if (it != cache_.end()) return &it->second;
@@ -181,6 +260,7 @@ class UserStageProcessor : public Processor {
   UserStageOptions options_;
   ProcessorContext* context_ = nullptr;
   state::KeyValueStore* windows_ = nullptr;
+  state::KeyValueStore* peer_counts_ = nullptr;
   ClickEventParser parser_;
   CoocAggregator aggregator_;
   std::unordered_map<uint64_t, UserWindow> cache_;
@@ -235,7 +315,7 @@ Topology UserStageTopology(const UserStageOptions& options) {
   Topology t;
   t.name = "user";
   t.source_topic = options.topics.clicks;
-  t.stores = {{kWindowsStore, StoreSpec::Kind::kKeyValue}};
+  t.stores = {{kWindowsStore, StoreSpec::Kind::kKeyValue}, {kPeerCountsStore, StoreSpec::Kind::kKeyValue}};
   t.processor_supplier = [options] { return std::make_unique<UserStageProcessor>(options); };
   return t;
 }

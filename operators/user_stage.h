@@ -37,6 +37,8 @@ struct UserStageOptions {
 
 // Store names of the user stage.
 inline constexpr char kWindowsStore[] = "windows";
+// Count deltas waiting to be sent to the item partitions that do not own the item.
+inline constexpr char kPeerCountsStore[] = "peer_counts";
 
 // The user stage (DESIGN §2): consumes `clicks` (key user id). For each valid event it
 // forms co-occurrence pairs with the user's window (kept in RocksDB), aggregates them in

@@ -63,10 +63,12 @@ TEST(CoocAggregatorTest, PreAggregatesAndRoutesByItemPartition) {
   agg.AddPair(11, 10, 1.0);
   agg.AddPair(10, 11, 2.0);
   EXPECT_EQ(agg.pair_count(), 2u);
-  auto out = agg.Drain(2, 4096, /*with_peer_counts=*/false);
+  std::vector<ItemCountDelta> flush_counts;
+  auto out = agg.Drain(2, 4096, &flush_counts);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_TRUE(agg.empty());
-  EXPECT_TRUE(agg.has_peer_counts()) << "kept for the next peer drain";
+  ASSERT_EQ(flush_counts.size(), 2u) << "all counts, for the caller's peer bookkeeping";
+  EXPECT_EQ(flush_counts[1].weight, 3.0);
   // Item 10 -> partition 0, item 11 -> partition 1; each owner gets its item's counts,
   // both get the flush totals.
   for (int p = 0; p < 2; ++p) {
@@ -89,19 +91,6 @@ TEST(CoocAggregatorTest, PreAggregatesAndRoutesByItemPartition) {
   EXPECT_EQ(out[0][0].pairs[0].neighbors, (std::vector<std::pair<uint64_t, double>>{{11, 3.0}}));
   EXPECT_EQ(out[1][0].pairs[0].item_key, 11u);
   EXPECT_EQ(out[1][0].pairs[0].neighbors, (std::vector<std::pair<uint64_t, double>>{{10, 1.0}}));
-
-  // Another event, then a peer drain: each partition gets the accumulated counts of the
-  // items the other one owns.
-  agg.AddEvent(10, "i10", 1.0, 400);
-  auto peers = agg.Drain(2, 4096, /*with_peer_counts=*/true);
-  EXPECT_FALSE(agg.has_peer_counts());
-  ASSERT_EQ(peers[0][0].peer_counts.size(), 1u);
-  EXPECT_EQ(peers[0][0].peer_counts[0].item_key, 11u);
-  EXPECT_EQ(peers[0][0].peer_counts[0].weight, 3.0);
-  ASSERT_EQ(peers[1][0].peer_counts.size(), 1u);
-  EXPECT_EQ(peers[1][0].peer_counts[0].item_key, 10u);
-  EXPECT_EQ(peers[1][0].peer_counts[0].weight, 3.0) << "both flushes since the last peer drain";
-  EXPECT_EQ(peers[0][0].counts[0].weight, 1.0) << "the owner gets this flush only";
 }
 
 TEST(CoocAggregatorTest, SplitsLargeFlushesAndCarriesIds) {

@@ -12,7 +12,9 @@
 #include "operators/state_inspection.h"
 #include "operators/topology_test_driver.h"
 #include "operators/user_stage.h"
+#include "state/encoding.h"
 #include "state/exactly_once.h"
+#include "state/state_db.h"
 #include "streams/click_event.h"
 #include "tests/unit/state/temp_dir.h"
 
@@ -389,6 +391,24 @@ TEST(StagesChainTest, RandomCrashesGiveTheBatchViewExactly) {
   EXPECT_EQ(got->item_counts, expected.item_counts);
   EXPECT_EQ(got->item_occurrences, expected.item_occurrences);
   EXPECT_EQ(got->events, expected.events);
+
+  // Peer counts: after the closing flushes every partition knows every item's count
+  // (the similarity denominators), not only the counts of the items it owns.
+  for (int q = 0; q < kItemParts; ++q) {
+    state::StateDbOptions o;
+    o.path = dir.path() + "/item-" + std::to_string(q);
+    o.read_only = true;
+    o.column_families = {kCountsStore};
+    o.counter_column_families = {kCountsStore};
+    auto db = state::StateDb::Open(o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    std::map<uint64_t, double> counts;
+    for (auto it = (*db)->NewIterator(*(*db)->ColumnFamily(kCountsStore)); it->Valid(); it->Next()) {
+      if (it->key().size() != 8) continue;
+      counts[state::DecodeBigEndian64(it->key().data())] = state::DecodeCounter(it->value())[0];
+    }
+    EXPECT_EQ(counts, expected.item_counts) << "partition " << q;
+  }
 }
 
 }  // namespace
