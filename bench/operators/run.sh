@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks of the user and item stages (results: bench/RESULTS-operators.md).
+# Benchmarks of the user and item stages (results: bench/RESULTS.md).
 # Usage: bench/operators/run.sh [BUILD_DIR] [RUNS] [EVENTS]
 set -euo pipefail
 build=${1:-build}

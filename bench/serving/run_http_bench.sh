@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP serving benchmark on loopback (results: bench/RESULTS-serving.md).
+# HTTP serving benchmark on loopback (results: bench/RESULTS.md).
 #   bench/serving/run_http_bench.sh [BUILD_DIR] [ITEMS...]
 # For each catalogue size: writes two model snapshots (training/'s Trainer), measures the
 # swap v1 → v2, starts `serving_bench serve` (synthetic tables + the snapshot), then

@@ -1,6 +1,6 @@
 // Measures how much librdkafka's mock cluster (the embedded broker) keeps per partition:
 // produces a multiple of the expected limit into one partition for several message sizes
-// and reports the watermarks. Results: bench/RESULTS-streams.md.
+// and reports the watermarks. Results: bench/RESULTS.md.
 #include <cstdio>
 #include <string>
 

@@ -3,7 +3,7 @@
 # pop, cooc, two_tower, blend, and the logQ ablation over several seeds.
 # Usage: bench/training/golden_eval.sh [BUILD_DIR] [OUT_DIR]
 # Tuning was done on a per-user chronological 75/25 split of train.tsv only
-# (bench/training/split_train.py); see bench/RESULTS-training.md.
+# (bench/training/split_train.py); see bench/RESULTS.md.
 set -euo pipefail
 build=${1:-build}
 out=${2:-/tmp/streamrec-golden-eval}

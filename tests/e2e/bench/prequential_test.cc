@@ -4,7 +4,7 @@
 #include <regex>
 #include <string>
 
-#include "tests/e2e/cli/subprocess.h"
+#include "tests/support/subprocess.h"
 
 namespace streamrec {
 namespace {

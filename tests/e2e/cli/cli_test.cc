@@ -15,7 +15,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/topics.h"
-#include "tests/e2e/cli/subprocess.h"
+#include "tests/support/subprocess.h"
 
 namespace streamrec {
 namespace {

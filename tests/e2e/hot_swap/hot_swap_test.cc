@@ -20,7 +20,7 @@
 #include "core/records.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
-#include "tests/e2e/cli/subprocess.h"
+#include "tests/support/subprocess.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 

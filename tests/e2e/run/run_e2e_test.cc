@@ -21,7 +21,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
-#include "tests/e2e/cli/subprocess.h"
+#include "tests/support/subprocess.h"
 
 namespace streamrec {
 namespace {

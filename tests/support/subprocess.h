@@ -48,18 +48,22 @@ class Subprocess {
   Subprocess(const std::vector<std::string>& argv, const std::string& out_path,
              const std::string& err_path, const std::string& stdin_path = "")
       : out_path_(out_path), err_path_(err_path) {
+    // Everything the child needs is built before fork(): in a multi-threaded parent the
+    // child may only make async-signal-safe calls (no malloc) until exec.
+    std::vector<std::string> args_copy = argv;
+    std::vector<char*> args;
+    for (auto& a : args_copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    const std::string in_path = stdin_path.empty() ? "/dev/null" : stdin_path;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::setpgid(0, 0);
-      const int in = ::open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
+      const int in = ::open(in_path.c_str(), O_RDONLY);
       const int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       const int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       ::dup2(in, 0);
       ::dup2(out, 1);
       ::dup2(err, 2);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
