@@ -127,16 +127,9 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   if (!flags.items_topic.empty()) names->items = flags.items_topic;
   ProducerOptions popts;
   popts.properties = KafkaPropertiesFromConfig(ctx.config);
-  popts.brokers = ResolveBrokers(ctx.config, flags.brokers);
-  if (popts.brokers.empty() && !flags.bootstrap_file.empty()) {
-    auto b = ReadBootstrapFile(flags.bootstrap_file);
-    if (!b.ok()) return Fail(b.status().message(), 2);
-    popts.brokers = *b;
-  }
-  if (popts.brokers.empty()) {
-    return Fail(
-        "no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers", 2);
-  }
+  auto brokers = RequireBrokers(ctx.config, flags.brokers, flags.bootstrap_file);
+  if (!brokers.ok()) return Fail(brokers.status().message(), 2);
+  popts.brokers = *brokers;
 
   // Read (and validate) everything first: replay is in timestamp order, and a bad line
   // should stop us before anything is published.

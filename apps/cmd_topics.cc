@@ -27,16 +27,9 @@ struct TopicsFlags {
 Result<TopicAdminOptions> AdminOptions(const CommandContext& ctx, const TopicsFlags& flags) {
   TopicAdminOptions o;
   o.properties = KafkaPropertiesFromConfig(ctx.config);
-  o.brokers = ResolveBrokers(ctx.config, flags.brokers);
-  if (o.brokers.empty() && !flags.bootstrap_file.empty()) {
-    auto b = ReadBootstrapFile(flags.bootstrap_file);
-    if (!b.ok()) return b.status();
-    o.brokers = *b;
-  }
-  if (o.brokers.empty()) {
-    return Status::InvalidArgument(
-        "no brokers: pass --brokers HOST:PORT (or kafka.bootstrap.servers)");
-  }
+  auto brokers = RequireBrokers(ctx.config, flags.brokers, flags.bootstrap_file);
+  if (!brokers.ok()) return brokers.status();
+  o.brokers = *brokers;
   o.replication_factor = flags.replication;
   o.timeout_ms = flags.timeout_ms;
   return o;

@@ -43,4 +43,19 @@ Result<std::string> ReadBootstrapFile(const std::string& path) {
   return line;
 }
 
+Result<std::string> RequireBrokers(const Config& config, const std::string& brokers_flag,
+                                   const std::string& bootstrap_file) {
+  std::string brokers = ResolveBrokers(config, brokers_flag);
+  if (brokers.empty() && !bootstrap_file.empty()) {
+    auto from_file = ReadBootstrapFile(bootstrap_file);
+    if (!from_file.ok()) return from_file.status();
+    brokers = *from_file;
+  }
+  if (brokers.empty()) {
+    return Status::InvalidArgument(
+        "no brokers: pass --brokers HOST:PORT, --bootstrap-file F or kafka.bootstrap.servers");
+  }
+  return brokers;
+}
+
 }  // namespace streamrec

@@ -26,4 +26,10 @@ Status WriteBootstrapFile(const std::string& path, const std::string& servers);
 // --bootstrap-file`); an error names the file.
 Result<std::string> ReadBootstrapFile(const std::string& path);
 
+// The bootstrap servers a command-line tool must have: ResolveBrokers(), else the
+// address in `bootstrap_file` when given; InvalidArgument naming every way to pass them
+// when there is none.
+Result<std::string> RequireBrokers(const Config& config, const std::string& brokers_flag,
+                                   const std::string& bootstrap_file);
+
 }  // namespace streamrec

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -25,6 +26,7 @@ class ScratchDir {
     path_ = ::mkdtemp(tmpl);
   }
   ~ScratchDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }
 
  private:
@@ -40,6 +42,28 @@ inline std::string ReadFile(const std::string& path) {
 
 inline void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
+}
+
+// True if `program` is on PATH (or an executable path).
+inline bool HaveProgram(const std::string& program) {
+  return std::system(("command -v " + program + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+// Runs `command` under sh with stdin from `stdin_text`, killed after `timeout_s`; returns
+// its exit status (124 on timeout) and its stdout in *out (stderr in *err if given).
+inline int RunShell(const ScratchDir& dir, const std::string& command,
+                    const std::string& stdin_text, int timeout_s, std::string* out,
+                    std::string* err = nullptr) {
+  static int n = 0;
+  const std::string base = dir.File("cmd" + std::to_string(n++));
+  WriteFile(base + ".in", stdin_text);
+  WriteFile(base + ".sh", command + "\n");
+  const std::string full = "timeout -k 5 " + std::to_string(timeout_s) + " sh " + base + ".sh < " +
+                           base + ".in > " + base + ".out 2> " + base + ".err";
+  const int status = std::system(full.c_str());
+  if (out != nullptr) *out = ReadFile(base + ".out");
+  if (err != nullptr) *err = ReadFile(base + ".err");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 class Subprocess {

@@ -11,7 +11,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
-#include "tests/integration/streams/test_process.h"
+#include "tests/support/subprocess.h"
 
 namespace streamrec {
 namespace {

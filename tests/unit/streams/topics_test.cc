@@ -83,5 +83,23 @@ TEST(KafkaProperties, BootstrapFileRoundTripAndErrors) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(KafkaProperties, RequireBrokersPrefersFlagThenConfigThenFile) {
+  char tmpl[] = "/tmp/streamrec-bootstrap-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string path = dir + "/bootstrap";
+  ASSERT_TRUE(WriteBootstrapFile(path, "127.0.0.1:5555").ok());
+  auto config = Config::FromYamlString("kafka:\n  bootstrap.servers: k1:9092\n");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(RequireBrokers(*config, "flag:1", path).value(), "flag:1");
+  EXPECT_EQ(RequireBrokers(*config, "", path).value(), "k1:9092");
+  EXPECT_EQ(RequireBrokers(Config(), "", path).value(), "127.0.0.1:5555");
+  auto none = RequireBrokers(Config(), "", "");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(none.status().message().find("--bootstrap-file"), std::string::npos);
+  EXPECT_EQ(RequireBrokers(Config(), "", dir + "/missing").status().code(), Status::Code::kIoError);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace streamrec
