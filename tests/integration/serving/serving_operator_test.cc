@@ -18,6 +18,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "tests/support/tiny_trainer.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 
@@ -208,17 +209,7 @@ TEST_F(ServingOperatorTest, PostedEventsFlowThroughClicksIntoRecommendations) {
 }
 
 TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
-  training::TrainerOptions o;
-  o.model.embedding_dim = 8;
-  o.model.hidden_dim = 16;
-  o.model.output_dim = 8;
-  o.model.user_capacity = 50;
-  o.model.item_capacity = 50;
-  o.batch_size = 8;
-  o.model_dir = dir_ + "/store";
-  o.device = "cpu";
-  o.keep_snapshots = 0;
-  auto trainer = training::Trainer::Create(o);
+  auto trainer = training::Trainer::Create(testing::TinyTrainerOptions(dir_ + "/store"));
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
   std::vector<training::SnapshotManifest> manifests;
   for (int v = 0; v < 3; ++v) {

@@ -13,6 +13,7 @@
 #include "serving/http_api.h"
 #include "serving/recommendation_service.h"
 #include "serving/two_tower_loader.h"
+#include "tests/support/tiny_trainer.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 
@@ -25,17 +26,8 @@ TEST(HotSwapUnderLoadTest, NoFailedRequestsAndVersionsNeverGoBackwards) {
   std::string tmpl = ::testing::TempDir() + "/hot_swap_test_XXXXXX";
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
   const std::string dir = tmpl;
-  training::TrainerOptions o;
-  o.model.embedding_dim = 8;
-  o.model.hidden_dim = 16;
-  o.model.output_dim = 8;
-  o.model.user_capacity = 50;
-  o.model.item_capacity = 100;
-  o.batch_size = 16;
-  o.model_dir = dir + "/store";
-  o.device = "cpu";
-  o.keep_snapshots = 0;
-  auto trainer = training::Trainer::Create(o);
+  auto trainer = training::Trainer::Create(
+      testing::TinyTrainerOptions(dir + "/store", /*item_capacity=*/100, /*batch_size=*/16));
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
 
   RecommendationService service;

@@ -8,6 +8,7 @@
 
 #include "core/id_hash.h"
 #include "serving/recommendation_service.h"
+#include "tests/support/tiny_trainer.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 
@@ -24,17 +25,7 @@ class TwoTowerLoaderTest : public ::testing::Test {
     std::string tmpl = ::testing::TempDir() + "/two_tower_loader_test_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
-    training::TrainerOptions o;
-    o.model.embedding_dim = 8;
-    o.model.hidden_dim = 16;
-    o.model.output_dim = 8;
-    o.model.user_capacity = 50;
-    o.model.item_capacity = 50;
-    o.batch_size = 8;
-    o.model_dir = dir_ + "/store";
-    o.device = "cpu";
-    o.keep_snapshots = 0;
-    auto trainer = training::Trainer::Create(o);
+    auto trainer = training::Trainer::Create(testing::TinyTrainerOptions(dir_ + "/store"));
     ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
     trainer_ = std::move(trainer).value();
   }
