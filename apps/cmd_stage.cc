@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/pipeline.h"
 #include "apps/trainer_stage.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
@@ -23,7 +24,6 @@
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
 #include "state/state_db.h"
-#include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
 
 namespace streamrec::apps {
@@ -55,23 +55,6 @@ int Fail(const std::string& what, const Status& st) {
   return 1;
 }
 
-// The partition count of `topic`, waiting up to 30 s for it to appear.
-Result<int> DiscoverPartitions(const Config& config, const std::string& brokers, const std::string& topic) {
-  ConsumerOptions co;
-  co.brokers = brokers;
-  co.properties = KafkaPropertiesFromConfig(config);
-  auto consumer = KafkaConsumer::Create(co);
-  if (!consumer.ok()) return consumer.status();
-  Status last;
-  for (int attempt = 0; attempt < 30 && !StopRequested(); ++attempt) {
-    auto n = (*consumer)->PartitionCount(topic, 5000);
-    if (n.ok() && *n > 0) return *n;
-    last = n.ok() ? Status::NotFound(topic + " has no partitions") : n.status();
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
-  return last.WithContext("partitions of " + topic);
-}
-
 // Runs a topology until SIGINT/SIGTERM, with the metrics endpoint up.
 int RunTopology(const CommandContext& ctx, const StageFlags& flags, operators::Topology topology,
                 int64_t commit_interval_ms) {
@@ -82,15 +65,10 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, operators::T
     if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
     exposer = std::move(started).value();
   }
-  operators::StageRunnerOptions ro;
-  ro.brokers = flags.brokers;
-  ro.properties = KafkaPropertiesFromConfig(ctx.config);
-  ro.group_id = flags.group.empty() ? "streamrec-" + flags.name : flags.group;
-  ro.state_dir = flags.state_dir;
-  ro.commit_interval_ms = commit_interval_ms;
-  auto strategy = ctx.config.GetString("operators.assignment_strategy", ro.assignment_strategy);
-  if (!strategy.ok()) return Fail("config", strategy.status());
-  ro.assignment_strategy = *strategy;
+  auto options = TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
+                                       flags.state_dir, commit_interval_ms);
+  if (!options.ok()) return Fail("config", options.status());
+  const operators::StageRunnerOptions& ro = *options;
   std::fprintf(stderr,
                "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
                flags.name.c_str(), ro.group_id.c_str(), topology.source_topic.c_str(),

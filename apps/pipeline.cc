@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -52,6 +53,41 @@ class StageThread {
 
 }  // namespace
 
+Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
+                               const std::string& topic) {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  co.properties = KafkaPropertiesFromConfig(config);
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  Status last;
+  for (int attempt = 0; attempt < 30 && !StopRequested(); ++attempt) {
+    auto n = (*consumer)->PartitionCount(topic, 5000);
+    if (n.ok() && *n > 0) return *n;
+    last = n.ok() ? Status::NotFound(topic + " has no partitions") : n.status();
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return last.WithContext("partitions of " + topic);
+}
+
+Result<operators::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
+                                                            const std::string& brokers,
+                                                            const std::string& stage,
+                                                            const std::string& group,
+                                                            const std::string& state_dir,
+                                                            int64_t commit_interval_ms) {
+  operators::StageRunnerOptions ro;
+  ro.brokers = brokers;
+  ro.properties = KafkaPropertiesFromConfig(config);
+  ro.group_id = group.empty() ? "streamrec-" + stage : group;
+  ro.state_dir = state_dir;
+  ro.commit_interval_ms = commit_interval_ms;
+  auto strategy = config.GetString("operators.assignment_strategy", ro.assignment_strategy);
+  if (!strategy.ok()) return strategy.status();
+  ro.assignment_strategy = *strategy;
+  return ro;
+}
+
 struct Pipeline::Rep {
   Config config;
   PipelineOptions options;
@@ -65,7 +101,6 @@ struct Pipeline::Rep {
 
   Status StartBroker();
   Status PrepareStateDir();
-  Result<int> PartitionsOf(const std::string& topic) const;
   Status StartTopologyStage(const std::string& name, operators::Topology topology,
                             int64_t commit_interval_ms);
   Status StartStages();
@@ -103,24 +138,11 @@ Status Pipeline::Rep::PrepareStateDir() {
   return Status::Ok();
 }
 
-Result<int> Pipeline::Rep::PartitionsOf(const std::string& topic) const {
-  ConsumerOptions co;
-  co.brokers = brokers;
-  co.properties = KafkaPropertiesFromConfig(config);
-  auto consumer = KafkaConsumer::Create(co);
-  if (!consumer.ok()) return consumer.status();
-  return (*consumer)->PartitionCount(topic, 10000);
-}
-
 Status Pipeline::Rep::StartTopologyStage(const std::string& name, operators::Topology topology,
                                          int64_t commit_interval_ms) {
-  operators::StageRunnerOptions ro;
-  ro.brokers = brokers;
-  ro.properties = KafkaPropertiesFromConfig(config);
-  ro.group_id = "streamrec-" + name;
-  ro.state_dir = state_dir;
-  ro.commit_interval_ms = commit_interval_ms;
-  auto runner = operators::StageRunner::Create(std::move(topology), ro);
+  auto ro = TopologyRunnerOptions(config, brokers, name, "", state_dir, commit_interval_ms);
+  if (!ro.ok()) return ro.status();
+  auto runner = operators::StageRunner::Create(std::move(topology), *ro);
   if (!runner.ok()) return runner.status().WithContext(name + " stage");
   std::shared_ptr<operators::StageRunner> shared = std::move(runner).value();
   stages.push_back(std::make_unique<StageThread>(
@@ -135,8 +157,8 @@ Status Pipeline::Rep::StartStages() {
     if (broker) {
       user->item_partitions = options.partitions;
     } else {
-      auto n = PartitionsOf(user->topics.cooc_deltas);
-      if (!n.ok()) return n.status().WithContext("partitions of " + user->topics.cooc_deltas);
+      auto n = DiscoverPartitions(config, brokers, user->topics.cooc_deltas);
+      if (!n.ok()) return n.status();
       user->item_partitions = *n;
     }
   }

@@ -5,6 +5,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
+#include "operators/stage_runner.h"
 #include "streams/topics.h"
 
 namespace streamrec::serving {
@@ -12,6 +13,21 @@ class ServingOperator;
 }
 
 namespace streamrec::apps {
+
+// The partition count of `topic`, waiting up to 30 s for it to appear (a stage may start
+// before the topics exist). Used by `stage` and `run`.
+Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
+                               const std::string& topic);
+
+// Runner options of a topology stage (user, item): brokers, kafka.* properties, group
+// `group` (default "streamrec-<stage>"), state under `state_dir`, and
+// operators.assignment_strategy from the config. Used by `stage` and `run`.
+Result<operators::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
+                                                            const std::string& brokers,
+                                                            const std::string& stage,
+                                                            const std::string& group,
+                                                            const std::string& state_dir,
+                                                            int64_t commit_interval_ms);
 
 struct PipelineOptions {
   // Kafka bootstrap servers; empty (and no kafka.bootstrap.servers in the config) starts
