@@ -7,11 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
 #include "training/binary_io.h"
 #include "training/flat_json.h"
@@ -20,7 +20,7 @@
 
 namespace streamrec::training {
 
-namespace fs = std::filesystem;
+namespace fs = streamrec::file_system;
 
 // ---------------------------------------------------------------------------------
 // File layouts.
@@ -377,19 +377,21 @@ Result<ModelAnnouncement> ModelAnnouncement::FromJson(std::string_view json) {
 std::string SnapshotDirName(const std::string& store, int64_t version) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "v%010lld", static_cast<long long>(version));
-  return (fs::path(store) / buf).string();
+  return fs::JoinPath(store, buf);
 }
 
 std::vector<int64_t> ListSnapshotVersions(const std::string& store) {
   std::vector<int64_t> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(store, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
+  auto names = fs::ListDirectory(store);
+  if (!names.ok()) return out;  // no store yet: no snapshots
+  for (const std::string& name : *names) {
     if (name.size() != 11 || name[0] != 'v') continue;
     char* endp = nullptr;
     long long v = std::strtoll(name.c_str() + 1, &endp, 10);
     if (*endp != '\0' || v <= 0) continue;
-    if (!fs::exists(it->path() / snapshot_format::kManifestFile)) continue;
+    if (!fs::Exists(fs::JoinPath(fs::JoinPath(store, name), snapshot_format::kManifestFile))) {
+      continue;
+    }
     out.push_back(v);
   }
   std::sort(out.begin(), out.end());
@@ -433,16 +435,16 @@ Result<std::shared_ptr<const ModelSnapshot>> ModelSnapshot::Load(const std::stri
   namespace sf = snapshot_format;
   try {
     auto rep = std::make_unique<Rep>();
-    auto manifest_text = sf::ReadFile((fs::path(dir) / sf::kManifestFile).string());
+    auto manifest_text = sf::ReadFile(fs::JoinPath(dir, sf::kManifestFile));
     if (!manifest_text.ok()) return manifest_text.status();
     auto manifest = SnapshotManifest::FromJson(*manifest_text);
     if (!manifest.ok()) return manifest.status().WithContext(dir);
     rep->manifest = std::move(manifest).value();
     rep->manifest.dir = dir;
 
-    auto params = sf::ReadFile((fs::path(dir) / sf::kParamsFile).string());
-    auto items = sf::ReadFile((fs::path(dir) / sf::kItemsFile).string());
-    auto ids = sf::ReadFile((fs::path(dir) / sf::kIdsFile).string());
+    auto params = sf::ReadFile(fs::JoinPath(dir, sf::kParamsFile));
+    auto items = sf::ReadFile(fs::JoinPath(dir, sf::kItemsFile));
+    auto ids = sf::ReadFile(fs::JoinPath(dir, sf::kIdsFile));
     if (!params.ok()) return params.status();
     if (!items.ok()) return items.status();
     if (!ids.ok()) return ids.status();

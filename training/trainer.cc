@@ -9,9 +9,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
 #include <unordered_map>
 
+#include "core/file_system.h"
+#include "core/logging.h"
 #include "core/metrics.h"
 #include "training/id_table.h"
 #include "training/in_batch_loss.h"
@@ -20,7 +21,7 @@
 
 namespace streamrec::training {
 
-namespace fs = std::filesystem;
+namespace fs = streamrec::file_system;
 namespace sf = snapshot_format;
 
 namespace {
@@ -161,7 +162,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
 }
 
 Status Trainer::Rep::Resume(const std::string& dir) {
-  auto text = sf::ReadFile((fs::path(dir) / sf::kManifestFile).string());
+  auto text = sf::ReadFile(fs::JoinPath(dir, sf::kManifestFile));
   if (!text.ok()) return text.status();
   auto manifest = SnapshotManifest::FromJson(*text);
   if (!manifest.ok()) return manifest.status().WithContext("resume " + dir);
@@ -174,8 +175,8 @@ Status Trainer::Rep::Resume(const std::string& dir) {
     return Status::FailedPrecondition("resume " + dir +
                                       ": snapshot model shape differs from the options");
   }
-  auto params = sf::ReadFile((fs::path(dir) / sf::kParamsFile).string());
-  auto ids = sf::ReadFile((fs::path(dir) / sf::kIdsFile).string());
+  auto params = sf::ReadFile(fs::JoinPath(dir, sf::kParamsFile));
+  auto ids = sf::ReadFile(fs::JoinPath(dir, sf::kIdsFile));
   if (!params.ok()) return params.status();
   if (!ids.ok()) return ids.status();
   if (sf::Checksum(*params) != manifest->params_checksum ||
@@ -191,8 +192,8 @@ Status Trainer::Rep::Resume(const std::string& dir) {
   }
   for (auto& [k, name] : maps->item_names) item_names[k] = name;
   for (auto& [k, c] : maps->item_categories) item_categories[k] = c;
-  const std::string opt_path = (fs::path(dir) / sf::kOptimizerFile).string();
-  if (fs::exists(opt_path)) {
+  const std::string opt_path = fs::JoinPath(dir, sf::kOptimizerFile);
+  if (fs::Exists(opt_path)) {
     torch::serialize::InputArchive archive;
     archive.load_from(opt_path, device);
     optimizer->load(archive);
@@ -316,9 +317,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
 Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int64_t now_ms,
                                 SnapshotManifest* manifest) {
   try {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) return Status::IoError("cannot create " + dir + ": " + ec.message());
+    STREAMREC_RETURN_IF_ERROR(fs::CreateDirectories(dir));
     // Item embeddings of every known item, in the id table's order.
     sf::ItemMatrix matrix;
     matrix.dim = options.model.output_dim;
@@ -365,14 +364,14 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     const std::string params = sf::EncodeParams(model);
     const std::string items_bytes = sf::EncodeItems(matrix);
     const std::string ids = sf::EncodeIds(maps);
-    STREAMREC_RETURN_IF_ERROR(sf::WriteFile((fs::path(dir) / sf::kParamsFile).string(), params));
+    STREAMREC_RETURN_IF_ERROR(sf::WriteFile(fs::JoinPath(dir, sf::kParamsFile), params));
     STREAMREC_RETURN_IF_ERROR(
-        sf::WriteFile((fs::path(dir) / sf::kItemsFile).string(), items_bytes));
-    STREAMREC_RETURN_IF_ERROR(sf::WriteFile((fs::path(dir) / sf::kIdsFile).string(), ids));
+        sf::WriteFile(fs::JoinPath(dir, sf::kItemsFile), items_bytes));
+    STREAMREC_RETURN_IF_ERROR(sf::WriteFile(fs::JoinPath(dir, sf::kIdsFile), ids));
     {
       torch::serialize::OutputArchive archive;
       optimizer->save(archive);
-      archive.save_to((fs::path(dir) / sf::kOptimizerFile).string());
+      archive.save_to(fs::JoinPath(dir, sf::kOptimizerFile));
     }
     SnapshotManifest& m = *manifest;
     m.version = new_version;
@@ -390,7 +389,7 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     m.checksum = sf::CombinedChecksum(m.params_checksum, m.items_checksum, m.ids_checksum);
     // The manifest goes last: its presence marks a complete snapshot.
     STREAMREC_RETURN_IF_ERROR(
-        sf::WriteFile((fs::path(dir) / sf::kManifestFile).string(), m.ToJson()));
+        sf::WriteFile(fs::JoinPath(dir, sf::kManifestFile), m.ToJson()));
     return Status::Ok();
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("snapshot: libtorch: ") + e.what_without_backtrace());
@@ -417,20 +416,19 @@ Result<SnapshotManifest> Trainer::WriteSnapshot(int64_t now_ms) {
                               1;
   const std::string final_dir = SnapshotDirName(r.options.model_dir, new_version);
   const std::string tmp_dir =
-      (fs::path(r.options.model_dir) / (".tmp-" + fs::path(final_dir).filename().string()))
-          .string();
-  std::error_code ec;
-  fs::remove_all(tmp_dir, ec);
+      fs::JoinPath(r.options.model_dir, ".tmp-" + fs::BaseName(final_dir));
+  // A crashed earlier attempt may have left the same temporary directory behind.
+  STREAMREC_RETURN_IF_ERROR(fs::RemoveAll(tmp_dir));
   SnapshotManifest m;
   Status st = r.WriteFiles(tmp_dir, new_version, now_ms, &m);
   if (!st.ok()) {
-    fs::remove_all(tmp_dir, ec);
+    (void)fs::RemoveAll(tmp_dir);
     return st;
   }
-  fs::rename(tmp_dir, final_dir, ec);
-  if (ec) {
-    fs::remove_all(tmp_dir, ec);
-    return Status::IoError("cannot rename snapshot into " + final_dir);
+  st = fs::Rename(tmp_dir, final_dir);
+  if (!st.ok()) {
+    (void)fs::RemoveAll(tmp_dir);
+    return st.WithContext("snapshot");
   }
   m.dir = final_dir;
   r.version = new_version;
@@ -439,7 +437,10 @@ Result<SnapshotManifest> Trainer::WriteSnapshot(int64_t now_ms) {
   if (r.options.keep_snapshots > 0) {
     auto versions = ListSnapshotVersions(r.options.model_dir);
     for (size_t i = 0; i + static_cast<size_t>(r.options.keep_snapshots) < versions.size(); ++i) {
-      fs::remove_all(SnapshotDirName(r.options.model_dir, versions[i]), ec);
+      // Retention is best effort: the new snapshot is complete either way, and the next
+      // snapshot retries whatever could not be removed now.
+      Status removed = fs::RemoveAll(SnapshotDirName(r.options.model_dir, versions[i]));
+      if (!removed.ok()) spdlog::warn("[trainer] snapshot retention: {}", removed.ToString());
     }
   }
   auto& metrics = Metrics();

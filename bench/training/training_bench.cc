@@ -4,21 +4,24 @@
 //     same process (the floor any in-batch-softmax trainer pays).
 //  2. Snapshot write time and size with 100k known items.
 // Each figure is the median of --runs runs. Usage:
-//   training_bench [--runs 5] [--steps 30] [--items 100000] [--markdown]
+//   training_bench [--runs 5] [--steps 30] [--items 100000] [--configs 3] [--snapshots 1]
+// --configs N runs the first N of the three trainer settings; --snapshots 0 skips part 2.
+// The BLAS libraries the process loaded are printed first (LibTorch on Debian calls
+// whatever libblas.so.3 resolves to: the reference BLAS or OpenBLAS).
 #include <torch/torch.h>
-
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
+#include <fstream>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/file_system.h"
 #include "training/trainer.h"
 
 namespace {
@@ -26,7 +29,7 @@ namespace {
 using streamrec::TrainingExample;
 using streamrec::training::Trainer;
 using streamrec::training::TrainerOptions;
-namespace fs = std::filesystem;
+namespace fs = streamrec::file_system;
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -108,8 +111,12 @@ double BareThroughput(int steps, bool cuda) {
 
 void SnapshotBench(int64_t items, int runs, double* seconds, double* mbytes) {
   TrainerOptions o = BenchOptions(items);
-  const std::string store =
-      (fs::temp_directory_path() / ("streamrec-bench-" + std::to_string(getpid()))).string();
+  auto tmp = fs::MakeTempDirectory("streamrec-bench-");
+  if (!tmp.ok()) {
+    std::fprintf(stderr, "%s\n", tmp.status().ToString().c_str());
+    std::exit(1);
+  }
+  const std::string store = *tmp;
   o.model_dir = store;
   o.keep_snapshots = 1;
   o.resume = false;
@@ -133,13 +140,47 @@ void SnapshotBench(int64_t items, int runs, double* seconds, double* mbytes) {
       std::fprintf(stderr, "%s\n", m.status().ToString().c_str());
       std::exit(1);
     }
-    uintmax_t total = 0;
-    for (auto& f : fs::directory_iterator(m->dir)) total += fs::file_size(f.path());
+    uint64_t total = 0;
+    auto names = fs::ListDirectory(m->dir);
+    if (!names.ok()) std::exit(1);
+    for (const auto& f : *names) {
+      auto size = fs::FileSize(fs::JoinPath(m->dir, f));
+      if (!size.ok()) std::exit(1);
+      total += *size;
+    }
     sizes.push_back(static_cast<double>(total) / 1e6);
   }
-  fs::remove_all(store);
+  // With keep_snapshots = 1 only the newest snapshot may be left.
+  auto left = fs::ListDirectory(store);
+  if (!left.ok() || left->size() != 1) {
+    std::fprintf(stderr, "snapshot retention failed: %zu entries left in %s\n",
+                 left.ok() ? left->size() : 0, store.c_str());
+    std::exit(1);
+  }
+  if (auto st = fs::RemoveAll(store); !st.ok()) {
+    std::fprintf(stderr, "%s\n", st.ToString().c_str());
+    std::exit(1);
+  }
   *seconds = Median(times);
   *mbytes = Median(sizes);
+}
+
+// Paths of the mapped libraries whose file name mentions "blas" or "lapack".
+std::string LoadedBlas() {
+  std::ifstream maps("/proc/self/maps");
+  std::set<std::string> libs;
+  for (std::string line; std::getline(maps, line);) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const std::string name = path.substr(path.rfind('/') + 1);
+    if (name.find("blas") != std::string::npos || name.find("lapack") != std::string::npos) {
+      libs.insert(path);
+    }
+  }
+  std::string out;
+  for (const auto& l : libs) out += (out.empty() ? "" : ", ") + l;
+  return out.empty() ? "none mapped" : out;
 }
 
 }  // namespace
@@ -147,21 +188,27 @@ void SnapshotBench(int64_t items, int runs, double* seconds, double* mbytes) {
 int main(int argc, char** argv) {
   int runs = 5, steps = 30;
   int64_t items = 100000;
+  int configs = 3, snapshots = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--runs") runs = std::atoi(argv[i + 1]);
     if (a == "--steps") steps = std::atoi(argv[i + 1]);
     if (a == "--items") items = std::atoll(argv[i + 1]);
+    if (a == "--configs") configs = std::atoi(argv[i + 1]);
+    if (a == "--snapshots") snapshots = std::atoi(argv[i + 1]);
   }
   std::printf("threads: %d (torch intra-op), runs: %d, steps per run: %d\n",
               torch::get_num_threads(), runs, steps);
+  std::printf("blas: %s\n", LoadedBlas().c_str());
   std::printf("| setting | trainer ex/s (median) | bare matmul+softmax ex/s (median) | ratio |\n");
   std::printf("| --- | ---: | ---: | ---: |\n");
   struct Config {
     int64_t capacity;
     const char* optimizer;
   };
-  for (Config c : {Config{100000, "adam"}, Config{100000, "adagrad"}, Config{10000, "adam"}}) {
+  const std::vector<Config> all = {{100000, "adam"}, {100000, "adagrad"}, {10000, "adam"}};
+  for (size_t k = 0; k < all.size() && static_cast<int>(k) < configs; ++k) {
+    const Config& c = all[k];
     std::vector<double> tr, bare;
     bool cuda = false;
     for (int r = 0; r < runs; ++r) {
@@ -173,6 +220,7 @@ int main(int argc, char** argv) {
                 Median(tr), Median(bare), Median(tr) / Median(bare));
     std::fflush(stdout);
   }
+  if (snapshots == 0) return 0;
   double secs = 0, mb = 0;
   SnapshotBench(items, runs, &secs, &mb);
   std::printf("\n| snapshot | write time (median) | size |\n| --- | ---: | ---: |\n");

@@ -3,10 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <limits>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
 #include "training/snapshot_format.h"
 #include "training/trainer.h"
@@ -14,7 +14,7 @@
 namespace streamrec::training {
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = streamrec::file_system;
 
 class SnapshotTest : public ::testing::Test {
  protected:
@@ -23,7 +23,7 @@ class SnapshotTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { ASSERT_TRUE(fs::RemoveAll(dir_).ok()); }
 
   TrainerOptions SmallOptions() {
     TrainerOptions o;
@@ -191,6 +191,10 @@ TEST_F(SnapshotTest, ResumesFromLatestAndKeepsRetention) {
     }
     EXPECT_EQ(written, 3);
     EXPECT_EQ(ListSnapshotVersions(o.model_dir), (std::vector<int64_t>{2, 3}));
+    // Retention removed v1 whole, and no temporary directory is left behind.
+    auto entries = fs::ListDirectory(o.model_dir);
+    ASSERT_TRUE(entries.ok());
+    EXPECT_EQ(*entries, (std::vector<std::string>{"v0000000002", "v0000000003"}));
     auto snap = ModelSnapshot::Load(*LatestSnapshotDir(o.model_dir));
     ASSERT_TRUE(snap.ok());
     items_v3 = (*snap)->item_embeddings();
@@ -201,6 +205,10 @@ TEST_F(SnapshotTest, ResumesFromLatestAndKeepsRetention) {
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->examples(), 48);
   EXPECT_EQ((*resumed)->known_items(), 16);  // (i * 3) % 20 for i < 16
+  // A crashed attempt's leftovers under the next temporary name are cleared first.
+  const std::string stale = fs::JoinPath(o.model_dir, ".tmp-v0000000004/sub");
+  ASSERT_TRUE(fs::CreateDirectories(stale).ok());
+  std::ofstream(fs::JoinPath(stale, "junk")) << "x";
   // A snapshot right after resuming holds the same item embeddings.
   auto m4 = (*resumed)->WriteSnapshot(0);
   ASSERT_TRUE(m4.ok()) << m4.status().ToString();
@@ -208,6 +216,10 @@ TEST_F(SnapshotTest, ResumesFromLatestAndKeepsRetention) {
   auto snap4 = ModelSnapshot::Load(m4->dir);
   ASSERT_TRUE(snap4.ok());
   EXPECT_EQ((*snap4)->item_embeddings(), items_v3);
+  EXPECT_FALSE(fs::Exists(fs::JoinPath(m4->dir, "sub")));
+  auto after = fs::ListDirectory(o.model_dir);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, (std::vector<std::string>{"v0000000003", "v0000000004"}));
   // Training continues from there.
   Feed(resumed->get(), 8);
   EXPECT_EQ((*resumed)->step(), 7);

@@ -3,17 +3,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <random>
 #include <unordered_map>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
 #include "training/snapshot.h"
 
 namespace streamrec::training {
 namespace {
 
-namespace fs = std::filesystem;
+namespace fs = streamrec::file_system;
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -22,7 +22,7 @@ class TrainerTest : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { ASSERT_TRUE(fs::RemoveAll(dir_).ok()); }
   std::string dir_;
 };
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Proves that scripts/check_torch_symbols.sh can fail, and shows the mechanism behind
+# issue 16 on this machine: a fake "LibTorch" that exports its own
+# std::filesystem::remove_all captures a binary's call to it when it comes before
+# libstdc++ in the library search order, unless libstdc++ is linked first (as
+# training/CMakeLists.txt does for everything linked with LibTorch).
+# Usage: check_torch_symbols_test.sh path/to/check_torch_symbols.sh
+set -euo pipefail
+CHECK="$1"
+CXX="${CXX:-c++}"
+T="$(mktemp -d "${TMPDIR:-/tmp}/check-torch-symbols-test.XXXXXX")"
+trap 'rm -rf "$T"' EXIT
+mkdir -p "$T/torch" "$T/bin" "$T/posix"
+fails=0
+expect() {  # expect WHAT ACTUAL EXPECTED
+  if [ "$2" != "$3" ]; then echo "FAILED: $1: got '$2', expected '$3'"; fails=$((fails + 1)); else echo "ok: $1"; fi
+}
+
+cat >"$T/fake_torch.cc" <<'CC'
+#include <cstdio>
+#include <filesystem>
+// A second definition of libstdc++'s symbol, exported like a pip LibTorch's copy.
+std::uintmax_t std::filesystem::remove_all(const std::filesystem::path&, std::error_code& ec) {
+  std::puts("fake remove_all");
+  ec.clear();
+  return 0;
+}
+CC
+cat >"$T/user.cc" <<'CC'
+#include <cstdio>
+#include <filesystem>
+int main(int, char** argv) {
+  std::error_code ec;
+  auto n = std::filesystem::remove_all(argv[1], ec);
+  std::printf("removed %ju\n", static_cast<std::uintmax_t>(n));
+}
+CC
+cat >"$T/posix.cc" <<'CC'
+#include <unistd.h>
+#include <cstdio>
+int main(int, char** argv) { std::printf("rmdir %d\n", rmdir(argv[1])); }
+CC
+
+"$CXX" -std=c++17 -O0 -fPIC -shared "$T/fake_torch.cc" -o "$T/torch/libtorch_fake.so"
+# As CMake links us: LibTorch on the command line, libstdc++ added last by the driver.
+"$CXX" -std=c++17 -O0 "$T/user.cc" -o "$T/bin/user" -L"$T/torch" -Wl,--no-as-needed \
+  -ltorch_fake -Wl,-rpath,"$T/torch"
+# The same with libstdc++ linked first (training/CMakeLists.txt's link option).
+"$CXX" -std=c++17 -O0 -Wl,--push-state,--no-as-needed,-lstdc++,--pop-state "$T/user.cc" \
+  -o "$T/user_stdcxx_first" -L"$T/torch" -Wl,--no-as-needed -ltorch_fake -Wl,-rpath,"$T/torch"
+# No std::filesystem call at all (core/file_system.h's way).
+"$CXX" -std=c++17 -O0 "$T/posix.cc" -o "$T/posix/posix" -L"$T/torch" -Wl,--no-as-needed \
+  -ltorch_fake -Wl,-rpath,"$T/torch"
+
+# The mechanism: the call binds to the fake copy, which removes nothing.
+mkdir -p "$T/victim/sub"
+expect "call binds to the fake LibTorch's copy" "$("$T/bin/user" "$T/victim" | head -1)" "fake remove_all"
+expect "nothing removed by the fake" "$([ -d "$T/victim/sub" ] && echo kept)" "kept"
+expect "libstdc++ first: the real remove_all runs" "$("$T/user_stdcxx_first" "$T/victim")" "removed 2"
+expect "victim gone" "$([ -e "$T/victim" ] && echo present || echo gone)" "gone"
+
+# The check: fails on the overlap, naming the symbol, for a binary and for a folder scan.
+set +e
+out="$(bash "$CHECK" --torch-lib-dir "$T/torch" "$T/bin/user" 2>&1)"; rc=$?
+expect "check on the binary exits 1" "$rc" "1"
+expect "check names remove_all" "$(grep -c '^OVERLAP: std::filesystem::remove_all' <<<"$out")" "1"
+echo "$out"
+out="$(bash "$CHECK" --torch-lib-dir "$T/torch" "$T/bin" 2>&1)"; rc=$?
+expect "check on a folder finds the binary and exits 1" "$rc" "1"
+bash "$CHECK" --torch-lib-dir "$T/torch" --allow 'filesystem::remove_all' "$T/bin/user" >/dev/null 2>&1
+expect "an allowed overlap passes" "$?" "0"
+bash "$CHECK" --torch-lib-dir "$T/torch" "$T/posix" >/dev/null 2>&1
+expect "a binary without std::filesystem passes" "$?" "0"
+mkdir -p "$T/empty"
+bash "$CHECK" --torch-lib-dir "$T/torch" "$T/empty" >/dev/null 2>&1
+expect "nothing to check is an error, not a pass" "$?" "2"
+bash "$CHECK" --torch-lib-dir "$T/empty" "$T/bin/user" >/dev/null 2>&1
+expect "no LibTorch library is an error" "$?" "2"
+set -e
+
+if [ "$fails" -gt 0 ]; then echo "$fails failed"; exit 1; fi
+echo "all checks passed"
