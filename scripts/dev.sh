@@ -14,7 +14,7 @@ shift || true
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache git ca-certificates
   clang libclang-rt-14-dev
-  librdkafka-dev librocksdb-dev libtorch-dev prometheus-cpp-dev
+  librdkafka-dev librocksdb-dev libtorch-dev libopenblas0-pthread prometheus-cpp-dev
   libsimdjson-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libxxhash-dev
   libcpp-httplib-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -38,6 +38,20 @@ install_packages() {
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# Debian's LibTorch calls BLAS through libblas.so.3, which is the reference implementation
+# unless OpenBLAS is installed (its alternative has the higher priority): the trainer's
+# matmuls are several times faster on OpenBLAS (bench/RESULTS.md). Warn when the
+# alternative was pinned elsewhere.
+check_blas() {
+  local blas
+  blas="$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || true)"
+  case "$blas" in
+    *openblas*) ;;
+    *) echo "dev.sh: warning: libblas.so.3 is '${blas}', not OpenBLAS; see" \
+         "update-alternatives --display libblas.so.3-x86_64-linux-gnu" >&2 ;;
+  esac
+}
+
 build() {
   local jobs
   jobs="$(nproc)"
@@ -54,15 +68,18 @@ build() {
 case "$MODE" in
   build)
     install_packages
+    check_blas
     build
     ;;
   run)
     install_packages
+    check_blas
     build
     exec "$BUILD_DIR/bin/streamrec" run "$@"
     ;;
   test)
     install_packages
+    check_blas
     build
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
