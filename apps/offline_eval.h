@@ -27,7 +27,7 @@ struct OfflineEvalOptions {
   training::TrainerOptions trainer = DefaultTrainerOptions();
   // Defaults below were chosen on a per-user chronological 75/25 split of the golden
   // train.tsv (bench/training/split_train.py), never on test: see
-  // bench/RESULTS-training.md.
+  // bench/RESULTS.md.
   // The user-tower history: a user stage's window (most recent distinct items).
   operators::UserWindowOptions history{/*max_items=*/200, /*horizon_ms=*/0};
   // Co-occurrence channel: pairs within this window, scored with `similarity`.

@@ -1,4 +1,4 @@
-# Every dependency is a Debian package installed by scripts/setup.sh; nothing is
+# Every dependency is a Debian package installed by scripts/dev.sh; nothing is
 # downloaded at build time.
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)

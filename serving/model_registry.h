@@ -20,7 +20,7 @@ class Histogram;
 
 namespace streamrec::serving {
 
-// Model hot swap in TF Serving's vocabulary (CONVENTIONS.md): a Source announces the
+// Model hot swap in TF Serving's vocabulary (docs/DESIGN.md §5): a Source announces the
 // versions it aspires to serve, each with a Loader; the AspiredVersionsManager loads the
 // newest one beside the version being served, validates it, and swaps it in atomically.
 // Readers hold a ServableHandle (a shared_ptr), which keeps their version alive until

@@ -50,7 +50,7 @@ Result<AspiredVersion<TwoTowerModel>> AspiredVersionFromAnnouncement(
     const UserHistoryStore* recent);
 
 // Aspired versions of every complete snapshot in a model store directory (no Kafka:
-// `streamrec run --no-kafka` style wiring, tools, tests).
+// benchmarks, tools, tests).
 std::vector<AspiredVersion<TwoTowerModel>> AspiredVersionsInStore(
     const std::string& store, const TwoTowerLoaderOptions& options, const UserHistoryStore* recent);
 

@@ -6,7 +6,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 RATE="${2:-1000}"
-DATA="$ROOT/../shared/data/ml-100k"
+DATA="${STREAMREC_DATA_DIR:-$ROOT/../shared/data}/ml-100k"
+[ -f "$DATA/u.data" ] || { echo "$DATA/u.data not found; set STREAMREC_DATA_DIR (README: Test data)" >&2; exit 1; }
 OUT="$ROOT/bench/out"
 mkdir -p "$OUT"
 for model in cooc two_tower blend; do

@@ -8,7 +8,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 RUNS="${2:-5}"
 BIN="$BUILD/bin/streamrec"
-DATA="$ROOT/../shared/data/ml-100k/u.data"
+DATA="${STREAMREC_DATA_DIR:-$ROOT/../shared/data}/ml-100k/u.data"
+[ -f "$DATA" ] || { echo "$DATA not found; set STREAMREC_DATA_DIR (README: Test data)" >&2; exit 1; }
 command -v kcat >/dev/null || { echo "kcat not installed" >&2; exit 1; }
 WORK="$(mktemp -d /tmp/streamrec-bench-XXXXXX)"
 BROKER_PID=""

@@ -8,7 +8,10 @@ set -euo pipefail
 build=${1:-build}
 out=${2:-/tmp/streamrec-golden-eval}
 bin=$build/bin/streamrec
-data=$(dirname "$0")/../../../shared/data/golden-metrics
+# Test data: $STREAMREC_DATA_DIR (default <repo>/../shared/data), see README "Test data".
+root=$(cd "$(dirname "$0")/../.." && pwd)
+data=${STREAMREC_DATA_DIR:-$root/../shared/data}/golden-metrics
+[ -f "$data/train.tsv" ] || { echo "golden_eval.sh: $data/train.tsv not found; set STREAMREC_DATA_DIR" >&2; exit 1; }
 mkdir -p "$out"
 # The two-tower configuration chosen on the validation split.
 TT=${TT:-"--epochs 5 --no-user-id --tau 0.1 --max-history 200"}

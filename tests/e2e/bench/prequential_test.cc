@@ -5,13 +5,16 @@
 #include <string>
 
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace streamrec {
 namespace {
 
 TEST(PrequentialBenchTest, ReportsHitRateAndNdcgOverTime) {
   testing::ScratchDir dir;
-  const std::string data = std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data";
+  const auto ml = testing::MovieLensDir();
+  if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
+  const std::string data = *ml + "/u.data";
   std::string out, err;
   const int code = testing::RunToEnd(
       dir,
@@ -40,7 +43,9 @@ TEST(PrequentialBenchTest, ReportsHitRateAndNdcgOverTime) {
 
 TEST(PrequentialBenchTest, RejectsUnknownModel) {
   testing::ScratchDir dir;
-  const std::string data = std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data";
+  // Two ratings in MovieLens form are enough to reach the model check.
+  const std::string data = dir.File("u.data");
+  testing::WriteFile(data, "1\t10\t5\t881250949\n2\t10\t4\t881250950\n");
   std::string out, err;
   EXPECT_EQ(testing::RunToEnd(dir, {STREAMREC_BINARY, "bench", "prequential", "--data", data,
                                     "--model", "nope"}, &out, &err, "", 60), 1);

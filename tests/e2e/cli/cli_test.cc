@@ -16,6 +16,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/topics.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace streamrec {
 namespace {
@@ -27,7 +28,6 @@ using testing::Subprocess;
 using testing::WriteFile;
 
 const std::string kBinary = STREAMREC_BINARY;
-const std::string kMl100k = std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k";
 
 // Every record of `topic` (partitions 0..n-1), read until `expected` arrived and then
 // half a second more (to catch extras).
@@ -190,18 +190,21 @@ TEST(Cli, ProduceSyntheticPublishesEventsAndTheCatalogue) {
 }
 
 TEST(Cli, ReplayMovieLens100kInTimestampOrderWithOriginalTimestamps) {
+  const auto ml = testing::MovieLensDir();
+  if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
+  const std::string ml100k = *ml;
   // 100k events of ~90 bytes over 8 partitions stay well under the mock's ~5 MB per partition.
   auto broker = StartBroker(8);
   ScratchDir dir;
   std::string out, err;
   ASSERT_EQ(RunToEnd(dir,
-                     {kBinary, "replay", "--format", "movielens", kMl100k + "/u.data", "--items",
-                      kMl100k + "/u.item", "--brokers", broker->bootstrap_servers()},
+                     {kBinary, "replay", "--format", "movielens", ml100k + "/u.data", "--items",
+                      ml100k + "/u.item", "--brokers", broker->bootstrap_servers()},
                      &out, &err),
             0)
       << err;
   EXPECT_EQ(
-      out.rfind("replay: 100000 events from " + kMl100k +
+      out.rfind("replay: 100000 events from " + ml100k +
                     "/u.data (movielens), 0 skipped, 1681 items -> items, 100000 sent -> clicks, "
                     "101681 delivered, 0 failed, ",
                 0),

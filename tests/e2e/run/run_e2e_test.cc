@@ -22,6 +22,7 @@
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_data.h"
 
 namespace streamrec {
 namespace {
@@ -210,7 +211,9 @@ TEST_F(RunE2eTest, RecommendationsOverHttpAndOnTheTopic) {
 // system; the replayed users then get recommendations (not cold starts) that leave out
 // what they already rated (the Kafka request path is checked by the test above).
 TEST_F(RunE2eTest, ReplayedHistoryReachesRecommendations) {
-  const std::string data = std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k";
+  const auto ml = testing::MovieLensDir();
+  if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
+  const std::string data = *ml;
   std::string out, err;
   ASSERT_EQ(testing::RunToEnd(*dir_, {STREAMREC_BINARY, "replay", "--format", "movielens",
                                       data + "/u.data", "--items", data + "/u.item",

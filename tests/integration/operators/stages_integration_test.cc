@@ -1,6 +1,6 @@
 // Both stages on the embedded broker (in process, each StageRunner on its own thread, as
-// its own consumer group): MovieLens-100k with 1% poison messages goes through the user
-// and item stages; every pair and item count in RocksDB must equal the batch
+// its own consumer group): 100k synthetic clicks with 1% poison messages go through the
+// user and item stages; every pair and item count in RocksDB must equal the batch
 // recomputation exactly, poison must land in clicks.dlq, neighbour lists and item stats
 // must be published.
 #include <atomic>
@@ -20,9 +20,9 @@
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "streams/embedded_broker.h"
-#include "streams/history_reader.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "streams/synthetic_clicks.h"
 #include "streams/topics.h"
 #include "tests/unit/state/temp_dir.h"
 
@@ -32,14 +32,14 @@ namespace {
 constexpr int kClickPartitions = 4;
 constexpr int kItemPartitions = 8;
 
-std::vector<ClickEvent> LoadMovieLens() {
-  HistoryReaderOptions o;
-  o.format = HistoryFormat::kMovieLens;
-  o.movielens_rating_events = true;
-  auto events = ReadHistoryFile(std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data", o,
-                                /*skip_bad=*/false, /*sort_by_time=*/true);
-  EXPECT_TRUE(events.ok()) << events.status().ToString();
-  return events.ok() ? std::move(events).value() : std::vector<ClickEvent>{};
+// 100,000 events of the synthetic generator (planted clusters, Zipf popularity, every
+// event type), so the test needs no external data set.
+std::vector<ClickEvent> SyntheticEvents(size_t n) {
+  SyntheticClickGenerator generator(SyntheticOptions{});
+  std::vector<ClickEvent> events;
+  events.reserve(n);
+  while (events.size() < n) events.push_back(generator.Next());
+  return events;
 }
 
 // All messages of a topic from the beginning (manual assignment; stops at the high
@@ -78,8 +78,8 @@ std::vector<Record> ReadAll(const std::string& brokers, const std::string& topic
   return out;
 }
 
-TEST(StagesIntegrationTest, MovieLensThroughBothStagesEqualsBatchRecomputation) {
-  const std::vector<ClickEvent> events = LoadMovieLens();
+TEST(StagesIntegrationTest, ClickStreamThroughBothStagesEqualsBatchRecomputation) {
+  const std::vector<ClickEvent> events = SyntheticEvents(100000);
   ASSERT_EQ(events.size(), 100000u);
 
   TopicNames topics;

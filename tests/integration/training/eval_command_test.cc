@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/test_data.h"
 #include "training/flat_json.h"
 
 namespace streamrec::training {
@@ -52,7 +53,9 @@ class EvalCommandTest : public ::testing::Test {
 };
 
 TEST_F(EvalCommandTest, ReproducesGoldenMetricsFromPredictionFile) {
-  const std::string g = std::string(STREAMREC_SHARED_DATA_DIR) + "/golden-metrics";
+  const auto golden_dir = testing::GoldenMetricsDir();
+  if (!golden_dir) GTEST_SKIP() << testing::MissingTestData("golden-metrics");
+  const std::string g = *golden_dir;
   FlatJson got = Eval("--predictions " + g + "/predictions.tsv --truth " + g +
                       "/test.tsv --k 10");
   std::ifstream in(g + "/metrics.json");

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "streams/catalog.h"
+#include "tests/support/test_data.h"
 
 namespace streamrec {
 namespace {
@@ -172,7 +173,9 @@ TEST(HistoryReader, MissingFileAndFormatNames) {
 }
 
 TEST(Catalog, MovieLensItemsFirstGenreIsTheCategory) {
-  auto items = ReadMovieLensItems(std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.item");
+  const auto ml = testing::MovieLensDir();
+  if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
+  auto items = ReadMovieLensItems(*ml + "/u.item");
   ASSERT_TRUE(items.ok()) << items.status().ToString();
   // The shared copy of u.item has 1681 lines (item 267, "unknown", is absent).
   ASSERT_EQ(items->size(), 1681u);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/support/test_data.h"
 #include "training/flat_json.h"
 
 namespace streamrec::training {
@@ -59,7 +60,9 @@ TEST(RankingMetricsTest, ReadersRejectBadLines) {
 // DESIGN §7: the project's metrics reproduce the reference library's values on the
 // golden prediction file to 1e-6.
 TEST(RankingMetricsTest, ReproducesGoldenMetrics) {
-  const std::string dir = std::string(STREAMREC_SHARED_DATA_DIR) + "/golden-metrics";
+  const auto golden_dir = testing::GoldenMetricsDir();
+  if (!golden_dir) GTEST_SKIP() << testing::MissingTestData("golden-metrics");
+  const std::string dir = *golden_dir;
   auto preds = ReadPredictionsTsv(dir + "/predictions.tsv");
   auto truth = ReadRatingsTsv(dir + "/test.tsv");
   ASSERT_TRUE(preds.ok()) << preds.status().ToString();
