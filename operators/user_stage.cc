@@ -272,13 +272,9 @@ class UserStageProcessor : public Processor {
 
 Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
   UserStageOptions o;
-  auto size = config.GetInt("operators.window.size", static_cast<int64_t>(o.window.max_items));
-  if (!size.ok()) return size.status();
-  if (*size < 1 || *size > 10000) return Status::InvalidArgument("operators.window.size must be in [1, 10000]");
-  o.window.max_items = static_cast<size_t>(*size);
-  auto horizon = config.GetDouble("operators.window.horizon_s", static_cast<double>(o.window.horizon_ms) / 1000);
-  if (!horizon.ok()) return horizon.status();
-  o.window.horizon_ms = static_cast<int64_t>(*horizon * 1000);
+  auto window = UserWindowOptions::FromConfig(config);
+  if (!window.ok()) return window.status();
+  o.window = *window;
   auto weights = EventWeights::FromConfig(config);
   if (!weights.ok()) return weights.status();
   o.cooc.weights = *weights;

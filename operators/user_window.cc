@@ -9,6 +9,21 @@ namespace {
 constexpr uint8_t kWindowFormat = 1;
 }  // namespace
 
+Result<UserWindowOptions> UserWindowOptions::FromConfig(const Config& config) {
+  UserWindowOptions o;
+  auto size = config.GetInt("operators.window.size", static_cast<int64_t>(o.max_items));
+  if (!size.ok()) return size.status();
+  if (*size < 1 || *size > 10000) {
+    return Status::InvalidArgument("operators.window.size must be in [1, 10000]");
+  }
+  o.max_items = static_cast<size_t>(*size);
+  auto horizon =
+      config.GetDouble("operators.window.horizon_s", static_cast<double>(o.horizon_ms) / 1000);
+  if (!horizon.ok()) return horizon.status();
+  o.horizon_ms = static_cast<int64_t>(*horizon * 1000);
+  return o;
+}
+
 void UserWindow::EvictOlderThan(int64_t ts_ms) {
   if (options_.horizon_ms <= 0) return;
   const int64_t cutoff = ts_ms - options_.horizon_ms;

@@ -6,18 +6,26 @@
 #include <string_view>
 #include <vector>
 
+#include "core/config.h"
 #include "core/records.h"
 #include "core/status.h"
 
 namespace streamrec::operators {
 
-// Options of a user's history window (config `operators.window.*`).
+// Options of a user's history window (config `operators.window.*`). The ONE set of
+// history rules of the system: the user stage builds co-occurrence pairs and training
+// examples from this window, and serving answers requests from a window with the same
+// options (serving/user_history.h), so what the model is trained on is what it is
+// served with.
 struct UserWindowOptions {
   // operators.window.size: at most this many distinct items are kept (the newest).
   size_t max_items = 20;
   // operators.window.horizon_s: items older than this, in EVENT time relative to the
   // newest event, are dropped. Default 1 hour. <= 0 means no time limit.
   int64_t horizon_ms = 3600 * 1000;
+
+  // Reads operators.window.size (in [1, 10000]) and operators.window.horizon_s.
+  static Result<UserWindowOptions> FromConfig(const Config& config);
 };
 
 // One item in a user's window.
@@ -47,6 +55,7 @@ class UserWindow {
   void Add(uint64_t item_key, std::string_view item_id, int64_t ts_ms, EventType event);
 
   const std::vector<WindowEntry>& entries() const { return entries_; }
+  const UserWindowOptions& options() const { return options_; }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
 

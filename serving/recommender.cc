@@ -27,6 +27,36 @@ std::vector<std::string> ChannelNames(uint8_t sources) {
   return out;
 }
 
+Result<uint8_t> ParseChannels(std::string_view names) {
+  uint8_t out = 0;
+  size_t start = 0;
+  while (start <= names.size()) {
+    size_t end = names.find(',', start);
+    if (end == std::string_view::npos) end = names.size();
+    std::string_view name = names.substr(start, end - start);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "all") {
+      out |= kChannelsAll;
+    } else if (!name.empty()) {
+      bool known = false;
+      for (Channel c : kAllChannels) {
+        if (name == ChannelName(c)) {
+          out |= c;
+          known = true;
+        }
+      }
+      if (!known) {
+        return Status::InvalidArgument("unknown channel '" + std::string(name) +
+                                       "' (cooc, two_tower, popular, fallback or all)");
+      }
+    }
+    start = end + 1;
+  }
+  if (out == 0) return Status::InvalidArgument("no channel given");
+  return out;
+}
+
 struct Recommender::Candidate {
   std::string item_id;
   double cooc = 0;
@@ -73,8 +103,9 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   cands.reserve(options_.cooc_history_items * options_.cooc_neighbors_per_item +
                 options_.two_tower_candidates + options_.popular_candidates + 2 * seen.size() + k);
 
+  const uint8_t on = options_.channels;
   // Channel 1: co-occurrence neighbours of the newest distinct window items.
-  if (tables_.neighbors != nullptr) {
+  if (tables_.neighbors != nullptr && (on & kChannelCooc)) {
     std::unordered_set<uint64_t> used;
     double weight = 1.0;
     size_t n = 0;
@@ -100,7 +131,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
 
   // Channel 2: two-tower nearest neighbours of the user's embedding.
   std::vector<float> user_vec;
-  if (model != nullptr &&
+  if (model != nullptr && (on & kChannelTwoTower) &&
       (options_.two_tower_candidates > 0 || options_.two_tower_weight != 0)) {
     Result<std::vector<float>> encoded = model->user_encoder().Encode(user_id, history);
     if (encoded.ok() && encoded->size() == static_cast<size_t>(model->items().dim())) {
@@ -121,7 +152,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
 
   // Channel 3: trending.
   std::shared_ptr<const StatsSnapshot> stats;
-  if (tables_.stats != nullptr) {
+  if (tables_.stats != nullptr && (on & kChannelPopular)) {
     stats = tables_.stats->Snapshot();
     const size_t m =
         options_.popular_candidates == 0
@@ -151,7 +182,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   }
 
   // Channel 4: cold-start fallback when too few eligible candidates.
-  if (cands.size() < k && tables_.catalog != nullptr) {
+  if (cands.size() < k && tables_.catalog != nullptr && (on & kChannelFallback)) {
     const auto fallback = tables_.catalog->Fallback();
     size_t n = 0;
     if (fallback != nullptr) {

@@ -23,11 +23,21 @@ enum Channel : uint8_t {
 };
 inline constexpr Channel kAllChannels[] = {kChannelCooc, kChannelTwoTower, kChannelPopular,
                                           kChannelFallback};
+inline constexpr uint8_t kChannelsAll =
+    kChannelCooc | kChannelTwoTower | kChannelPopular | kChannelFallback;
 const char* ChannelName(Channel channel);
 // Channel names of a bit set, in the order of kAllChannels.
 std::vector<std::string> ChannelNames(uint8_t sources);
+// "cooc,two_tower" (names of ChannelName, comma-separated; "all" = every channel) as a
+// bit set. InvalidArgument on an unknown name or an empty list.
+Result<uint8_t> ParseChannels(std::string_view names);
 
 struct RecommenderOptions {
+  // Channels that run (serving.channels; default all). A channel that is off neither
+  // recalls candidates nor adds its term to the score, so one channel alone is an
+  // ablation of the served blend (`eval --channels`, `bench prequential --channels`).
+  uint8_t channels = kChannelsAll;
+
   // --- recall ---
   // Newest window items whose neighbour lists are read.
   size_t cooc_history_items = 5;
@@ -43,6 +53,7 @@ struct RecommenderOptions {
   size_t fallback_candidates = 200;
 
   // --- score: w_tt·⟨u,v⟩ + w_cooc·cooc/max(cooc) + w_pop·popularity/max(popularity) ---
+  // (the system's one blend formula; each term only when its channel is on)
   double two_tower_weight = 1.0;
   double cooc_weight = 1.0;
   double popular_weight = 0.1;

@@ -60,6 +60,11 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
     return Status::InvalidArgument("serving.default_k and serving.max_k need 1 <= default <= max");
   }
   RecommenderOptions& r = s.recommender;
+  Result<std::string> channels = c.GetString("serving.channels", "all");
+  if (!channels.ok()) return channels.status();
+  Result<uint8_t> parsed_channels = ParseChannels(*channels);
+  if (!parsed_channels.ok()) return parsed_channels.status().WithContext("serving.channels");
+  r.channels = *parsed_channels;
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.two_tower", &r.two_tower_weight));
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.cooc", &r.cooc_weight));
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.popular", &r.popular_weight));
@@ -74,8 +79,10 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_per_brand", &r.max_per_brand));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.filter_seen", &r.filter_seen));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.require_in_catalogue", &r.require_in_catalogue));
-  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.window.size", &s.history.window_size));
-  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.window.ms", &s.history.window_ms));
+  // One history: the user stage's window rules (operators.window.*), not serving's own.
+  Result<operators::UserWindowOptions> window = operators::UserWindowOptions::FromConfig(c);
+  if (!window.ok()) return window.status();
+  s.history.window = *window;
   Result<std::string> component = c.GetString("serving.model_component", s.models.component);
   if (!component.ok()) return component.status();
   s.models.component = *component;

@@ -16,11 +16,14 @@ namespace streamrec::serving {
 //   serving.http_threads, serving.http_max_queued, serving.http_max_body_bytes
 //   serving.group_id              ("streamrec-serving")
 //   serving.default_k, serving.max_k                       (20, 1000)
+//   serving.channels              recall channels that run: "all" or a comma list of
+//                                 cooc, two_tower, popular, fallback ("all")
 //   serving.weights.two_tower, .cooc, .popular             (1.0, 1.0, 0.1)
 //   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback
 //   serving.max_per_category, serving.max_per_brand         (0 = no cap)
 //   serving.filter_seen, serving.require_in_catalogue       (true, false)
-//   serving.window.size, serving.window.ms                  (50, 24 h)
+//   operators.window.size, operators.window.horizon_s       the user stage's window
+//                                 rules (operators/user_window.h): one history
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below
 //                                 serving.hnsw.auto_min_items = 20000 items, else HNSW);
 //                                 serving.hnsw.m, .ef_construction, .ef, .build_threads

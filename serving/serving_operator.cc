@@ -276,7 +276,7 @@ void ServingOperator::RequestsLoop() {
       ClickParseResult parsed = parser.Parse(r.value);
       if (!parsed.ok()) continue;  // the user stage routes it to the DLQ
       service_->history().Record(parsed.event.user_key, parsed.event.item_key,
-                                 parsed.event.item_id, parsed.event.ts_ms);
+                                 parsed.event.item_id, parsed.event.ts_ms, parsed.event.event);
     }
     std::vector<const Record*> requests;
     for (const Record& r : batch) {

@@ -10,8 +10,8 @@ UserHistoryStore::UserHistoryStore(UserHistoryOptions options) : options_(option
   for (size_t i = 0; i < n; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
-void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, const std::string& item_id,
-                              int64_t ts_ms) {
+void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_view item_id,
+                              int64_t ts_ms, EventType event) {
   RecentEvent recent;
   {
     Shard& shard = ShardFor(user_key);
@@ -23,26 +23,21 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, const std::s
         shard.users.erase(shard.users.begin());
         num_users_.fetch_sub(1, std::memory_order_relaxed);
       }
-      it = shard.users.emplace(user_key, std::deque<HistoryEntry>()).first;
+      it = shard.users.emplace(user_key, operators::UserWindow(options_.window)).first;
       num_users_.fetch_add(1, std::memory_order_relaxed);
     }
-    std::deque<HistoryEntry>& window = it->second;
-    const int64_t newest = window.empty() ? ts_ms : std::max(window.back().ts_ms, ts_ms);
-    if (options_.window_ms > 0 && ts_ms < newest - options_.window_ms) return;
+    operators::UserWindow& window = it->second;
+    // The same steps as the user stage: evict relative to the event, note the window
+    // before it (what a training example carries), then add.
+    window.EvictOlderThan(ts_ms);
     recent.user_key = user_key;
-    recent.history.assign(window.begin(), window.end());
-    HistoryEntry entry{item_key, item_id, ts_ms};
-    recent.item = entry;
-    // Keep the window ordered by event time (late events slot in place).
-    auto pos = std::upper_bound(window.begin(), window.end(), ts_ms,
-                                [](int64_t t, const HistoryEntry& e) { return t < e.ts_ms; });
-    window.insert(pos, std::move(entry));
-    while (window.size() > options_.window_size) window.pop_front();
-    if (options_.window_ms > 0) {
-      while (!window.empty() && window.front().ts_ms < newest - options_.window_ms) {
-        window.pop_front();
-      }
-    }
+    recent.history = window.entries();
+    recent.item = HistoryEntry{item_key, std::string(item_id), ts_ms, event};
+    window.Add(item_key, item_id, ts_ms, event);
+  }
+  int64_t seen = stream_time_ms_.load(std::memory_order_relaxed);
+  while (ts_ms > seen &&
+         !stream_time_ms_.compare_exchange_weak(seen, ts_ms, std::memory_order_relaxed)) {
   }
   MutexLock lock(&recent_mu_);
   recent_.push_back(std::move(recent));
@@ -51,10 +46,21 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, const std::s
 
 std::vector<HistoryEntry> UserHistoryStore::Get(uint64_t user_key) const {
   Shard& shard = ShardFor(user_key);
-  MutexLock lock(&shard.mu);
-  auto it = shard.users.find(user_key);
-  if (it == shard.users.end()) return {};
-  return std::vector<HistoryEntry>(it->second.begin(), it->second.end());
+  std::vector<HistoryEntry> out;
+  {
+    MutexLock lock(&shard.mu);
+    auto it = shard.users.find(user_key);
+    if (it == shard.users.end()) return {};
+    out = it->second.entries();
+  }
+  const int64_t horizon = options_.window.horizon_ms;
+  if (horizon > 0) {
+    const int64_t cutoff = stream_time_ms() - horizon;
+    out.erase(std::remove_if(out.begin(), out.end(),
+                             [cutoff](const HistoryEntry& e) { return e.ts_ms < cutoff; }),
+              out.end());
+  }
+  return out;
 }
 
 std::vector<UserHistoryStore::RecentEvent> UserHistoryStore::RecentEvents(

@@ -5,30 +5,24 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/records.h"
 #include "core/thread_annotations.h"
+#include "operators/user_window.h"
 
 namespace streamrec::serving {
 
-// One item in a user's recent window.
-struct HistoryEntry {
-  uint64_t item_key = 0;
-  std::string item_id;
-  int64_t ts_ms = 0;
-
-  friend bool operator==(const HistoryEntry& a, const HistoryEntry& b) {
-    return a.item_key == b.item_key && a.item_id == b.item_id && a.ts_ms == b.ts_ms;
-  }
-};
+// One item in a user's recent window: the user stage's window entry (one history, one
+// set of rules: operators/user_window.h).
+using HistoryEntry = operators::WindowEntry;
 
 struct UserHistoryOptions {
-  // Items kept per user (the newest).
-  size_t window_size = 50;
-  // Entries older than the user's newest event by more than this are dropped (event
-  // time). 0 keeps everything within window_size.
-  int64_t window_ms = 24LL * 3600 * 1000;
+  // The window's rules: the user stage's own (config operators.window.*), so requests
+  // are answered from the window the model was trained on.
+  operators::UserWindowOptions window;
   // Users kept in memory; beyond it an arbitrary user of the same shard is evicted.
   size_t max_users = 1'000'000;
   size_t num_shards = 64;
@@ -36,16 +30,25 @@ struct UserHistoryOptions {
 
 // The recent-item windows of the users whose clicks this serving replica consumes
 // (co-partitioned with rec-requests, DESIGN §2), kept in memory and rebuilt from the
-// clicks topic on start. One consumer thread records; any thread reads. Thread-safe.
+// clicks topic on start: a thread-safe map of operators::UserWindow, fed exactly as the
+// user stage feeds its windows. One consumer thread records; any thread reads.
 class UserHistoryStore {
  public:
   explicit UserHistoryStore(UserHistoryOptions options = {});
 
-  // Appends an event to the user's window (events older than the window are ignored).
-  void Record(uint64_t user_key, uint64_t item_key, const std::string& item_id, int64_t ts_ms);
-  // The user's window, oldest first; empty for an unknown user.
+  // Adds an event to the user's window (UserWindow::Add: evicts by the horizon relative
+  // to the event, moves a repeated item to the newest position, keeps the newest
+  // `max_items`). Advances the store's stream time (the largest event time recorded).
+  void Record(uint64_t user_key, uint64_t item_key, std::string_view item_id, int64_t ts_ms,
+              EventType event = EventType::kClick);
+  // The user's window, oldest first, without the entries beyond the horizon at the
+  // store's stream time (event time, so a replay answers as the live system did); empty
+  // for an unknown user.
   std::vector<HistoryEntry> Get(uint64_t user_key) const;
   size_t num_users() const { return num_users_.load(std::memory_order_relaxed); }
+  // The largest event time recorded so far (0 before any).
+  int64_t stream_time_ms() const { return stream_time_ms_.load(std::memory_order_relaxed); }
+  const UserHistoryOptions& options() const { return options_; }
 
   // A sample of recent (window-before, item) events, newest last, for the model loader's
   // sanity score. At most `max_events`.
@@ -59,13 +62,14 @@ class UserHistoryStore {
  private:
   struct Shard {
     mutable Mutex mu;
-    std::unordered_map<uint64_t, std::deque<HistoryEntry>> users GUARDED_BY(mu);
+    std::unordered_map<uint64_t, operators::UserWindow> users GUARDED_BY(mu);
   };
   Shard& ShardFor(uint64_t key) const { return *shards_[(key ^ (key >> 29)) % shards_.size()]; }
 
   const UserHistoryOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> num_users_{0};
+  std::atomic<int64_t> stream_time_ms_{0};
 
   mutable Mutex recent_mu_;
   std::deque<RecentEvent> recent_ GUARDED_BY(recent_mu_);

@@ -85,17 +85,24 @@ TEST_F(EvalCommandTest, TrainTestSmoke) {
     for (int i = 0; i < 10; ++i) items[i] = (u % 4) * 10 + i;
     std::shuffle(items.begin(), items.end(), rng);
     for (int i = 0; i < 10; ++i) {
-      (i < 6 ? train : test) << u << "\t" << items[i] << "\t5\t" << 1000 + u * 20 + i << "\n";
+      // Event time in 2001 (the click validation refuses times before 1990).
+      (i < 6 ? train : test) << u << "\t" << items[i] << "\t5\t" << 1000000000 + u * 20 + i
+                             << "\n";
     }
   }
   train.close();
   test.close();
   const std::string files = "--train " + dir_ + "/train.tsv --test " + dir_ + "/test.tsv --k 4";
-  FlatJson pop = Eval(files + " --model pop");
+  // Each channel of the served recommender alone (the model shape through trainer.*).
+  FlatJson pop = Eval(files + " --model popular");
+  // Small id tables: the optimizer updates every row each step.
+  const std::string small = " trainer.device=cpu trainer.item_capacity=100 trainer.user_capacity=100";
   FlatJson tt = Eval(files +
-                     " --model two_tower --epochs 30 --batch 32 --dim 16 --hidden 0 --tau 0.1"
-                     " --lr 0.01");
+                     " --model two_tower --epochs 30 --set trainer.batch_size=32"
+                     " trainer.embedding_dim=16 trainer.output_dim=16 trainer.hidden_dim=0"
+                     " trainer.temperature=0.1 trainer.learning_rate=0.01" + small);
   FlatJson cooc = Eval(files + " --model cooc");
+  FlatJson blend = Eval(files + " --epochs 30 --set trainer.batch_size=32" + small);
   ASSERT_TRUE(pop.Has("ndcg@4") && tt.Has("ndcg@4") && cooc.Has("ndcg@4"));
   // Popularity ranks the 30 other groups' items as often as the user's own: ~4/34 * 4.
   EXPECT_LT(*pop.GetDouble("precision@4"), 0.5);
@@ -105,6 +112,9 @@ TEST_F(EvalCommandTest, TrainTestSmoke) {
   EXPECT_GT(*tt.GetDouble("precision@4"), *pop.GetDouble("precision@4") + 0.2);
   EXPECT_GT(*tt.GetDouble("ndcg@4"), *pop.GetDouble("ndcg@4"));
   EXPECT_EQ(*tt.GetString("model"), "two_tower");
+  // The served blend keeps what co-occurrence finds.
+  EXPECT_EQ(*blend.GetString("model"), "blend");
+  EXPECT_GT(*blend.GetDouble("precision@4"), *pop.GetDouble("precision@4") + 0.2);
 }
 
 }  // namespace

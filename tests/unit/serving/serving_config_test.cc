@@ -17,6 +17,7 @@ serving:
   weights: {two_tower: 0.5, cooc: 2}
   max_per_category: 3
   ann: hnsw
+operators:
   window: {size: 10}
 )");
   ASSERT_TRUE(config.ok()) << config.status().ToString();
@@ -33,7 +34,7 @@ serving:
   EXPECT_EQ(o->service.recommender.cooc_weight, 2);
   EXPECT_EQ(o->service.recommender.popular_weight, 0.1);
   EXPECT_EQ(o->service.recommender.max_per_category, 3u);
-  EXPECT_EQ(o->service.history.window_size, 10u);
+  EXPECT_EQ(o->service.history.window.max_items, 10u);
   EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
 
   auto flags = ServingOptionsFromConfig(*config, "k2:1", "127.0.0.1:8081");

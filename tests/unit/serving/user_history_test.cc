@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "core/config.h"
+#include "operators/user_window.h"
+#include "serving/serving_config.h"
+
 namespace streamrec::serving {
 namespace {
 
@@ -11,33 +15,61 @@ std::vector<uint64_t> Keys(const std::vector<HistoryEntry>& h) {
   return out;
 }
 
-TEST(UserHistoryStoreTest, KeepsNewestWithinSizeAndTime) {
+TEST(UserHistoryStoreTest, KeepsNewestDistinctWithinSizeAndTime) {
   UserHistoryOptions options;
-  options.window_size = 3;
-  options.window_ms = 100;
+  options.window = operators::UserWindowOptions{3, 100};
   UserHistoryStore store(options);
   store.Record(1, 10, "i10", 1000);
   store.Record(1, 11, "i11", 1010);
-  store.Record(1, 12, "i12", 1005);  // late: slots in by event time
-  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{10, 12, 11}));
+  store.Record(1, 10, "i10", 1015);  // a repeat moves to the newest position
+  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{11, 10}));
+  store.Record(1, 12, "i12", 1016);
   store.Record(1, 13, "i13", 1020);
-  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{12, 11, 13}));
+  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{10, 12, 13}));
   store.Record(1, 14, "i14", 1200);  // everything older than 1100 falls out
-  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{14}));
-  store.Record(1, 15, "i15", 1050);  // older than the window: ignored
   EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{14}));
   EXPECT_TRUE(store.Get(2).empty());
   EXPECT_EQ(store.num_users(), 1u);
+  EXPECT_EQ(store.stream_time_ms(), 1200);
+}
+
+TEST(UserHistoryStoreTest, AnswersWithTheUserStageWindow) {
+  // The same sequence through the user stage's window type and through the store gives
+  // the same window: one set of rules.
+  const operators::UserWindowOptions rules{4, 1000};
+  UserHistoryOptions options;
+  options.window = rules;
+  UserHistoryStore store(options);
+  operators::UserWindow stage_window(rules);
+  const std::vector<std::pair<uint64_t, int64_t>> events = {
+      {1, 0}, {2, 100}, {3, 300}, {1, 400}, {4, 900}, {5, 1350}, {2, 1400}, {6, 1500}};
+  for (const auto& [item, ts] : events) {
+    store.Record(7, item, "i" + std::to_string(item), ts, EventType::kView);
+    stage_window.Add(item, "i" + std::to_string(item), ts, EventType::kView);
+    EXPECT_EQ(store.Get(7), stage_window.entries()) << "after ts " << ts;
+  }
+}
+
+TEST(UserHistoryStoreTest, GetDropsEntriesBeyondTheHorizonAtStreamTime) {
+  UserHistoryOptions options;
+  options.window = operators::UserWindowOptions{10, 100};
+  UserHistoryStore store(options);
+  store.Record(1, 10, "a", 1000);
+  store.Record(2, 20, "b", 1050);
+  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{10}));
+  store.Record(2, 21, "c", 1200);  // another user's event moves stream time past 1100
+  EXPECT_TRUE(store.Get(1).empty());
 }
 
 TEST(UserHistoryStoreTest, RecentEventsCarryTheWindowBefore) {
   UserHistoryStore store;
   store.Record(7, 1, "a", 10);
-  store.Record(7, 2, "b", 20);
+  store.Record(7, 2, "b", 20, EventType::kPurchase);
   auto recent = store.RecentEvents(10);
   ASSERT_EQ(recent.size(), 2u);
   EXPECT_TRUE(recent[0].history.empty());
   EXPECT_EQ(recent[1].item.item_id, "b");
+  EXPECT_EQ(recent[1].item.event, EventType::kPurchase);
   ASSERT_EQ(recent[1].history.size(), 1u);
   EXPECT_EQ(recent[1].history[0].item_id, "a");
   EXPECT_EQ(store.RecentEvents(1).size(), 1u);
@@ -50,6 +82,16 @@ TEST(UserHistoryStoreTest, BoundsTheNumberOfUsers) {
   UserHistoryStore store(options);
   for (uint64_t u = 0; u < 10; ++u) store.Record(u, 1, "a", 1);
   EXPECT_EQ(store.num_users(), 4u);
+}
+
+TEST(UserHistoryStoreTest, ServingReadsTheOperatorsWindowSection) {
+  Config config;
+  ASSERT_TRUE(config.Set("operators.window.size", "7").ok());
+  ASSERT_TRUE(config.Set("operators.window.horizon_s", "60").ok());
+  auto options = ServingOptionsFromConfig(config, "127.0.0.1:9092", "127.0.0.1:0");
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  EXPECT_EQ(options->service.history.window.max_items, 7u);
+  EXPECT_EQ(options->service.history.window.horizon_ms, 60000);
 }
 
 }  // namespace

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "eval/served_pipeline.h"
+#include "training/ranking_metrics.h"
+
+namespace streamrec::eval {
+
+// `streamrec eval --train --test`: the served system trained on a ratings file and
+// asked for every test user's top-k. The train events go, in time order, through the
+// real user and item stages (ServedPipeline: windows, pair counts, top-K neighbours,
+// popularity, p̂) into serving's tables and user history; the training examples the user
+// stage produced train a training::Trainer for `epochs` passes (offline: epochs allowed);
+// the snapshot is loaded through serving's two-tower loader and swapped in; then each
+// test user is ranked by serving::RecommendationService, i.e. serving/recommender.cc with
+// the served configuration. No other scorer exists.
+struct OfflineEvalOptions {
+  ServedPipelineOptions pipeline;  // from the config, as served
+  int k = 10;                      // metrics at 1, 5 and k
+  int64_t ts_scale_ms = 1000;      // input timestamps are seconds (MovieLens)
+  int epochs = 5;                  // passes over the train examples (0: no model)
+  std::string loss_curve_path;     // when set: CSV "step,epoch,examples,loss"
+  std::string work_dir;            // scratch; default: a fresh dir under /tmp, removed
+
+  static Result<OfflineEvalOptions> FromConfig(const Config& config);
+};
+
+struct OfflineEvalResult {
+  std::vector<training::RankingMetrics> metrics;  // at 1, 5, k
+  std::string channels;                           // the recommender's channels
+  int64_t train_events = 0;
+  int64_t steps = 0;
+  int64_t model_version = 0;  // 0: no model served
+  double final_loss = 0;
+  double seconds = 0;
+};
+
+Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& train,
+                                         const std::vector<training::Rating>& test,
+                                         const OfflineEvalOptions& options);
+
+}  // namespace streamrec::eval

@@ -1,0 +1,168 @@
+#include "eval/served_pipeline.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+
+#include "core/id_hash.h"
+
+namespace streamrec::eval {
+namespace fs = std::filesystem;
+
+Result<ScratchDir> ScratchDir::Make(const std::string& wanted, const std::string& prefix) {
+  ScratchDir d;
+  if (!wanted.empty()) {
+    std::error_code ec;
+    fs::create_directories(wanted, ec);
+    if (ec) return Status::IoError("cannot create " + wanted + ": " + ec.message());
+    d.path_ = wanted;
+    return d;
+  }
+  std::string tmpl = (fs::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr) return Status::IoError("cannot create a temp dir");
+  d.path_ = tmpl;
+  d.owned_ = true;
+  return d;
+}
+
+ScratchDir::ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)), owned_(o.owned_) {
+  o.owned_ = false;
+}
+
+ScratchDir::~ScratchDir() {
+  if (!owned_) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+ServedPipeline::ServedPipeline(const ServedPipelineOptions& options)
+    : options_(options), service_(options.service) {}
+
+ServedPipeline::~ServedPipeline() = default;
+
+Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
+    const ServedPipelineOptions& options, const std::string& dir) {
+  std::unique_ptr<ServedPipeline> p(new ServedPipeline(options));
+  operators::UserStageOptions user = options.user_stage;
+  user.item_partitions = 1;  // one item-stage task owns every item
+  user.emit_training_examples = true;
+  p->topics_ = user.topics;
+  auto user_runner = LocalTaskRunner::Open(operators::UserStageTopology(user), dir + "/state");
+  if (!user_runner.ok()) return user_runner.status();
+  p->user_ = std::move(user_runner).value();
+  operators::ItemStageOptions item = options.item_stage;
+  item.publish = true;
+  auto item_runner = LocalTaskRunner::Open(operators::ItemStageTopology(item), dir + "/state");
+  if (!item_runner.ok()) return item_runner.status();
+  p->item_ = std::move(item_runner).value();
+  for (const CatalogItem& c : options.catalog) {
+    serving::CatalogItem row;
+    row.item_key = HashId(c.item_id);
+    row.item_id = c.item_id;
+    row.category = c.category;
+    row.brand = c.brand;
+    row.available = c.available;
+    p->service_.catalog().Put(std::move(row));
+  }
+  p->service_.Publish();
+  p->service_.SetTablesLoaded(true);
+  if (options.train_online) {
+    training::TrainerOptions t = options.trainer;
+    t.model_dir = dir + "/models";
+    t.resume = false;
+    if (t.keep_snapshots <= 0 || t.keep_snapshots > 2) t.keep_snapshots = 2;
+    auto trainer = training::Trainer::Create(t);
+    if (!trainer.ok()) return trainer.status();
+    p->trainer_ = std::move(trainer).value();
+  }
+  return p;
+}
+
+Status ServedPipeline::Deliver(const ClickEvent& e) {
+  Record click;
+  click.key = e.user_id;
+  click.has_key = true;
+  click.value = EncodeClickEvent(e);
+  click.timestamp_ms = e.ts_ms;
+  auto out = user_->Process(std::move(click));
+  if (!out.ok()) return out.status().WithContext("user stage");
+  bool rejected = false;
+  std::vector<const Record*> examples;
+  for (const Record& r : *out) {
+    if (r.topic == topics_.cooc_deltas) {
+      STREAMREC_RETURN_IF_ERROR(ApplyItemStage(r));
+    } else if (r.topic == topics_.training_examples) {
+      examples.push_back(&r);
+    } else if (r.topic == topics_.clicks_dlq) {
+      rejected = true;
+    }
+  }
+  for (const Record* r : examples) {
+    auto ex = DecodeTrainingExample(r->value);
+    if (!ex.ok()) return ex.status().WithContext("training example");
+    if (trainer_ != nullptr) {
+      STREAMREC_RETURN_IF_ERROR(trainer_->AddExample(*ex));
+    } else {
+      auto p = sampling_prob_.find(ex->item_key);
+      const double prob = p == sampling_prob_.end() ? 0.0 : p->second;
+      collected_.push_back(CollectedExample{std::move(ex).value(), prob});
+    }
+  }
+  if (rejected) {
+    ++rejected_;
+  } else {
+    // Serving's own copy of the user's window, fed from `clicks` as live.
+    const uint64_t user_key = e.user_key != 0 ? e.user_key : HashId(e.user_id);
+    const uint64_t item_key = e.item_key != 0 ? e.item_key : HashId(e.item_id);
+    service_.history().Record(user_key, item_key, e.item_id, e.ts_ms, e.event);
+  }
+  service_.Publish();
+  return Status::Ok();
+}
+
+Status ServedPipeline::ApplyItemStage(const Record& delta) {
+  auto out = item_->Process(delta);
+  if (!out.ok()) return out.status().WithContext("item stage");
+  for (const Record& r : *out) {
+    std::optional<std::string_view> value;
+    if (!r.value.empty()) value = r.value;
+    if (r.topic == topics_.item_neighbors) {
+      STREAMREC_RETURN_IF_ERROR(service_.neighbors().Apply(r.key, value));
+    } else if (r.topic == topics_.item_stats) {
+      STREAMREC_RETURN_IF_ERROR(service_.stats().Apply(r.key, value));
+      auto stats = DecodeItemStats(r.value);
+      if (!stats.ok()) return stats.status().WithContext("item stats");
+      if (trainer_ != nullptr) trainer_->UpdateItemStats(*stats);
+      sampling_prob_[stats->item_key] = stats->sampling_prob;
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> ServedPipeline::SwapInSnapshot(int64_t now_ms, training::Trainer* trainer) {
+  if (trainer == nullptr) trainer = trainer_.get();
+  if (trainer == nullptr || trainer->step() == 0) return false;  // nothing trained yet
+  auto manifest = trainer->WriteSnapshot(now_ms);
+  if (!manifest.ok()) return manifest.status().WithContext("snapshot");
+  std::vector<serving::AspiredVersion<serving::TwoTowerModel>> versions;
+  serving::AspiredVersion<serving::TwoTowerModel> v;
+  v.version = manifest->version;
+  v.loader = std::make_unique<serving::TwoTowerSnapshotLoader>(
+      manifest->dir, manifest->version, manifest->checksum, options_.loader, &service_.history());
+  versions.push_back(std::move(v));
+  // A refused version (sanity check) leaves the old one serving, as live.
+  if (service_.models().SetAspiredVersions(std::move(versions)).ok()) {
+    ++loaded_;
+    return true;
+  }
+  ++refused_;
+  return false;
+}
+
+Status ServedPipeline::Close() {
+  Status a = user_ ? user_->Close() : Status::Ok();
+  Status b = item_ ? item_->Close() : Status::Ok();
+  return a.ok() ? b : a;
+}
+
+}  // namespace streamrec::eval

@@ -1,0 +1,63 @@
+#include "training/trainer_config.h"
+
+namespace streamrec::training {
+
+Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
+  TrainerOptions t;
+  TwoTowerOptions& m = t.model;
+  Status first_error;
+  auto str = [&](const char* key, std::string* out) {
+    auto v = config.GetString(key, *out);
+    if (v.ok()) *out = *v; else if (first_error.ok()) first_error = v.status();
+  };
+  auto i64 = [&](const char* key, int64_t* out) {
+    auto v = config.GetInt(key, *out);
+    if (v.ok()) *out = *v; else if (first_error.ok()) first_error = v.status();
+  };
+  auto dbl = [&](const char* key, double* out) {
+    auto v = config.GetDouble(key, *out);
+    if (v.ok()) *out = *v; else if (first_error.ok()) first_error = v.status();
+  };
+  auto boolean = [&](const char* key, bool* out) {
+    auto v = config.GetBool(key, *out);
+    if (v.ok()) *out = *v; else if (first_error.ok()) first_error = v.status();
+  };
+
+  t.model_dir = "streamrec-models";
+  str("trainer.model_dir", &t.model_dir);
+  str("trainer.device", &t.device);
+  str("trainer.optimizer", &t.optimizer);
+  dbl("trainer.learning_rate", &t.learning_rate);
+  i64("trainer.batch_size", &t.batch_size);
+  i64("trainer.snapshot_every_steps", &t.snapshot_every_steps);
+  dbl("trainer.snapshot_every_seconds", &t.snapshot_every_seconds);
+  i64("trainer.keep_snapshots", &t.keep_snapshots);
+  boolean("trainer.logq_correction", &t.loss.logq_correction);
+  int64_t seed = static_cast<int64_t>(t.seed);
+  i64("trainer.seed", &seed);
+  t.seed = static_cast<uint64_t>(seed);
+  i64("trainer.embedding_dim", &m.embedding_dim);
+  i64("trainer.hidden_dim", &m.hidden_dim);
+  i64("trainer.output_dim", &m.output_dim);
+  dbl("trainer.temperature", &m.temperature);
+  i64("trainer.max_history", &m.max_history);
+  i64("trainer.item_capacity", &m.item_capacity);
+  i64("trainer.user_capacity", &m.user_capacity);
+  i64("trainer.category_capacity", &m.category_capacity);
+  std::string encoder = HistoryEncoderName(m.history_encoder);
+  str("trainer.history_encoder", &encoder);
+  if (!first_error.ok()) return first_error;
+  if (!ParseHistoryEncoder(encoder, &m.history_encoder)) {
+    return Status::InvalidArgument("trainer.history_encoder must be mean or gru, got '" + encoder +
+                                   "'");
+  }
+  if (t.optimizer != "adam" && t.optimizer != "adagrad") {
+    return Status::InvalidArgument("trainer.optimizer must be adam or adagrad, got '" +
+                                   t.optimizer + "'");
+  }
+  if (t.batch_size < 2) return Status::InvalidArgument("trainer.batch_size must be at least 2");
+  if (t.learning_rate <= 0) return Status::InvalidArgument("trainer.learning_rate must be > 0");
+  return t;
+}
+
+}  // namespace streamrec::training

@@ -1,0 +1,21 @@
+#pragma once
+
+#include "core/config.h"
+#include "core/status.h"
+#include "training/trainer.h"
+
+namespace streamrec::training {
+
+// The trainer's options from config keys (defaults as in TrainerOptions / TwoTowerOptions),
+// read in one place so the trainer stage and the in-process evaluation (eval/) train the
+// same model:
+//   trainer.model_dir ("streamrec-models"), trainer.device (auto|cpu|cuda),
+//   trainer.optimizer (adam|adagrad), trainer.learning_rate, trainer.batch_size,
+//   trainer.snapshot_every_steps, trainer.snapshot_every_seconds, trainer.keep_snapshots,
+//   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
+//   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),
+//   trainer.max_history, trainer.item_capacity, trainer.user_capacity,
+//   trainer.category_capacity.
+Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config);
+
+}  // namespace streamrec::training
