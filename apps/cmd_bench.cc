@@ -16,6 +16,7 @@
 #include "serving/recommender.h"
 #include "streams/catalog.h"
 #include "streams/history_reader.h"
+#include "streams/synthetic_clicks.h"
 
 namespace streamrec::apps {
 namespace {
@@ -32,6 +33,8 @@ struct PrequentialFlags {
   int64_t snapshot_every = 5000;
   std::string work_dir;
   std::string report;
+  int64_t synthetic = 0;  // > 0: this many events of the synthetic generator instead of --data
+  uint64_t seed = 42;
 };
 
 int Fail(const std::string& what, const Status& st) {
@@ -63,12 +66,23 @@ int RunPrequential(const CommandContext& ctx, const PrequentialFlags& flags) {
   options->snapshot_every_events = flags.snapshot_every;
   options->work_dir = flags.work_dir;
 
-  auto format = ParseHistoryFormat(flags.format);
-  if (!format.ok()) return Fail("--format", format.status());
-  HistoryReaderOptions ro;
-  ro.format = *format;
-  auto events = ReadHistoryFile(flags.data, ro, /*skip_bad=*/false, /*sort_by_time=*/true);
-  if (!events.ok()) return Fail("reading " + flags.data, events.status());
+  Result<std::vector<ClickEvent>> events = std::vector<ClickEvent>();
+  if (flags.synthetic > 0) {
+    // The synthetic generator's stream (already in time order) and its catalogue.
+    SyntheticOptions so;
+    so.seed = flags.seed;
+    SyntheticClickGenerator generator(so);
+    for (int64_t i = 0; i < flags.synthetic; ++i) events->push_back(generator.Next());
+    for (const SyntheticItem& item : generator.items()) options->catalog.push_back(item.catalog);
+  } else {
+    if (flags.data.empty()) return Fail("input", Status::InvalidArgument("give --data or --synthetic"));
+    auto format = ParseHistoryFormat(flags.format);
+    if (!format.ok()) return Fail("--format", format.status());
+    HistoryReaderOptions ro;
+    ro.format = *format;
+    events = ReadHistoryFile(flags.data, ro, /*skip_bad=*/false, /*sort_by_time=*/true);
+    if (!events.ok()) return Fail("reading " + flags.data, events.status());
+  }
   if (flags.limit > 0 && static_cast<int64_t>(events->size()) > flags.limit) {
     events->resize(static_cast<size_t>(flags.limit));
   }
@@ -106,8 +120,11 @@ const CommandRegistration kBench(
           "deliver the event to every stage (user, item, trainer, serving) and wait until all "
           "processed it. In process and deterministic: no rate, no broker");
       preq->add_option("--data", flags->data, "History file (MovieLens u.data, jsonl or csv)")
-          ->required()
           ->check(CLI::ExistingFile);
+      preq->add_option("--synthetic", flags->synthetic,
+                       "Instead of --data: N events of the synthetic generator (with its catalogue)");
+      preq->add_option("--seed", flags->seed, "Seed of the synthetic generator")
+          ->capture_default_str();
       preq->add_option("--format", flags->format, "movielens | jsonl | csv")->capture_default_str();
       preq->add_option("--items", flags->items, "MovieLens u.item catalogue for serving's table")
           ->check(CLI::ExistingFile);
