@@ -146,7 +146,7 @@ run() {
   log "unit tests (core, training, symbols)"
   (cd "$BUILD_DIR" && ctest -L 'unit|symbols' --output-on-failure --timeout 600) \
     >"$OUT_DIR/ctest.txt" 2>&1 || rc=1
-  tail -5 "$OUT_DIR/ctest.txt"
+  grep -E 'tests passed|tests failed|Failed|\*\*\*' "$OUT_DIR/ctest.txt" || tail -20 "$OUT_DIR/ctest.txt"
 
   log "trainer benchmark ($BENCH_ARGS), device auto (CUDA when available)"
   # shellcheck disable=SC2086
