@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/byte_codec.h"
+
 namespace streamrec {
 namespace {
 
@@ -11,56 +13,6 @@ constexpr uint8_t kItemNeighborsFormat = 1;
 // Bounds that keep a corrupt length field from allocating gigabytes.
 constexpr uint32_t kMaxStringBytes = 1 << 16;
 constexpr uint32_t kMaxHistory = 1 << 16;
-
-class Writer {
- public:
-  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  template <typename T>
-  void Fixed(T v) {
-    char buf[sizeof(T)];
-    std::memcpy(buf, &v, sizeof(T));  // the build targets little-endian hosts only
-    out_.append(buf, sizeof(T));
-  }
-  void Str(std::string_view s) {
-    Fixed<uint32_t>(static_cast<uint32_t>(s.size()));
-    out_.append(s.data(), s.size());
-  }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-class Reader {
- public:
-  explicit Reader(std::string_view in) : in_(in) {}
-  bool U8(uint8_t* v) {
-    if (in_.empty()) return false;
-    *v = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return true;
-  }
-  template <typename T>
-  bool Fixed(T* v) {
-    if (in_.size() < sizeof(T)) return false;
-    std::memcpy(v, in_.data(), sizeof(T));
-    in_.remove_prefix(sizeof(T));
-    return true;
-  }
-  bool Str(std::string* s) {
-    uint32_t n = 0;
-    if (!Fixed(&n) || n > kMaxStringBytes || in_.size() < n) return false;
-    s->assign(in_.data(), n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  bool done() const { return in_.empty(); }
-
- private:
-  std::string_view in_;
-};
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire formats assume little-endian");
 
 }  // namespace
 
@@ -84,37 +36,37 @@ bool ParseEventType(std::string_view name, EventType* out) {
 }
 
 std::string EncodeTrainingExample(const TrainingExample& e) {
-  Writer w;
-  w.U8(kTrainingExampleFormat);
-  w.Fixed(e.user_key);
-  w.Str(e.user_id);
-  w.Fixed(e.item_key);
-  w.Str(e.item_id);
-  w.U8(static_cast<uint8_t>(e.event));
-  w.Fixed(e.weight);
-  w.Fixed(e.ts_ms);
+  ByteWriter w;
+  w.Put<uint8_t>(kTrainingExampleFormat);
+  w.Put(e.user_key);
+  w.PutString(e.user_id);
+  w.Put(e.item_key);
+  w.PutString(e.item_id);
+  w.Put<uint8_t>(static_cast<uint8_t>(e.event));
+  w.Put(e.weight);
+  w.Put(e.ts_ms);
   const uint32_t n = static_cast<uint32_t>(e.history_keys.size());
-  w.Fixed(n);
+  w.Put(n);
   for (uint32_t i = 0; i < n; ++i) {
-    w.Fixed(e.history_keys[i]);
-    w.Fixed(i < e.history_ts_ms.size() ? e.history_ts_ms[i] : int64_t{0});
+    w.Put(e.history_keys[i]);
+    w.Put(i < e.history_ts_ms.size() ? e.history_ts_ms[i] : int64_t{0});
   }
   return w.Take();
 }
 
 Result<TrainingExample> DecodeTrainingExample(std::string_view bytes) {
-  Reader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
-  if (!r.U8(&format)) return Status::Corruption("training example: empty");
+  if (!r.Get(&format)) return Status::Corruption("training example: empty");
   if (format != kTrainingExampleFormat) {
     return Status::Corruption("training example: unknown format " + std::to_string(format));
   }
   TrainingExample e;
   uint8_t event = 0;
   uint32_t n = 0;
-  if (!r.Fixed(&e.user_key) || !r.Str(&e.user_id) || !r.Fixed(&e.item_key) ||
-      !r.Str(&e.item_id) || !r.U8(&event) || !r.Fixed(&e.weight) || !r.Fixed(&e.ts_ms) ||
-      !r.Fixed(&n)) {
+  if (!r.Get(&e.user_key) || !r.GetString(&e.user_id, kMaxStringBytes) || !r.Get(&e.item_key) ||
+      !r.GetString(&e.item_id, kMaxStringBytes) || !r.Get(&event) || !r.Get(&e.weight) || !r.Get(&e.ts_ms) ||
+      !r.Get(&n)) {
     return Status::Corruption("training example: truncated header");
   }
   if (event > static_cast<uint8_t>(EventType::kPurchase)) {
@@ -125,80 +77,80 @@ Result<TrainingExample> DecodeTrainingExample(std::string_view bytes) {
   e.history_keys.resize(n);
   e.history_ts_ms.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
-    if (!r.Fixed(&e.history_keys[i]) || !r.Fixed(&e.history_ts_ms[i])) {
+    if (!r.Get(&e.history_keys[i]) || !r.Get(&e.history_ts_ms[i])) {
       return Status::Corruption("training example: truncated history");
     }
   }
-  if (!r.done()) return Status::Corruption("training example: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("training example: trailing bytes");
   return e;
 }
 
 std::string EncodeItemStats(const ItemStats& s) {
-  Writer w;
-  w.U8(kItemStatsFormat);
-  w.Fixed(s.item_key);
-  w.Str(s.item_id);
-  w.Fixed(s.count);
-  w.Fixed(s.popularity);
-  w.Fixed(s.sampling_prob);
-  w.Fixed(s.updated_ts_ms);
+  ByteWriter w;
+  w.Put<uint8_t>(kItemStatsFormat);
+  w.Put(s.item_key);
+  w.PutString(s.item_id);
+  w.Put(s.count);
+  w.Put(s.popularity);
+  w.Put(s.sampling_prob);
+  w.Put(s.updated_ts_ms);
   return w.Take();
 }
 
 Result<ItemStats> DecodeItemStats(std::string_view bytes) {
-  Reader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
-  if (!r.U8(&format)) return Status::Corruption("item stats: empty");
+  if (!r.Get(&format)) return Status::Corruption("item stats: empty");
   if (format != kItemStatsFormat) {
     return Status::Corruption("item stats: unknown format " + std::to_string(format));
   }
   ItemStats s;
-  if (!r.Fixed(&s.item_key) || !r.Str(&s.item_id) || !r.Fixed(&s.count) ||
-      !r.Fixed(&s.popularity) || !r.Fixed(&s.sampling_prob) || !r.Fixed(&s.updated_ts_ms)) {
+  if (!r.Get(&s.item_key) || !r.GetString(&s.item_id, kMaxStringBytes) || !r.Get(&s.count) ||
+      !r.Get(&s.popularity) || !r.Get(&s.sampling_prob) || !r.Get(&s.updated_ts_ms)) {
     return Status::Corruption("item stats: truncated");
   }
-  if (!r.done()) return Status::Corruption("item stats: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("item stats: trailing bytes");
   return s;
 }
 
 std::string EncodeItemNeighbors(const ItemNeighbors& n) {
-  Writer w;
-  w.U8(kItemNeighborsFormat);
-  w.Fixed(n.item_key);
-  w.Str(n.item_id);
-  w.Fixed(n.updated_ts_ms);
-  w.Fixed(static_cast<uint32_t>(n.neighbors.size()));
+  ByteWriter w;
+  w.Put<uint8_t>(kItemNeighborsFormat);
+  w.Put(n.item_key);
+  w.PutString(n.item_id);
+  w.Put(n.updated_ts_ms);
+  w.Put(static_cast<uint32_t>(n.neighbors.size()));
   for (const Neighbor& nb : n.neighbors) {
-    w.Fixed(nb.item_key);
-    w.Str(nb.item_id);
-    w.Fixed(nb.score);
-    w.Fixed(nb.count);
+    w.Put(nb.item_key);
+    w.PutString(nb.item_id);
+    w.Put(nb.score);
+    w.Put(nb.count);
   }
   return w.Take();
 }
 
 Result<ItemNeighbors> DecodeItemNeighbors(std::string_view bytes) {
-  Reader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
-  if (!r.U8(&format)) return Status::Corruption("item neighbors: empty");
+  if (!r.Get(&format)) return Status::Corruption("item neighbors: empty");
   if (format != kItemNeighborsFormat) {
     return Status::Corruption("item neighbors: unknown format " + std::to_string(format));
   }
   ItemNeighbors n;
   uint32_t count = 0;
-  if (!r.Fixed(&n.item_key) || !r.Str(&n.item_id) || !r.Fixed(&n.updated_ts_ms) ||
-      !r.Fixed(&count)) {
+  if (!r.Get(&n.item_key) || !r.GetString(&n.item_id, kMaxStringBytes) || !r.Get(&n.updated_ts_ms) ||
+      !r.Get(&count)) {
     return Status::Corruption("item neighbors: truncated header");
   }
   if (count > kMaxHistory) return Status::Corruption("item neighbors: list too long");
   n.neighbors.resize(count);
   for (Neighbor& nb : n.neighbors) {
-    if (!r.Fixed(&nb.item_key) || !r.Str(&nb.item_id) || !r.Fixed(&nb.score) ||
-        !r.Fixed(&nb.count)) {
+    if (!r.Get(&nb.item_key) || !r.GetString(&nb.item_id, kMaxStringBytes) || !r.Get(&nb.score) ||
+        !r.Get(&nb.count)) {
       return Status::Corruption("item neighbors: truncated list");
     }
   }
-  if (!r.done()) return Status::Corruption("item neighbors: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("item neighbors: trailing bytes");
   return n;
 }
 

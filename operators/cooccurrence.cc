@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 
 namespace streamrec::operators {
 namespace {
@@ -173,74 +173,74 @@ std::vector<std::vector<CoocDeltaMessage>> CoocAggregator::Drain(int32_t num_par
 }
 
 std::string EncodeCoocDeltaMessage(const CoocDeltaMessage& m) {
-  state::ByteWriter w;
-  w.U8(kCoocDeltaFormat);
-  w.U32(static_cast<uint32_t>(m.num_item_partitions));
-  w.U64(m.flush_events);
-  w.F64(m.flush_weight);
-  w.U32(static_cast<uint32_t>(m.ids.size()));
+  ByteWriter w;
+  w.Put<uint8_t>(kCoocDeltaFormat);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.num_item_partitions));
+  w.Put<uint64_t>(m.flush_events);
+  w.Put<double>(m.flush_weight);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.ids.size()));
   for (const auto& [k, id] : m.ids) {
-    w.U64(k);
-    w.Str(id);
+    w.Put<uint64_t>(k);
+    w.PutString(id);
   }
   for (const auto* list : {&m.counts, &m.peer_counts}) {
-    w.U32(static_cast<uint32_t>(list->size()));
+    w.Put<uint32_t>(static_cast<uint32_t>(list->size()));
     for (const auto& c : *list) {
-      w.U64(c.item_key);
-      w.F64(c.weight);
-      w.U64(c.occurrences);
-      w.I64(c.last_ts_ms);
+      w.Put<uint64_t>(c.item_key);
+      w.Put<double>(c.weight);
+      w.Put<uint64_t>(c.occurrences);
+      w.Put<int64_t>(c.last_ts_ms);
     }
   }
-  w.U32(static_cast<uint32_t>(m.pairs.size()));
+  w.Put<uint32_t>(static_cast<uint32_t>(m.pairs.size()));
   for (const auto& g : m.pairs) {
-    w.U64(g.item_key);
-    w.U32(static_cast<uint32_t>(g.neighbors.size()));
+    w.Put<uint64_t>(g.item_key);
+    w.Put<uint32_t>(static_cast<uint32_t>(g.neighbors.size()));
     for (const auto& [b, wt] : g.neighbors) {
-      w.U64(b);
-      w.F64(wt);
+      w.Put<uint64_t>(b);
+      w.Put<double>(wt);
     }
   }
   return w.Take();
 }
 
 Result<CoocDeltaMessage> DecodeCoocDeltaMessage(std::string_view bytes) {
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   CoocDeltaMessage m;
   uint8_t format = 0;
   uint32_t parts = 0, n = 0;
   auto bad = [](const char* what) { return Status::Corruption(std::string("cooc delta: ") + what); };
-  if (!r.U8(&format) || format != kCoocDeltaFormat) return bad("unknown format");
-  if (!r.U32(&parts) || parts < 1 || parts > 100000) return bad("bad partition count");
+  if (!r.Get(&format) || format != kCoocDeltaFormat) return bad("unknown format");
+  if (!r.Get(&parts) || parts < 1 || parts > 100000) return bad("bad partition count");
   m.num_item_partitions = static_cast<int32_t>(parts);
-  if (!r.U64(&m.flush_events) || !r.F64(&m.flush_weight)) return bad("truncated");
+  if (!r.Get(&m.flush_events) || !r.Get(&m.flush_weight)) return bad("truncated");
   // Every entry takes at least 8 bytes, which bounds each count by the message size.
   const uint32_t max_entries = static_cast<uint32_t>(bytes.size() / 8 + 1);
-  if (!r.U32(&n) || n > max_entries) return bad("bad id count");
+  if (!r.Get(&n) || n > max_entries) return bad("bad id count");
   m.ids.resize(n);
   for (auto& [k, id] : m.ids) {
-    if (!r.U64(&k) || !r.Str(&id, 1 << 16)) return bad("truncated id");
+    if (!r.Get(&k) || !r.GetString(&id, 1 << 16)) return bad("truncated id");
   }
   for (auto* list : {&m.counts, &m.peer_counts}) {
-    if (!r.U32(&n) || n > max_entries) return bad("bad count count");
+    if (!r.Get(&n) || n > max_entries) return bad("bad count count");
     list->resize(n);
     for (auto& c : *list) {
-      if (!r.U64(&c.item_key) || !r.F64(&c.weight) || !r.U64(&c.occurrences) || !r.I64(&c.last_ts_ms)) {
+      if (!r.Get(&c.item_key) || !r.Get(&c.weight) || !r.Get(&c.occurrences) || !r.Get(&c.last_ts_ms)) {
         return bad("truncated count");
       }
     }
   }
-  if (!r.U32(&n) || n > max_entries) return bad("bad pair group count");
+  if (!r.Get(&n) || n > max_entries) return bad("bad pair group count");
   m.pairs.resize(n);
   for (auto& g : m.pairs) {
     uint32_t k = 0;
-    if (!r.U64(&g.item_key) || !r.U32(&k) || k > max_entries) return bad("truncated pair group");
+    if (!r.Get(&g.item_key) || !r.Get(&k) || k > max_entries) return bad("truncated pair group");
     g.neighbors.resize(k);
     for (auto& [b, wt] : g.neighbors) {
-      if (!r.U64(&b) || !r.F64(&wt)) return bad("truncated pair");
+      if (!r.Get(&b) || !r.Get(&wt)) return bad("truncated pair");
     }
   }
-  if (!r.done()) return bad("trailing bytes");
+  if (!r.AtEnd()) return bad("trailing bytes");
   return m;
 }
 

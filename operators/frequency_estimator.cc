@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 
 namespace streamrec::operators {
 namespace {
@@ -97,30 +97,30 @@ double FrequencyEstimator::Estimate(uint64_t item_key) const {
 }
 
 std::string FrequencyEstimator::SerializeBlock(size_t block) const {
-  state::ByteWriter w;
-  w.U8(kBlockFormat);
+  ByteWriter w;
+  w.Put<uint8_t>(kBlockFormat);
   const size_t begin = block * kBlockEntries;
   const size_t end = std::min(a_.size(), begin + kBlockEntries);
-  w.U32(static_cast<uint32_t>(end > begin ? end - begin : 0));
+  w.Put<uint32_t>(static_cast<uint32_t>(end > begin ? end - begin : 0));
   for (size_t i = begin; i < end; ++i) {
-    w.F64(a_[i]);
-    w.F64(b_[i]);
+    w.Put<double>(a_[i]);
+    w.Put<double>(b_[i]);
   }
   return w.Take();
 }
 
 Status FrequencyEstimator::ParseBlock(size_t block, std::string_view bytes) {
   if (block >= num_blocks_) return Status::InvalidArgument("estimator block out of range");
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
   uint32_t n = 0;
   const size_t begin = block * kBlockEntries;
   const size_t expect = std::min(a_.size() - begin, kBlockEntries);
-  if (!r.U8(&format) || format != kBlockFormat || !r.U32(&n) || n != expect) {
+  if (!r.Get(&format) || format != kBlockFormat || !r.Get(&n) || n != expect) {
     return Status::Corruption("estimator block: format or size mismatch (options changed?)");
   }
   for (size_t i = begin; i < begin + n; ++i) {
-    if (!r.F64(&a_[i]) || !r.F64(&b_[i])) return Status::Corruption("estimator block: truncated");
+    if (!r.Get(&a_[i]) || !r.Get(&b_[i])) return Status::Corruption("estimator block: truncated");
   }
   return Status::Ok();
 }

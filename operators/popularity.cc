@@ -1,21 +1,21 @@
 #include "operators/popularity.h"
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 
 namespace streamrec::operators {
 
 std::string DecayedCount::Serialize() const {
-  state::ByteWriter w;
-  w.F64(value_);
-  w.I64(ts_ms_);
+  ByteWriter w;
+  w.Put<double>(value_);
+  w.Put<int64_t>(ts_ms_);
   return w.Take();
 }
 
 Result<DecayedCount> DecayedCount::Parse(std::string_view bytes) {
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   double v = 0;
   int64_t ts = 0;
-  if (!r.F64(&v) || !r.I64(&ts) || !r.done()) return Status::Corruption("decayed count: bad encoding");
+  if (!r.Get(&v) || !r.Get(&ts) || !r.AtEnd()) return Status::Corruption("decayed count: bad encoding");
   return DecayedCount(v, ts);
 }
 

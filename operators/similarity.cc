@@ -4,7 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 
 namespace streamrec::operators {
 namespace {
@@ -82,31 +82,31 @@ void TopKList::Rebuild(std::vector<Neighbor> all) {
 }
 
 std::string TopKList::Serialize() const {
-  state::ByteWriter w;
-  w.U8(kTopKFormat);
-  w.U32(static_cast<uint32_t>(list_.size()));
+  ByteWriter w;
+  w.Put<uint8_t>(kTopKFormat);
+  w.Put<uint32_t>(static_cast<uint32_t>(list_.size()));
   for (const auto& n : list_) {
-    w.U64(n.item_key);
-    w.F64(n.score);
-    w.F64(n.count);
+    w.Put<uint64_t>(n.item_key);
+    w.Put<double>(n.score);
+    w.Put<double>(n.count);
   }
   return w.Take();
 }
 
 Result<TopKList> TopKList::Parse(std::string_view bytes, size_t k) {
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
   uint32_t n = 0;
-  if (!r.U8(&format) || format != kTopKFormat) return Status::Corruption("top-k: unknown format");
-  if (!r.U32(&n) || n > bytes.size() / 24 + 1) return Status::Corruption("top-k: bad length");
+  if (!r.Get(&format) || format != kTopKFormat) return Status::Corruption("top-k: unknown format");
+  if (!r.Get(&n) || n > bytes.size() / 24 + 1) return Status::Corruption("top-k: bad length");
   TopKList out(k);
   std::vector<Neighbor> all(n);
   for (auto& x : all) {
-    if (!r.U64(&x.item_key) || !r.F64(&x.score) || !r.F64(&x.count)) {
+    if (!r.Get(&x.item_key) || !r.Get(&x.score) || !r.Get(&x.count)) {
       return Status::Corruption("top-k: truncated");
     }
   }
-  if (!r.done()) return Status::Corruption("top-k: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("top-k: trailing bytes");
   out.Rebuild(std::move(all));
   return out;
 }

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/records.h"
 #include "core/status.h"
 
 namespace streamrec::operators {
@@ -27,15 +28,8 @@ Result<Similarity> ParseSimilarity(std::string_view name);
 // 0 whenever a denominator is not positive. Pure; thread-safe.
 double SimilarityScore(Similarity s, double c_ab, double c_a, double c_b, double total);
 
-struct Neighbor {
-  uint64_t item_key = 0;
-  double score = 0;
-  double count = 0;  // c_ab
-
-  friend bool operator==(const Neighbor& x, const Neighbor& y) {
-    return x.item_key == y.item_key && x.score == y.score && x.count == y.count;
-  }
-};
+// Top-K lists hold core/records.h `Neighbor`s; in the store item_id is left empty (the
+// ids live in the item stage's "ids" store) and filled in when a list is published.
 
 // Ranking order: score descending, then item key ascending (deterministic ties).
 bool NeighborBefore(const Neighbor& x, const Neighbor& y);

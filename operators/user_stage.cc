@@ -8,6 +8,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
 
+#include "core/byte_codec.h"
 #include "core/metrics.h"
 #include "core/records.h"
 #include "state/encoding.h"
@@ -159,15 +160,15 @@ class UserStageProcessor : public Processor {
 
  private:
   static std::string EncodeCount(const ItemCountDelta& c) {
-    state::ByteWriter w;
-    w.F64(c.weight);
-    w.U64(c.occurrences);
-    w.I64(c.last_ts_ms);
+    ByteWriter w;
+    w.Put<double>(c.weight);
+    w.Put<uint64_t>(c.occurrences);
+    w.Put<int64_t>(c.last_ts_ms);
     return w.Take();
   }
   static bool DecodeCount(std::string_view bytes, ItemCountDelta* c) {
-    state::ByteReader r(bytes);
-    return r.F64(&c->weight) && r.U64(&c->occurrences) && r.I64(&c->last_ts_ms) && r.done();
+    ByteReader r(bytes);
+    return r.Get(&c->weight) && r.Get(&c->occurrences) && r.Get(&c->last_ts_ms) && r.AtEnd();
   }
 
   // Adds this flush's count deltas to the pending peer counts.

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 
 namespace streamrec::operators {
 namespace {
@@ -48,39 +48,39 @@ void UserWindow::Add(uint64_t item_key, std::string_view item_id, int64_t ts_ms,
 }
 
 std::string UserWindow::Serialize() const {
-  state::ByteWriter w;
-  w.U8(kWindowFormat);
-  w.U32(static_cast<uint32_t>(entries_.size()));
+  ByteWriter w;
+  w.Put<uint8_t>(kWindowFormat);
+  w.Put<uint32_t>(static_cast<uint32_t>(entries_.size()));
   for (const auto& e : entries_) {
-    w.U64(e.item_key);
-    w.Str(e.item_id);
-    w.I64(e.ts_ms);
-    w.U8(static_cast<uint8_t>(e.event));
+    w.Put<uint64_t>(e.item_key);
+    w.PutString(e.item_id);
+    w.Put<int64_t>(e.ts_ms);
+    w.Put<uint8_t>(static_cast<uint8_t>(e.event));
   }
   return w.Take();
 }
 
 Result<UserWindow> UserWindow::Parse(std::string_view bytes, UserWindowOptions options) {
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   uint8_t format = 0;
   uint32_t n = 0;
-  if (!r.U8(&format) || format != kWindowFormat) {
+  if (!r.Get(&format) || format != kWindowFormat) {
     return Status::Corruption("user window: unknown format");
   }
-  if (!r.U32(&n) || n > (1u << 20)) return Status::Corruption("user window: bad length");
+  if (!r.Get(&n) || n > (1u << 20)) return Status::Corruption("user window: bad length");
   UserWindow window(options);
   window.entries_.reserve(n);
   for (uint32_t i = 0; i < n; ++i) {
     WindowEntry e;
     uint8_t event = 0;
-    if (!r.U64(&e.item_key) || !r.Str(&e.item_id, 1 << 16) || !r.I64(&e.ts_ms) || !r.U8(&event) ||
+    if (!r.Get(&e.item_key) || !r.GetString(&e.item_id, 1 << 16) || !r.Get(&e.ts_ms) || !r.Get(&event) ||
         event > static_cast<uint8_t>(EventType::kPurchase)) {
       return Status::Corruption("user window: truncated entry");
     }
     e.event = static_cast<EventType>(event);
     window.entries_.push_back(std::move(e));
   }
-  if (!r.done()) return Status::Corruption("user window: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("user window: trailing bytes");
   return window;
 }
 

@@ -2,63 +2,9 @@
 
 #include <algorithm>
 
-#include <simdjson.h>
-
 #include "core/id_hash.h"
 
 namespace streamrec::serving {
-namespace {
-
-// Optional string field: absent is fine, any other type is an error.
-Status GetOptionalString(simdjson::dom::object& obj, const char* name, std::string* out) {
-  simdjson::dom::element el;
-  if (obj[name].get(el) != simdjson::SUCCESS) return Status::Ok();
-  if (el.is_null()) return Status::Ok();
-  std::string_view sv;
-  if (el.get(sv) != simdjson::SUCCESS) {
-    return Status::InvalidArgument(std::string(name) + " must be a string");
-  }
-  *out = std::string(sv);
-  return Status::Ok();
-}
-
-}  // namespace
-
-Result<CatalogItem> ParseCatalogItem(std::string_view json) {
-  thread_local simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("items message is not valid JSON");
-  }
-  simdjson::dom::object obj;
-  if (doc.get(obj) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("items message is not a JSON object");
-  }
-  CatalogItem item;
-  simdjson::dom::element id_el;
-  if (obj["item_id"].get(id_el) != simdjson::SUCCESS) {
-    return Status::InvalidArgument("items message has no item_id");
-  }
-  std::string_view id;
-  if (id_el.get(id) != simdjson::SUCCESS) return Status::InvalidArgument("item_id must be a string");
-  if (id.empty()) return Status::InvalidArgument("item_id is empty");
-  if (id.size() > kMaxItemIdBytes) {
-    return Status::InvalidArgument("item_id is " + std::to_string(id.size()) +
-                                   " bytes, the limit is " + std::to_string(kMaxItemIdBytes));
-  }
-  item.item_id = std::string(id);
-  item.item_key = HashId(item.item_id);
-  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "category", &item.category));
-  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "brand", &item.brand));
-  simdjson::dom::element avail;
-  if (obj["available"].get(avail) == simdjson::SUCCESS && !avail.is_null()) {
-    bool b = true;
-    if (avail.get(b) != simdjson::SUCCESS) return Status::InvalidArgument("available must be a bool");
-    item.available = b;
-  }
-  return item;
-}
-
 Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> value) {
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("items tombstone without a key");
@@ -76,6 +22,7 @@ Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> 
 }
 
 void ItemCatalog::Put(CatalogItem item) {
+  if (item.item_key == 0) item.item_key = HashId(item.item_id);
   const uint64_t key = item.item_key;
   table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)));
   dirty_.store(true);

@@ -13,6 +13,7 @@
 #include "core/records.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
+#include "streams/catalog.h"
 
 namespace streamrec::serving {
 
@@ -82,22 +83,6 @@ class ShardedTable {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> size_{0};
 };
-
-// One row of the `items` catalogue:
-// {"item_id":"sku-9","category":"shoes","brand":"acme","available":true}.
-struct CatalogItem {
-  uint64_t item_key = 0;
-  std::string item_id;
-  std::string category;  // "" when absent
-  std::string brand;     // "" when absent
-  bool available = true; // absent means available
-};
-
-// Parses one `items` message strictly: item_id a non-empty string of at most
-// kMaxItemIdBytes; category/brand strings when present; available a bool when present.
-// Unknown fields are ignored.
-Result<CatalogItem> ParseCatalogItem(std::string_view json);
-inline constexpr size_t kMaxItemIdBytes = 256;
 
 // The item catalogue (`items` topic). Apply() with no value is a tombstone (deletes).
 // Publish() rebuilds the cold-start fallback list (available items, ordered by id, at

@@ -10,7 +10,7 @@
 
 #include "core/metrics.h"
 #include "core/thread_annotations.h"
-#include "serving/json_writer.h"
+#include "core/json_writer.h"
 #include "serving/rec_json.h"
 #include "serving/recommendation_service.h"
 

@@ -6,7 +6,7 @@
 #include <simdjson.h>
 
 #include "core/id_hash.h"
-#include "serving/json_writer.h"
+#include "core/json_writer.h"
 
 namespace streamrec::serving {
 namespace {

@@ -7,8 +7,7 @@
 
 namespace streamrec::state {
 
-// Byte encodings shared by every store: little-endian fixed-width values, and
-// big-endian integers in keys so that RocksDB's bytewise order equals numeric order
+// Key encodings of the stores (values use core/byte_codec.h): big-endian integers in keys so that RocksDB's bytewise order equals numeric order
 // (prefix scans over "item|neighbour" keys). The build targets little-endian hosts.
 // Pure functions; thread-safe.
 
@@ -61,66 +60,5 @@ inline std::string Key64Pair(uint64_t a, uint64_t b) {
   PutBigEndian64(&k, b);
   return k;
 }
-
-// Sequential writer of a value encoding. Thread-compatible.
-class ByteWriter {
- public:
-  void U8(uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void U32(uint32_t v) { PutFixed32(&out_, v); }
-  void U64(uint64_t v) { PutFixed64(&out_, v); }
-  void I64(int64_t v) { PutFixed64(&out_, static_cast<uint64_t>(v)); }
-  void F64(double v) { PutDouble(&out_, v); }
-  void F32(float v) {
-    uint32_t bits;
-    std::memcpy(&bits, &v, 4);
-    PutFixed32(&out_, bits);
-  }
-  void Str(std::string_view s) {
-    U32(static_cast<uint32_t>(s.size()));
-    out_.append(s.data(), s.size());
-  }
-  size_t size() const { return out_.size(); }
-  std::string& buffer() { return out_; }
-  std::string Take() { return std::move(out_); }
-
- private:
-  std::string out_;
-};
-
-// Sequential reader; every getter returns false (and reads nothing) past the end.
-// Thread-compatible.
-class ByteReader {
- public:
-  explicit ByteReader(std::string_view in) : in_(in) {}
-  bool U8(uint8_t* v) {
-    if (in_.empty()) return false;
-    *v = static_cast<uint8_t>(in_[0]);
-    in_.remove_prefix(1);
-    return true;
-  }
-  bool U32(uint32_t* v) { return Raw(v, 4); }
-  bool U64(uint64_t* v) { return Raw(v, 8); }
-  bool I64(int64_t* v) { return Raw(v, 8); }
-  bool F64(double* v) { return Raw(v, 8); }
-  bool F32(float* v) { return Raw(v, 4); }
-  bool Str(std::string* s, uint32_t max_bytes = 1 << 20) {
-    uint32_t n = 0;
-    if (!U32(&n) || n > max_bytes || in_.size() < n) return false;
-    s->assign(in_.data(), n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  size_t remaining() const { return in_.size(); }
-  bool done() const { return in_.empty(); }
-
- private:
-  bool Raw(void* v, size_t n) {
-    if (in_.size() < n) return false;
-    std::memcpy(v, in_.data(), n);
-    in_.remove_prefix(n);
-    return true;
-  }
-  std::string_view in_;
-};
 
 }  // namespace streamrec::state

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "core/byte_codec.h"
 #include "state/encoding.h"
 
 namespace streamrec::state {
@@ -32,17 +33,17 @@ bool ParseSourceMark(std::string_view mark, int32_t* source_partition, uint64_t*
 
 std::string EncodeOutboxMessage(const OutboxMessage& m) {
   ByteWriter w;
-  w.U8(kOutboxFormat);
-  w.Str(m.topic);
-  w.U32(static_cast<uint32_t>(m.partition));
-  w.U8(m.has_key ? 1 : 0);
-  w.Str(m.key);
-  w.Str(m.value);
-  w.I64(m.timestamp_ms);
-  w.U32(static_cast<uint32_t>(m.headers.size()));
+  w.Put<uint8_t>(kOutboxFormat);
+  w.PutString(m.topic);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.partition));
+  w.Put<uint8_t>(m.has_key ? 1 : 0);
+  w.PutString(m.key);
+  w.PutString(m.value);
+  w.Put<int64_t>(m.timestamp_ms);
+  w.Put<uint32_t>(static_cast<uint32_t>(m.headers.size()));
   for (const auto& [k, v] : m.headers) {
-    w.Str(k);
-    w.Str(v);
+    w.PutString(k);
+    w.PutString(v);
   }
   return w.Take();
 }
@@ -52,18 +53,18 @@ Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes) {
   OutboxMessage m;
   uint8_t format = 0, has_key = 0;
   uint32_t partition = 0, n = 0;
-  if (!r.U8(&format) || format != kOutboxFormat) return Status::Corruption("outbox: unknown format");
-  if (!r.Str(&m.topic) || !r.U32(&partition) || !r.U8(&has_key) || !r.Str(&m.key) ||
-      !r.Str(&m.value, 1u << 30) || !r.I64(&m.timestamp_ms) || !r.U32(&n) || n > bytes.size()) {
+  if (!r.Get(&format) || format != kOutboxFormat) return Status::Corruption("outbox: unknown format");
+  if (!r.GetString(&m.topic) || !r.Get(&partition) || !r.Get(&has_key) || !r.GetString(&m.key) ||
+      !r.GetString(&m.value, 1u << 30) || !r.Get(&m.timestamp_ms) || !r.Get(&n) || n > bytes.size()) {
     return Status::Corruption("outbox: truncated message");
   }
   m.partition = static_cast<int32_t>(partition);
   m.has_key = has_key != 0;
   m.headers.resize(n);
   for (auto& [k, v] : m.headers) {
-    if (!r.Str(&k) || !r.Str(&v)) return Status::Corruption("outbox: truncated header");
+    if (!r.GetString(&k) || !r.GetString(&v)) return Status::Corruption("outbox: truncated header");
   }
-  if (!r.done()) return Status::Corruption("outbox: trailing bytes");
+  if (!r.AtEnd()) return Status::Corruption("outbox: trailing bytes");
   return m;
 }
 

@@ -4,47 +4,72 @@
 
 #include <simdjson.h>
 
-#include "streams/json_writer.h"
+#include "core/id_hash.h"
+#include "core/json_writer.h"
 
 namespace streamrec {
 
 std::string EncodeCatalogItem(const CatalogItem& item) {
-  std::string out = "{\"item_id\":";
-  AppendJsonString(&out, item.item_id);
-  out += ",\"category\":";
-  AppendJsonString(&out, item.category);
-  out += ",\"brand\":";
-  AppendJsonString(&out, item.brand);
-  out += ",\"available\":";
-  out += item.available ? "true" : "false";
-  if (!item.title.empty()) {
-    out += ",\"title\":";
-    AppendJsonString(&out, item.title);
-  }
-  out += "}";
-  return out;
+  JsonWriter w;
+  w.BeginObject()
+      .Key("item_id").String(item.item_id)
+      .Key("category").String(item.category)
+      .Key("brand").String(item.brand)
+      .Key("available").Bool(item.available);
+  if (!item.title.empty()) w.Key("title").String(item.title);
+  w.EndObject();
+  return w.Release();
 }
 
+namespace {
+
+// Optional string field: absent or null is fine, any other type is an error.
+Status GetOptionalString(simdjson::dom::object& obj, const char* name, std::string* out) {
+  simdjson::dom::element el;
+  if (obj[name].get(el) != simdjson::SUCCESS || el.is_null()) return Status::Ok();
+  std::string_view sv;
+  if (el.get(sv) != simdjson::SUCCESS) {
+    return Status::InvalidArgument(std::string(name) + " must be a string");
+  }
+  *out = std::string(sv);
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<CatalogItem> ParseCatalogItem(std::string_view json) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto err = parser.parse(json.data(), json.size()).get(root); err) {
-    return Status::InvalidArgument(std::string("catalog item: not valid JSON: ") +
-                                   simdjson::error_message(err));
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message is not valid JSON");
   }
   simdjson::dom::object obj;
-  if (root.get_object().get(obj)) return Status::InvalidArgument("catalog item: not an object");
-  CatalogItem item;
-  std::string_view s;
-  if (obj["item_id"].get_string().get(s) || s.empty()) {
-    return Status::InvalidArgument("catalog item: item_id missing, empty or not a string");
+  if (doc.get(obj) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message is not a JSON object");
   }
-  item.item_id = std::string(s);
-  if (!obj["category"].get_string().get(s)) item.category = std::string(s);
-  if (!obj["brand"].get_string().get(s)) item.brand = std::string(s);
-  if (!obj["title"].get_string().get(s)) item.title = std::string(s);
-  bool available = true;
-  if (!obj["available"].get_bool().get(available)) item.available = available;
+  CatalogItem item;
+  simdjson::dom::element id_el;
+  if (obj["item_id"].get(id_el) != simdjson::SUCCESS) {
+    return Status::InvalidArgument("items message has no item_id");
+  }
+  std::string_view id;
+  if (id_el.get(id) != simdjson::SUCCESS) return Status::InvalidArgument("item_id must be a string");
+  if (id.empty()) return Status::InvalidArgument("item_id is empty");
+  if (id.size() > kMaxItemIdBytes) {
+    return Status::InvalidArgument("item_id is " + std::to_string(id.size()) +
+                                   " bytes, the limit is " + std::to_string(kMaxItemIdBytes));
+  }
+  item.item_id = std::string(id);
+  item.item_key = HashId(item.item_id);
+  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "category", &item.category));
+  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "brand", &item.brand));
+  STREAMREC_RETURN_IF_ERROR(GetOptionalString(obj, "title", &item.title));
+  simdjson::dom::element avail;
+  if (obj["available"].get(avail) == simdjson::SUCCESS && !avail.is_null()) {
+    bool b = true;
+    if (avail.get(b) != simdjson::SUCCESS) return Status::InvalidArgument("available must be a bool");
+    item.available = b;
+  }
   return item;
 }
 
@@ -111,6 +136,7 @@ Result<std::vector<CatalogItem>> ReadMovieLensItems(const std::string& path) {
     }
     CatalogItem item;
     item.item_id = std::string(fields[0]);
+    item.item_key = HashId(item.item_id);
     item.title = Latin1ToUtf8(fields[1]);
     item.category = "unknown";
     bool found = false;

@@ -6,7 +6,7 @@
 #include <simdjson.h>
 
 #include "core/id_hash.h"
-#include "streams/json_writer.h"
+#include "core/json_writer.h"
 
 namespace streamrec {
 namespace {
@@ -257,22 +257,15 @@ ClickParseResult ClickEventParser::Parse(std::string_view message) {
 }
 
 std::string EncodeClickEvent(const ClickEvent& e) {
-  std::string out;
-  out.reserve(96 + e.user_id.size() + e.item_id.size() + e.session_id.size());
-  out.append("{\"user_id\":");
-  AppendJsonString(&out, e.user_id);
-  out.append(",\"item_id\":");
-  AppendJsonString(&out, e.item_id);
-  out.append(",\"event\":\"");
-  out.append(EventTypeName(e.event));
-  out.append("\",\"ts\":");
-  out.append(std::to_string(e.ts_ms));
-  if (!e.session_id.empty()) {
-    out.append(",\"session_id\":");
-    AppendJsonString(&out, e.session_id);
-  }
-  out.push_back('}');
-  return out;
+  JsonWriter w;
+  w.BeginObject()
+      .Key("user_id").String(e.user_id)
+      .Key("item_id").String(e.item_id)
+      .Key("event").String(EventTypeName(e.event))
+      .Key("ts").Int(e.ts_ms);
+  if (!e.session_id.empty()) w.Key("session_id").String(e.session_id);
+  w.EndObject();
+  return w.Release();
 }
 
 }  // namespace streamrec

@@ -64,6 +64,7 @@ SyntheticClickGenerator::SyntheticClickGenerator(const SyntheticOptions& options
     global_weights[i] = item.popularity;
     item.cluster = perm[i] % options_.num_clusters;
     item.catalog.item_id = Numbered("item-", i, 5);
+    item.catalog.item_key = HashId(item.catalog.item_id);
     item.catalog.brand = Numbered("brand-", static_cast<int>(NextU64() % options_.num_brands), 2);
     item.catalog.available = Uniform() >= options_.unavailable_fraction;
   }

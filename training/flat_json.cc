@@ -5,30 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/json_writer.h"
+
 namespace streamrec::training {
 namespace {
-
-void AppendEscaped(const std::string& s, std::string* out) {
-  out->push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\t': *out += "\\t"; break;
-      case '\r': *out += "\\r"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          *out += buf;
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
-}
 
 class Parser {
  public:
@@ -163,10 +143,10 @@ std::string FlatJson::Serialize() const {
   for (const auto& [key, value] : values_) {
     if (!first) out += ",";
     first = false;
-    AppendEscaped(key, &out);
+    AppendJsonString(&out, key);
     out += ":";
     if (value.kind == Value::Kind::kString) {
-      AppendEscaped(value.text, &out);
+      AppendJsonString(&out, value.text);
     } else {
       out += value.text;
     }

@@ -11,9 +11,9 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "core/byte_codec.h"
 #include "core/file_system.h"
 #include "core/id_hash.h"
-#include "training/binary_io.h"
 #include "training/flat_json.h"
 #include "training/snapshot_format.h"
 #include "training/two_tower.h"
@@ -30,13 +30,13 @@ constexpr char kParamsMagic[] = "SRPARAM1";
 constexpr char kIdsMagic[] = "SRIDS001";
 constexpr char kItemsMagic[] = "SRITEMS1";
 
-bool ReadMagic(BinaryReader* r, const char* magic) {
+bool ReadMagic(ByteReader* r, const char* magic) {
   char buf[8];
   return r->GetBytes(buf, 8) && std::memcmp(buf, magic, 8) == 0;
 }
 
 template <typename A, typename B>
-void PutPairs(BinaryWriter* w, const std::vector<std::pair<A, B>>& v) {
+void PutPairs(ByteWriter* w, const std::vector<std::pair<A, B>>& v) {
   w->Put<uint64_t>(v.size());
   for (const auto& [a, b] : v) {
     w->Put<A>(a);
@@ -45,7 +45,7 @@ void PutPairs(BinaryWriter* w, const std::vector<std::pair<A, B>>& v) {
 }
 
 template <typename A, typename B>
-bool GetPairs(BinaryReader* r, std::vector<std::pair<A, B>>* v) {
+bool GetPairs(ByteReader* r, std::vector<std::pair<A, B>>* v) {
   uint64_t n = 0;
   if (!r->Get(&n) || n > r->remaining() / (sizeof(A) + sizeof(B))) return false;
   v->resize(n);
@@ -64,7 +64,7 @@ bool AllFinite(const float* p, size_t n) {
 }  // namespace
 
 std::string EncodeParams(TwoTowerModel& model) {
-  BinaryWriter w;
+  ByteWriter w;
   w.PutBytes(kParamsMagic, 8);
   auto params = model->named_parameters(/*recurse=*/true);
   w.Put<uint32_t>(static_cast<uint32_t>(params.size()));
@@ -79,7 +79,7 @@ std::string EncodeParams(TwoTowerModel& model) {
 }
 
 Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model) {
-  BinaryReader r(bytes);
+  ByteReader r(bytes);
   if (!ReadMagic(&r, kParamsMagic)) return Status::Corruption("params: bad magic");
   uint32_t count = 0;
   if (!r.Get(&count)) return Status::Corruption("params: truncated");
@@ -119,7 +119,7 @@ Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model) {
 }
 
 std::string EncodeIds(const IdMaps& ids) {
-  BinaryWriter w;
+  ByteWriter w;
   w.PutBytes(kIdsMagic, 8);
   PutPairs(&w, ids.users);
   PutPairs(&w, ids.items);
@@ -134,7 +134,7 @@ std::string EncodeIds(const IdMaps& ids) {
 }
 
 Result<IdMaps> DecodeIds(std::string_view bytes) {
-  BinaryReader r(bytes);
+  ByteReader r(bytes);
   IdMaps ids;
   if (!ReadMagic(&r, kIdsMagic)) return Status::Corruption("ids: bad magic");
   if (!GetPairs(&r, &ids.users) || !GetPairs(&r, &ids.items) || !GetPairs(&r, &ids.categories)) {
@@ -153,7 +153,7 @@ Result<IdMaps> DecodeIds(std::string_view bytes) {
 }
 
 std::string EncodeItems(const ItemMatrix& items) {
-  BinaryWriter w;
+  ByteWriter w;
   w.PutBytes(kItemsMagic, 8);
   w.Put<uint64_t>(items.keys.size());
   w.Put<int64_t>(items.dim);
@@ -164,7 +164,7 @@ std::string EncodeItems(const ItemMatrix& items) {
 }
 
 Result<ItemMatrix> DecodeItems(std::string_view bytes) {
-  BinaryReader r(bytes);
+  ByteReader r(bytes);
   ItemMatrix m;
   uint64_t n = 0;
   if (!ReadMagic(&r, kItemsMagic)) return Status::Corruption("items: bad magic");

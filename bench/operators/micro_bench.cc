@@ -42,7 +42,7 @@ void BM_TopKUpdate(benchmark::State& state) {
   std::mt19937_64 rng(3);
   for (auto _ : state) {
     std::vector<uint64_t> changed = {rng() % 1000, rng() % 1000};
-    list.Update(changed, [](uint64_t b) { return Neighbor{b, static_cast<double>(b % 97), 1.0}; });
+    list.Update(changed, [](uint64_t b) { return Neighbor{b, "", static_cast<double>(b % 97), 1.0}; });
   }
   state.SetItemsProcessed(state.iterations());
 }

@@ -30,7 +30,7 @@ TEST(SimilarityTest, ParseNames) {
 
 TEST(TopKListTest, KeepsBestKWithDeterministicTies) {
   TopKList list(3);
-  list.Rebuild({{5, 1.0, 1}, {4, 2.0, 2}, {3, 1.0, 1}, {2, 0.5, 1}, {1, 2.0, 2}});
+  list.Rebuild({{5, "", 1.0, 1}, {4, "", 2.0, 2}, {3, "", 1.0, 1}, {2, "", 0.5, 1}, {1, "", 2.0, 2}});
   ASSERT_EQ(list.neighbors().size(), 3u);
   EXPECT_EQ(list.neighbors()[0].item_key, 1u);
   EXPECT_EQ(list.neighbors()[1].item_key, 4u);
@@ -66,7 +66,7 @@ void CheckIncrementalEqualsExact(Similarity sim, int num_neighbours) {
       changed.push_back(b);
     }
     auto score_of = [&](uint64_t b) {
-      return Neighbor{b, SimilarityScore(sim, c_ab[b], c_a, c_b[b], total), c_ab[b]};
+      return Neighbor{b, "", SimilarityScore(sim, c_ab[b], c_a, c_b[b], total), c_ab[b]};
     };
     list.Update(changed, score_of);
     std::vector<Neighbor> all;
@@ -96,7 +96,7 @@ TEST(TopKListTest, JaccardUpdateRescoresMembersAndCandidates) {
   std::map<uint64_t, double> c_b = {{1, 50}, {2, 4}, {3, 3}, {4, 1}};
   double c_a = 10;
   auto score_of = [&](uint64_t b) {
-    return Neighbor{b, SimilarityScore(Similarity::kJaccard, c_ab[b], c_a, c_b[b], 0), c_ab[b]};
+    return Neighbor{b, "", SimilarityScore(Similarity::kJaccard, c_ab[b], c_a, c_b[b], 0), c_ab[b]};
   };
   TopKList list(2);
   list.Update({1, 2, 3, 4}, score_of);

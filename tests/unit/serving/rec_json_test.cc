@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/id_hash.h"
-#include "serving/json_writer.h"
+#include "core/json_writer.h"
 
 namespace streamrec::serving {
 namespace {

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/id_hash.h"
 #include "streams/catalog.h"
 #include "tests/support/test_data.h"
 
@@ -194,7 +195,7 @@ TEST(Catalog, MovieLensItemsFirstGenreIsTheCategory) {
 }
 
 TEST(Catalog, EncodeParse) {
-  CatalogItem item{"sku-1", "shoes", "acme", false, ""};
+  CatalogItem item{"sku-1", "shoes", "acme", false, "", HashId("sku-1")};
   EXPECT_EQ(EncodeCatalogItem(item),
             R"({"item_id":"sku-1","category":"shoes","brand":"acme","available":false})");
   EXPECT_EQ(ParseCatalogItem(EncodeCatalogItem(item)).value(), item);

@@ -5,11 +5,22 @@
 #include <string_view>
 #include <vector>
 
-namespace streamrec::serving {
+namespace streamrec {
+
+// The one JSON writer of the project (HTTP answers, the `recommendations`, `clicks` and
+// `items` values, snapshot manifests, reports). Output is always valid JSON and valid
+// UTF-8: strings are escaped per RFC 8259 and any byte sequence that is not valid UTF-8
+// is written as U+FFFD, so untrusted input echoed in an error cannot break a client's
+// parser.
+
+// Appends `s` as a JSON string literal, quotes included.
+void AppendJsonString(std::string* out, std::string_view s);
+// `s` as a JSON string literal, quotes included.
+std::string JsonQuote(std::string_view s);
 
 // Appends JSON text to a string, inserting commas between members and elements. The
-// caller is responsible for balanced Begin/End calls and for calling Key() before each
-// value inside an object. Non-finite doubles are written as null. Thread-compatible.
+// caller keeps Begin/End calls balanced and calls Key() before each value inside an
+// object. Non-finite doubles are written as null. Thread-compatible.
 class JsonWriter {
  public:
   JsonWriter& BeginObject();
@@ -35,7 +46,4 @@ class JsonWriter {
   bool after_key_ = false;
 };
 
-// `value` as a JSON string literal, quotes included.
-std::string JsonQuote(std::string_view value);
-
-}  // namespace streamrec::serving
+}  // namespace streamrec
