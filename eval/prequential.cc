@@ -9,9 +9,9 @@
 #include <unordered_set>
 
 #include "core/id_hash.h"
+#include "core/json_writer.h"
 #include "core/records.h"
 #include "eval/served_pipeline.h"
-#include "serving/json_writer.h"
 #include "serving/serving_config.h"
 #include "training/trainer_config.h"
 
@@ -47,7 +47,7 @@ Result<PrequentialOptions> PrequentialOptions::FromConfig(const Config& config) 
 
 namespace {
 
-void WriteMetrics(serving::JsonWriter* w, const PrequentialMetrics& m) {
+void WriteMetrics(JsonWriter* w, const PrequentialMetrics& m) {
   w->BeginObject();
   w->Key("events").Int(m.events);
   w->Key("hit_rate").Double(m.hit_rate());
@@ -59,7 +59,7 @@ void WriteMetrics(serving::JsonWriter* w, const PrequentialMetrics& m) {
 }  // namespace
 
 std::string PrequentialReport::ToJson() const {
-  serving::JsonWriter w;
+  JsonWriter w;
   w.BeginObject();
   w.Key("model").String(model);
   w.Key("channels").String(channels);

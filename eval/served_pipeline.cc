@@ -55,15 +55,7 @@ Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
   auto item_runner = LocalTaskRunner::Open(operators::ItemStageTopology(item), dir + "/state");
   if (!item_runner.ok()) return item_runner.status();
   p->item_ = std::move(item_runner).value();
-  for (const CatalogItem& c : options.catalog) {
-    serving::CatalogItem row;
-    row.item_key = HashId(c.item_id);
-    row.item_id = c.item_id;
-    row.category = c.category;
-    row.brand = c.brand;
-    row.available = c.available;
-    p->service_.catalog().Put(std::move(row));
-  }
+  for (const CatalogItem& c : options.catalog) p->service_.catalog().Put(c);
   p->service_.Publish();
   p->service_.SetTablesLoaded(true);
   if (options.train_online) {
