@@ -13,16 +13,16 @@
 
 #include "apps/command.h"
 #include "apps/pipeline.h"
-#include "apps/trainer_stage.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
 #include "core/metrics.h"
 #include "operators/item_stage.h"
-#include "operators/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
+#include "runtime/stage_runner.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
+#include "stages/trainer_stage.h"
 #include "state/state_db.h"
 #include "streams/kafka_properties.h"
 
@@ -56,7 +56,7 @@ int Fail(const std::string& what, const Status& st) {
 }
 
 // Runs a topology until SIGINT/SIGTERM, with the metrics endpoint up.
-int RunTopology(const CommandContext& ctx, const StageFlags& flags, operators::Topology topology,
+int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Topology topology,
                 int64_t commit_interval_ms) {
   int port = 0;
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -68,12 +68,12 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, operators::T
   auto options = TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
   if (!options.ok()) return Fail("config", options.status());
-  const operators::StageRunnerOptions& ro = *options;
+  const runtime::StageRunnerOptions& ro = *options;
   std::fprintf(stderr,
                "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
                flags.name.c_str(), ro.group_id.c_str(), topology.source_topic.c_str(),
                ro.state_dir.c_str(), flags.metrics.c_str(), port);
-  auto runner = operators::StageRunner::Create(std::move(topology), ro);
+  auto runner = runtime::StageRunner::Create(std::move(topology), ro);
   if (!runner.ok()) return Fail("starting", runner.status());
   Status st = (*runner)->Run([] { return StopRequested(); });
   if (!st.ok()) return Fail("stage " + flags.name, st);
@@ -145,7 +145,7 @@ Result<std::unique_ptr<prometheus::Exposer>> MaybeExposeMetrics(const StageFlags
 }
 
 int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
-  auto options = TrainerStageOptionsFromConfig(ctx.config, flags.brokers);
+  auto options = stages::TrainerStageOptionsFromConfig(ctx.config, flags.brokers);
   if (!options.ok()) return Fail("config", options.status());
   // The model store defaults to <state-dir>/models unless trainer.model_dir is set.
   if (!ctx.config.Has("trainer.model_dir")) options->trainer.model_dir = flags.state_dir + "/models";
@@ -154,7 +154,7 @@ int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
   if (!exposer.ok()) return Fail("metrics endpoint " + flags.metrics, exposer.status());
   std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n",
                options->group_id.c_str(), options->trainer.model_dir.c_str(), flags.metrics.c_str());
-  auto stage = TrainerStage::Create(std::move(options).value());
+  auto stage = stages::TrainerStage::Create(std::move(options).value());
   if (!stage.ok()) return Fail("starting", stage.status());
   Status st = (*stage)->Run([] { return StopRequested(); });
   if (!st.ok()) return Fail("stage trainer", st);
@@ -174,8 +174,9 @@ int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
     std::printf("streamrec stage serving: HTTP API on http://%s\n", op.http()->address().c_str());
     std::fflush(stdout);
   }
-  WaitForStop(std::chrono::hours(24 * 365 * 100));
-  op.Stop();
+  // Until SIGINT/SIGTERM, or until one of its loops fails (then exit non-zero with why).
+  st = op.Run([] { return StopRequested(); });
+  if (!st.ok()) return Fail("stage serving", st);
   return 0;
 }
 

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "apps/stop_signal.h"
-#include "apps/trainer_stage.h"
 #include "operators/item_stage.h"
-#include "operators/stage_runner.h"
+#include "runtime/stage_runner.h"
 #include "operators/user_stage.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
+#include "stages/trainer_stage.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
@@ -70,13 +70,13 @@ Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
   return last.WithContext("partitions of " + topic);
 }
 
-Result<operators::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
+Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
                                                             const std::string& brokers,
                                                             const std::string& stage,
                                                             const std::string& group,
                                                             const std::string& state_dir,
                                                             int64_t commit_interval_ms) {
-  operators::StageRunnerOptions ro;
+  runtime::StageRunnerOptions ro;
   ro.brokers = brokers;
   ro.properties = KafkaPropertiesFromConfig(config);
   ro.group_id = group.empty() ? "streamrec-" + stage : group;
@@ -101,7 +101,7 @@ struct Pipeline::Rep {
 
   Status StartBroker();
   Status PrepareStateDir();
-  Status StartTopologyStage(const std::string& name, operators::Topology topology,
+  Status StartTopologyStage(const std::string& name, runtime::Topology topology,
                             int64_t commit_interval_ms);
   Status StartStages();
 };
@@ -138,13 +138,13 @@ Status Pipeline::Rep::PrepareStateDir() {
   return Status::Ok();
 }
 
-Status Pipeline::Rep::StartTopologyStage(const std::string& name, operators::Topology topology,
+Status Pipeline::Rep::StartTopologyStage(const std::string& name, runtime::Topology topology,
                                          int64_t commit_interval_ms) {
   auto ro = TopologyRunnerOptions(config, brokers, name, "", state_dir, commit_interval_ms);
   if (!ro.ok()) return ro.status();
-  auto runner = operators::StageRunner::Create(std::move(topology), *ro);
+  auto runner = runtime::StageRunner::Create(std::move(topology), *ro);
   if (!runner.ok()) return runner.status().WithContext(name + " stage");
-  std::shared_ptr<operators::StageRunner> shared = std::move(runner).value();
+  std::shared_ptr<runtime::StageRunner> shared = std::move(runner).value();
   stages.push_back(std::make_unique<StageThread>(
       name, [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
   return Status::Ok();
@@ -169,16 +169,16 @@ Status Pipeline::Rep::StartStages() {
   STREAMREC_RETURN_IF_ERROR(
       StartTopologyStage("item", operators::ItemStageTopology(*item), item->flush_interval_ms));
 
-  auto trainer_options = TrainerStageOptionsFromConfig(config, brokers);
+  auto trainer_options = stages::TrainerStageOptionsFromConfig(config, brokers);
   if (!trainer_options.ok()) return trainer_options.status();
   if (!config.Has("trainer.model_dir")) trainer_options->trainer.model_dir = state_dir + "/models";
   if (!config.Has("trainer.snapshot_every_seconds")) {
     trainer_options->trainer.snapshot_every_seconds = options.snapshot_every_seconds;
   }
   if (!config.Has("trainer.batch_size")) trainer_options->trainer.batch_size = options.batch_size;
-  auto trainer = TrainerStage::Create(std::move(trainer_options).value());
+  auto trainer = stages::TrainerStage::Create(std::move(trainer_options).value());
   if (!trainer.ok()) return trainer.status().WithContext("trainer stage");
-  std::shared_ptr<TrainerStage> shared = std::move(trainer).value();
+  std::shared_ptr<stages::TrainerStage> shared = std::move(trainer).value();
   stages.push_back(std::make_unique<StageThread>(
       "trainer", [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
 
@@ -218,7 +218,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(const Config& config,
 
 Status Pipeline::Stop() {
   Status first;
-  if (rep_->serving) rep_->serving->Stop();
+  if (rep_->serving) {
+    rep_->serving->Stop();
+    first = rep_->serving->error();
+  }
   for (auto it = rep_->stages.rbegin(); it != rep_->stages.rend(); ++it) {
     Status st = (*it)->Join();
     if (!st.ok() && first.ok()) first = st.WithContext("stage " + (*it)->name());
@@ -235,6 +238,7 @@ const TopicNames& Pipeline::topics() const { return rep_->topics; }
 serving::ServingOperator& Pipeline::serving() { return *rep_->serving; }
 
 bool Pipeline::StageEnded() const {
+  if (rep_->serving && rep_->serving->failed()) return true;
   for (const auto& stage : rep_->stages) {
     if (stage->done()) return true;
   }

@@ -5,7 +5,7 @@
 
 #include "core/config.h"
 #include "core/status.h"
-#include "operators/stage_runner.h"
+#include "runtime/stage_runner.h"
 #include "streams/topics.h"
 
 namespace streamrec::serving {
@@ -22,7 +22,7 @@ Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
 // Runner options of a topology stage (user, item): brokers, kafka.* properties, group
 // `group` (default "streamrec-<stage>"), state under `state_dir`, and
 // operators.assignment_strategy from the config. Used by `stage` and `run`.
-Result<operators::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
+Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
                                                             const std::string& brokers,
                                                             const std::string& stage,
                                                             const std::string& group,
@@ -71,7 +71,8 @@ class Pipeline {
   bool temporary_state() const;
   const TopicNames& topics() const;
   serving::ServingOperator& serving();
-  // True once any stage thread has ended on its own (an error): the owner should stop.
+  // True once any stage thread has ended on its own or a serving loop failed (an error):
+  // the owner should stop; Stop() returns the cause.
   bool StageEnded() const;
 
   struct Rep;

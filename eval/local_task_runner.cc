@@ -17,20 +17,20 @@ Record ToRecord(state::OutboxMessage m) {
 
 }  // namespace
 
-LocalTaskRunner::LocalTaskRunner(operators::Topology topology, int32_t partition)
+LocalTaskRunner::LocalTaskRunner(runtime::Topology topology, int32_t partition)
     : topology_(std::move(topology)), partition_(partition), clock_(1'700'000'000'000) {}
 
 LocalTaskRunner::~LocalTaskRunner() = default;
 
-Result<std::unique_ptr<LocalTaskRunner>> LocalTaskRunner::Open(operators::Topology topology,
+Result<std::unique_ptr<LocalTaskRunner>> LocalTaskRunner::Open(runtime::Topology topology,
                                                               const std::string& state_dir,
                                                               int32_t partition) {
   std::unique_ptr<LocalTaskRunner> runner(new LocalTaskRunner(std::move(topology), partition));
-  operators::StreamTaskOptions options;
+  runtime::StreamTaskOptions options;
   options.state_dir = state_dir;
   options.clock = &runner->clock_;
   options.open_retry_ms = 0;
-  auto task = operators::StreamTask::Open(runner->topology_, partition, options);
+  auto task = runtime::StreamTask::Open(runner->topology_, partition, options);
   if (!task.ok()) return task.status();
   runner->task_ = std::move(task).value();
   runner->next_offset_ = runner->task_->stored_offset().value_or(0);
@@ -48,7 +48,7 @@ Result<std::vector<Record>> LocalTaskRunner::Process(Record record) {
   if (!committed.ok()) return committed.status();
   std::vector<Record> out;
   out.reserve(committed->size());
-  for (operators::PendingOutput& p : *committed) {
+  for (runtime::PendingOutput& p : *committed) {
     // Delivered at once: the outbox entry is deleted with the next commit.
     task_->MarkDelivered(p.sequence);
     out.push_back(ToRecord(std::move(p.message)));

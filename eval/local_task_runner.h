@@ -7,8 +7,8 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "operators/processor.h"
-#include "operators/stream_task.h"
+#include "runtime/processor.h"
+#include "runtime/stream_task.h"
 #include "state/exactly_once.h"
 #include "streams/record.h"
 
@@ -24,7 +24,7 @@ namespace streamrec::eval {
 class LocalTaskRunner {
  public:
   // Opens <state_dir>/<topology.name>-<partition>.
-  static Result<std::unique_ptr<LocalTaskRunner>> Open(operators::Topology topology,
+  static Result<std::unique_ptr<LocalTaskRunner>> Open(runtime::Topology topology,
                                                       const std::string& state_dir,
                                                       int32_t partition = 0);
   ~LocalTaskRunner();
@@ -38,12 +38,12 @@ class LocalTaskRunner {
   int64_t records_processed() const { return next_offset_; }
 
  private:
-  LocalTaskRunner(operators::Topology topology, int32_t partition);
+  LocalTaskRunner(runtime::Topology topology, int32_t partition);
 
-  operators::Topology topology_;
+  runtime::Topology topology_;
   int32_t partition_;
   ManualClock clock_;
-  std::unique_ptr<operators::StreamTask> task_;
+  std::unique_ptr<runtime::StreamTask> task_;
   int64_t next_offset_ = 0;
 };
 

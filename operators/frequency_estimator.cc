@@ -45,6 +45,28 @@ FrequencyEstimator::FrequencyEstimator(FrequencyEstimatorOptions options) : opti
   a_.assign(n, 0.0);
   b_.assign(n, 0.0);
   num_blocks_ = (n + kBlockEntries - 1) / kBlockEntries;
+  entry_dirty_.assign(n, false);
+}
+
+void FrequencyEstimator::ClearDirty() {
+  dirty_.clear();
+  for (size_t idx : dirty_entries_) entry_dirty_[idx] = false;
+  dirty_entries_.clear();
+}
+
+std::string FrequencyEstimator::SerializeEntry(size_t index) const {
+  std::string out;
+  state::PutDouble(&out, a_[index]);
+  state::PutDouble(&out, b_[index]);
+  return out;
+}
+
+Status FrequencyEstimator::ParseEntry(size_t index, std::string_view bytes) {
+  if (index >= a_.size()) return Status::InvalidArgument("estimator entry out of range (options changed?)");
+  if (bytes.size() != 16) return Status::Corruption("estimator entry: bad size");
+  a_[index] = state::DecodeDouble(bytes.data());
+  b_[index] = state::DecodeDouble(bytes.data() + 8);
+  return Status::Ok();
 }
 
 size_t FrequencyEstimator::Bucket(int hash, uint64_t item_key) const {
@@ -63,6 +85,10 @@ void FrequencyEstimator::Update(uint64_t item_key, double step) {
     }
     a = step;
     dirty_.insert(idx / kBlockEntries);
+    if (!entry_dirty_[idx]) {
+      entry_dirty_[idx] = true;
+      dirty_entries_.push_back(idx);
+    }
   }
   step_ = std::max(step_, step);
 }

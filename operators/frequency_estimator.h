@@ -38,8 +38,10 @@ struct FrequencyEstimatorOptions {
 // initialises B directly instead of averaging it with B = 0, which removes the start-up
 // bias without changing the recurrence afterwards.
 //
-// Arrays are split into fixed blocks so a store can persist only the blocks a batch
-// touched (SerializeBlock / dirty_blocks). Thread-compatible: owned by one thread.
+// Persistence: the entries (bucket i: A_i, B_i) changed since ClearDirty() are
+// dirty_entries(), so a store can write exactly those with every commit (the item stage
+// does, in the same WriteBatch as its offsets). Whole blocks (SerializeBlock) are the
+// older layout, still read on restore. Thread-compatible: owned by one thread.
 class FrequencyEstimator {
  public:
   static constexpr size_t kBlockEntries = 512;
@@ -70,7 +72,12 @@ class FrequencyEstimator {
   std::string SerializeBlock(size_t block) const;
   Status ParseBlock(size_t block, std::string_view bytes);
   const std::set<size_t>& dirty_blocks() const { return dirty_; }
-  void ClearDirty() { dirty_.clear(); }
+  // Entries: index in [0, num_entries()), value (A, B) as 16 bytes.
+  size_t num_entries() const { return a_.size(); }
+  const std::vector<size_t>& dirty_entries() const { return dirty_entries_; }
+  std::string SerializeEntry(size_t index) const;
+  Status ParseEntry(size_t index, std::string_view bytes);
+  void ClearDirty();
 
  private:
   size_t Bucket(int hash, uint64_t item_key) const;
@@ -81,6 +88,8 @@ class FrequencyEstimator {
   std::vector<double> b_;
   double step_ = 0;
   std::set<size_t> dirty_;
+  std::vector<size_t> dirty_entries_;
+  std::vector<bool> entry_dirty_;  // membership of dirty_entries_
 };
 
 }  // namespace streamrec::operators

@@ -21,7 +21,17 @@
 namespace streamrec::operators {
 namespace {
 
+using runtime::OutputRecord;
+using runtime::Processor;
+using runtime::ProcessorContext;
+using runtime::PunctuationType;
+using runtime::StoreSpec;
+using runtime::Topology;
+
 constexpr char kStepKey[] = "step";
+constexpr char kEntryPrefix[] = "e";
+
+std::string EntryKey(size_t index) { return kEntryPrefix + state::Key64(index); }
 
 struct ItemStageMetrics {
   prometheus::Counter* messages;
@@ -85,20 +95,29 @@ class ItemStageProcessor : public Processor {
       return Status::Internal("item stage: missing store");
     }
     dedup_ = std::make_unique<state::DedupFilter>(dedup_store_);
-    // Restore the estimator.
+    // Restore the estimator: whole blocks of the older layout, then the entries written
+    // with every commit since.
     for (size_t b = 0; b < estimator_.num_blocks(); ++b) {
       auto bytes = estimator_store_->Get(state::Key64(b));
       if (!bytes.ok()) return bytes.status();
       if (bytes->has_value()) STREAMREC_RETURN_IF_ERROR(estimator_.ParseBlock(b, **bytes));
     }
+    auto entries = estimator_store_->ScanCommitted(kEntryPrefix);
+    for (; entries->Valid(); entries->Next()) {
+      const std::string_view key = entries->key();
+      if (key.size() != 9) return Status::Corruption("item stage: bad estimator entry key");
+      const size_t index = static_cast<size_t>(state::DecodeBigEndian64(key.data() + 1));
+      STREAMREC_RETURN_IF_ERROR(estimator_.ParseEntry(index, entries->value()));
+    }
+    STREAMREC_RETURN_IF_ERROR(entries->status());
     auto step = estimator_store_->Get(kStepKey);
     if (!step.ok()) return step.status();
     if (step->has_value() && (*step)->size() == 8) estimator_.set_step(state::DecodeDouble((*step)->data()));
+    persisted_step_ = estimator_.step();
     estimator_.ClearDirty();
     auto total = counts_->GetScalar(kTotalCountKey);
     if (!total.ok()) return total.status();
     total_ = *total;
-    last_persist_ms_ = context->clock().NowMillis();
     context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
                       [this](int64_t) { context_->Commit(); });
     return Status::Ok();
@@ -184,19 +203,19 @@ class ItemStageProcessor : public Processor {
       for (uint64_t item : dirty_stats_) STREAMREC_RETURN_IF_ERROR(PublishStats(item));
     }
     dirty_stats_.clear();
-    const int64_t now = context_->clock().NowMillis();
-    if (closing || now - last_persist_ms_ >= options_.estimator_persist_interval_ms) {
-      for (size_t b : estimator_.dirty_blocks()) {
-        estimator_store_->Put(state::Key64(b), estimator_.SerializeBlock(b));
-      }
-      if (!estimator_.dirty_blocks().empty()) {
-        std::string step;
-        state::PutDouble(&step, estimator_.step());
-        estimator_store_->Put(kStepKey, step);
-      }
-      estimator_.ClearDirty();
-      last_persist_ms_ = now;
+    (void)closing;
+    // The estimator goes into this commit's batch with the offsets it has seen, so a
+    // crash cannot roll it back behind them (only the entries that changed: 16 bytes each).
+    for (size_t idx : estimator_.dirty_entries()) {
+      estimator_store_->Put(EntryKey(idx), estimator_.SerializeEntry(idx));
     }
+    if (estimator_.step() != persisted_step_) {
+      std::string step;
+      state::PutDouble(&step, estimator_.step());
+      estimator_store_->Put(kStepKey, step);
+      persisted_step_ = estimator_.step();
+    }
+    estimator_.ClearDirty();
     if (count_cache_.size() > kMaxCachedCounts) count_cache_.clear();
     if (topk_cache_.size() > kMaxCachedLists) topk_cache_.clear();
     Metrics().flush_seconds->Observe(
@@ -366,7 +385,7 @@ class ItemStageProcessor : public Processor {
   std::unordered_map<uint64_t, double> count_cache_;
   std::unordered_map<uint64_t, TopKList> topk_cache_;
   double total_ = 0;
-  int64_t last_persist_ms_ = 0;
+  double persisted_step_ = 0;  // estimator step in the store (after the pending batch)
 };
 
 }  // namespace
@@ -397,17 +416,13 @@ Result<ItemStageOptions> ItemStageOptions::FromConfig(const Config& config) {
   auto est = FrequencyEstimatorOptions::FromConfig(config);
   if (!est.ok()) return est.status();
   o.estimator = *est;
-  auto persist = config.GetInt("operators.estimator.persist_interval_ms", o.estimator_persist_interval_ms);
-  if (!persist.ok()) return persist.status();
-  if (*persist < 0) return Status::InvalidArgument("operators.estimator.persist_interval_ms must be >= 0");
-  o.estimator_persist_interval_ms = *persist;
   auto topics = TopicNames::FromConfig(config);
   if (!topics.ok()) return topics.status();
   o.topics = *topics;
   return o;
 }
 
-Topology ItemStageTopology(const ItemStageOptions& options) {
+runtime::Topology ItemStageTopology(const ItemStageOptions& options) {
   Topology t;
   t.name = "item";
   t.source_topic = options.topics.cooc_deltas;

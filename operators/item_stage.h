@@ -7,7 +7,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "operators/frequency_estimator.h"
-#include "operators/processor.h"
+#include "runtime/processor.h"
 #include "operators/similarity.h"
 #include "streams/topics.h"
 
@@ -27,12 +27,9 @@ struct ItemStageOptions {
   int64_t flush_interval_ms = 200;
   // operators.publish: publish item-neighbors and item-stats. Default true.
   bool publish = true;
-  FrequencyEstimatorOptions estimator;  // operators.estimator.*
-  // operators.estimator.persist_interval_ms: the estimator's arrays are written to RocksDB
-  // (in the commit batch) at most this often, and on every closing commit. Default 5000.
-  // After a crash it resumes from that snapshot: up to this much of its history (never of
-  // the counts) is missed, which only delays its adaptation.
-  int64_t estimator_persist_interval_ms = 5000;
+  // operators.estimator.*. The estimator's changed entries and step are written in every
+  // commit's WriteBatch, with the offsets: a crash never rolls it back.
+  FrequencyEstimatorOptions estimator;
   TopicNames topics;
 
   static Result<ItemStageOptions> FromConfig(const Config& config);
@@ -45,7 +42,8 @@ inline constexpr char kPopularityStore[] = "popularity";  // Key64(i) -> Decayed
 inline constexpr char kTopKStore[] = "topk";              // Key64(i) -> TopKList
 inline constexpr char kIdsStore[] = "ids";                // Key64(i) -> external id
 inline constexpr char kDedupStore[] = "dedup";            // Key64(source partition) -> sequence
-inline constexpr char kEstimatorStore[] = "estimator";    // Key64(block) -> block; "step"
+// "e" + Key64(entry) -> (A, B); "step"; (older layout, read on restore: Key64(block) -> block)
+inline constexpr char kEstimatorStore[] = "estimator";
 inline constexpr char kTotalCountKey[] = "total";
 
 // The item stage (DESIGN §2): consumes `streamrec.cooc-deltas`. Drops a message whose
@@ -55,6 +53,6 @@ inline constexpr char kTotalCountKey[] = "total";
 // the decayed popularity of the items it owns; before each commit it refreshes the top-K
 // list of every item whose pairs changed and forwards it (core/records.h ItemNeighbors,
 // key item id) to `streamrec.item-neighbors`, and ItemStats to `streamrec.item-stats`.
-Topology ItemStageTopology(const ItemStageOptions& options);
+runtime::Topology ItemStageTopology(const ItemStageOptions& options);
 
 }  // namespace streamrec::operators

@@ -18,6 +18,13 @@
 namespace streamrec::operators {
 namespace {
 
+using runtime::OutputRecord;
+using runtime::Processor;
+using runtime::ProcessorContext;
+using runtime::PunctuationType;
+using runtime::StoreSpec;
+using runtime::Topology;
+
 struct UserStageMetrics {
   prometheus::Counter* events;
   prometheus::Counter* pairs;
@@ -308,7 +315,7 @@ Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
   return o;
 }
 
-Topology UserStageTopology(const UserStageOptions& options) {
+runtime::Topology UserStageTopology(const UserStageOptions& options) {
   Topology t;
   t.name = "user";
   t.source_topic = options.topics.clicks;

@@ -6,7 +6,7 @@
 #include "core/config.h"
 #include "core/status.h"
 #include "operators/cooccurrence.h"
-#include "operators/processor.h"
+#include "runtime/processor.h"
 #include "operators/user_window.h"
 #include "streams/topics.h"
 
@@ -47,6 +47,6 @@ inline constexpr char kPeerCountsStore[] = "peer_counts";
 // TrainingExample (core/records.h) per event to `streamrec.training-examples` (key user
 // id) and every rejected message, unchanged, to `clicks.dlq` with the reason in the
 // `streamrec.reject.reason` header. Requires options.item_partitions >= 1.
-Topology UserStageTopology(const UserStageOptions& options);
+runtime::Topology UserStageTopology(const UserStageOptions& options);
 
 }  // namespace streamrec::operators

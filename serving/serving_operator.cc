@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/table_reader.h"
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
@@ -151,6 +152,29 @@ Status ServingOperator::Start() {
   return Status::Ok();
 }
 
+void ServingOperator::Fail(const std::string& loop, const Status& st) {
+  {
+    MutexLock lock(&error_mu_);
+    if (!error_.ok()) return;
+    error_ = st.WithContext("serving " + loop + " loop");
+    spdlog::error("[serving] {}", error_.ToString());
+  }
+  failed_.store(true);
+  stop_.store(true);  // the other loops end too: the operator is down, its owner exits
+}
+
+Status ServingOperator::error() const {
+  MutexLock lock(&error_mu_);
+  return error_;
+}
+
+Status ServingOperator::Run(const std::function<bool()>& stop) {
+  if (!started_) STREAMREC_RETURN_IF_ERROR(Start());
+  while (!stop() && !failed_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Stop();
+  return error();
+}
+
 void ServingOperator::Stop() {
   if (!started_) return;
   stop_.store(true);
@@ -167,46 +191,27 @@ void ServingOperator::Stop() {
 }
 
 void ServingOperator::TablesLoop() {
-  ConsumerOptions copts;
-  copts.brokers = options_.brokers;
-  copts.properties = options_.kafka;
+  runtime::TableReaderOptions to;
+  to.brokers = options_.brokers;
+  to.properties = options_.kafka;
+  to.topics = {options_.topics.items, options_.topics.item_neighbors, options_.topics.item_stats};
+  to.name = "serving-tables";
   // Table updates feed freshness (DESIGN §3): don't sit on librdkafka's 500 ms default.
-  copts.properties.emplace("fetch.wait.max.ms", std::to_string(options_.table_fetch_wait_ms));
-  copts.stage = "serving-tables";
-  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
-  if (!created.ok()) {
-    spdlog::error("[serving] tables consumer: {}", created.status().ToString());
-    return;
-  }
-  KafkaConsumer* consumer = created->get();
-  const std::vector<std::string> topics = {options_.topics.items, options_.topics.item_neighbors,
-                                           options_.topics.item_stats};
-  std::vector<TopicPartitionOffset> assignment;
-  // Offset to reach (exclusive) per partition before the tables count as loaded.
-  std::map<std::pair<std::string, int32_t>, int64_t> pending;
-  for (const std::string& topic : topics) {
-    Result<int> n = WaitForPartitions(consumer, topic, stop_);
-    if (!n.ok()) return;
-    for (int32_t p = 0; p < *n; ++p) {
-      assignment.push_back({topic, p, kOffsetBeginning});
-      auto marks = consumer->QueryWatermarks(topic, p, kMetadataTimeoutMs);
-      if (marks.ok() && marks->second > marks->first) pending[{topic, p}] = marks->second;
-    }
-  }
-  Status st = consumer->Assign(assignment);
+  to.fetch_wait_ms = options_.table_fetch_wait_ms;
+  to.max_poll_records = options_.max_batch;
+  Result<std::unique_ptr<runtime::TableReader>> created = runtime::TableReader::Create(to);
+  if (!created.ok()) return Fail("tables", created.status());
+  runtime::TableReader& reader = **created;
+  Status st = reader.Start([this] { return stop_.load(); });
   if (!st.ok()) {
-    spdlog::error("[serving] tables assign: {}", st.ToString());
+    if (!stop_.load()) Fail("tables", st);
     return;
   }
-  if (pending.empty()) service_->SetTablesLoaded(true);
   std::vector<Record> batch;
   while (!stop_.load()) {
     batch.clear();
-    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
-    if (!got.ok()) {
-      spdlog::warn("[serving] tables poll: {}", got.status().ToString());
-      continue;
-    }
+    Result<size_t> got = reader.Poll(options_.poll_timeout_ms, &batch);
+    if (!got.ok()) return Fail("tables", got.status());
     for (const Record& r : batch) {
       std::optional<std::string_view> value;
       if (!r.value.empty()) value = r.value;
@@ -222,16 +227,14 @@ void ServingOperator::TablesLoop() {
         spdlog::warn("[serving] {}:{}@{}: {}; skipped", r.topic, r.partition, r.offset,
                      applied.ToString());
       }
-      auto it = pending.find({r.topic, r.partition});
-      if (it != pending.end() && r.offset + 1 >= it->second) pending.erase(it);
     }
     if (!batch.empty()) service_->Publish();
-    if (pending.empty() && !service_->GetReadiness().tables_loaded) {
+    if (reader.caught_up() && !service_->GetReadiness().tables_loaded) {
       service_->SetTablesLoaded(true);
       spdlog::info("[serving] global tables loaded");
     }
   }
-  (void)consumer->Close();
+  (void)reader.Close();
 }
 
 void ServingOperator::RequestsLoop() {
@@ -246,19 +249,17 @@ void ServingOperator::RequestsLoop() {
   copts.stage = "serving";
   copts.listener = &listener;
   Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
-  if (!created.ok()) {
-    spdlog::error("[serving] requests consumer: {}", created.status().ToString());
-    return;
-  }
+  if (!created.ok()) return Fail("requests", created.status().WithContext("consumer"));
   KafkaConsumer* consumer = created->get();
   for (const std::string& topic : {options_.topics.clicks, options_.topics.rec_requests}) {
-    if (!WaitForPartitions(consumer, topic, stop_).ok()) return;
+    Result<int> n = WaitForPartitions(consumer, topic, stop_);
+    if (!n.ok()) {
+      if (!stop_.load()) Fail("requests", n.status());
+      return;
+    }
   }
   Status st = consumer->Subscribe({options_.topics.clicks, options_.topics.rec_requests});
-  if (!st.ok()) {
-    spdlog::error("[serving] subscribe: {}", st.ToString());
-    return;
-  }
+  if (!st.ok()) return Fail("requests", st.WithContext("subscribe"));
   ClickEventParser parser;
   std::vector<Record> batch;
   auto last_commit = std::chrono::steady_clock::now();
@@ -266,10 +267,7 @@ void ServingOperator::RequestsLoop() {
   while (!stop_.load()) {
     batch.clear();
     Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
-    if (!got.ok()) {
-      spdlog::warn("[serving] requests poll: {}", got.status().ToString());
-      continue;
-    }
+    if (!got.ok()) return Fail("requests", got.status());
     // Clicks first, so a request sees the clicks that arrived in the same batch.
     for (const Record& r : batch) {
       if (r.topic != options_.topics.clicks) continue;
@@ -328,36 +326,28 @@ void ServingOperator::ModelsLoop() {
   ModelsTopicSource source(options_.service.models.component, options_.loader,
                            &service_->history());
   service_->models().ConnectSource(&source);
-  ConsumerOptions copts;
-  copts.brokers = options_.brokers;
-  copts.properties = options_.kafka;
-  copts.stage = "serving-models";
-  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
-  if (!created.ok()) {
-    spdlog::error("[serving] models consumer: {}", created.status().ToString());
-    return;
-  }
-  KafkaConsumer* consumer = created->get();
-  Result<int> n = WaitForPartitions(consumer, options_.topics.models, stop_);
-  if (!n.ok()) return;
-  std::vector<TopicPartitionOffset> assignment;
-  for (int32_t p = 0; p < *n; ++p) assignment.push_back({options_.topics.models, p, kOffsetBeginning});
-  Status st = consumer->Assign(assignment);
+  runtime::TableReaderOptions to;
+  to.brokers = options_.brokers;
+  to.properties = options_.kafka;
+  to.topics = {options_.topics.models};
+  to.name = "serving-models";
+  to.max_poll_records = options_.max_batch;
+  Result<std::unique_ptr<runtime::TableReader>> created = runtime::TableReader::Create(to);
+  if (!created.ok()) return Fail("models", created.status());
+  runtime::TableReader& reader = **created;
+  Status st = reader.Start([this] { return stop_.load(); });
   if (!st.ok()) {
-    spdlog::error("[serving] models assign: {}", st.ToString());
+    if (!stop_.load()) Fail("models", st);
     return;
   }
   std::vector<Record> batch;
   while (!stop_.load()) {
     batch.clear();
-    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
-    if (!got.ok()) {
-      spdlog::warn("[serving] models poll: {}", got.status().ToString());
-      continue;
-    }
+    Result<size_t> got = reader.Poll(options_.poll_timeout_ms, &batch);
+    if (!got.ok()) return Fail("models", got.status());
     if (!batch.empty()) source.OnBatch(batch);
   }
-  (void)consumer->Close();
+  (void)reader.Close();
 }
 
 }  // namespace streamrec::serving

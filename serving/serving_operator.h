@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "core/status.h"
+#include "core/thread_annotations.h"
 #include "serving/http_api.h"
 #include "serving/recommendation_service.h"
 #include "serving/two_tower_loader.h"
@@ -52,19 +54,22 @@ struct ServingOperatorOptions {
 
 // The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads,
 // each owning its own consumer:
-//  * tables: reads `items`, `streamrec.item-neighbors`, `streamrec.item-stats` from the
-//    beginning of every partition (global tables, no group) and applies them to the
-//    service's tables, publishing after each batch; tables count as loaded (for /readyz)
-//    once it reached the end offsets it saw at start;
+//  * tables: reads `items`, `streamrec.item-neighbors`, `streamrec.item-stats` with a
+//    runtime::TableReader (every partition from the beginning, no group) and applies them
+//    to the service's tables, publishing after each batch; tables count as loaded (for
+//    /readyz) once the reader caught up (the end offsets it saw at start);
 //  * requests: a member of `group_id` subscribed to `clicks` and `rec-requests`
 //    (co-partitioned by user). Clicks rebuild the in-memory recent windows of this
 //    replica's users — on every assignment the clicks partitions are re-read from the
 //    beginning of what the broker keeps — and each request is answered on
 //    `recommendations` (key: user id) with the user's fresh window. Only rec-requests
 //    positions matter; they are committed every commit_interval_ms and on revoke;
-//  * models: the ModelsTopicSource reading `streamrec.models` from the beginning; each
+//  * models: the ModelsTopicSource reading `streamrec.models` (a TableReader); each
 //    announcement becomes an aspired version for the manager, which loads, validates and
 //    hot-swaps it on this thread.
+// A loop that fails (its consumer cannot be created, a fatal poll error) records its
+// Status, logs it and stops the whole operator: Run() returns it, so the stage exits
+// non-zero naming the cause. Bad records are skipped (logged), not failures.
 // POST /v1/events is produced to `clicks` (key user id, the canonical event JSON) by the
 // operator's producer unless another EventSink is given. Start/Stop from one owner
 // thread; service() is thread-safe.
@@ -81,6 +86,12 @@ class ServingOperator {
   Status Start();
   // Stops the loops and the HTTP API, flushes the producer. Idempotent.
   void Stop();
+  // Start()s (unless started), serves until `stop` returns true or a loop fails, then
+  // Stop()s. Returns the failing loop's Status (OK after a requested stop).
+  Status Run(const std::function<bool()>& stop);
+  // The first loop failure (OK while none failed). Thread-safe.
+  Status error() const LOCKS_EXCLUDED(error_mu_);
+  bool failed() const { return failed_.load(); }
 
   RecommendationService& service() { return *service_; }
   // The HTTP API when serve_http (after Start()), else null.
@@ -93,6 +104,8 @@ class ServingOperator {
   void RequestsLoop();
   void ModelsLoop();
   Status ProduceEvents(const std::vector<ClickEvent>& events);
+  // Records the first failure and asks every loop to stop.
+  void Fail(const std::string& loop, const Status& st) LOCKS_EXCLUDED(error_mu_);
 
   const Options options_;
   EventSink sink_;
@@ -101,6 +114,9 @@ class ServingOperator {
   std::unique_ptr<HttpApi> http_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> answered_{0};
+  std::atomic<bool> failed_{false};
+  mutable Mutex error_mu_;
+  Status error_ GUARDED_BY(error_mu_);
   std::thread tables_thread_;
   std::thread requests_thread_;
   std::thread models_thread_;

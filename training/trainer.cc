@@ -31,6 +31,7 @@ struct TrainerMetrics {
   prometheus::Counter* examples;
   prometheus::Counter* steps;
   prometheus::Counter* evictions;
+  prometheus::Counter* logq_fallbacks;
   prometheus::Gauge* version;
   prometheus::Histogram* snapshot_seconds;
 };
@@ -59,6 +60,11 @@ TrainerMetrics& Metrics() {
                        .Help("Embedding rows reassigned to new ids (LRU eviction)")
                        .Register(*reg)
                        .Add({});
+    t.logq_fallbacks = &prometheus::BuildCounter()
+                            .Name("streamrec_trainer_logq_fallback_total")
+                            .Help("Examples trained with the fallback p-hat (their item had no item-stats)")
+                            .Register(*reg)
+                            .Add({});
     t.version = &prometheus::BuildGauge()
                      .Name("streamrec_model_version")
                      .Help("Model version in use")
@@ -73,6 +79,9 @@ TrainerMetrics& Metrics() {
   }();
   return m;
 }
+
+// Written with every snapshot (before the manifest) when the owner set it.
+constexpr char kStreamStateFile[] = "stream_state.bin";
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -101,6 +110,8 @@ struct Trainer::Rep {
   double last_loss = 0;
   int64_t last_snapshot_step = 0;
   int64_t last_snapshot_ms = 0;
+  int64_t logq_fallbacks = 0;
+  std::string stream_state;
 
   Status TrainBatch(const std::vector<TrainingExample>& batch);
   Status Resume(const std::string& dir);
@@ -198,6 +209,12 @@ Status Trainer::Rep::Resume(const std::string& dir) {
     archive.load_from(opt_path, device);
     optimizer->load(archive);
   }
+  const std::string stream_path = (fs::path(dir) / kStreamStateFile).string();
+  if (fs::exists(stream_path)) {
+    auto bytes = sf::ReadFile(stream_path);
+    if (!bytes.ok()) return bytes.status();
+    stream_state = std::move(bytes).value();
+  }
   step = manifest->step;
   examples = manifest->examples;
   version = manifest->version;
@@ -235,6 +252,18 @@ void Trainer::UpdateItemStats(const ItemStats& stats) {
   }
 }
 
+std::optional<double> Trainer::sampling_prob(uint64_t item_key) const {
+  auto it = rep_->sampling_prob.find(item_key);
+  if (it == rep_->sampling_prob.end()) return std::nullopt;
+  return it->second;
+}
+
+int64_t Trainer::logq_fallbacks() const { return rep_->logq_fallbacks; }
+
+void Trainer::SetStreamState(std::string bytes) { rep_->stream_state = std::move(bytes); }
+
+const std::string& Trainer::stream_state() const { return rep_->stream_state; }
+
 void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
   if (rep_->options.model.category_capacity <= 0) return;
   rep_->item_categories[item_key] = category_key;
@@ -250,6 +279,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
   std::vector<std::vector<int64_t>> hist_rows(b), hist_ts(b);
   const double fallback =
       sampling_prob.empty() ? options.default_sampling_prob : 1.0 / sampling_prob.size();
+  int64_t fallbacks = 0;
   try {
     // Assign rows first (positives may appear in later rows' histories).
     for (size_t i = 0; i < b; ++i) {
@@ -278,6 +308,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
                                            : e.history_ts_ms;
       now[i] = e.ts_ms;
       auto p = sampling_prob.find(e.item_key);
+      if (p == sampling_prob.end()) ++fallbacks;
       probs[i] = static_cast<float>(p == sampling_prob.end() ? fallback : p->second);
       weights[i] = std::max(e.weight, 0.0f);
       watermark_ms = std::max(watermark_ms, e.ts_ms);
@@ -311,6 +342,8 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
   m.loss->Set(last_loss);
   m.examples->Increment(static_cast<double>(b));
   m.steps->Increment();
+  logq_fallbacks += fallbacks;
+  if (fallbacks > 0) m.logq_fallbacks->Increment(static_cast<double>(fallbacks));
   return Status::Ok();
 }
 
@@ -387,6 +420,10 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     m.items_checksum = sf::Checksum(items_bytes);
     m.ids_checksum = sf::Checksum(ids);
     m.checksum = sf::CombinedChecksum(m.params_checksum, m.items_checksum, m.ids_checksum);
+    if (!stream_state.empty()) {
+      STREAMREC_RETURN_IF_ERROR(
+          sf::WriteFile((fs::path(dir) / kStreamStateFile).string(), stream_state));
+    }
     // The manifest goes last: its presence marks a complete snapshot.
     STREAMREC_RETURN_IF_ERROR(
         sf::WriteFile(fs::JoinPath(dir, sf::kManifestFile), m.ToJson()));

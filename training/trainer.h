@@ -40,7 +40,9 @@ struct TrainerOptions {
 //                      item-stats        -> UpdateItemStats(Decode...(value))
 //     if (auto m = trainer->MaybeSnapshot(now_ms); m.ok() && m->has_value())
 //       produce "streamrec.models", ModelAnnouncement::FromManifest(**m).ToJson()
-//     commit offsets after a snapshot (the snapshot holds everything the offsets cover)
+//     store the input position in the snapshot (SetStreamState) so both resume together
+//
+// (stages/trainer_stage.h is that loop, with dedup by the examples' streamrec.src marks.)
 //
 // Not thread-safe: one thread (the trainer stage's) owns it. LibTorch errors are
 // caught here and returned as Status.
@@ -57,6 +59,20 @@ class Trainer {
   Status Flush();
   // Records p̂ (sampling_prob) and the item's id string.
   void UpdateItemStats(const ItemStats& stats);
+  // p̂ of an item as last given by UpdateItemStats; nullopt when none arrived.
+  std::optional<double> sampling_prob(uint64_t item_key) const;
+  // Examples trained with the fallback p̂ because their item had no stats (also the
+  // metric streamrec_trainer_logq_fallback_total).
+  int64_t logq_fallbacks() const;
+
+  // Opaque bytes stored in every snapshot written from now on (file stream_state.bin,
+  // written before the manifest, so it is part of the same complete snapshot) and
+  // restored by a resume: the caller's position in its input (offsets, dedup marks) as of
+  // the parameters the snapshot holds. Set it to match the parameters before each
+  // MaybeSnapshot / WriteSnapshot (i.e. what was fed up to the last optimizer step).
+  void SetStreamState(std::string bytes);
+  // The bytes restored from the snapshot resumed from (or last set); empty if none.
+  const std::string& stream_state() const;
   // Category of an item (from the item catalogue), when the model has a category table.
   void SetItemCategory(uint64_t item_key, uint64_t category_key);
 

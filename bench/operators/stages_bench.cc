@@ -25,7 +25,7 @@
 #include "core/metrics.h"
 #include "core/records.h"
 #include "operators/item_stage.h"
-#include "operators/stage_runner.h"
+#include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "streams/embedded_broker.h"
@@ -36,6 +36,9 @@
 
 namespace streamrec::operators {
 namespace {
+
+using runtime::StageRunner;
+using runtime::StageRunnerOptions;
 
 using Clock = std::chrono::steady_clock;
 

@@ -1,10 +1,16 @@
-// Crash test (issue 3): `streamrec broker` runs in its own process; `streamrec stage user` and
-// `streamrec stage item` run as child processes, two members each, sharing one state
-// directory. While MovieLens events (with 1% poison) are produced, a driver kill -9s
-// random stage processes (>= 10 kills) and restarts them, and members leave and join
-// (graceful stops and starts: rebalances). After the stream drains, the item stage's
-// RocksDB state must equal the batch recomputation exactly (decay off) and every poison
-// message must be in the DLQ exactly once per outbox mark.
+// Crash test (issues 3 and 8): `streamrec broker` runs in its own process; `streamrec stage
+// user` and `streamrec stage item` run as child processes, two members each, sharing one
+// state directory, and `streamrec stage trainer` (a tiny CPU model) runs beside them.
+// While synthetic clicks (streams/synthetic_clicks.h, with 1% poison) are produced, a
+// driver kill -9s random stage processes, the trainer included (>= 10 kills), and
+// restarts them, and members leave and join (graceful stops and starts: rebalances).
+// After the stream drains:
+// - the item stage's RocksDB state equals the batch recomputation exactly (decay off);
+// - every poison message is in the DLQ exactly once per outbox mark;
+// - the trainer trained every distinct training example exactly once: examples in its
+//   final model (+ at most one read but not yet trained) == distinct (partition, mark)
+//   pairs in streamrec.training-examples, and the user stages' re-sends were in fact in
+//   the topic and were dropped (duplicates_dropped == records - distinct > 0).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -26,7 +32,7 @@
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "state/exactly_once.h"
-#include "streams/history_reader.h"
+#include "streams/synthetic_clicks.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/topics.h"
@@ -39,7 +45,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kClickPartitions = 4;
 constexpr int kItemPartitions = 4;
-constexpr size_t kEvents = 30000;
+constexpr size_t kEvents = 24000;
 constexpr int kWindow = 20;
 
 // A `streamrec` child process; killed (SIGKILL) and reaped on destruction.
@@ -150,16 +156,41 @@ std::vector<Record> ReadAll(const std::string& brokers, const std::string& topic
   return out;
 }
 
+// The counts of the trainer's last "[trainer] stopped: ..." log line.
+struct TrainerCounts {
+  bool found = false;
+  long long trained = 0, duplicates = 0, unmarked = 0, untrained = 0;
+};
+
+TrainerCounts LastTrainerCounts(const std::string& log) {
+  TrainerCounts c;
+  FILE* f = std::fopen(log.c_str(), "r");
+  if (f == nullptr) return c;
+  char line[1024];
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    const char* p = std::strstr(line, "examples_trained=");
+    if (std::strstr(line, "[trainer] stopped:") == nullptr || p == nullptr) continue;
+    TrainerCounts next;
+    if (std::sscanf(p, "examples_trained=%lld duplicates_dropped=%lld unmarked=%lld untrained=%lld",
+                    &next.trained, &next.duplicates, &next.unmarked, &next.untrained) == 4) {
+      next.found = true;
+      c = next;
+    }
+  }
+  std::fclose(f);
+  return c;
+}
+
 TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
 #ifdef STREAMREC_NO_BINARY
   GTEST_SKIP() << "streamrec binary not built";
 #endif
-  HistoryReaderOptions ho;
-  ho.format = HistoryFormat::kMovieLens;
-  ho.movielens_rating_events = true;
-  auto all = ReadHistoryFile(std::string(STREAMREC_SHARED_DATA_DIR) + "/ml-100k/u.data", ho, false, true);
-  ASSERT_TRUE(all.ok()) << all.status().ToString();
-  std::vector<ClickEvent> events(all->begin(), all->begin() + kEvents);
+  SyntheticOptions so;
+  so.num_items = 600;
+  so.num_users = 400;
+  SyntheticClickGenerator generator(so);
+  std::vector<ClickEvent> events;
+  for (size_t i = 0; i < kEvents; ++i) events.push_back(generator.Next());
 
   // The broker in its own process; every topic gets kPartitions partitions.
   static_assert(kClickPartitions == kItemPartitions);
@@ -195,7 +226,8 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
         "stage", stage,
         "--brokers", brokers,
         "--state-dir", state_dir,
-        "--metrics", "127.0.0.1:0",
+        // Metrics off: civetweb refuses to start as root (some sandboxes run tests so).
+        "--metrics", "off",
         "--group", "crash-" + stage};
   };
   std::vector<std::unique_ptr<Child>> members;
@@ -205,8 +237,22 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   for (int i = 0; i < 2; ++i) {
     members.push_back(std::make_unique<Child>(stage_args("item"), dir.Sub("item" + std::to_string(i) + ".log")));
   }
+  // One trainer (one per model store): a tiny CPU model that snapshots every second.
+  std::vector<std::string> trainer_args = stage_args("trainer");
+  const std::vector<std::string> trainer_sets = {
+      "trainer.device=cpu",          "trainer.embedding_dim=8",      "trainer.hidden_dim=16",
+      "trainer.output_dim=8",        "trainer.batch_size=64",        "trainer.item_capacity=2000",
+      "trainer.user_capacity=1000",  "trainer.snapshot_every_seconds=1", "trainer.keep_snapshots=2"};
+  for (const auto& kv : trainer_sets) {
+    trainer_args.insert(trainer_args.begin() + 2, kv);
+    trainer_args.insert(trainer_args.begin() + 2, "--set");
+  }
+  const std::string trainer_log = dir.Sub("trainer.log");
+  members.push_back(std::make_unique<Child>(trainer_args, trainer_log));
+  constexpr size_t kTrainer = 4;
   members[0]->Start();
   members[2]->Start();
+  members[kTrainer]->Start();
 
   // Producer: the events, at a steady pace, with 1% poison.
   std::atomic<bool> produced{false};
@@ -236,9 +282,9 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   // restarted first waits for its assignment, else the kill would hit an idle process),
   // restart them; second members also leave (clean stop) and join again.
   std::mt19937_64 rng(11);
-  int kills = 0, leaves = 0;
+  int kills = 0, leaves = 0, trainer_kills = 0, user_kills = 0;
   const auto chaos_end = Clock::now() + std::chrono::seconds(150);
-  while ((kills < 12 || !produced) && Clock::now() < chaos_end) {
+  while ((kills < 12 || trainer_kills < 2 || user_kills < 3 || !produced) && Clock::now() < chaos_end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1300));
     const size_t i = rng() % members.size();
     auto& m = members[i];
@@ -249,6 +295,8 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
     } else if (rng() % 5 != 0 || (i != 1 && i != 3)) {
       m->Kill();
       ++kills;
+      if (i == kTrainer) ++trainer_kills;
+      if (i < 2) ++user_kills;
       std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 300));
       m->Start();
     } else {
@@ -259,6 +307,8 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   producer_thread.join();
   ASSERT_TRUE(produced);
   EXPECT_GE(kills, 10);
+  EXPECT_GE(trainer_kills, 2);
+  EXPECT_GE(user_kills, 3);
   for (auto& m : members) {
     if (!m->running()) m->Start();
   }
@@ -276,7 +326,35 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
     converged = got.ok() && got->events == expected.events && got->pair_counts == expected.pair_counts &&
                 got->item_counts == expected.item_counts;
   }
+  // The trainer has read every example once its group offsets (its read position, moved
+  // every second) reach the end of streamrec.training-examples.
+  const auto examples = ReadAll(brokers, topics.training_examples, kClickPartitions);
+  bool trainer_read_all = false;
+  {
+    ConsumerOptions co;
+    co.brokers = brokers;
+    co.group_id = "crash-trainer";
+    auto probe = KafkaConsumer::Create(co);
+    ASSERT_TRUE(probe.ok());
+    std::vector<TopicPartitionOffset> tps;
+    std::map<int32_t, int64_t> high;
+    for (int p = 0; p < kClickPartitions; ++p) {
+      tps.push_back({topics.training_examples, p, kOffsetStored});
+      auto wm = (*probe)->QueryWatermarks(topics.training_examples, p, 5000);
+      ASSERT_TRUE(wm.ok());
+      high[p] = wm->second;
+    }
+    const auto trainer_deadline = Clock::now() + std::chrono::seconds(90);
+    while (!trainer_read_all && Clock::now() < trainer_deadline) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      auto committed = (*probe)->Committed(tps, 5000);
+      if (!committed.ok()) continue;
+      trainer_read_all = true;
+      for (const auto& tp : *committed) trainer_read_all = trainer_read_all && tp.offset >= high[tp.partition];
+    }
+  }
   for (auto& m : members) m->Stop();
+  EXPECT_TRUE(trainer_read_all) << "the trainer did not read streamrec.training-examples to its end";
 
   auto got = ReadItemStageState(state_dir, kItemPartitions);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -296,6 +374,33 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
     marks.insert(std::string(*mark));
   }
   EXPECT_EQ(static_cast<int>(marks.size()), poisoned.load());
+
+  // Training: exactly once per distinct example.
+  std::set<std::pair<int32_t, std::string>> distinct;
+  for (const auto& r : examples) {
+    auto mark = r.Header(state::kSourceMarkHeader);
+    ASSERT_TRUE(mark.has_value());
+    distinct.emplace(r.partition, std::string(*mark));
+  }
+  const TrainerCounts counts = LastTrainerCounts(trainer_log);
+  ASSERT_TRUE(counts.found) << "no final '[trainer] stopped:' line in " << trainer_log;
+  const int64_t sent = static_cast<int64_t>(examples.size());
+  const int64_t unique = static_cast<int64_t>(distinct.size());
+  std::printf("training examples: %lld in the topic, %lld distinct; trainer: %lld trained, %lld untrained, "
+              "%lld duplicates dropped, %lld unmarked; kills %d (trainer %d, user %d)\n",
+              static_cast<long long>(sent), static_cast<long long>(unique),
+              static_cast<long long>(counts.trained), static_cast<long long>(counts.untrained),
+              static_cast<long long>(counts.duplicates), static_cast<long long>(counts.unmarked), kills,
+              trainer_kills, user_kills);
+  EXPECT_EQ(unique, static_cast<int64_t>(events.size())) << "one training example per valid click";
+  EXPECT_GT(sent, unique) << "no user-stage crash re-sent an example: the test did not exercise dedup";
+  EXPECT_EQ(counts.trained + counts.untrained, unique);
+  EXPECT_LE(counts.untrained, 1);
+  EXPECT_EQ(counts.duplicates, sent - unique);
+  EXPECT_GT(counts.duplicates, 0);
+  EXPECT_EQ(counts.unmarked, 0);
+  RecordProperty("examples_distinct", static_cast<int>(unique));
+  RecordProperty("examples_duplicates_dropped", static_cast<int>(counts.duplicates));
   RecordProperty("kills", kills);
   RecordProperty("leaves", leaves);
   std::printf("kills %d, leaves %d, dlq %zu (distinct %zu), poison %d\n", kills, leaves, dlq.size(),

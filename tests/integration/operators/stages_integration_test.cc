@@ -16,7 +16,7 @@
 #include "core/records.h"
 #include "operators/batch_view.h"
 #include "operators/item_stage.h"
-#include "operators/stage_runner.h"
+#include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "streams/embedded_broker.h"
@@ -28,6 +28,9 @@
 
 namespace streamrec::operators {
 namespace {
+
+using runtime::StageRunner;
+using runtime::StageRunnerOptions;
 
 constexpr int kClickPartitions = 4;
 constexpr int kItemPartitions = 8;

@@ -10,16 +10,18 @@
 #include "operators/batch_view.h"
 #include "operators/item_stage.h"
 #include "operators/state_inspection.h"
-#include "operators/topology_test_driver.h"
 #include "operators/user_stage.h"
 #include "state/encoding.h"
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "streams/click_event.h"
+#include "tests/support/topology_test_driver.h"
 #include "tests/unit/state/temp_dir.h"
 
 namespace streamrec::operators {
 namespace {
+
+using runtime::TopologyTestDriver;
 
 // Event times are offsets from a realistic epoch (the parser rejects times before 2000).
 constexpr int64_t kT0 = 1'732'270'000'000;
@@ -243,6 +245,54 @@ TEST(ItemStageTest, EstimatorIsRestoredAfterRestart) {
   // and still give 0.5, so also check the step went on from the stored one).
   EXPECT_DOUBLE_EQ(s->sampling_prob, 0.5);
   EXPECT_EQ(s->count, 21.0);
+}
+
+// The estimator is committed with the offsets: a kill -9 right after a commit (no
+// closing commit, wall clock not advanced) must not roll p̂ back. The crashed task
+// re-reads from its stored offset and ends where an uncrashed twin ends, exactly.
+TEST(ItemStageTest, EstimatorSurvivesCrashWithTheOffsets) {
+  testing::TempDir dir;
+  auto message = [](uint64_t seq) {
+    CoocDeltaMessage m;
+    m.flush_events = 10 + seq % 7;  // uneven gaps, so p̂ depends on the whole history
+    m.ids = {{1, "one"}, {2, "two"}};
+    m.counts = {{1, 1, 1 + seq % 3, 100}, {2, 1, 1, 100}};
+    Record r;
+    r.value = EncodeCoocDeltaMessage(m);
+    r.offset = static_cast<int64_t>(seq) - 1;
+    r.headers = {{state::kSourceMarkHeader, state::FormatSourceMark(0, seq)}};
+    return r;
+  };
+  auto last_stats = [](TopologyTestDriver& d) {
+    std::map<std::string, double> p;
+    for (const auto& m : d.ReadOutput("streamrec.item-stats")) {
+      auto s = DecodeItemStats(m.value);
+      if (s.ok()) p[s->item_id] = s->sampling_prob;
+    }
+    return p;
+  };
+  TopologyTestDriver twin(ItemStageTopology(ItemOpts()), dir.Sub("twin"));
+  ASSERT_TRUE(twin.Open().ok());
+  for (uint64_t s = 1; s <= 30; ++s) ASSERT_TRUE(twin.PipeInput(message(s)).ok());
+  ASSERT_TRUE(twin.Commit().ok());
+  const auto expected = last_stats(twin);
+  ASSERT_EQ(expected.size(), 2u);
+
+  TopologyTestDriver d(ItemStageTopology(ItemOpts()), dir.Sub("crashed"));
+  ASSERT_TRUE(d.Open().ok());
+  for (uint64_t s = 1; s <= 20; ++s) ASSERT_TRUE(d.PipeInput(message(s)).ok());
+  ASSERT_TRUE(d.Commit().ok());
+  for (uint64_t s = 21; s <= 25; ++s) ASSERT_TRUE(d.PipeInput(message(s)).ok());
+  d.Crash();  // 21..25 were never committed
+  ASSERT_TRUE(d.Open().ok());
+  ASSERT_EQ(d.task()->stored_offset(), std::optional<int64_t>(20));
+  (void)d.ReadOutput("streamrec.item-stats");
+  for (uint64_t s = 21; s <= 30; ++s) ASSERT_TRUE(d.PipeInput(message(s)).ok());
+  ASSERT_TRUE(d.Commit().ok());
+  const auto got = last_stats(d);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_DOUBLE_EQ(got.at("one"), expected.at("one"));
+  EXPECT_DOUBLE_EQ(got.at("two"), expected.at("two"));
 }
 
 // With two item partitions each one estimates p̂ of the items it owns against the global

@@ -1,9 +1,9 @@
-#include "operators/stream_task.h"
+#include "runtime/stream_task.h"
 
 #include <chrono>
 #include <thread>
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 StreamTask::StreamTask(const Topology& topology, int32_t partition, const StreamTaskOptions& options)
     : topology_(topology),
@@ -182,4 +182,4 @@ void StreamTask::CloseProcessor() {
   processor_closed_ = true;
 }
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

@@ -11,14 +11,14 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
-#include "operators/processor.h"
-#include "operators/stream_task.h"
+#include "runtime/processor.h"
+#include "runtime/stream_task.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/kafka_properties.h"
 #include "state/state_db.h"
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 struct StageRunnerOptions {
   // bootstrap.servers and librdkafka properties (passed through).
@@ -94,4 +94,4 @@ class StageRunner : private RebalanceListener {
   std::atomic<int64_t> processed_{0};
 };
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

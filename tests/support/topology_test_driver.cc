@@ -1,6 +1,6 @@
-#include "operators/topology_test_driver.h"
+#include "tests/support/topology_test_driver.h"
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 TopologyTestDriver::TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition,
                                        int64_t start_millis)
@@ -88,4 +88,4 @@ std::vector<state::OutboxMessage> TopologyTestDriver::ReadOutput(const std::stri
   return out;
 }
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

@@ -1,8 +1,8 @@
-#include "operators/stage_runner.h"
+#include "runtime/stage_runner.h"
 
 #include <spdlog/spdlog.h>
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 namespace {
 
 constexpr int kPartitionShift = 40;
@@ -242,4 +242,4 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
   return error_;
 }
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

@@ -8,11 +8,11 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "operators/processor.h"
-#include "operators/stream_task.h"
+#include "runtime/processor.h"
+#include "runtime/stream_task.h"
 #include "state/exactly_once.h"
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 // Drives a Topology without a broker (Kafka Streams' TopologyTestDriver): pipe records
 // in, read what was forwarded (after commits, as the broker would see it) and the stores
@@ -61,4 +61,4 @@ class TopologyTestDriver {
   std::map<std::string, std::vector<state::OutboxMessage>> outputs_;
 };
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

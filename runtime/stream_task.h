@@ -10,12 +10,12 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "operators/processor.h"
+#include "runtime/processor.h"
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "state/stores.h"
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 struct StreamTaskOptions {
   // Root of the stage's state; the task's RocksDB is <state_dir>/<topology>-<partition>.
@@ -114,4 +114,4 @@ class StreamTask : private ProcessorContext {
   bool processor_closed_ = false;
 };
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

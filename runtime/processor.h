@@ -11,7 +11,7 @@
 #include "state/stores.h"
 #include "streams/record.h"
 
-namespace streamrec::operators {
+namespace streamrec::runtime {
 
 // Kafka Streams' processor API, reduced to what the stages need. A Topology names one
 // source topic, the stores its processor uses and how to make the processor; a
@@ -98,4 +98,4 @@ struct Topology {
   std::function<std::unique_ptr<Processor>()> processor_supplier;
 };
 
-}  // namespace streamrec::operators
+}  // namespace streamrec::runtime

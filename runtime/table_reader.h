@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/status.h"
+#include "streams/kafka_consumer.h"
+#include "streams/kafka_properties.h"
+#include "streams/record.h"
+
+namespace streamrec::runtime {
+
+struct TableReaderOptions {
+  // bootstrap.servers and librdkafka properties (passed through).
+  std::string brokers;
+  KafkaProperties properties;
+  // The table topics to read whole (e.g. items, streamrec.item-stats).
+  std::vector<std::string> topics;
+  // Label of the consumer metrics and of log lines, e.g. "trainer-tables".
+  std::string name = "tables";
+  // fetch.wait.max.ms unless `properties` sets it: table updates feed freshness, so do
+  // not sit on librdkafka's 500 ms default. Default 50.
+  int fetch_wait_ms = 50;
+  // Metadata and watermark requests. Default 5000 ms.
+  int metadata_timeout_ms = 5000;
+  // Records taken per Poll. Default 1000.
+  size_t max_poll_records = 1000;
+};
+
+// Reads table topics (keyed, latest value per key wins) whole, the way every stage needs
+// its global tables: no consumer group, every partition of every topic assigned from the
+// beginning; the end offsets seen at Start() are the "caught up" line, after which the
+// reader keeps following new records. One thread (the owning stage's) uses it.
+class TableReader {
+ public:
+  static Result<std::unique_ptr<TableReader>> Create(TableReaderOptions options);
+  ~TableReader();
+
+  // Waits until every topic exists (until `stop` returns true: Unavailable), assigns all
+  // partitions from the beginning and records their end offsets.
+  Status Start(const std::function<bool()>& stop);
+  // Appends up to max_poll_records records to *out, waiting at most `timeout_ms` for the
+  // first. An error is fatal for the reader (transient client errors are retried inside).
+  Result<size_t> Poll(int timeout_ms, std::vector<Record>* out);
+  // True once every partition was read up to the end offset it had at Start().
+  bool caught_up() const { return started_ && behind_.empty(); }
+  // Records read so far.
+  int64_t records_read() const { return records_read_; }
+  Status Close();
+
+ private:
+  explicit TableReader(TableReaderOptions options) : options_(std::move(options)) {}
+
+  TableReaderOptions options_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  // End offset (exclusive) still to reach per partition before caught_up().
+  std::map<std::pair<std::string, int32_t>, int64_t> behind_;
+  bool started_ = false;
+  int64_t records_read_ = 0;
+};
+
+}  // namespace streamrec::runtime

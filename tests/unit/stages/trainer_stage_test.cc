@@ -1,0 +1,242 @@
+// TrainingFeed (stages/trainer_stage.h) fed by the REAL user and item stages (their
+// topologies on TopologyTestDrivers, no broker): p̂ from the item stage reaches the
+// trainer; re-sent examples are dropped by their marks; the position stored in a snapshot
+// makes a trainer crash neither lose nor repeat an example.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/records.h"
+#include "operators/item_stage.h"
+#include "operators/user_stage.h"
+#include "state/exactly_once.h"
+#include "stages/trainer_stage.h"
+#include "streams/synthetic_clicks.h"
+#include "streams/topics.h"
+#include "tests/support/tiny_trainer.h"
+#include "tests/support/topology_test_driver.h"
+#include "tests/unit/state/temp_dir.h"
+
+namespace streamrec::stages {
+namespace {
+
+using runtime::TopologyTestDriver;
+
+// The broker's view of a topic: delivered outputs get offsets per partition in order.
+class FakeTopic {
+ public:
+  explicit FakeTopic(std::string name) : name_(std::move(name)) {}
+  // Appends outputs (all to partition 0 unless they name one) and returns them as records.
+  std::vector<Record> Append(const std::vector<state::OutboxMessage>& messages) {
+    std::vector<Record> out;
+    for (const auto& m : messages) {
+      Record r;
+      r.topic = name_;
+      r.partition = m.partition < 0 ? 0 : m.partition;
+      r.offset = next_[r.partition]++;
+      r.key = m.key;
+      r.has_key = m.has_key;
+      r.value = m.value;
+      for (const auto& [k, v] : m.headers) r.headers.push_back({k, v});
+      log_.push_back(r);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  const std::vector<Record>& log() const { return log_; }
+
+ private:
+  std::string name_;
+  std::map<int32_t, int64_t> next_;
+  std::vector<Record> log_;
+};
+
+std::set<std::string> DistinctMarks(const std::vector<Record>& records) {
+  std::set<std::string> marks;
+  for (const auto& r : records) {
+    auto h = r.Header(state::kSourceMarkHeader);
+    if (h) marks.insert(std::to_string(r.partition) + "/" + std::string(*h));
+  }
+  return marks;
+}
+
+Record ClickRecord(const ClickEvent& e) {
+  Record r;
+  r.key = e.user_id;
+  r.value = EncodeClickEvent(e);
+  r.timestamp_ms = e.ts_ms;
+  return r;
+}
+
+operators::UserStageOptions UserOpts() {
+  operators::UserStageOptions o;
+  o.window = {10, 3600 * 1000};
+  o.item_partitions = 1;
+  return o;
+}
+
+operators::ItemStageOptions ItemOpts() {
+  operators::ItemStageOptions o;
+  o.estimator = {4096, 2, 0.05};
+  return o;
+}
+
+TEST(TrainingFeedTest, TrainsWithTheItemStagesPHat) {
+  testing::TempDir dir;
+  TopicNames topics;
+  TopologyTestDriver user(operators::UserStageTopology(UserOpts()), dir.Sub("state"));
+  TopologyTestDriver item(operators::ItemStageTopology(ItemOpts()), dir.Sub("state"));
+  ASSERT_TRUE(user.Open().ok());
+  ASSERT_TRUE(item.Open().ok());
+  SyntheticOptions so;
+  so.num_items = 40;
+  so.num_users = 30;
+  SyntheticClickGenerator gen(so);
+  FakeTopic deltas(topics.cooc_deltas), examples(topics.training_examples), stats(topics.item_stats);
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_TRUE(user.PipeInput(ClickRecord(gen.Next())).ok());
+    if (i % 50 == 49) {
+      ASSERT_TRUE(user.Commit().ok());
+      for (const auto& r : deltas.Append(user.ReadOutput(topics.cooc_deltas))) ASSERT_TRUE(item.PipeInput(r).ok());
+      ASSERT_TRUE(item.Commit().ok());
+      stats.Append(item.ReadOutput(topics.item_stats));
+      examples.Append(user.ReadOutput(topics.training_examples));
+    }
+  }
+  ASSERT_FALSE(stats.log().empty());
+  // The item stage's latest p̂ per item.
+  std::map<uint64_t, double> p_hat;
+  for (const auto& r : stats.log()) {
+    auto s = DecodeItemStats(r.value);
+    ASSERT_TRUE(s.ok());
+    p_hat[s->item_key] = s->sampling_prob;
+  }
+
+  auto feed = TrainingFeed::Create(testing::TinyTrainerOptions(dir.Sub("models"), 64, 16), topics);
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  // As the trainer stage does: the table first (caught up), then the examples.
+  for (const auto& r : stats.log()) (*feed)->OnTableRecord(r);
+  for (const auto& r : examples.log()) ASSERT_TRUE((*feed)->OnExample(r).ok());
+  training::Trainer& trainer = (*feed)->trainer();
+  EXPECT_GT(trainer.step(), 10);
+  EXPECT_EQ(trainer.examples() + (*feed)->untrained(), static_cast<int64_t>(examples.log().size()));
+  // The trainer uses exactly the item stage's p̂. An item seen once has no gap yet, so the
+  // item stage publishes p̂ = 0 for it and the trainer falls back (counted).
+  int with_p = 0;
+  for (const auto& [key, p] : p_hat) {
+    if (p <= 0) {
+      EXPECT_FALSE(trainer.sampling_prob(key).has_value());
+      continue;
+    }
+    ++with_p;
+    ASSERT_TRUE(trainer.sampling_prob(key).has_value());
+    EXPECT_DOUBLE_EQ(*trainer.sampling_prob(key), p);
+    EXPECT_LT(p, 1.0);
+  }
+  EXPECT_GT(with_p, 20);
+  int64_t expected_fallbacks = 0;
+  for (int64_t i = 0; i < trainer.examples(); ++i) {
+    auto ex = DecodeTrainingExample(examples.log()[static_cast<size_t>(i)].value);
+    ASSERT_TRUE(ex.ok());
+    auto p = p_hat.find(ex->item_key);
+    if (p == p_hat.end() || p->second <= 0) ++expected_fallbacks;
+  }
+  EXPECT_EQ(trainer.logq_fallbacks(), expected_fallbacks);
+  EXPECT_LT(expected_fallbacks * 50, trainer.examples()) << "the real p̂ covers almost every example";
+
+  // Without the table, the same examples fall back, and the fallback is counted.
+  auto blind = TrainingFeed::Create(testing::TinyTrainerOptions("", 64, 16), topics);
+  ASSERT_TRUE(blind.ok());
+  for (const auto& r : examples.log()) ASSERT_TRUE((*blind)->OnExample(r).ok());
+  EXPECT_EQ((*blind)->trainer().logq_fallbacks(), (*blind)->trainer().examples());
+}
+
+// User-stage crashes re-send examples (same marks); trainer crashes roll the model back
+// to its snapshot, whose stored position says where to re-read. Together: every distinct
+// example is trained exactly once.
+TEST(TrainingFeedTest, ResendsAreDroppedAndTrainerCrashesRepeatNothing) {
+  testing::TempDir dir;
+  TopicNames topics;
+  TopologyTestDriver user(operators::UserStageTopology(UserOpts()), dir.Sub("state"));
+  ASSERT_TRUE(user.Open().ok());
+  SyntheticOptions so;
+  so.num_items = 40;
+  so.num_users = 30;
+  SyntheticClickGenerator gen(so);
+  FakeTopic examples(topics.training_examples);
+  int user_crashes = 0;
+  for (int i = 0; i < 800; ++i) {
+    ASSERT_TRUE(user.PipeInput(ClickRecord(gen.Next())).ok());
+    if (i % 40 == 39) {
+      // Every third commit is delivered but never acknowledged, then the stage dies:
+      // the reopened task sends those examples again.
+      const bool crash = (i / 40) % 3 == 1;
+      ASSERT_TRUE(user.Commit(/*deliver=*/true, /*ack=*/!crash).ok());
+      examples.Append(user.ReadOutput(topics.training_examples));
+      if (crash) {
+        user.Crash();
+        ASSERT_TRUE(user.Open().ok());
+        ++user_crashes;
+        examples.Append(user.ReadOutput(topics.training_examples));
+      }
+    }
+  }
+  const size_t distinct = DistinctMarks(examples.log()).size();
+  ASSERT_GT(user_crashes, 3);
+  ASSERT_GT(examples.log().size(), distinct) << "the user stage's crashes must have re-sent examples";
+
+  // The trainer reads the topic, snapshots now and then, and is killed twice.
+  training::TrainerOptions to = testing::TinyTrainerOptions(dir.Sub("models"), 64, 16);
+  to.snapshot_every_steps = 3;
+  to.snapshot_every_seconds = 0;
+  const std::vector<Record>& log = examples.log();
+  auto feed = TrainingFeed::Create(to, topics);
+  ASSERT_TRUE(feed.ok());
+  size_t pos = 0;
+  int trainer_crashes = 0;
+  int64_t now = 1;
+  while (pos < log.size()) {
+    ASSERT_TRUE((*feed)->OnExample(log[pos++]).ok());
+    ASSERT_TRUE((*feed)->MaybeSnapshot(++now).ok());
+    if ((pos == log.size() / 3 || pos == 2 * log.size() / 3) && trainer_crashes < 2) {
+      // kill -9: whatever was trained since the last snapshot is gone.
+      feed->reset();
+      ++trainer_crashes;
+      feed = TrainingFeed::Create(to, topics);
+      ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+      auto next = (*feed)->read_position().next_offset(0);
+      ASSERT_TRUE(next.has_value());
+      ASSERT_LE(static_cast<size_t>(*next), pos);
+      pos = static_cast<size_t>(*next);  // the consumer starts at the stored offset
+      EXPECT_EQ((*feed)->trainer().examples(), (*feed)->trained_position().admitted());
+    }
+  }
+  auto final_snapshot = (*feed)->Finish(++now);
+  ASSERT_TRUE(final_snapshot.ok());
+  ASSERT_EQ(trainer_crashes, 2);
+  const training::Trainer& trainer = (*feed)->trainer();
+  const runtime::InputPosition& trained = (*feed)->trained_position();
+  EXPECT_LE((*feed)->untrained(), 1);
+  EXPECT_EQ(trainer.examples() + (*feed)->untrained(), static_cast<int64_t>(distinct));
+  // Every record of the log was judged exactly once in the history that survived.
+  EXPECT_EQ((*feed)->read_position().duplicates(), static_cast<int64_t>(log.size() - distinct));
+  EXPECT_EQ((*feed)->read_position().admitted(), static_cast<int64_t>(distinct));
+  EXPECT_GT(trained.duplicates(), 0);
+
+  // A restart from the final snapshot drops a late re-send of an old example.
+  auto again = TrainingFeed::Create(to, topics);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->trainer().examples(), trainer.examples());
+  Record resend = log.front();
+  resend.offset = static_cast<int64_t>(log.size());
+  const int64_t before = (*again)->read_position().duplicates();
+  ASSERT_TRUE((*again)->OnExample(resend).ok());
+  EXPECT_EQ((*again)->read_position().duplicates(), before + 1);
+}
+
+}  // namespace
+}  // namespace streamrec::stages
