@@ -209,8 +209,8 @@ Status Trainer::Rep::Resume(const std::string& dir) {
     archive.load_from(opt_path, device);
     optimizer->load(archive);
   }
-  const std::string stream_path = (fs::path(dir) / kStreamStateFile).string();
-  if (fs::exists(stream_path)) {
+  const std::string stream_path = fs::JoinPath(dir, kStreamStateFile);
+  if (fs::Exists(stream_path)) {
     auto bytes = sf::ReadFile(stream_path);
     if (!bytes.ok()) return bytes.status();
     stream_state = std::move(bytes).value();
@@ -422,7 +422,7 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     m.checksum = sf::CombinedChecksum(m.params_checksum, m.items_checksum, m.ids_checksum);
     if (!stream_state.empty()) {
       STREAMREC_RETURN_IF_ERROR(
-          sf::WriteFile((fs::path(dir) / kStreamStateFile).string(), stream_state));
+          sf::WriteFile(fs::JoinPath(dir, kStreamStateFile), stream_state));
     }
     // The manifest goes last: its presence marks a complete snapshot.
     STREAMREC_RETURN_IF_ERROR(

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/file_system.h"
 #include "core/records.h"
 #include "operators/item_stage.h"
 #include "operators/user_stage.h"
@@ -19,12 +20,26 @@
 #include "streams/topics.h"
 #include "tests/support/tiny_trainer.h"
 #include "tests/support/topology_test_driver.h"
-#include "tests/unit/state/temp_dir.h"
 
 namespace streamrec::stages {
 namespace {
 
 using runtime::TopologyTestDriver;
+
+// A scratch directory removed on destruction, without std::filesystem (this binary links
+// LibTorch: see training/README.md).
+class ScratchDir {
+ public:
+  ScratchDir() {
+    auto made = file_system::MakeTempDirectory("stages-test-");
+    path_ = made.ok() ? *made : "";
+  }
+  ~ScratchDir() { (void)file_system::RemoveAll(path_); }
+  std::string Sub(const std::string& name) const { return file_system::JoinPath(path_, name); }
+
+ private:
+  std::string path_;
+};
 
 // The broker's view of a topic: delivered outputs get offsets per partition in order.
 class FakeTopic {
@@ -86,7 +101,7 @@ operators::ItemStageOptions ItemOpts() {
 }
 
 TEST(TrainingFeedTest, TrainsWithTheItemStagesPHat) {
-  testing::TempDir dir;
+  ScratchDir dir;
   TopicNames topics;
   TopologyTestDriver user(operators::UserStageTopology(UserOpts()), dir.Sub("state"));
   TopologyTestDriver item(operators::ItemStageTopology(ItemOpts()), dir.Sub("state"));
@@ -159,7 +174,7 @@ TEST(TrainingFeedTest, TrainsWithTheItemStagesPHat) {
 // to its snapshot, whose stored position says where to re-read. Together: every distinct
 // example is trained exactly once.
 TEST(TrainingFeedTest, ResendsAreDroppedAndTrainerCrashesRepeatNothing) {
-  testing::TempDir dir;
+  ScratchDir dir;
   TopicNames topics;
   TopologyTestDriver user(operators::UserStageTopology(UserOpts()), dir.Sub("state"));
   ASSERT_TRUE(user.Open().ok());
