@@ -253,5 +253,27 @@ TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
   EXPECT_EQ(response->model_version, manifests[2].version);
 }
 
+// A loop that fails stops the whole operator and Run() returns its cause (so the stage
+// exits non-zero with it); a requested stop returns OK.
+TEST_F(ServingOperatorTest, AFailingLoopEndsRunWithItsCause) {
+  ServingOperatorOptions options;
+  options.brokers = broker_->bootstrap_servers();
+  options.serve_http = false;
+  options.poll_timeout_ms = 50;
+  options.table_fetch_wait_ms = -1;  // librdkafka refuses it: the tables consumer cannot start
+  ServingOperator failing(options);
+  Status st = failing.Run([] { return false; });  // returns on its own
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("serving tables loop"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.ToString().find("fetch.wait.max.ms"), std::string::npos) << st.ToString();
+  EXPECT_TRUE(failing.failed());
+
+  options.table_fetch_wait_ms = 50;
+  ServingOperator fine(options);
+  int polls = 0;
+  EXPECT_TRUE(fine.Run([&] { return ++polls > 20; }).ok());
+  EXPECT_FALSE(fine.failed());
+}
+
 }  // namespace
 }  // namespace streamrec::serving
