@@ -55,17 +55,19 @@ void FrequencyEstimator::ClearDirty() {
 }
 
 std::string FrequencyEstimator::SerializeEntry(size_t index) const {
-  std::string out;
-  state::PutDouble(&out, a_[index]);
-  state::PutDouble(&out, b_[index]);
-  return out;
+  ByteWriter w;
+  w.Put<double>(a_[index]);
+  w.Put<double>(b_[index]);
+  return w.Take();
 }
 
 Status FrequencyEstimator::ParseEntry(size_t index, std::string_view bytes) {
   if (index >= a_.size()) return Status::InvalidArgument("estimator entry out of range (options changed?)");
-  if (bytes.size() != 16) return Status::Corruption("estimator entry: bad size");
-  a_[index] = state::DecodeDouble(bytes.data());
-  b_[index] = state::DecodeDouble(bytes.data() + 8);
+  ByteReader r(bytes);
+  double a = 0, b = 0;
+  if (!r.Get(&a) || !r.Get(&b) || !r.AtEnd()) return Status::Corruption("estimator entry: bad size");
+  a_[index] = a;
+  b_[index] = b;
   return Status::Ok();
 }
 

@@ -1,6 +1,6 @@
 #include "runtime/input_position.h"
 
-#include "state/encoding.h"
+#include "core/byte_codec.h"
 #include "state/exactly_once.h"
 
 namespace streamrec::runtime {
@@ -42,46 +42,46 @@ uint64_t InputPosition::mark(int32_t partition, int32_t source_partition) const 
 }
 
 std::string InputPosition::Encode() const {
-  state::ByteWriter w;
-  w.U8(kFormat);
-  w.U32(static_cast<uint32_t>(next_offsets_.size()));
+  ByteWriter w;
+  w.Put<uint8_t>(kFormat);
+  w.Put<uint32_t>(static_cast<uint32_t>(next_offsets_.size()));
   for (const auto& [p, off] : next_offsets_) {
-    w.U32(static_cast<uint32_t>(p));
-    w.I64(off);
+    w.Put<uint32_t>(static_cast<uint32_t>(p));
+    w.Put<int64_t>(off);
   }
-  w.U32(static_cast<uint32_t>(marks_.size()));
+  w.Put<uint32_t>(static_cast<uint32_t>(marks_.size()));
   for (const auto& [key, seq] : marks_) {
-    w.U32(static_cast<uint32_t>(key.first));
-    w.U32(static_cast<uint32_t>(key.second));
-    w.U64(seq);
+    w.Put<uint32_t>(static_cast<uint32_t>(key.first));
+    w.Put<uint32_t>(static_cast<uint32_t>(key.second));
+    w.Put<uint64_t>(seq);
   }
-  w.I64(duplicates_);
-  w.I64(unmarked_);
-  w.I64(admitted_);
+  w.Put<int64_t>(duplicates_);
+  w.Put<int64_t>(unmarked_);
+  w.Put<int64_t>(admitted_);
   return w.Take();
 }
 
 Result<InputPosition> InputPosition::Decode(std::string_view bytes) {
-  state::ByteReader r(bytes);
+  ByteReader r(bytes);
   InputPosition pos;
   uint8_t format = 0;
   uint32_t n = 0;
-  if (!r.U8(&format) || format != kFormat) return Status::Corruption("input position: unknown format");
-  if (!r.U32(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
+  if (!r.Get(&format) || format != kFormat) return Status::Corruption("input position: unknown format");
+  if (!r.Get(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t p = 0;
     int64_t off = 0;
-    if (!r.U32(&p) || !r.I64(&off)) return Status::Corruption("input position: truncated offsets");
+    if (!r.Get(&p) || !r.Get(&off)) return Status::Corruption("input position: truncated offsets");
     pos.next_offsets_[static_cast<int32_t>(p)] = off;
   }
-  if (!r.U32(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
+  if (!r.Get(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t p = 0, s = 0;
     uint64_t seq = 0;
-    if (!r.U32(&p) || !r.U32(&s) || !r.U64(&seq)) return Status::Corruption("input position: truncated marks");
+    if (!r.Get(&p) || !r.Get(&s) || !r.Get(&seq)) return Status::Corruption("input position: truncated marks");
     pos.marks_[{static_cast<int32_t>(p), static_cast<int32_t>(s)}] = seq;
   }
-  if (!r.I64(&pos.duplicates_) || !r.I64(&pos.unmarked_) || !r.I64(&pos.admitted_) || !r.done()) {
+  if (!r.Get(&pos.duplicates_) || !r.Get(&pos.unmarked_) || !r.Get(&pos.admitted_) || !r.AtEnd()) {
     return Status::Corruption("input position: bad counters");
   }
   return pos;
