@@ -38,12 +38,21 @@ Result<std::unique_ptr<LocalTaskRunner>> LocalTaskRunner::Open(runtime::Topology
 }
 
 Result<std::vector<Record>> LocalTaskRunner::Process(Record record) {
+  STREAMREC_RETURN_IF_ERROR(ProcessOnly(std::move(record)));
+  return Commit();
+}
+
+Status LocalTaskRunner::ProcessOnly(Record record) {
   if (!task_) return Status::FailedPrecondition("runner closed");
   record.topic = topology_.source_topic;
   record.partition = partition_;
   record.offset = next_offset_++;
   auto processed = task_->Process(record);
-  if (!processed.ok()) return processed.status();
+  return processed.ok() ? Status::Ok() : processed.status();
+}
+
+Result<std::vector<Record>> LocalTaskRunner::Commit() {
+  if (!task_) return Status::FailedPrecondition("runner closed");
   auto committed = task_->CommitState();
   if (!committed.ok()) return committed.status();
   std::vector<Record> out;

@@ -32,6 +32,11 @@ class LocalTaskRunner {
   // Processes `record` (topic, partition and offset are filled in) and commits; returns
   // the committed outputs, in order, each with its `streamrec.src` mark.
   Result<std::vector<Record>> Process(Record record);
+  // Processes `record` without committing (outputs wait for the next Commit()), as the
+  // live task does between flushes.
+  Status ProcessOnly(Record record);
+  // Commits (flushing the processor) and returns the released outputs.
+  Result<std::vector<Record>> Commit();
   // Commits what is pending (closing) and closes the task.
   Status Close();
 

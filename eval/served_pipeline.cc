@@ -70,23 +70,63 @@ Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
   return p;
 }
 
-Status ServedPipeline::Deliver(const ClickEvent& e) {
+namespace {
+
+Record ClickRecord(const ClickEvent& e) {
   Record click;
   click.key = e.user_id;
   click.has_key = true;
   click.value = EncodeClickEvent(e);
   click.timestamp_ms = e.ts_ms;
-  auto out = user_->Process(std::move(click));
+  return click;
+}
+
+}  // namespace
+
+Status ServedPipeline::Deliver(const ClickEvent& e) {
+  auto out = user_->Process(ClickRecord(e));
   if (!out.ok()) return out.status().WithContext("user stage");
   bool rejected = false;
+  STREAMREC_RETURN_IF_ERROR(RouteUserOutputs(std::move(out).value(), &rejected));
+  if (!rejected) RecordHistory(e);
+  service_.Publish();
+  return Status::Ok();
+}
+
+Status ServedPipeline::DeliverBuffered(const ClickEvent& e) {
+  STREAMREC_RETURN_IF_ERROR(user_->ProcessOnly(ClickRecord(e)).WithContext("user stage"));
+  // A rejected event is counted at Sync() (its DLQ record); serving's parser rejects it
+  // too, so only valid events reach the history.
+  if (ClickEventParser().Parse(EncodeClickEvent(e)).ok()) RecordHistory(e);
+  return Status::Ok();
+}
+
+Status ServedPipeline::Sync() {
+  auto out = user_->Commit();
+  if (!out.ok()) return out.status().WithContext("user stage");
+  bool rejected = false;
+  STREAMREC_RETURN_IF_ERROR(RouteUserOutputs(std::move(out).value(), &rejected));
+  service_.Publish();
+  return Status::Ok();
+}
+
+void ServedPipeline::RecordHistory(const ClickEvent& e) {
+  // Serving's own copy of the user's window, fed from `clicks` as live.
+  const uint64_t user_key = e.user_key != 0 ? e.user_key : HashId(e.user_id);
+  const uint64_t item_key = e.item_key != 0 ? e.item_key : HashId(e.item_id);
+  service_.history().Record(user_key, item_key, e.item_id, e.ts_ms, e.event);
+}
+
+Status ServedPipeline::RouteUserOutputs(std::vector<Record> out, bool* rejected) {
   std::vector<const Record*> examples;
-  for (const Record& r : *out) {
+  for (const Record& r : out) {
     if (r.topic == topics_.cooc_deltas) {
       STREAMREC_RETURN_IF_ERROR(ApplyItemStage(r));
     } else if (r.topic == topics_.training_examples) {
       examples.push_back(&r);
     } else if (r.topic == topics_.clicks_dlq) {
-      rejected = true;
+      *rejected = true;
+      ++rejected_;
     }
   }
   for (const Record* r : examples) {
@@ -100,15 +140,6 @@ Status ServedPipeline::Deliver(const ClickEvent& e) {
       collected_.push_back(CollectedExample{std::move(ex).value(), prob});
     }
   }
-  if (rejected) {
-    ++rejected_;
-  } else {
-    // Serving's own copy of the user's window, fed from `clicks` as live.
-    const uint64_t user_key = e.user_key != 0 ? e.user_key : HashId(e.user_id);
-    const uint64_t item_key = e.item_key != 0 ? e.item_key : HashId(e.item_id);
-    service_.history().Record(user_key, item_key, e.item_id, e.ts_ms, e.event);
-  }
-  service_.Publish();
   return Status::Ok();
 }
 

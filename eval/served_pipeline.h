@@ -62,6 +62,12 @@ class ServedPipeline {
 
   // One event through every stage; returns when all have processed it.
   Status Deliver(const ClickEvent& event);
+  // The event into the user stage and serving's history without a commit: the stages
+  // catch up at the next Sync() (as live between flushes). For offline evaluation, where
+  // no request comes between events; the final state is the same.
+  Status DeliverBuffered(const ClickEvent& event);
+  // Commits the user stage, runs its outputs through the item stage and serving, commits.
+  Status Sync();
   // Writes a snapshot of `trainer` (the online one when null), loads it through serving's
   // loader (checks and sanity score included) and swaps it in. Returns whether it was
   // swapped in (false: refused, the previous version keeps serving; or nothing trained).
@@ -78,6 +84,8 @@ class ServedPipeline {
  private:
   explicit ServedPipeline(const ServedPipelineOptions& options);
   Status ApplyItemStage(const Record& delta);
+  Status RouteUserOutputs(std::vector<Record> out, bool* rejected);
+  void RecordHistory(const ClickEvent& e);
 
   const ServedPipelineOptions options_;
   TopicNames topics_;
