@@ -169,6 +169,7 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
       serving::RecRequest request;
       request.user_id = e.user_id;
       request.k = static_cast<int64_t>(options.k);
+      request.as_of_ms = e.ts_ms;
       auto response = pipeline->service().Recommend(request);
       if (!response.ok()) return response.status().WithContext("recommend");
       version = response->model_version;

@@ -25,6 +25,11 @@ struct RecRequest {
   std::string request_id;  // may be empty (HTTP)
   std::string user_id;
   int64_t k = 20;
+  // Not part of the JSON: the event time the answer is asked for, set by in-process
+  // callers (the prequential harness) so the user's window is cut at the horizon before
+  // that time, as the user stage cuts it when that event arrives. 0 (HTTP, Kafka): the
+  // window as of the user's own newest event.
+  int64_t as_of_ms = 0;
 };
 
 // Strict: a JSON object; user_id a non-empty string of at most 256 bytes; request_id a

@@ -37,7 +37,7 @@ Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) 
   // The handle pins this request's model version until the response is built.
   Result<ServableHandle<TwoTowerModel>> handle = models_.GetServableHandle();
   const TwoTowerModel* model = handle.ok() ? handle->get() : nullptr;
-  const std::vector<HistoryEntry> history = history_.Get(HashId(request.user_id));
+  const std::vector<HistoryEntry> history = history_.Get(HashId(request.user_id), request.as_of_ms);
   RecResponse response;
   response.request_id = request.request_id;
   response.user_id = request.user_id;

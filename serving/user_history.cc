@@ -44,7 +44,7 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_
   while (recent_.size() > kRecentCapacity) recent_.pop_front();
 }
 
-std::vector<HistoryEntry> UserHistoryStore::Get(uint64_t user_key) const {
+std::vector<HistoryEntry> UserHistoryStore::Get(uint64_t user_key, int64_t as_of_ms) const {
   Shard& shard = ShardFor(user_key);
   std::vector<HistoryEntry> out;
   {
@@ -54,8 +54,8 @@ std::vector<HistoryEntry> UserHistoryStore::Get(uint64_t user_key) const {
     out = it->second.entries();
   }
   const int64_t horizon = options_.window.horizon_ms;
-  if (horizon > 0) {
-    const int64_t cutoff = stream_time_ms() - horizon;
+  if (horizon > 0 && as_of_ms > 0) {
+    const int64_t cutoff = as_of_ms - horizon;
     out.erase(std::remove_if(out.begin(), out.end(),
                              [cutoff](const HistoryEntry& e) { return e.ts_ms < cutoff; }),
               out.end());

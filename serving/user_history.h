@@ -41,10 +41,12 @@ class UserHistoryStore {
   // `max_items`). Advances the store's stream time (the largest event time recorded).
   void Record(uint64_t user_key, uint64_t item_key, std::string_view item_id, int64_t ts_ms,
               EventType event = EventType::kClick);
-  // The user's window, oldest first, without the entries beyond the horizon at the
-  // store's stream time (event time, so a replay answers as the live system did); empty
-  // for an unknown user.
-  std::vector<HistoryEntry> Get(uint64_t user_key) const;
+  // The user's window, oldest first; empty for an unknown user. With `as_of_ms` > 0 the
+  // entries older than as_of_ms − horizon are left out too: the window the user stage
+  // holds once an event at that time arrives (the prequential harness asks this way).
+  // Not cut by other users' event times: a stream may mix times (a replayed history
+  // beside live clicks), and one user's clock must not empty another's window.
+  std::vector<HistoryEntry> Get(uint64_t user_key, int64_t as_of_ms = 0) const;
   size_t num_users() const { return num_users_.load(std::memory_order_relaxed); }
   // The largest event time recorded so far (0 before any).
   int64_t stream_time_ms() const { return stream_time_ms_.load(std::memory_order_relaxed); }

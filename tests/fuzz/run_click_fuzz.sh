@@ -11,7 +11,7 @@ CXX="${FUZZ_CXX:-clang++}"
 command -v "$CXX" >/dev/null 2>&1 || { echo "fuzz: $CXX not found, skipping"; exit 77; }
 mkdir -p "$OUT"
 BIN="$OUT/click_event_fuzz"
-SRCS=("$ROOT/tests/fuzz/click_event_fuzz.cc" "$ROOT/streams/click_event.cc" "$ROOT/streams/json_writer.cc"
+SRCS=("$ROOT/tests/fuzz/click_event_fuzz.cc" "$ROOT/streams/click_event.cc" "$ROOT/core/json_writer.cc"
       "$ROOT/core/id_hash.cc" "$ROOT/core/records.cc" "$ROOT/core/status.cc")
 # Rebuild only when a source is newer than the binary.
 rebuild=0
@@ -19,7 +19,7 @@ rebuild=0
 for s in "${SRCS[@]}"; do [ "$s" -nt "$BIN" ] && rebuild=1; done
 if [ "$rebuild" = 1 ]; then
   if ! "$CXX" -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-      -I"$ROOT" "${SRCS[@]}" -lsimdjson -lxxhash -o "$BIN.tmp" 2> "$OUT/build.log"; then
+      -I"$ROOT" "${SRCS[@]}" -lsimdjson -lxxhash -lfmt -o "$BIN.tmp" 2> "$OUT/build.log"; then
     if grep -q -e "libclang_rt.fuzzer" -e "cannot find -l" "$OUT/build.log"; then
       cat "$OUT/build.log"; echo "fuzz: libFuzzer runtime not available, skipping"; exit 77
     fi

@@ -50,15 +50,18 @@ TEST(UserHistoryStoreTest, AnswersWithTheUserStageWindow) {
   }
 }
 
-TEST(UserHistoryStoreTest, GetDropsEntriesBeyondTheHorizonAtStreamTime) {
+TEST(UserHistoryStoreTest, GetCutsTheHorizonAtTheRequestedTimeOnly) {
   UserHistoryOptions options;
   options.window = operators::UserWindowOptions{10, 100};
   UserHistoryStore store(options);
   store.Record(1, 10, "a", 1000);
-  store.Record(2, 20, "b", 1050);
-  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{10}));
-  store.Record(2, 21, "c", 1200);  // another user's event moves stream time past 1100
-  EXPECT_TRUE(store.Get(1).empty());
+  store.Record(1, 11, "b", 1050);
+  EXPECT_EQ(Keys(store.Get(1, 1100)), (std::vector<uint64_t>{10, 11}));
+  EXPECT_EQ(Keys(store.Get(1, 1120)), (std::vector<uint64_t>{11}));  // 1000 < 1120 - 100
+  EXPECT_TRUE(store.Get(1, 1200).empty());
+  // Another user's later clock (a live click beside a replayed history) cuts nothing.
+  store.Record(2, 21, "c", 999'000);
+  EXPECT_EQ(Keys(store.Get(1)), (std::vector<uint64_t>{10, 11}));
 }
 
 TEST(UserHistoryStoreTest, RecentEventsCarryTheWindowBefore) {
