@@ -204,11 +204,11 @@ int Online(const std::map<std::string, std::string>& args) {
     std::fprintf(stderr, "online: --data FILE is required\n");
     return 2;
   }
-  struct Rating {
+  struct HashedRating {
     uint64_t user, item;
     int64_t ts;
   };
-  std::vector<Rating> ratings;
+  std::vector<HashedRating> ratings;
   {
     std::ifstream in(data);
     if (!in) {
@@ -217,13 +217,13 @@ int Online(const std::map<std::string, std::string>& args) {
     }
     for (std::string line; std::getline(in, line);) {
       std::istringstream f(line);
-      Rating r{};
+      HashedRating r{};
       double rating = 0;
       if (f >> r.user >> r.item >> rating >> r.ts) ratings.push_back(r);
     }
   }
   std::stable_sort(ratings.begin(), ratings.end(),
-                   [](const Rating& a, const Rating& b) { return a.ts < b.ts; });
+                   [](const HashedRating& a, const HashedRating& b) { return a.ts < b.ts; });
 
   TrainerOptions o = BenchOptions(100000);
   o.batch_size = std::atoi(arg("--batch", "1024").c_str());
@@ -247,7 +247,7 @@ int Online(const std::map<std::string, std::string>& args) {
   int64_t snapshots = 0;
   double snapshot_s = 0;
   const auto start = std::chrono::steady_clock::now();
-  for (const Rating& r : ratings) {
+  for (const HashedRating& r : ratings) {
     TrainingExample e;
     e.user_key = r.user;
     e.user_id = std::to_string(r.user);
