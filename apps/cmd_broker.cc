@@ -11,6 +11,7 @@
 #include "apps/command.h"
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
+#include "http/metrics_server.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_properties.h"
 #include "streams/topics.h"
@@ -43,15 +44,15 @@ int RunBroker(const CommandContext& ctx, const BrokerFlags& flags) {
     std::fprintf(stderr, "streamrec broker: %s\n", broker.status().ToString().c_str());
     return 1;
   }
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<http::MetricsServer> metrics_server;
   int port = 0;
   if (flags.metrics != "off") {
-    auto started = StartMetricsExposer(flags.metrics, &port);
+    auto started = http::StartMetricsServer(flags.metrics, &port);
     if (!started.ok()) {
       std::fprintf(stderr, "streamrec broker: %s\n", started.status().ToString().c_str());
       return 1;
     }
-    exposer = std::move(started).value();
+    metrics_server = std::move(started).value();
   }
   const std::string& bootstrap = (*broker)->bootstrap_servers();
   if (!flags.bootstrap_file.empty()) {

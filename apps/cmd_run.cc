@@ -13,6 +13,7 @@
 #include "apps/pipeline.h"
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
+#include "http/metrics_server.h"
 #include "serving/serving_operator.h"
 #include "streams/kafka_properties.h"
 #include "streams/synthetic_source.h"
@@ -80,12 +81,12 @@ void PrintWhereToLook(const RunFlags& flags, Pipeline& pipeline, int metrics_por
 
 int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
   InstallStopSignalHandlers();
-  std::unique_ptr<prometheus::Exposer> metrics;
+  std::unique_ptr<http::MetricsServer> metrics;
   int metrics_port = 0;
   if (!flags.metrics.empty() && flags.metrics != "off") {
-    auto exposer = StartMetricsExposer(flags.metrics, &metrics_port);
-    if (!exposer.ok()) return Fail("metrics", exposer.status());
-    metrics = std::move(exposer).value();
+    auto metrics_server = http::StartMetricsServer(flags.metrics, &metrics_port);
+    if (!metrics_server.ok()) return Fail("metrics", metrics_server.status());
+    metrics = std::move(metrics_server).value();
   }
   auto pipeline = Pipeline::Start(ctx.config, flags.pipeline);
   if (!pipeline.ok()) return Fail("starting", pipeline.status());

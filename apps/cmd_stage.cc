@@ -16,6 +16,7 @@
 #include "apps/stop_signal.h"
 #include "core/config.h"
 #include "core/metrics.h"
+#include "http/metrics_server.h"
 #include "operators/item_stage.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
@@ -59,11 +60,11 @@ int Fail(const std::string& what, const Status& st) {
 int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Topology topology,
                 int64_t commit_interval_ms) {
   int port = 0;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<http::MetricsServer> metrics_server;
   if (!flags.metrics.empty() && flags.metrics != "off") {
-    auto started = StartMetricsExposer(flags.metrics, &port);
+    auto started = http::StartMetricsServer(flags.metrics, &port);
     if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
-    exposer = std::move(started).value();
+    metrics_server = std::move(started).value();
   }
   auto options = TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
@@ -137,11 +138,11 @@ int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
 }
 
 // Serves the metrics endpoint for stages that are not a Topology.
-Result<std::unique_ptr<prometheus::Exposer>> MaybeExposeMetrics(const StageFlags& flags) {
+Result<std::unique_ptr<http::MetricsServer>> MaybeExposeMetrics(const StageFlags& flags) {
   if (flags.metrics.empty() || flags.metrics == "off") {
-    return std::unique_ptr<prometheus::Exposer>();
+    return std::unique_ptr<http::MetricsServer>();
   }
-  return StartMetricsExposer(flags.metrics, nullptr);
+  return http::StartMetricsServer(flags.metrics, nullptr);
 }
 
 int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
@@ -150,8 +151,8 @@ int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
   // The model store defaults to <state-dir>/models unless trainer.model_dir is set.
   if (!ctx.config.Has("trainer.model_dir")) options->trainer.model_dir = flags.state_dir + "/models";
   if (!flags.group.empty()) options->group_id = flags.group;
-  auto exposer = MaybeExposeMetrics(flags);
-  if (!exposer.ok()) return Fail("metrics endpoint " + flags.metrics, exposer.status());
+  auto metrics_server = MaybeExposeMetrics(flags);
+  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
   std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n",
                options->group_id.c_str(), options->trainer.model_dir.c_str(), flags.metrics.c_str());
   auto stage = stages::TrainerStage::Create(std::move(options).value());
@@ -165,8 +166,8 @@ int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
   auto options = serving::ServingOptionsFromConfig(ctx.config, flags.brokers, flags.http);
   if (!options.ok()) return Fail("config", options.status());
   if (!flags.group.empty()) options->group_id = flags.group;
-  auto exposer = MaybeExposeMetrics(flags);
-  if (!exposer.ok()) return Fail("metrics endpoint " + flags.metrics, exposer.status());
+  auto metrics_server = MaybeExposeMetrics(flags);
+  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
   serving::ServingOperator op(std::move(options).value());
   Status st = op.Start();
   if (!st.ok()) return Fail("starting", st);

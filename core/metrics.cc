@@ -1,6 +1,5 @@
 #include "core/metrics.h"
 
-#include <prometheus/exposer.h>
 #include <prometheus/text_serializer.h>
 
 namespace streamrec {
@@ -12,19 +11,6 @@ std::shared_ptr<prometheus::Registry> MetricsRegistry() {
 
 std::string SerializeMetrics() {
   return prometheus::TextSerializer().Serialize(MetricsRegistry()->Collect());
-}
-
-Result<std::unique_ptr<prometheus::Exposer>> StartMetricsExposer(const std::string& bind_address,
-                                                                 int* bound_port) {
-  try {
-    auto exposer = std::make_unique<prometheus::Exposer>(bind_address);
-    exposer->RegisterCollectable(MetricsRegistry());
-    const auto ports = exposer->GetListeningPorts();
-    if (bound_port != nullptr && !ports.empty()) *bound_port = ports.front();
-    return exposer;
-  } catch (const std::exception& e) {
-    return Status::Unavailable("cannot serve metrics on " + bind_address + ": " + e.what());
-  }
 }
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {

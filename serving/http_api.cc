@@ -8,9 +8,10 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "core/json_writer.h"
 #include "core/metrics.h"
 #include "core/thread_annotations.h"
-#include "core/json_writer.h"
+#include "http/server_socket.h"
 #include "serving/rec_json.h"
 #include "serving/recommendation_service.h"
 
@@ -338,13 +339,9 @@ Status HttpApi::Start() {
                res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
              }));
 
-  int port = o.port;
-  if (port == 0) {
-    port = server.bind_to_any_port(o.host);
-    if (port < 0) return Status::Unavailable("cannot bind " + o.host + ":0");
-  } else if (!server.bind_to_port(o.host, port)) {
-    return Status::Unavailable("cannot bind " + o.host + ":" + std::to_string(port));
-  }
+  auto bound = http::BindExclusive(&server, o.host, o.port);
+  if (!bound.ok()) return bound.status().WithContext("HTTP API");
+  const int port = *bound;
   port_ = port;
   rep->listener_done.store(false);
   rep->listener = std::thread([rep] {
@@ -368,35 +365,6 @@ void HttpApi::Stop() {
   rep_->server.stop();
   if (rep_->listener.joinable()) rep_->listener.join();
   rep_->started = false;
-}
-
-Status ParseHostPort(const std::string& text, std::string* host, int* port) {
-  std::string h;
-  std::string p;
-  if (!text.empty() && text[0] == '[') {
-    const size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      return Status::InvalidArgument("expected [HOST]:PORT, got '" + text + "'");
-    }
-    h = text.substr(1, close - 1);
-    p = text.substr(close + 2);
-  } else {
-    const size_t colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      return Status::InvalidArgument("expected HOST:PORT, got '" + text + "'");
-    }
-    h = text.substr(0, colon);
-    p = text.substr(colon + 1);
-  }
-  if (h.empty()) return Status::InvalidArgument("empty host in '" + text + "'");
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
-    return Status::InvalidArgument("bad port in '" + text + "'");
-  }
-  const int n = std::stoi(p);
-  if (n > 65535) return Status::InvalidArgument("port out of range in '" + text + "'");
-  *host = h;
-  *port = n;
-  return Status::Ok();
 }
 
 }  // namespace streamrec::serving

@@ -80,7 +80,4 @@ class HttpApi {
   int port_ = 0;
 };
 
-// Parses "HOST:PORT" (`--http`); port 0 allowed. IPv6 hosts in brackets "[::1]:8080".
-Status ParseHostPort(const std::string& text, std::string* host, int* port);
-
 }  // namespace streamrec::serving

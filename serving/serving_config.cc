@@ -1,5 +1,7 @@
 #include "serving/serving_config.h"
 
+#include "http/server_socket.h"
+
 namespace streamrec::serving {
 namespace {
 
@@ -42,7 +44,7 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   Result<std::string> http = c.GetString("serving.http", "127.0.0.1:8080");
   if (!http.ok()) return http.status();
   STREAMREC_RETURN_IF_ERROR(
-      ParseHostPort(http_flag.empty() ? *http : http_flag, &o.http.host, &o.http.port));
+      http::ParseHostPort(http_flag.empty() ? *http : http_flag, &o.http.host, &o.http.port));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.http_enabled", &o.serve_http));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_threads", &o.http.threads));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_queued", &o.http.max_queued_connections));

@@ -307,19 +307,22 @@ TEST_F(HttpApiTest, OverloadIs503AndRecovers) {
   EXPECT_EQ(status, 200);
 }
 
-TEST(ParseHostPortTest, Forms) {
-  std::string host;
-  int port = -1;
-  ASSERT_TRUE(ParseHostPort("127.0.0.1:8080", &host, &port).ok());
-  EXPECT_EQ(host, "127.0.0.1");
-  EXPECT_EQ(port, 8080);
-  ASSERT_TRUE(ParseHostPort("[::1]:0", &host, &port).ok());
-  EXPECT_EQ(host, "::1");
-  EXPECT_EQ(port, 0);
-  EXPECT_FALSE(ParseHostPort("localhost", &host, &port).ok());
-  EXPECT_FALSE(ParseHostPort(":80", &host, &port).ok());
-  EXPECT_FALSE(ParseHostPort("h:99999", &host, &port).ok());
-  EXPECT_FALSE(ParseHostPort("h:8x", &host, &port).ok());
+
+TEST_F(HttpApiTest, BusyPortFailsAtStartNamingTheAddress) {
+  HttpApiOptions options;
+  options.port = api_->port();  // taken by the API SetUp() started
+  HttpApi second(options, service_.get(), {});
+  const Status st = second.Start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("127.0.0.1:" + std::to_string(api_->port())), std::string::npos)
+      << st.ToString();
+  EXPECT_NE(st.message().find("already in use"), std::string::npos) << st.ToString();
+  // The first server still answers every request (no port sharing).
+  for (int i = 0; i < 10; ++i) {
+    auto res = client_->Get("/healthz");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+  }
 }
 
 }  // namespace
