@@ -39,7 +39,7 @@ Status ParseHostPort(const std::string& text, std::string* host, int* port) {
 }
 
 Result<int> BindExclusive(httplib::Server* server, const std::string& host, int port) {
-  server->set_socket_options([](httplib::socket_t sock) {
+  server->set_socket_options([](int sock) {  // socket_t is int on POSIX
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, reinterpret_cast<const void*>(&yes), sizeof(yes));
   });
