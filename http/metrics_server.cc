@@ -64,7 +64,9 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(Options options) {
     SetJson(res, 503, w.Release());
   });
   // Unknown paths (and known paths with another method) get a JSON error, never a crash.
+  // httplib also calls this for a handler's own error (the 503 above): keep its body.
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (!res.body.empty()) return;
     JsonWriter w;
     const char* code = res.status == 404   ? "not_found"
                        : res.status == 405 ? "method_not_allowed"
