@@ -243,7 +243,7 @@ const CommandRegistration kReplay(
       sub->add_option("--items-topic", flags->items_topic, "Catalogue topic (default \"items\")");
       sub->add_flag("--rating-events", flags->rating_events,
                     "MovieLens: map ratings 1-2 view, 3 click, 4 add_to_cart, 5 purchase (default "
-                    "all click)");
+                    "all purchase: a rating is a watched film)");
       sub->add_flag("--no-progress", flags->no_progress, "No progress bar even on a terminal");
       sub->footer(
           "Exits non-zero naming FILE:LINE at the first unreadable line unless --skip-bad. Prints "

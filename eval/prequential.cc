@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/id_hash.h"
@@ -133,7 +134,8 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
   auto dir = ScratchDir::Make(options.work_dir, "streamrec-prequential");
   if (!dir.ok()) return dir.status();
   std::unique_ptr<ServedPipeline> pipeline;
-  // The baselines exclude what serving would filter: the user's served window.
+  // The baselines exclude what serving would filter (serving::ExcludedItems: the user's
+  // window and the seen record's items of filtered event types).
   std::unique_ptr<serving::UserHistoryStore> baseline_history;
   if (served) {
     ServedPipelineOptions po;
@@ -154,7 +156,7 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
   } else {
     baseline_history = std::make_unique<serving::UserHistoryStore>(options.service.history);
   }
-  const bool filter_seen = options.service.recommender.filter_seen;
+  std::unordered_map<uint64_t, std::string> item_ids;  // baselines: excluded keys -> ids
 
   std::unordered_set<std::string> users_seen, items_seen, recommended;
   PrequentialWindow window;
@@ -175,9 +177,14 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
       version = response->model_version;
       for (const auto& item : response->items) list.push_back(item.item_id);
     } else {
+      // The served exclusion rule (serving::ExcludedItems) on the same history, asked
+      // as of the event time as the served path asks.
+      const auto user = baseline_history->GetUser(e.user_key, e.ts_ms);
       std::unordered_set<std::string> exclude;
-      if (filter_seen) {
-        for (const auto& h : baseline_history->Get(e.user_key)) exclude.insert(h.item_id);
+      for (uint64_t key : serving::ExcludedItems(options.service.recommender, user.window,
+                                                 user.seen)) {
+        auto id = item_ids.find(key);
+        if (id != item_ids.end()) exclude.insert(id->second);
       }
       list = baseline->Recommend(e.user_id, exclude, options.k);
     }
@@ -209,6 +216,7 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
     } else {
       baseline->Observe(e.user_id, e.item_id);
       baseline_history->Record(e.user_key, e.item_key, e.item_id, e.ts_ms, e.event);
+      item_ids.emplace(e.item_key, e.item_id);
     }
     users_seen.insert(e.user_id);
     items_seen.insert(e.item_id);

@@ -37,14 +37,16 @@ Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) 
   // The handle pins this request's model version until the response is built.
   Result<ServableHandle<TwoTowerModel>> handle = models_.GetServableHandle();
   const TwoTowerModel* model = handle.ok() ? handle->get() : nullptr;
-  const std::vector<HistoryEntry> history = history_.Get(HashId(request.user_id), request.as_of_ms);
+  const UserHistoryStore::UserState user =
+      history_.GetUser(HashId(request.user_id), request.as_of_ms);
   RecResponse response;
   response.request_id = request.request_id;
   response.user_id = request.user_id;
   response.model_version = handle.ok() ? handle->version : 0;
-  response.cold_start = history.empty();
-  response.items = recommender_.Recommend(request.user_id, history,
-                                          static_cast<size_t>(request.k), model);
+  // Cold: nothing known of the user (a returning user has a seen record, not a window).
+  response.cold_start = user.window.empty() && user.seen.empty();
+  response.items = recommender_.Recommend(request.user_id, user.window,
+                                          static_cast<size_t>(request.k), model, user.seen);
   return response;
 }
 

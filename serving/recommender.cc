@@ -57,6 +57,33 @@ Result<uint8_t> ParseChannels(std::string_view names) {
   return out;
 }
 
+Result<uint8_t> ParseEventTypes(std::string_view names) {
+  uint8_t out = 0;
+  bool none = false;
+  size_t start = 0;
+  while (start <= names.size()) {
+    size_t end = names.find(',', start);
+    if (end == std::string_view::npos) end = names.size();
+    std::string_view name = names.substr(start, end - start);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (name == "none") {
+      none = true;
+    } else if (!name.empty()) {
+      EventType type;
+      if (!ParseEventType(name, &type)) {
+        return Status::InvalidArgument("unknown event type '" + std::string(name) +
+                                       "' (view, click, add_to_cart, purchase or none)");
+      }
+      out |= SeenItem::EventBit(type);
+    }
+    start = end + 1;
+  }
+  if (out == 0 && !none) return Status::InvalidArgument("no event type given (none for no filter)");
+  if (out != 0 && none) return Status::InvalidArgument("none with an event type");
+  return out;
+}
+
 struct Recommender::Candidate {
   std::string item_id;
   double cooc = 0;
@@ -91,14 +118,29 @@ bool ByScoreThenId(const ScoredItem& a, const ScoredItem& b) {
 
 }  // namespace
 
+std::unordered_set<uint64_t> ExcludedItems(const RecommenderOptions& options,
+                                           const std::vector<HistoryEntry>& history,
+                                           const std::vector<SeenItem>& seen) {
+  std::unordered_set<uint64_t> out;
+  if (options.filter_seen) {
+    for (const HistoryEntry& h : history) out.insert(h.item_key);
+  }
+  if (options.filter_seen_events != 0) {
+    for (const SeenItem& s : seen) {
+      if ((s.events & options.filter_seen_events) != 0) out.insert(s.item_key);
+    }
+  }
+  return out;
+}
+
 std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                                                const std::vector<HistoryEntry>& history,
-                                               size_t k, const TwoTowerModel* model) const {
+                                               size_t k, const TwoTowerModel* model,
+                                               const std::vector<SeenItem>& seen_items) const {
   if (k == 0) return {};
-  std::unordered_set<uint64_t> seen;
-  if (options_.filter_seen) {
-    for (const HistoryEntry& h : history) seen.insert(h.item_key);
-  }
+  // Items never returned (the window, filtered event types); candidate counts read past
+  // them.
+  const std::unordered_set<uint64_t> seen = ExcludedItems(options_, history, seen_items);
   std::unordered_map<uint64_t, Candidate> cands;
   cands.reserve(options_.cooc_history_items * options_.cooc_neighbors_per_item +
                 options_.two_tower_candidates + options_.popular_candidates + 2 * seen.size() + k);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "serving/global_tables.h"
@@ -28,6 +29,9 @@ inline constexpr uint8_t kChannelsAll =
 const char* ChannelName(Channel channel);
 // Channel names of a bit set, in the order of kAllChannels.
 std::vector<std::string> ChannelNames(uint8_t sources);
+// "purchase,add_to_cart" (EventTypeName names, comma-separated; "none" = no type) as a bit
+// set of SeenItem::EventBit. InvalidArgument on an unknown name or an empty list.
+Result<uint8_t> ParseEventTypes(std::string_view names);
 // "cooc,two_tower" (names of ChannelName, comma-separated; "all" = every channel) as a
 // bit set. InvalidArgument on an unknown name or an empty list.
 Result<uint8_t> ParseChannels(std::string_view names);
@@ -63,11 +67,26 @@ struct RecommenderOptions {
   // category (brand) are not capped by it.
   size_t max_per_category = 0;
   size_t max_per_brand = 0;
-  // Drop the items in the user's window.
+  // Drop the items in the user's window (serving.filter_seen; whatever their event type:
+  // what the user is looking at right now is not news).
   bool filter_seen = true;
+  // Drop the items of the user's seen record (UserHistoryStore, beyond the window) on
+  // which the user had an event of one of these types (bits SeenItem::EventBit;
+  // serving.seen.filter_events). Default purchase: what was bought is not offered again,
+  // while items only viewed, clicked or carted may come back (renewed interest). A
+  // MovieLens rating is read as a purchase (streams/history_reader.h), so rated films
+  // are filtered, as in the published protocol.
+  uint8_t filter_seen_events = SeenItem::EventBit(EventType::kPurchase);
   // Drop items the catalogue doesn't know (unavailable ones are always dropped).
   bool require_in_catalogue = false;
 };
+
+// The items the recommender never returns to a user: the window's items (filter_seen)
+// and the seen record's items with a filtered event type (filter_seen_events). The one
+// exclusion rule: the prequential harness's baselines use it too.
+std::unordered_set<uint64_t> ExcludedItems(const RecommenderOptions& options,
+                                           const std::vector<HistoryEntry>& history,
+                                           const std::vector<SeenItem>& seen);
 
 // One recommended item.
 struct ScoredItem {
@@ -97,10 +116,12 @@ class Recommender {
   Recommender(RecommenderOptions options, RecommenderTables tables);
 
   // `model` may be null (no model loaded yet): the two-tower channel and score are then
-  // skipped.
+  // skipped. `seen`: the user's seen record (UserHistoryStore::GetUser), may be empty.
   std::vector<ScoredItem> Recommend(std::string_view user_id,
                                     const std::vector<HistoryEntry>& history, size_t k,
-                                    const TwoTowerModel* model) const;
+                                    const TwoTowerModel* model,
+                                    const std::vector<SeenItem>& seen = {}) const;
+
 
   // Items similar to `item_key`: its co-occurrence neighbours and (with a model) its
   // nearest items in embedding space; unavailable items and the item itself dropped.

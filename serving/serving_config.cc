@@ -81,6 +81,15 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_per_brand", &r.max_per_brand));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.filter_seen", &r.filter_seen));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.require_in_catalogue", &r.require_in_catalogue));
+  Result<std::string> filter_events = c.GetString("serving.seen.filter_events", "purchase");
+  if (!filter_events.ok()) return filter_events.status();
+  Result<uint8_t> parsed_events = ParseEventTypes(*filter_events);
+  if (!parsed_events.ok()) return parsed_events.status().WithContext("serving.seen.filter_events");
+  r.filter_seen_events = *parsed_events;
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.seen.max_items", &s.history.seen_max_items));
+  if (s.history.seen_max_items > 100000) {
+    return Status::InvalidArgument("serving.seen.max_items must be at most 100000");
+  }
   // One history: the user stage's window rules (operators.window.*), not serving's own.
   Result<operators::UserWindowOptions> window = operators::UserWindowOptions::FromConfig(c);
   if (!window.ok()) return window.status();

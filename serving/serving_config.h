@@ -22,6 +22,13 @@ namespace streamrec::serving {
 //   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback
 //   serving.max_per_category, serving.max_per_brand         (0 = no cap)
 //   serving.filter_seen, serving.require_in_catalogue       (true, false)
+//                                 filter_seen: drop the items of the user's window
+//   serving.seen.filter_events    event types whose items are never recommended again to
+//                                 the user: a comma list of view, click, add_to_cart,
+//                                 purchase, or "none" ("purchase"; a MovieLens rating
+//                                 reads as a purchase, so rated films are filtered)
+//   serving.seen.max_items        distinct items kept per user in that seen record, the
+//                                 newest (500; 24 bytes each; 0 = no record)
 //   operators.window.size, operators.window.horizon_s       the user stage's window
 //                                 rules (operators/user_window.h): one history
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below

@@ -23,10 +23,10 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_
         shard.users.erase(shard.users.begin());
         num_users_.fetch_sub(1, std::memory_order_relaxed);
       }
-      it = shard.users.emplace(user_key, operators::UserWindow(options_.window)).first;
+      it = shard.users.emplace(user_key, User{operators::UserWindow(options_.window), {}}).first;
       num_users_.fetch_add(1, std::memory_order_relaxed);
     }
-    operators::UserWindow& window = it->second;
+    operators::UserWindow& window = it->second.window;
     // The same steps as the user stage: evict relative to the event, note the window
     // before it (what a training example carries), then add.
     window.EvictOlderThan(ts_ms);
@@ -34,6 +34,7 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_
     recent.history = window.entries();
     recent.item = HistoryEntry{item_key, std::string(item_id), ts_ms, event};
     window.Add(item_key, item_id, ts_ms, event);
+    RecordSeen(item_key, ts_ms, event, &it->second.seen);
   }
   int64_t seen = stream_time_ms_.load(std::memory_order_relaxed);
   while (ts_ms > seen &&
@@ -51,16 +52,57 @@ std::vector<HistoryEntry> UserHistoryStore::Get(uint64_t user_key, int64_t as_of
     MutexLock lock(&shard.mu);
     auto it = shard.users.find(user_key);
     if (it == shard.users.end()) return {};
-    out = it->second.entries();
+    out = it->second.window.entries();
   }
+  CutHorizon(as_of_ms, &out);
+  return out;
+}
+
+UserHistoryStore::UserState UserHistoryStore::GetUser(uint64_t user_key, int64_t as_of_ms) const {
+  Shard& shard = ShardFor(user_key);
+  UserState out;
+  {
+    MutexLock lock(&shard.mu);
+    auto it = shard.users.find(user_key);
+    if (it == shard.users.end()) return out;
+    out.window = it->second.window.entries();
+    out.seen = it->second.seen;
+  }
+  CutHorizon(as_of_ms, &out.window);
+  return out;
+}
+
+void UserHistoryStore::CutHorizon(int64_t as_of_ms, std::vector<HistoryEntry>* window) const {
   const int64_t horizon = options_.window.horizon_ms;
   if (horizon > 0 && as_of_ms > 0) {
     const int64_t cutoff = as_of_ms - horizon;
-    out.erase(std::remove_if(out.begin(), out.end(),
-                             [cutoff](const HistoryEntry& e) { return e.ts_ms < cutoff; }),
-              out.end());
+    window->erase(std::remove_if(window->begin(), window->end(),
+                                 [cutoff](const HistoryEntry& e) { return e.ts_ms < cutoff; }),
+                  window->end());
   }
-  return out;
+}
+
+void UserHistoryStore::RecordSeen(uint64_t item_key, int64_t ts_ms, EventType event,
+                                  std::vector<SeenItem>* seen) const {
+  if (options_.seen_max_items == 0) return;
+  // Newest last: an item acted on again moves to the end, keeping every event type seen
+  // on it. Linear in the record (a few hundred entries), no per-item allocation.
+  SeenItem item{item_key, ts_ms, SeenItem::EventBit(event)};
+  for (auto it = seen->begin(); it != seen->end(); ++it) {
+    if (it->item_key != item_key) continue;
+    item.events |= it->events;
+    item.last_ts_ms = std::max(ts_ms, it->last_ts_ms);
+    seen->erase(it);
+    break;
+  }
+  // Events come in (nearly) time order; an out-of-order one goes where its time says.
+  auto pos = seen->end();
+  while (pos != seen->begin() && std::prev(pos)->last_ts_ms > item.last_ts_ms) --pos;
+  seen->insert(pos, item);
+  if (seen->size() > options_.seen_max_items) {
+    const size_t drop = seen->size() - options_.seen_max_items;
+    seen->erase(seen->begin(), seen->begin() + static_cast<std::ptrdiff_t>(drop));
+  }
 }
 
 std::vector<UserHistoryStore::RecentEvent> UserHistoryStore::RecentEvents(

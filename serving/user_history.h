@@ -19,10 +19,31 @@ namespace streamrec::serving {
 // set of rules: operators/user_window.h).
 using HistoryEntry = operators::WindowEntry;
 
+// One item in a user's long-term record of what they acted on (the seen filter's memory).
+struct SeenItem {
+  uint64_t item_key = 0;
+  int64_t last_ts_ms = 0;  // event time of the newest event on it
+  uint8_t events = 0;      // bit set of the event types seen on it: 1 << EventType
+
+  bool Has(EventType type) const { return (events & EventBit(type)) != 0; }
+  static uint8_t EventBit(EventType type) {
+    return static_cast<uint8_t>(1u << static_cast<unsigned>(type));
+  }
+
+  friend bool operator==(const SeenItem& a, const SeenItem& b) {
+    return a.item_key == b.item_key && a.last_ts_ms == b.last_ts_ms && a.events == b.events;
+  }
+};
+
 struct UserHistoryOptions {
   // The window's rules: the user stage's own (config operators.window.*), so requests
   // are answered from the window the model was trained on.
   operators::UserWindowOptions window;
+  // serving.seen.max_items: distinct items kept per user in the seen record (the newest
+  // by last event time; an older one falls out and may be recommended again). Not cut
+  // by the window's horizon: a purchase stays filtered after the session ends. 24 bytes
+  // an item, so the default costs at most ~12 KiB a user. 0 keeps no record.
+  size_t seen_max_items = 500;
   // Users kept in memory; beyond it an arbitrary user of the same shard is evicted.
   size_t max_users = 1'000'000;
   size_t num_shards = 64;
@@ -31,14 +52,18 @@ struct UserHistoryOptions {
 // The recent-item windows of the users whose clicks this serving replica consumes
 // (co-partitioned with rec-requests, DESIGN §2), kept in memory and rebuilt from the
 // clicks topic on start: a thread-safe map of operators::UserWindow, fed exactly as the
-// user stage feeds its windows. One consumer thread records; any thread reads.
+// user stage feeds its windows, beside each user's seen record (the items acted on, by
+// event type, beyond the window: what the seen filter drops and the long-term history
+// recall reads). One consumer thread records; any thread reads.
 class UserHistoryStore {
  public:
   explicit UserHistoryStore(UserHistoryOptions options = {});
 
   // Adds an event to the user's window (UserWindow::Add: evicts by the horizon relative
   // to the event, moves a repeated item to the newest position, keeps the newest
-  // `max_items`). Advances the store's stream time (the largest event time recorded).
+  // `max_items`) and to the user's seen record (the item's event types, newest
+  // `seen_max_items` items). Advances the store's stream time (the largest event time
+  // recorded).
   void Record(uint64_t user_key, uint64_t item_key, std::string_view item_id, int64_t ts_ms,
               EventType event = EventType::kClick);
   // The user's window, oldest first; empty for an unknown user. With `as_of_ms` > 0 the
@@ -47,6 +72,13 @@ class UserHistoryStore {
   // Not cut by other users' event times: a stream may mix times (a replayed history
   // beside live clicks), and one user's clock must not empty another's window.
   std::vector<HistoryEntry> Get(uint64_t user_key, int64_t as_of_ms = 0) const;
+  // The window (as Get) and the seen record (oldest first, at most seen_max_items), read
+  // under one lock.
+  struct UserState {
+    std::vector<HistoryEntry> window;
+    std::vector<SeenItem> seen;
+  };
+  UserState GetUser(uint64_t user_key, int64_t as_of_ms = 0) const;
   size_t num_users() const { return num_users_.load(std::memory_order_relaxed); }
   // The largest event time recorded so far (0 before any).
   int64_t stream_time_ms() const { return stream_time_ms_.load(std::memory_order_relaxed); }
@@ -62,10 +94,17 @@ class UserHistoryStore {
   std::vector<RecentEvent> RecentEvents(size_t max_events) const;
 
  private:
+  struct User {
+    operators::UserWindow window;
+    std::vector<SeenItem> seen;  // oldest first, distinct items
+  };
   struct Shard {
     mutable Mutex mu;
-    std::unordered_map<uint64_t, operators::UserWindow> users GUARDED_BY(mu);
+    std::unordered_map<uint64_t, User> users GUARDED_BY(mu);
   };
+  void CutHorizon(int64_t as_of_ms, std::vector<HistoryEntry>* window) const;
+  void RecordSeen(uint64_t item_key, int64_t ts_ms, EventType event,
+                  std::vector<SeenItem>* seen) const;
   Shard& ShardFor(uint64_t key) const { return *shards_[(key ^ (key >> 29)) % shards_.size()]; }
 
   const UserHistoryOptions options_;

@@ -25,9 +25,13 @@ const char* HistoryFormatName(HistoryFormat format);
 
 struct HistoryReaderOptions {
   HistoryFormat format = HistoryFormat::kJsonl;
-  // MovieLens: the event type of every rating (default click). With
+  // MovieLens: the event type of every rating. Default purchase: a rating records that
+  // the user watched the film, once per film (a consumption, not a glance), so serving's
+  // seen filter (serving.seen.filter_events, default purchase) never offers a rated film
+  // again, as the published protocols exclude rated items. Event weights are the same for
+  // every rating either way, and the similarities and losses are scale-free. With
   // movielens_rating_events, ratings map to 1-2 view, 3 click, 4 add_to_cart, 5 purchase.
-  EventType movielens_event = EventType::kClick;
+  EventType movielens_event = EventType::kPurchase;
   bool movielens_rating_events = false;
 };
 

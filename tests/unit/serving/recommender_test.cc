@@ -136,6 +136,54 @@ TEST_F(RecommenderTest, ColdStartUserGetsTrendingThenFallback) {
   }
 }
 
+SeenItem Seen(const std::string& id, int64_t ts, std::initializer_list<EventType> events) {
+  SeenItem s{HashId(id), ts, 0};
+  for (EventType e : events) s.events |= SeenItem::EventBit(e);
+  return s;
+}
+
+TEST_F(RecommenderTest, SeenRecordFiltersByEventTypeAndViewedItemsComeBack) {
+  // Window [a]: cooc b 4, c 2 (d unavailable); trending f, b, g. Outside the window the
+  // user bought b long ago, viewed f and carted c, and viewed then bought g.
+  const std::vector<SeenItem> seen = {Seen("b", 1, {EventType::kPurchase}),
+                                      Seen("f", 2, {EventType::kView}),
+                                      Seen("c", 3, {EventType::kAddToCart}),
+                                      Seen("g", 4, {EventType::kView, EventType::kPurchase})};
+  options_.channels = kChannelCooc | kChannelPopular;  // no catalogue fallback filling up
+  // Default: purchases filtered; the viewed and carted items come back.
+  EXPECT_THAT(Ids(Make().Recommend("u1", {H("a", 5)}, 10, nullptr, seen)),
+              ::testing::ElementsAre("c", "f"));
+  // Carts filtered too.
+  options_.filter_seen_events =
+      SeenItem::EventBit(EventType::kPurchase) | SeenItem::EventBit(EventType::kAddToCart);
+  EXPECT_THAT(Ids(Make().Recommend("u1", {H("a", 5)}, 10, nullptr, seen)),
+              ::testing::ElementsAre("f"));
+  // No type filtered: only the window is.
+  options_.filter_seen_events = 0;
+  EXPECT_THAT(Ids(Make().Recommend("u1", {H("a", 5)}, 10, nullptr, seen)),
+              ::testing::ElementsAre("b", "c", "f", "g"));
+  // The one exclusion rule, as the harness's baselines read it.
+  options_.filter_seen_events = SeenItem::EventBit(EventType::kView);
+  const auto excluded = ExcludedItems(options_, {H("a", 5)}, seen);
+  EXPECT_EQ(excluded, (std::unordered_set<uint64_t>{HashId("a"), HashId("f"), HashId("g")}));
+  options_.filter_seen = false;
+  EXPECT_EQ(ExcludedItems(options_, {H("a", 5)}, seen),
+            (std::unordered_set<uint64_t>{HashId("f"), HashId("g")}));
+}
+
+TEST(ParseEventTypesTest, NamesToBitsNoneAndErrors) {
+  auto bits = ParseEventTypes("purchase, add_to_cart");
+  ASSERT_TRUE(bits.ok());
+  EXPECT_EQ(*bits, SeenItem::EventBit(EventType::kPurchase) |
+                       SeenItem::EventBit(EventType::kAddToCart));
+  bits = ParseEventTypes("none");
+  ASSERT_TRUE(bits.ok());
+  EXPECT_EQ(*bits, 0);
+  EXPECT_FALSE(ParseEventTypes("").ok());
+  EXPECT_FALSE(ParseEventTypes("buy").ok());
+  EXPECT_FALSE(ParseEventTypes("none,view").ok());
+}
+
 TEST_F(RecommenderTest, RequireInCatalogueDropsUnknownItems) {
   AddNeighbors("a", {{"b", 4}, {"zz", 8}});
   auto recs = Make().Recommend("u1", {H("a", 1)}, 1, nullptr);

@@ -36,6 +36,9 @@ operators:
   EXPECT_EQ(o->service.recommender.max_per_category, 3u);
   EXPECT_EQ(o->service.history.window.max_items, 10u);
   EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
+  // Seen filter defaults: purchases filtered, 500 items a user.
+  EXPECT_EQ(o->service.recommender.filter_seen_events, SeenItem::EventBit(EventType::kPurchase));
+  EXPECT_EQ(o->service.history.seen_max_items, 500u);
 
   auto flags = ServingOptionsFromConfig(*config, "k2:1", "127.0.0.1:8081");
   ASSERT_TRUE(flags.ok());
@@ -54,6 +57,25 @@ TEST(ServingOptionsFromConfigTest, RejectsBadValues) {
             "serving.default_k and serving.max_k need 1 <= default <= max");
   EXPECT_EQ(bad("serving: {max_per_brand: -1}"), "serving.max_per_brand must not be negative");
   EXPECT_EQ(bad("serving: {http: nowhere}"), "expected HOST:PORT, got 'nowhere'");
+  EXPECT_NE(bad("serving: {seen: {filter_events: bought}}").find("serving.seen.filter_events"),
+            std::string::npos);
+  EXPECT_EQ(bad("serving: {seen: {max_items: -2}}"), "serving.seen.max_items must not be negative");
+}
+
+TEST(ServingOptionsFromConfigTest, SeenFilterKeys) {
+  auto config = Config::FromYamlString(
+      "serving: {seen: {filter_events: \"purchase,add_to_cart\", max_items: 50}}");
+  ASSERT_TRUE(config.ok());
+  auto o = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->service.recommender.filter_seen_events,
+            SeenItem::EventBit(EventType::kPurchase) | SeenItem::EventBit(EventType::kAddToCart));
+  EXPECT_EQ(o->service.history.seen_max_items, 50u);
+  config = Config::FromYamlString("serving: {seen: {filter_events: none}}");
+  ASSERT_TRUE(config.ok());
+  o = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->service.recommender.filter_seen_events, 0);
 }
 
 }  // namespace

@@ -33,6 +33,52 @@ TEST(UserHistoryStoreTest, KeepsNewestDistinctWithinSizeAndTime) {
   EXPECT_EQ(store.stream_time_ms(), 1200);
 }
 
+std::vector<uint64_t> SeenKeys(const std::vector<SeenItem>& seen) {
+  std::vector<uint64_t> out;
+  for (const auto& s : seen) out.push_back(s.item_key);
+  return out;
+}
+
+TEST(UserHistoryStoreTest, SeenRecordOutlivesTheWindowAndKeepsEveryEventType) {
+  UserHistoryOptions options;
+  options.window = operators::UserWindowOptions{2, 100};
+  UserHistoryStore store(options);
+  store.Record(1, 10, "a", 1000, EventType::kView);
+  store.Record(1, 11, "b", 1010, EventType::kPurchase);
+  store.Record(1, 10, "a", 1020, EventType::kAddToCart);  // a again: moves to the end
+  store.Record(1, 12, "c", 5000, EventType::kClick);      // the window keeps c only
+  const auto user = store.GetUser(1, 5000);
+  EXPECT_EQ(Keys(user.window), (std::vector<uint64_t>{12}));
+  ASSERT_EQ(SeenKeys(user.seen), (std::vector<uint64_t>{11, 10, 12}));
+  EXPECT_TRUE(user.seen[0].Has(EventType::kPurchase));
+  EXPECT_FALSE(user.seen[0].Has(EventType::kView));
+  EXPECT_TRUE(user.seen[1].Has(EventType::kView));
+  EXPECT_TRUE(user.seen[1].Has(EventType::kAddToCart));
+  EXPECT_FALSE(user.seen[1].Has(EventType::kPurchase));
+  EXPECT_EQ(user.seen[1].last_ts_ms, 1020);
+  EXPECT_TRUE(store.GetUser(2).seen.empty());
+}
+
+TEST(UserHistoryStoreTest, SeenRecordKeepsTheNewestItemsUpToItsCap) {
+  UserHistoryOptions options;
+  options.seen_max_items = 3;
+  UserHistoryStore store(options);
+  for (uint64_t item = 1; item <= 5; ++item) {
+    store.Record(7, item, "i", static_cast<int64_t>(item) * 10, EventType::kPurchase);
+  }
+  EXPECT_EQ(SeenKeys(store.GetUser(7).seen), (std::vector<uint64_t>{3, 4, 5}));
+  store.Record(7, 3, "i", 60, EventType::kView);  // a repeat refreshes, evicts nothing
+  EXPECT_EQ(SeenKeys(store.GetUser(7).seen), (std::vector<uint64_t>{4, 5, 3}));
+  store.Record(7, 9, "i", 55, EventType::kView);  // late event: placed by its time
+  EXPECT_EQ(SeenKeys(store.GetUser(7).seen), (std::vector<uint64_t>{5, 9, 3}));
+  // 0: no record at all.
+  options.seen_max_items = 0;
+  UserHistoryStore none(options);
+  none.Record(7, 1, "i", 10, EventType::kPurchase);
+  EXPECT_TRUE(none.GetUser(7).seen.empty());
+  EXPECT_EQ(none.GetUser(7).window.size(), 1u);
+}
+
 TEST(UserHistoryStoreTest, AnswersWithTheUserStageWindow) {
   // The same sequence through the user stage's window type and through the store gives
   // the same window: one set of rules.

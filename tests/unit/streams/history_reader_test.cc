@@ -48,7 +48,8 @@ TEST(HistoryReader, MovieLensSecondsBecomeMilliseconds) {
   EXPECT_EQ((*events)[0].user_id, "196");
   EXPECT_EQ((*events)[0].item_id, "242");
   EXPECT_EQ((*events)[0].ts_ms, 881250949000);
-  EXPECT_EQ((*events)[0].event, EventType::kClick);
+  // A rating is a watched film: a purchase (filtered by serving's seen filter).
+  EXPECT_EQ((*events)[0].event, EventType::kPurchase);
   EXPECT_EQ((*events)[1].ts_ms, 891717742000);
   EXPECT_EQ((*events)[2].user_id, "22");
   // Sorted by time: 878887116 < 881250949 < 891717742.
