@@ -1,6 +1,6 @@
 // `streamrec run`: the whole system in one process, for a demo or development: the
 // embedded broker (or --brokers), every stage (user, item, trainer, serving with the HTTP
-// API; apps/pipeline.h), the synthetic click generator, and the metrics endpoint. Ctrl-C
+// API; stages/pipeline.h), the synthetic click generator, and the metrics endpoint. Ctrl-C
 // stops everything in reverse start order.
 #include <chrono>
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
-#include "apps/pipeline.h"
+#include "stages/pipeline.h"
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
 #include "http/metrics_server.h"
@@ -22,7 +22,7 @@ namespace streamrec::apps {
 namespace {
 
 struct RunFlags {
-  PipelineOptions pipeline;
+  stages::PipelineOptions pipeline;
   double rate = 200;  // synthetic events per second
   uint64_t seed = 42;
   bool no_generator = false;
@@ -31,7 +31,7 @@ struct RunFlags {
 
 Result<std::unique_ptr<SyntheticClickSource>> StartGenerator(const CommandContext& ctx,
                                                              const RunFlags& flags,
-                                                             const Pipeline& pipeline) {
+                                                             const stages::Pipeline& pipeline) {
   SyntheticSourceOptions so;
   so.producer.brokers = pipeline.brokers();
   so.producer.properties = KafkaPropertiesFromConfig(ctx.config);
@@ -51,7 +51,7 @@ int Fail(const std::string& what, const Status& st) {
   return 1;
 }
 
-void PrintWhereToLook(const RunFlags& flags, Pipeline& pipeline, int metrics_port) {
+void PrintWhereToLook(const RunFlags& flags, stages::Pipeline& pipeline, int metrics_port) {
   std::printf("streamrec run: %s at %s\n",
               pipeline.embedded_broker() ? "embedded broker (librdkafka mock cluster)" : "Kafka cluster",
               pipeline.brokers().c_str());
@@ -88,7 +88,9 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
     if (!metrics_server.ok()) return Fail("metrics", metrics_server.status());
     metrics = std::move(metrics_server).value();
   }
-  auto pipeline = Pipeline::Start(ctx.config, flags.pipeline);
+  stages::PipelineOptions pipeline_options = flags.pipeline;
+  pipeline_options.external_stop = [] { return StopRequested(); };
+  auto pipeline = stages::Pipeline::Start(ctx.config, pipeline_options);
   if (!pipeline.ok()) return Fail("starting", pipeline.status());
   std::unique_ptr<SyntheticClickSource> generator;
   if (!flags.no_generator) {
@@ -124,7 +126,7 @@ const CommandRegistration kRun(
     "run", "Run everything in one process: embedded broker, all stages, synthetic clicks, HTTP API",
     [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<RunFlags>();
-      PipelineOptions& p = flags->pipeline;
+      stages::PipelineOptions& p = flags->pipeline;
       sub->add_option("--brokers", p.brokers,
                       "Use this Kafka cluster instead of starting the embedded broker");
       sub->add_option("--bootstrap-file", p.bootstrap_file,

@@ -2,7 +2,6 @@
 // chart does, one StatefulSet per stage). Stages are listed in kStages below; adding one
 // (trainer, serving) is a function with the StageMain signature and one table line.
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -12,9 +11,9 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
-#include "apps/pipeline.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
+#include "core/file_system.h"
 #include "core/metrics.h"
 #include "http/metrics_server.h"
 #include "operators/item_stage.h"
@@ -23,6 +22,7 @@
 #include "runtime/stage_runner.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
+#include "stages/pipeline.h"
 #include "stages/trainer_stage.h"
 #include "state/state_db.h"
 #include "streams/kafka_properties.h"
@@ -66,7 +66,7 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Top
     if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
     metrics_server = std::move(started).value();
   }
-  auto options = TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
+  auto options = stages::TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
   if (!options.ok()) return Fail("config", options.status());
   const runtime::StageRunnerOptions& ro = *options;
@@ -87,14 +87,15 @@ int CheckpointStopped(const StageFlags& flags) {
   for (int p = 0; p < flags.partitions; ++p) {
     state::StateDbOptions o;
     o.path = flags.state_dir + "/" + flags.name + "-" + std::to_string(p);
-    if (!std::filesystem::exists(o.path)) continue;
+    if (!file_system::Exists(o.path)) continue;
     o.column_families = flags.name == "item"
                             ? std::vector<std::string>{operators::kPairsStore, operators::kCountsStore}
                             : std::vector<std::string>{};
     o.counter_column_families = o.column_families;
     auto db = state::StateDb::Open(o);
     if (!db.ok()) return Fail("opening " + o.path, db.status());
-    std::filesystem::create_directories(flags.checkpoint_dir);
+    Status made = file_system::CreateDirectories(flags.checkpoint_dir);
+    if (!made.ok()) return Fail("checkpoint", made);
     const std::string to = flags.checkpoint_dir + "/" + flags.name + "-" + std::to_string(p);
     Status st = (*db)->Checkpoint(to);
     if (!st.ok()) return Fail("checkpoint", st);
@@ -109,7 +110,8 @@ int RunUserStage(const CommandContext& ctx, const StageFlags& flags) {
   auto options = operators::UserStageOptions::FromConfig(ctx.config);
   if (!options.ok()) return Fail("config", options.status());
   if (options->item_partitions == 0) {
-    auto n = DiscoverPartitions(ctx.config, flags.brokers, options->topics.cooc_deltas);
+    auto n = stages::DiscoverPartitions(ctx.config, flags.brokers, options->topics.cooc_deltas,
+                                        [] { return StopRequested(); });
     if (!n.ok()) return Fail("discovering item partitions", n.status());
     options->item_partitions = *n;
   }

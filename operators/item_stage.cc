@@ -119,7 +119,10 @@ class ItemStageProcessor : public Processor {
     if (!total.ok()) return total.status();
     total_ = *total;
     context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
-                      [this](int64_t) { context_->Commit(); });
+                      [this](int64_t) {
+                        context_->Commit();
+                        return Status::Ok();
+                      });
     return Status::Ok();
   }
 

@@ -71,7 +71,10 @@ class UserStageProcessor : public Processor {
     if (windows_ == nullptr || peer_counts_ == nullptr) return Status::Internal("user stage: missing store");
     if (options_.item_partitions < 1) return Status::InvalidArgument("user stage: item_partitions < 1");
     context->Schedule(options_.flush_interval_ms, PunctuationType::kWallClock,
-                      [this](int64_t) { context_->Commit(); });
+                      [this](int64_t) {
+                        context_->Commit();
+                        return Status::Ok();
+                      });
     return Status::Ok();
   }
 

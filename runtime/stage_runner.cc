@@ -2,8 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 namespace streamrec::runtime {
 namespace {
+
+constexpr int kMetadataTimeoutMs = 5000;
 
 constexpr int kPartitionShift = 40;
 
@@ -12,6 +18,90 @@ uint64_t MakeTag(int32_t partition, uint64_t sequence) {
 }
 
 }  // namespace
+
+// The context of a kProcessorManaged topology's one processor: forwards go straight to
+// the producer, punctuations by wall clock (after every poll) and stream time (the
+// largest record timestamp seen over all partitions). Processing thread only.
+class StageRunner::ManagedContext : public ProcessorContext {
+ public:
+  ManagedContext(StageRunner* runner, std::unique_ptr<Processor> processor)
+      : runner_(runner), processor_(std::move(processor)) {}
+
+  Processor* processor() { return processor_.get(); }
+
+  Status Process(const Record& record) {
+    current_ = &record;
+    Status st = processor_->Process(record);
+    current_ = nullptr;
+    if (!st.ok()) return st;
+    if (record.timestamp_ms > stream_time_ms_) {
+      stream_time_ms_ = record.timestamp_ms;
+      for (auto& s : schedules_) {
+        if (s.type != PunctuationType::kStreamTime) continue;
+        if (s.next_ms < 0) s.next_ms = stream_time_ms_ + s.interval_ms;
+        while (s.next_ms <= stream_time_ms_) {
+          STREAMREC_RETURN_IF_ERROR(s.punctuator(s.next_ms).WithContext(runner_->topology_.name + " punctuation"));
+          s.next_ms += s.interval_ms;
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status PunctuateWallClock() {
+    const int64_t now = runner_->clock_->NowMillis();
+    for (auto& s : schedules_) {
+      if (s.type != PunctuationType::kWallClock) continue;
+      if (s.next_ms < 0) s.next_ms = now + s.interval_ms;
+      if (now >= s.next_ms) {
+        s.next_ms = now + s.interval_ms;
+        STREAMREC_RETURN_IF_ERROR(s.punctuator(now).WithContext(runner_->topology_.name + " punctuation"));
+      }
+    }
+    return Status::Ok();
+  }
+
+  bool TakeCommitRequest() {
+    const bool requested = commit_requested_;
+    commit_requested_ = false;
+    return requested;
+  }
+
+  // ProcessorContext.
+  void Forward(OutputRecord record) override {
+    ProduceMessage m;
+    m.topic = record.topic;
+    m.key = record.key;
+    m.has_key = record.has_key;
+    m.value = record.value;
+    m.headers = &record.headers;
+    m.partition = record.partition;
+    m.timestamp_ms = record.timestamp_ms;
+    runner_->Fail(runner_->producer_->Produce(m).WithContext("producing to " + record.topic));
+  }
+  void Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) override {
+    schedules_.push_back(Entry{std::max<int64_t>(1, interval_ms), type, std::move(punctuator), -1});
+  }
+  state::StateStore* GetStateStore(const std::string& /*name*/) override { return nullptr; }
+  void Commit() override { commit_requested_ = true; }
+  int32_t partition() const override { return current_ != nullptr ? current_->partition : -1; }
+  const Record* current_record() const override { return current_; }
+  const Clock& clock() const override { return *runner_->clock_; }
+
+ private:
+  struct Entry {
+    int64_t interval_ms;
+    PunctuationType type;
+    Punctuator punctuator;
+    int64_t next_ms;  // -1: not started
+  };
+  StageRunner* runner_;
+  std::unique_ptr<Processor> processor_;
+  std::vector<Entry> schedules_;
+  const Record* current_ = nullptr;
+  int64_t stream_time_ms_ = -1;
+  bool commit_requested_ = false;
+};
 
 StageRunner::StageRunner(Topology topology, StageRunnerOptions options)
     : topology_(std::move(topology)),
@@ -28,7 +118,15 @@ StageRunner::~StageRunner() {
 
 Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, StageRunnerOptions options) {
   if (options.group_id.empty()) return Status::InvalidArgument("stage runner: group id required");
-  if (options.state_dir.empty()) return Status::InvalidArgument("stage runner: state dir required");
+  if (!topology.processor_supplier) return Status::InvalidArgument("stage runner: no processor supplier");
+  const bool managed = topology.state_kind == StateKind::kProcessorManaged;
+  if (!managed && options.state_dir.empty()) return Status::InvalidArgument("stage runner: state dir required");
+  if (!managed && !topology.co_source_topics.empty()) {
+    return Status::InvalidArgument("stage runner: co-source topics need a processor-managed topology");
+  }
+  // Range assignment is what co-partitions topics: partition p of every source goes to
+  // one member. The other strategies balance each topic on its own.
+  if (!topology.co_source_topics.empty()) options.assignment_strategy = "range";
   std::unique_ptr<StageRunner> runner(new StageRunner(std::move(topology), std::move(options)));
   StageRunner* self = runner.get();
 
@@ -79,6 +177,7 @@ void StageRunner::OnDelivery(const DeliveryReport& report) {
     Fail(report.status.WithContext("delivering to " + report.topic));
     return;
   }
+  if (managed_ != nullptr) return;  // produced at once: nothing to record
   const int32_t partition = static_cast<int32_t>(report.tag >> kPartitionShift);
   const uint64_t seq = report.tag & ((1ULL << kPartitionShift) - 1);
   auto it = tasks_.find(partition);
@@ -142,8 +241,46 @@ Status StageRunner::CloseTask(int32_t partition, bool commit) {
   return st;
 }
 
+Status StageRunner::CommitManaged(const std::vector<TopicPartitionOffset>& partitions, bool closing) {
+  // After the final Flush(closing=true) the processor is not flushed again (the revocation
+  // inside Close() only moves the group offsets).
+  if (!managed_closed_) {
+    STREAMREC_RETURN_IF_ERROR(managed_->processor()->Flush(closing).WithContext("flushing " + topology_.name));
+    managed_closed_ = closing;
+  }
+  if (partitions.empty()) return Status::Ok();
+  std::vector<TopicPartitionOffset> positions = partitions;
+  auto read = consumer_->Positions(partitions);
+  if (read.ok()) positions = std::move(read).value();
+  std::vector<TopicPartitionOffset> offsets;
+  for (const auto& tp : positions) {
+    std::optional<int64_t> own = managed_->processor()->CommittableOffset(tp.topic, tp.partition);
+    const int64_t offset = own.value_or(tp.offset);
+    if (offset >= 0) offsets.push_back({tp.topic, tp.partition, offset});
+  }
+  if (offsets.empty()) return Status::Ok();
+  Status st = consumer_->CommitSync(offsets);
+  // The group's offsets only decide where a partition starts when the processor has no
+  // position of its own; a refused commit (a rebalance under way) is retried next time.
+  if (!st.ok()) spdlog::warn("[{}] committing group offsets: {}", topology_.name, st.ToString());
+  return Status::Ok();
+}
+
 void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
                                        std::vector<TopicPartitionOffset>* partitions) {
+  if (managed_ != nullptr) {
+    for (auto& tp : *partitions) {
+      std::optional<int64_t> start = managed_->processor()->StartOffset(tp.topic, tp.partition);
+      if (start) tp.offset = *start;
+      managed_assigned_.push_back({tp.topic, tp.partition, kOffsetStored});
+      spdlog::info("[{}] assigned {}:{} from offset {}", topology_.name, tp.topic, tp.partition,
+                   start ? std::to_string(*start) : std::string("of the group"));
+    }
+    int sources = 0;
+    for (const auto& tp : managed_assigned_) sources += tp.topic == topology_.source_topic ? 1 : 0;
+    assigned_.store(sources);
+    return;
+  }
   for (auto& tp : *partitions) {
     if (tp.topic != topology_.source_topic) continue;
     StreamTaskOptions to;
@@ -171,6 +308,11 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
 
 void StageRunner::OnPartitionsRevoked(KafkaConsumer* consumer,
                                       const std::vector<TopicPartitionOffset>& partitions) {
+  if (managed_ != nullptr) {
+    if (error_.ok()) Fail(CommitManaged(partitions, /*closing=*/false));
+    DropManaged(partitions, "revoked");
+    return;
+  }
   std::vector<TopicPartitionOffset> offsets;
   for (const auto& tp : partitions) {
     auto it = tasks_.find(tp.partition);
@@ -186,8 +328,27 @@ void StageRunner::OnPartitionsRevoked(KafkaConsumer* consumer,
   }
 }
 
+void StageRunner::DropManaged(const std::vector<TopicPartitionOffset>& partitions, const char* why) {
+  for (const auto& tp : partitions) {
+    for (auto it = managed_assigned_.begin(); it != managed_assigned_.end(); ++it) {
+      if (it->topic == tp.topic && it->partition == tp.partition) {
+        managed_assigned_.erase(it);
+        spdlog::info("[{}] {} {}:{}", topology_.name, why, tp.topic, tp.partition);
+        break;
+      }
+    }
+  }
+  int sources = 0;
+  for (const auto& tp : managed_assigned_) sources += tp.topic == topology_.source_topic ? 1 : 0;
+  assigned_.store(sources);
+}
+
 void StageRunner::OnPartitionsLost(KafkaConsumer* /*consumer*/,
                                    const std::vector<TopicPartitionOffset>& partitions) {
+  if (managed_ != nullptr) {
+    DropManaged(partitions, "lost");
+    return;
+  }
   for (const auto& tp : partitions) {
     if (tp.topic != topology_.source_topic) continue;
     // Another member may own it already: drop uncommitted work, keep what was committed.
@@ -196,8 +357,35 @@ void StageRunner::OnPartitionsLost(KafkaConsumer* /*consumer*/,
   }
 }
 
+Status StageRunner::WaitForSources(const std::function<bool()>& stop) {
+  for (const std::string& topic : topology_.source_topics()) {
+    for (int attempt = 0;; ++attempt) {
+      Result<int> n = consumer_->PartitionCount(topic, kMetadataTimeoutMs);
+      if (n.ok() && *n > 0) break;
+      if (stop()) return Status::Unavailable("stopped while waiting for topic " + topic);
+      if (attempt % 25 == 0) {
+        spdlog::info("[{}] waiting for topic {}: {}", topology_.name, topic,
+                     n.ok() ? "no partitions" : n.status().ToString());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  return Status::Ok();
+}
+
 Status StageRunner::Run(const std::function<bool()>& stop) {
-  STREAMREC_RETURN_IF_ERROR(consumer_->Subscribe({topology_.source_topic}));
+  if (topology_.state_kind == StateKind::kProcessorManaged) {
+    managed_ = std::make_unique<ManagedContext>(this, topology_.processor_supplier());
+    if (managed_->processor() == nullptr) return Status::InvalidArgument(topology_.name + ": no processor");
+    STREAMREC_RETURN_IF_ERROR(managed_->processor()->Init(managed_.get()).WithContext(topology_.name + " init"));
+  }
+  Status waited = WaitForSources(stop);
+  if (!waited.ok()) {
+    if (managed_ != nullptr) managed_->processor()->Close();
+    return stop() ? Status::Ok() : waited;
+  }
+  STREAMREC_RETURN_IF_ERROR(consumer_->Subscribe(topology_.source_topics()));
+  if (managed_ != nullptr) return RunManaged(stop);
   std::vector<Record> records;
   last_commit_ms_ = clock_->NowMillis();
   while (error_.ok() && !stop()) {
@@ -238,6 +426,58 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
   for (auto& [p, task] : tasks_) left.push_back(p);
   for (int32_t p : left) Fail(CloseTask(p, /*commit=*/error_.ok()));
   Status flushed = producer_->Flush(30000);
+  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  return error_;
+}
+
+}  // namespace streamrec::runtime
+
+namespace streamrec::runtime {
+
+Status StageRunner::RunManaged(const std::function<bool()>& stop) {
+  std::vector<Record> records;
+  last_commit_ms_ = clock_->NowMillis();
+  const std::vector<std::string> sources = topology_.source_topics();
+  while (error_.ok() && !stop()) {
+    records.clear();
+    auto polled = consumer_->PollBatch(options_.max_poll_records, 50, &records);
+    if (!polled.ok()) {
+      Fail(polled.status());
+      break;
+    }
+    for (const auto& r : records) {
+      if (std::find(sources.begin(), sources.end(), r.topic) == sources.end()) continue;
+      Status st = managed_->Process(r);
+      if (!st.ok()) {
+        Fail(st.WithContext(topology_.name + " processing " + r.topic + ":" + std::to_string(r.partition) + "@" +
+                            std::to_string(r.offset)));
+        break;
+      }
+      processed_.fetch_add(1);
+    }
+    if (!error_.ok()) break;
+    Fail(managed_->PunctuateWallClock());
+    const int64_t now = clock_->NowMillis();
+    if (error_.ok() && (managed_->TakeCommitRequest() || now - last_commit_ms_ >= options_.commit_interval_ms)) {
+      Fail(CommitManaged(managed_assigned_, /*closing=*/false));
+      last_commit_ms_ = now;
+    }
+    producer_->Poll(0);
+  }
+  // The last commit before leaving: the processor flushes (a trainer's final snapshot)
+  // and what it forwarded is delivered before the group offsets move.
+  if (error_.ok()) {
+    Fail(managed_->processor()->Flush(/*closing=*/true).WithContext("flushing " + topology_.name));
+    managed_closed_ = true;
+  }
+  Status flushed = producer_->Flush(30000);
+  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  if (error_.ok()) Fail(CommitManaged(managed_assigned_, /*closing=*/true));
+  // Close() revokes what is left: CommitManaged once more (harmless), then drops them.
+  Status closed = consumer_->Close();
+  if (error_.ok() && !closed.ok()) Fail(closed);
+  managed_->processor()->Close();
+  flushed = producer_->Flush(30000);
   if (error_.ok() && !flushed.ok()) Fail(flushed);
   return error_;
 }

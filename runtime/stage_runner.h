@@ -43,8 +43,10 @@ struct StageRunnerOptions {
 };
 
 // Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one
-// processing thread (the one calling Run) owns the consumer, the producer, and one
-// StreamTask per assigned partition.
+// processing thread (the one calling Run) owns the consumer, the producer, and the
+// processors. Run() first waits (until `stop`) for the source topics to exist.
+//
+// StateKind::kPartitionStore (user, item): one StreamTask per assigned partition.
 // - On assignment a task opens its partition's RocksDB, re-sends its committed outbox,
 //   and the consumer starts at the offset stored in that DB (not the group's).
 // - Every commit interval each task commits one WriteBatch (state + offset + outbox), then
@@ -52,6 +54,14 @@ struct StageRunnerOptions {
 //   order holds per partition); a delivery report deletes the outbox entry.
 // - On revocation a task commits, the producer is flushed, and the DB is closed.
 // Group offsets are committed too (for lag monitoring), but never read back.
+//
+// StateKind::kProcessorManaged (trainer, serving): one processor, created and initialised
+// when Run() starts, for every partition of every source topic this member owns.
+// - On assignment each partition starts at Processor::StartOffset (else the group's).
+// - Forwarded records are produced at once; a failed delivery ends Run() with its cause.
+// - Every commit interval, on Commit() requests, on revocation and at the end: the
+//   processor's Flush, then the group offsets of Processor::CommittableOffset (else the
+//   consumer's positions). Co-partitioned sources are assigned with the range strategy.
 class StageRunner : private RebalanceListener {
  public:
   static Result<std::unique_ptr<StageRunner>> Create(Topology topology, StageRunnerOptions options);
@@ -61,7 +71,8 @@ class StageRunner : private RebalanceListener {
   // task and leaves the group. Returns the first fatal error, if any.
   Status Run(const std::function<bool()>& stop);
 
-  // Partitions currently owned (updated on the processing thread; readable anywhere).
+  // Source-topic partitions currently owned (updated on the processing thread; readable
+  // anywhere).
   int assigned_partitions() const { return assigned_.load(); }
   int64_t records_processed() const { return processed_.load(); }
   // RocksDB write statistics summed over the tasks closed so far (all of them once Run()
@@ -75,7 +86,13 @@ class StageRunner : private RebalanceListener {
   void OnPartitionsLost(KafkaConsumer* consumer, const std::vector<TopicPartitionOffset>& partitions) override;
   void OnDelivery(const DeliveryReport& report);
 
+  class ManagedContext;
   Status CommitTask(StreamTask* task, bool closing = false);
+  // kProcessorManaged: Flush, then the group offsets of `partitions`.
+  Status CommitManaged(const std::vector<TopicPartitionOffset>& partitions, bool closing);
+  Status WaitForSources(const std::function<bool()>& stop);
+  Status RunManaged(const std::function<bool()>& stop);
+  void DropManaged(const std::vector<TopicPartitionOffset>& partitions, const char* why);
   Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
   Status CloseTask(int32_t partition, bool commit);
   void Fail(const Status& st);
@@ -85,7 +102,10 @@ class StageRunner : private RebalanceListener {
   const Clock* clock_;
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<KafkaConsumer> consumer_;
-  std::map<int32_t, std::unique_ptr<StreamTask>> tasks_;
+  std::map<int32_t, std::unique_ptr<StreamTask>> tasks_;  // kPartitionStore
+  std::unique_ptr<ManagedContext> managed_;                // kProcessorManaged
+  std::vector<TopicPartitionOffset> managed_assigned_;      // kProcessorManaged
+  bool managed_closed_ = false;                             // the final Flush ran
   Status error_;
   int64_t last_commit_ms_ = 0;
   mutable Mutex stats_mu_;

@@ -21,6 +21,9 @@ StreamTask::~StreamTask() {
 
 Result<std::unique_ptr<StreamTask>> StreamTask::Open(const Topology& topology, int32_t partition,
                                                      const StreamTaskOptions& options) {
+  if (topology.state_kind != StateKind::kPartitionStore) {
+    return Status::InvalidArgument(topology.name + ": a stream task needs a partition-store topology");
+  }
   std::unique_ptr<StreamTask> task(new StreamTask(topology, partition, options));
   STREAMREC_RETURN_IF_ERROR(task->Init());
   return task;
@@ -104,7 +107,7 @@ Result<bool> StreamTask::Process(const Record& record) {
       if (s.type != PunctuationType::kStreamTime) continue;
       if (s.next_ms < 0) s.next_ms = stream_time_ms_ + s.interval_ms;
       while (s.next_ms <= stream_time_ms_) {
-        s.punctuator(s.next_ms);
+        STREAMREC_RETURN_IF_ERROR(s.punctuator(s.next_ms).WithContext(topology_.name + " punctuation"));
         s.next_ms += s.interval_ms;
       }
     }
@@ -118,8 +121,8 @@ Status StreamTask::Punctuate() {
     if (s.type != PunctuationType::kWallClock) continue;
     if (s.next_ms < 0) s.next_ms = now + s.interval_ms;
     if (now >= s.next_ms) {
-      s.punctuator(now);
       s.next_ms = now + s.interval_ms;
+      STREAMREC_RETURN_IF_ERROR(s.punctuator(now).WithContext(topology_.name + " punctuation"));
     }
   }
   return Status::Ok();

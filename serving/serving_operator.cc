@@ -1,11 +1,13 @@
 #include "serving/serving_operator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/stage_runner.h"
 #include "runtime/table_reader.h"
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
@@ -13,21 +15,6 @@
 
 namespace streamrec::serving {
 namespace {
-
-constexpr int kMetadataTimeoutMs = 5000;
-
-// Waits (until `stop`) for a topic to exist and returns its partitions.
-Result<int> WaitForPartitions(KafkaConsumer* consumer, const std::string& topic,
-                              const std::atomic<bool>& stop) {
-  for (;;) {
-    Result<int> n = consumer->PartitionCount(topic, kMetadataTimeoutMs);
-    if (n.ok() && *n > 0) return n;
-    if (stop.load()) return Status::Unavailable("stopped while waiting for topic " + topic);
-    spdlog::info("[serving] waiting for topic {}: {}", topic,
-                 n.ok() ? "no partitions" : n.status().ToString());
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-}
 
 // Announces the snapshots published on `streamrec.models` (a single-partition,
 // totally ordered log) to the manager. Runs on the models thread, which owns its
@@ -69,36 +56,85 @@ class ModelsTopicSource : public Source<TwoTowerModel> {
   AspiredVersionsCallback callback_;
 };
 
-// Re-reads the clicks partitions from the start on every assignment (the recent windows
-// live in memory) and commits rec-requests positions on revoke. Runs on the requests
-// thread.
-class RequestsRebalanceListener : public RebalanceListener {
+// The request stage as a processor-managed topology on clicks + rec-requests
+// (co-partitioned by user). Clicks rebuild this replica's in-memory recent windows, so
+// clicks partitions start from the beginning on every assignment; rec-requests start at
+// the group's committed offset. The requests of one poll are answered after its clicks
+// (a request sees the clicks that arrived with it) on up to `threads` threads, and the
+// answers forwarded in order. Runs on the runner's (requests) thread.
+class RequestProcessor : public runtime::Processor {
  public:
-  RequestsRebalanceListener(std::string clicks, std::string requests)
-      : clicks_(std::move(clicks)), requests_(std::move(requests)) {}
+  RequestProcessor(const TopicNames& topics, RecommendationService* service, int threads,
+                   std::atomic<int64_t>* answered)
+      : topics_(topics), service_(*service), threads_(std::max(1, threads)), answered_(*answered) {}
 
-  void OnPartitionsAssigned(KafkaConsumer*, std::vector<TopicPartitionOffset>* partitions) override {
-    for (TopicPartitionOffset& tp : *partitions) {
-      if (tp.topic == clicks_) tp.offset = kOffsetBeginning;
-      spdlog::info("[serving] assigned {}:{}", tp.topic, tp.partition);
-    }
+  Status Init(runtime::ProcessorContext* context) override {
+    context_ = context;
+    context->Schedule(1, runtime::PunctuationType::kWallClock, [this](int64_t) { return AnswerPending(); });
+    return Status::Ok();
   }
 
-  void OnPartitionsRevoked(KafkaConsumer* consumer,
-                           const std::vector<TopicPartitionOffset>& partitions) override {
-    std::vector<TopicPartitionOffset> commit;
-    for (const TopicPartitionOffset& tp : partitions) {
-      if (tp.topic == requests_ && tp.offset >= 0) commit.push_back(tp);
+  Status Process(const Record& r) override {
+    if (r.topic == topics_.clicks) {
+      ClickParseResult parsed = parser_.Parse(r.value);
+      if (!parsed.ok()) return Status::Ok();  // the user stage routes it to the DLQ
+      service_.history().Record(parsed.event.user_key, parsed.event.item_key, parsed.event.item_id,
+                                parsed.event.ts_ms, parsed.event.event);
+    } else if (r.topic == topics_.rec_requests) {
+      pending_.push_back(Request{r.key, r.value});
     }
-    if (!commit.empty()) {
-      Status st = consumer->CommitSync(commit);
-      if (!st.ok()) spdlog::warn("[serving] commit on revoke: {}", st.ToString());
-    }
+    return Status::Ok();
+  }
+
+  Status Flush(bool /*closing*/) override { return AnswerPending(); }
+
+  std::optional<int64_t> StartOffset(const std::string& topic, int32_t /*partition*/) override {
+    if (topic == topics_.clicks) return kOffsetBeginning;
+    return std::nullopt;
   }
 
  private:
-  const std::string clicks_;
-  const std::string requests_;
+  struct Request {
+    std::string key;
+    std::string value;
+  };
+
+  Status AnswerPending() {
+    if (pending_.empty()) return Status::Ok();
+    std::vector<std::string> responses(pending_.size());
+    const size_t workers = std::min<size_t>(static_cast<size_t>(threads_), pending_.size());
+    if (workers <= 1) {
+      for (size_t i = 0; i < pending_.size(); ++i) responses[i] = service_.HandleRequestMessage(pending_[i].value);
+    } else {
+      std::vector<std::thread> pool;
+      for (size_t w = 0; w < workers; ++w) {
+        pool.emplace_back([&, w] {
+          for (size_t i = w; i < pending_.size(); i += workers) {
+            responses[i] = service_.HandleRequestMessage(pending_[i].value);
+          }
+        });
+      }
+      for (auto& t : pool) t.join();
+    }
+    for (size_t i = 0; i < pending_.size(); ++i) {
+      runtime::OutputRecord out;
+      out.topic = topics_.recommendations;
+      out.key = std::move(pending_[i].key);
+      out.value = std::move(responses[i]);
+      context_->Forward(std::move(out));
+    }
+    answered_.fetch_add(static_cast<int64_t>(pending_.size()));
+    pending_.clear();
+    return Status::Ok();
+  }
+
+  const TopicNames& topics_;
+  RecommendationService& service_;
+  const int threads_;
+  std::atomic<int64_t>& answered_;
+  runtime::ProcessorContext* context_ = nullptr;
+  ClickEventParser parser_;
+  std::vector<Request> pending_;
 };
 
 }  // namespace
@@ -238,88 +274,28 @@ void ServingOperator::TablesLoop() {
 }
 
 void ServingOperator::RequestsLoop() {
-  RequestsRebalanceListener listener(options_.topics.clicks, options_.topics.rec_requests);
-  ConsumerOptions copts;
-  copts.brokers = options_.brokers;
-  copts.properties = options_.kafka;
+  runtime::Topology topology;
+  topology.name = "serving";
+  topology.source_topic = options_.topics.clicks;
+  topology.co_source_topics = {options_.topics.rec_requests};
+  topology.state_kind = runtime::StateKind::kProcessorManaged;
+  topology.processor_supplier = [this]() -> std::unique_ptr<runtime::Processor> {
+    return std::make_unique<RequestProcessor>(options_.topics, service_.get(), options_.request_threads,
+                                              &answered_);
+  };
+  runtime::StageRunnerOptions ro;
+  ro.brokers = options_.brokers;
+  ro.properties = options_.kafka;
   // Requests are latency-bound: don't let an empty fetch wait librdkafka's default
   // 500 ms (a user setting wins).
-  copts.properties.emplace("fetch.wait.max.ms", std::to_string(options_.request_fetch_wait_ms));
-  copts.group_id = options_.group_id;
-  copts.stage = "serving";
-  copts.listener = &listener;
-  Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(copts);
-  if (!created.ok()) return Fail("requests", created.status().WithContext("consumer"));
-  KafkaConsumer* consumer = created->get();
-  for (const std::string& topic : {options_.topics.clicks, options_.topics.rec_requests}) {
-    Result<int> n = WaitForPartitions(consumer, topic, stop_);
-    if (!n.ok()) {
-      if (!stop_.load()) Fail("requests", n.status());
-      return;
-    }
-  }
-  Status st = consumer->Subscribe({options_.topics.clicks, options_.topics.rec_requests});
-  if (!st.ok()) return Fail("requests", st.WithContext("subscribe"));
-  ClickEventParser parser;
-  std::vector<Record> batch;
-  auto last_commit = std::chrono::steady_clock::now();
-  bool uncommitted = false;
-  while (!stop_.load()) {
-    batch.clear();
-    Result<size_t> got = consumer->PollBatch(options_.max_batch, options_.poll_timeout_ms, &batch);
-    if (!got.ok()) return Fail("requests", got.status());
-    // Clicks first, so a request sees the clicks that arrived in the same batch.
-    for (const Record& r : batch) {
-      if (r.topic != options_.topics.clicks) continue;
-      ClickParseResult parsed = parser.Parse(r.value);
-      if (!parsed.ok()) continue;  // the user stage routes it to the DLQ
-      service_->history().Record(parsed.event.user_key, parsed.event.item_key,
-                                 parsed.event.item_id, parsed.event.ts_ms, parsed.event.event);
-    }
-    std::vector<const Record*> requests;
-    for (const Record& r : batch) {
-      if (r.topic == options_.topics.rec_requests) requests.push_back(&r);
-    }
-    // Answer the batch's requests on up to request_threads threads (the service is
-    // thread-safe), then produce the answers in order.
-    std::vector<std::string> responses(requests.size());
-    const size_t workers =
-        std::min<size_t>(std::max(1, options_.request_threads), requests.size());
-    if (workers <= 1) {
-      for (size_t i = 0; i < requests.size(); ++i) {
-        responses[i] = service_->HandleRequestMessage(requests[i]->value);
-      }
-    } else {
-      std::vector<std::thread> pool;
-      for (size_t w = 0; w < workers; ++w) {
-        pool.emplace_back([&, w] {
-          for (size_t i = w; i < requests.size(); i += workers) {
-            responses[i] = service_->HandleRequestMessage(requests[i]->value);
-          }
-        });
-      }
-      for (auto& t : pool) t.join();
-    }
-    for (size_t i = 0; i < requests.size(); ++i) {
-      Status produced =
-          producer_->Produce(options_.topics.recommendations, requests[i]->key, responses[i]);
-      if (!produced.ok()) {
-        spdlog::warn("[serving] producing a response: {}", produced.ToString());
-      } else {
-        answered_.fetch_add(1);
-      }
-      uncommitted = true;
-    }
-    producer_->Poll(0);
-    const auto now = std::chrono::steady_clock::now();
-    if (uncommitted && now - last_commit >= std::chrono::milliseconds(options_.commit_interval_ms)) {
-      Status c = consumer->CommitPositions();
-      if (!c.ok()) spdlog::warn("[serving] commit: {}", c.ToString());
-      last_commit = now;
-      uncommitted = false;
-    }
-  }
-  (void)consumer->Close();
+  ro.properties.emplace("fetch.wait.max.ms", std::to_string(options_.request_fetch_wait_ms));
+  ro.group_id = options_.group_id;
+  ro.commit_interval_ms = options_.commit_interval_ms;
+  ro.max_poll_records = options_.max_batch;
+  Result<std::unique_ptr<runtime::StageRunner>> runner = runtime::StageRunner::Create(topology, ro);
+  if (!runner.ok()) return Fail("requests", runner.status());
+  Status st = (*runner)->Run([this] { return stop_.load(); });
+  if (!st.ok()) Fail("requests", st);
 }
 
 void ServingOperator::ModelsLoop() {

@@ -58,16 +58,18 @@ struct ServingOperatorOptions {
 //    runtime::TableReader (every partition from the beginning, no group) and applies them
 //    to the service's tables, publishing after each batch; tables count as loaded (for
 //    /readyz) once the reader caught up (the end offsets it saw at start);
-//  * requests: a member of `group_id` subscribed to `clicks` and `rec-requests`
-//    (co-partitioned by user). Clicks rebuild the in-memory recent windows of this
-//    replica's users — on every assignment the clicks partitions are re-read from the
-//    beginning of what the broker keeps — and each request is answered on
-//    `recommendations` (key: user id) with the user's fresh window. Only rec-requests
-//    positions matter; they are committed every commit_interval_ms and on revoke;
+//  * requests: a processor-managed topology on runtime::StageRunner, a member of
+//    `group_id` on `clicks` and `rec-requests` (co-partitioned by user, range-assigned).
+//    Clicks rebuild the in-memory recent windows of this replica's users — on every
+//    assignment the clicks partitions are re-read from the beginning of what the broker
+//    keeps — and each request is answered on `recommendations` (key: user id) with the
+//    user's fresh window (at least once). Only rec-requests positions matter; they are
+//    committed every commit_interval_ms and on revoke;
 //  * models: the ModelsTopicSource reading `streamrec.models` (a TableReader); each
 //    announcement becomes an aspired version for the manager, which loads, validates and
 //    hot-swaps it on this thread.
-// A loop that fails (its consumer cannot be created, a fatal poll error) records its
+// A loop that fails (its consumer cannot be created, a fatal poll error, an answer that
+// cannot be delivered) records its
 // Status, logs it and stops the whole operator: Run() returns it, so the stage exits
 // non-zero naming the cause. Bad records are skipped (logged), not failures.
 // POST /v1/events is produced to `clicks` (key user id, the canonical event JSON) by the

@@ -15,8 +15,7 @@
 #include "core/records.h"
 #include "runtime/table_reader.h"
 #include "streams/catalog.h"
-#include "streams/kafka_consumer.h"
-#include "streams/kafka_producer.h"
+#include "runtime/stage_runner.h"
 #include "training/trainer_config.h"
 
 namespace streamrec::stages {
@@ -86,15 +85,19 @@ void TrainingFeed::OnTableRecord(const Record& record) {
 
 void TrainingFeed::NoteStep() {
   // After a step the trainer's buffer is empty: everything read is in the parameters.
-  if (trainer_->step() == last_step_) return;
-  last_step_ = trainer_->step();
-  trained_ = read_;
+  // With nothing buffered (e.g. only re-sends read since the last step) the same holds:
+  // the trained position takes the read one's offsets and counts.
+  if (trainer_->step() != last_step_ || read_.admitted() == trained_.admitted()) {
+    last_step_ = trainer_->step();
+    trained_ = read_;
+  }
 }
 
 Status TrainingFeed::OnExample(const Record& record) {
   const runtime::InputPosition::Verdict verdict = read_.Admit(record);
   if (verdict == runtime::InputPosition::Verdict::kDuplicate) {
     DuplicatesDropped().Increment();
+    NoteStep();
     return Status::Ok();
   }
   auto example = DecodeTrainingExample(record.value);
@@ -129,71 +132,85 @@ Result<std::optional<training::SnapshotManifest>> TrainingFeed::Finish(int64_t n
   return std::optional<training::SnapshotManifest>(std::move(m).value());
 }
 
-struct TrainerStage::Rep : public RebalanceListener {
+// The trainer as a processor-managed topology: one processor (one model) for every
+// training-examples partition this member owns. Its input position lives in the
+// snapshots (TrainingFeed), so each assigned partition starts there, and the group's
+// offsets only follow the read position (lag). Runs on the runner's thread.
+class TrainerProcessor : public runtime::Processor {
+ public:
+  TrainerProcessor(const TrainerStageOptions* options, TrainingFeed* feed, runtime::TableReader* tables)
+      : options_(*options), feed_(*feed), tables_(*tables) {}
+
+  Status Init(runtime::ProcessorContext* context) override {
+    context_ = context;
+    // After every poll: new p̂ and categories from the tables, then a snapshot if due.
+    context->Schedule(1, runtime::PunctuationType::kWallClock, [this](int64_t now_ms) { return Tick(now_ms); });
+    return Status::Ok();
+  }
+
+  Status Process(const Record& record) override { return feed_.OnExample(record); }
+
+  Status Flush(bool closing) override {
+    if (!closing) return Status::Ok();  // snapshots are taken by time (Tick), not per commit
+    auto manifest = feed_.Finish(context_->clock().NowMillis());
+    if (!manifest.ok()) return manifest.status().WithContext("final snapshot");
+    if (manifest->has_value()) Announce(**manifest);
+    return Status::Ok();
+  }
+
+  std::optional<int64_t> StartOffset(const std::string& topic, int32_t partition) override {
+    if (topic != options_.topics.training_examples) return std::nullopt;
+    // Resume where the parameters stand; with no model store, the group's offset.
+    auto next = feed_.read_position().next_offset(partition);
+    if (next) return next;
+    if (!options_.trainer.model_dir.empty() && !feed_.resumed_without_position()) {
+      return kOffsetBeginning;  // nothing of this partition is in the model yet
+    }
+    return std::nullopt;
+  }
+
+  std::optional<int64_t> CommittableOffset(const std::string& topic, int32_t partition) override {
+    if (topic != options_.topics.training_examples) return std::nullopt;
+    return feed_.read_position().next_offset(partition);
+  }
+
+ private:
+  Status Tick(int64_t now_ms) {
+    batch_.clear();
+    auto n = tables_.Poll(0, &batch_);
+    if (!n.ok()) return n.status().WithContext("reading tables");
+    for (const Record& rec : batch_) feed_.OnTableRecord(rec);
+    auto manifest = feed_.MaybeSnapshot(now_ms);
+    if (!manifest.ok()) return manifest.status().WithContext("snapshot");
+    if (manifest->has_value()) Announce(**manifest);
+    return Status::Ok();
+  }
+
+  // Forwarded on streamrec.models (produced at once; a failed delivery ends the stage).
+  void Announce(const training::SnapshotManifest& manifest) {
+    const training::ModelAnnouncement a = training::ModelAnnouncement::FromManifest(manifest);
+    runtime::OutputRecord out;
+    out.topic = options_.topics.models;
+    out.key = a.component;
+    out.value = a.ToJson();
+    context_->Forward(std::move(out));
+    spdlog::info("[trainer] snapshot v{} (step {}, {} examples, {} items, loss {:.4f}) announced", a.version,
+                 a.step, manifest.examples, a.num_items, manifest.last_loss);
+  }
+
+  const TrainerStageOptions& options_;
+  TrainingFeed& feed_;
+  runtime::TableReader& tables_;
+  runtime::ProcessorContext* context_ = nullptr;
+  std::vector<Record> batch_;
+};
+
+struct TrainerStage::Rep {
   TrainerStageOptions options;
   std::unique_ptr<TrainingFeed> feed;
   std::unique_ptr<runtime::TableReader> tables;  // item-stats and items, no group
-  std::unique_ptr<KafkaConsumer> examples;       // group member: training examples
-  std::unique_ptr<KafkaProducer> producer;       // announcements
-  std::set<int32_t> assigned;  // examples partitions this member owns now
-
-  Status Announce(const training::SnapshotManifest& manifest);
-  // Moves the group's offsets of `partitions` (owned ones only: a commit outside the
-  // group's generation is refused) to the read position.
-  void CommitReadPositions(KafkaConsumer* consumer, const std::set<int32_t>& partitions);
-
-  // RebalanceListener (runs inside examples->Poll*, on the stage's thread).
-  void OnPartitionsAssigned(KafkaConsumer*, std::vector<TopicPartitionOffset>* partitions) override {
-    for (TopicPartitionOffset& tp : *partitions) {
-      if (tp.topic != options.topics.training_examples) continue;
-      // Resume where the parameters stand; with no model store, the group's offset.
-      auto next = feed->read_position().next_offset(tp.partition);
-      if (next) {
-        tp.offset = *next;
-      } else if (!options.trainer.model_dir.empty() && !feed->resumed_without_position()) {
-        tp.offset = kOffsetBeginning;  // nothing of this partition is in the model yet
-      }
-      assigned.insert(tp.partition);
-      spdlog::info("[trainer] assigned {}:{} from offset {}", tp.topic, tp.partition, tp.offset);
-    }
-  }
-  void OnPartitionsRevoked(KafkaConsumer* consumer,
-                           const std::vector<TopicPartitionOffset>& partitions) override {
-    std::set<int32_t> revoked;
-    for (const auto& tp : partitions) {
-      if (tp.topic == options.topics.training_examples) revoked.insert(tp.partition);
-    }
-    CommitReadPositions(consumer, revoked);
-    for (int32_t p : revoked) assigned.erase(p);
-  }
-  void OnPartitionsLost(KafkaConsumer*, const std::vector<TopicPartitionOffset>& partitions) override {
-    for (const auto& tp : partitions) assigned.erase(tp.partition);
-  }
+  std::unique_ptr<runtime::StageRunner> runner;  // training-examples, announcements
 };
-
-void TrainerStage::Rep::CommitReadPositions(KafkaConsumer* consumer, const std::set<int32_t>& partitions) {
-  std::vector<TopicPartitionOffset> offsets;
-  for (int32_t partition : partitions) {
-    auto next = feed->read_position().next_offset(partition);
-    if (next) offsets.push_back({options.topics.training_examples, partition, *next});
-  }
-  if (offsets.empty()) return;
-  Status st = consumer->CommitSync(offsets);
-  if (!st.ok()) spdlog::warn("[trainer] committing group offsets (lag only): {}", st.ToString());
-}
-
-Status TrainerStage::Rep::Announce(const training::SnapshotManifest& manifest) {
-  const training::ModelAnnouncement a = training::ModelAnnouncement::FromManifest(manifest);
-  STREAMREC_RETURN_IF_ERROR(producer->Produce(options.topics.models, a.component, a.ToJson()));
-  STREAMREC_RETURN_IF_ERROR(producer->Flush(30000));
-  if (producer->failed_count() > 0) {
-    return Status::Unavailable("announcing model version " + std::to_string(a.version) + " on " +
-                               options.topics.models + " failed");
-  }
-  spdlog::info("[trainer] snapshot v{} (step {}, {} examples, {} items, loss {:.4f}) announced", a.version,
-               a.step, manifest.examples, a.num_items, manifest.last_loss);
-  return Status::Ok();
-}
 
 TrainerStage::TrainerStage(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 TrainerStage::~TrainerStage() = default;
@@ -217,22 +234,23 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   if (!tables.ok()) return tables.status();
   rep->tables = std::move(tables).value();
 
-  ConsumerOptions eo;
-  eo.brokers = o.brokers;
-  eo.properties = o.kafka;
-  eo.group_id = o.group_id;
-  eo.stage = "trainer";
-  eo.listener = rep.get();
-  auto examples = KafkaConsumer::Create(eo);
-  if (!examples.ok()) return examples.status().WithContext("training-examples consumer");
-  rep->examples = std::move(examples).value();
-
-  ProducerOptions po;
-  po.brokers = o.brokers;
-  po.properties = o.kafka;
-  auto producer = KafkaProducer::Create(po);
-  if (!producer.ok()) return producer.status().WithContext("producer");
-  rep->producer = std::move(producer).value();
+  runtime::Topology topology;
+  topology.name = "trainer";
+  topology.source_topic = o.topics.training_examples;
+  topology.state_kind = runtime::StateKind::kProcessorManaged;
+  Rep* raw = rep.get();
+  topology.processor_supplier = [raw]() -> std::unique_ptr<runtime::Processor> {
+    return std::make_unique<TrainerProcessor>(&raw->options, raw->feed.get(), raw->tables.get());
+  };
+  runtime::StageRunnerOptions ro;
+  ro.brokers = o.brokers;
+  ro.properties = o.kafka;
+  ro.group_id = o.group_id;
+  ro.commit_interval_ms = o.lag_commit_interval_ms;
+  ro.max_poll_records = o.max_batch;
+  auto runner = runtime::StageRunner::Create(std::move(topology), std::move(ro));
+  if (!runner.ok()) return runner.status().WithContext("trainer runner");
+  rep->runner = std::move(runner).value();
   return std::unique_ptr<TrainerStage>(new TrainerStage(std::move(rep)));
 }
 
@@ -240,69 +258,22 @@ Status TrainerStage::Run(const std::function<bool()>& stop) {
   Rep& r = *rep_;
   const TrainerStageOptions& o = r.options;
   TrainingFeed& feed = *r.feed;
-  STREAMREC_RETURN_IF_ERROR(r.tables->Start(stop));
+  Status st = r.tables->Start(stop);
   spdlog::info("[trainer] group {}, model store {}, resumed at version {} step {} ({} examples)",
                o.group_id, o.trainer.model_dir, feed.trainer().version(), feed.trainer().step(),
                feed.trainer().examples());
-  bool subscribed = false;
+  // No example before p̂ is known for what the item stage published so far.
   std::vector<Record> batch;
-  int64_t last_lag_commit = SystemClock().NowMillis();
-  Status st;
-  while (st.ok() && !stop()) {
+  while (st.ok() && !r.tables->caught_up() && !stop()) {
     batch.clear();
-    const bool caught_up = r.tables->caught_up();
-    auto n_tables = r.tables->Poll(caught_up ? 0 : o.poll_timeout_ms, &batch);
-    if (!n_tables.ok()) {
-      st = n_tables.status();
+    auto n = r.tables->Poll(o.poll_timeout_ms, &batch);
+    if (!n.ok()) {
+      st = n.status().WithContext("reading tables");
       break;
     }
     for (const Record& rec : batch) feed.OnTableRecord(rec);
-    // No example before p̂ is known for what the item stage published so far.
-    if (!r.tables->caught_up()) continue;
-    if (!subscribed) {
-      st = r.examples->Subscribe({o.topics.training_examples});
-      if (!st.ok()) break;
-      subscribed = true;
-    }
-    batch.clear();
-    auto n = r.examples->PollBatch(o.max_batch, o.poll_timeout_ms, &batch);
-    if (!n.ok()) {
-      st = n.status();
-      break;
-    }
-    for (const Record& rec : batch) {
-      st = feed.OnExample(rec);
-      if (!st.ok()) break;
-    }
-    if (!st.ok()) break;
-    const int64_t now = SystemClock().NowMillis();
-    auto manifest = feed.MaybeSnapshot(now);
-    if (!manifest.ok()) {
-      st = manifest.status().WithContext("snapshot");
-      break;
-    }
-    if (manifest->has_value()) {
-      st = r.Announce(**manifest);
-      if (!st.ok()) break;
-    }
-    if (now - last_lag_commit >= o.lag_commit_interval_ms) {
-      r.CommitReadPositions(r.examples.get(), r.assigned);
-      last_lag_commit = now;
-    }
-    r.producer->Poll(0);
   }
-  if (st.ok()) {
-    auto manifest = feed.Finish(SystemClock().NowMillis());
-    if (!manifest.ok()) {
-      st = manifest.status().WithContext("final snapshot");
-    } else if (manifest->has_value()) {
-      st = r.Announce(**manifest);
-    }
-  }
-  if (subscribed) {
-    Status closed = r.examples->Close();
-    if (st.ok()) st = closed;
-  }
+  if (st.ok() && !stop()) st = r.runner->Run(stop);
   (void)r.tables->Close();
   const runtime::InputPosition& trained = feed.trained_position();
   spdlog::info(

@@ -100,17 +100,19 @@ class TrainingFeed {
   bool resumed_without_position_ = false;
 };
 
-// `streamrec stage trainer` (DESIGN §2): the online trainer on Kafka.
+// `streamrec stage trainer` (DESIGN §2): the online trainer on Kafka, a processor-managed
+// topology on runtime::StageRunner.
 // - streamrec.item-stats and items are read whole as tables (runtime::TableReader): p̂
 //   for the logQ correction and item categories. No example is read before they are
-//   caught up (read to the end offsets seen at start), so the first step has p̂.
-// - streamrec.training-examples: a group member; on assignment each partition starts at
-//   the offset stored in the latest snapshot (beginning when none). Examples go through
-//   TrainingFeed (dedup by mark).
-// - each snapshot is announced on streamrec.models (key: the model component, value:
-//   training::ModelAnnouncement JSON). The group's offsets follow the read position
-//   (for lag monitoring) and are never read back.
-// One thread (the one calling Run) owns the consumers, the producer and the trainer.
+//   caught up (read to the end offsets seen at start), so the first step has p̂; after
+//   that they are followed after every poll.
+// - streamrec.training-examples: the runner's source; on assignment each partition starts
+//   at the offset stored in the latest snapshot (beginning when none). Examples go
+//   through TrainingFeed (dedup by mark).
+// - each snapshot is forwarded to streamrec.models (key: the model component, value:
+//   training::ModelAnnouncement JSON); a failed delivery ends the stage. The group's
+//   offsets follow the read position (for lag monitoring) and are never read back.
+// One thread (the one calling Run) owns the readers, the runner and the trainer.
 class TrainerStage {
  public:
   static Result<std::unique_ptr<TrainerStage>> Create(TrainerStageOptions options);

@@ -268,7 +268,16 @@ TEST_F(ServingOperatorTest, AFailingLoopEndsRunWithItsCause) {
   EXPECT_NE(st.ToString().find("fetch.wait.max.ms"), std::string::npos) << st.ToString();
   EXPECT_TRUE(failing.failed());
 
+  // The request stage (on runtime::StageRunner) fails the same way.
   options.table_fetch_wait_ms = 50;
+  options.request_fetch_wait_ms = -1;
+  ServingOperator failing_requests(options);
+  st = failing_requests.Run([] { return false; });
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("serving requests loop"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.ToString().find("fetch.wait.max.ms"), std::string::npos) << st.ToString();
+
+  options.request_fetch_wait_ms = 5;
   ServingOperator fine(options);
   int polls = 0;
   EXPECT_TRUE(fine.Run([&] { return ++polls > 20; }).ok());

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -12,12 +13,13 @@ namespace streamrec::serving {
 class ServingOperator;
 }
 
-namespace streamrec::apps {
+namespace streamrec::stages {
 
 // The partition count of `topic`, waiting up to 30 s for it to appear (a stage may start
-// before the topics exist). Used by `stage` and `run`.
+// before the topics exist), less if `stop` (may be empty) turns true. Used by `stage` and
+// `run`.
 Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
-                               const std::string& topic);
+                               const std::string& topic, const std::function<bool()>& stop = {});
 
 // Runner options of a topology stage (user, item): brokers, kafka.* properties, group
 // `group` (default "streamrec-<stage>"), state under `state_dir`, and
@@ -47,6 +49,9 @@ struct PipelineOptions {
   // snapshot every this many seconds, batches of this many examples.
   double snapshot_every_seconds = 10;
   int64_t batch_size = 256;
+  // Asked by every stage thread besides Stop() (e.g. the process's stop signal); may be
+  // empty.
+  std::function<bool()> external_stop;
 };
 
 // The whole system in one process (`streamrec run`, `streamrec bench prequential`): the
@@ -82,4 +87,4 @@ class Pipeline {
   std::unique_ptr<Rep> rep_;
 };
 
-}  // namespace streamrec::apps
+}  // namespace streamrec::stages

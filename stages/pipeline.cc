@@ -1,19 +1,18 @@
-#include "apps/pipeline.h"
-
-#include <stdlib.h>
+#include "stages/pipeline.h"
 
 #include <atomic>
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include "apps/stop_signal.h"
+#include <spdlog/spdlog.h>
+
+#include "core/file_system.h"
 #include "operators/item_stage.h"
-#include "runtime/stage_runner.h"
 #include "operators/user_stage.h"
+#include "runtime/stage_runner.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
 #include "stages/trainer_stage.h"
@@ -21,16 +20,17 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
 
-namespace streamrec::apps {
+namespace streamrec::stages {
 namespace {
 
 // A stage running on its own thread until asked to stop (or a stop signal arrives).
 class StageThread {
  public:
-  StageThread(std::string name, std::function<Status(const std::function<bool()>&)> run)
+  StageThread(std::string name, std::function<Status(const std::function<bool()>&)> run,
+              std::function<bool()> external_stop)
       : name_(std::move(name)) {
-    thread_ = std::thread([this, run = std::move(run)] {
-      status_ = run([this] { return stop_.load() || StopRequested(); });
+    thread_ = std::thread([this, run = std::move(run), external_stop = std::move(external_stop)] {
+      status_ = run([this, &external_stop] { return stop_.load() || (external_stop && external_stop()); });
       done_.store(true);
     });
   }
@@ -54,14 +54,14 @@ class StageThread {
 }  // namespace
 
 Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
-                               const std::string& topic) {
+                               const std::string& topic, const std::function<bool()>& stop) {
   ConsumerOptions co;
   co.brokers = brokers;
   co.properties = KafkaPropertiesFromConfig(config);
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) return consumer.status();
   Status last;
-  for (int attempt = 0; attempt < 30 && !StopRequested(); ++attempt) {
+  for (int attempt = 0; attempt < 30 && !(stop && stop()); ++attempt) {
     auto n = (*consumer)->PartitionCount(topic, 5000);
     if (n.ok() && *n > 0) return *n;
     last = n.ok() ? Status::NotFound(topic + " has no partitions") : n.status();
@@ -127,15 +127,12 @@ Status Pipeline::Rep::PrepareStateDir() {
   } else {
     // The embedded broker forgets everything on exit, so state (and the offsets stored in
     // it) from an earlier run would not match: each run starts from a fresh directory.
-    std::string templ = (std::filesystem::temp_directory_path() / "streamrec-run-XXXXXX").string();
-    if (mkdtemp(templ.data()) == nullptr) return Status::IoError("cannot create a state directory");
-    state_dir = templ;
+    auto made = file_system::MakeTempDirectory("streamrec-run-");
+    if (!made.ok()) return made.status().WithContext("state directory");
+    state_dir = *made;
     remove_state_dir = !options.keep_state;
   }
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) return Status::IoError("state directory " + state_dir + ": " + ec.message());
-  return Status::Ok();
+  return file_system::CreateDirectories(state_dir).WithContext("state directory " + state_dir);
 }
 
 Status Pipeline::Rep::StartTopologyStage(const std::string& name, runtime::Topology topology,
@@ -146,7 +143,7 @@ Status Pipeline::Rep::StartTopologyStage(const std::string& name, runtime::Topol
   if (!runner.ok()) return runner.status().WithContext(name + " stage");
   std::shared_ptr<runtime::StageRunner> shared = std::move(runner).value();
   stages.push_back(std::make_unique<StageThread>(
-      name, [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
+      name, [shared](const std::function<bool()>& stop) { return shared->Run(stop); }, options.external_stop));
   return Status::Ok();
 }
 
@@ -157,7 +154,7 @@ Status Pipeline::Rep::StartStages() {
     if (broker) {
       user->item_partitions = options.partitions;
     } else {
-      auto n = DiscoverPartitions(config, brokers, user->topics.cooc_deltas);
+      auto n = DiscoverPartitions(config, brokers, user->topics.cooc_deltas, options.external_stop);
       if (!n.ok()) return n.status();
       user->item_partitions = *n;
     }
@@ -180,7 +177,8 @@ Status Pipeline::Rep::StartStages() {
   if (!trainer.ok()) return trainer.status().WithContext("trainer stage");
   std::shared_ptr<stages::TrainerStage> shared = std::move(trainer).value();
   stages.push_back(std::make_unique<StageThread>(
-      "trainer", [shared](const std::function<bool()>& stop) { return shared->Run(stop); }));
+      "trainer", [shared](const std::function<bool()>& stop) { return shared->Run(stop); },
+      options.external_stop));
 
   auto serving_options = serving::ServingOptionsFromConfig(config, brokers, options.http);
   if (!serving_options.ok()) return serving_options.status();
@@ -195,8 +193,8 @@ Pipeline::~Pipeline() {
   rep_->serving.reset();  // its clients go before the broker they talk to
   rep_->broker.reset();
   if (rep_->remove_state_dir) {
-    std::error_code ec;
-    std::filesystem::remove_all(rep_->state_dir, ec);
+    Status removed = file_system::RemoveAll(rep_->state_dir);
+    if (!removed.ok()) spdlog::warn("removing {}: {}", rep_->state_dir, removed.ToString());
   }
 }
 
@@ -245,4 +243,4 @@ bool Pipeline::StageEnded() const {
   return false;
 }
 
-}  // namespace streamrec::apps
+}  // namespace streamrec::stages
