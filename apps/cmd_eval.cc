@@ -133,7 +133,9 @@ const CommandRegistration kEval(
       sub->add_option("--channels", f->channels,
                       "Channels of the served recommender to run (comma list of cooc, two_tower, "
                       "popular, fallback); overrides --model");
-      sub->add_option("--k", f->k, "cut-off (metrics at 1, 5 and k)")->capture_default_str();
+      sub->add_option("--k", f->k, "cut-off (metrics at 1, 5 and k)")
+          ->check(CLI::Range(1, 1000))
+          ->capture_default_str();
       sub->add_option("--report", f->report, "write the metrics as JSON to this file");
       sub->add_option("--seed", f->seed, "random seed of the model (default: trainer.seed)");
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");

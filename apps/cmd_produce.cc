@@ -173,8 +173,8 @@ const CommandRegistration kProduce(
       sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")
           ->capture_default_str();
       sub->add_option("--rate", flags->rate,
-                      "Synthetic events per second (0 = as fast as possible)")
-          ->capture_default_str();
+                      "Synthetic events per second, > 0 (default: as fast as possible)")
+          ->check(CLI::PositiveNumber);
       sub->add_option("--synthetic-items", flags->synthetic_items,
                       "Items of the synthetic catalogue")
           ->capture_default_str();

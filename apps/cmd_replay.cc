@@ -232,9 +232,11 @@ const CommandRegistration kReplay(
           "--bootstrap-file", flags->bootstrap_file,
           "Read the bootstrap address from this file (streamrec broker --bootstrap-file)");
       sub->add_option("--topic", flags->topic, "Clicks topic (default \"clicks\")");
-      sub->add_option("--rate", flags->rate, "Events per second (default: as fast as possible)");
+      sub->add_option("--rate", flags->rate, "Events per second, > 0 (default: as fast as possible)")
+          ->check(CLI::PositiveNumber);
       sub->add_option("--speedup", flags->speedup,
-                      "Keep inter-arrival times, X times faster (e.g. 3600: an hour a second)");
+                      "Keep inter-arrival times, X times faster (e.g. 3600: an hour a second)")
+          ->check(CLI::PositiveNumber);
       sub->add_flag("--skip-bad", flags->skip_bad,
                     "Skip (and count) unreadable lines instead of failing");
       sub->add_option("--items", flags->items_file,

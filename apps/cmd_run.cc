@@ -139,7 +139,8 @@ const CommandRegistration kRun(
       sub->add_option("--state-dir", p.state_dir,
                       "Keep stage state and models here (default: a temporary directory removed on exit)");
       sub->add_flag("--keep-state", p.keep_state, "Do not remove the temporary state directory on exit");
-      sub->add_option("--rate", flags->rate, "Synthetic events per second (0 = as fast as possible)")
+      sub->add_option("--rate", flags->rate, "Synthetic events per second, > 0 (--no-generator: none)")
+          ->check(CLI::PositiveNumber)
           ->capture_default_str();
       sub->add_option("--seed", flags->seed, "Seed of the synthetic generator")->capture_default_str();
       sub->add_flag("--no-generator", flags->no_generator, "Do not start the synthetic generator");

@@ -216,7 +216,8 @@ CommandRegistration registration(
           ->capture_default_str();
       sub->add_flag("--dump-state", flags->dump_state,
                     "item: print the item and pair counts of a STOPPED stage's state (TSV) and exit");
-      sub->add_option("--partitions", flags->partitions, "Partitions of the stage, for --dump-state and --checkpoint");
+      sub->add_option("--partitions", flags->partitions, "Partitions of the stage, for --dump-state and --checkpoint")
+          ->check(CLI::Range(1, 10000));
       sub->add_option("--checkpoint", flags->checkpoint_dir,
                       "Copy the STOPPED stage's partition DBs to this directory (RocksDB checkpoints) and exit");
       sub->footer(

@@ -40,7 +40,21 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // A word where the subcommand belongs: name it (CLI11 only says one is required).
+    if (app.get_subcommands().empty()) {
+      for (const std::string& word : app.remaining()) {
+        if (word.empty() || word[0] == '-') continue;
+        std::string known;
+        for (const auto& cmd : streamrec::apps::RegisteredCommands()) {
+          known += (known.empty() ? "" : ", ") + cmd.name;
+        }
+        std::fprintf(stderr, "streamrec: unknown subcommand '%s' (one of: %s; see --help)\n", word.c_str(),
+                     known.c_str());
+        return 2;
+      }
+    }
+    // --help and --version exit 0; every usage error exits 2, as the subcommands' own checks.
+    return app.exit(e) == 0 ? 0 : 2;
   }
 
   if (auto st = streamrec::InitLogging(log_level); !st.ok()) {

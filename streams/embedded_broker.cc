@@ -3,6 +3,8 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "streams/rdkafka_log.h"
+
 namespace streamrec {
 namespace {
 
@@ -34,6 +36,7 @@ Result<std::unique_ptr<EmbeddedBroker>> EmbeddedBroker::Start(
     const EmbeddedBrokerOptions& options) {
   if (options.num_brokers < 1) return Status::InvalidArgument("embedded broker: num_brokers < 1");
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  internal::RouteRdKafkaLogs(conf);
   char errstr[512];
   // The handle only hosts the mock cluster; keep it quiet.
   if (rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "streams/rdkafka_conf.h"
+#include "streams/rdkafka_log.h"
 #include "streams/stream_metrics.h"
 
 namespace streamrec {
@@ -165,7 +166,9 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
 
   void event_cb(RdKafka::Event& event) override {
     try {
-      if (event.type() == RdKafka::Event::EVENT_ERROR) {
+      if (event.type() == RdKafka::Event::EVENT_LOG) {
+        internal::LogRdKafkaLine(event.severity(), "consumer " + options.group_id, event.fac(), event.str());
+      } else if (event.type() == RdKafka::Event::EVENT_ERROR) {
         if (event.fatal()) {
           pending_error = Status::Internal("fatal consumer error: " + event.str());
         } else {

@@ -10,6 +10,7 @@
 
 #include "core/thread_annotations.h"
 #include "streams/rdkafka_conf.h"
+#include "streams/rdkafka_log.h"
 #include "streams/stream_metrics.h"
 
 namespace streamrec {
@@ -77,9 +78,7 @@ struct KafkaProducer::Rep : public RdKafka::DeliveryReportCb, public RdKafka::Ev
           }
           break;
         case RdKafka::Event::EVENT_LOG:
-          if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-            spdlog::debug("[producer] {} {}", event.fac(), event.str());
-          }
+          internal::LogRdKafkaLine(event.severity(), "producer", event.fac(), event.str());
           break;
         default:
           break;

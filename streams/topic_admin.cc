@@ -5,6 +5,8 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "streams/rdkafka_log.h"
+
 namespace streamrec {
 namespace {
 
@@ -36,6 +38,7 @@ Result<Handle> NewHandle(const TopicAdminOptions& options) {
   }
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  internal::RouteRdKafkaLogs(conf);
   for (const auto& [k, v] : props) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -71,6 +72,40 @@ TEST(Cli, EverySubcommandHasHelp) {
     std::string out, err;
     EXPECT_EQ(RunToEnd(dir, {kBinary, cmd, "--help"}, &out, &err), 0) << cmd << err;
     EXPECT_NE(out.find("Usage:"), std::string::npos) << cmd;
+  }
+}
+
+// What a new user mistypes: the unknown word is named, bad numbers are refused with the
+// flag's name, and every usage error exits 2 before anything starts.
+TEST(Cli, UsageErrorsNameWhatIsWrongAndExit2) {
+  ScratchDir dir;
+  std::string out, err;
+  EXPECT_EQ(RunToEnd(dir, {kBinary, "prodcue"}, &out, &err), 2);
+  EXPECT_NE(err.find("unknown subcommand 'prodcue'"), std::string::npos) << err;
+  EXPECT_NE(err.find("produce"), std::string::npos) << "lists the subcommands: " << err;
+
+  // {flag named in the error, arguments}
+  const std::vector<std::pair<std::string, std::vector<std::string>>> bad = {
+      {"--rate", {"produce", "--synthetic", "10", "--rate", "0", "--brokers", "127.0.0.1:1"}},
+      {"--rate", {"produce", "--synthetic", "10", "--rate", "-5", "--brokers", "127.0.0.1:1"}},
+      {"--rate", {"replay", "--data", "x", "--format", "jsonl", "--rate", "-1", "--brokers", "127.0.0.1:1"}},
+      {"--speedup", {"replay", "--data", "x", "--format", "jsonl", "--speedup", "0", "--brokers", "127.0.0.1:1"}},
+      {"--rate", {"run", "--rate", "0"}},
+      {"--partitions", {"run", "--partitions", "0"}},
+      {"--partitions", {"broker", "--partitions", "-1"}},
+      {"--k", {"eval", "--k", "0", "--train", "a", "--test", "b"}},
+      {"--k", {"bench", "prequential", "--k", "0", "--synthetic", "10"}},
+      {"--partitions", {"stage", "item", "--dump-state", "--partitions", "0", "--state-dir", "x"}},
+  };
+  for (const auto& [flag, args] : bad) {
+    std::vector<std::string> argv = {kBinary};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    out.clear();
+    err.clear();
+    EXPECT_EQ(RunToEnd(dir, argv, &out, &err), 2) << joined << err;
+    EXPECT_NE(err.find(flag), std::string::npos) << joined << ": the error names " << flag << ": " << err;
   }
 }
 
