@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "apps/command.h"
@@ -40,6 +42,21 @@ int WriteReport(const std::string& path, const std::string& json) {
   return 0;
 }
 
+void PrintAuc(const training::AucMetrics& auc, const std::string& lists) {
+  std::printf("AUC %.4f  GAUC %.4f  (%lld users, %lld pairs; lists: %s, unlisted items tie below)\n", auc.auc,
+              auc.gauc, static_cast<long long>(auc.users), static_cast<long long>(auc.pairs), lists.c_str());
+}
+
+std::vector<std::pair<std::string, std::string>> AucJson(const training::AucMetrics& auc) {
+  char buf[64];
+  std::vector<std::pair<std::string, std::string>> out;
+  std::snprintf(buf, sizeof(buf), "%.17g", auc.auc);
+  out.push_back({"auc", buf});
+  std::snprintf(buf, sizeof(buf), "%.17g", auc.gauc);
+  out.push_back({"gauc", buf});
+  return out;
+}
+
 int RunPredictions(const EvalFlags& f) {
   auto preds = training::ReadPredictionsTsv(f.predictions);
   if (!preds.ok()) {
@@ -64,7 +81,11 @@ int RunPredictions(const EvalFlags& f) {
                                                       k, static_cast<int64_t>(items.size())));
   }
   std::printf("%s", training::FormatRankingMetrics(metrics).c_str());
-  return WriteReport(f.report, training::RankingMetricsJson(metrics));
+  // Every scored item of a user is in its ranking; unscored ones tie below.
+  const training::AucMetrics auc = training::ComputeAuc(
+      training::TopKPerUser(*preds, std::numeric_limits<int>::max()), relevant, static_cast<int64_t>(items.size()));
+  PrintAuc(auc, "every scored item");
+  return WriteReport(f.report, training::RankingMetricsJson(metrics, AucJson(auc)));
 }
 
 int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
@@ -113,9 +134,11 @@ int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
               static_cast<long long>(result->steps), result->final_loss,
               static_cast<long long>(result->model_version), result->seconds);
   std::printf("%s", training::FormatRankingMetrics(result->metrics).c_str());
-  return WriteReport(f.report, training::RankingMetricsJson(
-                                   result->metrics, {{"model", "\"" + label + "\""},
-                                                     {"channels", "\"" + result->channels + "\""}}));
+  PrintAuc(result->auc, "top " + std::to_string(o->auc_depth) + " served items, train items excluded");
+  auto extra = AucJson(result->auc);
+  extra.push_back({"model", "\"" + label + "\""});
+  extra.push_back({"channels", "\"" + result->channels + "\""});
+  return WriteReport(f.report, training::RankingMetricsJson(result->metrics, extra));
 }
 
 const CommandRegistration kEval(

@@ -132,7 +132,7 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
   for (const auto& r : test) test_users.insert(r.user);
   std::vector<std::string> users(test_users.begin(), test_users.end());
   std::sort(users.begin(), users.end());
-  const int max_k = std::max(options.k, 5);
+  const int max_k = std::max({options.k, 5, options.auc_depth});
   training::RankedLists ranked;
   for (const std::string& user : users) {
     serving::RecRequest request;
@@ -156,6 +156,8 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     result.metrics.push_back(training::ComputeRankingMetrics(
         ranked, relevant, k, static_cast<int64_t>(all_items.size())));
   }
+  const training::RelevantSets seen = training::RelevantFromRatings(train);
+  result.auc = training::ComputeAuc(ranked, relevant, static_cast<int64_t>(all_items.size()), &seen);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

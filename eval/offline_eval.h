@@ -22,6 +22,9 @@ namespace streamrec::eval {
 struct OfflineEvalOptions {
   ServedPipelineOptions pipeline;  // from the config, as served
   int k = 10;                      // metrics at 1, 5 and k
+  // AUC and GAUC rank each test user's list of this many items (unlisted items tie below
+  // them; the user's train items are excluded, as serving filters them). Default 100.
+  int auc_depth = 100;
   int64_t ts_scale_ms = 1000;      // input timestamps are seconds (MovieLens)
   int epochs = 5;                  // passes over the train examples (0: no model)
   std::string loss_curve_path;     // when set: CSV "step,epoch,examples,loss"
@@ -32,6 +35,7 @@ struct OfflineEvalOptions {
 
 struct OfflineEvalResult {
   std::vector<training::RankingMetrics> metrics;  // at 1, 5, k
+  training::AucMetrics auc;                       // lists of auc_depth items
   std::string channels;                           // the recommender's channels
   int64_t train_events = 0;
   int64_t steps = 0;

@@ -166,6 +166,57 @@ RankingMetrics ComputeRankingMetrics(const RankedLists& ranked, const RelevantSe
   return m;
 }
 
+AucMetrics ComputeAuc(const RankedLists& ranked, const RelevantSets& relevant, int64_t catalogue_size,
+                      const RelevantSets* excluded) {
+  AucMetrics m;
+  static const std::unordered_set<std::string> kNone;
+  std::vector<const std::string*> users;
+  for (const auto& [user, rel] : relevant) users.push_back(&user);
+  // A fixed order: sums do not depend on hash order.
+  std::sort(users.begin(), users.end(), [](const std::string* a, const std::string* b) { return *a < *b; });
+  double weight_sum = 0;
+  for (const std::string* user : users) {
+    const std::unordered_set<std::string>* ex = &kNone;
+    if (excluded != nullptr) {
+      auto it = excluded->find(*user);
+      if (it != excluded->end()) ex = &it->second;
+    }
+    int64_t positives = 0;
+    for (const auto& item : relevant.at(*user)) positives += ex->count(item) ? 0 : 1;
+    const int64_t negatives = catalogue_size - static_cast<int64_t>(ex->size()) - positives;
+    if (positives == 0 || negatives <= 0) continue;
+    static const std::vector<std::string> kEmpty;
+    auto list_it = ranked.find(*user);
+    const std::vector<std::string>& list = list_it != ranked.end() ? list_it->second : kEmpty;
+    const auto& rel = relevant.at(*user);
+    std::unordered_set<std::string> listed;
+    double correct = 0;  // pairs ranked right, ties half
+    int64_t negatives_above = 0, positives_listed = 0;
+    for (const std::string& item : list) {
+      if (ex->count(item) || !listed.insert(item).second) continue;
+      if (rel.count(item)) {
+        correct += static_cast<double>(negatives - negatives_above);
+        ++positives_listed;
+      } else if (negatives_above < negatives) {  // (an item outside the catalogue: no pair)
+        ++negatives_above;
+      }
+    }
+    // Unlisted relevant items tie with the unlisted negatives.
+    correct += 0.5 * static_cast<double>((positives - positives_listed) * (negatives - negatives_above));
+    const double auc_u = correct / (static_cast<double>(positives) * static_cast<double>(negatives));
+    m.auc += auc_u;
+    m.gauc += static_cast<double>(positives) * auc_u;
+    weight_sum += static_cast<double>(positives);
+    m.pairs += positives * negatives;
+    ++m.users;
+  }
+  if (m.users > 0) {
+    m.auc /= static_cast<double>(m.users);
+    m.gauc /= weight_sum;
+  }
+  return m;
+}
+
 std::string RankingMetricsJson(const std::vector<RankingMetrics>& metrics,
                                const std::vector<std::pair<std::string, std::string>>& extra) {
   std::map<std::string, std::string> kv;

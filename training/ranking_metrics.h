@@ -64,6 +64,21 @@ struct RankingMetrics {
 RankingMetrics ComputeRankingMetrics(const RankedLists& ranked, const RelevantSets& relevant,
                                      int k, int64_t catalogue_size);
 
+// Pairwise ranking quality of ranked lists (issue 9): for each user, AUC_u is the share
+// of (relevant, non-relevant) item pairs ranked the right way round, ties counting half.
+// The items of the catalogue that are not in the list are ranked below every listed item
+// and tied among themselves, so a top-N list of a recommender is a full ranking. An
+// item of `excluded` (e.g. the user's training items, which serving filters) is neither
+// relevant nor a negative. Users with no relevant item or no negative are skipped.
+struct AucMetrics {
+  int64_t users = 0;     // users counted
+  int64_t pairs = 0;     // (relevant, negative) pairs, summed over users
+  double auc = 0;        // mean of AUC_u over users
+  double gauc = 0;       // AUC_u averaged with weights |relevant_u| (GAUC)
+};
+AucMetrics ComputeAuc(const RankedLists& ranked, const RelevantSets& relevant, int64_t catalogue_size,
+                      const RelevantSets* excluded = nullptr);
+
 // {"map@1": .., "map@10": .., "ndcg@1": .., ...} with the keys of the golden
 // metrics.json (map, ndcg, precision, recall) plus hit_rate@k, mrr@k and coverage@k,
 // keys sorted, full double precision. `extra` entries (already-encoded JSON values) are

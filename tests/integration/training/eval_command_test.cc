@@ -115,6 +115,11 @@ TEST_F(EvalCommandTest, TrainTestSmoke) {
   // The served blend keeps what co-occurrence finds.
   EXPECT_EQ(*blend.GetString("model"), "blend");
   EXPECT_GT(*blend.GetDouble("precision@4"), *pop.GetDouble("precision@4") + 0.2);
+  // AUC and GAUC are reported; co-occurrence ranks the group's items above the others.
+  ASSERT_TRUE(cooc.Has("auc") && cooc.Has("gauc") && pop.Has("auc"));
+  EXPECT_GT(*cooc.GetDouble("auc"), 0.9);
+  EXPECT_GT(*cooc.GetDouble("auc"), *pop.GetDouble("auc"));
+  EXPECT_LE(*cooc.GetDouble("gauc"), 1.0);
 }
 
 }  // namespace

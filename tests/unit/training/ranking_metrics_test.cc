@@ -87,5 +87,42 @@ TEST(RankingMetricsTest, ReproducesGoldenMetrics) {
   EXPECT_EQ(checked, 12);
 }
 
+// Worked by hand. Catalogue {a..f}.
+// u1: relevant {a, c}, list [a, b, c]: negatives b, d, e, f (4). a beats all 4; c is below
+//     b and above d, e, f: 3. AUC = 7 / 8 = 0.875.
+// u2: relevant {e}, list [a, b]: negatives a, b, c, d, f (5). e is unlisted: below a and b,
+//     tied with c, d, f: 1.5. AUC = 1.5 / 5 = 0.3.
+// AUC = (0.875 + 0.3) / 2 = 0.5875; GAUC = (2 * 0.875 + 1 * 0.3) / 3 = 0.683333...
+TEST(AucTest, MatchesAHandComputation) {
+  RankedLists ranked = {{"u1", {"a", "b", "c"}}, {"u2", {"a", "b"}}};
+  RelevantSets relevant = {{"u1", {"a", "c"}}, {"u2", {"e"}}};
+  const AucMetrics m = ComputeAuc(ranked, relevant, 6);
+  EXPECT_EQ(m.users, 2);
+  EXPECT_EQ(m.pairs, 2 * 4 + 1 * 5);
+  EXPECT_NEAR(m.auc, 0.5875, 1e-12);
+  EXPECT_NEAR(m.gauc, 2.05 / 3.0, 1e-12);
+}
+
+TEST(AucTest, PerfectReversedAndUnlistedRankings) {
+  RelevantSets relevant = {{"u", {"a", "b"}}};
+  EXPECT_DOUBLE_EQ(ComputeAuc({{"u", {"a", "b", "c", "d"}}}, relevant, 4).auc, 1.0);
+  EXPECT_DOUBLE_EQ(ComputeAuc({{"u", {"c", "d", "a", "b"}}}, relevant, 4).auc, 0.0);
+  EXPECT_DOUBLE_EQ(ComputeAuc({{"u", {}}}, relevant, 4).auc, 0.5) << "no list: every pair is a tie";
+  EXPECT_DOUBLE_EQ(ComputeAuc({}, relevant, 4).auc, 0.5) << "a user without a list counts as all ties";
+  EXPECT_EQ(ComputeAuc({}, {{"u", {}}}, 4).users, 0) << "no relevant item: skipped";
+}
+
+TEST(AucTest, ExcludedItemsAreNeitherPositivesNorNegatives) {
+  // x is the user's training item (filtered by serving): were it a negative ranked first,
+  // AUC would drop; excluded, the ranking [x, a, b] of relevant a is perfect.
+  RelevantSets relevant = {{"u", {"a"}}};
+  RelevantSets excluded = {{"u", {"x"}}};
+  RankedLists ranked = {{"u", {"x", "a", "b"}}};
+  EXPECT_LT(ComputeAuc(ranked, relevant, 3).auc, 1.0);
+  const AucMetrics m = ComputeAuc(ranked, relevant, 3, &excluded);
+  EXPECT_DOUBLE_EQ(m.auc, 1.0);
+  EXPECT_EQ(m.pairs, 1);
+}
+
 }  // namespace
 }  // namespace streamrec::training
