@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/kafka_check.h"
 #include "apps/stop_signal.h"
 #include "streams/click_publisher.h"
 #include "streams/kafka_producer.h"
@@ -86,7 +87,9 @@ int RunProduce(const CommandContext& ctx, const ProduceFlags& flags) {
   auto brokers = RequireBrokers(ctx.config, flags.brokers, flags.bootstrap_file);
   if (!brokers.ok()) return Fail(brokers.status().message(), 2);
   popts.brokers = *brokers;
+  popts.stop = [] { return StopRequested(); };
   InstallStopSignalHandlers();
+  if (int rc = RequireKafka("produce", ctx.config, popts.brokers); rc != 0) return rc;
   if (flags.synthetic > 0) return ProduceSynthetic(flags, popts, *names);
 
   auto producer = KafkaProducer::Create(popts);

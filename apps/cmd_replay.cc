@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/kafka_check.h"
 #include "apps/stop_signal.h"
 #include "streams/catalog.h"
 #include "streams/click_publisher.h"
@@ -150,6 +151,8 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   }
 
   InstallStopSignalHandlers();
+  if (int rc = RequireKafka("replay", ctx.config, popts.brokers); rc != 0) return rc;
+  popts.stop = [] { return StopRequested(); };
   auto producer = KafkaProducer::Create(popts);
   if (!producer.ok()) return Fail(producer.status().ToString());
   int64_t items_published = 0;

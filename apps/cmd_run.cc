@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/kafka_check.h"
 #include "stages/pipeline.h"
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
@@ -35,6 +36,7 @@ Result<std::unique_ptr<SyntheticClickSource>> StartGenerator(const CommandContex
   SyntheticSourceOptions so;
   so.producer.brokers = pipeline.brokers();
   so.producer.properties = KafkaPropertiesFromConfig(ctx.config);
+  so.producer.stop = [] { return StopRequested(); };
   so.generator.seed = flags.seed;
   // Event time starts now, so the demo's event times look like today's.
   so.generator.start_ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -87,6 +89,11 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
     auto metrics_server = http::StartMetricsServer(flags.metrics, &metrics_port);
     if (!metrics_server.ok()) return Fail("metrics", metrics_server.status());
     metrics = std::move(metrics_server).value();
+  }
+  // An external cluster must answer first; the embedded broker is started below.
+  const std::string external = ResolveBrokers(ctx.config, flags.pipeline.brokers);
+  if (!external.empty()) {
+    if (int rc = RequireKafka("run", ctx.config, external); rc != 0) return rc;
   }
   stages::PipelineOptions pipeline_options = flags.pipeline;
   pipeline_options.external_stop = [] { return StopRequested(); };

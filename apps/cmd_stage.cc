@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/kafka_check.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
 #include "core/file_system.h"
@@ -247,6 +248,9 @@ CommandRegistration registration(
           return 2;
         }
         InstallStopSignalHandlers();
+        if (!f.dump_state) {
+          if (int rc = RequireKafka("stage " + f.name, ctx.config, f.brokers); rc != 0) return rc;
+        }
         return stage->main(ctx, f);
       };
     });

@@ -8,6 +8,8 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/kafka_check.h"
+#include "apps/stop_signal.h"
 #include "streams/kafka_properties.h"
 #include "streams/topic_admin.h"
 #include "streams/topics.h"
@@ -57,6 +59,8 @@ int Create(const CommandContext& ctx, const TopicsFlags& flags) {
     std::fprintf(stderr, "streamrec topics create: --topic names no default topic\n");
     return 2;
   }
+  InstallStopSignalHandlers();
+  if (int rc = RequireKafka("topics create", ctx.config, options->brokers); rc != 0) return rc;
   auto results = CreateTopics(*options, specs);
   if (!results.ok()) {
     std::fprintf(stderr, "streamrec topics create: %s\n", results.status().ToString().c_str());
@@ -86,6 +90,8 @@ int List(const CommandContext& ctx, const TopicsFlags& flags) {
     std::fprintf(stderr, "streamrec topics list: %s\n", options.status().message().c_str());
     return 2;
   }
+  InstallStopSignalHandlers();
+  if (int rc = RequireKafka("topics list", ctx.config, options->brokers); rc != 0) return rc;
   auto topics = ListTopics(*options);
   if (!topics.ok()) {
     std::fprintf(stderr, "streamrec topics list: %s\n", topics.status().ToString().c_str());

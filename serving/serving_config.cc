@@ -50,6 +50,10 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_queued", &o.http.max_queued_connections));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_body_bytes", &o.http.max_body_bytes));
   if (o.http.threads < 1) return Status::InvalidArgument("serving.http_threads must be at least 1");
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.events_ack_timeout_ms", &o.events_ack_timeout_ms));
+  if (o.events_ack_timeout_ms < 1) {
+    return Status::InvalidArgument("serving.events_ack_timeout_ms must be at least 1");
+  }
 
   Result<std::string> group = c.GetString("serving.group_id", o.group_id);
   if (!group.ok()) return group.status();

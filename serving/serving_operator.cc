@@ -9,6 +9,7 @@
 
 #include "runtime/stage_runner.h"
 #include "runtime/table_reader.h"
+#include "streams/acked_producer.h"
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
@@ -147,12 +148,18 @@ ServingOperator::ServingOperator(Options options, EventSink sink)
 ServingOperator::~ServingOperator() { Stop(); }
 
 Status ServingOperator::ProduceEvents(const std::vector<ClickEvent>& events) {
-  for (const ClickEvent& e : events) {
-    const std::string value = EncodeClickEvent(e);
-    STREAMREC_RETURN_IF_ERROR(
-        producer_->Produce(options_.topics.clicks, e.user_id, value, nullptr, e.ts_ms));
+  std::vector<std::string> values;
+  values.reserve(events.size());
+  std::vector<ProduceMessage> messages(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    values.push_back(EncodeClickEvent(events[i]));
+    messages[i].topic = options_.topics.clicks;
+    messages[i].key = events[i].user_id;
+    messages[i].value = values.back();
+    messages[i].timestamp_ms = events[i].ts_ms;
   }
-  return Status::Ok();
+  // 202 means durable: wait for Kafka's acknowledgement of every event (bounded).
+  return producer_->SendAndWait(messages, options_.events_ack_timeout_ms);
 }
 
 Status ServingOperator::Start() {
@@ -163,7 +170,9 @@ Status ServingOperator::Start() {
   ProducerOptions popts;
   popts.brokers = options_.brokers;
   popts.properties = options_.kafka;
-  Result<std::unique_ptr<KafkaProducer>> producer = KafkaProducer::Create(popts);
+  popts.properties.emplace("message.timeout.ms", std::to_string(options_.events_ack_timeout_ms));
+  popts.stop = [this] { return stop_.load(); };  // Stop() does not wait on a dead broker
+  Result<std::unique_ptr<AckedProducer>> producer = AckedProducer::Create(popts);
   if (!producer.ok()) return producer.status().WithContext("serving producer");
   producer_ = std::move(producer).value();
 
@@ -219,7 +228,7 @@ void ServingOperator::Stop() {
     if (t->joinable()) t->join();
   }
   if (producer_ != nullptr) {
-    Status st = producer_->Flush(10000);
+    Status st = producer_->producer().Flush(10000);
     if (!st.ok()) spdlog::warn("[serving] flushing producer: {}", st.ToString());
     producer_.reset();
   }

@@ -16,7 +16,7 @@
 #include "streams/topics.h"
 
 namespace streamrec {
-class KafkaProducer;
+class AckedProducer;
 }
 
 namespace streamrec::serving {
@@ -38,6 +38,11 @@ struct ServingOperatorOptions {
   // Serve the HTTP API (on `http.host:http.port`).
   bool serve_http = true;
   HttpApiOptions http;
+  // POST /v1/events answers 202 only once Kafka acknowledged every event of the request
+  // (acks=all: durable), and 503 when that takes longer than this. Also the events'
+  // message.timeout.ms unless `kafka` sets it, so an event whose client got 503 is not
+  // written long after (one in flight may still be: a retry is at least once).
+  int events_ack_timeout_ms = 5000;
   // Threads answering one polled batch of rec-requests in parallel (1: the loop's own).
   int request_threads = 2;
   // Poll timeout and batch size of every loop.
@@ -73,7 +78,8 @@ struct ServingOperatorOptions {
 // Status, logs it and stops the whole operator: Run() returns it, so the stage exits
 // non-zero naming the cause. Bad records are skipped (logged), not failures.
 // POST /v1/events is produced to `clicks` (key user id, the canonical event JSON) by the
-// operator's producer unless another EventSink is given. Start/Stop from one owner
+// operator's producer, waiting for the acknowledgement (events_ack_timeout_ms), unless
+// another EventSink is given. Start/Stop from one owner
 // thread; service() is thread-safe.
 class ServingOperator {
  public:
@@ -112,7 +118,7 @@ class ServingOperator {
   const Options options_;
   EventSink sink_;
   std::unique_ptr<RecommendationService> service_;
-  std::unique_ptr<KafkaProducer> producer_;
+  std::unique_ptr<AckedProducer> producer_;  // POST /v1/events
   std::unique_ptr<HttpApi> http_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> answered_{0};

@@ -60,13 +60,18 @@ Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
   co.properties = KafkaPropertiesFromConfig(config);
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) return consumer.status();
-  Status last;
-  for (int attempt = 0; attempt < 30 && !(stop && stop()); ++attempt) {
-    auto n = (*consumer)->PartitionCount(topic, 5000);
+  // Short requests and short sleeps, so a stop request is answered within a second.
+  Status last = Status::Timeout("no answer");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!(stop && stop()) && std::chrono::steady_clock::now() < deadline) {
+    auto n = (*consumer)->PartitionCount(topic, 1000);
     if (n.ok() && *n > 0) return *n;
     last = n.ok() ? Status::NotFound(topic + " has no partitions") : n.status();
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (int i = 0; i < 5 && !(stop && stop()); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
+  if (stop && stop()) return Status::Unavailable("stopped while waiting for " + topic);
   return last.WithContext("partitions of " + topic);
 }
 

@@ -69,4 +69,22 @@ Status EmbeddedBroker::CreateTopic(const std::string& name, int partitions) {
   return Status::Ok();
 }
 
+Status EmbeddedBroker::SetBrokerDown(int broker_id) {
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_down(rep_->cluster.get(), broker_id);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::InvalidArgument("embedded broker: broker " + std::to_string(broker_id) +
+                                   " down: " + rd_kafka_err2str(err));
+  }
+  return Status::Ok();
+}
+
+Status EmbeddedBroker::SetBrokerUp(int broker_id) {
+  rd_kafka_resp_err_t err = rd_kafka_mock_broker_set_up(rep_->cluster.get(), broker_id);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return Status::InvalidArgument("embedded broker: broker " + std::to_string(broker_id) +
+                                   " up: " + rd_kafka_err2str(err));
+  }
+  return Status::Ok();
+}
+
 }  // namespace streamrec

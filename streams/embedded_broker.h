@@ -38,6 +38,11 @@ class EmbeddedBroker {
   // (the mock keeps the existing partitions).
   Status CreateTopic(const std::string& name, int partitions);
 
+  // Takes broker `broker_id` (1..num_brokers, -1 = all) down: its connections are closed and new
+  // ones refused until SetBrokerUp (an outage, for tests). Its data is kept.
+  Status SetBrokerDown(int broker_id);
+  Status SetBrokerUp(int broker_id);
+
  private:
   struct Rep;
   explicit EmbeddedBroker(std::unique_ptr<Rep> rep);

@@ -1,5 +1,6 @@
 #include "streams/kafka_producer.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <exception>
@@ -121,10 +122,46 @@ Result<std::unique_ptr<KafkaProducer>> KafkaProducer::Create(const ProducerOptio
   return std::unique_ptr<KafkaProducer>(new KafkaProducer(std::move(rep)));
 }
 
+namespace {
+
+bool Stopping(const ProducerOptions& options) { return options.stop && options.stop(); }
+
+// librdkafka's flush, in slices of at most 100 ms while options.stop can end it. Once
+// stop is true: stop_grace_ms more for acknowledgements in flight, then everything left
+// is purged. Returns the flush's code; *purged counts the messages purged.
+RdKafka::ErrorCode FlushStoppable(RdKafka::Producer* producer, const ProducerOptions& options,
+                                  int timeout_ms, int* purged) {
+  *purged = 0;
+  if (!options.stop) return producer->flush(timeout_ms);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (Stopping(options)) {
+      RdKafka::ErrorCode code = producer->flush(
+          static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(left, options.stop_grace_ms))));
+      if (code != RdKafka::ERR__TIMED_OUT) return code;
+      *purged = producer->outq_len();
+      producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+      producer->flush(500);  // serves the purged messages' delivery reports
+      return RdKafka::ERR__TIMED_OUT;
+    }
+    const RdKafka::ErrorCode code =
+        producer->flush(static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(left, 100))));
+    if (code != RdKafka::ERR__TIMED_OUT || left <= 100) return code;
+  }
+}
+
+}  // namespace
+
 KafkaProducer::~KafkaProducer() {
   if (rep_ && rep_->producer) {
-    if (rep_->producer->flush(10000) != RdKafka::ERR_NO_ERROR) {
-      spdlog::warn("[producer] {} messages not delivered at shutdown", rep_->producer->outq_len());
+    int purged = 0;
+    if (FlushStoppable(rep_->producer.get(), rep_->options, 10000, &purged) !=
+        RdKafka::ERR_NO_ERROR) {
+      spdlog::warn("[producer] {} messages not delivered at shutdown",
+                   purged > 0 ? purged : rep_->producer->outq_len());
     }
   }
 }
@@ -153,6 +190,9 @@ Status KafkaProducer::Produce(const ProduceMessage& m) {
     if (code != RdKafka::ERR__QUEUE_FULL) {
       return Status::Unavailable("produce to " + topic + ": " + RdKafka::err2str(code));
     }
+    if (Stopping(rep_->options)) {
+      return Status::Unavailable("produce to " + topic + ": stopped while the local queue was full");
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::Unavailable("produce to " + topic + ": local queue full for " +
                                  std::to_string(rep_->options.queue_full_timeout_ms) + " ms");
@@ -175,13 +215,19 @@ Status KafkaProducer::Produce(std::string_view topic, std::string_view key, std:
 int KafkaProducer::Poll(int timeout_ms) { return rep_->producer->poll(timeout_ms); }
 
 Status KafkaProducer::Flush(int timeout_ms) {
-  const RdKafka::ErrorCode code = rep_->producer->flush(timeout_ms);
+  int purged = 0;
+  const RdKafka::ErrorCode code =
+      FlushStoppable(rep_->producer.get(), rep_->options, timeout_ms, &purged);
   Status first;
   {
     MutexLock lock(&rep_->mu);
     if (!rep_->fatal.ok()) return rep_->fatal;
     first = rep_->first_error;
     rep_->first_error = Status::Ok();
+  }
+  if (purged > 0) {
+    return Status::Unavailable("flush: stopped with " + std::to_string(purged) +
+                               " messages not acknowledged by Kafka (purged, reported failed)");
   }
   if (code == RdKafka::ERR__TIMED_OUT) {
     return Status::Timeout("flush: " + std::to_string(rep_->producer->outq_len()) +

@@ -39,6 +39,13 @@ struct ProducerOptions {
   // Called for every message once its fate is known, on the thread that runs Poll() or
   // Flush(). Must not throw (exceptions are caught and logged, never cross librdkafka).
   std::function<void(const DeliveryReport&)> on_delivery;
+  // The process is stopping (e.g. apps' StopRequested); may be empty (never). Asked about
+  // every 100 ms while Produce() waits on a full queue and while Flush() or the destructor
+  // wait: once true, they wait at most stop_grace_ms more for acknowledgements, then purge
+  // what is left (each purged message gets a failed DeliveryReport), so a stopping
+  // command never waits on a broker that does not answer.
+  std::function<bool()> stop;
+  int stop_grace_ms = 1000;
 };
 
 // One message to produce. Views must stay valid for the duration of Produce() only
@@ -56,7 +63,8 @@ struct ProduceMessage {
 
 // A librdkafka producer with delivery reports, idempotence on, and retry on a full
 // queue. Produce() may be called from any thread; Poll() and Flush() (which run the
-// delivery callback) from one thread at a time. Destroying it flushes for up to 10 s.
+// delivery callback) from one thread at a time. Destroying it flushes for up to 10 s
+// (less once options.stop says so).
 class KafkaProducer {
  public:
   static Result<std::unique_ptr<KafkaProducer>> Create(const ProducerOptions& options);
@@ -74,8 +82,9 @@ class KafkaProducer {
   // Serves delivery reports; returns how many were served.
   int Poll(int timeout_ms);
   // Waits until every enqueued message has a delivery report. Timeout if some remain;
-  // otherwise the first delivery error since the last Flush, if any (messages that failed
-  // are also reported one by one to on_delivery).
+  // Unavailable if options.stop ended the wait (the rest purged); otherwise the first
+  // delivery error since the last Flush, if any (messages that failed are also reported
+  // one by one to on_delivery).
   Status Flush(int timeout_ms);
 
   // Messages enqueued but not yet reported.

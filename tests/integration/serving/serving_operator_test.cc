@@ -6,7 +6,9 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <cstdio>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include "core/id_hash.h"
 #include "core/records.h"
 #include "serving/rec_json.h"
+#include "streams/click_event.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
@@ -67,11 +70,12 @@ class ServingOperatorTest : public ::testing::Test {
   }
   void Flush() { ASSERT_TRUE(producer_->Flush(10000).ok()); }
 
-  void StartOperator() {
+  void StartOperator(const std::function<void(ServingOperatorOptions&)>& tweak = {}) {
     ServingOperatorOptions options;
     options.brokers = broker_->bootstrap_servers();
     options.poll_timeout_ms = 50;
     options.service.recommender.popular_weight = 0.1;
+    if (tweak) tweak(options);
     op_ = std::make_unique<ServingOperator>(options);
     ASSERT_TRUE(op_->Start().ok());
   }
@@ -206,6 +210,78 @@ TEST_F(ServingOperatorTest, PostedEventsFlowThroughClicksIntoRecommendations) {
   EXPECT_EQ(body,
             R"({"request_id":"","user_id":"u7","model_version":0,"cold_start":false,"items":[)"
             R"({"item_id":"b","score":1,"sources":["cooc"]}]})");
+}
+
+// Every `clicks` record so far (both partitions), waiting until `n` arrived (at most 30 s).
+std::vector<Record> ReadClicks(const std::string& brokers, size_t n) {
+  ConsumerOptions copts;
+  copts.brokers = brokers;
+  auto c = KafkaConsumer::Create(copts);
+  EXPECT_TRUE(c.ok());
+  std::vector<TopicPartitionOffset> tps;
+  for (int32_t p = 0; p < 2; ++p) tps.push_back({"clicks", p, kOffsetBeginning});
+  EXPECT_TRUE((*c)->Assign(tps).ok());
+  std::vector<Record> out;
+  for (int i = 0; i < 300 && out.size() < n; ++i) EXPECT_TRUE((*c)->PollBatch(100, 100, &out).ok());
+  return out;
+}
+
+// 202 means Kafka acknowledged the events; with the broker down, 503 (a JSON error) once
+// serving.events_ack_timeout_ms passed, and 202 again once the broker is back.
+TEST_F(ServingOperatorTest, PostedEventsAreAcceptedOnlyOnceKafkaAcknowledgedThem) {
+  StartOperator([](ServingOperatorOptions& o) { o.events_ack_timeout_ms = 1500; });
+  ASSERT_NE(op_->http(), nullptr);
+  httplib::Client client("127.0.0.1", op_->http()->port());
+  client.set_read_timeout(60, 0);
+  const auto event = [](int i) {
+    return R"({"user_id":"u7","item_id":"i)" + std::to_string(i) +
+           R"(","event":"click","ts":1732270000000})";
+  };
+  auto res = client.Post("/v1/events", event(1), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 202) << res->body;
+  // Acknowledged means written: it is on `clicks` already.
+  ASSERT_EQ(ReadClicks(broker_->bootstrap_servers(), 1).size(), 1u);
+
+  ASSERT_TRUE(broker_->SetBrokerDown(-1).ok());
+  const auto posted = std::chrono::steady_clock::now();
+  res = client.Post("/v1/events", "[" + event(2) + "," + event(3) + "]", "application/json");
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - posted).count();
+  std::printf("[ measured ] POST /v1/events with the broker down: %.2f s to its answer\n", secs);
+  ASSERT_TRUE(res) << "no answer";
+  EXPECT_EQ(res->status, 503) << res->body;
+  EXPECT_EQ(res->body.rfind(R"({"error":{"code":"unavailable","message":")", 0), 0u) << res->body;
+  EXPECT_NE(res->body.find("not acknowledged by Kafka within 1500 ms"), std::string::npos)
+      << res->body;
+  EXPECT_LT(secs, 30);  // bounded (the bound is 1.5 s; a loaded machine is slow)
+
+  ASSERT_TRUE(broker_->SetBrokerUp(-1).ok());
+  // The client retries until the producer reconnected (librdkafka backs off up to 10 s).
+  int status = 0;
+  for (int i = 0; i < 30 && status != 202; ++i) {
+    res = client.Post("/v1/events", event(4), "application/json");
+    ASSERT_TRUE(res);
+    status = res->status;
+    if (status != 202) {
+      EXPECT_EQ(status, 503) << res->body;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  ASSERT_EQ(status, 202) << res->body;
+  // Events 1 and 4 are there. 2 and 3 were refused: their messages expired after
+  // message.timeout.ms (= the ack timeout), unless the broker came back first (at least
+  // once: the client was told 503 and may send them again).
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::vector<Record> clicks = ReadClicks(broker_->bootstrap_servers(), 2);
+  std::set<std::string> items;
+  for (const Record& r : clicks) {
+    ClickEventParser parser;
+    auto parsed = parser.Parse(r.value);
+    ASSERT_TRUE(parsed.ok()) << r.value;
+    items.insert(parsed.event.item_id);
+  }
+  EXPECT_TRUE(items.count("i1") && items.count("i4")) << clicks.size();
 }
 
 TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
