@@ -209,8 +209,9 @@ TEST(Outage, CtrlCWhileProduceFlushesToABrokerThatWentAway) {
   ASSERT_EQ(CountRecords((*broker)->bootstrap_servers(), "clicks", 1, 1), 1u) << p.err();
   ASSERT_TRUE((*broker)->SetBrokerDown(-1).ok());
   for (int i = 1; i <= 3; ++i) write_line(i);
-  ::close(fd);  // end of input: produce flushes, and waits
-  std::this_thread::sleep_for(std::chrono::seconds(1));
+  ::close(fd);  // end of input: produce flushes, and waits (a loaded machine: give it time
+                // to read the lines first)
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   ASSERT_EQ(p.Wait(std::chrono::milliseconds(0)), -1) << "ended without its acknowledgements\n"
                                                       << p.err();
   const auto signalled = Clock::now();
