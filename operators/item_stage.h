@@ -17,8 +17,10 @@ namespace streamrec::operators {
 struct ItemStageOptions {
   // operators.similarity: count | cosine | jaccard | lift. Default cosine.
   Similarity similarity = Similarity::kCosine;
-  // operators.top_k: neighbours kept and published per item. Default 20.
-  size_t top_k = 20;
+  // operators.top_k: neighbours kept and published per item. Default 50 (serving reads
+  // 50 per window item: more of each item's neighbourhood beat 20 on MovieLens and the
+  // synthetic stream, bench/RESULTS.md).
+  size_t top_k = 50;
   // operators.popularity.half_life_s: half-life of the decayed popularity, in event
   // time. Default 1 day; 0 = plain counts.
   int64_t popularity_half_life_ms = 24LL * 3600 * 1000;

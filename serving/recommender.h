@@ -43,10 +43,13 @@ struct RecommenderOptions {
   uint8_t channels = kChannelsAll;
 
   // --- recall ---
-  // Newest window items whose neighbour lists are read.
-  size_t cooc_history_items = 5;
-  // Neighbours read per window item.
-  size_t cooc_neighbors_per_item = 20;
+  // Newest window items whose neighbour lists are read: by default as many as the window
+  // holds (operators.window.size 20), the older ones weighted down by the decay below.
+  // (Measured, bench/RESULTS.md: 20 beat 5 on MovieLens and on the synthetic stream. The
+  // seen record's older items as triggers, when the window is short, lost on both.)
+  size_t cooc_history_items = 20;
+  // Neighbours read per window item (the item stage publishes operators.top_k = 50).
+  size_t cooc_neighbors_per_item = 50;
   // Weight of the i-th newest window item's neighbours: cooc_recency_decay^i.
   double cooc_recency_decay = 0.9;
   // Nearest neighbours taken from the two-tower index.
@@ -60,7 +63,7 @@ struct RecommenderOptions {
   // (the system's one blend formula; each term only when its channel is on)
   double two_tower_weight = 1.0;
   double cooc_weight = 1.0;
-  double popular_weight = 0.1;
+  double popular_weight = 0.3;
 
   // --- rerank and filter ---
   // At most this many results per category / per brand (0: no cap). Items without a

@@ -78,6 +78,11 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
       ReadCount(c, "serving.candidates.cooc_history_items", &r.cooc_history_items));
   STREAMREC_RETURN_IF_ERROR(
       ReadCount(c, "serving.candidates.cooc_per_item", &r.cooc_neighbors_per_item));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadDouble(c, "serving.candidates.cooc_recency_decay", &r.cooc_recency_decay));
+  if (r.cooc_recency_decay < 0 || r.cooc_recency_decay > 1) {
+    return Status::InvalidArgument("serving.candidates.cooc_recency_decay must be in [0, 1]");
+  }
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.two_tower", &r.two_tower_candidates));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.popular", &r.popular_candidates));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.fallback", &r.fallback_candidates));

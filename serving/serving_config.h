@@ -20,8 +20,11 @@ namespace streamrec::serving {
 //   serving.default_k, serving.max_k                       (20, 1000)
 //   serving.channels              recall channels that run: "all" or a comma list of
 //                                 cooc, two_tower, popular, fallback ("all")
-//   serving.weights.two_tower, .cooc, .popular             (1.0, 1.0, 0.1)
+//   serving.weights.two_tower, .cooc, .popular             (1.0, 1.0, 0.3)
 //   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback
+//                                 (20, 50, 100, 50, 200)
+//   serving.candidates.cooc_recency_decay  weight of the i-th newest window item's
+//                                 neighbours: decay^i (0.9)
 //   serving.max_per_category, serving.max_per_brand         (0 = no cap)
 //   serving.filter_seen, serving.require_in_catalogue       (true, false)
 //                                 filter_seen: drop the items of the user's window

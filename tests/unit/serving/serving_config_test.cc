@@ -32,7 +32,9 @@ operators:
   EXPECT_EQ(o->service.limits.default_k, 20);
   EXPECT_EQ(o->service.recommender.two_tower_weight, 0.5);
   EXPECT_EQ(o->service.recommender.cooc_weight, 2);
-  EXPECT_EQ(o->service.recommender.popular_weight, 0.1);
+  EXPECT_EQ(o->service.recommender.popular_weight, 0.3);
+  EXPECT_EQ(o->service.recommender.cooc_history_items, 20u);
+  EXPECT_EQ(o->service.recommender.cooc_neighbors_per_item, 50u);
   EXPECT_EQ(o->service.recommender.max_per_category, 3u);
   EXPECT_EQ(o->service.history.window.max_items, 10u);
   EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
