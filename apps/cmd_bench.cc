@@ -35,6 +35,7 @@ struct PrequentialFlags {
   std::string report;
   int64_t synthetic = 0;  // > 0: this many events of the synthetic generator instead of --data
   uint64_t seed = 42;
+  double funnels = 0;  // synthetic: funnel revisit probability (0 = off)
 };
 
 int Fail(const std::string& what, const Status& st) {
@@ -71,6 +72,7 @@ int RunPrequential(const CommandContext& ctx, const PrequentialFlags& flags) {
     // The synthetic generator's stream (already in time order) and its catalogue.
     SyntheticOptions so;
     so.seed = flags.seed;
+    so.funnel_revisit_prob = flags.funnels;
     SyntheticClickGenerator generator(so);
     for (int64_t i = 0; i < flags.synthetic; ++i) events->push_back(generator.Next());
     for (const SyntheticItem& item : generator.items()) options->catalog.push_back(item.catalog);
@@ -124,6 +126,11 @@ const CommandRegistration kBench(
       preq->add_option("--synthetic", flags->synthetic,
                        "Instead of --data: N events of the synthetic generator (with its catalogue)");
       preq->add_option("--seed", flags->seed, "Seed of the synthetic generator")
+          ->capture_default_str();
+      preq->add_option("--funnels", flags->funnels,
+                       "With --synthetic: shopping funnels, this share of events returning to "
+                       "an item viewed/carted but not bought (0 = off; streams/synthetic_clicks.h)")
+          ->check(CLI::Range(0.0, 1.0))
           ->capture_default_str();
       preq->add_option("--format", flags->format, "movielens | jsonl | csv")->capture_default_str();
       preq->add_option("--items", flags->items, "MovieLens u.item catalogue for serving's table")

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 
 #include "core/id_hash.h"
 
@@ -142,14 +143,13 @@ ClickEvent SyntheticClickGenerator::Next() {
   ClickEvent e;
   e.user_id = users_[u].user_id;
   int item;
-  if (Uniform() < options_.in_cluster_prob) {
-    const int c = s.session_cluster;
-    item = cluster_items_[c][PickIndex(cluster_cdf_[c])];
+  if (options_.funnel_revisit_prob > 0) {
+    std::tie(item, e.event) = NextFunnelEvent(&s);
   } else {
-    item = PickIndex(global_cdf_);
+    item = DrawItem(s);
+    e.event = static_cast<EventType>(PickIndex(event_cdf_));
   }
   e.item_id = items_[item].catalog.item_id;
-  e.event = static_cast<EventType>(PickIndex(event_cdf_));
   e.ts_ms = ts;
   e.session_id = e.user_id + "-s" + std::to_string(s.session_no);
   e.user_key = HashId(e.user_id);
@@ -164,6 +164,56 @@ ClickEvent SyntheticClickGenerator::Next() {
   heap_.emplace(s.next_ts_ms, u);
   ++generated_;
   return e;
+}
+
+int SyntheticClickGenerator::DrawItem(const UserState& s) {
+  if (Uniform() < options_.in_cluster_prob) {
+    const int c = s.session_cluster;
+    return cluster_items_[c][PickIndex(cluster_cdf_[c])];
+  }
+  return PickIndex(global_cdf_);
+}
+
+std::pair<int, EventType> SyntheticClickGenerator::NextFunnelEvent(UserState* s) {
+  if (!s->open.empty() && Uniform() < options_.funnel_revisit_prob) {
+    const size_t i = NextU64() % s->open.size();
+    auto [item, step] = s->open[i];
+    s->open.erase(s->open.begin() + static_cast<std::ptrdiff_t>(i));
+    if (step != EventType::kPurchase && Uniform() < options_.funnel_advance_prob) {
+      step = static_cast<EventType>(static_cast<int>(step) + 1);
+    }
+    if (step == EventType::kPurchase) {
+      s->bought.push_back(item);
+      if (s->bought.size() > 1000) s->bought.erase(s->bought.begin());
+    } else {
+      s->open.emplace_back(item, step);  // the newest open item now
+    }
+    return {item, step};
+  }
+  // A fresh draw, never one the user bought (a few redraws) and preferably not an open
+  // one.
+  int item = DrawItem(*s);
+  auto taken = [&](int x) {
+    return std::find(s->bought.begin(), s->bought.end(), x) != s->bought.end() ||
+           std::any_of(s->open.begin(), s->open.end(), [x](const auto& o) { return o.first == x; });
+  };
+  for (int tries = 0; tries < 8 && taken(item); ++tries) item = DrawItem(*s);
+  if (std::find(s->bought.begin(), s->bought.end(), item) != s->bought.end()) {
+    // Every redraw was bought already: a bought item may only be viewed again, rarely.
+    return {item, EventType::kView};
+  }
+  // An open item drawn again keeps its step (a repeat); a new one starts with a view.
+  EventType step = EventType::kView;
+  for (auto it = s->open.begin(); it != s->open.end(); ++it) {
+    if (it->first != item) continue;
+    step = it->second;
+    s->open.erase(it);
+    break;
+  }
+  s->open.emplace_back(item, step);
+  const size_t cap = static_cast<size_t>(std::max(1, options_.funnel_open_items));
+  if (s->open.size() > cap) s->open.erase(s->open.begin());
+  return {item, step};
 }
 
 int SyntheticClickGenerator::ClusterOfItem(const std::string& item_id) const {

@@ -29,8 +29,19 @@ struct SyntheticOptions {
   int64_t mean_session_gap_ms = 3'600'000;  // between a user's sessions (exponential, + 30 min)
   int64_t start_ts_ms = 1'732'270'000'000;  // event time of the first sessions
   double unavailable_fraction = 0.02;       // items marked available=false in the catalogue
-  // Event-type mix: view, click, add_to_cart, purchase (normalised).
+  // Event-type mix: view, click, add_to_cart, purchase (normalised). Not used with funnels.
   double event_mix[4] = {0.55, 0.30, 0.10, 0.05};
+  // Shopping funnels (0 = off: every event draws a fresh item and an event type from
+  // event_mix, the stream of earlier versions). When > 0, a new item starts with a view,
+  // and with this probability an event instead returns to one of the user's open items
+  // (acted on, not bought; the newest `funnel_open_items`), in a later session too
+  // (renewed interest): it moves one step down view → click → add_to_cart → purchase
+  // with probability funnel_advance_prob, else repeats its step. A bought item leaves
+  // the funnel and is not drawn for that user again (up to 8 redraws; should all of them
+  // be bought items, the last is a mere view; the newest 1,000 bought items are kept).
+  double funnel_revisit_prob = 0;
+  double funnel_advance_prob = 0.5;
+  int funnel_open_items = 10;
 };
 
 // The ground truth of one item.
@@ -78,7 +89,13 @@ class SyntheticClickGenerator {
     int remaining_in_session = 0;
     int session_cluster = 0;
     int session_no = 0;
+    // Funnels only: open items (item index, step reached), oldest first; bought items.
+    std::vector<std::pair<int, EventType>> open;
+    std::vector<int> bought;
   };
+  // The item and event type of a user's next event with funnels on.
+  std::pair<int, EventType> NextFunnelEvent(UserState* s);
+  int DrawItem(const UserState& s);
   uint64_t NextU64();
   double Uniform();  // [0, 1)
   double Exponential(double mean);

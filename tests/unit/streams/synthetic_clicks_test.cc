@@ -54,6 +54,41 @@ TEST(SyntheticClicks, DefaultSeedIsPinned) {
   EXPECT_EQ(first3, kPinnedFirst3);
 }
 
+TEST(SyntheticClicks, FunnelsMoveDownAndBoughtItemsDoNotComeBack) {
+  SyntheticOptions o = Small();
+  o.funnel_revisit_prob = 0.3;
+  SyntheticClickGenerator g(o);
+  std::map<std::pair<std::string, std::string>, std::vector<EventType>> steps;
+  for (int i = 0; i < 20000; ++i) {
+    const ClickEvent e = g.Next();
+    steps[{e.user_id, e.item_id}].push_back(e.event);
+  }
+  int revisited = 0, bought = 0, after_purchase = 0;
+  for (const auto& [key, seq] : steps) {
+    revisited += seq.size() > 1;
+    EXPECT_EQ(seq.front(), EventType::kView) << key.first << " " << key.second;
+    size_t purchases = 0;
+    for (size_t i = 0; i < seq.size(); ++i) {
+      if (purchases > 0) {
+        EXPECT_EQ(seq[i], EventType::kView) << "after the purchase: a view at most";
+        ++after_purchase;
+        continue;
+      }
+      // One step at a time (an item that fell out of the open list starts over at a view).
+      if (i > 0) {
+        EXPECT_LE(static_cast<int>(seq[i]), static_cast<int>(seq[i - 1]) + 1) << "skipped a step";
+      }
+      purchases += seq[i] == EventType::kPurchase;
+    }
+    bought += purchases > 0;
+  }
+  EXPECT_GT(revisited, 1000);  // renewed interest exists
+  EXPECT_GT(bought, 50);
+  // Only when all 8 redraws hit bought items: rare (under 1% of the events here).
+  EXPECT_LT(after_purchase, 200);
+  // Off (the default): the pinned stream of earlier versions (DefaultSeedIsPinned).
+}
+
 TEST(SyntheticClicks, EventsAreValidTimeOrderedAndKeyed) {
   SyntheticClickGenerator g(Small());
   ClickEventParser parser;
