@@ -275,11 +275,14 @@ Status TrainerStage::Run(const std::function<bool()>& stop) {
   }
   if (st.ok() && !stop()) st = r.runner->Run(stop);
   (void)r.tables->Close();
-  const runtime::InputPosition& trained = feed.trained_position();
+  // Drops happen at read time: the read position counts every re-send read, also those
+  // read after the last step while one example stayed buffered (the trained position,
+  // which snapshots store, catches up only when nothing is buffered).
+  const runtime::InputPosition& read = feed.read_position();
   spdlog::info(
       "[trainer] stopped: version {}, examples_trained={} duplicates_dropped={} unmarked={} "
       "untrained={} logq_fallbacks={}",
-      feed.trainer().version(), feed.trainer().examples(), trained.duplicates(), trained.unmarked(),
+      feed.trainer().version(), feed.trainer().examples(), read.duplicates(), read.unmarked(),
       feed.untrained(), feed.trainer().logq_fallbacks());
   if (!st.ok()) spdlog::error("[trainer] {}", st.ToString());
   return st;
