@@ -10,16 +10,10 @@
 #include <spdlog/spdlog.h>
 
 #include "core/thread_annotations.h"
+#include "streams/rdkafka_handles.h"
 
 namespace streamrec {
 namespace {
-
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
 
 // librdkafka's error callback runs inside rd_kafka_poll() on the checking thread; its
 // log callback on librdkafka's own threads. The last connection error explains a failure
@@ -119,7 +113,7 @@ Status WaitForBrokers(const BrokerCheckOptions& options) {
   rd_kafka_conf_set_error_cb(conf, OnError);
   rd_kafka_conf_set_log_cb(conf, OnLog);
   rd_kafka_conf_set_opaque(conf, errors.get());
-  std::unique_ptr<rd_kafka_t, RdKafkaDeleter> rk(
+  internal::RdKafkaHandle rk(
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)));
   if (!rk) {
     rd_kafka_conf_destroy(conf);
@@ -146,7 +140,7 @@ Status WaitForBrokers(const BrokerCheckOptions& options) {
                                                     .count())));
     const rd_kafka_metadata_t* raw = nullptr;
     const rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, nullptr, &raw, slice);
-    std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+    internal::MetadataHandle md(raw);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
     rd_kafka_poll(rk.get(), 0);  // serves the error callback
   }

@@ -3,14 +3,12 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "streams/rdkafka_handles.h"
 #include "streams/rdkafka_log.h"
 
 namespace streamrec {
 namespace {
 
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
 struct MockClusterDeleter {
   void operator()(rd_kafka_mock_cluster_t* c) const { rd_kafka_mock_cluster_destroy(c); }
 };
@@ -19,7 +17,7 @@ struct MockClusterDeleter {
 
 struct EmbeddedBroker::Rep {
   // Declaration order matters: the cluster is destroyed before the handle it lives on.
-  std::unique_ptr<rd_kafka_t, RdKafkaDeleter> handle;
+  internal::RdKafkaHandle handle;
   std::unique_ptr<rd_kafka_mock_cluster_t, MockClusterDeleter> cluster;
 };
 

@@ -5,14 +5,12 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "streams/rdkafka_handles.h"
 #include "streams/rdkafka_log.h"
 
 namespace streamrec {
 namespace {
 
-struct RdKafkaDeleter {
-  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
-};
 struct QueueDeleter {
   void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
 };
@@ -25,10 +23,7 @@ struct NewTopicDeleter {
 struct AdminOptionsDeleter {
   void operator()(rd_kafka_AdminOptions_t* o) const { rd_kafka_AdminOptions_destroy(o); }
 };
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* m) const { rd_kafka_metadata_destroy(m); }
-};
-using Handle = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
+using Handle = internal::RdKafkaHandle;
 
 Result<Handle> NewHandle(const TopicAdminOptions& options) {
   KafkaProperties props = options.properties;
@@ -122,7 +117,7 @@ Result<std::vector<TopicInfo>> ListTopics(const TopicAdminOptions& options) {
   const rd_kafka_metadata_t* raw = nullptr;
   rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk.value().get(), 1, nullptr, &raw, options.timeout_ms);
-  std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter> md(raw);
+  internal::MetadataHandle md(raw);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return Status::Unavailable(std::string("metadata: ") + rd_kafka_err2str(err));
   }
