@@ -6,6 +6,8 @@
 #include <chrono>
 #include <thread>
 
+#include "runtime/punctuation_schedule.h"
+
 namespace streamrec::runtime {
 namespace {
 
@@ -25,7 +27,7 @@ uint64_t MakeTag(int32_t partition, uint64_t sequence) {
 class StageRunner::ManagedContext : public ProcessorContext {
  public:
   ManagedContext(StageRunner* runner, std::unique_ptr<Processor> processor)
-      : runner_(runner), processor_(std::move(processor)) {}
+      : runner_(runner), processor_(std::move(processor)), schedule_(runner->topology_.name) {}
 
   Processor* processor() { return processor_.get(); }
 
@@ -34,32 +36,10 @@ class StageRunner::ManagedContext : public ProcessorContext {
     Status st = processor_->Process(record);
     current_ = nullptr;
     if (!st.ok()) return st;
-    if (record.timestamp_ms > stream_time_ms_) {
-      stream_time_ms_ = record.timestamp_ms;
-      for (auto& s : schedules_) {
-        if (s.type != PunctuationType::kStreamTime) continue;
-        if (s.next_ms < 0) s.next_ms = stream_time_ms_ + s.interval_ms;
-        while (s.next_ms <= stream_time_ms_) {
-          STREAMREC_RETURN_IF_ERROR(s.punctuator(s.next_ms).WithContext(runner_->topology_.name + " punctuation"));
-          s.next_ms += s.interval_ms;
-        }
-      }
-    }
-    return Status::Ok();
+    return schedule_.OnRecordTime(record.timestamp_ms);
   }
 
-  Status PunctuateWallClock() {
-    const int64_t now = runner_->clock_->NowMillis();
-    for (auto& s : schedules_) {
-      if (s.type != PunctuationType::kWallClock) continue;
-      if (s.next_ms < 0) s.next_ms = now + s.interval_ms;
-      if (now >= s.next_ms) {
-        s.next_ms = now + s.interval_ms;
-        STREAMREC_RETURN_IF_ERROR(s.punctuator(now).WithContext(runner_->topology_.name + " punctuation"));
-      }
-    }
-    return Status::Ok();
-  }
+  Status PunctuateWallClock() { return schedule_.OnWallClock(runner_->clock_->NowMillis()); }
 
   bool TakeCommitRequest() {
     const bool requested = commit_requested_;
@@ -80,7 +60,7 @@ class StageRunner::ManagedContext : public ProcessorContext {
     runner_->Fail(runner_->producer_->Produce(m).WithContext("producing to " + record.topic));
   }
   void Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) override {
-    schedules_.push_back(Entry{std::max<int64_t>(1, interval_ms), type, std::move(punctuator), -1});
+    schedule_.Add(interval_ms, type, std::move(punctuator));
   }
   state::StateStore* GetStateStore(const std::string& /*name*/) override { return nullptr; }
   void Commit() override { commit_requested_ = true; }
@@ -89,17 +69,10 @@ class StageRunner::ManagedContext : public ProcessorContext {
   const Clock& clock() const override { return *runner_->clock_; }
 
  private:
-  struct Entry {
-    int64_t interval_ms;
-    PunctuationType type;
-    Punctuator punctuator;
-    int64_t next_ms;  // -1: not started
-  };
   StageRunner* runner_;
   std::unique_ptr<Processor> processor_;
-  std::vector<Entry> schedules_;
+  PunctuationSchedule schedule_;
   const Record* current_ = nullptr;
-  int64_t stream_time_ms_ = -1;
   bool commit_requested_ = false;
 };
 

@@ -9,7 +9,8 @@ StreamTask::StreamTask(const Topology& topology, int32_t partition, const Stream
     : topology_(topology),
       partition_(partition),
       options_(options),
-      clock_(options.clock != nullptr ? options.clock : &SystemClock()) {}
+      clock_(options.clock != nullptr ? options.clock : &SystemClock()),
+      schedule_(topology.name) {}
 
 StreamTask::~StreamTask() {
   if (!processor_closed_) CloseProcessor();
@@ -101,38 +102,16 @@ Result<bool> StreamTask::Process(const Record& record) {
   if (!st.ok()) return st;
   if (record.offset >= 0) next_offset_ = record.offset + 1;
   ++records_since_commit_;
-  if (record.timestamp_ms > stream_time_ms_) {
-    stream_time_ms_ = record.timestamp_ms;
-    for (auto& s : schedules_) {
-      if (s.type != PunctuationType::kStreamTime) continue;
-      if (s.next_ms < 0) s.next_ms = stream_time_ms_ + s.interval_ms;
-      while (s.next_ms <= stream_time_ms_) {
-        STREAMREC_RETURN_IF_ERROR(s.punctuator(s.next_ms).WithContext(topology_.name + " punctuation"));
-        s.next_ms += s.interval_ms;
-      }
-    }
-  }
+  STREAMREC_RETURN_IF_ERROR(schedule_.OnRecordTime(record.timestamp_ms));
   return true;
 }
 
-Status StreamTask::Punctuate() {
-  const int64_t now = clock_->NowMillis();
-  for (auto& s : schedules_) {
-    if (s.type != PunctuationType::kWallClock) continue;
-    if (s.next_ms < 0) s.next_ms = now + s.interval_ms;
-    if (now >= s.next_ms) {
-      s.next_ms = now + s.interval_ms;
-      STREAMREC_RETURN_IF_ERROR(s.punctuator(now).WithContext(topology_.name + " punctuation"));
-    }
-  }
-  return Status::Ok();
-}
+Status StreamTask::Punctuate() { return schedule_.OnWallClock(clock_->NowMillis()); }
 
 void StreamTask::Forward(OutputRecord record) { forwarded_.push_back(std::move(record)); }
 
 void StreamTask::Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) {
-  if (interval_ms < 1) interval_ms = 1;
-  schedules_.push_back(Schedule_{interval_ms, type, std::move(punctuator), -1});
+  schedule_.Add(interval_ms, type, std::move(punctuator));
 }
 
 Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "runtime/processor.h"
+#include "runtime/punctuation_schedule.h"
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "state/stores.h"
@@ -85,13 +86,6 @@ class StreamTask : private ProcessorContext {
   const Record* current_record() const override { return current_; }
   const Clock& clock() const override { return *clock_; }
 
-  struct Schedule_ {
-    int64_t interval_ms;
-    PunctuationType type;
-    Punctuator punctuator;
-    int64_t next_ms;  // -1: not started (stream time starts with the first record)
-  };
-
   Topology topology_;
   int32_t partition_;
   StreamTaskOptions options_;
@@ -104,10 +98,9 @@ class StreamTask : private ProcessorContext {
   std::unique_ptr<Processor> processor_;
   std::vector<OutputRecord> forwarded_;
   std::vector<uint64_t> delivered_;
-  std::vector<Schedule_> schedules_;
+  PunctuationSchedule schedule_;
   std::optional<int64_t> stored_offset_;
   std::optional<int64_t> next_offset_;  // after the last processed record
-  int64_t stream_time_ms_ = -1;
   int64_t records_since_commit_ = 0;
   const Record* current_ = nullptr;
   bool commit_requested_ = false;
