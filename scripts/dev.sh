@@ -18,7 +18,8 @@ PACKAGES=(
   libsimdjson-dev libcli11-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libxxhash-dev
   libcpp-httplib-dev libhnswlib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat python3 python3-kafka curl procps wrk
+  kcat python3 python3-kafka python3-jsonschema curl procps wrk
+  chromium prometheus gnuplot-nox
 )
 
 install_packages() {
@@ -65,11 +66,33 @@ build() {
   cmake --build "$BUILD_DIR" -j "$jobs"
 }
 
+# JavaScript clients the e2e tests drive (puppeteer-core for the storefront test in
+# chromium, kafkajs for interop), pinned by tests/js/package-lock.json. npm is not a
+# required package: without it, or without its registry, those tests skip and say why.
+install_js_test_tools() {
+  local dir="$BUILD_DIR/js-tools"
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "dev.sh: npm not found; the browser and kafkajs tests will be skipped"
+    return
+  fi
+  if [ -f "$dir/package-lock.json" ] && cmp -s "$ROOT/tests/js/package-lock.json" "$dir/package-lock.json" \
+      && [ -d "$dir/node_modules" ]; then
+    return
+  fi
+  mkdir -p "$dir"
+  cp "$ROOT/tests/js/package.json" "$ROOT/tests/js/package-lock.json" "$dir/"
+  if ! (cd "$dir" && timeout 300 npm ci --no-audit --no-fund --loglevel=error); then
+    echo "dev.sh: warning: npm ci failed; the browser and kafkajs tests will be skipped" >&2
+    rm -rf "$dir/node_modules"
+  fi
+}
+
 case "$MODE" in
   build)
     install_packages
     check_blas
     build
+    install_js_test_tools
     ;;
   run)
     install_packages
@@ -81,6 +104,7 @@ case "$MODE" in
     install_packages
     check_blas
     build
+    install_js_test_tools
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
     ;;
