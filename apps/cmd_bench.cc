@@ -3,6 +3,8 @@
 //                       served system run in process with a barrier after every event
 //                       (eval/prequential.h): HitRate@k, NDCG@k, MRR, coverage, over all
 //                       and warm events, and over time (DESIGN §7, streaming evaluation).
+//   bench plot          draws prequential (and eval) JSON reports as one SVG with gnuplot:
+//                       the curves over time and the channel ablation (eval/quality_plot.h).
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -13,6 +15,7 @@
 
 #include "apps/command.h"
 #include "eval/prequential.h"
+#include "eval/quality_plot.h"
 #include "serving/recommender.h"
 #include "streams/catalog.h"
 #include "streams/history_reader.h"
@@ -33,6 +36,8 @@ struct PrequentialFlags {
   int64_t snapshot_every = 5000;
   std::string work_dir;
   std::string report;
+  std::string plot;       // default: the report's path with .svg
+  bool no_plot = false;
   int64_t synthetic = 0;  // > 0: this many events of the synthetic generator instead of --data
   uint64_t seed = 42;
   double funnels = 0;  // synthetic: funnel revisit probability (0 = off)
@@ -107,11 +112,42 @@ int RunPrequential(const CommandContext& ctx, const PrequentialFlags& flags) {
     out.flush();
     if (!out) return Fail("writing " + flags.report, Status::IoError("write failed"));
   }
+  const std::string plot = flags.plot.empty() && !flags.report.empty() ? eval::PlotPathFor(flags.report) : flags.plot;
+  if (!plot.empty() && !flags.no_plot) {
+    const Status st = eval::PlotReport(report->ToJson(), report->model, "prequential: " + report->model, plot,
+                                       "streamrec bench prequential");
+    if (!st.ok()) return Fail("plot " + plot, st);
+  }
+  return 0;
+}
+
+struct PlotFlags {
+  std::vector<std::string> reports;
+  std::string out;
+  std::string title = "streamrec quality";
+};
+
+int RunPlot(const PlotFlags& flags) {
+  std::vector<eval::QualityReport> reports;
+  for (const std::string& path : flags.reports) {
+    auto r = eval::ReadQualityReport(path);
+    if (!r.ok()) {
+      std::fprintf(stderr, "streamrec bench plot: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    reports.push_back(std::move(r).value());
+  }
+  const Status st = eval::WriteQualityPlot(reports, flags.title, flags.out);
+  if (!st.ok()) {
+    std::fprintf(stderr, "streamrec bench plot: %s\n", st.message().c_str());
+    return 1;
+  }
+  std::printf("%s\n", flags.out.c_str());
   return 0;
 }
 
 const CommandRegistration kBench(
-    "bench", "Whole-system benchmarks: prequential evaluation of the served system",
+    "bench", "Whole-system benchmarks: prequential evaluation of the served system, and its plots",
     [](CLI::App* sub) -> RunFn {
       sub->require_subcommand(1);
       auto flags = std::make_shared<PrequentialFlags>();
@@ -156,8 +192,26 @@ const CommandRegistration kBench(
       preq->add_option("--work-dir", flags->work_dir,
                        "Scratch directory for stage state and models (default: a temp dir, removed)");
       preq->add_option("--report", flags->report, "Write the metrics (and the curve) as JSON here");
-      return [flags, preq](const CommandContext& ctx) -> int {
+      preq->add_option("--plot", flags->plot,
+                       "Draw the curve over time as SVG here (gnuplot; default: the --report path "
+                       "with .svg, and its gnuplot script with .gp)");
+      preq->add_flag("--no-plot", flags->no_plot, "Write no plot");
+
+      auto plot_flags = std::make_shared<PlotFlags>();
+      CLI::App* plot = sub->add_subcommand(
+          "plot",
+          "Draw JSON reports of `bench prequential` and `eval` as one SVG with gnuplot: HitRate@k "
+          "and NDCG@k over time (a line per report) and the overall figures side by side (the "
+          "channel ablation when the reports are the channels alone)");
+      plot->add_option("reports", plot_flags->reports, "Report files (JSON)")
+          ->required()
+          ->check(CLI::ExistingFile);
+      plot->add_option("--out", plot_flags->out, "SVG to write (its gnuplot script goes beside, .gp)")
+          ->required();
+      plot->add_option("--title", plot_flags->title, "Title of the chart")->capture_default_str();
+      return [flags, preq, plot_flags, plot](const CommandContext& ctx) -> int {
         if (preq->parsed()) return RunPrequential(ctx, *flags);
+        if (plot->parsed()) return RunPlot(*plot_flags);
         std::fprintf(stderr, "streamrec bench: choose a benchmark; see --help\n");
         return 2;
       };

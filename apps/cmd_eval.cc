@@ -13,6 +13,7 @@
 
 #include "apps/command.h"
 #include "eval/offline_eval.h"
+#include "eval/quality_plot.h"
 #include "serving/recommender.h"
 #include "training/ranking_metrics.h"
 
@@ -28,15 +29,26 @@ struct EvalFlags {
   bool no_logq = false;
   int epochs = -1;
   std::string loss_curve;
+  std::string plot;  // default: the report's path with .svg
+  bool no_plot = false;
 };
 
-int WriteReport(const std::string& path, const std::string& json) {
-  if (path.empty()) return 0;
-  std::ofstream out(path);
-  out << json;
-  out.flush();
-  if (!out) {
-    std::fprintf(stderr, "streamrec eval: cannot write %s\n", path.c_str());
+// Writes the JSON report and, beside it, its plot (eval/quality_plot.h).
+int WriteReport(const EvalFlags& f, const std::string& json, const std::string& label) {
+  if (!f.report.empty()) {
+    std::ofstream out(f.report);
+    out << json;
+    out.flush();
+    if (!out) {
+      std::fprintf(stderr, "streamrec eval: cannot write %s\n", f.report.c_str());
+      return 1;
+    }
+  }
+  const std::string plot = f.plot.empty() && !f.report.empty() ? eval::PlotPathFor(f.report) : f.plot;
+  if (plot.empty() || f.no_plot) return 0;
+  const Status st = eval::PlotReport(json, label, "eval: " + label, plot, "streamrec eval");
+  if (!st.ok()) {
+    std::fprintf(stderr, "streamrec eval: plot %s: %s\n", plot.c_str(), st.message().c_str());
     return 1;
   }
   return 0;
@@ -85,7 +97,7 @@ int RunPredictions(const EvalFlags& f) {
   const training::AucMetrics auc = training::ComputeAuc(
       training::TopKPerUser(*preds, std::numeric_limits<int>::max()), relevant, static_cast<int64_t>(items.size()));
   PrintAuc(auc, "every scored item");
-  return WriteReport(f.report, training::RankingMetricsJson(metrics, AucJson(auc)));
+  return WriteReport(f, training::RankingMetricsJson(metrics, AucJson(auc)), "predictions");
 }
 
 int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
@@ -138,7 +150,7 @@ int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
   auto extra = AucJson(result->auc);
   extra.push_back({"model", "\"" + label + "\""});
   extra.push_back({"channels", "\"" + result->channels + "\""});
-  return WriteReport(f.report, training::RankingMetricsJson(result->metrics, extra));
+  return WriteReport(f, training::RankingMetricsJson(result->metrics, extra), label);
 }
 
 const CommandRegistration kEval(
@@ -160,6 +172,9 @@ const CommandRegistration kEval(
           ->check(CLI::Range(1, 1000))
           ->capture_default_str();
       sub->add_option("--report", f->report, "write the metrics as JSON to this file");
+      sub->add_option("--plot", f->plot,
+                      "draw the metrics as SVG here (gnuplot; default: the --report path with .svg)");
+      sub->add_flag("--no-plot", f->no_plot, "write no plot");
       sub->add_option("--seed", f->seed, "random seed of the model (default: trainer.seed)");
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");
       sub->add_option("--epochs", f->epochs, "passes over the train examples (default 5)");

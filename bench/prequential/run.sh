@@ -2,6 +2,8 @@
 # Prequential (test-then-train) evaluation of the served system on MovieLens-100k in time
 # order, with the barrier (eval/prequential.h): the served blend, each channel alone, and
 # the baselines top, mc, itemknn. Deterministic: no rate, no machine-load dependence.
+# Each run writes OUT/prequential-RUN.json and its curve (.svg, gnuplot); the end draws
+# them all in OUT/prequential.svg (`streamrec bench plot`: curves and the ablation).
 # Usage: bench/prequential/run.sh [BUILD_DIR] [OUT_DIR]
 #   env STREAMREC_DATA_DIR (default ../shared/data), RUNS (default: all below),
 #   EXTRA (extra streamrec flags, e.g. "--set operators.window.size=50").
@@ -23,3 +25,5 @@ for run in $RUNS; do
     "${args[@]}" --window 10000 --report "$OUT/prequential-$run.json" \
     2>"$OUT/prequential-$run.log" | tee -a "$OUT/prequential.txt"
 done
+"$BUILD/bin/streamrec" bench plot --title "Prequential MovieLens-100k (test-then-train, time order)" \
+  --out "$OUT/prequential.svg" $(for run in $RUNS; do echo "$OUT/prequential-$run.json"; done)
