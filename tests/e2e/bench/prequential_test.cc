@@ -2,6 +2,8 @@
 // barrier, on the first MovieLens events (skipped when the data set is absent).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
 #include <regex>
 #include <string>
@@ -67,6 +69,41 @@ TEST(PrequentialBenchTest, RejectsUnknownModelAndChannel) {
   ASSERT_EQ(testing::RunToEnd(dir, {STREAMREC_BINARY, "bench", "prequential", "--data", data,
                                     "--model", "top"}, &out, &err, "", 60), 0) << err;
   EXPECT_NE(out.find("prequential top: 2 events, HitRate@10 0.5000"), std::string::npos) << out;
+}
+
+// Reports become pictures: each run's report is drawn beside it, several in one chart with
+// `bench plot`; what is not a report is refused by name.
+TEST(PrequentialBenchTest, DrawsReportsWithGnuplot) {
+  if (::access("/usr/bin/gnuplot", X_OK) != 0) GTEST_SKIP() << "gnuplot not installed (Debian package gnuplot-nox)";
+  testing::ScratchDir dir;
+  const std::string data = dir.File("u.data");
+  {
+    std::ofstream f(data);
+    f << "1\t10\t5\t881250949\n2\t10\t4\t881250950\n3\t11\t4\t881250951\n3\t10\t4\t881250952\n";
+  }
+  std::string out, err;
+  for (const char* model : {"top", "mc"}) {
+    ASSERT_EQ(testing::RunToEnd(dir, {STREAMREC_BINARY, "bench", "prequential", "--data", data, "--model", model,
+                                      "--window", "2", "--report", dir.File(std::string(model) + ".json")},
+                                &out, &err, "", 60),
+              0)
+        << err;
+    EXPECT_NE(err.find("plot written to " + dir.File(std::string(model) + ".svg")), std::string::npos) << err;
+    EXPECT_NE(testing::ReadFile(dir.File(std::string(model) + ".svg")).find("<svg"), std::string::npos);
+  }
+  ASSERT_EQ(testing::RunToEnd(dir, {STREAMREC_BINARY, "bench", "plot", "--out", dir.File("all.svg"),
+                                    dir.File("top.json"), dir.File("mc.json")},
+                              &out, &err, "", 60),
+            0)
+      << err;
+  const std::string svg = testing::ReadFile(dir.File("all.svg"));
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find(">top<"), std::string::npos) << "each report is labelled by its model";
+  EXPECT_NE(svg.find(">mc<"), std::string::npos);
+  EXPECT_EQ(testing::RunToEnd(dir, {STREAMREC_BINARY, "bench", "plot", "--out", dir.File("bad.svg"), data},
+                              &out, &err, "", 60),
+            1);
+  EXPECT_NE(err.find(data + ": not JSON"), std::string::npos) << err;
 }
 
 }  // namespace
