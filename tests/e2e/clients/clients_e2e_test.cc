@@ -5,8 +5,8 @@
 // good examples and reject the broken ones (schemas/examples/), and streamrec's own
 // parsers must agree with them on those examples. kafkajs (tests/js, pinned) and
 // kafka-python talk to a running `streamrec run`: a node script produces clicks and a
-// request and reads its answer, and the README's kafkajs and kafka-python examples are
-// run as written. Each part skips, naming what is missing, without python3-jsonschema,
+// request and reads its answer, the README's kafkajs and kafka-python examples are run
+// as written, and both clients must partition users as librdkafka's murmur2_random does. Each part skips, naming what is missing, without python3-jsonschema,
 // node and the JS tools, or python3-kafka. Waits are bounded; latencies are recorded
 // (test properties), never asserted.
 #include <gtest/gtest.h>
@@ -229,6 +229,49 @@ class ClientsE2eTest : public ::testing::Test {
     return client;
   }
 
+  // The partitions librdkafka, configured as every streamrec producer (murmur2_random,
+  // the Java client's partitioner), gives clicks keyed by `users`: produced, then found
+  // on `clicks`. -1 for one not found.
+  static std::map<std::string, int32_t> LibrdkafkaPartitionsOf(
+      const std::vector<std::string>& users) {
+    std::map<std::string, std::string> marker_of;  // value -> user
+    std::map<std::string, int32_t> partitions;
+    auto producer = Producer();
+    if (producer == nullptr) return partitions;
+    for (const std::string& user : users) {
+      const std::string marker =
+          R"({"user_id":")" + user +
+          R"(","item_id":"item-00001","event":"view","ts":1732270000123,"via":"librdkafka"})";
+      marker_of[marker] = user;
+      partitions[user] = -1;
+      EXPECT_TRUE(producer->Produce("clicks", user, marker).ok());
+    }
+    EXPECT_TRUE(producer->Flush(10000).ok());
+    size_t seen = 0, found = 0;
+    Consume("clicks", seconds(60), [&](const std::vector<Record>& records) {
+      for (; seen < records.size(); ++seen) {
+        auto it = marker_of.find(records[seen].value);
+        if (it != marker_of.end() && partitions[it->second] < 0) {
+          partitions[it->second] = records[seen].partition;
+          ++found;
+        }
+      }
+      return found == users.size();
+    });
+    return partitions;
+  }
+
+  // Waits (bounded) until /readyz answers 200.
+  static bool WaitReady(seconds limit) {
+    const auto deadline = Clock::now() + limit;
+    while (Clock::now() < deadline) {
+      auto res = Http().Get("/readyz");
+      if (res && res->status == 200) return true;
+      std::this_thread::sleep_for(milliseconds(250));
+    }
+    return false;
+  }
+
   static std::string NodeSkipReason() {
     if (!testing::HaveProgram("node")) return "node is not installed";
     if (!std::filesystem::exists(std::string(STREAMREC_JS_TOOLS_DIR) + "/kafkajs/package.json")) {
@@ -418,6 +461,7 @@ TEST_F(ClientsE2eTest, AnswersAndErrorAnswersMatchTheirSchemas) {
   std::cout << out;
 
   // HTTP: a 200 answer is a recommendations answer, a 400 an error answer.
+  ASSERT_TRUE(WaitReady(seconds(60))) << "serving never became ready\n" << run_->err();
   std::vector<std::string> http_ok, http_errors;
   for (const char* path : {"/v1/recommendations?user_id=user-00007&k=10",
                            "/v1/recommendations?user_id=nobody-yet"}) {
@@ -466,28 +510,22 @@ TEST_F(ClientsE2eTest, KafkajsProducesClicksAndGetsTheAnswerToItsRequest) {
   std::string_view answered_user;
   ASSERT_EQ(answer["user_id"].get(answered_user), simdjson::SUCCESS);
   EXPECT_EQ(answered_user, user);
-  int64_t js_partition = -1;
-  ASSERT_EQ(report["report"]["click_partition"].get(js_partition), simdjson::SUCCESS);
-
-  // The same key through librdkafka (murmur2_random, as every streamrec producer).
-  const std::string marker =
-      R"({"user_id":")" + user +
-      R"(","item_id":"item-00001","event":"view","ts":1732270000123,"via":"librdkafka"})";
-  {
-    auto producer = Producer();
-    ASSERT_NE(producer, nullptr);
-    ASSERT_TRUE(producer->Produce("clicks", user, marker).ok());
-    ASSERT_TRUE(producer->Flush(10000).ok());
+  // Where kafkajs put the user's clicks and a few more keys, against librdkafka.
+  std::map<std::string, int32_t> js_partitions;
+  int64_t p = -1;
+  ASSERT_EQ(report["report"]["click_partition"].get(p), simdjson::SUCCESS);
+  js_partitions[user] = static_cast<int32_t>(p);
+  simdjson::dom::object probes;
+  ASSERT_EQ(report["report"]["probe_partitions"].get(probes), simdjson::SUCCESS);
+  for (auto [key, value] : probes) {
+    ASSERT_EQ(value.get(p), simdjson::SUCCESS);
+    js_partitions[std::string(key)] = static_cast<int32_t>(p);
   }
-  int64_t rdkafka_partition = -1;
-  Consume("clicks", seconds(60), [&](const std::vector<Record>& records) {
-    for (const Record& r : records) {
-      if (r.value == marker) rdkafka_partition = r.partition;
-    }
-    return rdkafka_partition >= 0;
-  });
-  EXPECT_EQ(js_partition, rdkafka_partition)
-      << "kafkajs and librdkafka put user " << user << " on different partitions";
+  std::vector<std::string> users;
+  for (const auto& [u, unused] : js_partitions) users.push_back(u);
+  ASSERT_GE(users.size(), 8u);
+  EXPECT_EQ(js_partitions, LibrdkafkaPartitionsOf(users))
+      << "kafkajs and librdkafka put users on different partitions";
 
   for (const char* key : {"default_wait_ms", "tuned_wait_ms"}) {
     simdjson::dom::array latencies;
@@ -537,6 +575,37 @@ TEST_F(ClientsE2eTest, ReadmeKafkaPythonExampleWorks) {
   std::cout << out;
   EXPECT_TRUE(std::regex_search(out, std::regex(R"(model v\d+: (\S+ \([a-z_,]+\)(, )?){5}\n)")))
       << out;
+
+  // kafka-python's default partitioner puts users where librdkafka's murmur2_random
+  // does (the README's first rule for clients).
+  const std::string probe =
+      "import json, os, sys\n"
+      "from kafka import KafkaProducer\n"
+      "p = KafkaProducer(bootstrap_servers=os.environ['BROKERS'], key_serializer=str.encode)\n"
+      "for u in sys.argv[1:]:\n"
+      "    v = {'user_id': u, 'item_id': 'i1', 'event': 'view', 'ts': 1732270000123}\n"
+      "    print(u, p.send('clicks', key=u, value=json.dumps(v).encode()).get(30).partition)\n";
+  testing::WriteFile(dir_->File("partition-probe.py"), probe);
+  std::vector<std::string> users;
+  std::string args;
+  for (int i = 0; i < 8; ++i) {
+    users.push_back("kafka-python-user-" + std::to_string(::getpid()) + "-" + std::to_string(i));
+    args += " " + Quote(users.back());
+  }
+  ASSERT_EQ(testing::RunShell(*dir_,
+                              "BROKERS=" + Quote(bootstrap_) + " " + python + " " +
+                                  Quote(dir_->File("partition-probe.py")) + args,
+                              "", 60, &out, &err),
+            0)
+      << out << err;
+  std::map<std::string, int32_t> python_partitions;
+  std::istringstream lines(out);
+  std::string u;
+  int32_t partition = -1;
+  while (lines >> u >> partition) python_partitions[u] = partition;
+  std::cout << out;
+  EXPECT_EQ(python_partitions, LibrdkafkaPartitionsOf(users))
+      << "kafka-python and librdkafka put users on different partitions";
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // `recommendations`, and fails (exit 1) unless it arrives and is for that request and
 // user. Then times N more requests with kafkajs's default maxWaitTimeInMs (5000) and N
 // with 100, and prints one line {"report":{...}} with the answer, the partition
-// kafkajs chose for USER, and the latencies in ms (measured, not judged here).
+// kafkajs chose for USER and for 8 more keys, and the latencies in ms (measured, not judged here).
 'use strict';
 const crypto = require('crypto');
 const { Kafka, Partitioners, logLevel } = require('kafkajs');
@@ -102,6 +102,15 @@ async function main() {
   check(clickPartitions.size === 1, `one user's clicks on several partitions: ${[...clickPartitions]}`);
   const clickPartition = sent[0].partition;
 
+  // A few more keys, for comparison with librdkafka's partitioner by the caller.
+  const probePartitions = {};
+  for (let i = 0; i < 8; i++) {
+    const probeUser = `${user}-probe-${i}`;
+    const value = JSON.stringify({ user_id: probeUser, item_id: 'item-00001', event: 'view', ts: now });
+    const [meta] = await producer.send({ topic: 'clicks', messages: [{ key: probeUser, value }] });
+    probePartitions[probeUser] = meta.partition;
+  }
+
   const got = await ask(producer, reader, user, 5);
   await reader.close();
   const { answer } = got;
@@ -125,7 +134,13 @@ async function main() {
   console.log(`maxWaitTimeInMs default (5000): ${byDefault.join(' ')} ms`);
   await producer.disconnect();
   console.log(JSON.stringify({
-    report: { answer, click_partition: clickPartition, tuned_wait_ms: tuned, default_wait_ms: byDefault },
+    report: {
+      answer,
+      click_partition: clickPartition,
+      probe_partitions: probePartitions,
+      tuned_wait_ms: tuned,
+      default_wait_ms: byDefault,
+    },
   }));
 }
 
