@@ -460,7 +460,7 @@ TEST_F(ClientsE2eTest, AnswersAndErrorAnswersMatchTheirSchemas) {
                        WriteLines(*dir_, "recommendations.jsonl", values), false, &out)) << out;
   std::cout << out;
 
-  // HTTP: a 200 answer is a recommendations answer, a 400 an error answer.
+  // HTTP: a 200 answer is a recommendations answer, a 400 or 404 an error answer.
   ASSERT_TRUE(WaitReady(seconds(60))) << "serving never became ready\n" << run_->err();
   std::vector<std::string> http_ok, http_errors;
   for (const char* path : {"/v1/recommendations?user_id=user-00007&k=10",
@@ -477,6 +477,10 @@ TEST_F(ClientsE2eTest, AnswersAndErrorAnswersMatchTheirSchemas) {
     ASSERT_EQ(res->status, 400) << res->body;
     http_errors.push_back(res->body);
   }
+  auto missing = Http().Get("/v1/items/no-such-item/similar?k=5");
+  ASSERT_TRUE(missing);
+  ASSERT_EQ(missing->status, 404) << missing->body;
+  http_errors.push_back(missing->body);
   EXPECT_TRUE(Validate(*dir_, python, "recommendations", WriteLines(*dir_, "http.jsonl", http_ok),
                        false, &out)) << out;
   EXPECT_TRUE(Validate(*dir_, python, "errors", WriteLines(*dir_, "http-errors.jsonl", http_errors),
