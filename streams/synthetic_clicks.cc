@@ -35,6 +35,22 @@ std::vector<double> Cumulative(const std::vector<double>& weights) {
   return cdf;
 }
 
+// "Compact Desk Lamp 42": an adjective by index, a noun by cluster, the item's number.
+std::string SyntheticTitle(int index, int cluster) {
+  static const char* const kAdjectives[] = {
+      "Classic", "Compact", "Deluxe", "Everyday", "Lightweight", "Vintage", "Pro", "Eco",
+      "Mini",    "Rugged",  "Modern", "Travel",   "Premium",     "Basic",   "Handmade", "Smart"};
+  static const char* const kNouns[] = {
+      "Trail Shoes", "Espresso Maker", "Desk Lamp",  "Yoga Mat",     "Backpack",
+      "Headphones",  "Cast-Iron Pan",  "Wool Scarf", "Board Game",   "Water Bottle",
+      "Notebook",    "Rain Jacket",    "Plant Pot",  "Bike Light",   "Tea Set",
+      "Keyboard",    "Sunglasses",     "Cookbook",   "Scented Candle", "Tent"};
+  constexpr int kNumAdjectives = sizeof(kAdjectives) / sizeof(kAdjectives[0]);
+  constexpr int kNumNouns = sizeof(kNouns) / sizeof(kNouns[0]);
+  return std::string(kAdjectives[(index * 7) % kNumAdjectives]) + " " + kNouns[cluster % kNumNouns] +
+         " " + std::to_string(index);
+}
+
 }  // namespace
 
 SyntheticClickGenerator::SyntheticClickGenerator(const SyntheticOptions& options)
@@ -68,6 +84,10 @@ SyntheticClickGenerator::SyntheticClickGenerator(const SyntheticOptions& options
     item.catalog.item_key = HashId(item.catalog.item_id);
     item.catalog.brand = Numbered("brand-", static_cast<int>(NextU64() % options_.num_brands), 2);
     item.catalog.available = Uniform() >= options_.unavailable_fraction;
+    // A readable title for the storefront: the noun follows the taste cluster, so a
+    // cluster's items look related; drawn from the index, not the RNG, so the event
+    // stream is the same with or without titles.
+    item.catalog.title = SyntheticTitle(i, item.cluster);
   }
   // Indices in increasing rank: cluster lists are most popular first.
   for (int i = 0; i < n; ++i) {

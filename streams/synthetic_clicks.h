@@ -46,7 +46,8 @@ struct SyntheticOptions {
 
 // The ground truth of one item.
 struct SyntheticItem {
-  CatalogItem catalog;  // item_id "item-00042", category "c03-1", brand "brand-07"
+  CatalogItem catalog;  // item_id "item-00042", category "c03-1", brand "brand-07",
+                        // title "Pro Desk Lamp 42" (noun by cluster)
   int cluster = 0;
   int global_rank = 0;    // 0 = most popular overall
   double popularity = 0;  // unnormalised Zipf weight 1/(rank+1)^s

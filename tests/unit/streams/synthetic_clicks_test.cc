@@ -110,11 +110,20 @@ TEST(SyntheticClicks, CatalogueStructure) {
   SyntheticClickGenerator g(Small());
   ASSERT_EQ(g.items().size(), 200u);
   std::map<std::string, std::set<int>> clusters_of_category;
+  std::map<int, std::set<std::string>> nouns_of_cluster;
   for (const auto& item : g.items()) {
     clusters_of_category[item.catalog.category].insert(item.cluster);
     EXPECT_EQ(g.ClusterOfItem(item.catalog.item_id), item.cluster);
     EXPECT_FALSE(item.catalog.brand.empty());
+    // A title for the storefront: "<adjective> <noun of the cluster> <number>".
+    const std::string& title = item.catalog.title;
+    const size_t first = title.find(' '), last = title.rfind(' ');
+    ASSERT_LT(first, last) << title;
+    EXPECT_EQ(title.substr(last + 1), std::to_string(std::stoi(item.catalog.item_id.substr(5))));
+    nouns_of_cluster[item.cluster].insert(title.substr(first + 1, last - first - 1));
   }
+  for (const auto& [cluster, nouns] : nouns_of_cluster) EXPECT_EQ(nouns.size(), 1u) << cluster;
+  EXPECT_EQ(nouns_of_cluster.size(), 5u);
   // 5 clusters × 2 categories, each category inside one cluster.
   EXPECT_EQ(clusters_of_category.size(), 10u);
   for (const auto& [category, clusters] : clusters_of_category)
