@@ -74,7 +74,9 @@ void PrintWhereToLook(const RunFlags& flags, stages::Pipeline& pipeline, int met
   if (const serving::HttpApi* http = pipeline.serving().http()) {
     const std::string addr = http->address();
     std::printf("  HTTP API:  http://%s  (/v1/recommendations, /v1/items/{id}/similar, /v1/events, "
-                "/healthz, /readyz, /metrics)\n", addr.c_str());
+                "/v1/stats, /healthz, /readyz, /metrics)\n", addr.c_str());
+    std::printf("  page:      http://%s/  (the storefront: pick a shopper, click, watch the list change)\n",
+                addr.c_str());
     std::printf("  try:       curl 'http://%s/v1/recommendations?user_id=user-00007&k=10'\n", addr.c_str());
     std::printf("             curl 'http://%s/v1/items/item-00003/similar?k=5'\n", addr.c_str());
   }

@@ -176,6 +176,7 @@ int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
   if (!st.ok()) return Fail("starting", st);
   if (op.http() != nullptr) {
     std::printf("streamrec stage serving: HTTP API on http://%s\n", op.http()->address().c_str());
+    std::printf("streamrec stage serving: storefront page on http://%s/\n", op.http()->address().c_str());
     std::fflush(stdout);
   }
   // Until SIGINT/SIGTERM, or until one of its loops fails (then exit non-zero with why).

@@ -14,6 +14,9 @@
 #include "http/server_socket.h"
 #include "serving/rec_json.h"
 #include "serving/recommendation_service.h"
+#include "serving/storefront.h"
+#include "core/id_hash.h"
+#include "streams/catalog.h"
 
 namespace streamrec::serving {
 namespace {
@@ -110,10 +113,36 @@ int HttpStatusOf(const Status& s) {
   }
 }
 
+// Items one GET /v1/items may name, and users GET /v1/users/recent may return.
+constexpr size_t kMaxItemsPerLookup = 1000;
+constexpr size_t kMaxRecentUsers = 32;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// An embedded storefront file with its type. The page's own policy: only this origin's
+// scripts, styles and connections (defence in depth; the scripts escape what they show).
+void ServeStorefrontFile(const EmbeddedFile& file, httplib::Response& res) {
+  res.status = 200;
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  const std::string_view type = StorefrontContentType(file.path);
+  res.set_content(file.bytes.data(), file.bytes.size(), std::string(type));
+}
+
 }  // namespace
 
 struct HttpApi::Rep {
+  explicit Rep(LiveStatsOptions stats_options) : live_stats(std::move(stats_options)) {}
+
   Options options;
+  LiveStats live_stats;
   const RecommendationService* service = nullptr;
   EventSink sink;
   httplib::Server server;
@@ -225,6 +254,59 @@ struct HttpApi::Rep {
     SetJson(res, 202, w.Release());
   }
 
+  // GET /v1/items?id=A&id=B: the catalogue entries of the named items (EncodeCatalogItem's
+  // object each), in the order asked; ids the catalogue does not hold are listed in
+  // "unknown".
+  void HandleItems(const httplib::Request& req, httplib::Response& res) const {
+    const size_t n = req.get_param_value_count("id");
+    if (n == 0) return SetError(res, 400, Status::InvalidArgument("missing query parameter id"));
+    if (n > kMaxItemsPerLookup) {
+      return SetError(res, 400, Status::InvalidArgument(
+                                    "at most " + std::to_string(kMaxItemsPerLookup) +
+                                    " ids in one request, got " + std::to_string(n)));
+    }
+    std::string items = "[";
+    JsonWriter unknown;
+    unknown.BeginArray();
+    for (size_t i = 0; i < n; ++i) {
+      const std::string id = req.get_param_value("id", i);
+      std::shared_ptr<const CatalogItem> item = service->catalog().Get(HashId(id));
+      if (item == nullptr || item->item_id != id) {
+        unknown.String(id);
+        continue;
+      }
+      if (items.size() > 1) items += ",";
+      items += EncodeCatalogItem(*item);
+    }
+    unknown.EndArray();
+    SetJson(res, 200, "{\"items\":" + items + "],\"unknown\":" + unknown.str() + "}");
+  }
+
+  // GET /v1/users/recent?limit=N (default and most kMaxRecentUsers).
+  void HandleRecentUsers(const httplib::Request& req, httplib::Response& res) const {
+    size_t limit = kMaxRecentUsers;
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      char* end = nullptr;
+      const long v = std::strtol(text.c_str(), &end, 10);
+      if (text.empty() || end == nullptr || *end != '\0' || v < 1) {
+        return SetError(res, 400, Status::InvalidArgument("limit must be a positive integer, got '" +
+                                                          text + "'"));
+      }
+      limit = std::min(kMaxRecentUsers, static_cast<size_t>(v));
+    }
+    JsonWriter w;
+    w.BeginObject().Key("users").BeginArray();
+    for (const std::string& user : service->recent_users().Get(limit)) w.String(user);
+    w.EndArray().EndObject();
+    SetJson(res, 200, w.Release());
+  }
+
+  void HandleStats(httplib::Response& res) {
+    const LiveStatsReport report = live_stats.Read(MetricsRegistry()->Collect(), NowMs());
+    SetJson(res, 200, EncodeLiveStats(report));
+  }
+
   void HandleReady(const httplib::Request&, httplib::Response& res) const {
     const Readiness r = service->GetReadiness();
     JsonWriter w;
@@ -239,7 +321,7 @@ struct HttpApi::Rep {
 };
 
 HttpApi::HttpApi(Options options, const RecommendationService* service, EventSink sink)
-    : rep_(std::make_unique<Rep>()) {
+    : rep_(std::make_unique<Rep>(options.stats)) {
   rep_->options = std::move(options);
   rep_->service = service;
   rep_->sink = std::move(sink);
@@ -339,6 +421,39 @@ Status HttpApi::Start() {
                res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
              }));
 
+  server.Get("/v1/items", rep->Timed("/v1/items", [rep](const httplib::Request& req,
+                                                       httplib::Response& res) {
+               rep->HandleItems(req, res);
+             }));
+  server.Get("/v1/users/recent",
+             rep->Timed("/v1/users/recent", [rep](const httplib::Request& req,
+                                                 httplib::Response& res) {
+               rep->HandleRecentUsers(req, res);
+             }));
+  server.Get("/v1/stats", rep->Timed("/v1/stats", [rep](const httplib::Request&,
+                                                       httplib::Response& res) {
+               rep->HandleStats(res);
+             }));
+  // The storefront: GET / is its page, GET /storefront/{file} the page's scripts and
+  // styles, all embedded; any other file is a 404 like every unknown path.
+  server.Get("/", rep->Timed("/", [](const httplib::Request&, httplib::Response& res) {
+               const EmbeddedFile* page = FindStorefrontFile("index.html");
+               if (page == nullptr) {
+                 return SetError(res, 404, Status::NotFound("no storefront page in this build"));
+               }
+               ServeStorefrontFile(*page, res);
+             }));
+  server.Get(R"(/storefront/([A-Za-z0-9._-]+))",
+             rep->Timed("/storefront/{file}", [](const httplib::Request& req,
+                                                 httplib::Response& res) {
+               const std::string name = req.matches.size() > 1 ? std::string(req.matches[1]) : "";
+               const EmbeddedFile* file = FindStorefrontFile(name);
+               if (file == nullptr) {
+                 return SetError(res, 404, Status::NotFound("no storefront file " + name));
+               }
+               ServeStorefrontFile(*file, res);
+             }));
+
   auto bound = http::BindExclusive(&server, o.host, o.port);
   if (!bound.ok()) return bound.status().WithContext("HTTP API");
   const int port = *bound;
@@ -349,6 +464,8 @@ Status HttpApi::Start() {
     rep->listener_done.store(true);
   });
   rep->started = true;
+  // A first reading, so the first GET /v1/stats already has rates (since start).
+  rep->live_stats.Read(MetricsRegistry()->Collect(), NowMs());
   // stop() is a no-op until the listener runs, so wait for it (it starts at once).
   while (!server.is_running() && !rep->listener_done.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "serving/live_stats.h"
 #include "streams/click_event.h"
 
 namespace streamrec::serving {
@@ -39,6 +40,9 @@ struct HttpApiOptions {
   int write_timeout_ms = 5000;
   int keep_alive_timeout_s = 5;
   int keep_alive_max_requests = 1000;
+  // What GET /v1/stats reads from the registry (the serving operator sets the clicks
+  // topic's name).
+  LiveStatsOptions stats;
 };
 
 // The HTTP API (cpp-httplib) over a RecommendationService:
@@ -48,6 +52,11 @@ struct HttpApiOptions {
 //        validated with ClickEventParser; all valid → 202 {"accepted":n} and handed to
 //        the EventSink; any invalid → 400 listing each rejected index, nothing accepted
 //   GET  /healthz, GET /readyz, GET /metrics (Prometheus text from core's registry)
+//   GET  /                                   → the storefront page (serving/storefront/,
+//        embedded at build time); GET /storefront/{file} its scripts and styles
+//   GET  /v1/items?id=A&id=B                 → catalogue entries (titles, categories)
+//   GET  /v1/users/recent?limit=N            → users whose clicks serving applied last
+//   GET  /v1/stats                           → the live panel's figures (LiveStats)
 // Errors are JSON: {"error":{"code":"invalid_argument","message":".."}} with 400, 404,
 // 413 (body too large), 503 (overloaded, not ready, sink failed). Metrics:
 // streamrec_serving_request_seconds{path}, streamrec_serving_responses_total{path,code}.

@@ -10,6 +10,7 @@
 #include "serving/global_tables.h"
 #include "serving/model_registry.h"
 #include "serving/rec_json.h"
+#include "serving/recent_users.h"
 #include "serving/recommender.h"
 #include "serving/two_tower_model.h"
 #include "serving/user_history.h"
@@ -53,6 +54,10 @@ class RecommendationService {
   UserHistoryStore& history() { return history_; }
   AspiredVersionsManager<TwoTowerModel>& models() { return models_; }
   const Options& options() const { return options_; }
+  const ItemCatalog& catalog() const { return catalog_; }
+  // Users whose clicks were applied most recently (the storefront's user picker).
+  RecentUsers& recent_users() { return recent_users_; }
+  const RecentUsers& recent_users() const { return recent_users_; }
 
   // Publishes the tables' derived lists (trending, fallback) after a batch of updates.
   void Publish();
@@ -76,6 +81,7 @@ class RecommendationService {
   NeighborTable neighbors_;
   StatsTable stats_;
   UserHistoryStore history_;
+  RecentUsers recent_users_;
   AspiredVersionsManager<TwoTowerModel> models_;
   Recommender recommender_;
   std::atomic<bool> tables_loaded_{false};

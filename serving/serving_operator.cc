@@ -7,12 +7,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/metrics.h"
 #include "runtime/stage_runner.h"
 #include "runtime/table_reader.h"
 #include "streams/acked_producer.h"
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "serving/live_stats.h"
 
 namespace streamrec::serving {
 namespace {
@@ -67,7 +69,16 @@ class RequestProcessor : public runtime::Processor {
  public:
   RequestProcessor(const TopicNames& topics, RecommendationService* service, int threads,
                    std::atomic<int64_t>* answered)
-      : topics_(topics), service_(*service), threads_(std::max(1, threads)), answered_(*answered) {}
+      : topics_(topics),
+        service_(*service),
+        threads_(std::max(1, threads)),
+        answered_(*answered),
+        newest_event_(prometheus::BuildGauge()
+                          .Name(kNewestEventMetric)
+                          .Help("Largest event time (seconds since the epoch) of the clicks "
+                                "serving has applied; freshness is now minus it")
+                          .Register(*MetricsRegistry())
+                          .Add({})) {}
 
   Status Init(runtime::ProcessorContext* context) override {
     context_ = context;
@@ -81,6 +92,8 @@ class RequestProcessor : public runtime::Processor {
       if (!parsed.ok()) return Status::Ok();  // the user stage routes it to the DLQ
       service_.history().Record(parsed.event.user_key, parsed.event.item_key, parsed.event.item_id,
                                 parsed.event.ts_ms, parsed.event.event);
+      service_.recent_users().Add(parsed.event.user_id);
+      newest_event_.Set(static_cast<double>(service_.history().stream_time_ms()) / 1000.0);
     } else if (r.topic == topics_.rec_requests) {
       pending_.push_back(Request{r.key, r.value});
     }
@@ -133,6 +146,7 @@ class RequestProcessor : public runtime::Processor {
   RecommendationService& service_;
   const int threads_;
   std::atomic<int64_t>& answered_;
+  prometheus::Gauge& newest_event_;
   runtime::ProcessorContext* context_ = nullptr;
   ClickEventParser parser_;
   std::vector<Request> pending_;
@@ -181,7 +195,10 @@ Status ServingOperator::Start() {
     if (!sink) {
       sink = [this](const std::vector<ClickEvent>& events) { return ProduceEvents(events); };
     }
-    http_ = std::make_unique<HttpApi>(options_.http, service_.get(), std::move(sink));
+    HttpApiOptions http_options = options_.http;
+    http_options.stats.events_topic = options_.topics.clicks;
+    http_options.stats.model_component = service_->options().models.component;
+    http_ = std::make_unique<HttpApi>(std::move(http_options), service_.get(), std::move(sink));
     Status st = http_->Start();
     if (!st.ok()) {
       http_.reset();

@@ -11,9 +11,12 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <simdjson.h>
 
 #include "core/id_hash.h"
 #include "serving/recommendation_service.h"
+#include "streams/catalog.h"
+#include "tests/support/subprocess.h"
 
 namespace streamrec::serving {
 namespace {
@@ -323,6 +326,118 @@ TEST_F(HttpApiTest, BusyPortFailsAtStartNamingTheAddress) {
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 200);
   }
+}
+
+
+TEST_F(HttpApiTest, StorefrontPageAndItsFilesWithTheirTypes) {
+  auto page = client_->Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(page->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+            std::string::npos);
+  EXPECT_NE(page->body.find("<script src=\"/storefront/app.js\""), std::string::npos);
+  EXPECT_EQ(page->body, streamrec::testing::ReadFile(std::string(STREAMREC_SOURCE_DIR) +
+                                          "/serving/storefront/index.html"));
+
+  auto js = client_->Get("/storefront/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_EQ(js->status, 200);
+  EXPECT_EQ(js->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+  EXPECT_EQ(js->body,
+            streamrec::testing::ReadFile(std::string(STREAMREC_SOURCE_DIR) + "/serving/storefront/app.js"));
+  auto css = client_->Get("/storefront/style.css");
+  ASSERT_TRUE(css);
+  EXPECT_EQ(css->status, 200);
+  EXPECT_EQ(css->get_header_value("Content-Type"), "text/css; charset=utf-8");
+
+  // Unknown static paths stay 404 (JSON, as every unknown route); nothing is read from disk.
+  for (const char* path : {"/storefront/nope.js", "/storefront/", "/storefront/../CMakeLists.txt",
+                           "/storefront/%2e%2e%2fCMakeLists.txt", "/index.html", "/app.js"}) {
+    auto res = client_->Get(path);
+    ASSERT_TRUE(res) << path;
+    EXPECT_EQ(res->status, 404) << path;
+    EXPECT_EQ(res->get_header_value("Content-Type"), "application/json") << path;
+    EXPECT_NE(res->body.find("\"not_found\""), std::string::npos) << path << " " << res->body;
+  }
+  auto post = client_->Post("/", "x", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 404);
+}
+
+TEST_F(HttpApiTest, ItemsLookupReturnsCatalogueEntriesInOrder) {
+  CatalogItem shirt;
+  shirt.item_id = "shirt";
+  shirt.item_key = HashId("shirt");
+  shirt.category = "tops";
+  shirt.brand = "acme";
+  shirt.title = "<b>Blue</b> shirt & \"tie\"";
+  service_->catalog().Put(shirt);
+  auto res = client_->Get("/v1/items?id=shirt&id=nothing&id=a");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(res->body,
+            R"({"items":[{"item_id":"shirt","category":"tops","brand":"acme","available":true,)"
+            R"("title":"<b>Blue</b> shirt & \"tie\""},)"
+            R"({"item_id":"a","category":"","brand":"","available":true}],"unknown":["nothing"]})");
+
+  auto none = client_->Get("/v1/items");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 400);
+  EXPECT_EQ(none->body,
+            R"({"error":{"code":"invalid_argument","message":"missing query parameter id"}})");
+  // Distinct ids: httplib drops a repeated identical key=value pair.
+  std::string many = "/v1/items?id=a";
+  for (int i = 0; i < 1000; ++i) many += "&id=x" + std::to_string(i);
+  auto too_many = client_->Get(many.c_str());
+  ASSERT_TRUE(too_many);
+  EXPECT_EQ(too_many->status, 400);
+  EXPECT_NE(too_many->body.find("at most 1000 ids"), std::string::npos) << too_many->body;
+}
+
+TEST_F(HttpApiTest, RecentUsersNewestFirst) {
+  auto empty = client_->Get("/v1/users/recent");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200);
+  EXPECT_EQ(empty->body, R"({"users":[]})");
+  for (const char* u : {"u1", "u2", "u3", "u1"}) service_->recent_users().Add(u);
+  auto res = client_->Get("/v1/users/recent?limit=2");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, R"({"users":["u1","u3"]})");
+  for (const char* bad : {"0", "-2", "x", ""}) {
+    auto r = client_->Get((std::string("/v1/users/recent?limit=") + bad).c_str());
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << bad;
+  }
+}
+
+TEST_F(HttpApiTest, StatsReadTheRegistry) {
+  // Requests in between, so the second reading has a rate and a p99 to report.
+  ASSERT_TRUE(client_->Get("/v1/recommendations?user_id=u1&k=2"));
+  // Readings are in milliseconds: make sure this one is later than the one at Start().
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  auto res = client_->Get("/v1/stats");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  ASSERT_EQ(parser.parse(res->body).get(doc), simdjson::SUCCESS) << res->body;
+  for (const char* key : {"time_ms", "window_s", "events_per_s", "requests_per_s", "p50_ms",
+                          "p99_ms", "model_version", "freshness_s"}) {
+    EXPECT_EQ(doc[key].error(), simdjson::SUCCESS) << key << " missing in " << res->body;
+  }
+  // The registry is process-wide (other tests of this binary add to it): only what this
+  // test caused is asserted: a recommendation request was timed since the API started.
+  double requests_per_s = 0;
+  ASSERT_EQ(doc["requests_per_s"].get(requests_per_s), simdjson::SUCCESS) << res->body;
+  EXPECT_GT(requests_per_s, 0) << res->body;
+  double p99 = 0;
+  ASSERT_EQ(doc["p99_ms"].get(p99), simdjson::SUCCESS) << res->body;
+  EXPECT_GT(p99, 0);
 }
 
 }  // namespace
