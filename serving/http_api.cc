@@ -117,12 +117,6 @@ int HttpStatusOf(const Status& s) {
 constexpr size_t kMaxItemsPerLookup = 1000;
 constexpr size_t kMaxRecentUsers = 32;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // An embedded storefront file with its type. The page's own policy: only this origin's
 // scripts, styles and connections (defence in depth; the scripts escape what they show).
 void ServeStorefrontFile(const EmbeddedFile& file, httplib::Response& res) {
@@ -303,7 +297,7 @@ struct HttpApi::Rep {
   }
 
   void HandleStats(httplib::Response& res) {
-    const LiveStatsReport report = live_stats.Read(MetricsRegistry()->Collect(), NowMs());
+    const LiveStatsReport report = live_stats.Read(*MetricsRegistry());
     SetJson(res, 200, EncodeLiveStats(report));
   }
 
@@ -465,7 +459,7 @@ Status HttpApi::Start() {
   });
   rep->started = true;
   // A first reading, so the first GET /v1/stats already has rates (since start).
-  rep->live_stats.Read(MetricsRegistry()->Collect(), NowMs());
+  rep->live_stats.Read(*MetricsRegistry());
   // stop() is a no-op until the listener runs, so wait for it (it starts at once).
   while (!server.is_running() && !rep->listener_done.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -41,7 +41,7 @@ struct HttpApiOptions {
   int keep_alive_timeout_s = 5;
   int keep_alive_max_requests = 1000;
   // What GET /v1/stats reads from the registry (the serving operator sets the clicks
-  // topic's name).
+  // topic's name and the served model's component).
   LiveStatsOptions stats;
 };
 

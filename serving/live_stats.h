@@ -1,100 +1,73 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <string>
-#include <vector>
 
-#include <prometheus/metric_family.h>
-
+#include "core/metrics_snapshot.h"
 #include "core/thread_annotations.h"
 
 namespace streamrec::serving {
 
-// GET /v1/stats: the storefront's live panel, read from the process's own Prometheus
-// registry (core/metrics.h), so the page shows the figures a dashboard would.
+// GET /v1/stats, the storefront's live panel: figures of the process's own Prometheus
+// registry, read with core's MetricsSnapshot (the one reader, shared with the
+// `streamrec run` console), so the page shows what a dashboard would.
 
-// The gauge the request stage sets to the largest event time (seconds) of the clicks it
-// has applied to the users' windows; freshness is now minus it.
-inline constexpr char kNewestEventMetric[] = "streamrec_serving_newest_event_timestamp_seconds";
+// The snapshot options of the live panel: core's defaults, with the storefront's own
+// routes (the page, its files, its polling) left out of the request figures.
+MetricsSnapshotOptions LiveSnapshotOptions();
 
 struct LiveStatsOptions {
-  // events/s: streamrec_events_consumed_total{stage=events_stage,topic=events_topic}.
-  std::string events_stage = "serving";
-  std::string events_topic = "clicks";
-  // requests/s and latency quantiles: streamrec_serving_request_seconds{path=latency_path}.
-  std::string latency_path = "/v1/recommendations";
-  // streamrec_model_version{component=model_component}.
-  std::string model_component = "two_tower";  // AspiredVersionsManagerOptions::component
-  // Rates and quantiles are over about the last `window_ms` (between the newest reading
-  // at least `min_interval_ms` old and now).
-  int64_t window_ms = 5000;
-  int64_t min_interval_ms = 200;
+  // What counts as events in (input_topic: the serving operator sets its clicks topic),
+  // the served model's component, the routes that are not traffic.
+  MetricsSnapshotOptions snapshot = LiveSnapshotOptions();
+  // Rates and percentiles span about the last `window`: from the newest kept reading at
+  // least that old (or the oldest one) to now. Readings are kept at most every
+  // `min_interval`, so many pollers do not grow the history.
+  std::chrono::milliseconds window{5000};
+  std::chrono::milliseconds min_interval{200};
 };
 
-// One reading of the registry: cumulative values (NaN where the series does not exist).
-struct StatsSample {
-  int64_t time_ms = 0;
-  double events = 0;
-  double requests = 0;
-  // streamrec_serving_request_seconds{path}: upper bounds (+Inf last) and cumulative counts.
-  std::vector<double> bucket_bounds;
-  std::vector<double> bucket_counts;
-  double model_version = 0;
-  double newest_event_s = 0;
-};
-
-// What /v1/stats answers. NaN (null in JSON) where there is nothing to report yet: no
-// earlier reading (rates), no request in the window (quantiles), no click (freshness),
-// no model registry in the process (version; 0 while no model is loaded).
+// What /v1/stats answers. NaN (null in JSON) where there is nothing to report: no earlier
+// reading (rates), nothing observed in the window (percentiles), no model registered
+// (version; 0 while registered with no version loaded), age or lag not known.
 struct LiveStatsReport {
-  int64_t time_ms = 0;
-  double window_s = 0;        // the interval the rates are over
-  double events_per_s = 0;    // clicks consumed by serving
-  double requests_per_s = 0;  // recommendation requests over HTTP
-  double p50_ms = 0;
-  double p99_ms = 0;
+  int64_t time_ms = 0;           // the reading's wall-clock time
+  double window_s = 0;           // the interval the rates are over
+  double events_per_s = 0;       // clicks consumed (the stage that consumed the most)
+  double requests_per_s = 0;     // HTTP requests, the storefront's own routes left out
+  double p99_ms = 0;             // their latency p99 over the window
+  double freshness_p99_ms = 0;   // click's Kafka timestamp -> serving applied it, p99
   double model_version = 0;
-  double freshness_s = 0;     // age of the newest click serving has applied
+  double model_age_s = 0;        // since the trainer wrote the served version
+  double consumer_lag = 0;       // every stage, topic and partition
 };
 
-// Sums the values of `name`'s series whose labels include every (name, value) of
-// `labels` (counters, gauges and untyped; NaN when no series matches).
-double SumSeries(const std::vector<prometheus::MetricFamily>& families, const std::string& name,
-                 const std::vector<prometheus::ClientMetric::Label>& labels);
+// The report from two readings (`earlier` may be null: no rates yet).
+LiveStatsReport Report(const MetricsSnapshot* earlier, const MetricsSnapshot& now);
 
-// The figures of LiveStatsOptions, read from `families` at `now_ms`.
-StatsSample SampleMetrics(const std::vector<prometheus::MetricFamily>& families,
-                          const LiveStatsOptions& options, int64_t now_ms);
-
-// Quantile q (0..1) of a histogram given as cumulative counts per upper bound (+Inf
-// last), as PromQL's histogram_quantile computes it: linear within the bucket the rank
-// falls in, the highest finite bound when it falls in +Inf. NaN without observations.
-double HistogramQuantile(double q, const std::vector<double>& bounds,
-                         const std::vector<double>& cumulative_counts);
-
-// The report between an earlier reading and a later one.
-LiveStatsReport Compare(const StatsSample* earlier, const StatsSample& now);
-
-// {"time_ms":..,"window_s":..,"events_per_s":..,"requests_per_s":..,"p50_ms":..,
-//  "p99_ms":..,"model_version":..,"freshness_s":..} (null for NaN).
+// {"time_ms":..,"window_s":..,"events_per_s":..,"requests_per_s":..,"p99_ms":..,
+//  "freshness_p99_ms":..,"model_version":..,"model_age_s":..,"consumer_lag":..}
+// (null for NaN).
 std::string EncodeLiveStats(const LiveStatsReport& report);
 
-// Keeps recent readings so that each Read() reports rates over about the last window.
+// Keeps recent readings so that each Add() reports over about the last window.
 // Thread-safe (HTTP worker threads).
 class LiveStats {
  public:
   explicit LiveStats(LiveStatsOptions options = {}) : options_(std::move(options)) {}
   const LiveStatsOptions& options() const { return options_; }
 
-  // Reads `families` as of `now_ms`, compares with the oldest kept reading inside the
-  // window, and keeps this one (at most one per min_interval_ms).
-  LiveStatsReport Read(const std::vector<prometheus::MetricFamily>& families, int64_t now_ms);
+  // Compares `now` with the kept reading about one window old, and keeps `now`.
+  LiveStatsReport Add(MetricsSnapshot now);
+  // Reads `registry` (ReadMetricsSnapshot) and Add()s the reading.
+  LiveStatsReport Read(const prometheus::Collectable& registry);
 
  private:
   const LiveStatsOptions options_;
   Mutex mu_;
-  std::deque<StatsSample> samples_ GUARDED_BY(mu_);  // oldest first
+  std::deque<MetricsSnapshot> readings_ GUARDED_BY(mu_);  // oldest first
 };
 
 }  // namespace streamrec::serving

@@ -14,7 +14,6 @@
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
-#include "serving/live_stats.h"
 
 namespace streamrec::serving {
 namespace {
@@ -73,12 +72,12 @@ class RequestProcessor : public runtime::Processor {
         service_(*service),
         threads_(std::max(1, threads)),
         answered_(*answered),
-        newest_event_(prometheus::BuildGauge()
-                          .Name(kNewestEventMetric)
-                          .Help("Largest event time (seconds since the epoch) of the clicks "
-                                "serving has applied; freshness is now minus it")
-                          .Register(*MetricsRegistry())
-                          .Add({})) {}
+        freshness_(prometheus::BuildHistogram()
+                       .Name("streamrec_serving_freshness_seconds")
+                       .Help("Age of a click (its Kafka timestamp) when the serving stage "
+                             "applies it to the user's window: how stale answers are")
+                       .Register(*MetricsRegistry())
+                       .Add({}, LatencyBuckets())) {}
 
   Status Init(runtime::ProcessorContext* context) override {
     context_ = context;
@@ -93,7 +92,14 @@ class RequestProcessor : public runtime::Processor {
       service_.history().Record(parsed.event.user_key, parsed.event.item_key, parsed.event.item_id,
                                 parsed.event.ts_ms, parsed.event.event);
       service_.recent_users().Add(parsed.event.user_id);
-      newest_event_.Set(static_cast<double>(service_.history().stream_time_ms()) / 1000.0);
+      // Freshness is measured on clicks stamped with a wall-clock time; one stamped in
+      // the future (the generator's simulated event time runs ahead) says nothing.
+      const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+      if (r.timestamp_ms > 0 && r.timestamp_ms <= now_ms) {
+        freshness_.Observe(static_cast<double>(now_ms - r.timestamp_ms) / 1000.0);
+      }
     } else if (r.topic == topics_.rec_requests) {
       pending_.push_back(Request{r.key, r.value});
     }
@@ -146,7 +152,7 @@ class RequestProcessor : public runtime::Processor {
   RecommendationService& service_;
   const int threads_;
   std::atomic<int64_t>& answered_;
-  prometheus::Gauge& newest_event_;
+  prometheus::Histogram& freshness_;
   runtime::ProcessorContext* context_ = nullptr;
   ClickEventParser parser_;
   std::vector<Request> pending_;
@@ -196,8 +202,8 @@ Status ServingOperator::Start() {
       sink = [this](const std::vector<ClickEvent>& events) { return ProduceEvents(events); };
     }
     HttpApiOptions http_options = options_.http;
-    http_options.stats.events_topic = options_.topics.clicks;
-    http_options.stats.model_component = service_->options().models.component;
+    http_options.stats.snapshot.input_topic = options_.topics.clicks;
+    http_options.stats.snapshot.model_component = service_->options().models.component;
     http_ = std::make_unique<HttpApi>(std::move(http_options), service_.get(), std::move(sink));
     Status st = http_->Start();
     if (!st.ok()) {

@@ -230,14 +230,25 @@
     return Math.round(s / 3600) + ' h';
   }
 
+  function formatMs(ms) {
+    if (ms === null || ms === undefined) return '–';
+    return ms < 10 ? ms.toFixed(1) + ' ms' : formatSeconds(ms / 1000);
+  }
+
+  // GET /v1/stats: figures of this process's Prometheus registry over the last seconds.
   async function refreshStats() {
     try {
       const s = await api('/v1/stats');
       $('stat-events').textContent = formatNumber(s.events_per_s, 0);
-      $('stat-model').textContent = s.model_version === null ? '–' : (s.model_version > 0 ? 'v' + s.model_version : 'none yet');
-      $('stat-freshness').textContent = formatSeconds(s.freshness_s);
-      $('stat-p99').textContent = s.p99_ms === null ? '–' : formatNumber(s.p99_ms, 1) + ' ms';
+      const model = $('stat-model');
+      if (s.model_version === null) model.textContent = '–';
+      else model.textContent = s.model_version > 0 ? 'v' + s.model_version : 'none yet';
+      model.title = s.model_age_s === null ? '' : 'written ' + formatSeconds(s.model_age_s) + ' ago';
+      $('stat-model-age').textContent = s.model_age_s === null ? '' : formatSeconds(s.model_age_s) + ' old';
+      $('stat-freshness').textContent = formatMs(s.freshness_p99_ms);
+      $('stat-p99').textContent = formatMs(s.p99_ms);
       $('stat-requests').textContent = formatNumber(s.requests_per_s, 1);
+      $('stat-lag').textContent = formatNumber(s.consumer_lag, 0);
       $('live').setAttribute('data-updated', String(s.time_ms));
       $('live').classList.remove('stale');
     } catch (e) {

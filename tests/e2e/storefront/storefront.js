@@ -143,10 +143,12 @@ async function main() {
   result.similar = await page.$$eval('#similar li', (lis) => lis.map((li) => li.dataset.itemId || ''));
 
   result.step = 'live panel';
+  // Freshness is measured on wall-clock-stamped clicks (the generator's run ahead): ours.
   await page.waitForFunction(() => document.getElementById('stat-model').textContent.startsWith('v') &&
-                                   document.getElementById('stat-events').textContent !== '–')
+                                   document.getElementById('stat-events').textContent !== '–' &&
+                                   document.getElementById('stat-freshness').textContent !== '–')
       .catch((e) => result.errors.push('live panel: ' + e.message));
-  for (const name of ['events', 'model', 'freshness', 'p99', 'requests']) {
+  for (const name of ['events', 'model', 'model-age', 'freshness', 'p99', 'requests', 'lag']) {
     result.live[name] = await page.$eval('#stat-' + name, (el) => el.textContent);
   }
 

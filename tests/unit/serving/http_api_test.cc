@@ -426,8 +426,8 @@ TEST_F(HttpApiTest, StatsReadTheRegistry) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   ASSERT_EQ(parser.parse(res->body).get(doc), simdjson::SUCCESS) << res->body;
-  for (const char* key : {"time_ms", "window_s", "events_per_s", "requests_per_s", "p50_ms",
-                          "p99_ms", "model_version", "freshness_s"}) {
+  for (const char* key : {"time_ms", "window_s", "events_per_s", "requests_per_s", "p99_ms",
+                          "freshness_p99_ms", "model_version", "model_age_s", "consumer_lag"}) {
     EXPECT_EQ(doc[key].error(), simdjson::SUCCESS) << key << " missing in " << res->body;
   }
   // The registry is process-wide (other tests of this binary add to it): only what this

@@ -1,130 +1,125 @@
 #include "serving/live_stats.h"
 
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <prometheus/counter.h>
-#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
 namespace streamrec::serving {
 namespace {
 
-const std::vector<double> kBounds = {0.001, 0.01, 0.1, std::numeric_limits<double>::infinity()};
+using std::chrono::milliseconds;
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
-TEST(HistogramQuantileTest, InterpolatesLikePromQL) {
-  const std::vector<double> counts = {0, 50, 100, 100};
-  EXPECT_DOUBLE_EQ(HistogramQuantile(0.5, kBounds, counts), 0.01);
-  EXPECT_DOUBLE_EQ(HistogramQuantile(0.25, kBounds, counts), 0.0055);
-  EXPECT_DOUBLE_EQ(HistogramQuantile(0.99, kBounds, counts), 0.01 + 0.09 * 49.0 / 50.0);
-  // Observations above the highest finite bound: that bound is the answer.
-  EXPECT_DOUBLE_EQ(HistogramQuantile(0.99, kBounds, {0, 0, 0, 10}), 0.1);
-  EXPECT_TRUE(std::isnan(HistogramQuantile(0.99, kBounds, {0, 0, 0, 0})));
-  EXPECT_TRUE(std::isnan(HistogramQuantile(0.99, {}, {})));
+// A reading taken `at_ms` after an arbitrary origin, `events` clicks in so far, and
+// `requests_under_10ms` + `requests_over_10ms` requests served (buckets 1 ms, 10 ms, +Inf).
+MetricsSnapshot Reading(int64_t at_ms, double events, double requests_under_10ms,
+                        double requests_over_10ms = 0) {
+  MetricsSnapshot s;
+  s.taken_at = std::chrono::steady_clock::time_point(milliseconds(at_ms));
+  s.taken_at_unix_s = 1'700'000'000.0 + static_cast<double>(at_ms) / 1000.0;
+  s.events_in_total = events;
+  s.request_seconds.upper_bounds = {0.001, 0.01, kInf};
+  const double all = requests_under_10ms + requests_over_10ms;
+  s.request_seconds.cumulative_counts = {0, requests_under_10ms, all};
+  s.request_seconds.count = all;
+  return s;
 }
 
-class LiveStatsTest : public ::testing::Test {
- protected:
-  LiveStatsTest() : registry_(std::make_shared<prometheus::Registry>()) {
-    auto& consumed = prometheus::BuildCounter().Name("streamrec_events_consumed_total").Register(*registry_);
-    clicks_ = &consumed.Add({{"stage", "serving"}, {"topic", "clicks"}});
-    other_ = &consumed.Add({{"stage", "user"}, {"topic", "clicks"}});
-    auto& latency =
-        prometheus::BuildHistogram().Name("streamrec_serving_request_seconds").Register(*registry_);
-    recs_ = &latency.Add({{"path", "/v1/recommendations"}},
-                         prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.1});
-    health_ = &latency.Add({{"path", "/healthz"}},
-                           prometheus::Histogram::BucketBoundaries{0.001, 0.01, 0.1});
-    auto& version = prometheus::BuildGauge().Name("streamrec_model_version").Register(*registry_);
-    served_ = &version.Add({{"component", "two_tower"}});
-    trainer_ = &version.Add({{"component", "trainer"}});
-    newest_ = &prometheus::BuildGauge().Name(kNewestEventMetric).Register(*registry_).Add({});
-  }
-
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Counter* clicks_;
-  prometheus::Counter* other_;
-  prometheus::Histogram* recs_;
-  prometheus::Histogram* health_;
-  prometheus::Gauge* served_;
-  prometheus::Gauge* trainer_;
-  prometheus::Gauge* newest_;
-};
-
-TEST_F(LiveStatsTest, SumSeriesFiltersByLabels) {
-  clicks_->Increment(3);
-  other_->Increment(4);
-  const auto families = registry_->Collect();
-  EXPECT_EQ(SumSeries(families, "streamrec_events_consumed_total", {}), 7);
-  EXPECT_EQ(SumSeries(families, "streamrec_events_consumed_total", {{"stage", "serving"}}), 3);
-  EXPECT_TRUE(std::isnan(SumSeries(families, "streamrec_events_consumed_total", {{"stage", "x"}})));
-  EXPECT_TRUE(std::isnan(SumSeries(families, "streamrec_no_such_metric", {})));
-}
-
-TEST_F(LiveStatsTest, RatesAndQuantilesOverTheWindow) {
+TEST(LiveStatsTest, RatesOverAboutTheLastWindow) {
   LiveStats stats;  // window 5 s, readings kept at most every 200 ms
-  served_->Set(7);
-  trainer_->Set(9);
-  LiveStatsReport first = stats.Read(registry_->Collect(), 1000);
+  LiveStatsReport first = stats.Add(Reading(1000, 100, 0));
   EXPECT_TRUE(std::isnan(first.events_per_s));  // nothing to compare with yet
-  EXPECT_TRUE(std::isnan(first.p99_ms));
-  EXPECT_TRUE(std::isnan(first.freshness_s));   // no click applied yet
-  EXPECT_EQ(first.model_version, 7);            // the served component, not the trainer's
+  EXPECT_TRUE(std::isnan(first.window_s));
+  EXPECT_EQ(first.time_ms, 1'700'000'001'000);
 
-  clicks_->Increment(500);
-  other_->Increment(10000);  // another stage's consumption is not serving's events/s
-  for (int i = 0; i < 10; ++i) recs_->Observe(0.005);
-  for (int i = 0; i < 10; ++i) health_->Observe(0.5);  // other routes are not the p99
-  newest_->Set(1.75);
-  LiveStatsReport second = stats.Read(registry_->Collect(), 2000);
+  LiveStatsReport second = stats.Add(Reading(2000, 600, 10));
   EXPECT_DOUBLE_EQ(second.window_s, 1.0);
   EXPECT_DOUBLE_EQ(second.events_per_s, 500);
   EXPECT_DOUBLE_EQ(second.requests_per_s, 10);
-  EXPECT_NEAR(second.p50_ms, 1 + 9 * 0.5, 1e-9);
-  EXPECT_NEAR(second.p99_ms, 1 + 9 * 0.99, 1e-9);
-  EXPECT_DOUBLE_EQ(second.freshness_s, 0.25);
+  EXPECT_NEAR(second.p99_ms, 1 + 9 * 0.99, 1e-9);  // inside the (1 ms, 10 ms] bucket
 
   // Too soon after the last kept reading to be kept; still compared with the oldest.
-  LiveStatsReport third = stats.Read(registry_->Collect(), 2100);
+  LiveStatsReport third = stats.Add(Reading(2100, 700, 10));
   EXPECT_DOUBLE_EQ(third.window_s, 1.1);
 
-  // Later than the window: compared with the newest reading at or before its start
-  // (t=2000), so the 500 events and 10 requests before it are out.
-  clicks_->Increment(600);
-  recs_->Observe(0.05);
-  LiveStatsReport later = stats.Read(registry_->Collect(), 8000);
+  // Past the window: compared with the newest reading from before its start (t=2000),
+  // so what happened before that is out.
+  LiveStatsReport later = stats.Add(Reading(8000, 1200, 10, 1));
   EXPECT_DOUBLE_EQ(later.window_s, 6.0);
   EXPECT_DOUBLE_EQ(later.events_per_s, 100);
   EXPECT_NEAR(later.requests_per_s, 1.0 / 6.0, 1e-12);
-  EXPECT_NEAR(later.p99_ms, 10 + 90 * 0.99, 1e-9);
+  EXPECT_DOUBLE_EQ(later.p99_ms, 10);  // in +Inf: the highest finite bound
 
   // No request in the window: no latency to report.
-  LiveStatsReport idle = stats.Read(registry_->Collect(), 14000);
+  LiveStatsReport idle = stats.Add(Reading(14000, 1200, 10, 1));
   EXPECT_EQ(idle.requests_per_s, 0);
+  EXPECT_EQ(idle.events_per_s, 0);
   EXPECT_TRUE(std::isnan(idle.p99_ms));
-  EXPECT_GT(idle.freshness_s, 12);
+}
+
+TEST(LiveStatsTest, ModelAgeAndLagWhenKnown) {
+  MetricsSnapshot s = Reading(0, 0, 0);
+  LiveStatsReport unknown = Report(nullptr, s);
+  EXPECT_TRUE(std::isnan(unknown.model_version));
+  EXPECT_TRUE(std::isnan(unknown.model_age_s));
+  EXPECT_TRUE(std::isnan(unknown.consumer_lag));
+  s.model_version = 7;
+  s.model_created_unix_s = s.taken_at_unix_s - 12.5;
+  s.consumer_lag = 42;
+  LiveStatsReport known = Report(nullptr, s);
+  EXPECT_EQ(known.model_version, 7);
+  EXPECT_DOUBLE_EQ(known.model_age_s, 12.5);
+  EXPECT_EQ(known.consumer_lag, 42);
+}
+
+TEST(LiveStatsTest, ReadsARegistryLeavingTheStorefrontsOwnRoutesOut) {
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto& latency = prometheus::BuildHistogram().Name("streamrec_serving_request_seconds").Register(*registry);
+  auto& recs = latency.Add({{"path", "/v1/recommendations"}}, prometheus::Histogram::BucketBoundaries{0.001, 0.01});
+  auto& page = latency.Add({{"path", "/v1/stats"}}, prometheus::Histogram::BucketBoundaries{0.001, 0.01});
+  auto& consumed = prometheus::BuildCounter().Name("streamrec_events_consumed_total").Register(*registry);
+  auto& serving_clicks = consumed.Add({{"stage", "serving"}, {"topic", "my-clicks"}});
+  LiveStatsOptions options;
+  options.snapshot.input_topic = "my-clicks";
+  LiveStats stats(options);
+  stats.Read(*registry);
+  for (int i = 0; i < 4; ++i) recs.Observe(0.005);
+  for (int i = 0; i < 100; ++i) page.Observe(5);  // the panel's own polling
+  serving_clicks.Increment(50);
+  std::this_thread::sleep_for(milliseconds(5));
+  LiveStatsReport r = stats.Read(*registry);
+  ASSERT_GT(r.window_s, 0);
+  EXPECT_NEAR(r.requests_per_s * r.window_s, 4, 1e-9);
+  EXPECT_NEAR(r.events_per_s * r.window_s, 50, 1e-9);
+  EXPECT_LE(r.p99_ms, 10);  // the slow /v1/stats observations are not in it
 }
 
 TEST(LiveStatsEncodingTest, UnknownFiguresAreNull) {
-  LiveStatsReport r = Compare(nullptr, StatsSample{});
+  LiveStatsReport r = Report(nullptr, MetricsSnapshot{});
   EXPECT_EQ(EncodeLiveStats(r),
             R"({"time_ms":0,"window_s":null,"events_per_s":null,"requests_per_s":null,)"
-            R"("p50_ms":null,"p99_ms":null,"model_version":0,"freshness_s":null})");
+            R"("p99_ms":null,"freshness_p99_ms":null,"model_version":null,"model_age_s":null,)"
+            R"("consumer_lag":null})");
   LiveStatsReport known;
   known.time_ms = 5;
   known.window_s = 2;
   known.events_per_s = 1500.5;
   known.requests_per_s = 3;
-  known.p50_ms = 0.5;
   known.p99_ms = 4.25;
+  known.freshness_p99_ms = 12;
   known.model_version = 12;
-  known.freshness_s = 0.02;
+  known.model_age_s = 30;
+  known.consumer_lag = 0;
   EXPECT_EQ(EncodeLiveStats(known),
-            R"({"time_ms":5,"window_s":2,"events_per_s":1500.5,"requests_per_s":3,)"
-            R"("p50_ms":0.5,"p99_ms":4.25,"model_version":12,"freshness_s":0.02})");
+            R"({"time_ms":5,"window_s":2,"events_per_s":1500.5,"requests_per_s":3,"p99_ms":4.25,)"
+            R"("freshness_p99_ms":12,"model_version":12,"model_age_s":30,"consumer_lag":0})");
 }
 
 }  // namespace
