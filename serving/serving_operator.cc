@@ -213,7 +213,16 @@ Status ServingOperator::Start() {
     }
   }
   stop_.store(false);
-  tables_thread_ = std::thread([this] { TablesLoop(); });
+  tables_thread_ = std::thread([this] {
+    // The first POST /v1/events would otherwise wait about a second for the producer to
+    // learn the clicks topic's leaders (the storefront's first click). Best effort:
+    // bounded, and an error here shows again, with its cause, on the first produce.
+    if (http_ != nullptr) {
+      Result<int> partitions = producer_->producer().PartitionCount(options_.topics.clicks, 2000);
+      if (!partitions.ok()) spdlog::debug("[serving] events producer: {}", partitions.status().ToString());
+    }
+    TablesLoop();
+  });
   models_thread_ = std::thread([this] { ModelsLoop(); });
   if (options_.answer_kafka_requests) requests_thread_ = std::thread([this] { RequestsLoop(); });
   started_ = true;

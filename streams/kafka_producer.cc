@@ -237,6 +237,29 @@ Status KafkaProducer::Flush(int timeout_ms) {
   return first;
 }
 
+Result<int> KafkaProducer::PartitionCount(const std::string& topic, int timeout_ms) {
+  std::string err;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(rep_->producer.get(), topic, nullptr, err));
+  if (!t) return Status::InvalidArgument("topic " + topic + ": " + err);
+  RdKafka::Metadata* raw = nullptr;
+  const RdKafka::ErrorCode code = rep_->producer->metadata(false, t.get(), &raw, timeout_ms);
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    return Status::Unavailable("metadata for " + topic + ": " + RdKafka::err2str(code));
+  }
+  for (const auto* tm : *md->topics()) {
+    if (tm->topic() != topic) continue;
+    if (tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART) {
+      return Status::NotFound("topic " + topic + " does not exist");
+    }
+    if (tm->err() != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("metadata for " + topic + ": " + RdKafka::err2str(tm->err()));
+    }
+    return static_cast<int>(tm->partitions()->size());
+  }
+  return Status::NotFound("topic " + topic + " does not exist");
+}
+
 int KafkaProducer::OutstandingCount() const { return rep_->producer->outq_len(); }
 int64_t KafkaProducer::delivered_count() const { return rep_->delivered.load(); }
 int64_t KafkaProducer::failed_count() const { return rep_->failed.load(); }

@@ -87,6 +87,12 @@ class KafkaProducer {
   // one by one to on_delivery).
   Status Flush(int timeout_ms);
 
+  // Asks the cluster for `topic`'s metadata (partitions and their leaders) and returns
+  // its partition count. Besides answering, it makes the producer know the topic before
+  // its first message: otherwise that message waits for librdkafka's topic scan (about
+  // a second) before its leader is known. NotFound when the topic does not exist.
+  Result<int> PartitionCount(const std::string& topic, int timeout_ms);
+
   // Messages enqueued but not yet reported.
   int OutstandingCount() const;
   // Totals since creation.

@@ -185,6 +185,22 @@ TEST(KafkaRoundTrip, ManualAssignWithExplicitOffsetAndNullKey) {
   }
 }
 
+// The producer's metadata call: the partition count, and the topic known before the first
+// message (serving warms its POST /v1/events producer this way).
+TEST(KafkaRoundTrip, ProducerPartitionCount) {
+  auto broker = StartBroker({{"three", 3, false}});
+  ProducerOptions popts;
+  popts.brokers = broker->bootstrap_servers();
+  auto producer = KafkaProducer::Create(popts);
+  ASSERT_TRUE(producer.ok());
+  auto count = (*producer)->PartitionCount("three", 10000);
+  ASSERT_TRUE(count.ok()) << count.status().ToString();
+  EXPECT_EQ(*count, 3);
+  ASSERT_TRUE((*producer)->Produce("three", "k", "v").ok());
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+  EXPECT_EQ((*producer)->delivered_count(), 1);
+}
+
 TEST(KafkaRoundTrip, BadPropertyIsAnErrorNamingIt) {
   ProducerOptions popts;
   popts.brokers = "127.0.0.1:1";
