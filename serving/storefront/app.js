@@ -117,6 +117,7 @@
     $('rec-user').textContent = response.user_id;
     const meta = ['model v' + response.model_version, items.length + ' items'];
     if (response.cold_start) meta.push('cold start: no recent clicks, trending items');
+    if (previousIds.length > 0) meta.push('highlighted: new since the click');
     $('rec-meta').textContent = meta.join(' · ');
     document.body.setAttribute('data-state', 'ready');
   }
