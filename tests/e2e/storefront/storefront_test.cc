@@ -240,7 +240,11 @@ TEST_F(StorefrontE2eTest, ClickInTheBrowserChangesTheListAndReachesClicks) {
   EXPECT_EQ(StringArray(result, "errors"), std::vector<std::string>{});
   EXPECT_EQ(StringArray(result, "outside_requests"), std::vector<std::string>{})
       << "the page reached beyond its own server";
-  EXPECT_EQ(StringArray(result, "failed_responses"), std::vector<std::string>{});
+  // Every answer was a success, but for similar items of an item no channel knows yet
+  // (404 by design; the page says "no neighbours known yet").
+  for (const std::string& failed : StringArray(result, "failed_responses")) {
+    EXPECT_TRUE(std::regex_search(failed, std::regex("^404 .*/v1/items/[^/]+/similar"))) << failed;
+  }
   const std::vector<std::string> before = StringArray(result, "before");
   const std::vector<std::string> after = StringArray(result, "after");
   const std::string clicked = StringField(result, "clicked");
