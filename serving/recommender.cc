@@ -276,33 +276,38 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                     by_score);
   bool tail_sorted = head == order.size();
 
-  // Rerank for diversity and cut to k.
+  // Rerank for diversity and cut to k. An item over a cap is set aside, not dropped: when
+  // the items within the caps run out before k, the set-aside ones fill the list back to
+  // k in score order (the caps shape the list, they never shorten it).
   std::vector<ScoredItem> out;
   out.reserve(std::min(k, scored.size()));
   const bool capped = (options_.max_per_category > 0 || options_.max_per_brand > 0) &&
                       tables_.catalog != nullptr;
   std::unordered_map<std::string, size_t> per_category;
   std::unordered_map<std::string, size_t> per_brand;
+  std::vector<size_t> set_aside;  // indices into `scored`, score order; at most k needed
   for (size_t pos = 0; pos < order.size() && out.size() < k; ++pos) {
     if (pos == head && !tail_sorted) {
       std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), by_score);
       tail_sorted = true;
     }
-    ScoredItem& item = scored[order[pos]];
     const CatalogItem* c = info[order[pos]];
     if (capped && c != nullptr) {
-      if (options_.max_per_category > 0 && !c->category.empty() &&
-          per_category[c->category] >= options_.max_per_category) {
-        continue;
-      }
-      if (options_.max_per_brand > 0 && !c->brand.empty() &&
-          per_brand[c->brand] >= options_.max_per_brand) {
+      const bool over_category = options_.max_per_category > 0 && !c->category.empty() &&
+                                 per_category[c->category] >= options_.max_per_category;
+      const bool over_brand = options_.max_per_brand > 0 && !c->brand.empty() &&
+                              per_brand[c->brand] >= options_.max_per_brand;
+      if (over_category || over_brand) {
+        if (set_aside.size() < k) set_aside.push_back(order[pos]);
         continue;
       }
       if (!c->category.empty()) ++per_category[c->category];
       if (!c->brand.empty()) ++per_brand[c->brand];
     }
-    out.push_back(std::move(item));
+    out.push_back(std::move(scored[order[pos]]));
+  }
+  for (size_t i = 0; i < set_aside.size() && out.size() < k; ++i) {
+    out.push_back(std::move(scored[set_aside[i]]));
   }
   return out;
 }

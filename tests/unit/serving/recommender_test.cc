@@ -113,13 +113,105 @@ TEST_F(RecommenderTest, RecencyDecayFavoursTheNewestItem) {
 }
 
 TEST_F(RecommenderTest, DiversityCapsPerCategoryAndBrand) {
+  // Scores: b 1.05, c .75, e .5, f .1, g .02 (see above).
   options_.max_per_category = 2;
-  auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  options_.max_per_brand = 0;
+  auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 4, nullptr);
   EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "f", "g"));  // e: third of c1
+  // k = 10 with 5 candidates: e, set aside by the cap, fills the list back.
+  recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "f", "g", "e"));
   options_.max_per_category = 0;
   options_.max_per_brand = 1;
-  recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, nullptr);
+  recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 2, nullptr);
   EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c"));  // one "x", one "y"
+  // Past the two brands, the capped items come back in score order.
+  recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 4, nullptr);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e", "f"));
+}
+
+// A trigger "t" whose neighbours are `n` items of category "big" (scores n, n-1, ..., 1:
+// big-00 first) and the items of `others` (score 0.5 each, then by id).
+class RerankFillTest : public ::testing::Test {
+ protected:
+  void Build(int n, const std::vector<std::pair<std::string, std::string>>& others) {
+    ItemNeighbors nb;
+    nb.item_key = HashId("t");
+    nb.item_id = "t";
+    for (int i = 0; i < n; ++i) {
+      const std::string id = std::string("big-") + (i < 10 ? "0" : "") + std::to_string(i);
+      Put(id, "big", "acme");
+      nb.neighbors.push_back({HashId(id), id, double(n - i), double(n - i)});
+    }
+    for (const auto& [id, cat] : others) {
+      Put(id, cat, "");
+      nb.neighbors.push_back({HashId(id), id, 0.5, 0.5});
+    }
+    catalog_.Publish();
+    neighbors_.Put(nb);
+    options_.cooc_neighbors_per_item = 1000;
+    options_.popular_weight = 0;
+    options_.channels = kChannelCooc;  // no fallback items: the candidates are exactly these
+  }
+  void Put(const std::string& id, const std::string& cat, const std::string& brand) {
+    CatalogItem item;
+    item.item_key = HashId(id);
+    item.item_id = id;
+    item.category = cat;
+    item.brand = brand;
+    catalog_.Put(item);
+  }
+  std::vector<ScoredItem> Recommend(size_t k) const {
+    Recommender r(options_, RecommenderTables{&catalog_, &neighbors_, nullptr});
+    return r.Recommend("u", {H("t", 1)}, k, nullptr);
+  }
+
+  ItemCatalog catalog_;
+  NeighborTable neighbors_;
+  RecommenderOptions options_;
+};
+
+TEST_F(RerankFillTest, ManyItemsOfOneCategoryStillGiveK) {
+  Build(30, {{"o1", "drama"}, {"o2", "comedy"}});
+  options_.max_per_category = 3;
+  const auto recs = Recommend(10);
+  // Three of "big", the two others, then "big" back in score order up to k.
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("big-00", "big-01", "big-02", "o1", "o2", "big-03",
+                                                "big-04", "big-05", "big-06", "big-07"));
+}
+
+TEST_F(RerankFillTest, OneCategoryOnlyAndBrandCapStillGiveK) {
+  Build(25, {});
+  options_.max_per_category = 2;
+  options_.max_per_brand = 1;
+  const auto recs = Recommend(10);
+  ASSERT_EQ(recs.size(), 10u);
+  for (size_t i = 0; i < recs.size(); ++i) {
+    EXPECT_EQ(recs[i].item_id, std::string("big-0") + std::to_string(i));  // score order
+  }
+  EXPECT_EQ(Recommend(25).size(), 25u);
+}
+
+TEST_F(RerankFillTest, ItemsWithoutCategoryOrBrandAreNotCapped) {
+  // n1..n4: no category, no brand; "z" is not in the catalogue at all.
+  Build(6, {{"n1", ""}, {"n2", ""}, {"n3", ""}, {"n4", ""}});
+  ItemNeighbors nb = *neighbors_.Get(HashId("t"));
+  nb.neighbors.push_back({HashId("z"), "z", 0.4, 0.4});
+  neighbors_.Put(nb);
+  options_.max_per_category = 1;
+  options_.max_per_brand = 1;
+  const auto recs = Recommend(8);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("big-00", "n1", "n2", "n3", "n4", "z", "big-01",
+                                                "big-02"));
+}
+
+TEST_F(RerankFillTest, FewerCandidatesThanKGiveAllOfThem) {
+  Build(4, {{"o1", "drama"}});
+  options_.max_per_category = 1;
+  const auto recs = Recommend(10);
+  EXPECT_THAT(Ids(recs), ::testing::ElementsAre("big-00", "o1", "big-01", "big-02", "big-03"));
+  options_.max_per_category = 0;
+  EXPECT_EQ(Recommend(10).size(), 5u);
 }
 
 TEST_F(RecommenderTest, ColdStartUserGetsTrendingThenFallback) {
