@@ -170,8 +170,10 @@ Result<bool> ServedPipeline::SwapInSnapshot(int64_t now_ms, training::Trainer* t
   std::vector<serving::AspiredVersion<serving::TwoTowerModel>> versions;
   serving::AspiredVersion<serving::TwoTowerModel> v;
   v.version = manifest->version;
+  serving::TwoTowerLoaderOptions loader = options_.loader;
+  loader.serving = &service_.models();  // compared with the served version, as live
   v.loader = std::make_unique<serving::TwoTowerSnapshotLoader>(
-      manifest->dir, manifest->version, manifest->checksum, options_.loader, &service_.history());
+      manifest->dir, manifest->version, manifest->checksum, loader, &service_.history());
   versions.push_back(std::move(v));
   // A refused version (sanity check) leaves the old one serving, as live.
   if (service_.models().SetAspiredVersions(std::move(versions)).ok()) {

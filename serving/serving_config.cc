@@ -127,8 +127,11 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
       ReadCount(c, "serving.hnsw.ef_construction", &o.loader.index.hnsw_ef_construction));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.hnsw.ef", &o.loader.index.hnsw_ef_search));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.sanity.min_events", &o.loader.sanity.min_events));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.sanity.max_events", &o.loader.sanity.max_events));
   STREAMREC_RETURN_IF_ERROR(
       ReadDouble(c, "serving.sanity.min_accuracy", &o.loader.sanity.min_pairwise_accuracy));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadDouble(c, "serving.sanity.max_drop", &o.loader.sanity.max_drop_vs_serving));
   return o;
 }
 

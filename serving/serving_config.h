@@ -39,7 +39,13 @@ namespace streamrec::serving {
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below
 //                                 serving.hnsw.auto_min_items = 20000 items, else HNSW);
 //                                 serving.hnsw.m, .ef_construction, .ef, .build_threads
-//   serving.sanity.min_events, serving.sanity.min_accuracy  (200, 0.35)
+//   serving.sanity.min_events, serving.sanity.min_accuracy  (200, 0.55) a new model version
+//                                 is swapped in only when its pairwise accuracy on the
+//                                 recent events (a random model: 0.5) reaches min_accuracy
+//                                 once min_events were scored
+//   serving.sanity.max_drop       ... and is at most this below the serving version's on
+//                                 the same events (0.05; negative: no comparison)
+//   serving.sanity.max_events     recent events scored (512; 0: no sanity score)
 //   serving.model_component       ("two_tower")
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
                                                         const std::string& brokers_flag = "",

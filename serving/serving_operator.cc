@@ -340,8 +340,9 @@ void ServingOperator::RequestsLoop() {
 }
 
 void ServingOperator::ModelsLoop() {
-  ModelsTopicSource source(options_.service.models.component, options_.loader,
-                           &service_->history());
+  TwoTowerLoaderOptions loader = options_.loader;
+  loader.serving = &service_->models();  // a new version must not fall behind the served one
+  ModelsTopicSource source(options_.service.models.component, loader, &service_->history());
   service_->models().ConnectSource(&source);
   runtime::TableReaderOptions to;
   to.brokers = options_.brokers;

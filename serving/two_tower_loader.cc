@@ -79,9 +79,11 @@ Result<std::shared_ptr<const TwoTowerModel>> TwoTowerSnapshotLoader::Load() {
       m.version, *items, std::move(index).value(),
       std::make_unique<SnapshotUserEncoder>(std::move(snapshot)));
   if (recent_ != nullptr) {
-    double accuracy = 0;
+    Result<ServableHandle<TwoTowerModel>> serving =
+        options_.serving != nullptr ? options_.serving->GetServableHandle()
+                                    : Status::Unavailable("no comparison");
     Status sane = CheckModelSanity(*model, recent_->RecentEvents(options_.sanity.max_events),
-                                   options_.sanity, &accuracy);
+                                   options_.sanity, nullptr, serving.ok() ? serving->get() : nullptr);
     if (!sane.ok()) return sane.WithContext("sanity check of " + dir_);
   }
   return std::shared_ptr<const TwoTowerModel>(std::move(model));

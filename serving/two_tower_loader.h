@@ -18,6 +18,9 @@ struct TwoTowerLoaderOptions {
   EmbeddingIndexOptions index;
   // Sanity score on recent events (UserHistoryStore::RecentEvents).
   SanityCheckOptions sanity;
+  // The manager whose served version a new one is compared with on the same events
+  // (sanity.max_drop_vs_serving); not owned; null: no comparison, only the absolute bar.
+  const AspiredVersionsManager<TwoTowerModel>* serving = nullptr;
 };
 
 // Loads one version of training/'s snapshot (training/snapshot.h: a directory

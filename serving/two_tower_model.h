@@ -52,22 +52,47 @@ class TwoTowerModel {
 };
 
 struct SanityCheckOptions {
-  // Recent events scored (from UserHistoryStore::RecentEvents); 0 disables the check.
-  size_t max_events = 256;
-  // Events needed before the check applies (fewer: only finiteness is checked). With
-  // 200 events a random model's accuracy has a standard deviation of 0.035, so the bar
-  // below refuses a merely untrained model with probability ~1e-5.
+  // Recent events scored (from UserHistoryStore::RecentEvents, which keeps 1024); 0
+  // disables the check.
+  size_t max_events = 512;
+  // Events needed before the accuracy bars apply (fewer: only finiteness is checked, and
+  // the model is swapped in). A random model's accuracy has a standard deviation of
+  // 0.5/sqrt(n): 0.035 at 200 events, 0.022 at 512.
   size_t min_events = 200;
   // The fraction of events whose clicked item scores above a fixed pseudo-random item
-  // must reach this; 0.5 is what a random model gets. The default only refuses models
-  // that are clearly worse than random (e.g. a corrupted or mismatched id table).
-  double min_pairwise_accuracy = 0.35;
+  // must reach this; 0.5 is what a random model gets, so a version has to be better than
+  // chance to be served (at 512 events a random model passes 0.55 with probability
+  // ~1%). Until one passes, the other channels (cooc, popular, fallback) serve.
+  double min_pairwise_accuracy = 0.55;
+  // With a version already serving: the new one must also reach the serving one's
+  // accuracy on the same events (those both models know) minus this margin, so a
+  // regression is refused even above the absolute bar. Negative: no comparison.
+  double max_drop_vs_serving = 0.05;
+};
+
+// What CheckModelSanity measured.
+struct SanityScore {
+  size_t events = 0;    // events scored by the new model
+  double accuracy = 0;  // its pairwise accuracy on them
+  // Events both models could score, and each model's accuracy on them (0 when no
+  // serving model was given).
+  size_t compared = 0;
+  double compared_accuracy = 0;
+  double serving_accuracy = 0;
 };
 
 // The sanity score of a model on recent events: for each event with a non-empty window,
 // the user is encoded from the window before the event, and the clicked item is
-// compared with a deterministic other item. Error when any score is non-finite or the
-// accuracy is below the bar; `accuracy` (may be null) receives the score.
+// compared with a deterministic other item (picked by key among the new model's items;
+// the serving model is scored on the same pair). Error when any score is non-finite,
+// the accuracy is below min_pairwise_accuracy, or (with `serving`, may be null) below
+// the serving model's accuracy minus max_drop_vs_serving, once min_events events were
+// scored. `score` (may be null) receives the figures.
+Status CheckModelSanity(const TwoTowerModel& model,
+                        const std::vector<UserHistoryStore::RecentEvent>& events,
+                        const SanityCheckOptions& options, SanityScore* score,
+                        const TwoTowerModel* serving = nullptr);
+// The same, returning the new model's accuracy only.
 Status CheckModelSanity(const TwoTowerModel& model,
                         const std::vector<UserHistoryStore::RecentEvent>& events,
                         const SanityCheckOptions& options, double* accuracy);

@@ -322,5 +322,65 @@ TEST(CheckModelSanityTest, RefusesAModelWorseThanRandom) {
   EXPECT_TRUE(CheckModelSanity(make(bad), events, options, &accuracy).ok());
 }
 
+TEST(CheckModelSanityTest, RefusesAModelFarBelowTheServingOne) {
+  // Eight items on a circle, a user's window is one item and the click its neighbour.
+  std::vector<std::string> ids;
+  std::vector<float> circle;
+  for (int i = 0; i < 8; ++i) {
+    ids.push_back("i" + std::to_string(i));
+    circle.push_back(static_cast<float>(std::cos(i * M_PI / 4)));
+    circle.push_back(static_cast<float>(std::sin(i * M_PI / 4)));
+  }
+  std::vector<UserHistoryStore::RecentEvent> events;
+  for (int i = 0; i < 64; ++i) {
+    UserHistoryStore::RecentEvent e;
+    e.user_key = static_cast<uint64_t>(i * 7919);
+    const int from = i % 8;
+    e.history.push_back(HistoryEntry{HashId(ids[from]), ids[from], 0});
+    e.item.item_id = ids[(from + 1) % 8];
+    e.item.item_key = HashId(e.item.item_id);
+    events.push_back(e);
+  }
+  // "worse": items 4..7 scattered, so the clicks from their half mostly lose.
+  std::vector<float> scattered = circle;
+  for (int i = 4; i < 8; ++i) {
+    scattered[2 * i] = static_cast<float>(std::cos((3 * i + 1) * M_PI / 4));
+    scattered[2 * i + 1] = static_cast<float>(std::sin((3 * i + 1) * M_PI / 4));
+  }
+  auto make = [](const std::vector<std::string>& ids, const std::vector<float>& v, int64_t version) {
+    auto items = Embeddings(ids, v);
+    auto index = NewEmbeddingIndex(items, {});
+    return TwoTowerModel(version, items, std::move(index).value(), NewMeanPoolingUserEncoder(items));
+  };
+  const TwoTowerModel serving = make(ids, circle, 1);
+  const TwoTowerModel worse = make(ids, scattered, 2);
+  SanityCheckOptions options;
+  options.min_events = 32;
+  options.min_pairwise_accuracy = 0.5;
+  SanityScore score;
+  ASSERT_TRUE(CheckModelSanity(serving, events, options, &score).ok());
+  EXPECT_EQ(score.events, 64u);
+  const double serving_accuracy = score.accuracy;
+  // Alone, the worse model passes the absolute bar...
+  ASSERT_TRUE(CheckModelSanity(worse, events, options, &score).ok());
+  const double worse_accuracy = score.accuracy;
+  EXPECT_GE(worse_accuracy, 0.5);
+  EXPECT_LT(worse_accuracy, serving_accuracy - 0.05);
+  // ...but not beside the serving one: both scored on the same 64 pairs.
+  Status st = CheckModelSanity(worse, events, options, &score, &serving);
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(score.compared, 64u);
+  EXPECT_DOUBLE_EQ(score.serving_accuracy, serving_accuracy);
+  EXPECT_DOUBLE_EQ(score.compared_accuracy, worse_accuracy);
+  // Within the margin it is swapped in; a negative margin turns the comparison off.
+  options.max_drop_vs_serving = 1.0;
+  EXPECT_TRUE(CheckModelSanity(worse, events, options, &score, &serving).ok());
+  options.max_drop_vs_serving = -1;
+  EXPECT_TRUE(CheckModelSanity(worse, events, options, &score, &serving).ok());
+  // A model as good as the serving one passes.
+  options.max_drop_vs_serving = 0.05;
+  EXPECT_TRUE(CheckModelSanity(make(ids, circle, 3), events, options, &score, &serving).ok());
+}
+
 }  // namespace
 }  // namespace streamrec::serving

@@ -142,5 +142,102 @@ TEST_F(TwoTowerLoaderTest, ServiceAnswersWithTheModelVersion) {
   }
 }
 
+// A planted pattern: 8 clusters of 8 items; user u shops in cluster u % 8, each click
+// with the user's previous clicks of that cluster as the window.
+struct PlantedStream {
+  static std::string Item(int cluster, int j) {
+    return "c" + std::to_string(cluster) + "-" + std::to_string(j);
+  }
+  // Examples (`n`) for the trainer and, from the same pattern, events for serving's
+  // recent-events sample.
+  static std::vector<TrainingExample> Examples(int n, uint64_t seed) {
+    std::vector<TrainingExample> out;
+    std::vector<std::vector<std::string>> windows(40);
+    uint64_t x = seed;
+    auto next = [&x] {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      return static_cast<int>((x >> 33) % 1000000);
+    };
+    for (int i = 0; i < n; ++i) {
+      const int u = next() % 40;
+      TrainingExample e;
+      e.user_id = "u" + std::to_string(u);
+      e.user_key = HashId(e.user_id);
+      e.item_id = Item(u % 8, next() % 8);
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1000000 + i * 10;
+      for (const std::string& h : windows[u]) {
+        e.history_keys.push_back(HashId(h));
+        e.history_ts_ms.push_back(e.ts_ms - 5);
+      }
+      windows[u].push_back(e.item_id);
+      if (windows[u].size() > 5) windows[u].erase(windows[u].begin());
+      out.push_back(e);
+    }
+    return out;
+  }
+};
+
+TEST_F(TwoTowerLoaderTest, SwapsInATrainedModelAndRefusesARandomOne) {
+  const auto train = PlantedStream::Examples(3000, 1);
+  // Two trainers over the same items: one learns (default learning rate), the other's
+  // weights stay at their random initialisation (a learning rate of 1e-12).
+  auto make = [&](const std::string& store, double lr) {
+    training::TrainerOptions o = testing::TinyTrainerOptions(dir_ + store, 100, 32);
+    o.learning_rate = lr;
+    auto t = training::Trainer::Create(o);
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    for (const TrainingExample& e : train) EXPECT_TRUE((*t)->AddExample(e).ok());
+    auto m = (*t)->WriteSnapshot(2000000);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return *m;
+  };
+  const training::SnapshotManifest trained = make("/trained", 1e-2);
+  const training::SnapshotManifest random = make("/random", 1e-12);
+
+  // Serving saw fresh events of the same pattern, which no model trained on.
+  RecommendationService service;
+  for (const TrainingExample& e : PlantedStream::Examples(600, 2)) {
+    service.history().Record(e.user_key, e.item_key, e.item_id, e.ts_ms);
+  }
+  ASSERT_GE(service.history().RecentEvents(512).size(), 500u);
+
+  TwoTowerLoaderOptions options;
+  options.serving = &service.models();
+  SanityScore score;
+  auto check = [&](const training::SnapshotManifest& m) {
+    TwoTowerSnapshotLoader loader(m.dir, m.version, m.checksum, options, nullptr);
+    auto model = loader.Load();
+    EXPECT_TRUE(model.ok()) << model.status().ToString();
+    auto serving = service.models().GetServableHandle();
+    return CheckModelSanity(**model, service.history().RecentEvents(512), options.sanity, &score,
+                            serving.ok() ? serving->get() : nullptr);
+  };
+  Status st = check(random);
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_GE(score.events, 200u);
+  EXPECT_LT(score.accuracy, 0.55);
+  EXPECT_TRUE(check(trained).ok());
+  EXPECT_GT(score.accuracy, 0.8);
+
+  // Through the loader and the registry: the random version is refused while nothing is
+  // served (the other channels serve), the trained one is swapped in, and the random one
+  // is refused again against it.
+  auto aspire = [&](const training::SnapshotManifest& m, int64_t version) {
+    std::vector<AspiredVersion<TwoTowerModel>> v;
+    v.push_back({version, std::make_unique<TwoTowerSnapshotLoader>(m.dir, m.version, m.checksum,
+                                                                    options, &service.history())});
+    return service.models().SetAspiredVersions(std::move(v));
+  };
+  st = aspire(random, 1);
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(service.models().version(), 0);
+  ASSERT_TRUE(aspire(trained, 1).ok());
+  EXPECT_EQ(service.models().version(), 1);
+  st = aspire(random, 2);
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_EQ(service.models().version(), 1);
+}
+
 }  // namespace
 }  // namespace streamrec::serving
