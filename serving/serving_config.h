@@ -25,7 +25,10 @@ namespace streamrec::serving {
 //                                 (20, 50, 100, 50, 200)
 //   serving.candidates.cooc_recency_decay  weight of the i-th newest window item's
 //                                 neighbours: decay^i (0.9)
-//   serving.max_per_category, serving.max_per_brand         (0 = no cap)
+//   serving.max_per_category, serving.max_per_brand         (5, 5; 0 = no cap) diversity
+//                                 rerank: at most this many per category / brand while
+//                                 other candidates remain; the list is filled back to k
+//                                 with the capped items (score order) when they run out
 //   serving.filter_seen, serving.require_in_catalogue       (true, false)
 //                                 filter_seen: drop the items of the user's window
 //   serving.seen.filter_events    event types whose items are never recommended again to
