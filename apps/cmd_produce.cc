@@ -117,7 +117,13 @@ int RunProduce(const CommandContext& ctx, const ProduceFlags& flags) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     ++lines;
-    Status st = publisher.PublishJson(line);
+    ClickParseResult parsed;
+    Status st = publisher.PublishJson(line, &parsed);
+    if (st.ok() && parsed.reason == RejectReason::kMessageTooLarge) {
+      // Named, because its DLQ copy is cut to fit (with its size and digest in headers).
+      std::fprintf(stderr, "streamrec produce: %s:%lld: %s; sent to %s, cut to fit\n", source.c_str(),
+                   static_cast<long long>(line_no), parsed.detail.c_str(), names->clicks_dlq.c_str());
+    }
     if (!st.ok()) {
       if (st.code() == Status::Code::kInvalidArgument) {  // --strict rejection
         std::fprintf(stderr, "streamrec produce: %s:%lld: %s\n", source.c_str(),

@@ -41,6 +41,9 @@ Result<std::unique_ptr<SyntheticClickSource>> StartGenerator(const CommandContex
   // a clean Ctrl-C must not report the demo's last clicks as failed (exit 1).
   if (!pipeline.embedded_broker()) so.producer.stop = [] { return StopRequested(); };
   so.generator.seed = flags.seed;
+  // A live shop: each click is stamped when it is sent (simulated time would run ahead of
+  // the clock at high rates and be refused past operators.max_future_ms).
+  so.wall_clock_time = true;
   // Event time starts now, so the demo's event times look like today's.
   so.generator.start_ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())

@@ -168,6 +168,9 @@ int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
 int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
   auto options = serving::ServingOptionsFromConfig(ctx.config, flags.brokers, flags.http);
   if (!options.ok()) return Fail("config", options.status());
+  // Models are loaded only from inside the model store; like the trainer's, it defaults to
+  // <state-dir>/models.
+  if (options->loader.model_store.empty()) options->loader.model_store = flags.state_dir + "/models";
   if (!flags.group.empty()) options->group_id = flags.group;
   auto metrics_server = MaybeExposeMetrics(flags);
   if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());

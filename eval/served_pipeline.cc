@@ -46,6 +46,7 @@ Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
   operators::UserStageOptions user = options.user_stage;
   user.item_partitions = 1;  // one item-stage task owns every item
   user.emit_training_examples = true;
+  user.max_future_ms = 0;  // the runner's clock stands still; histories are replayed
   p->topics_ = user.topics;
   auto user_runner = LocalTaskRunner::Open(operators::UserStageTopology(user), dir + "/state");
   if (!user_runner.ok()) return user_runner.status();

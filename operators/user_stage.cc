@@ -85,6 +85,12 @@ class UserStageProcessor : public Processor {
       return Status::Ok();
     }
     const ClickEvent& e = parsed.event;
+    std::string ahead;
+    if (CheckNotAhead(e.ts_ms, context_->clock().NowMillis(), options_.max_future_ms, &ahead) !=
+        RejectReason::kNone) {
+      Reject(record, RejectReason::kBadTimestamp, ahead);
+      return Status::Ok();
+    }
     auto window = LoadWindow(e.user_key);
     if (!window.ok()) return window.status();
     UserWindow& w = **window;
@@ -264,6 +270,9 @@ class UserStageProcessor : public Processor {
     out.headers.push_back({kRejectDetailHeader, detail.substr(0, 1024)});
     out.headers.push_back({kRejectSourceHeader, record.topic + "[" + std::to_string(record.partition) +
                                                     "]@" + std::to_string(record.offset)});
+    // A message too big for the DLQ would fail the send at commit and stop this partition
+    // for good (every restart retries it): its copy is cut to fit, with size and digest.
+    FitDeadLetter(&out.key, &out.value, &out.headers);
     context_->Forward(std::move(out));
     CountRejection(reason);
   }
@@ -309,6 +318,10 @@ Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
   if (!max_pairs.ok()) return max_pairs.status();
   if (*max_pairs < 1) return Status::InvalidArgument("operators.max_pairs_per_message must be >= 1");
   o.max_pairs_per_message = static_cast<size_t>(*max_pairs);
+  auto future = config.GetInt("operators.max_future_ms", o.max_future_ms);
+  if (!future.ok()) return future.status();
+  if (*future < 0) return Status::InvalidArgument("operators.max_future_ms must be >= 0");
+  o.max_future_ms = *future;
   auto ex = config.GetBool("operators.training_examples", o.emit_training_examples);
   if (!ex.ok()) return ex.status();
   o.emit_training_examples = *ex;

@@ -30,6 +30,11 @@ struct UserStageOptions {
   size_t max_pairs_per_message = 4096;
   // operators.training_examples: emit streamrec.training-examples. Default true.
   bool emit_training_examples = true;
+  // operators.max_future_ms: a click whose ts is more than this ahead of the stage's wall
+  // clock goes to the DLQ (bad_timestamp) instead of rewriting the user's window with a
+  // time nothing can follow. Default one day; 0 = no check (the in-process evaluation,
+  // whose clock stands still, replays history).
+  int64_t max_future_ms = 86'400'000;
   TopicNames topics;
 
   static Result<UserStageOptions> FromConfig(const Config& config);

@@ -8,6 +8,7 @@
 #include <httplib.h>
 #include <simdjson.h>
 
+#include "core/clock.h"
 #include "core/json_writer.h"
 #include "core/metrics.h"
 #include "core/thread_annotations.h"
@@ -214,6 +215,10 @@ struct HttpApi::Rep {
     size_t num_rejected = 0;
     for (size_t i = 0; i < messages.size(); ++i) {
       ClickParseResult parsed = event_parser.Parse(messages[i]);
+      if (parsed.ok()) {
+        parsed.reason = CheckNotAhead(parsed.event.ts_ms, SystemClock().NowMillis(), options.max_future_ms,
+                                      &parsed.detail);
+      }
       if (!parsed.ok()) {
         ++num_rejected;
         rejected.BeginObject()

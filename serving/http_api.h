@@ -35,6 +35,9 @@ struct HttpApiOptions {
   size_t max_body_bytes = 1 << 20;
   // Largest number of events in one POST /v1/events batch.
   size_t max_events_per_request = 1000;
+  // POST /v1/events refuses events dated more than this ahead of the system clock, with
+  // the user stage's limit (operators.max_future_ms, default one day; 0 = no check).
+  int64_t max_future_ms = 86'400'000;
   // Socket read/write timeouts and keep-alive limits.
   int read_timeout_ms = 5000;
   int write_timeout_ms = 5000;

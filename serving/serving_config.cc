@@ -51,6 +51,8 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_body_bytes", &o.http.max_body_bytes));
   if (o.http.threads < 1) return Status::InvalidArgument("serving.http_threads must be at least 1");
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.events_ack_timeout_ms", &o.events_ack_timeout_ms));
+  // The user stage's limit on event time (operators/user_stage.h), applied at the API too.
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "operators.max_future_ms", &o.http.max_future_ms));
   if (o.events_ack_timeout_ms < 1) {
     return Status::InvalidArgument("serving.events_ack_timeout_ms must be at least 1");
   }
@@ -132,6 +134,14 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
       ReadDouble(c, "serving.sanity.min_accuracy", &o.loader.sanity.min_pairwise_accuracy));
   STREAMREC_RETURN_IF_ERROR(
       ReadDouble(c, "serving.sanity.max_drop", &o.loader.sanity.max_drop_vs_serving));
+  // Where announced models may be loaded from: serving.model_store, else the trainer's
+  // trainer.model_dir when configured (the callers default it to <state-dir>/models, as the
+  // trainer does).
+  Result<std::string> trainer_store = c.GetString("trainer.model_dir", "");
+  if (!trainer_store.ok()) return trainer_store.status();
+  Result<std::string> store = c.GetString("serving.model_store", *trainer_store);
+  if (!store.ok()) return store.status();
+  o.loader.model_store = *store;
   return o;
 }
 

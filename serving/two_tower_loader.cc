@@ -1,5 +1,7 @@
 #include "serving/two_tower_loader.h"
 
+#include <filesystem>
+
 #include <exception>
 
 #include "core/id_hash.h"
@@ -98,6 +100,16 @@ Result<AspiredVersion<TwoTowerModel>> AspiredVersionFromAnnouncement(
     return Status::NotFound("announcement for component '" + a->component + "'");
   }
   if (a->version <= 0) return Status::InvalidArgument("announcement without a version");
+  if (!options.model_store.empty()) {
+    std::error_code ec;
+    const std::filesystem::path store = std::filesystem::weakly_canonical(options.model_store, ec);
+    const std::filesystem::path path = ec ? std::filesystem::path() : std::filesystem::weakly_canonical(a->path, ec);
+    const std::filesystem::path rel = ec ? std::filesystem::path() : path.lexically_relative(store);
+    if (ec || rel.empty() || *rel.begin() == ".." || rel == ".") {
+      return Status::InvalidArgument("announced model path '" + a->path + "' is outside the model store '" +
+                                     options.model_store + "' (serving.model_store)");
+    }
+  }
   AspiredVersion<TwoTowerModel> v;
   v.version = a->version;
   v.loader = std::make_unique<TwoTowerSnapshotLoader>(a->path, a->version, a->checksum, options,

@@ -21,6 +21,11 @@ struct TwoTowerLoaderOptions {
   // The manager whose served version a new one is compared with on the same events
   // (sanity.max_drop_vs_serving); not owned; null: no comparison, only the absolute bar.
   const AspiredVersionsManager<TwoTowerModel>* serving = nullptr;
+  // serving.model_store: the directory the trainer writes snapshots to. A path announced
+  // on streamrec.models must resolve (symlinks and "..") inside it, so a forged message
+  // cannot make serving open an arbitrary file. Empty: no check (library callers that
+  // build loaders themselves); `stage serving` and `run` always set it.
+  std::string model_store;
 };
 
 // Loads one version of training/'s snapshot (training/snapshot.h: a directory
@@ -47,7 +52,8 @@ class TwoTowerSnapshotLoader : public Loader<TwoTowerModel> {
 };
 
 // One `streamrec.models` message parsed into an aspired version for `component`
-// (messages for other components: NotFound).
+// (messages for other components: NotFound; a path outside options.model_store:
+// InvalidArgument).
 Result<AspiredVersion<TwoTowerModel>> AspiredVersionFromAnnouncement(
     std::string_view json, const std::string& component, const TwoTowerLoaderOptions& options,
     const UserHistoryStore* recent);

@@ -178,6 +178,7 @@ Status Pipeline::Rep::StartStages() {
     trainer_options->trainer.snapshot_every_seconds = options.snapshot_every_seconds;
   }
   if (!config.Has("trainer.batch_size")) trainer_options->trainer.batch_size = options.batch_size;
+  const std::string model_store = trainer_options->trainer.model_dir;
   auto trainer = stages::TrainerStage::Create(std::move(trainer_options).value());
   if (!trainer.ok()) return trainer.status().WithContext("trainer stage");
   std::shared_ptr<stages::TrainerStage> shared = std::move(trainer).value();
@@ -187,6 +188,7 @@ Status Pipeline::Rep::StartStages() {
 
   auto serving_options = serving::ServingOptionsFromConfig(config, brokers, options.http);
   if (!serving_options.ok()) return serving_options.status();
+  if (serving_options->loader.model_store.empty()) serving_options->loader.model_store = model_store;
   serving = std::make_unique<serving::ServingOperator>(std::move(serving_options).value());
   return serving->Start().WithContext("serving stage");
 }

@@ -94,6 +94,13 @@ RejectReason CheckTs(int64_t v, std::string* detail) {
 
 }  // namespace
 
+RejectReason CheckNotAhead(int64_t ts_ms, int64_t now_ms, int64_t max_future_ms, std::string* detail) {
+  if (max_future_ms <= 0 || ts_ms <= now_ms + max_future_ms) return RejectReason::kNone;
+  *detail = "ts " + std::to_string(ts_ms) + " is " + std::to_string((ts_ms - now_ms) / 1000) +
+            " s ahead of the clock; the limit is operators.max_future_ms=" + std::to_string(max_future_ms);
+  return RejectReason::kBadTimestamp;
+}
+
 ClickParseResult ValidateClickEvent(ClickEvent event) {
   std::string detail;
   RejectReason r = CheckIdString("user_id", event.user_id, true, &detail);

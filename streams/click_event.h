@@ -68,6 +68,13 @@ class ClickEventParser {
 // [1990-01-01, 2200-01-01). Fills user_key/item_key on success. Thread-safe.
 ClickParseResult ValidateClickEvent(ClickEvent event);
 
+// The trust check on event time: a click dated more than `max_future_ms` ahead of
+// `now_ms` (a wall clock) would pin its user's window, since nothing later can follow it.
+// Returns kBadTimestamp with a detail naming `limit_name`, or kNone; max_future_ms 0 = no
+// check. Applied by the user stage and by serving's POST /v1/events with the same limit
+// (operators.max_future_ms), so what the API accepts is not dead-lettered later.
+RejectReason CheckNotAhead(int64_t ts_ms, int64_t now_ms, int64_t max_future_ms, std::string* detail);
+
 // Canonical JSON of an event (the schema of DESIGN §2), e.g. for the generator.
 std::string EncodeClickEvent(const ClickEvent& event);
 

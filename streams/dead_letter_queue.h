@@ -39,5 +39,23 @@ class DeadLetterQueue {
 
 // The source header name, next to kRejectReasonHeader / kRejectDetailHeader.
 inline constexpr char kRejectSourceHeader[] = "streamrec.source";
+// Set only on a DLQ copy that had to be cut to fit (FitDeadLetter).
+inline constexpr char kRejectOriginalBytesHeader[] = "streamrec.reject.original_bytes";
+inline constexpr char kRejectDigestHeader[] = "streamrec.reject.digest";
+
+// The most a DLQ copy may take (key + value + headers): under the default limits on a
+// message of librdkafka's producer (message.max.bytes 1,000,000) and of Kafka brokers
+// (1,048,588), with room for the record's own overhead.
+inline constexpr size_t kDeadLetterMaxBytes = 960'000;
+
+// Makes a rejected message fit the DLQ, so that no input, whatever its size, can fail the
+// DLQ send and stop its partition (a crash loop on the same offset). What fits is kept
+// as it is. Otherwise, in this order: original headers beyond 64 KiB are dropped; a key
+// beyond 16 KiB is cut; the value is cut to what is left. When the value is cut, two
+// headers are appended: kRejectOriginalBytesHeader (its size) and kRejectDigestHeader
+// ("xxh3-64:" and 16 hex digits, of the whole original value), so the operator can tell
+// which message it was. Call it after adding the reject headers. Returns true when
+// anything was cut.
+bool FitDeadLetter(std::string* key, std::string* value, KafkaHeaders* headers);
 
 }  // namespace streamrec

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/clock.h"
 #include "streams/catalog.h"
 #include "streams/click_publisher.h"
 
@@ -81,7 +82,9 @@ void SyntheticClickSource::Run() {
       }
       if (stop_.load()) break;
     }
-    Status st = publisher.PublishEvent(generator.Next());
+    ClickEvent event = generator.Next();
+    if (options_.wall_clock_time) event.ts_ms = SystemClock().NowMillis();
+    Status st = publisher.PublishEvent(event);
     if (!st.ok()) {
       SetError(st);
       break;

@@ -22,6 +22,10 @@ struct SyntheticSourceOptions {
   bool publish_catalog = true;  // publish every item to `items` (key item_id) first
   double rate = 0;              // events per second; 0 = as fast as possible
   int64_t max_events = -1;      // stop after this many; -1 = until Stop()
+  // Stamp each event with the wall clock when it is sent instead of its simulated event
+  // time (`streamrec run`'s live demo): simulated time runs faster than the wall clock at
+  // high rates and would drift past operators.max_future_ms. Order is unchanged.
+  bool wall_clock_time = false;
 };
 
 // The synthetic click generator on its own thread, publishing to Kafka (the default

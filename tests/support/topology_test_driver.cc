@@ -5,7 +5,7 @@ namespace streamrec::runtime {
 TopologyTestDriver::TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition,
                                        int64_t start_millis)
     : topology_(std::move(topology)), state_dir_(std::move(state_dir)), partition_(partition),
-      clock_(start_millis) {}
+      clock_(start_millis >= 0 ? start_millis : SystemClock().NowMillis()) {}
 
 TopologyTestDriver::~TopologyTestDriver() = default;
 

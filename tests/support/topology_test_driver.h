@@ -19,8 +19,10 @@ namespace streamrec::runtime {
 // out, move a ManualClock. Uses a real RocksDB under `state_dir`. One test thread.
 class TopologyTestDriver {
  public:
+  // start_millis: the wall clock's start; -1 = the system clock's now, so that event
+  // times of recent years are not "in the future" (operators.max_future_ms).
   TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition = 0,
-                     int64_t start_millis = 1'700'000'000'000);
+                     int64_t start_millis = -1);
   ~TopologyTestDriver();
 
   // Opens (or reopens) the task. Messages committed but not delivered before are sent

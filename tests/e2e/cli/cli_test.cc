@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "streams/click_event.h"
+#include "streams/dead_letter_queue.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/topics.h"
@@ -181,6 +182,28 @@ TEST(Cli, ProduceValidatesKeysByUserAndRoutesBadLinesToTheDlq) {
   for (const Record& r : dlq)
     reasons.insert(std::string(r.Header(kRejectReasonHeader).value_or("")));
   EXPECT_EQ(reasons, (std::set<std::string>{"bad_json", "unknown_event_type"}));
+
+  // A line over Kafka's message size is named, its DLQ copy is cut to fit (with its size
+  // and digest), and the lines after it still go out.
+  const std::string huge = R"({"user_id":"u9","item_id":")" + std::string(1'200'000, 'x') + R"(","ts":1})";
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "produce", "--brokers", broker->bootstrap_servers()}, &out, &err,
+                     huge + "\n" + R"({"user_id":"u9","item_id":"i9","event":"click","ts":1732270000009})" + "\n"),
+            0)
+      << err;
+  EXPECT_NE(err.find("<stdin>:1: message is " + std::to_string(huge.size()) + " bytes"), std::string::npos) << err;
+  EXPECT_EQ(out.rfind("produce: 2 lines, 1 accepted -> clicks, 1 rejected -> clicks.dlq, 2 delivered, 0 failed, ", 0),
+            0u)
+      << out;
+  auto dlq_all = ReadTopic(broker->bootstrap_servers(), "clicks.dlq", 3, 3);
+  ASSERT_EQ(dlq_all.size(), 3u);
+  bool found_cut = false;
+  for (const Record& r : dlq_all) {
+    if (r.Header(kRejectOriginalBytesHeader).value_or("") != std::to_string(huge.size())) continue;
+    found_cut = true;
+    EXPECT_EQ(r.value, huge.substr(0, r.value.size()));
+    EXPECT_EQ(std::string(r.Header(kRejectReasonHeader).value_or("")), "message_too_large");
+  }
+  EXPECT_TRUE(found_cut);
 
   // --strict: stops at the first bad line, names it, exits 1.
   ASSERT_EQ(

@@ -58,7 +58,8 @@ TEST(HotSwapE2eTest, SixVersionsOneCorruptUnderContinuousLoad) {
 
   testing::Subprocess serving({STREAMREC_BINARY, "stage", "serving", "--brokers", bootstrap,
                                "--http", "127.0.0.1:0", "--metrics", "off", "--state-dir",
-                               dir.File("serving-state"), "--set", "serving.sanity.min_events=0"},
+                               dir.File("serving-state"), "--set", "serving.sanity.min_events=0",
+                               "--set", "serving.model_store=" + dir.File("models")},
                               dir.File("serving.out"), dir.File("serving.err"));
   std::string host;
   int port = 0;

@@ -15,6 +15,7 @@
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "streams/click_event.h"
+#include "streams/dead_letter_queue.h"
 #include "tests/support/topology_test_driver.h"
 #include "tests/unit/state/temp_dir.h"
 
@@ -127,6 +128,68 @@ TEST(UserStageTest, FormsPairsTrainingExamplesAndRejects) {
   };
   EXPECT_EQ(reason(dlq[0]), RejectReasonName(RejectReason::kBadJson));
   EXPECT_EQ(reason(dlq[1]), RejectReasonName(RejectReason::kUnknownEventType));
+}
+
+// A click dated far ahead of the stage's clock would pin the user's window (nothing later
+// can follow it): it goes to the DLQ, and a click within the allowed skew is kept.
+TEST(UserStageTest, RejectsClicksFromTheFuture) {
+  testing::TempDir dir;
+  UserStageOptions o = UserOpts(1);
+  o.max_future_ms = 3'600'000;
+  TopologyTestDriver driver(UserStageTopology(o), dir.path(), 0, /*start_millis=*/kT0);
+  ASSERT_TRUE(driver.Open().ok());
+  ASSERT_TRUE(driver.PipeInput(ToRecord(Click("u1", "a", 1000))).ok());
+  ASSERT_TRUE(driver.PipeInput(ToRecord(Click("u1", "b", 3'000'000))).ok());   // 50 min ahead: kept
+  ASSERT_TRUE(driver.PipeInput(ToRecord(Click("u1", "c", 3'700'000))).ok());   // > 1 h ahead
+  ASSERT_TRUE(driver.AdvanceWallClock(200).ok());
+  ASSERT_TRUE(driver.AdvanceWallClock(200).ok());
+  auto examples = driver.ReadOutput("streamrec.training-examples");
+  ASSERT_EQ(examples.size(), 2u);
+  auto dlq = driver.ReadOutput("clicks.dlq");
+  ASSERT_EQ(dlq.size(), 1u);
+  std::string reason, detail;
+  for (const auto& [k, v] : dlq[0].headers) {
+    if (k == "streamrec.reject.reason") reason = v;
+    if (k == "streamrec.reject.detail") detail = v;
+  }
+  EXPECT_EQ(reason, RejectReasonName(RejectReason::kBadTimestamp));
+  EXPECT_NE(detail.find("s ahead of the clock"), std::string::npos) << detail;
+  EXPECT_NE(detail.find("operators.max_future_ms=3600000"), std::string::npos) << detail;
+
+  // 0 turns the check off.
+  testing::TempDir dir2;
+  o.max_future_ms = 0;
+  TopologyTestDriver off(UserStageTopology(o), dir2.path(), 0, /*start_millis=*/0);
+  ASSERT_TRUE(off.Open().ok());
+  ASSERT_TRUE(off.PipeInput(ToRecord(Click("u1", "a", 1000))).ok());
+  ASSERT_TRUE(off.AdvanceWallClock(200).ok());
+  ASSERT_TRUE(off.AdvanceWallClock(200).ok());
+  EXPECT_EQ(off.ReadOutput("streamrec.training-examples").size(), 1u);
+  EXPECT_TRUE(off.ReadOutput("clicks.dlq").empty());
+}
+
+// A message too big for the DLQ must not stop the partition: its copy is cut to fit, and
+// the clicks after it are processed.
+TEST(UserStageTest, AnOversizeMessageGoesToTheDlqCutAndProcessingGoesOn) {
+  testing::TempDir dir;
+  TopologyTestDriver driver(UserStageTopology(UserOpts(1)), dir.path());
+  ASSERT_TRUE(driver.Open().ok());
+  const std::string huge(3'000'000, '{');
+  ASSERT_TRUE(driver.PipeInput("u1", huge).ok());
+  ASSERT_TRUE(driver.PipeInput(ToRecord(Click("u1", "a", 1000))).ok());
+  ASSERT_TRUE(driver.AdvanceWallClock(200).ok());
+  ASSERT_TRUE(driver.AdvanceWallClock(200).ok());
+  auto dlq = driver.ReadOutput("clicks.dlq");
+  ASSERT_EQ(dlq.size(), 1u);
+  size_t bytes = dlq[0].key.size() + dlq[0].value.size();
+  std::string original_bytes;
+  for (const auto& [k, v] : dlq[0].headers) {
+    bytes += k.size() + v.size() + 16;
+    if (k == kRejectOriginalBytesHeader) original_bytes = v;
+  }
+  EXPECT_LE(bytes, kDeadLetterMaxBytes);
+  EXPECT_EQ(original_bytes, "3000000");
+  EXPECT_EQ(driver.ReadOutput("streamrec.training-examples").size(), 1u);
 }
 
 TEST(UserStageTest, WindowSurvivesRestartAndReplayedRecordsAreSkipped) {

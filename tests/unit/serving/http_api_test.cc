@@ -187,6 +187,16 @@ TEST_F(HttpApiTest, BadEventsAre4xxAndNothingIsAccepted) {
   res = client_->Post("/v1/events", "[]", "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
+
+  // A year-2199 click would rewrite the user's history for good: refused with the reason.
+  res = client_->Post("/v1/events", R"({"user_id":"u1","item_id":"b","event":"click","ts":7226582400000})",
+                      "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(res->body.find(R"({"index":0,"reason":"bad_timestamp","detail":"ts 7226582400000 is )"),
+            std::string::npos)
+      << res->body;
+  EXPECT_NE(res->body.find("the limit is operators.max_future_ms=86400000"), std::string::npos) << res->body;
   std::lock_guard<std::mutex> lock(mu_);
   EXPECT_TRUE(sunk_.empty());
 }

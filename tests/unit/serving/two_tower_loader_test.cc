@@ -118,6 +118,32 @@ TEST_F(TwoTowerLoaderTest, RefusesCorruptAndMismatchedSnapshots) {
             Status::Code::kNotFound);
 }
 
+// A forged announcement cannot make serving open a file outside the model store, by an
+// absolute path, by "..", or through a symlink; a snapshot inside it is accepted.
+TEST_F(TwoTowerLoaderTest, AnnouncedPathMustLieInTheModelStore) {
+  const training::SnapshotManifest m = TrainAndSnapshot();
+  TwoTowerLoaderOptions options;
+  options.model_store = dir_ + "/store";
+  auto inside = AspiredVersionFromAnnouncement(training::ModelAnnouncement::FromManifest(m).ToJson(),
+                                               "two_tower", options, nullptr);
+  ASSERT_TRUE(inside.ok()) << inside.status().ToString();
+  auto via_dots = training::ModelAnnouncement::FromManifest(m);
+  via_dots.path = dir_ + "/store/../elsewhere/v1";
+  auto outside = training::ModelAnnouncement::FromManifest(m);
+  outside.path = "/etc";
+  fs::create_directories(dir_ + "/elsewhere");
+  fs::create_directory_symlink(dir_ + "/elsewhere", dir_ + "/store/link");
+  auto via_link = training::ModelAnnouncement::FromManifest(m);
+  via_link.path = dir_ + "/store/link/v1";
+  auto the_store = training::ModelAnnouncement::FromManifest(m);
+  the_store.path = dir_ + "/store";
+  for (const auto& a : {via_dots, outside, via_link, the_store}) {
+    auto r = AspiredVersionFromAnnouncement(a.ToJson(), "two_tower", options, nullptr);
+    EXPECT_EQ(r.status().code(), Status::Code::kInvalidArgument) << a.path;
+    EXPECT_NE(r.status().message().find("outside the model store"), std::string::npos) << r.status().ToString();
+  }
+}
+
 TEST_F(TwoTowerLoaderTest, ServiceAnswersWithTheModelVersion) {
   TrainAndSnapshot();
   const training::SnapshotManifest m = TrainAndSnapshot();
