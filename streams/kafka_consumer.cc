@@ -4,12 +4,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "core/thread_annotations.h"
 #include "streams/rdkafka_conf.h"
 #include "streams/rdkafka_log.h"
 #include "streams/stream_metrics.h"
@@ -69,7 +73,21 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   bool closed = false;
   Status pending_error;  // from a callback; returned by the next Poll
   std::map<std::string, prometheus::Counter*> consumed_counters;
-  std::map<std::pair<std::string, int32_t>, prometheus::Gauge*> lag_gauges;
+  // The lag gauge of every assigned partition, created at assignment (so each exists at 0
+  // before the first message) and refreshed by the polling thread after each fetch and by
+  // the lag thread on a timer (so a consumer that stopped polling shows its lag grow).
+  struct LagEntry {
+    prometheus::Gauge* gauge = nullptr;
+    // Where reading starts when nothing was consumed yet: an offset, or kOffsetBeginning,
+    // kOffsetEnd, kOffsetStored (the group's commit, else auto.offset.reset).
+    int64_t start = kOffsetStored;
+  };
+  Mutex lag_mu;
+  std::map<std::pair<std::string, int32_t>, LagEntry> lag GUARDED_BY(lag_mu);
+  std::thread lag_thread;
+  std::mutex lag_stop_mu;
+  std::condition_variable lag_stop_cv;
+  bool lag_stop = false;  // guarded by lag_stop_mu
   prometheus::Counter* assigned_counter = nullptr;
   prometheus::Counter* revoked_counter = nullptr;
   prometheus::Counter* lost_counter = nullptr;
@@ -82,23 +100,116 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     return c;
   }
 
-  prometheus::Gauge* LagGauge(const std::string& topic, int32_t partition) {
-    auto key = std::make_pair(topic, partition);
-    auto it = lag_gauges.find(key);
-    if (it != lag_gauges.end()) return it->second;
-    auto* g = &ConsumerLagFamily().Add(
-        {{"stage", options.stage}, {"topic", topic}, {"partition", std::to_string(partition)}});
-    lag_gauges.emplace(key, g);
-    return g;
+  // Starts tracking these partitions (an assignment); `start` as in LagEntry.
+  void TrackLag(const std::vector<TopicPartitionOffset>& tps) LOCKS_EXCLUDED(lag_mu) {
+    MutexLock lock(&lag_mu);
+    for (const auto& tp : tps) {
+      LagEntry& e = lag[{tp.topic, tp.partition}];
+      if (e.gauge == nullptr) {
+        e.gauge = &ConsumerLagFamily().Add({{"stage", options.stage},
+                                            {"topic", tp.topic},
+                                            {"partition", std::to_string(tp.partition)}});
+      }
+      e.start = tp.offset;
+    }
   }
 
-  void DropLagGauges(const std::vector<TopicPartitionOffset>& tps) {
+  void DropLagGauges(const std::vector<TopicPartitionOffset>& tps) LOCKS_EXCLUDED(lag_mu) {
+    MutexLock lock(&lag_mu);
     for (const auto& tp : tps) {
-      auto it = lag_gauges.find({tp.topic, tp.partition});
-      if (it == lag_gauges.end()) continue;
-      ConsumerLagFamily().Remove(it->second);
-      lag_gauges.erase(it);
+      auto it = lag.find({tp.topic, tp.partition});
+      if (it == lag.end()) continue;
+      ConsumerLagFamily().Remove(it->second.gauge);
+      lag.erase(it);
     }
+  }
+
+  void DropAllLagGauges() LOCKS_EXCLUDED(lag_mu) {
+    MutexLock lock(&lag_mu);
+    for (auto& [tp, e] : lag) ConsumerLagFamily().Remove(e.gauge);
+    lag.clear();
+  }
+
+  void SetLag(const std::string& topic, int32_t partition, double value) LOCKS_EXCLUDED(lag_mu) {
+    MutexLock lock(&lag_mu);
+    auto it = lag.find({topic, partition});
+    if (it != lag.end()) it->second.gauge->Set(value);  // untracked: revoked meanwhile
+  }
+
+  // The lag thread: every lag_refresh_ms, the broker's high watermark minus the
+  // application's position of each tracked partition. librdkafka's handle is thread-safe;
+  // position() is local, the watermark query a broker round trip.
+  void RefreshLagLoop() {
+    const auto interval = std::chrono::milliseconds(options.lag_refresh_ms);
+    std::unique_lock<std::mutex> stop_lock(lag_stop_mu);
+    while (!lag_stop_cv.wait_for(stop_lock, interval, [this] { return lag_stop; })) {
+      stop_lock.unlock();
+      RefreshLagOnce();
+      stop_lock.lock();
+    }
+  }
+
+  void RefreshLagOnce() LOCKS_EXCLUDED(lag_mu) {
+    std::vector<std::pair<std::pair<std::string, int32_t>, int64_t>> tracked;
+    {
+      MutexLock lock(&lag_mu);
+      for (const auto& [tp, e] : lag) tracked.push_back({tp, e.start});
+    }
+    const int timeout_ms = std::max(100, std::min(options.lag_refresh_ms, 2000));
+    for (const auto& [tp, start] : tracked) {
+      {
+        std::lock_guard<std::mutex> stop_lock(lag_stop_mu);
+        if (lag_stop) return;
+      }
+      int64_t low = 0, high = 0;
+      if (consumer->query_watermark_offsets(tp.first, tp.second, &low, &high, timeout_ms) !=
+              RdKafka::ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      const int64_t next = NextOffset(tp.first, tp.second, start, low, high, timeout_ms);
+      SetLag(tp.first, tp.second, static_cast<double>(std::max<int64_t>(0, high - next)));
+    }
+  }
+
+  // The next offset the application will read: its position once it consumed something,
+  // else where reading starts. A logical start (beginning, end, stored) is resolved once
+  // and remembered, as the fetcher resolves it once: assigned at the end, messages that
+  // arrive later are lag.
+  int64_t NextOffset(const std::string& topic, int32_t partition, int64_t start, int64_t low,
+                     int64_t high, int timeout_ms) LOCKS_EXCLUDED(lag_mu) {
+    OwnedPartitions part({{topic, partition, kOffsetStored}});
+    if (consumer->position(part.get()) == RdKafka::ERR_NO_ERROR && part.get()[0]->offset() >= 0) {
+      return part.get()[0]->offset();
+    }
+    if (start >= 0) return start;
+    int64_t resolved = high;
+    if (start == kOffsetBeginning) {
+      resolved = low;
+    } else if (start != kOffsetEnd) {
+      OwnedPartitions committed({{topic, partition, kOffsetStored}});
+      if (consumer->committed(committed.get(), timeout_ms) == RdKafka::ERR_NO_ERROR &&
+          committed.get()[0]->offset() >= 0) {
+        resolved = committed.get()[0]->offset();
+      } else if (options.auto_offset_reset == "earliest" ||
+                 options.auto_offset_reset == "smallest" ||
+                 options.auto_offset_reset == "beginning") {
+        resolved = low;
+      }
+    }
+    MutexLock lock(&lag_mu);
+    auto it = lag.find({topic, partition});
+    if (it != lag.end() && it->second.start == start) it->second.start = resolved;
+    return resolved;
+  }
+
+  void StopLagThread() {
+    {
+      std::lock_guard<std::mutex> stop_lock(lag_stop_mu);
+      lag_stop = true;
+    }
+    lag_stop_cv.notify_all();
+    if (lag_thread.joinable()) lag_thread.join();
   }
 
   // Runs inside consume()/close() on the owning thread. No exception escapes.
@@ -126,6 +237,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
       } else if (pending_error.ok()) {
         pending_error = Status::Internal("OnPartitionsAssigned changed the partition list");
       }
+      TrackLag(ToOffsets(parts));
       spdlog::debug("[consumer {}] assigned {} partitions ({})", options.group_id, parts.size(),
                     cooperative ? "cooperative" : "eager");
       Status st = cooperative ? ErrorStatus("incremental_assign", c->incremental_assign(parts))
@@ -199,11 +311,12 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     }
   }
 
+  // After a fetch: the high watermark librdkafka cached with it, minus the next offset.
   void UpdateLag(const std::string& topic, int32_t partition, int64_t offset) {
     int64_t low = 0, high = 0;
     if (consumer->get_watermark_offsets(topic, partition, &low, &high) == RdKafka::ERR_NO_ERROR &&
         high >= 0) {
-      LagGauge(topic, partition)->Set(static_cast<double>(std::max<int64_t>(0, high - offset - 1)));
+      SetLag(topic, partition, static_cast<double>(std::max<int64_t>(0, high - offset - 1)));
     }
   }
 
@@ -249,6 +362,10 @@ Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptio
   rep->assigned_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "assigned"}});
   rep->revoked_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "revoked"}});
   rep->lost_counter = &rebalances.Add({{"stage", rep->options.stage}, {"kind", "lost"}});
+  if (rep->options.lag_refresh_ms > 0) {
+    Rep* r = rep.get();
+    rep->lag_thread = std::thread([r] { r->RefreshLagLoop(); });
+  }
   return std::unique_ptr<KafkaConsumer>(new KafkaConsumer(std::move(rep)));
 }
 
@@ -265,12 +382,15 @@ Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions
   OwnedPartitions parts(partitions);
   auto code = rep_->consumer->assign(parts.get());
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("assign", code);
+  rep_->DropAllLagGauges();
+  rep_->TrackLag(partitions);
   return Status::Ok();
 }
 
 Status KafkaConsumer::Unassign() {
   auto code = rep_->consumer->unassign();
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("unassign", code);
+  rep_->DropAllLagGauges();
   return Status::Ok();
 }
 
@@ -415,7 +535,9 @@ const std::string& KafkaConsumer::group_id() const { return rep_->options.group_
 Status KafkaConsumer::Close() {
   if (rep_->closed) return Status::Ok();
   rep_->closed = true;
+  rep_->StopLagThread();
   auto code = rep_->consumer->close();
+  rep_->DropAllLagGauges();  // a closed consumer has no lag (Assign()ed ones get no revoke)
   Status pending = rep_->TakePendingError();
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("close", code);
   return pending;

@@ -63,11 +63,19 @@ struct ConsumerOptions {
   std::string assignment_strategy = "cooperative-sticky";
   // Gets the assignment callbacks; may be null. Not owned; must outlive the consumer.
   RebalanceListener* listener = nullptr;
+  // How often a background thread sets streamrec_consumer_lag{stage,topic,partition} of
+  // every assigned partition to the broker's high watermark minus the application's
+  // position, so a consumer that stops polling shows its lag grow (polling also updates
+  // it after each fetch). 0: only after fetches. One watermark request per partition
+  // per refresh.
+  int lag_refresh_ms = 1000;
 };
 
 // A librdkafka high-level consumer with manual offset management (enable.auto.commit
 // =false; nothing is committed unless the owner calls Commit*). One thread owns it: every
-// method, and thus every RebalanceListener callback, runs on that thread.
+// method, and thus every RebalanceListener callback, runs on that thread. Its own lag
+// thread (ConsumerOptions::lag_refresh_ms) only reads positions and asks the broker for
+// watermarks; Close() stops it.
 class KafkaConsumer {
  public:
   static Result<std::unique_ptr<KafkaConsumer>> Create(const ConsumerOptions& options);
