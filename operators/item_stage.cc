@@ -426,6 +426,7 @@ Result<ItemStageOptions> ItemStageOptions::FromConfig(const Config& config) {
 }
 
 runtime::Topology ItemStageTopology(const ItemStageOptions& options) {
+  Metrics();  // the stage's series exist at 0 from the start
   Topology t;
   t.name = "item";
   t.source_topic = options.topics.cooc_deltas;

@@ -332,6 +332,9 @@ Result<UserStageOptions> UserStageOptions::FromConfig(const Config& config) {
 }
 
 runtime::Topology UserStageTopology(const UserStageOptions& options) {
+  // The stage's series exist at 0 from the start, not from the first event or rejection.
+  Metrics();
+  RegisterRejectionCounters();
   Topology t;
   t.name = "user";
   t.source_topic = options.topics.clicks;

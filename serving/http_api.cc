@@ -3,6 +3,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <initializer_list>
 #include <mutex>
 
 #include <httplib.h>
@@ -147,9 +148,13 @@ struct HttpApi::Rep {
   prometheus::Family<prometheus::Histogram>* latency = nullptr;
   prometheus::Family<prometheus::Counter>* responses = nullptr;
 
-  // Wraps a handler with the latency histogram and the response counter.
-  httplib::Server::Handler Timed(const std::string& path, httplib::Server::Handler handler) {
+  // Wraps a handler with the latency histogram and the response counter. The counters of
+  // the codes the route answers exist at 0 from the start, so error-rate queries have
+  // data before the first error.
+  httplib::Server::Handler Timed(const std::string& path, httplib::Server::Handler handler,
+                                 std::initializer_list<int> codes = {200, 500}) {
     prometheus::Histogram* histogram = &latency->Add({{"path", path}}, LatencyBuckets());
+    for (int code : codes) responses->Add({{"path", path}, {"code", std::to_string(code)}});
     return [this, path, histogram, handler = std::move(handler)](const httplib::Request& req,
                                                                 httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
@@ -396,26 +401,30 @@ Status HttpApi::Start() {
       });
 
   server.Get("/v1/recommendations",
-             rep->Timed("/v1/recommendations", [rep](const httplib::Request& req,
-                                                    httplib::Response& res) {
-               rep->HandleRecommendations(req, res);
-             }));
+             rep->Timed("/v1/recommendations",
+                        [rep](const httplib::Request& req, httplib::Response& res) {
+                          rep->HandleRecommendations(req, res);
+                        },
+                        {200, 400, 404, 500, 503}));
   server.Get(R"(/v1/items/([^/]+)/similar)",
              rep->Timed("/v1/items/{id}/similar",
                         [rep](const httplib::Request& req, httplib::Response& res) {
                           rep->HandleSimilar(req, res);
-                        }));
-  server.Post("/v1/events", rep->Timed("/v1/events", [rep](const httplib::Request& req,
-                                                          httplib::Response& res) {
-                rep->HandleEvents(req, res);
-              }));
+                        },
+                        {200, 400, 404, 500, 503}));
+  server.Post("/v1/events", rep->Timed("/v1/events",
+                                       [rep](const httplib::Request& req, httplib::Response& res) {
+                                         rep->HandleEvents(req, res);
+                                       },
+                                       {202, 400, 413, 500, 503}));
   server.Get("/healthz", rep->Timed("/healthz", [](const httplib::Request&, httplib::Response& res) {
                SetJson(res, 200, R"({"status":"ok"})");
              }));
-  server.Get("/readyz", rep->Timed("/readyz", [rep](const httplib::Request& req,
-                                                   httplib::Response& res) {
-               rep->HandleReady(req, res);
-             }));
+  server.Get("/readyz", rep->Timed("/readyz",
+                                   [rep](const httplib::Request& req, httplib::Response& res) {
+                                     rep->HandleReady(req, res);
+                                   },
+                                   {200, 500, 503}));
   server.Get("/metrics", rep->Timed("/metrics", [](const httplib::Request&, httplib::Response& res) {
                res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
              }));

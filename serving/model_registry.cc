@@ -11,6 +11,12 @@ ModelRegistryMetrics::ModelRegistryMetrics(const std::string& component) {
                   .Help("Model version being served, by component")
                   .Register(registry)
                   .Add({{"component", component}});
+  created_ = &prometheus::BuildGauge()
+                  .Name("streamrec_model_created_timestamp_seconds")
+                  .Help("When the model version being served was written (Unix time; 0: "
+                        "unknown or none served yet), by component")
+                  .Register(registry)
+                  .Add({{"component", component}});
   swap_seconds_ = &prometheus::BuildHistogram()
                        .Name("streamrec_model_swap_seconds")
                        .Help("Time to load, validate and swap in a model version")
@@ -28,8 +34,9 @@ ModelRegistryMetrics::ModelRegistryMetrics(const std::string& component) {
   stale_ = &loads.Add({{"component", component}, {"result", "stale"}});
 }
 
-void ModelRegistryMetrics::SetVersion(int64_t version) {
+void ModelRegistryMetrics::SetVersion(int64_t version, int64_t created_ms) {
   version_->Set(static_cast<double>(version));
+  created_->Set(created_ms > 0 ? static_cast<double>(created_ms) / 1000.0 : 0.0);
 }
 
 void ModelRegistryMetrics::ObserveSwapSeconds(double seconds) { swap_seconds_->Observe(seconds); }

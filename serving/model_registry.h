@@ -54,6 +54,9 @@ template <typename T>
 struct AspiredVersion {
   int64_t version = 0;
   std::unique_ptr<Loader<T>> loader;
+  // When the version was written (wall clock, epoch ms; the announcement's created_ms);
+  // 0: unknown. Exported as streamrec_model_created_timestamp_seconds once it serves.
+  int64_t created_ms = 0;
 };
 
 // Announces aspired versions by calling the callback, on the Source's own thread (for
@@ -71,8 +74,9 @@ class Source {
 class ModelRegistryMetrics {
  public:
   explicit ModelRegistryMetrics(const std::string& component);
-  // streamrec_model_version{component}
-  void SetVersion(int64_t version);
+  // streamrec_model_version{component} and streamrec_model_created_timestamp_seconds
+  // {component} (0 when created_ms is unknown): time() minus it is the served model's age.
+  void SetVersion(int64_t version, int64_t created_ms = 0);
   // streamrec_model_swap_seconds{component}: load + validate + swap of a version.
   void ObserveSwapSeconds(double seconds);
   // streamrec_model_loads_total{component,result="loaded|refused|stale"}
@@ -80,6 +84,7 @@ class ModelRegistryMetrics {
 
  private:
   prometheus::Gauge* version_;
+  prometheus::Gauge* created_;
   prometheus::Histogram* swap_seconds_;
   prometheus::Counter* loaded_;
   prometheus::Counter* refused_;
@@ -158,7 +163,7 @@ class AspiredVersionsManager {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       metrics_.CountLoad("loaded");
       metrics_.ObserveSwapSeconds(seconds);
-      metrics_.SetVersion(aspired.version);
+      metrics_.SetVersion(aspired.version, aspired.created_ms);
       last_swap_seconds_ = seconds;
       // The newest loadable version is serving: older aspired versions are moot.
       for (AspiredVersion<T>& rest : versions) {

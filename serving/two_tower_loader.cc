@@ -112,6 +112,7 @@ Result<AspiredVersion<TwoTowerModel>> AspiredVersionFromAnnouncement(
   }
   AspiredVersion<TwoTowerModel> v;
   v.version = a->version;
+  v.created_ms = a->created_ms;
   v.loader = std::make_unique<TwoTowerSnapshotLoader>(a->path, a->version, a->checksum, options,
                                                       recent);
   return v;

@@ -53,6 +53,7 @@ prometheus::Counter& DuplicatesDropped() {
 
 Result<std::unique_ptr<TrainingFeed>> TrainingFeed::Create(const training::TrainerOptions& options,
                                                            const TopicNames& topics) {
+  DuplicatesDropped();  // exists at 0 from the start
   auto trainer = training::Trainer::Create(options);
   if (!trainer.ok()) return trainer.status().WithContext("trainer");
   std::unique_ptr<TrainingFeed> feed(new TrainingFeed(std::move(trainer).value(), topics, options.model_dir));

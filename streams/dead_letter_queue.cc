@@ -11,18 +11,31 @@
 
 namespace streamrec {
 
-void CountRejection(RejectReason reason) {
-  // One counter per reason, created once.
-  static const std::array<prometheus::Counter*, 9> counters = [] {
-    std::array<prometheus::Counter*, 9> c{};
-    for (size_t i = 0; i < c.size(); ++i) {
+namespace {
+
+constexpr size_t kReasons = static_cast<size_t>(RejectReason::kUnknownEventType) + 1;
+
+// One counter per reason (none for kNone), created together.
+const std::array<prometheus::Counter*, kReasons>& RejectionCounters() {
+  static const std::array<prometheus::Counter*, kReasons> counters = [] {
+    std::array<prometheus::Counter*, kReasons> c{};
+    for (size_t i = 1; i < c.size(); ++i) {
       c[i] =
           &EventsRejectedFamily().Add({{"reason", RejectReasonName(static_cast<RejectReason>(i))}});
     }
     return c;
   }();
+  return counters;
+}
+
+}  // namespace
+
+void RegisterRejectionCounters() { RejectionCounters(); }
+
+void CountRejection(RejectReason reason) {
   const size_t i = static_cast<size_t>(reason);
-  if (i < counters.size()) counters[i]->Increment();
+  const auto& counters = RejectionCounters();
+  if (i < counters.size() && counters[i] != nullptr) counters[i]->Increment();
 }
 
 namespace {
@@ -72,7 +85,9 @@ bool FitDeadLetter(std::string* key, std::string* value, KafkaHeaders* headers) 
 }
 
 DeadLetterQueue::DeadLetterQueue(KafkaProducer* producer, std::string topic)
-    : producer_(producer), topic_(std::move(topic)) {}
+    : producer_(producer), topic_(std::move(topic)) {
+  RegisterRejectionCounters();
+}
 
 Status DeadLetterQueue::Send(const Record& original, RejectReason reason, std::string_view detail) {
   KafkaHeaders headers = original.headers;

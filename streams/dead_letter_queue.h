@@ -12,6 +12,10 @@ namespace streamrec {
 
 // Increments streamrec_events_rejected_total{reason}. Thread-safe.
 void CountRejection(RejectReason reason);
+// Creates streamrec_events_rejected_total{reason} at 0 for every reason, so a clean run
+// exports them (rate() of a series that does not exist has no data). Whatever validates
+// input calls it at start-up (the user stage, DeadLetterQueue). Thread-safe, idempotent.
+void RegisterRejectionCounters();
 
 // Routes rejected input to the dead-letter topic (`clicks.dlq` by default): the original
 // key and value bytes unchanged, the original headers kept, plus

@@ -78,6 +78,9 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   // the lag thread on a timer (so a consumer that stopped polling shows its lag grow).
   struct LagEntry {
     prometheus::Gauge* gauge = nullptr;
+    prometheus::Gauge* behind = nullptr;  // streamrec_consumer_behind_seconds
+    // The last time the lag was 0 (or the assignment, before the first reading).
+    std::chrono::steady_clock::time_point caught_up_at;
     // Where reading starts when nothing was consumed yet: an offset, or kOffsetBeginning,
     // kOffsetEnd, kOffsetStored (the group's commit, else auto.offset.reset).
     int64_t start = kOffsetStored;
@@ -106,9 +109,12 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     for (const auto& tp : tps) {
       LagEntry& e = lag[{tp.topic, tp.partition}];
       if (e.gauge == nullptr) {
-        e.gauge = &ConsumerLagFamily().Add({{"stage", options.stage},
-                                            {"topic", tp.topic},
-                                            {"partition", std::to_string(tp.partition)}});
+        const prometheus::Labels labels = {{"stage", options.stage},
+                                           {"topic", tp.topic},
+                                           {"partition", std::to_string(tp.partition)}};
+        e.gauge = &ConsumerLagFamily().Add(labels);
+        e.behind = &ConsumerBehindSecondsFamily().Add(labels);
+        e.caught_up_at = std::chrono::steady_clock::now();
       }
       e.start = tp.offset;
     }
@@ -120,20 +126,29 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
       auto it = lag.find({tp.topic, tp.partition});
       if (it == lag.end()) continue;
       ConsumerLagFamily().Remove(it->second.gauge);
+      ConsumerBehindSecondsFamily().Remove(it->second.behind);
       lag.erase(it);
     }
   }
 
   void DropAllLagGauges() LOCKS_EXCLUDED(lag_mu) {
     MutexLock lock(&lag_mu);
-    for (auto& [tp, e] : lag) ConsumerLagFamily().Remove(e.gauge);
+    for (auto& [tp, e] : lag) {
+      ConsumerLagFamily().Remove(e.gauge);
+      ConsumerBehindSecondsFamily().Remove(e.behind);
+    }
     lag.clear();
   }
 
   void SetLag(const std::string& topic, int32_t partition, double value) LOCKS_EXCLUDED(lag_mu) {
     MutexLock lock(&lag_mu);
     auto it = lag.find({topic, partition});
-    if (it != lag.end()) it->second.gauge->Set(value);  // untracked: revoked meanwhile
+    if (it == lag.end()) return;  // revoked meanwhile
+    LagEntry& e = it->second;
+    const auto now = std::chrono::steady_clock::now();
+    if (value <= 0) e.caught_up_at = now;
+    e.gauge->Set(value);
+    e.behind->Set(value <= 0 ? 0.0 : std::chrono::duration<double>(now - e.caught_up_at).count());
   }
 
   // The lag thread: every lag_refresh_ms, the broker's high watermark minus the
@@ -375,6 +390,7 @@ KafkaConsumer::~KafkaConsumer() {
 }
 
 Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
+  for (const auto& topic : topics) rep_->ConsumedCounter(topic);  // at 0 from the start
   return ErrorStatus("subscribe", rep_->consumer->subscribe(topics));
 }
 
@@ -382,6 +398,7 @@ Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions
   OwnedPartitions parts(partitions);
   auto code = rep_->consumer->assign(parts.get());
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("assign", code);
+  for (const auto& tp : partitions) rep_->ConsumedCounter(tp.topic);  // at 0 from the start
   rep_->DropAllLagGauges();
   rep_->TrackLag(partitions);
   return Status::Ok();

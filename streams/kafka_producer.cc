@@ -32,10 +32,11 @@ struct KafkaProducer::Rep : public RdKafka::DeliveryReportCb, public RdKafka::Ev
     auto& map = ok ? produced_counters : error_counters;
     auto it = map.find(topic);
     if (it != map.end()) return it->second;
-    auto& family = ok ? EventsProducedFamily() : ProduceErrorsFamily();
-    prometheus::Counter* c = &family.Add({{"topic", topic}});
-    map.emplace(topic, c);
-    return c;
+    // Both series of a topic are created together: the error counter exists at 0 from the
+    // first delivery on, so error-rate queries have data before the first error.
+    produced_counters.emplace(topic, &EventsProducedFamily().Add({{"topic", topic}}));
+    error_counters.emplace(topic, &ProduceErrorsFamily().Add({{"topic", topic}}));
+    return map.at(topic);
   }
 
   // Runs on the thread inside poll()/flush(). No exception may escape into librdkafka.

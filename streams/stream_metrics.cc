@@ -36,6 +36,15 @@ prometheus::Family<prometheus::Gauge>& ConsumerLagFamily() {
   return family;
 }
 
+prometheus::Family<prometheus::Gauge>& ConsumerBehindSecondsFamily() {
+  static auto& family = prometheus::BuildGauge()
+                            .Name("streamrec_consumer_behind_seconds")
+                            .Help("Seconds since the partition's consumer lag was last 0 (0 while "
+                                  "caught up)")
+                            .Register(*MetricsRegistry());
+  return family;
+}
+
 prometheus::Family<prometheus::Counter>& EventsRejectedFamily() {
   static auto& family = prometheus::BuildCounter()
                             .Name("streamrec_events_rejected_total")

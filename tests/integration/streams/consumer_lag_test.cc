@@ -17,10 +17,11 @@
 namespace streamrec {
 namespace {
 
-// streamrec_consumer_lag{stage,topic,partition}; -1 when the series does not exist.
-double Lag(const std::string& stage, const std::string& topic, int partition) {
+// A gauge {stage,topic,partition}; -1 when the series does not exist.
+double Gauge(const std::string& name, const std::string& stage, const std::string& topic,
+             int partition) {
   for (const auto& family : MetricsRegistry()->Collect()) {
-    if (family.name != "streamrec_consumer_lag") continue;
+    if (family.name != name) continue;
     for (const auto& m : family.metric) {
       std::map<std::string, std::string> labels;
       for (const auto& l : m.label) labels[l.name] = l.value;
@@ -31,6 +32,14 @@ double Lag(const std::string& stage, const std::string& topic, int partition) {
     }
   }
   return -1;
+}
+
+double Lag(const std::string& stage, const std::string& topic, int partition) {
+  return Gauge("streamrec_consumer_lag", stage, topic, partition);
+}
+
+double Behind(const std::string& stage, const std::string& topic, int partition) {
+  return Gauge("streamrec_consumer_behind_seconds", stage, topic, partition);
 }
 
 // Polls `lag` (without touching the consumer) until it equals `want` or ~20 s passed.
@@ -105,6 +114,11 @@ TEST_F(ConsumerLagTest, AStalledConsumerShowsItsLagGrow) {
   Produce(1, 5);
   EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 0, 30)) << Lag("lag-stalled", "lag", 0);
   EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 1, 5)) << Lag("lag-stalled", "lag", 1);
+  // How far behind, in time, grows while it does not read.
+  const double behind = Behind("lag-stalled", "lag", 0);
+  EXPECT_GT(behind, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_GT(Behind("lag-stalled", "lag", 0), behind);
 
   // It catches up: the lag falls back to zero.
   read.clear();
@@ -115,11 +129,13 @@ TEST_F(ConsumerLagTest, AStalledConsumerShowsItsLagGrow) {
   ASSERT_EQ(read.size(), 35u);
   EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 0, 0)) << Lag("lag-stalled", "lag", 0);
   EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 1, 0)) << Lag("lag-stalled", "lag", 1);
+  EXPECT_EQ(Behind("lag-stalled", "lag", 0), 0);
 
   // A closed consumer has no lag series left.
   ASSERT_TRUE(consumer->Close().ok());
   EXPECT_EQ(Lag("lag-stalled", "lag", 0), -1);
   EXPECT_EQ(Lag("lag-stalled", "lag", 1), -1);
+  EXPECT_EQ(Behind("lag-stalled", "lag", 0), -1);
 }
 
 TEST_F(ConsumerLagTest, EveryAssignedPartitionHasALagBeforeItsFirstMessage) {
