@@ -1,7 +1,8 @@
 // `streamrec run`: the whole system in one process, for a demo or development: the
 // embedded broker (or --brokers), every stage (user, item, trainer, serving with the HTTP
 // API; stages/pipeline.h), the synthetic click generator, and the metrics endpoint. Ctrl-C
-// stops everything in reverse start order.
+// stops everything in reverse start order. Unless --quiet, a status line on stderr shows the
+// figures of core/metrics_snapshot.h: in place every second on a terminal, else a plain line.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -14,6 +15,8 @@
 #include "stages/pipeline.h"
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
+#include "core/metrics_snapshot.h"
+#include "core/status_line.h"
 #include "http/metrics_server.h"
 #include "serving/serving_operator.h"
 #include "streams/kafka_properties.h"
@@ -28,6 +31,48 @@ struct RunFlags {
   uint64_t seed = 42;
   bool no_generator = false;
   std::string metrics = "127.0.0.1:9464";
+  bool quiet = false;         // no status line
+  double status_every = 0;    // seconds between status lines; 0: 1 on a terminal, else 10
+};
+
+// The status line of `run` (core/status_line.h): on stderr, rewritten in place every
+// second on a terminal (log records scroll above it), else a plain line every 10 s.
+// Driven by the main thread's wait loop; the figures come from the process's registry.
+class RunStatus {
+ public:
+  explicit RunStatus(double every_seconds)
+      : line_(stderr, StatusLine::IsTerminal(stderr)),
+        every_(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+            std::chrono::duration<double>(every_seconds > 0 ? every_seconds
+                                                            : (line_.in_place() ? 1.0 : 10.0)))),
+        last_(ReadMetricsSnapshot(*MetricsRegistry())),
+        next_(last_.taken_at + every_) {
+    SetActiveStatusLine(&line_);
+  }
+  ~RunStatus() {
+    line_.Clear();
+    SetActiveStatusLine(nullptr);
+  }
+  RunStatus(const RunStatus&) = delete;
+  RunStatus& operator=(const RunStatus&) = delete;
+
+  // Shows the line when it is due.
+  void Tick() {
+    if (std::chrono::steady_clock::now() < next_) return;
+    MetricsSnapshot now = ReadMetricsSnapshot(*MetricsRegistry());
+    const std::string text = FormatRunStatus(now, RatesBetween(last_, now));
+    line_.Show(line_.in_place() ? text : "streamrec run: " + text);
+    last_ = std::move(now);
+    next_ = last_.taken_at + every_;
+  }
+  // Takes the line off the screen before the final summary.
+  void Clear() { line_.Clear(); }
+
+ private:
+  StatusLine line_;
+  const std::chrono::steady_clock::duration every_;
+  MetricsSnapshot last_;
+  std::chrono::steady_clock::time_point next_;
 };
 
 Result<std::unique_ptr<SyntheticClickSource>> StartGenerator(const CommandContext& ctx,
@@ -115,10 +160,14 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
   }
   PrintWhereToLook(flags, **pipeline, metrics_port);
 
+  std::unique_ptr<RunStatus> status;
+  if (!flags.quiet) status = std::make_unique<RunStatus>(flags.status_every);
   while (!WaitForStop(std::chrono::milliseconds(200))) {
     if (generator && generator->finished()) break;  // it stopped on an error
     if ((*pipeline)->StageEnded()) break;
+    if (status) status->Tick();
   }
+  if (status) status->Clear();  // shutdown logs and the summary go below the last figures
   Status gen_status;
   int64_t produced = 0, delivered = 0;
   if (generator) {
@@ -130,6 +179,7 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
   }
   Status stages_status = (*pipeline)->Stop();
   pipeline->reset();
+  status.reset();
   std::printf("streamrec run: stopped; %lld events generated, %lld messages delivered\n",
               static_cast<long long>(produced), static_cast<long long>(delivered));
   if (!gen_status.ok()) return Fail("generator", gen_status);
@@ -161,6 +211,12 @@ const CommandRegistration kRun(
       sub->add_flag("--no-generator", flags->no_generator, "Do not start the synthetic generator");
       sub->add_option("--metrics", flags->metrics, "Serve Prometheus metrics on ADDR:PORT, or off")
           ->capture_default_str();
+      sub->add_flag("--quiet", flags->quiet,
+                    "No status line (by default: on stderr, rewritten every second on a "
+                    "terminal, else a plain line every 10 s)");
+      sub->add_option("--status-every", flags->status_every,
+                      "Seconds between status lines (default 1 on a terminal, else 10)")
+          ->check(CLI::NonNegativeNumber);
       return [flags](const CommandContext& ctx) { return RunDemo(ctx, *flags); };
     });
 
