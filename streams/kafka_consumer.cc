@@ -151,9 +151,14 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     e.behind->Set(value <= 0 ? 0.0 : std::chrono::duration<double>(now - e.caught_up_at).count());
   }
 
-  // The lag thread: every lag_refresh_ms, the broker's high watermark minus the
-  // application's position of each tracked partition. librdkafka's handle is thread-safe;
-  // position() is local, the watermark query a broker round trip.
+  // The lag thread: every lag_refresh_ms, the high watermark minus the application's
+  // position of each tracked partition. The watermark is the one librdkafka's fetcher
+  // cached from the broker's last fetch response: the fetcher keeps fetching in the
+  // background while the application does not poll (until its local queue is full,
+  // queued.min.messages), so the lag of a stalled consumer grows. Nothing here waits on
+  // the broker except committed() (bounded by its timeout, and only before the first
+  // message): query_watermark_offsets() does not honour its timeout when the broker is
+  // gone (librdkafka 2.0.2), and Close() joins this thread.
   void RefreshLagLoop() {
     const auto interval = std::chrono::milliseconds(options.lag_refresh_ms);
     std::unique_lock<std::mutex> stop_lock(lag_stop_mu);
@@ -170,17 +175,17 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
       MutexLock lock(&lag_mu);
       for (const auto& [tp, e] : lag) tracked.push_back({tp, e.start});
     }
-    const int timeout_ms = std::max(100, std::min(options.lag_refresh_ms, 2000));
+    const int timeout_ms = std::max(100, std::min(options.lag_refresh_ms, 1000));
     for (const auto& [tp, start] : tracked) {
       {
         std::lock_guard<std::mutex> stop_lock(lag_stop_mu);
         if (lag_stop) return;
       }
       int64_t low = 0, high = 0;
-      if (consumer->query_watermark_offsets(tp.first, tp.second, &low, &high, timeout_ms) !=
+      if (consumer->get_watermark_offsets(tp.first, tp.second, &low, &high) !=
               RdKafka::ERR_NO_ERROR ||
           high < 0) {
-        continue;
+        continue;  // no fetch response yet
       }
       const int64_t next = NextOffset(tp.first, tp.second, start, low, high, timeout_ms);
       SetLag(tp.first, tp.second, static_cast<double>(std::max<int64_t>(0, high - next)));

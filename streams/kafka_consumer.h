@@ -64,18 +64,20 @@ struct ConsumerOptions {
   // Gets the assignment callbacks; may be null. Not owned; must outlive the consumer.
   RebalanceListener* listener = nullptr;
   // How often a background thread sets streamrec_consumer_lag{stage,topic,partition} of
-  // every assigned partition to the broker's high watermark minus the application's
-  // position, so a consumer that stops polling shows its lag grow (polling also updates
-  // it after each fetch). 0: only after fetches. One watermark request per partition
-  // per refresh.
+  // every assigned partition to the high watermark (from librdkafka's background
+  // fetcher, which keeps fetching while the application does not poll, until its queue
+  // is full) minus the application's position, so a consumer that stops polling shows
+  // its lag grow (polling also updates it after each fetch). 0: only after polls. No
+  // broker request, except one committed-offset query per partition assigned without
+  // an offset, before its first message.
   int lag_refresh_ms = 1000;
 };
 
 // A librdkafka high-level consumer with manual offset management (enable.auto.commit
 // =false; nothing is committed unless the owner calls Commit*). One thread owns it: every
 // method, and thus every RebalanceListener callback, runs on that thread. Its own lag
-// thread (ConsumerOptions::lag_refresh_ms) only reads positions and asks the broker for
-// watermarks; Close() stops it.
+// thread (ConsumerOptions::lag_refresh_ms) only reads positions and cached watermarks;
+// Close() stops it.
 class KafkaConsumer {
  public:
   static Result<std::unique_ptr<KafkaConsumer>> Create(const ConsumerOptions& options);
