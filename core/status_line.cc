@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace streamrec {
 namespace {
@@ -30,13 +31,19 @@ std::string Duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
+// A log record being written may still hold the line that was just deactivated: the
+// logger's flush takes each sink's mutex, so once it returns no record is using it.
+void WaitForLogWriters() {
+  if (spdlog::logger* logger = spdlog::default_logger_raw()) logger->flush();
+}
+
 }  // namespace
 
 StatusLine::StatusLine(std::FILE* out, bool in_place) : out_(out), in_place_(in_place) {}
 
 StatusLine::~StatusLine() {
   StatusLine* self = this;
-  g_active.compare_exchange_strong(self, nullptr);
+  if (g_active.compare_exchange_strong(self, nullptr)) WaitForLogWriters();
 }
 
 bool StatusLine::IsTerminal(std::FILE* f) { return f != nullptr && ::isatty(::fileno(f)) == 1; }
@@ -82,7 +89,10 @@ void StatusLine::DrawLocked() {
   drawn_ = true;
 }
 
-void SetActiveStatusLine(StatusLine* line) { g_active.store(line); }
+void SetActiveStatusLine(StatusLine* line) {
+  StatusLine* previous = g_active.exchange(line);
+  if (previous != nullptr && previous != line) WaitForLogWriters();
+}
 
 StatusLine* ActiveStatusLine() { return g_active.load(); }
 

@@ -53,7 +53,8 @@ class StatusLine {
 };
 
 // The status line the logging sink writes around (nullptr: none, records go straight to
-// stderr). The caller keeps `line` alive until it sets nullptr again.
+// stderr). Replacing a line waits until no record is being written through it, so it may
+// be destroyed right after (a StatusLine's destructor deactivates itself).
 void SetActiveStatusLine(StatusLine* line);
 StatusLine* ActiveStatusLine();
 
