@@ -93,8 +93,8 @@ MetricsSnapshot ReadMetricsSnapshot(const prometheus::Collectable& registry,
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   std::map<std::string, double> consumed_by_stage;
-  std::map<double, double> request_buckets;
-  double request_count = 0, request_sum = 0;
+  std::map<double, double> request_buckets, freshness_buckets;
+  double request_count = 0, request_sum = 0, freshness_count = 0, freshness_sum = 0;
   for (const prometheus::MetricFamily& f : registry.Collect()) {
     if (f.name == "streamrec_events_consumed_total") {
       for (const auto& m : f.metric) {
@@ -123,10 +123,14 @@ MetricsSnapshot ReadMetricsSnapshot(const prometheus::Collectable& registry,
         if (options.excluded_paths.count(LabelValue(m, "path")) != 0) continue;
         AddBuckets(m.histogram, &request_buckets, &request_count, &request_sum);
       }
+    } else if (f.name == "streamrec_serving_freshness_seconds") {
+      for (const auto& m : f.metric) {
+        AddBuckets(m.histogram, &freshness_buckets, &freshness_count, &freshness_sum);
+      }
     } else if (f.name == "streamrec_consumer_behind_seconds") {
       for (const auto& m : f.metric) {
-        if (LabelValue(m, "stage") != options.freshness_stage) continue;
-        s.freshness_seconds = std::max(s.freshness_seconds.value_or(0), m.gauge.value);
+        if (LabelValue(m, "stage") != options.behind_stage) continue;
+        s.behind_seconds = std::max(s.behind_seconds.value_or(0), m.gauge.value);
       }
     }
   }
@@ -134,6 +138,7 @@ MetricsSnapshot ReadMetricsSnapshot(const prometheus::Collectable& registry,
     s.events_in_total = std::max(s.events_in_total, total);
   }
   s.request_seconds = ToReading(request_buckets, request_count, request_sum);
+  s.freshness_seconds = ToReading(freshness_buckets, freshness_count, freshness_sum);
   return s;
 }
 
@@ -142,6 +147,8 @@ MetricsRates RatesBetween(const MetricsSnapshot& earlier, const MetricsSnapshot&
   r.interval_seconds = std::chrono::duration<double>(later.taken_at - earlier.taken_at).count();
   const HistogramReading requests = HistogramDelta(earlier.request_seconds, later.request_seconds);
   r.request_p99_seconds = HistogramQuantile(0.99, requests);
+  r.freshness_p99_seconds = HistogramQuantile(
+      0.99, HistogramDelta(earlier.freshness_seconds, later.freshness_seconds));
   if (!(r.interval_seconds > 0)) {
     r.interval_seconds = 0;
     return r;

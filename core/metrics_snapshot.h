@@ -44,10 +44,10 @@ struct MetricsSnapshotOptions {
   // The `component` of `streamrec_model_version` that serving reports (the trainer's own
   // version has component="trainer").
   std::string model_component = "two_tower";
-  // Freshness is how far behind, in seconds, this stage's consumers are
+  // How far behind, in seconds, this stage's consumers are
   // (`streamrec_consumer_behind_seconds{stage}`, the largest over its partitions): the
   // serving stage's answers reflect every click appended that long ago.
-  std::string freshness_stage = "serving";
+  std::string behind_stage = "serving";
   // `streamrec_serving_request_seconds{path}` series left out of the request figures:
   // probes and scrapes are not traffic.
   std::set<std::string> excluded_paths = {"/metrics", "/healthz", "/readyz"};
@@ -74,9 +74,12 @@ struct MetricsSnapshot {
   // streamrec_serving_request_seconds, merged over paths not excluded. Its count is the
   // number of requests served.
   HistogramReading request_seconds;
-  // Largest streamrec_consumer_behind_seconds{stage=freshness_stage}; empty when that
-  // stage has no partition assigned (or runs in another process).
-  std::optional<double> freshness_seconds;
+  // streamrec_serving_freshness_seconds (a click's Kafka timestamp to the serving stage
+  // applying it); empty buckets when not exported.
+  HistogramReading freshness_seconds;
+  // Largest streamrec_consumer_behind_seconds{stage=behind_stage}; empty when that stage
+  // has no partition assigned (or runs in another process).
+  std::optional<double> behind_seconds;
 
   // Age of the served model at the time of the reading; empty when unknown.
   std::optional<double> ModelAgeSeconds() const;
@@ -93,6 +96,7 @@ struct MetricsRates {
   double requests_per_second = 0;
   // Percentiles of what was observed in the interval; NaN when nothing was.
   double request_p99_seconds = 0;
+  double freshness_p99_seconds = 0;
 };
 
 // Rates over [earlier.taken_at, later.taken_at]; zeros when the interval is not positive.

@@ -107,10 +107,12 @@ std::string FormatRunStatus(const MetricsSnapshot& now, const MetricsRates& rate
   const std::string lag = now.consumer_lag ? fmt::format("{:.0f}", *now.consumer_lag) : "-";
   const std::string p99 =
       std::isnan(rates.request_p99_seconds) ? "-" : Duration(rates.request_p99_seconds);
-  const std::string fresh = now.freshness_seconds ? Duration(*now.freshness_seconds) : "-";
-  return fmt::format("in {:.1f} ev/s, lag {}, model {}, {:.1f} req/s p99 {}, freshness {}",
-                     rates.events_in_per_second, lag, model, rates.requests_per_second, p99,
-                     fresh);
+  const std::string behind = now.behind_seconds ? Duration(*now.behind_seconds) : "-";
+  const std::string fresh =
+      std::isnan(rates.freshness_p99_seconds) ? "-" : Duration(rates.freshness_p99_seconds);
+  return fmt::format(
+      "in {:.1f} ev/s, lag {}, behind {}, model {}, {:.1f} req/s p99 {}, freshness p99 {}",
+      rates.events_in_per_second, lag, behind, model, rates.requests_per_second, p99, fresh);
 }
 
 }  // namespace streamrec

@@ -59,8 +59,11 @@ void SetActiveStatusLine(StatusLine* line);
 StatusLine* ActiveStatusLine();
 
 // `streamrec run`'s status text from two readings of the registry:
-//   "in 200.0 ev/s, lag 12, model v3 (age 8s), 0.5 req/s p99 3.2ms, freshness 0.4s"
-// Unknown figures read "-" (model "none" before the first version is served).
+//   "in 200.0 ev/s, lag 12, behind 400ms, model v3 (age 8.0s), 0.5 req/s p99 3ms,
+//    freshness p99 15ms"
+// (lag: every consumer; behind: the serving stage's consumers; freshness: a click's age
+// when serving applied it, over the interval). Unknown figures read "-" (model "none"
+// before the first version is served).
 std::string FormatRunStatus(const MetricsSnapshot& now, const MetricsRates& rates);
 
 }  // namespace streamrec

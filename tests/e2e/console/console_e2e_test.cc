@@ -22,7 +22,7 @@ using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
 const std::regex kPlainLine(
-    R"(streamrec run: in ([0-9.]+) ev/s, lag ([0-9]+|-), model ([^,]+), ([0-9.]+) req/s p99 ([^,]+), freshness (\S+)\n)");
+    R"(streamrec run: in ([0-9.]+) ev/s, lag ([0-9]+|-), behind (\S+), model ([^,]+), ([0-9.]+) req/s p99 ([^,]+), freshness p99 (\S+)\n)");
 
 std::vector<std::smatch> StatusLines(const std::string& text) {
   std::vector<std::smatch> out;

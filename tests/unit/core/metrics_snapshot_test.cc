@@ -70,6 +70,8 @@ class MetricsSnapshotTest : public ::testing::Test {
       prometheus::BuildGauge().Name("streamrec_model_created_timestamp_seconds").Register(registry_);
   prometheus::Family<prometheus::Histogram>& requests_ =
       prometheus::BuildHistogram().Name("streamrec_serving_request_seconds").Register(registry_);
+  prometheus::Family<prometheus::Histogram>& freshness_ =
+      prometheus::BuildHistogram().Name("streamrec_serving_freshness_seconds").Register(registry_);
   prometheus::Family<prometheus::Gauge>& behind_ =
       prometheus::BuildGauge().Name("streamrec_consumer_behind_seconds").Register(registry_);
   const prometheus::Histogram::BucketBoundaries bounds_{0.001, 0.01, 0.1, 1};
@@ -81,7 +83,8 @@ TEST_F(MetricsSnapshotTest, EmptyRegistryReadsAsNothingKnown) {
   EXPECT_FALSE(s.consumer_lag.has_value());
   EXPECT_FALSE(s.model_version.has_value());
   EXPECT_FALSE(s.ModelAgeSeconds().has_value());
-  EXPECT_FALSE(s.freshness_seconds.has_value());
+  EXPECT_FALSE(s.behind_seconds.has_value());
+  EXPECT_EQ(s.freshness_seconds.count, 0);
   EXPECT_EQ(s.request_seconds.count, 0);
   EXPECT_TRUE(s.request_seconds.upper_bounds.empty());
   EXPECT_GT(s.taken_at_unix_s, 1.5e9);
@@ -125,16 +128,17 @@ TEST_F(MetricsSnapshotTest, ReadsTheStatusFigures) {
   EXPECT_EQ(s.request_seconds.cumulative_counts, (std::vector<double>{0, 99, 99, 100, 100}));
   // Rank 99 of 100 is the last observation of (0.001, 0.01].
   EXPECT_DOUBLE_EQ(HistogramQuantile(0.99, s.request_seconds), 0.01);
-  ASSERT_TRUE(s.freshness_seconds.has_value());
-  EXPECT_EQ(*s.freshness_seconds, 2.5);  // the serving stage's furthest-behind partition
+  ASSERT_TRUE(s.behind_seconds.has_value());
+  EXPECT_EQ(*s.behind_seconds, 2.5);  // the serving stage's furthest-behind partition
+  EXPECT_EQ(s.freshness_seconds.count, 0);
 
   MetricsSnapshotOptions other;
   other.input_topic = "streamrec.cooc-deltas";
   other.model_component = "trainer";
   other.excluded_paths.clear();
-  other.freshness_stage = "item";
+  other.behind_stage = "item";
   const MetricsSnapshot t = ReadMetricsSnapshot(registry_, other);
-  EXPECT_FALSE(t.freshness_seconds.has_value());
+  EXPECT_FALSE(t.behind_seconds.has_value());
   EXPECT_EQ(t.events_in_total, 100);
   EXPECT_EQ(*t.model_version, 9);
   EXPECT_EQ(t.request_seconds.count, 1100);
@@ -143,11 +147,13 @@ TEST_F(MetricsSnapshotTest, ReadsTheStatusFigures) {
 TEST_F(MetricsSnapshotTest, RatesBetweenTwoReadings) {
   auto& in = consumed_.Add({{"stage", "user"}, {"topic", "clicks"}});
   auto& recs = requests_.Add({{"path", "/v1/recommendations"}}, bounds_);
+  auto& fresh = freshness_.Add({}, bounds_);
   in.Increment(50);
   recs.Observe(0.0005);
   MetricsSnapshot a = ReadMetricsSnapshot(registry_);
   in.Increment(20);
   for (int i = 0; i < 4; ++i) recs.Observe(0.05);
+  fresh.Observe(0.2);
   MetricsSnapshot b = ReadMetricsSnapshot(registry_);
   b.taken_at = a.taken_at + std::chrono::seconds(2);
 
@@ -157,6 +163,7 @@ TEST_F(MetricsSnapshotTest, RatesBetweenTwoReadings) {
   EXPECT_DOUBLE_EQ(r.requests_per_second, 2.0);
   // Only the interval's 4 requests, all in (0.01, 0.1]: not the earlier fast one.
   EXPECT_NEAR(r.request_p99_seconds, 0.01 + 0.09 * (3.96 / 4), 1e-12);
+  EXPECT_NEAR(r.freshness_p99_seconds, 0.1 + 0.9 * 0.99, 1e-12);
 
   // Nothing observed in an interval: rates are zero, percentiles unknown.
   MetricsSnapshot c = ReadMetricsSnapshot(registry_);

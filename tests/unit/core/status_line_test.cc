@@ -102,28 +102,33 @@ TEST(FormatRunStatusTest, ShowsEveryFigureAndDashesForUnknownOnes) {
   s.consumer_lag = 12;
   s.model_version = 3;
   s.model_created_unix_s = 992;
-  s.freshness_seconds = 0.4;
+  s.behind_seconds = 0.4;
   MetricsRates r;
   r.events_in_per_second = 200;
   r.requests_per_second = 0.5;
   r.request_p99_seconds = 0.0032;
+  r.freshness_p99_seconds = 0.015;
   EXPECT_EQ(FormatRunStatus(s, r),
-            "in 200.0 ev/s, lag 12, model v3 (age 8.0s), 0.5 req/s p99 3ms, freshness 400ms");
+            "in 200.0 ev/s, lag 12, behind 400ms, model v3 (age 8.0s), 0.5 req/s p99 3ms, "
+            "freshness p99 15ms");
 
   s.model_created_unix_s = 1000 - 125;
   r.request_p99_seconds = 1.3;
-  s.freshness_seconds = 3700;
+  s.behind_seconds = 3700;
+  r.freshness_p99_seconds = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(FormatRunStatus(s, r),
-            "in 200.0 ev/s, lag 12, model v3 (age 2m05s), 0.5 req/s p99 1.3s, freshness 1h01m");
+            "in 200.0 ev/s, lag 12, behind 1h01m, model v3 (age 2m05s), 0.5 req/s p99 1.3s, "
+            "freshness p99 -");
 
   MetricsSnapshot empty;
   MetricsRates idle;
   idle.request_p99_seconds = std::numeric_limits<double>::quiet_NaN();
+  idle.freshness_p99_seconds = std::numeric_limits<double>::quiet_NaN();
   EXPECT_EQ(FormatRunStatus(empty, idle),
-            "in 0.0 ev/s, lag -, model -, 0.0 req/s p99 -, freshness -");
+            "in 0.0 ev/s, lag -, behind -, model -, 0.0 req/s p99 -, freshness p99 -");
   empty.model_version = 0;
   EXPECT_EQ(FormatRunStatus(empty, idle),
-            "in 0.0 ev/s, lag -, model none, 0.0 req/s p99 -, freshness -");
+            "in 0.0 ev/s, lag -, behind -, model none, 0.0 req/s p99 -, freshness p99 -");
 }
 
 }  // namespace
