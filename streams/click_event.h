@@ -27,6 +27,8 @@ enum class RejectReason : uint8_t {
   kBadTimestamp,      // ts negative, or absurd (from 2200 on, or before 1990: MovieLens-100k
                       // is 1997-98, and a ts in seconds reads as January 1970)
   kUnknownEventType,  // event not one of view|click|add_to_cart|purchase
+  // A new reason goes above this line, or dead_letter_queue.cc's kReasons must name it:
+  // that is how many streamrec_events_rejected_total series exist from the start.
 };
 const char* RejectReasonName(RejectReason reason);
 
