@@ -157,9 +157,13 @@ TEST_P(RebalanceTest, TwoMembersSplitThePartitionsAndHandBackOnLeave) {
     EXPECT_EQ(a_listener.revoked_total(), 2);
     EXPECT_EQ(a_listener.assigned_calls(), 1);
   } else {
-    // Eager: A gave up everything and got half back.
-    EXPECT_EQ(a_listener.revoked_total(), kPartitions);
-    EXPECT_EQ(a_listener.assigned_calls(), 2);
+    // Eager: A gave up everything and got half back. On a loaded machine the group may go
+    // through one more eager round (a member's join arrives late), which revokes A's half
+    // again: the protocol is still eager, so every round revokes all A owned.
+    EXPECT_GE(a_listener.revoked_total(), kPartitions);
+    EXPECT_GE(a_listener.assigned_calls(), 2);
+    EXPECT_EQ(a_listener.revoked_total(), kPartitions + 2 * (a_listener.assigned_calls() - 2))
+        << "each eager round after the first revokes A's two partitions";
   }
 
   // Messages produced now are consumed once, by whichever member owns the partition.
