@@ -10,7 +10,7 @@
 (function () {
   const K = 12;                 // recommendations shown
   const SIMILAR_K = 8;
-  const CHANGE_WAIT_MS = 3000;  // how long to look for the list to change after a click
+  const CHANGE_WAIT_MS = 10000;  // how long to look for the click to show in the list
   const CHANGE_POLL_MS = 50;
   const KNOWN_CHANNELS = ['cooc', 'two_tower', 'popular', 'fallback'];
 
@@ -170,12 +170,15 @@
       });
       showSimilar(itemId);
       // The click travels through Kafka to serving's copy of the user's window; ask again
-      // until the answer differs (bounded).
+      // until the answer shows it (bounded): a seen item is never recommended, so the
+      // clicked one is gone. Other shoppers' clicks may reorder the list sooner; that is
+      // not this click's effect.
       let response = null;
       let changed = false;
       while (performance.now() - started < CHANGE_WAIT_MS) {
         response = await fetchRecommendations(user);
-        if (!sameList(idsOf(response.items || []), beforeIds)) { changed = true; break; }
+        const ids = idsOf(response.items || []);
+        if (!ids.includes(itemId) && !sameList(ids, beforeIds)) { changed = true; break; }
         await new Promise((resolve) => setTimeout(resolve, CHANGE_POLL_MS));
       }
       if (state.user !== user) return;
