@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include <httplib.h>
 
 #include "core/json_writer.h"
 #include "core/metrics.h"
+#include "http/request_guard.h"
 #include "http/server_socket.h"
 
 namespace streamrec::http {
@@ -46,6 +48,20 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(Options options) {
   server.set_keep_alive_max_count(100);
   server.set_payload_max_length(o.max_body_bytes);
 
+  // No route here takes a body: one is refused before it is read (httplib would read a
+  // chunked one whole, whatever its size).
+  server.set_pre_routing_handler([max = o.max_body_bytes](const httplib::Request& req,
+                                                          httplib::Response& res) {
+    const std::optional<BodyRefusal> refusal = CheckRequestBody(req, max, false);
+    if (!refusal) return httplib::Server::HandlerResponse::Unhandled;
+    JsonWriter w;
+    w.BeginObject().Key("error").BeginObject();
+    w.Key("code").String(refusal->http_status == 413 ? "payload_too_large" : "bad_request");
+    w.Key("message").String(refusal->message);
+    w.EndObject().EndObject();
+    AnswerAndClose(res, refusal->http_status, w.Release(), "application/json");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
   });

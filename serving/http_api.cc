@@ -1,10 +1,14 @@
 #include "serving/http_api.h"
 
+#include <strings.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <initializer_list>
 #include <mutex>
+#include <optional>
+#include <string_view>
 
 #include <httplib.h>
 #include <simdjson.h>
@@ -13,6 +17,7 @@
 #include "core/json_writer.h"
 #include "core/metrics.h"
 #include "core/thread_annotations.h"
+#include "http/request_guard.h"
 #include "http/server_socket.h"
 #include "serving/rec_json.h"
 #include "serving/recommendation_service.h"
@@ -115,6 +120,23 @@ int HttpStatusOf(const Status& s) {
   }
 }
 
+// With a bearer token configured, the API's routes need it; probes, the metrics scrape
+// and the storefront's own files stay open (the page sends the token with its API calls).
+bool NeedsToken(const std::string& path) { return path.rfind("/v1/", 0) == 0; }
+
+// "Bearer <token>", compared in constant time so the answer's timing says nothing of how
+// much of a guess was right.
+bool BearerTokenMatches(const std::string& header, const std::string& token) {
+  constexpr std::string_view kScheme = "Bearer ";
+  if (header.size() != kScheme.size() + token.size()) return false;
+  if (strncasecmp(header.data(), kScheme.data(), kScheme.size()) != 0) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < token.size(); ++i) {
+    diff |= static_cast<unsigned char>(header[kScheme.size() + i] ^ token[i]);
+  }
+  return diff == 0;
+}
+
 // Items one GET /v1/items may name, and users GET /v1/users/recent may return.
 constexpr size_t kMaxItemsPerLookup = 1000;
 constexpr size_t kMaxRecentUsers = 32;
@@ -153,16 +175,70 @@ struct HttpApi::Rep {
   // data before the first error.
   httplib::Server::Handler Timed(const std::string& path, httplib::Server::Handler handler,
                                  std::initializer_list<int> codes = {200, 500}) {
-    prometheus::Histogram* histogram = &latency->Add({{"path", path}}, LatencyBuckets());
-    for (int code : codes) responses->Add({{"path", path}, {"code", std::to_string(code)}});
+    prometheus::Histogram* histogram = RouteHistogram(path, codes);
     return [this, path, histogram, handler = std::move(handler)](const httplib::Request& req,
                                                                 httplib::Response& res) {
       const auto start = std::chrono::steady_clock::now();
       handler(req, res);
-      histogram->Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-      responses->Add({{"path", path}, {"code", std::to_string(res.status)}}).Increment();
+      Record(path, histogram, start, res.status);
     };
+  }
+  // The same for a route that reads its own body.
+  httplib::Server::HandlerWithContentReader TimedReader(
+      const std::string& path, httplib::Server::HandlerWithContentReader handler,
+      std::initializer_list<int> codes) {
+    prometheus::Histogram* histogram = RouteHistogram(path, codes);
+    return [this, path, histogram, handler = std::move(handler)](
+               const httplib::Request& req, httplib::Response& res,
+               const httplib::ContentReader& reader) {
+      const auto start = std::chrono::steady_clock::now();
+      handler(req, res, reader);
+      Record(path, histogram, start, res.status);
+    };
+  }
+  prometheus::Histogram* RouteHistogram(const std::string& path, std::initializer_list<int> codes) {
+    for (int code : codes) responses->Add({{"path", path}, {"code", std::to_string(code)}});
+    return &latency->Add({{"path", path}}, LatencyBuckets());
+  }
+  void Record(const std::string& path, prometheus::Histogram* histogram,
+              std::chrono::steady_clock::time_point start, int status) {
+    histogram->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    responses->Add({{"path", path}, {"code", std::to_string(status)}}).Increment();
+  }
+
+  // Refuses what must not reach a handler, before any body is read: a connection the pool
+  // had no room for (503), a body httplib would read unbounded or over the limit (411,
+  // 413, 501), a request without the bearer token when one is configured (401).
+  bool RefuseBeforeRouting(const httplib::Request& req, httplib::Response& res) const {
+    if (tls_overloaded) {
+      http::AnswerAndClose(res, 503,
+                           EncodeErrorResponse(Status::Unavailable(
+                               "overloaded: every worker is busy, retry later")),
+                           "application/json");
+      res.set_header("Retry-After", "1");
+      return true;
+    }
+    const bool chunked_allowed = req.method == "POST" && req.path == "/v1/events";
+    if (std::optional<http::BodyRefusal> refusal =
+            http::CheckRequestBody(req, options.max_body_bytes, chunked_allowed)) {
+      http::AnswerAndClose(res, refusal->http_status,
+                           EncodeErrorResponse(Status::InvalidArgument(refusal->message)),
+                           "application/json");
+      return true;
+    }
+    if (!options.bearer_token.empty() && NeedsToken(req.path) &&
+        !BearerTokenMatches(req.get_header_value("Authorization"), options.bearer_token)) {
+      JsonWriter w;
+      w.BeginObject().Key("error").BeginObject();
+      w.Key("code").String("unauthenticated");
+      w.Key("message").String("this API needs 'Authorization: Bearer <token>'");
+      w.EndObject().EndObject();
+      http::AnswerAndClose(res, 401, w.Release(), "application/json");
+      res.set_header("WWW-Authenticate", "Bearer realm=\"streamrec\"");
+      return true;
+    }
+    return false;
   }
 
   void HandleRecommendations(const httplib::Request& req, httplib::Response& res) const {
@@ -190,11 +266,41 @@ struct HttpApi::Rep {
     SetJson(res, 200, EncodeSimilarResponse(*response));
   }
 
-  void HandleEvents(const httplib::Request& req, httplib::Response& res) const {
+  // POST /v1/events reads its body itself, through httplib's ContentReader, so that a
+  // chunked body stops at max_body_bytes instead of growing without bound in httplib.
+  void ReadAndHandleEvents(const httplib::ContentReader& reader, httplib::Response& res) const {
+    std::string body;
+    bool too_large = false;
+    const bool read = reader([&](const char* data, size_t length) {
+      if (body.size() + length > options.max_body_bytes) {
+        too_large = true;
+        return false;
+      }
+      body.append(data, length);
+      return true;
+    });
+    if (too_large || res.status == 413) {
+      // The rest of the body is unread: answer, then drop the connection.
+      return http::AnswerAndClose(
+          res, 413,
+          EncodeErrorResponse(Status::InvalidArgument(
+              "request body over the limit of " + std::to_string(options.max_body_bytes) +
+              " bytes")),
+          "application/json");
+    }
+    if (!read) {
+      return http::AnswerAndClose(
+          res, 400, EncodeErrorResponse(Status::InvalidArgument("could not read the request body")),
+          "application/json");
+    }
+    HandleEvents(body, res);
+  }
+
+  void HandleEvents(std::string_view body, httplib::Response& res) const {
     thread_local simdjson::dom::parser json_parser;
     thread_local ClickEventParser event_parser;
     simdjson::dom::element doc;
-    if (json_parser.parse(req.body.data(), req.body.size()).get(doc) != simdjson::SUCCESS) {
+    if (json_parser.parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS) {
       return SetError(res, 400, Status::InvalidArgument("body is not valid JSON"));
     }
     std::vector<std::string> messages;
@@ -211,7 +317,7 @@ struct HttpApi::Rep {
       }
       if (messages.empty()) return SetError(res, 400, Status::InvalidArgument("no events"));
     } else {
-      messages.push_back(req.body);
+      messages.emplace_back(body);
     }
     std::vector<ClickEvent> events;
     events.reserve(messages.size());
@@ -359,22 +465,12 @@ Status HttpApi::Start() {
   server.set_keep_alive_max_count(static_cast<size_t>(std::max(1, o.keep_alive_max_requests)));
   server.set_tcp_nodelay(true);
 
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    if (!tls_overloaded) return httplib::Server::HandlerResponse::Unhandled;
-    // The body goes through a content provider that reports failure once it has written
-    // everything: httplib then drops the connection, so a client that ignores
-    // "Connection: close" can't keep the overload thread busy.
-    auto body = std::make_shared<std::string>(EncodeErrorResponse(
-        Status::Unavailable("overloaded: every worker is busy, retry later")));
-    res.status = 503;
-    res.set_header("Connection", "close");
-    res.set_header("Retry-After", "1");
-    res.set_content_provider(body->size(), "application/json",
-                             [body](size_t offset, size_t length, httplib::DataSink& sink) {
-                               sink.write(body->data() + offset, length);
-                               return false;
-                             });
-    return httplib::Server::HandlerResponse::Handled;
+  // Runs after the headers, before the body and the handler. The connection of a refusal
+  // is dropped once answered, so a client that ignores "Connection: close" can't keep the
+  // overload thread busy or have its unread body parsed as a next request.
+  server.set_pre_routing_handler([rep](const httplib::Request& req, httplib::Response& res) {
+    return rep->RefuseBeforeRouting(req, res) ? httplib::Server::HandlerResponse::Handled
+                                              : httplib::Server::HandlerResponse::Unhandled;
   });
   server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty() || res.has_header("Content-Type")) return;  // handler answered
@@ -412,11 +508,13 @@ Status HttpApi::Start() {
                           rep->HandleSimilar(req, res);
                         },
                         {200, 400, 404, 500, 503}));
-  server.Post("/v1/events", rep->Timed("/v1/events",
-                                       [rep](const httplib::Request& req, httplib::Response& res) {
-                                         rep->HandleEvents(req, res);
-                                       },
-                                       {202, 400, 413, 500, 503}));
+  server.Post("/v1/events",
+              rep->TimedReader("/v1/events",
+                               [rep](const httplib::Request&, httplib::Response& res,
+                                     const httplib::ContentReader& reader) {
+                                 rep->ReadAndHandleEvents(reader, res);
+                               },
+                               {202, 400, 413, 500, 503}));
   server.Get("/healthz", rep->Timed("/healthz", [](const httplib::Request&, httplib::Response& res) {
                SetJson(res, 200, R"({"status":"ok"})");
              }));

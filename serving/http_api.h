@@ -31,8 +31,12 @@ struct HttpApiOptions {
   // Connections accepted beyond the busy workers and waiting for one; further
   // connections are answered 503 at once (bounded concurrency).
   int max_queued_connections = 64;
-  // Largest request body; larger ones get 413.
+  // Largest request body, with a Content-Length or chunked (POST /v1/events only); larger
+  // ones get 413, a body without either framing 411.
   size_t max_body_bytes = 1 << 20;
+  // When not empty, every /v1/ route needs "Authorization: Bearer <this>" (401 without);
+  // /healthz, /readyz, /metrics and the storefront's files stay open. Empty: no check.
+  std::string bearer_token;
   // Largest number of events in one POST /v1/events batch.
   size_t max_events_per_request = 1000;
   // POST /v1/events refuses events dated more than this ahead of the system clock, with
@@ -61,7 +65,9 @@ struct HttpApiOptions {
 //   GET  /v1/users/recent?limit=N            → users whose clicks serving applied last
 //   GET  /v1/stats                           → the live panel's figures (LiveStats)
 // Errors are JSON: {"error":{"code":"invalid_argument","message":".."}} with 400, 404,
-// 413 (body too large), 503 (overloaded, not ready, sink failed). Metrics:
+// 401 (bearer token configured, missing or wrong), 411 (a body without Content-Length or,
+// outside POST /v1/events, chunked), 413 (body too large), 503 (overloaded, not ready, sink
+// failed). Metrics:
 // streamrec_serving_request_seconds{path}, streamrec_serving_responses_total{path,code}.
 // Threads: Start/Stop from one owner thread; requests run on the worker pool; a listener
 // thread accepts. Thread-safe.

@@ -1,9 +1,32 @@
 #include "serving/serving_config.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "http/server_socket.h"
 
 namespace streamrec::serving {
 namespace {
+
+// The HTTP API's bearer token: the file's content without surrounding whitespace (a
+// mounted Secret often ends in a newline). A token in a file, not in the configuration,
+// stays out of ConfigMaps, command lines and logs.
+Result<std::string> ReadBearerToken(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cannot read the bearer token file " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::string token = text.str();
+  const size_t begin = token.find_first_not_of(" \t\r\n");
+  if (begin == std::string::npos) return Status::InvalidArgument(path + " holds no token");
+  token = token.substr(begin, token.find_last_not_of(" \t\r\n") - begin + 1);
+  for (char ch : token) {
+    if (ch < 0x21 || ch > 0x7e) {
+      return Status::InvalidArgument(path + ": a bearer token is printable ASCII without spaces");
+    }
+  }
+  return token;
+}
 
 // Reads an integer key into a size_t/int field, rejecting negatives.
 template <typename T>
@@ -50,6 +73,13 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_queued", &o.http.max_queued_connections));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.http_max_body_bytes", &o.http.max_body_bytes));
   if (o.http.threads < 1) return Status::InvalidArgument("serving.http_threads must be at least 1");
+  Result<std::string> token_file = c.GetString("serving.http_bearer_token_file", "");
+  if (!token_file.ok()) return token_file.status();
+  if (!token_file->empty()) {
+    Result<std::string> token = ReadBearerToken(*token_file);
+    if (!token.ok()) return token.status().WithContext("serving.http_bearer_token_file");
+    o.http.bearer_token = *token;
+  }
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.events_ack_timeout_ms", &o.events_ack_timeout_ms));
   // The user stage's limit on event time (operators/user_stage.h), applied at the API too.
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "operators.max_future_ms", &o.http.max_future_ms));

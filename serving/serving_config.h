@@ -14,6 +14,8 @@ namespace streamrec::serving {
 //   serving.http                  HOST:PORT of the HTTP API ("127.0.0.1:8080"; port 0 = any)
 //   serving.http_enabled          bool (true)
 //   serving.http_threads, serving.http_max_queued, serving.http_max_body_bytes
+//   serving.http_bearer_token_file  a file holding the token every /v1/ route then needs
+//                                 ("Authorization: Bearer <token>"); empty: no check ("")
 //   serving.events_ack_timeout_ms  how long POST /v1/events waits for Kafka's
 //                                 acknowledgement before answering 503 (5000)
 //   serving.group_id              ("streamrec-serving")

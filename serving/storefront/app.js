@@ -37,11 +37,26 @@
     return node;
   }
 
+  // Where serving needs a bearer token (serving.http_bearer_token_file), open the page as
+  // /#token=TOKEN: the fragment never leaves the browser; the page keeps the token for
+  // this tab and sends it with each API call.
+  const TOKEN_KEY = 'streamrec.token';
+  (function takeTokenFromFragment() {
+    const match = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+    if (!match) return;
+    try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1])); } catch (e) { /* storage off */ }
+    history.replaceState(null, '', window.location.pathname + window.location.search);
+  })();
+
   async function api(path, options) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), 5000);
+    const request = Object.assign({ signal: controller.signal, cache: 'no-store' }, options || {});
+    let token = null;
+    try { token = sessionStorage.getItem(TOKEN_KEY); } catch (e) { token = null; }
+    if (token) request.headers = Object.assign({}, request.headers, { Authorization: 'Bearer ' + token });
     try {
-      const res = await fetch(path, Object.assign({ signal: controller.signal, cache: 'no-store' }, options || {}));
+      const res = await fetch(path, request);
       let body = null;
       try { body = await res.json(); } catch (e) { body = null; }
       if (!res.ok) {

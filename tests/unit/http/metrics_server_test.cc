@@ -193,5 +193,36 @@ TEST(MetricsServerTest, SurvivesMalformedHugeSlowAndIdleClients) {
   ExpectMetricsAnswer(port);
 }
 
+// No route here takes a body; httplib 0.11 would still read a chunked one whole, or one
+// without Content-Length until the client closes, before answering 404.
+TEST(MetricsServerTest, BodiesAreRefusedBeforeTheyAreRead) {
+  auto server = StartOrDie();
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  int fd = Connect(port);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+  // Send chunks until the server answers or 64 MiB went by.
+  const std::string chunk = "10000\r\n" + std::string(0x10000, 'x') + "\r\n";
+  size_t sent = 0;
+  timeval send_timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+  while (sent < (size_t{64} << 20)) {
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  EXPECT_LT(sent, size_t{64} << 20) << "the server read an endless chunked body";
+  ::close(fd);
+
+  fd = Connect(port);
+  ASSERT_GE(fd, 0);
+  SendAll(fd, "PUT /x HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string answer = ReadSome(fd);
+  ::close(fd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 411", 0), 0u) << answer;
+  ExpectMetricsAnswer(port);
+}
+
 }  // namespace
 }  // namespace streamrec::http

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <mutex>
 #include <thread>
 
@@ -222,7 +223,8 @@ TEST_F(HttpApiTest, OversizedBodyIs413) {
   auto res = client_->Post("/v1/events", big, "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
-  EXPECT_EQ(res->body, R"({"error":{"code":"invalid_argument","message":"request body too large"}})");
+  EXPECT_EQ(res->body,
+            R"({"error":{"code":"invalid_argument","message":"request body of 4096 bytes is over the limit of 1024 bytes"}})");
 }
 
 TEST_F(HttpApiTest, HealthReadinessMetricsAndUnknownRoutes) {
@@ -266,6 +268,160 @@ int ConnectIdle(int port) {
     return -1;
   }
   return fd;
+}
+
+// Sends `request` on a fresh connection and reads the answer until the server closes it
+// or 5 s pass without a byte.
+std::string Exchange(int port, const std::string& request) {
+  const int fd = ConnectIdle(port);
+  if (fd < 0) return "(connect failed)";
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string got;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return got;
+}
+
+std::string Chunk(const std::string& data) {
+  char size[32];
+  std::snprintf(size, sizeof(size), "%zx\r\n", data.size());
+  return size + data + "\r\n";
+}
+
+TEST_F(HttpApiTest, ChunkedEventsWithinTheLimitAreAccepted) {
+  const std::string event = R"({"user_id":"u9","item_id":"b","event":"click","ts":1732270000123})";
+  const std::string request =
+      "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+      Chunk(event.substr(0, 20)) + Chunk(event.substr(20)) + "0\r\n\r\n";
+  const std::string got = Exchange(api_->port(), request);
+  EXPECT_EQ(got.rfind("HTTP/1.1 202", 0), 0u) << got;
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(sunk_.size(), 1u);
+  EXPECT_EQ(sunk_[0].user_id, "u9");
+}
+
+// httplib 0.11 applies its payload limit to a Content-Length only; a chunked body used to
+// be read whole (one client took a server from 0.6 to 7.9 GB).
+TEST_F(HttpApiTest, AnEndlessChunkedBodyIsCutAtTheLimitAnd413) {
+  HttpApiOptions options;
+  options.max_body_bytes = 64 * 1024;
+  StartApi(options);
+  const int fd = ConnectIdle(api_->port());
+  ASSERT_GE(fd, 0);
+  const std::string head =
+      "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n";
+  ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+  // Up to 256 MiB, 64 KiB a chunk; a server that reads it all would take it all.
+  const std::string chunk = Chunk(std::string(64 * 1024, ' '));
+  constexpr size_t kMaxSent = size_t{256} << 20;
+  size_t sent = 0;
+  timeval send_timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
+  while (sent < kMaxSent) {
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server closed the connection (or stopped reading)
+    sent += static_cast<size_t>(n);
+  }
+  EXPECT_LT(sent, kMaxSent) << "the server read the whole endless body";
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string got;
+  char buf[4096];
+  ssize_t n = 0;
+  while ((n = ::recv(fd, buf, sizeof(buf), 0)) > 0) got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  // The answer may be lost to the reset of a connection with unread data in flight; when
+  // it arrives, it is the 413.
+  if (!got.empty()) {
+    EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got.substr(0, 200);
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(sunk_.empty());
+  }
+  // The 413 is counted, and the server goes on answering.
+  auto res = client_->Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find(R"(streamrec_serving_responses_total{code="413",path="/v1/events"} 1)"),
+            std::string::npos);
+  res = client_->Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(HttpApiTest, BodiesHttplibWouldReadUnboundedAreRefusedUnread) {
+  // Chunked anywhere but POST /v1/events: 411, answered before the (endless) body.
+  std::string got = Exchange(api_->port(),
+                             "POST /v1/nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                 Chunk("data"));
+  EXPECT_EQ(got.rfind("HTTP/1.1 411", 0), 0u) << got;
+  EXPECT_NE(got.find("a chunked body is not accepted on POST /v1/nope"), std::string::npos) << got;
+  // A POST with no framing at all would be read until the client closes.
+  got = Exchange(api_->port(), "POST /v1/events HTTP/1.1\r\nHost: x\r\n\r\n{\"user_id\":");
+  EXPECT_EQ(got.rfind("HTTP/1.1 411", 0), 0u) << got;
+  // A declared length over the limit is refused without reading (or discarding) the body.
+  got = Exchange(api_->port(),
+                 "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 413", 0), 0u) << got;
+  got = Exchange(api_->port(), "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 400", 0), 0u) << got;
+  got = Exchange(api_->port(),
+                 "POST /v1/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n");
+  EXPECT_EQ(got.rfind("HTTP/1.1 501", 0), 0u) << got;
+  // Each refusal closes its connection (read above until the server closed it), and the
+  // server still answers.
+  auto res = client_->Get("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+TEST_F(HttpApiTest, ABearerTokenGuardsTheApiButNotProbesOrThePage) {
+  HttpApiOptions options;
+  options.bearer_token = "s3cret-token";
+  StartApi(options);
+  auto res = client_->Get("/v1/recommendations?user_id=u1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  EXPECT_EQ(res->get_header_value("WWW-Authenticate"), "Bearer realm=\"streamrec\"");
+  EXPECT_EQ(res->body,
+            R"({"error":{"code":"unauthenticated","message":"this API needs 'Authorization: Bearer <token>'"}})");
+  for (const char* wrong : {"Bearer s3cret-tokeN", "Bearer s3cret-token2", "Basic s3cret-token",
+                            "s3cret-token", "Bearer "}) {
+    httplib::Client c("127.0.0.1", api_->port());
+    res = c.Get("/v1/recommendations?user_id=u1", {{"Authorization", wrong}});
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 401) << wrong;
+  }
+  // An unauthenticated POST is refused before its body is read.
+  httplib::Client poster("127.0.0.1", api_->port());
+  res = poster.Post("/v1/events", R"({"user_id":"u1","item_id":"b","event":"click","ts":1})",
+                    "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    EXPECT_TRUE(sunk_.empty());
+  }
+  httplib::Client authorized("127.0.0.1", api_->port());
+  authorized.set_bearer_token_auth("s3cret-token");
+  res = authorized.Get("/v1/recommendations?user_id=u1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  res = authorized.Get("/v1/stats");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  for (const char* open : {"/healthz", "/readyz", "/metrics", "/"}) {
+    httplib::Client c("127.0.0.1", api_->port());
+    res = c.Get(open);
+    ASSERT_TRUE(res) << open;
+    EXPECT_NE(res->status, 401) << open;
+  }
 }
 
 TEST_F(HttpApiTest, OverloadIs503AndRecovers) {

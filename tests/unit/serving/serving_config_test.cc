@@ -1,5 +1,10 @@
 #include "serving/serving_config.h"
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 namespace streamrec::serving {
@@ -46,6 +51,33 @@ operators:
   ASSERT_TRUE(flags.ok());
   EXPECT_EQ(flags->brokers, "k2:1");
   EXPECT_EQ(flags->http.port, 8081);
+}
+
+TEST(ServingOptionsFromConfigTest, BearerTokenComesFromAFile) {
+  const std::string path =
+      ::testing::TempDir() + "/token-" + std::to_string(::getpid()) + ".txt";
+  auto options_with = [&](const std::string& content) {
+    std::ofstream(path, std::ios::trunc) << content;
+    auto config = Config::FromYamlString("serving: {http_bearer_token_file: \"" + path + "\"}");
+    EXPECT_TRUE(config.ok());
+    return ServingOptionsFromConfig(*config);
+  };
+  // A mounted Secret's trailing newline is not part of the token.
+  auto o = options_with("  tok-123_ABC\n");
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->http.bearer_token, "tok-123_ABC");
+  EXPECT_EQ(options_with("\n \n").status().message(),
+            "serving.http_bearer_token_file: " + path + " holds no token");
+  EXPECT_FALSE(options_with("two words").ok());
+  std::remove(path.c_str());
+  auto config = Config::FromYamlString("serving: {http_bearer_token_file: /nonexistent/token}");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(ServingOptionsFromConfig(*config).status().message(),
+            "serving.http_bearer_token_file: cannot read the bearer token file /nonexistent/token");
+  // No file: no token, no check.
+  auto plain = Config::FromYamlString("serving: {}");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(ServingOptionsFromConfig(*plain)->http.bearer_token, "");
 }
 
 TEST(ServingOptionsFromConfigTest, RejectsBadValues) {
