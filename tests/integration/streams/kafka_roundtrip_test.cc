@@ -1,4 +1,5 @@
-// Produce → consume round trips against the embedded broker (librdkafka's mock cluster).
+// Produce → consume round trips against the test's broker (tests/support/test_broker.h): the
+// embedded broker, or the real Apache Kafka broker (label real-kafka).
 #include <chrono>
 #include <map>
 #include <set>
@@ -11,6 +12,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "tests/support/test_broker.h"
 
 namespace streamrec {
 namespace {
@@ -33,12 +35,10 @@ double MetricValue(const std::string& name, const std::map<std::string, std::str
   return -1;
 }
 
-std::unique_ptr<EmbeddedBroker> StartBroker(std::vector<TopicSpec> topics) {
+EmbeddedBrokerOptions WithTopics(std::vector<TopicSpec> topics) {
   EmbeddedBrokerOptions options;
   options.topics = std::move(topics);
-  auto broker = EmbeddedBroker::Start(options);
-  EXPECT_TRUE(broker.ok()) << broker.status().ToString();
-  return std::move(broker).value();
+  return options;
 }
 
 // Reads until `n` records arrived or ~30 s of polling passed.
@@ -53,7 +53,9 @@ std::vector<Record> ReadN(KafkaConsumer* consumer, size_t n) {
 }
 
 TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
-  auto broker = StartBroker({{"rt", 3, false}});
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, WithTopics({{"rt", 3, false}}));
+  const std::string rt = broker->Topic("rt");
+  const std::string group = broker->Group("rt-group");
   ProducerOptions popts;
   popts.brokers = broker->bootstrap_servers();
   std::map<uint64_t, DeliveryReport> reports;
@@ -65,7 +67,7 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
   for (int i = 0; i < kMessages; ++i) {
     KafkaHeaders headers = {{"h1", "v" + std::to_string(i)}, {"bin", std::string("\0x", 2)}};
     ProduceMessage m;
-    m.topic = "rt";
+    m.topic = rt;
     const std::string key = "user-" + std::to_string(i % 7);
     const std::string value = "value-" + std::to_string(i);
     m.key = key;
@@ -82,17 +84,17 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
 
   ConsumerOptions copts;
   copts.brokers = broker->bootstrap_servers();
-  copts.group_id = "rt-group";
+  copts.group_id = group;
   auto consumer = KafkaConsumer::Create(copts);
   ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
-  ASSERT_TRUE((*consumer)->Subscribe({"rt"}).ok()) << (*consumer)->Subscribe({"rt"}).ToString();
+  ASSERT_TRUE((*consumer)->Subscribe({rt}).ok()) << (*consumer)->Subscribe({rt}).ToString();
   std::vector<Record> records = ReadN(consumer->get(), kMessages);
   ASSERT_EQ(records.size(), static_cast<size_t>(kMessages));
 
   std::map<std::string, int32_t> partition_of_key;
   std::set<int> seen;
   for (const Record& r : records) {
-    ASSERT_EQ(r.topic, "rt");
+    ASSERT_EQ(r.topic, rt);
     ASSERT_EQ(r.value.rfind("value-", 0), 0u);
     const int i = std::stoi(r.value.substr(6));
     seen.insert(i);
@@ -115,13 +117,13 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
   EXPECT_EQ(seen.size(), static_cast<size_t>(kMessages));
 
   // Metrics: produced (acknowledged) and consumed per topic, lag per partition.
-  EXPECT_EQ(MetricValue("streamrec_events_produced_total", {{"topic", "rt"}}), kMessages);
+  EXPECT_EQ(MetricValue("streamrec_events_produced_total", {{"topic", rt}}), kMessages);
   EXPECT_EQ(
-      MetricValue("streamrec_events_consumed_total", {{"stage", "rt-group"}, {"topic", "rt"}}),
+      MetricValue("streamrec_events_consumed_total", {{"stage", group}, {"topic", rt}}),
       kMessages);
   for (const auto& [key, partition] : partition_of_key) {
-    EXPECT_EQ(MetricValue("streamrec_consumer_lag", {{"stage", "rt-group"},
-                                                     {"topic", "rt"},
+    EXPECT_EQ(MetricValue("streamrec_consumer_lag", {{"stage", group},
+                                                     {"topic", rt},
                                                      {"partition", std::to_string(partition)}}),
               0)
         << partition;
@@ -139,7 +141,7 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
   ASSERT_TRUE(after.ok());
   int64_t total = 0;
   for (const auto& tp : *after) {
-    auto wm = (*consumer)->QueryWatermarks("rt", tp.partition, 10000);
+    auto wm = (*consumer)->QueryWatermarks(rt, tp.partition, 10000);
     ASSERT_TRUE(wm.ok()) << wm.status().ToString();
     if (wm->second == 0) {
       EXPECT_EQ(tp.offset, kOffsetStored) << tp.partition;  // nothing read, nothing committed
@@ -152,14 +154,15 @@ TEST(KafkaRoundTrip, KeysValuesHeadersTimestampsSurvive) {
 }
 
 TEST(KafkaRoundTrip, ManualAssignWithExplicitOffsetAndNullKey) {
-  auto broker = StartBroker({{"manual", 1, false}});
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, WithTopics({{"manual", 1, false}}));
+  const std::string manual = broker->Topic("manual");
   ProducerOptions popts;
   popts.brokers = broker->bootstrap_servers();
   auto producer = KafkaProducer::Create(popts);
   ASSERT_TRUE(producer.ok());
   for (int i = 0; i < 10; ++i) {
     ProduceMessage m;
-    m.topic = "manual";
+    m.topic = manual;
     m.has_key = false;
     const std::string v = std::to_string(i);
     m.value = v;
@@ -172,10 +175,10 @@ TEST(KafkaRoundTrip, ManualAssignWithExplicitOffsetAndNullKey) {
   copts.brokers = broker->bootstrap_servers();
   auto consumer = KafkaConsumer::Create(copts);
   ASSERT_TRUE(consumer.ok());
-  auto count = (*consumer)->PartitionCount("manual", 10000);
+  auto count = (*consumer)->PartitionCount(manual, 10000);
   ASSERT_TRUE(count.ok()) << count.status().ToString();
   EXPECT_EQ(*count, 1);
-  ASSERT_TRUE((*consumer)->Assign({{"manual", 0, 4}}).ok());
+  ASSERT_TRUE((*consumer)->Assign({{manual, 0, 4}}).ok());
   std::vector<Record> records = ReadN(consumer->get(), 6);
   ASSERT_EQ(records.size(), 6u);
   for (size_t i = 0; i < records.size(); ++i) {
@@ -188,15 +191,16 @@ TEST(KafkaRoundTrip, ManualAssignWithExplicitOffsetAndNullKey) {
 // The producer's metadata call: the partition count, and the topic known before the first
 // message (serving warms its POST /v1/events producer this way).
 TEST(KafkaRoundTrip, ProducerPartitionCount) {
-  auto broker = StartBroker({{"three", 3, false}});
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, WithTopics({{"three", 3, false}}));
+  const std::string three = broker->Topic("three");
   ProducerOptions popts;
   popts.brokers = broker->bootstrap_servers();
   auto producer = KafkaProducer::Create(popts);
   ASSERT_TRUE(producer.ok());
-  auto count = (*producer)->PartitionCount("three", 10000);
+  auto count = (*producer)->PartitionCount(three, 10000);
   ASSERT_TRUE(count.ok()) << count.status().ToString();
   EXPECT_EQ(*count, 3);
-  ASSERT_TRUE((*producer)->Produce("three", "k", "v").ok());
+  ASSERT_TRUE((*producer)->Produce(three, "k", "v").ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
   EXPECT_EQ((*producer)->delivered_count(), 1);
 }
