@@ -40,6 +40,8 @@ struct ItemStageMetrics {
   prometheus::Counter* pair_updates;
   prometheus::Counter* neighbor_lists;
   prometheus::Histogram* flush_seconds;
+  prometheus::Counter* restarts;
+  prometheus::Counter* overlaps;
 };
 
 ItemStageMetrics& Metrics() {
@@ -69,10 +71,20 @@ ItemStageMetrics& Metrics() {
                       .Name("streamrec_flush_seconds")
                       .Help("Time to flush a stage's in-memory aggregates into its commit")
                       .Register(*registry);
+    auto& restarts = prometheus::BuildCounter()
+                         .Name("streamrec_operators_source_restarts_total")
+                         .Help("New epochs of an upstream partition's sequence accepted (its store was new or lost)")
+                         .Register(*registry);
+    auto& overlaps = prometheus::BuildCounter()
+                         .Name("streamrec_operators_restart_overlaps_total")
+                         .Help("Messages of a restarted upstream partition that straddle what was applied "
+                               "(applied; exactly-once not guaranteed for them)")
+                         .Register(*registry);
     return ItemStageMetrics{&messages.Add({{"stage", "item"}}), &dups.Add({{"stage", "item"}}),
                             &bad.Add({{"stage", "item"}}), &pairs.Add({{"stage", "item"}}),
                             &lists.Add({{"stage", "item"}}),
-                            &flush.Add({{"stage", "item"}}, LatencyBuckets())};
+                            &flush.Add({{"stage", "item"}}, LatencyBuckets()),
+                            &restarts.Add({{"stage", "item"}}), &overlaps.Add({{"stage", "item"}})};
   }();
   return m;
 }
@@ -127,10 +139,9 @@ class ItemStageProcessor : public Processor {
   }
 
   Status Process(const Record& record) override {
-    int32_t source = -1;
-    uint64_t seq = 0;
+    state::SourceMark source;
     auto mark = record.Header(state::kSourceMarkHeader);
-    if (!mark || !state::ParseSourceMark(*mark, &source, &seq)) {
+    if (!mark || !state::ParseSourceMark(*mark, &source)) {
       Metrics().bad_messages->Increment();
       spdlog::warn("[item] {}:{}@{} has no valid {} header; skipped", record.topic, record.partition,
                    record.offset, state::kSourceMarkHeader);
@@ -143,16 +154,40 @@ class ItemStageProcessor : public Processor {
                    decoded.status().message());
       return Status::Ok();
     }
-    auto admitted = dedup_->Admit(source, seq);
+    const CoocDeltaMessage& m = *decoded;
+    auto admitted = dedup_->Admit(source, /*has_peer=*/!m.peer_counts.empty());
     if (!admitted.ok()) return admitted.status();
-    if (!*admitted) {
+    const state::Admission& a = *admitted;
+    if (a.duplicate) {
       Metrics().duplicates->Increment();
       return Status::Ok();
     }
+    if (a.restart) {
+      Metrics().restarts->Increment();
+      spdlog::info("[item] partition {} of the user stage restarted its sequence (epoch {}, from source offset "
+                   "{}): applying it from there",
+                   source.partition, source.epoch, source.first_offset);
+    }
+    if (a.overlap) {
+      Metrics().overlaps->Increment();
+      spdlog::error("[item] {} from a restarted upstream partition covers source offsets [{}, {}) that were partly "
+                    "applied before: applied, some events may count twice",
+                    *mark, source.first_offset, source.next_offset);
+    }
     Metrics().messages->Increment();
-    const CoocDeltaMessage& m = *decoded;
     for (const auto& [key, id] : m.ids) STREAMREC_RETURN_IF_ERROR(NoteId(key, id));
     const int32_t me = context_->partition();
+    // Counts of items other partitions own: only for similarity denominators. A restarted
+    // upstream may send them separately from the rest (DESIGN §3, "Epochs").
+    if (a.apply_peer) {
+      for (const auto& c : m.peer_counts) {
+        if (ItemPartition(c.item_key, m.num_item_partitions) == me) continue;
+        counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
+        auto cached = count_cache_.find(c.item_key);
+        if (cached != count_cache_.end()) cached->second += c.weight;
+      }
+    }
+    if (!a.apply) return Status::Ok();
     double total = 0;
     std::vector<std::pair<uint64_t, uint64_t>> occurrences;
     occurrences.reserve(m.counts.size());
@@ -166,13 +201,6 @@ class ItemStageProcessor : public Processor {
         STREAMREC_RETURN_IF_ERROR(AddPopularity(c.item_key, c.weight, c.last_ts_ms));
         dirty_stats_.insert(c.item_key);
       }
-    }
-    // Counts of items other partitions own: only for similarity denominators.
-    for (const auto& c : m.peer_counts) {
-      if (ItemPartition(c.item_key, m.num_item_partitions) == me) continue;
-      counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
-      auto cached = count_cache_.find(c.item_key);
-      if (cached != count_cache_.end()) cached->second += c.weight;
     }
     (void)total;
     if (m.flush_weight != 0) {

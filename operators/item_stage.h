@@ -43,7 +43,7 @@ inline constexpr char kCountsStore[] = "counts";          // counter: Key64(i) -
 inline constexpr char kPopularityStore[] = "popularity";  // Key64(i) -> DecayedCount
 inline constexpr char kTopKStore[] = "topk";              // Key64(i) -> TopKList
 inline constexpr char kIdsStore[] = "ids";                // Key64(i) -> external id
-inline constexpr char kDedupStore[] = "dedup";            // Key64(source partition) -> sequence
+inline constexpr char kDedupStore[] = "dedup";            // Key64(source partition) -> state::SourcePosition
 // "e" + Key64(entry) -> (A, B); "step"; (older layout, read on restore: Key64(block) -> block)
 inline constexpr char kEstimatorStore[] = "estimator";
 inline constexpr char kTotalCountKey[] = "total";

@@ -128,6 +128,10 @@ class UserStageProcessor : public Processor {
     dirty_.insert(e.user_key);
     Metrics().events->Increment();
     Metrics().pairs->Increment(static_cast<double>(pairs));
+    // Replaying after a lost store (DESIGN §3, "Epochs"): downstream may have applied this
+    // event under the previous epoch, and can only keep or drop a message whole, so this
+    // event's deltas (peer counts included) leave in messages of their own.
+    if (context_->replaying()) return Emit(/*peers_due=*/true);
     return Status::Ok();
   }
 
@@ -141,7 +145,17 @@ class UserStageProcessor : public Processor {
     // commits; it is bounded by dropping it whole when it grows too large.
     if (cache_.size() > kMaxCachedWindows) cache_.clear();
     const int64_t now = context_->clock().NowMillis();
-    const bool peers_due = closing || now - last_peer_ms_ >= options_.peer_count_interval_ms;
+    STREAMREC_RETURN_IF_ERROR(Emit(closing || now - last_peer_ms_ >= options_.peer_count_interval_ms));
+    Metrics().flush_seconds->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return Status::Ok();
+  }
+
+ private:
+  // Drains the aggregated deltas into cooc-delta messages, one or more per item partition;
+  // `peers_due`: the pending peer counts go too.
+  Status Emit(bool peers_due) {
+    const int64_t now = context_->clock().NowMillis();
     std::vector<ItemCountDelta> flush_counts;
     auto per_partition =
         aggregator_.Drain(options_.item_partitions, options_.max_pairs_per_message, &flush_counts);
@@ -169,12 +183,9 @@ class UserStageProcessor : public Processor {
         }
       }
     }
-    Metrics().flush_seconds->Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return Status::Ok();
   }
 
- private:
   static std::string EncodeCount(const ItemCountDelta& c) {
     ByteWriter w;
     w.Put<double>(c.weight);

@@ -67,6 +67,13 @@ class ProcessorContext {
   // The record being processed (null inside punctuations).
   virtual const Record* current_record() const = 0;
   virtual const Clock& clock() const = 0;
+  // True while the current record may already have been applied downstream under an
+  // earlier epoch of this task's store (the store was new, deleted or lost, and the task
+  // reprocesses its input below the bound it recorded, DESIGN §3 "Epochs"). A processor
+  // that aggregates several records into one output must then forward what the current
+  // record produced on its own, during Process(): downstream can only keep or drop a
+  // message whole, by the source offsets in its mark.
+  virtual bool replaying() const { return false; }
 
   template <typename StoreT>
   StoreT* GetStore(const std::string& name) {

@@ -176,17 +176,37 @@ Status StageRunner::ProduceOutputs(int32_t partition, const std::vector<PendingO
   return Status::Ok();
 }
 
-Status StageRunner::CommitTask(StreamTask* task, bool closing) {
-  auto outputs = task->CommitState(closing);
-  if (!outputs.ok()) return outputs.status().WithContext(topology_.name + " commit");
-  return ProduceOutputs(task->partition(), *outputs);
+Status StageRunner::CommitTasks(const std::vector<StreamTask*>& tasks, bool closing) {
+  std::vector<std::pair<int32_t, std::vector<PendingOutput>>> outputs;
+  std::vector<TopicPartitionOffset> offsets;
+  for (StreamTask* task : tasks) {
+    auto out = task->CommitState(closing);
+    if (!out.ok()) return out.status().WithContext(topology_.name + " commit");
+    if (!out->empty() && task->stored_offset()) {
+      offsets.push_back({topology_.source_topic, task->partition(), *task->stored_offset()});
+    }
+    outputs.emplace_back(task->partition(), std::move(out).value());
+  }
+  // The group offset bounds what downstream may have applied from a partition: if the
+  // partition's store is ever lost, its next owner replays below it record by record
+  // (DESIGN §3, "Epochs"). So it moves before the outputs leave.
+  if (!offsets.empty()) {
+    Status st = consumer_->CommitSync(offsets);
+    if (!st.ok()) {
+      spdlog::warn("[{}] committing group offsets before producing: {} (a store lost before the next "
+                   "commit would replay from a lower bound)",
+                   topology_.name, st.ToString());
+    }
+  }
+  for (const auto& [partition, out] : outputs) STREAMREC_RETURN_IF_ERROR(ProduceOutputs(partition, out));
+  return Status::Ok();
 }
 
 Status StageRunner::CloseTask(int32_t partition, bool commit) {
   auto it = tasks_.find(partition);
   if (it == tasks_.end()) return Status::Ok();
   Status st;
-  if (commit && error_.ok()) st = CommitTask(it->second.get(), /*closing=*/true);
+  if (commit && error_.ok()) st = CommitTasks({it->second.get()}, /*closing=*/true);
   // Deliver everything committed so far, so the next owner has nothing to re-send.
   Status flushed = producer_->Flush(30000);
   if (st.ok() && commit && !flushed.ok()) st = flushed;
@@ -259,6 +279,19 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     StreamTaskOptions to;
     to.state_dir = options_.state_dir;
     to.clock = clock_;
+    to.sync_commits = options_.sync_commits;
+    const TopicPartitionOffset source{tp.topic, tp.partition, kOffsetStored};
+    to.previous_end_offset = [this, source]() -> std::optional<int64_t> {
+      auto committed = consumer_->Committed({source}, kMetadataTimeoutMs);
+      if (!committed.ok()) {
+        // Without the bound the task cannot tell a first start from a lost store.
+        spdlog::error("[{}] reading the group offset of {}:{}: {}; assuming the partition never ran",
+                      topology_.name, source.topic, source.partition, committed.status().ToString());
+        return std::nullopt;
+      }
+      if (committed->empty() || (*committed)[0].offset < 0) return std::nullopt;
+      return (*committed)[0].offset;
+    };
     auto task = StreamTask::Open(topology_, tp.partition, to);
     if (!task.ok()) {
       Fail(task.status().WithContext("opening task " + std::to_string(tp.partition)));
@@ -382,13 +415,15 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
     if (!error_.ok()) break;
     const int64_t now = clock_->NowMillis();
     const bool interval_due = now - last_commit_ms_ >= options_.commit_interval_ms;
+    std::vector<StreamTask*> due;
     for (auto& [p, task] : tasks_) {
       Fail(task->Punctuate());
       if (interval_due || task->commit_requested() ||
           task->records_since_commit() >= options_.commit_every_records) {
-        Fail(CommitTask(task.get()));
+        due.push_back(task.get());
       }
     }
+    if (!due.empty() && error_.ok()) Fail(CommitTasks(due));
     if (interval_due) last_commit_ms_ = now;
     producer_->Poll(0);
   }

@@ -40,6 +40,9 @@ struct StageRunnerOptions {
   std::string assignment_strategy = "cooperative-sticky";
   // Wall clock; null = SystemClock().
   const Clock* clock = nullptr;
+  // kPartitionStore: sync every commit's WAL write before producing its outputs
+  // (StreamTaskOptions::sync_commits). Default true; false only to measure its cost.
+  bool sync_commits = true;
 };
 
 // Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one
@@ -49,9 +52,11 @@ struct StageRunnerOptions {
 // StateKind::kPartitionStore (user, item): one StreamTask per assigned partition.
 // - On assignment a task opens its partition's RocksDB, re-sends its committed outbox,
 //   and the consumer starts at the offset stored in that DB (not the group's).
-// - Every commit interval each task commits one WriteBatch (state + offset + outbox), then
-//   the outbox messages are produced (idempotent producer, message.timeout.ms=0, so
-//   order holds per partition); a delivery report deletes the outbox entry.
+// - Every commit interval each task commits one WriteBatch (state + offset + outbox),
+//   synced; the group offsets of the committed partitions are committed (the replay bound
+//   of a lost store); then the outbox messages are produced (idempotent producer,
+//   message.timeout.ms=0, so order holds per partition); a delivery report deletes the
+//   outbox entry.
 // - On revocation a task commits, the producer is flushed, and the DB is closed.
 // Group offsets are committed too (for lag monitoring), but never read back.
 //
@@ -87,7 +92,8 @@ class StageRunner : private RebalanceListener {
   void OnDelivery(const DeliveryReport& report);
 
   class ManagedContext;
-  Status CommitTask(StreamTask* task, bool closing = false);
+  // Commits `tasks`, moves their group offsets, then produces their outputs in order.
+  Status CommitTasks(const std::vector<StreamTask*>& tasks, bool closing = false);
   // kProcessorManaged: Flush, then the group offsets of `partitions`.
   Status CommitManaged(const std::vector<TopicPartitionOffset>& partitions, bool closing);
   Status WaitForSources(const std::function<bool()>& stop);

@@ -1,6 +1,9 @@
 #include "runtime/stream_task.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
+#include <random>
 #include <thread>
 
 namespace streamrec::runtime {
@@ -39,6 +42,7 @@ Status StreamTask::Init() {
     if (s.kind == StoreSpec::Kind::kCounter) db_options.counter_column_families.push_back(s.name);
   }
   db_options.metrics_name = topology_.name;
+  db_options.sync_writes = options_.sync_commits;
   // The previous owner of the partition (another process, after a rebalance) may still
   // hold the DB lock for a moment.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.open_retry_ms);
@@ -60,6 +64,24 @@ Status StreamTask::Init() {
   meta_ = std::make_unique<state::MetaTable>(db_.get(), *meta_cf);
   outbox_ = std::make_unique<state::Outbox>(db_.get(), *outbox_cf, meta_.get());
   STREAMREC_RETURN_IF_ERROR(outbox_->Load());
+  if (outbox_->fresh()) {
+    // No sequence: a new store, or one deleted or lost. Its sequence restarts at 1, so it
+    // must not be mistaken downstream for re-sends of the previous store's: a new epoch.
+    // Equality is all that is compared; time plus random bits make a repeat negligible.
+    const uint64_t now_ms = static_cast<uint64_t>(SystemClock().NowMillis());
+    uint64_t epoch = (now_ms << 16) ^ (std::random_device{}() & 0xffffu);
+    if (epoch == 0) epoch = 1;
+    std::optional<int64_t> previous;
+    if (options_.previous_end_offset) previous = options_.previous_end_offset();
+    state::StateWriteBatch batch;
+    outbox_->StartEpoch(&batch, epoch, previous.value_or(-1));
+    STREAMREC_RETURN_IF_ERROR(db_->Write(&batch));
+    if (previous && *previous > 0) {
+      spdlog::warn("[{}] partition {}: no stored state but the stage ran before (group offset {}): new epoch "
+                   "{}, offsets below {} are replayed record by record so that downstream applies each once",
+                   topology_.name, partition_, *previous, epoch, *previous);
+    }
+  }
   for (const auto& s : topology_.stores) {
     auto id = cf(s.name);
     if (!id.ok()) return id.status();
@@ -100,7 +122,10 @@ Result<bool> StreamTask::Process(const Record& record) {
   Status st = processor_->Process(record);
   current_ = nullptr;
   if (!st.ok()) return st;
-  if (record.offset >= 0) next_offset_ = record.offset + 1;
+  if (record.offset >= 0) {
+    next_offset_ = record.offset + 1;
+    if (!aggregate_first_offset_ && record.offset >= outbox_->replay_until()) aggregate_first_offset_ = record.offset;
+  }
   ++records_since_commit_;
   STREAMREC_RETURN_IF_ERROR(schedule_.OnRecordTime(record.timestamp_ms));
   return true;
@@ -108,7 +133,16 @@ Result<bool> StreamTask::Process(const Record& record) {
 
 Status StreamTask::Punctuate() { return schedule_.OnWallClock(clock_->NowMillis()); }
 
-void StreamTask::Forward(OutputRecord record) { forwarded_.push_back(std::move(record)); }
+void StreamTask::Forward(OutputRecord record) {
+  Forwarded f;
+  f.record = std::move(record);
+  // Forwarded while processing a record: it carries that record alone.
+  if (current_ != nullptr && current_->offset >= 0) {
+    f.first_offset = current_->offset;
+    f.next_offset = current_->offset + 1;
+  }
+  forwarded_.push_back(std::move(f));
+}
 
 void StreamTask::Schedule(int64_t interval_ms, PunctuationType type, Punctuator punctuator) {
   schedule_.Add(interval_ms, type, std::move(punctuator));
@@ -118,7 +152,11 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
   STREAMREC_RETURN_IF_ERROR(processor_->Flush(closing).WithContext("flushing " + topology_.name));
   std::vector<PendingOutput> out;
   out.reserve(forwarded_.size());
-  for (auto& r : forwarded_) {
+  // Outputs of the flush carry the records aggregated since the last commit.
+  const int64_t commit_next = next_offset_ ? *next_offset_ : stored_offset_.value_or(0);
+  const int64_t aggregate_first = aggregate_first_offset_.value_or(commit_next);
+  for (auto& f : forwarded_) {
+    OutputRecord& r = f.record;
     state::OutboxMessage m;
     m.topic = std::move(r.topic);
     m.partition = r.partition;
@@ -128,7 +166,13 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
     m.timestamp_ms = r.timestamp_ms;
     for (auto& h : r.headers) m.headers.emplace_back(std::move(h.key), std::move(h.value));
     const uint64_t seq = outbox_->next_sequence();
-    m.headers.emplace_back(state::kSourceMarkHeader, state::FormatSourceMark(partition_, seq));
+    state::SourceMark mark;
+    mark.partition = partition_;
+    mark.sequence = seq;
+    mark.epoch = outbox_->epoch();
+    mark.first_offset = f.first_offset >= 0 ? f.first_offset : aggregate_first;
+    mark.next_offset = f.first_offset >= 0 ? f.next_offset : commit_next;
+    m.headers.emplace_back(state::kSourceMarkHeader, state::FormatSourceMark(mark));
     outbox_->Add(&batch_, m);
     out.push_back(PendingOutput{seq, std::move(m)});
   }
@@ -146,6 +190,7 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
   }
   for (auto& [name, s] : stores_) s->OnCommitted();
   if (next_offset_) stored_offset_ = next_offset_;
+  aggregate_first_offset_.reset();
   records_since_commit_ = 0;
   commit_requested_ = false;
   return out;

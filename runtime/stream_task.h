@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +27,16 @@ struct StreamTaskOptions {
   // How long Open() retries while another process still holds the partition's DB lock
   // (after a rebalance the previous owner may still be closing it). Default 30 s.
   int open_retry_ms = 30000;
+  // Called once when the task opens a store without an outbox sequence (new, deleted or
+  // lost): the source offset below which this partition's outputs may already have been
+  // applied downstream (the stage's last committed group offset), nullopt when it never
+  // ran. The task then starts a new epoch and replays below that offset record by record
+  // (ProcessorContext::replaying). Null: treated as nullopt.
+  std::function<std::optional<int64_t>()> previous_end_offset;
+  // Sync the WAL on every commit (RocksDB WriteOptions::sync), before its outputs are
+  // produced: a machine crash then cannot lose a commit whose outputs downstream stages
+  // applied (which would make the task reuse their sequence numbers). Default true.
+  bool sync_commits = true;
 };
 
 // A committed outbox message and its sequence number (for MarkDelivered).
@@ -49,6 +60,10 @@ class StreamTask : private ProcessorContext {
 
   // The next source offset to consume (stored with the state), nullopt if never committed.
   std::optional<int64_t> stored_offset() const { return stored_offset_; }
+  // The epoch of this task's outbox sequence (0: a store from before epochs) and the
+  // source offset below which it replays record by record (-1: none).
+  uint64_t epoch() const { return outbox_->epoch(); }
+  int64_t replay_until() const { return outbox_->replay_until(); }
   // Outbox messages committed but not yet confirmed delivered (to send after opening).
   Result<std::vector<PendingOutput>> PendingOutbox() const;
 
@@ -85,6 +100,9 @@ class StreamTask : private ProcessorContext {
   void Commit() override { commit_requested_ = true; }
   const Record* current_record() const override { return current_; }
   const Clock& clock() const override { return *clock_; }
+  bool replaying() const override {
+    return current_ != nullptr && current_->offset >= 0 && current_->offset < outbox_->replay_until();
+  }
 
   Topology topology_;
   int32_t partition_;
@@ -96,7 +114,15 @@ class StreamTask : private ProcessorContext {
   std::unique_ptr<state::Outbox> outbox_;
   std::map<std::string, std::unique_ptr<state::StateStore>> stores_;
   std::unique_ptr<Processor> processor_;
-  std::vector<OutputRecord> forwarded_;
+  // Forwarded since the last commit, each with the source offsets it carries.
+  struct Forwarded {
+    OutputRecord record;
+    int64_t first_offset = -1;  // -1: the records aggregated since the last commit
+    int64_t next_offset = -1;
+  };
+  std::vector<Forwarded> forwarded_;
+  // The first source offset since the last commit that was not replayed on its own.
+  std::optional<int64_t> aggregate_first_offset_;
   std::vector<uint64_t> delivered_;
   PunctuationSchedule schedule_;
   std::optional<int64_t> stored_offset_;

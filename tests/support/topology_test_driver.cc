@@ -1,5 +1,7 @@
 #include "tests/support/topology_test_driver.h"
 
+#include <filesystem>
+
 namespace streamrec::runtime {
 
 TopologyTestDriver::TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition,
@@ -15,6 +17,8 @@ Status TopologyTestDriver::Open() {
   options.state_dir = state_dir_;
   options.clock = &clock_;
   options.open_retry_ms = 0;
+  options.sync_commits = sync_commits_;
+  options.previous_end_offset = [this] { return group_offset_; };
   auto task = StreamTask::Open(topology_, partition_, options);
   if (!task.ok()) return task.status();
   task_ = std::move(task).value();
@@ -58,6 +62,8 @@ Status TopologyTestDriver::Commit(bool deliver, bool ack, bool closing) {
   if (!task_) return Status::FailedPrecondition("driver not open");
   auto out = task_->CommitState(closing);
   if (!out.ok()) return out.status();
+  // As StageRunner does: the group offset moves before the outputs are produced.
+  if (!out->empty() && task_->stored_offset()) group_offset_ = task_->stored_offset();
   if (!deliver) return Status::Ok();
   return Deliver(std::move(out).value(), ack);
 }
@@ -71,6 +77,15 @@ Status TopologyTestDriver::Deliver(std::vector<PendingOutput> outputs, bool ack)
 }
 
 void TopologyTestDriver::Crash() { task_.reset(); }
+
+Status TopologyTestDriver::DeleteStore() {
+  if (task_) return Status::FailedPrecondition("close or crash the task before deleting its store");
+  std::error_code ec;
+  std::filesystem::remove_all(state_dir_ + "/" + topology_.name + "-" + std::to_string(partition_), ec);
+  if (ec) return Status::IoError("deleting the store: " + ec.message());
+  next_offset_ = 0;
+  return Status::Ok();
+}
 
 Status TopologyTestDriver::Close() {
   if (!task_) return Status::Ok();

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,15 @@ class TopologyTestDriver {
   // Outputs delivered so far to `topic`, oldest first; drained by this call.
   std::vector<state::OutboxMessage> ReadOutput(const std::string& topic);
 
+  // Simulates losing the task's store (disk gone, directory deleted): the task must be
+  // closed or crashed first. The group offset (kept by the broker) survives.
+  Status DeleteStore();
+  // Commits are not synced by default here: the driver simulates process crashes, which
+  // lose nothing written (tests of machine crashes turn it on).
+  void set_sync_commits(bool sync) { sync_commits_ = sync; }
+  // The group offset StageRunner would have committed (the replay bound of a lost store).
+  std::optional<int64_t> group_offset() const { return group_offset_; }
+
   StreamTask* task() { return task_.get(); }
   ManualClock* clock() { return &clock_; }
   int64_t next_input_offset() const { return next_offset_; }
@@ -60,6 +70,8 @@ class TopologyTestDriver {
   ManualClock clock_;
   std::unique_ptr<StreamTask> task_;
   int64_t next_offset_ = 0;
+  std::optional<int64_t> group_offset_;
+  bool sync_commits_ = false;
   std::map<std::string, std::vector<state::OutboxMessage>> outputs_;
 };
 

@@ -524,5 +524,143 @@ TEST(StagesChainTest, RandomCrashesGiveTheBatchViewExactly) {
   }
 }
 
+// A user-stage store is lost (deleted) while the item stage has applied part of what it
+// sent: one partition after a crash whose last commit's outputs were lost in flight (its
+// pending peer counts go with the store), the other after a clean close. Each reopens an
+// empty store, draws a new epoch and reprocesses `clicks` from offset 0: below its group
+// offset record by record, so the item stage keeps exactly what it had not applied. More
+// crashes come during the replay. Nothing is dropped and nothing counts twice.
+TEST(StagesChainTest, DeletedUserStoreIsReplayedExactlyOnce) {
+  constexpr int kUserParts = 2, kItemParts = 3;
+  std::mt19937_64 rng(11);
+  std::vector<ClickEvent> events;
+  for (int i = 0; i < 2000; ++i) {
+    const int u = static_cast<int>(rng() % 30);
+    const int it = static_cast<int>(rng() % 50);
+    events.push_back(Click("u" + std::to_string(u), "i" + std::to_string(it), 1'000'000 + i * 1000,
+                           static_cast<EventType>(rng() % 4)));
+  }
+  testing::TempDir dir;
+  std::vector<std::unique_ptr<TopologyTestDriver>> users, items;
+  std::vector<std::vector<Record>> clicks(kUserParts), deltas(kItemParts);
+  std::vector<int64_t> upos(kUserParts, 0), ipos(kItemParts, 0);
+  for (int p = 0; p < kUserParts; ++p) {
+    users.push_back(std::make_unique<TopologyTestDriver>(UserStageTopology(UserOpts(kItemParts)), dir.path(), p));
+    ASSERT_TRUE(users[p]->Open().ok());
+  }
+  for (int q = 0; q < kItemParts; ++q) {
+    items.push_back(std::make_unique<TopologyTestDriver>(ItemStageTopology(ItemOpts()), dir.path(), q));
+    ASSERT_TRUE(items[q]->Open().ok());
+  }
+  for (const auto& e : events) {
+    Record r = ToRecord(e);
+    const int p = static_cast<int>(e.user_key % kUserParts);
+    r.offset = static_cast<int64_t>(clicks[p].size());
+    clicks[p].push_back(r);
+  }
+  auto collect = [&](int p) {
+    for (const auto& m : users[p]->ReadOutput("streamrec.cooc-deltas")) {
+      deltas[m.partition].push_back(FromOutput(m, static_cast<int64_t>(deltas[m.partition].size())));
+    }
+  };
+  auto feed_items = [&]() {
+    for (int q = 0; q < kItemParts; ++q) {
+      for (; ipos[q] < static_cast<int64_t>(deltas[q].size()); ++ipos[q]) {
+        ASSERT_TRUE(items[q]->PipeInput(deltas[q][ipos[q]]).ok());
+      }
+      ASSERT_TRUE(items[q]->Commit().ok());
+    }
+  };
+  // Runs user partition p up to `until`, with wall-clock commits and occasional crashes.
+  int crashes = 0;
+  auto run_user = [&](int p, int64_t until) {
+    while (upos[p] < until) {
+      const int n = 1 + static_cast<int>(rng() % 40);
+      for (int i = 0; i < n && upos[p] < until; ++i, ++upos[p]) {
+        ASSERT_TRUE(users[p]->PipeInput(clicks[p][upos[p]]).ok());
+      }
+      switch (rng() % 12) {
+        case 0:  // commit, delivered but not acknowledged, crash: re-sent duplicates
+          ASSERT_TRUE(users[p]->Commit(/*deliver=*/true, /*ack=*/false).ok());
+          users[p]->Crash();
+          ASSERT_TRUE(users[p]->Open().ok());
+          upos[p] = users[p]->next_input_offset();
+          ++crashes;
+          break;
+        case 1:  // crash with uncommitted work
+          users[p]->Crash();
+          ASSERT_TRUE(users[p]->Open().ok());
+          upos[p] = users[p]->next_input_offset();
+          ++crashes;
+          break;
+        default:
+          ASSERT_TRUE(users[p]->AdvanceWallClock(700).ok());
+          break;
+      }
+      collect(p);
+      if (rng() % 3 == 0) feed_items();
+    }
+  };
+  for (int p = 0; p < kUserParts; ++p) run_user(p, static_cast<int64_t>(clicks[p].size()) * 6 / 10);
+  feed_items();
+
+  // Partition 0: a commit whose outputs never arrive, then the process dies and its disk
+  // is gone. Partition 1: a clean close, then its directory is deleted.
+  for (int32_t i = 0; i < 15; ++i) ASSERT_TRUE(users[0]->PipeInput(clicks[0][upos[0]++]).ok());
+  ASSERT_TRUE(users[0]->Commit(/*deliver=*/false).ok());
+  const uint64_t old_epochs[] = {users[0]->task()->epoch(), users[1]->task()->epoch()};
+  users[0]->Crash();
+  ASSERT_TRUE(users[1]->Close().ok());
+  collect(1);
+  for (int p = 0; p < kUserParts; ++p) {
+    ASSERT_TRUE(users[p]->DeleteStore().ok());
+    ASSERT_TRUE(users[p]->Open().ok());
+    EXPECT_NE(users[p]->task()->epoch(), old_epochs[p]);
+    ASSERT_TRUE(users[p]->group_offset().has_value());
+    EXPECT_EQ(users[p]->task()->replay_until(), *users[p]->group_offset());
+    EXPECT_GT(users[p]->task()->replay_until(), 0);
+    EXPECT_EQ(users[p]->next_input_offset(), 0) << "the offsets were in the lost store";
+    upos[p] = 0;
+  }
+  // Reprocess everything from offset 0, crashes included, and drain.
+  for (int p = 0; p < kUserParts; ++p) run_user(p, static_cast<int64_t>(clicks[p].size()));
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int p = 0; p < kUserParts; ++p) {
+      ASSERT_TRUE(users[p]->Commit().ok());
+      collect(p);
+    }
+    feed_items();
+  }
+  for (auto& d : users) ASSERT_TRUE(d->Close().ok());
+  for (int p = 0; p < kUserParts; ++p) collect(p);
+  feed_items();
+  for (auto& d : items) ASSERT_TRUE(d->Close().ok());
+  EXPECT_GT(crashes, 5);
+
+  auto expected = ComputeBatchView(events, UserOpts(kItemParts).window, UserOpts(kItemParts).cooc);
+  auto got = ReadItemStageState(dir.path(), kItemParts);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->pair_counts.size(), expected.pair_counts.size());
+  EXPECT_TRUE(got->pair_counts == expected.pair_counts);
+  EXPECT_EQ(got->item_counts, expected.item_counts);
+  EXPECT_EQ(got->item_occurrences, expected.item_occurrences);
+  EXPECT_EQ(got->events, expected.events);
+  for (int q = 0; q < kItemParts; ++q) {
+    state::StateDbOptions o;
+    o.path = dir.path() + "/item-" + std::to_string(q);
+    o.read_only = true;
+    o.column_families = {kPairsStore, kCountsStore};
+    o.counter_column_families = {kPairsStore, kCountsStore};
+    auto db = state::StateDb::Open(o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    std::map<uint64_t, double> counts;
+    for (auto it = (*db)->NewIterator(*(*db)->ColumnFamily(kCountsStore)); it->Valid(); it->Next()) {
+      if (it->key().size() != 8) continue;
+      counts[state::DecodeBigEndian64(it->key().data())] = state::DecodeCounter(it->value())[0];
+    }
+    EXPECT_EQ(counts, expected.item_counts) << "peer counts of partition " << q;
+  }
+}
+
 }  // namespace
 }  // namespace streamrec::operators
