@@ -1,4 +1,6 @@
-// End-to-end: `streamrec run` (embedded broker, every stage, synthetic clicks, HTTP API)
+// End-to-end: `streamrec run` (embedded broker, every stage, synthetic clicks, HTTP API;
+// in the real-kafka set `streamrec run --brokers` on the real Apache Kafka broker, its
+// topics created first, as a user of a real cluster does)
 // answers recommendation requests over HTTP and on the `recommendations` topic, and a
 // click on an item brings that item's planted neighbours into the user's next
 // recommendations. Waits are bounded; nothing asserts a wall-clock latency except the
@@ -23,6 +25,7 @@
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_broker.h"
 #include "tests/support/test_data.h"
 
 namespace streamrec {
@@ -77,11 +80,32 @@ class RunE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::ScratchDir();
-    const std::vector<std::string> argv = {
-        STREAMREC_BINARY, "run", "--http", "127.0.0.1:0", "--metrics", "off",
-        "--bootstrap-file", dir_->File("bootstrap"), "--rate", "2000",
+    std::vector<std::string> argv = {
+        STREAMREC_BINARY, "run", "--http", "127.0.0.1:0", "--metrics", "off", "--rate", "2000",
         "--state-dir", dir_->File("state"),
         "--set", "trainer.snapshot_every_seconds=3", "--set", "trainer.batch_size=128"};
+    const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
+    if (target.skip_reason) {
+      skip_reason_ = *target.skip_reason;
+      return;
+    }
+    if (target.real) {
+      // The default topics under this suite's names, 4 partitions as `run` makes them on
+      // the embedded broker; `run --brokers` creates no topics.
+      auto broker = testing::TestBroker::Start(EmbeddedBrokerOptions{}, target);
+      if (!broker.ok()) {
+        setup_error_ = broker.status().ToString();
+        return;
+      }
+      broker_ = std::move(broker).value();
+      names_ = broker_->Names();
+      argv.push_back("--brokers");
+      argv.push_back(broker_->bootstrap_servers());
+      for (const std::string& flag : broker_->TopicFlags()) argv.push_back(flag);
+    } else {
+      argv.push_back("--bootstrap-file");
+      argv.push_back(dir_->File("bootstrap"));
+    }
     run_ = new testing::Subprocess(argv, dir_->File("run.out"), dir_->File("run.err"));
     const std::regex http_line(R"(HTTP API:\s+http://([0-9.]+):([0-9]+))");
     const auto deadline = Clock::now() + seconds(90);
@@ -95,7 +119,7 @@ class RunE2eTest : public ::testing::Test {
       }
       if (run_->Wait(milliseconds(100)) >= 0) break;  // exited early
     }
-    bootstrap_ = testing::ReadFile(dir_->File("bootstrap"));
+    bootstrap_ = broker_ ? broker_->bootstrap_servers() : testing::ReadFile(dir_->File("bootstrap"));
   }
 
   static void TearDownTestSuite() {
@@ -109,11 +133,14 @@ class RunE2eTest : public ::testing::Test {
     }
     delete run_;
     run_ = nullptr;
+    broker_.reset();
     delete dir_;
     dir_ = nullptr;
   }
 
   void SetUp() override {
+    if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
+    ASSERT_TRUE(setup_error_.empty()) << setup_error_;
     ASSERT_GT(port_, 0) << "streamrec run printed no HTTP address\nstdout:\n"
                         << run_->out() << "\nstderr:\n" << run_->err();
     ASSERT_FALSE(bootstrap_.empty());
@@ -146,6 +173,11 @@ class RunE2eTest : public ::testing::Test {
   static int port_;
   static std::string bootstrap_;
   static int stop_code_;
+  // The real broker (real-kafka set), its topic names, or why there is none.
+  static std::unique_ptr<testing::TestBroker> broker_;
+  static TopicNames names_;
+  static std::string skip_reason_;
+  static std::string setup_error_;
 };
 
 testing::ScratchDir* RunE2eTest::dir_ = nullptr;
@@ -154,6 +186,10 @@ std::string RunE2eTest::host_;
 int RunE2eTest::port_ = 0;
 std::string RunE2eTest::bootstrap_;
 int RunE2eTest::stop_code_ = -1;
+std::unique_ptr<testing::TestBroker> RunE2eTest::broker_;
+TopicNames RunE2eTest::names_;
+std::string RunE2eTest::skip_reason_;
+std::string RunE2eTest::setup_error_;
 
 TEST_F(RunE2eTest, RecommendationsOverHttpAndOnTheTopic) {
   ASSERT_TRUE(WaitForModel(seconds(120))) << "no model version was swapped in\n" << run_->err();
@@ -179,17 +215,17 @@ TEST_F(RunE2eTest, RecommendationsOverHttpAndOnTheTopic) {
   ASSERT_TRUE(producer.ok()) << producer.status().ToString();
   const std::string request =
       R"({"request_id":"e2e-req-1","user_id":"user-00007","k":5})";
-  ASSERT_TRUE((*producer)->Produce("rec-requests", "user-00007", request).ok());
+  ASSERT_TRUE((*producer)->Produce(names_.rec_requests, "user-00007", request).ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
 
   ConsumerOptions co;
   co.brokers = bootstrap_;
   auto consumer = KafkaConsumer::Create(co);
   ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
-  auto partitions = (*consumer)->PartitionCount("recommendations", 10000);
+  auto partitions = (*consumer)->PartitionCount(names_.recommendations, 10000);
   ASSERT_TRUE(partitions.ok());
   std::vector<TopicPartitionOffset> assignment;
-  for (int p = 0; p < *partitions; ++p) assignment.push_back({"recommendations", p, kOffsetBeginning});
+  for (int p = 0; p < *partitions; ++p) assignment.push_back({names_.recommendations, p, kOffsetBeginning});
   ASSERT_TRUE((*consumer)->Assign(assignment).ok());
   RecResponse answer;
   std::string answer_key;
@@ -216,10 +252,13 @@ TEST_F(RunE2eTest, ReplayedHistoryReachesRecommendations) {
   if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
   const std::string data = *ml;
   std::string out, err;
-  ASSERT_EQ(testing::RunToEnd(*dir_, {STREAMREC_BINARY, "replay", "--format", "movielens",
-                                      data + "/u.data", "--items", data + "/u.item",
-                                      "--bootstrap-file", dir_->File("bootstrap"), "--no-progress"},
-                              &out, &err, "", 180), 0) << err;
+  std::vector<std::string> replay = {STREAMREC_BINARY, "replay", "--format", "movielens",
+                                     data + "/u.data", "--items", data + "/u.item",
+                                     "--brokers", bootstrap_, "--no-progress"};
+  if (broker_) {
+    for (const std::string& flag : broker_->TopicFlags()) replay.push_back(flag);
+  }
+  ASSERT_EQ(testing::RunToEnd(*dir_, replay, &out, &err, "", 180), 0) << err;
   // User 196's window as serving keeps it (the user stage's rules, operators.window.*
   // defaults: the newest 20 distinct items within 1 h of event time): those are the seen
   // items the served answer must leave out (u.data: user, item, rating, ts in seconds).
@@ -361,7 +400,7 @@ TEST_F(RunE2eTest, DashboardUsesOnlyExportedMetrics) {
   po.brokers = bootstrap_;
   auto producer = KafkaProducer::Create(po);
   ASSERT_TRUE(producer.ok());
-  ASSERT_TRUE((*producer)->Produce("clicks", "poison", "{not json").ok());
+  ASSERT_TRUE((*producer)->Produce(names_.clicks, "poison", "{not json").ok());
   ASSERT_TRUE((*producer)->Flush(10000).ok());
 
   const std::string dashboard =
@@ -407,7 +446,7 @@ TEST_F(RunE2eTest, KcatProducerAndKafkaPythonConsumerInterop) {
                             R"(","item_id":"item-00005","event":"purchase","ts":)" +
                             std::to_string(now_ms) + "}\n";
   std::string out, err;
-  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", "clicks", "-K", "\t"},
+  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", names_.clicks, "-K", "\t"},
                               &out, &err, click, 60), 0) << err;
   // Wait (bounded) until the serving operator has the click in the user's window.
   bool known = false;
@@ -419,14 +458,14 @@ TEST_F(RunE2eTest, KcatProducerAndKafkaPythonConsumerInterop) {
   ASSERT_TRUE(known) << "the kcat click never reached the serving operator";
   const std::string request = user + "\t" + R"({"request_id":"kcat-req-1","user_id":")" + user +
                               R"(","k":7})" + "\n";
-  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", "rec-requests", "-K", "\t"},
+  ASSERT_EQ(testing::RunToEnd(*dir_, {"/usr/bin/kcat", "-P", "-b", bootstrap_, "-t", names_.rec_requests, "-K", "\t"},
                               &out, &err, request, 60), 0) << err;
 
   const std::string script = dir_->File("consume.py");
   testing::WriteFile(script, R"PY(
 import json, sys, time
 from kafka import KafkaConsumer
-consumer = KafkaConsumer('recommendations', bootstrap_servers=sys.argv[1],
+consumer = KafkaConsumer(sys.argv[2], bootstrap_servers=sys.argv[1],
                          auto_offset_reset='earliest', enable_auto_commit=False,
                          consumer_timeout_ms=1000, api_version=(2, 0, 0))
 deadline = time.time() + 60
@@ -439,7 +478,7 @@ while time.time() < deadline:
             sys.exit(0)
 sys.exit(3)
 )PY");
-  const int code = testing::RunToEnd(*dir_, {"/usr/bin/python3", script, bootstrap_}, &out, &err, "", 120);
+  const int code = testing::RunToEnd(*dir_, {"/usr/bin/python3", script, bootstrap_, names_.recommendations}, &out, &err, "", 120);
   ASSERT_EQ(code, 0) << "kafka-python saw no answer\n" << err;
   std::istringstream fields(out);
   std::string key, items;
