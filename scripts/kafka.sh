@@ -162,6 +162,8 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Tests fail members over fast (session.timeout.ms of a few seconds); Kafka's floor is 6 s.
+group.min.session.timeout.ms=1000
 # Few threads: 2 shared cores.
 num.network.threads=2
 num.io.threads=2

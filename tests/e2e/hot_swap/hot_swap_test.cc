@@ -21,6 +21,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_broker.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 
@@ -49,18 +50,46 @@ bool WaitFor(Pred pred, seconds limit) {
 
 TEST(HotSwapE2eTest, SixVersionsOneCorruptUnderContinuousLoad) {
   testing::ScratchDir dir;
-  testing::Subprocess broker({STREAMREC_BINARY, "broker", "--partitions", "2", "--bootstrap-file",
-                              dir.File("bootstrap")},
-                             dir.File("broker.out"), dir.File("broker.err"));
-  ASSERT_TRUE(WaitFor([&] { return !testing::ReadFile(dir.File("bootstrap")).empty(); }, seconds(30)))
-      << broker.err();
-  const std::string bootstrap = testing::ReadFile(dir.File("bootstrap"));
+  // `streamrec broker` in its own process; in the real-kafka set the real broker instead,
+  // the topics made there under this test's names.
+  std::unique_ptr<testing::TestBroker> real;
+  {
+    const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
+    if (target.skip_reason) GTEST_SKIP() << *target.skip_reason;
+    if (target.real) {
+      EmbeddedBrokerOptions bo;
+      bo.default_partitions = 2;
+      auto started = testing::TestBroker::Start(bo, target);
+      ASSERT_TRUE(started.ok()) << started.status().ToString();
+      real = std::move(started).value();
+    }
+  }
+  const TopicNames topics = real ? real->Names() : TopicNames();
+  std::unique_ptr<testing::Subprocess> broker;
+  std::string bootstrap;
+  if (real) {
+    bootstrap = real->bootstrap_servers();
+  } else {
+    broker = std::make_unique<testing::Subprocess>(
+        std::vector<std::string>{STREAMREC_BINARY, "broker", "--partitions", "2",
+                                 "--bootstrap-file", dir.File("bootstrap")},
+        dir.File("broker.out"), dir.File("broker.err"));
+    ASSERT_TRUE(WaitFor([&] { return !testing::ReadFile(dir.File("bootstrap")).empty(); }, seconds(30)))
+        << broker->err();
+    bootstrap = testing::ReadFile(dir.File("bootstrap"));
+  }
 
-  testing::Subprocess serving({STREAMREC_BINARY, "stage", "serving", "--brokers", bootstrap,
-                               "--http", "127.0.0.1:0", "--metrics", "off", "--state-dir",
-                               dir.File("serving-state"), "--set", "serving.sanity.min_events=0",
-                               "--set", "serving.model_store=" + dir.File("models")},
-                              dir.File("serving.out"), dir.File("serving.err"));
+  std::vector<std::string> serving_argv = {
+      STREAMREC_BINARY, "stage", "serving", "--brokers", bootstrap,
+      "--http", "127.0.0.1:0", "--metrics", "off", "--state-dir",
+      dir.File("serving-state"), "--set", "serving.sanity.min_events=0",
+      "--set", "serving.model_store=" + dir.File("models")};
+  if (real) {
+    for (const std::string& flag : real->TopicFlags()) serving_argv.push_back(flag);
+    serving_argv.push_back("--set");
+    serving_argv.push_back("serving.group_id=" + real->Group("streamrec-serving"));
+  }
+  testing::Subprocess serving(serving_argv, dir.File("serving.out"), dir.File("serving.err"));
   std::string host;
   int port = 0;
   ASSERT_TRUE(WaitFor([&] {
@@ -157,13 +186,13 @@ TEST(HotSwapE2eTest, SixVersionsOneCorruptUnderContinuousLoad) {
   };
   for (const auto& m : manifests) {
     const auto announcement = training::ModelAnnouncement::FromManifest(m);
-    ASSERT_TRUE((*producer)->Produce("streamrec.models", "two_tower", announcement.ToJson()).ok());
+    ASSERT_TRUE((*producer)->Produce(topics.models, "two_tower", announcement.ToJson()).ok());
     ASSERT_TRUE((*producer)->Flush(10000).ok());
     for (int r = 0; r < 5; ++r, ++kafka_requests) {
       const std::string user = "user-" + std::to_string(r);
       const std::string req = R"({"request_id":"swap-)" + std::to_string(kafka_requests) +
                               R"(","user_id":")" + user + R"(","k":5})";
-      ASSERT_TRUE((*producer)->Produce("rec-requests", user, req).ok());
+      ASSERT_TRUE((*producer)->Produce(topics.rec_requests, user, req).ok());
     }
     ASSERT_TRUE((*producer)->Flush(10000).ok());
     if (&m == &corrupt) {
@@ -194,10 +223,10 @@ TEST(HotSwapE2eTest, SixVersionsOneCorruptUnderContinuousLoad) {
   co.brokers = bootstrap;
   auto consumer = KafkaConsumer::Create(co);
   ASSERT_TRUE(consumer.ok());
-  auto parts = (*consumer)->PartitionCount("recommendations", 10000);
+  auto parts = (*consumer)->PartitionCount(topics.recommendations, 10000);
   ASSERT_TRUE(parts.ok());
   std::vector<TopicPartitionOffset> assignment;
-  for (int p = 0; p < *parts; ++p) assignment.push_back({"recommendations", p, kOffsetBeginning});
+  for (int p = 0; p < *parts; ++p) assignment.push_back({topics.recommendations, p, kOffsetBeginning});
   ASSERT_TRUE((*consumer)->Assign(assignment).ok());
   std::map<std::string, int> answers;
   static const std::regex rid(R"re("request_id":"(swap-[0-9]+)")re");
@@ -224,8 +253,10 @@ TEST(HotSwapE2eTest, SixVersionsOneCorruptUnderContinuousLoad) {
 
   serving.Signal(SIGTERM);
   EXPECT_EQ(serving.Wait(seconds(60)), 0) << serving.err();
-  broker.Signal(SIGTERM);
-  EXPECT_EQ(broker.Wait(seconds(30)), 0);
+  if (broker) {
+    broker->Signal(SIGTERM);
+    EXPECT_EQ(broker->Wait(seconds(30)), 0);
+  }
 }
 
 }  // namespace

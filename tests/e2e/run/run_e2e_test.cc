@@ -102,6 +102,12 @@ class RunE2eTest : public ::testing::Test {
       argv.push_back("--brokers");
       argv.push_back(broker_->bootstrap_servers());
       for (const std::string& flag : broker_->TopicFlags()) argv.push_back(flag);
+      // The groups that config names; the user and item stages' (streamrec-user,
+      // streamrec-item) it does not, hence the CTest RESOURCE_LOCK (CMakeLists.txt).
+      for (const char* stage : {"serving", "trainer"}) {
+        argv.push_back("--set");
+        argv.push_back(std::string(stage) + ".group_id=" + broker_->Group(std::string("streamrec-") + stage));
+      }
     } else {
       argv.push_back("--bootstrap-file");
       argv.push_back(dir_->File("bootstrap"));

@@ -37,6 +37,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/topics.h"
+#include "tests/support/test_broker.h"
 #include "tests/unit/state/temp_dir.h"
 
 namespace streamrec::operators {
@@ -195,15 +196,35 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
 
   // The broker in its own process; every topic gets kPartitions partitions.
   static_assert(kClickPartitions == kItemPartitions);
-  TopicNames topics;
+  // In the real-kafka set: the real broker, the topics made there under this test's names.
+  std::unique_ptr<testing::TestBroker> real;
+  {
+    const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
+    if (target.skip_reason) GTEST_SKIP() << *target.skip_reason;
+    if (target.real) {
+      EmbeddedBrokerOptions bo;
+      bo.default_partitions = kClickPartitions;
+      auto started = testing::TestBroker::Start(bo, target);
+      ASSERT_TRUE(started.ok()) << started.status().ToString();
+      real = std::move(started).value();
+    }
+  }
+  const TopicNames topics = real ? real->Names() : TopicNames();
+  auto group_of = [&](const std::string& stage) {
+    return real ? real->Group("crash-" + stage) : "crash-" + stage;
+  };
   testing::TempDir dir;
   const std::string state_dir = dir.Sub("state");
   const std::string bootstrap_file = dir.Sub("bootstrap");
   Child broker({STREAMREC_BINARY, "broker", "--partitions", std::to_string(kClickPartitions),
                 "--bootstrap-file", bootstrap_file},
                dir.Sub("broker.log"));
-  broker.Start();
   std::string brokers;
+  if (real) {
+    brokers = real->bootstrap_servers();
+  } else {
+    broker.Start();
+  }
   for (int i = 0; i < 300 && brokers.empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (FILE* f = std::fopen(bootstrap_file.c_str(), "r")) {
@@ -216,7 +237,7 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   ASSERT_FALSE(brokers.empty()) << "streamrec broker did not write " << bootstrap_file;
 
   auto stage_args = [&](const std::string& stage) {
-    return std::vector<std::string>{
+    std::vector<std::string> args{
         STREAMREC_BINARY,
         "--log-level=info",
         "--set", "kafka.session.timeout.ms=3000",
@@ -232,7 +253,11 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
         "--state-dir", state_dir,
         // Metrics off: civetweb refuses to start as root (some sandboxes run tests so).
         "--metrics", "off",
-        "--group", "crash-" + stage};
+        "--group", group_of(stage)};
+    // Topic names (real broker): global --set flags, before the subcommand.
+    const std::vector<std::string> names = real ? real->TopicFlags() : std::vector<std::string>{};
+    args.insert(args.begin() + 2, names.begin(), names.end());
+    return args;
   };
   std::vector<std::unique_ptr<Child>> members;
   for (int i = 0; i < 2; ++i) {
@@ -365,7 +390,7 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   {
     ConsumerOptions co;
     co.brokers = brokers;
-    co.group_id = "crash-trainer";
+    co.group_id = group_of("trainer");
     auto probe = KafkaConsumer::Create(co);
     ASSERT_TRUE(probe.ok());
     std::vector<TopicPartitionOffset> tps;
