@@ -87,6 +87,18 @@ install_js_test_tools() {
   fi
 }
 
+# The real-kafka test set (tests/README.md) runs Apache Kafka through scripts/kafka.sh,
+# which needs Java 17+ and Maven; neither is a required package: without them those tests
+# are reported as skipped, with the reason.
+check_real_kafka_tools() {
+  local missing=()
+  command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java" ] || missing+=(java)
+  command -v mvn >/dev/null 2>&1 || missing+=(mvn)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "dev.sh: ${missing[*]} not found; the real-kafka tests will be skipped"
+  fi
+}
+
 case "$MODE" in
   build)
     install_packages
@@ -105,6 +117,7 @@ case "$MODE" in
     check_blas
     build
     install_js_test_tools
+    check_real_kafka_tools
     cd "$BUILD_DIR"
     ctest --output-on-failure -j "$(nproc)" --timeout 900 "$@"
     ;;
