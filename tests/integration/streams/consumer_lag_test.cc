@@ -13,6 +13,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "tests/support/test_broker.h"
 
 namespace streamrec {
 namespace {
@@ -56,9 +57,8 @@ class ConsumerLagTest : public ::testing::Test {
   void SetUp() override {
     EmbeddedBrokerOptions options;
     options.topics = {{"lag", 2, false}};
-    auto broker = EmbeddedBroker::Start(options);
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
+    STREAMREC_TEST_BROKER_OR_SKIP(broker_, options);
+    lag_ = broker_->Topic("lag");
     ProducerOptions popts;
     popts.brokers = broker_->bootstrap_servers();
     auto producer = KafkaProducer::Create(popts);
@@ -69,7 +69,7 @@ class ConsumerLagTest : public ::testing::Test {
   void Produce(int32_t partition, int n) {
     for (int i = 0; i < n; ++i) {
       ProduceMessage m;
-      m.topic = "lag";
+      m.topic = lag_;
       m.key = "k";
       m.value = "v" + std::to_string(i);
       m.partition = partition;
@@ -90,14 +90,15 @@ class ConsumerLagTest : public ::testing::Test {
     return consumer.ok() ? std::move(consumer).value() : nullptr;
   }
 
-  std::unique_ptr<EmbeddedBroker> broker_;
+  std::unique_ptr<testing::TestBroker> broker_;
+  std::string lag_;  // the topic
   std::unique_ptr<KafkaProducer> producer_;
 };
 
 TEST_F(ConsumerLagTest, AStalledConsumerShowsItsLagGrow) {
-  auto consumer = Consumer("lag-stalled", 100, "lag-group");
+  auto consumer = Consumer("lag-stalled", 100, broker_->Group("lag-group"));
   ASSERT_NE(consumer, nullptr);
-  ASSERT_TRUE(consumer->Subscribe({"lag"}).ok());
+  ASSERT_TRUE(consumer->Subscribe({lag_}).ok());
   Produce(0, 4);
   Produce(1, 6);
   std::vector<Record> read;
@@ -106,19 +107,19 @@ TEST_F(ConsumerLagTest, AStalledConsumerShowsItsLagGrow) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
   }
   ASSERT_EQ(read.size(), 10u);
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 0, 0));
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 1, 0));
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 0, 0));
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 1, 0));
 
   // The consumer stops polling (a stalled stage); the input keeps coming.
   Produce(0, 30);
   Produce(1, 5);
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 0, 30)) << Lag("lag-stalled", "lag", 0);
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 1, 5)) << Lag("lag-stalled", "lag", 1);
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 0, 30)) << Lag("lag-stalled", lag_, 0);
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 1, 5)) << Lag("lag-stalled", lag_, 1);
   // How far behind, in time, grows while it does not read.
-  const double behind = Behind("lag-stalled", "lag", 0);
+  const double behind = Behind("lag-stalled", lag_, 0);
   EXPECT_GT(behind, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_GT(Behind("lag-stalled", "lag", 0), behind);
+  EXPECT_GT(Behind("lag-stalled", lag_, 0), behind);
 
   // It catches up: the lag falls back to zero.
   read.clear();
@@ -127,42 +128,42 @@ TEST_F(ConsumerLagTest, AStalledConsumerShowsItsLagGrow) {
     ASSERT_TRUE(got.ok()) << got.status().ToString();
   }
   ASSERT_EQ(read.size(), 35u);
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 0, 0)) << Lag("lag-stalled", "lag", 0);
-  EXPECT_TRUE(LagBecomes("lag-stalled", "lag", 1, 0)) << Lag("lag-stalled", "lag", 1);
-  EXPECT_EQ(Behind("lag-stalled", "lag", 0), 0);
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 0, 0)) << Lag("lag-stalled", lag_, 0);
+  EXPECT_TRUE(LagBecomes("lag-stalled", lag_, 1, 0)) << Lag("lag-stalled", lag_, 1);
+  EXPECT_EQ(Behind("lag-stalled", lag_, 0), 0);
 
   // A closed consumer has no lag series left.
   ASSERT_TRUE(consumer->Close().ok());
-  EXPECT_EQ(Lag("lag-stalled", "lag", 0), -1);
-  EXPECT_EQ(Lag("lag-stalled", "lag", 1), -1);
-  EXPECT_EQ(Behind("lag-stalled", "lag", 0), -1);
+  EXPECT_EQ(Lag("lag-stalled", lag_, 0), -1);
+  EXPECT_EQ(Lag("lag-stalled", lag_, 1), -1);
+  EXPECT_EQ(Behind("lag-stalled", lag_, 0), -1);
 }
 
 TEST_F(ConsumerLagTest, EveryAssignedPartitionHasALagBeforeItsFirstMessage) {
   Produce(0, 7);
   auto consumer = Consumer("lag-unread", 100);
   ASSERT_NE(consumer, nullptr);
-  ASSERT_TRUE(consumer->Assign({{"lag", 0, kOffsetBeginning}, {"lag", 1, kOffsetBeginning}}).ok());
+  ASSERT_TRUE(consumer->Assign({{lag_, 0, kOffsetBeginning}, {lag_, 1, kOffsetBeginning}}).ok());
   // Created at 0 by the assignment, then set from the watermarks without a poll.
-  EXPECT_GE(Lag("lag-unread", "lag", 1), 0);
-  EXPECT_TRUE(LagBecomes("lag-unread", "lag", 0, 7)) << Lag("lag-unread", "lag", 0);
-  EXPECT_EQ(Lag("lag-unread", "lag", 1), 0);
+  EXPECT_GE(Lag("lag-unread", lag_, 1), 0);
+  EXPECT_TRUE(LagBecomes("lag-unread", lag_, 0, 7)) << Lag("lag-unread", lag_, 0);
+  EXPECT_EQ(Lag("lag-unread", lag_, 1), 0);
   // Assigned at the end, it is not behind; what arrives after that is lag.
-  ASSERT_TRUE(consumer->Assign({{"lag", 0, kOffsetEnd}}).ok());
-  EXPECT_EQ(Lag("lag-unread", "lag", 1), -1);  // no longer assigned
+  ASSERT_TRUE(consumer->Assign({{lag_, 0, kOffsetEnd}}).ok());
+  EXPECT_EQ(Lag("lag-unread", lag_, 1), -1);  // no longer assigned
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(Lag("lag-unread", "lag", 0), 0);
+  EXPECT_EQ(Lag("lag-unread", lag_, 0), 0);
   Produce(0, 3);
-  EXPECT_TRUE(LagBecomes("lag-unread", "lag", 0, 3)) << Lag("lag-unread", "lag", 0);
+  EXPECT_TRUE(LagBecomes("lag-unread", lag_, 0, 3)) << Lag("lag-unread", lag_, 0);
 }
 
 TEST_F(ConsumerLagTest, WithoutTheTimerOnlyFetchesMoveTheLag) {
   Produce(0, 7);
   auto consumer = Consumer("lag-no-timer", 0);
   ASSERT_NE(consumer, nullptr);
-  ASSERT_TRUE(consumer->Assign({{"lag", 0, kOffsetBeginning}}).ok());
+  ASSERT_TRUE(consumer->Assign({{lag_, 0, kOffsetBeginning}}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(Lag("lag-no-timer", "lag", 0), 0);  // the fault the timer fixes
+  EXPECT_EQ(Lag("lag-no-timer", lag_, 0), 0);  // the fault the timer fixes
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "streams/kafka_producer.h"
 #include "streams/stream_metrics.h"
 #include "streams/topics.h"
+#include "tests/support/test_broker.h"
 
 namespace streamrec {
 namespace {
@@ -51,9 +52,10 @@ double RejectedCount(const std::string& reason) {
 TEST(DeadLetterQueue, BadClicksGoToTheDlqUnchangedWithReasonHeaders) {
   EmbeddedBrokerOptions bo;
   bo.topics = {{kClicksTopic, 2, false}, {kClicksDlqTopic, 2, false}};
-  auto broker = EmbeddedBroker::Start(bo);
-  ASSERT_TRUE(broker.ok());
-  const std::string brokers = (*broker)->bootstrap_servers();
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, bo);
+  const std::string brokers = broker->bootstrap_servers();
+  const std::string clicks = broker->Topic(kClicksTopic);
+  const std::string clicks_dlq = broker->Topic(kClicksDlqTopic);
 
   // Raw messages straight onto `clicks`, as a frontend might send them.
   const std::vector<std::string> inputs = {
@@ -70,7 +72,7 @@ TEST(DeadLetterQueue, BadClicksGoToTheDlqUnchangedWithReasonHeaders) {
   ASSERT_TRUE(producer.ok());
   for (size_t i = 0; i < inputs.size(); ++i) {
     KafkaHeaders h = {{"trace", "t" + std::to_string(i)}};
-    ASSERT_TRUE((*producer)->Produce(kClicksTopic, "key" + std::to_string(i), inputs[i], &h).ok());
+    ASSERT_TRUE((*producer)->Produce(clicks, "key" + std::to_string(i), inputs[i], &h).ok());
   }
   ASSERT_TRUE((*producer)->Flush(30000).ok());
 
@@ -78,10 +80,10 @@ TEST(DeadLetterQueue, BadClicksGoToTheDlqUnchangedWithReasonHeaders) {
   const double unknown_before = RejectedCount("unknown_event_type");
 
   // The stage: validate, route.
-  DeadLetterQueue dlq(producer->get(), kClicksDlqTopic);
+  DeadLetterQueue dlq(producer->get(), clicks_dlq);
   ClickEventParser parser;
   std::vector<ClickEvent> accepted;
-  for (const Record& r : ReadAll(brokers, kClicksTopic, 2, inputs.size())) {
+  for (const Record& r : ReadAll(brokers, clicks, 2, inputs.size())) {
     ClickParseResult result = parser.Parse(r.value);
     if (result.ok()) {
       accepted.push_back(result.event);
@@ -92,7 +94,7 @@ TEST(DeadLetterQueue, BadClicksGoToTheDlqUnchangedWithReasonHeaders) {
   ASSERT_TRUE((*producer)->Flush(30000).ok());
   ASSERT_EQ(accepted.size(), 2u);
 
-  std::vector<Record> dead = ReadAll(brokers, kClicksDlqTopic, 2, 4);
+  std::vector<Record> dead = ReadAll(brokers, clicks_dlq, 2, 4);
   ASSERT_EQ(dead.size(), 4u);
   std::map<std::string, const Record*> by_key;
   for (const Record& r : dead) by_key[r.key] = &r;
@@ -116,7 +118,7 @@ TEST(DeadLetterQueue, BadClicksGoToTheDlqUnchangedWithReasonHeaders) {
     }
     EXPECT_EQ(r.Header("trace").value_or(""), "t" + e.key.substr(3));  // original headers kept
     const std::string source(r.Header(kRejectSourceHeader).value_or(""));
-    EXPECT_EQ(source.rfind("clicks[", 0), 0u) << source;
+    EXPECT_EQ(source.rfind(clicks + "[", 0), 0u) << source;
   }
   EXPECT_EQ(RejectedCount("bad_json") - bad_json_before, 1);
   EXPECT_EQ(RejectedCount("unknown_event_type") - unknown_before, 1);
