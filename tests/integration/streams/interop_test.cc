@@ -12,6 +12,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_broker.h"
 
 namespace streamrec {
 namespace {
@@ -53,10 +54,11 @@ class InteropTest : public ::testing::Test {
     for (const char* t : {"from-kcat", "from-us", "from-python", "partition-probe"}) {
       o.topics.push_back({t, kPartitions, false});
     }
-    auto broker = EmbeddedBroker::Start(o);
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
+    STREAMREC_TEST_BROKER_OR_SKIP(broker_, o);
   }
+
+  // This test's name of topic `name` (tests/support/test_broker.h).
+  std::string T(const std::string& name) const { return broker_->Topic(name); }
 
   // Everything on `topic`, read with our consumer from the beginning of every partition.
   std::vector<Record> ReadAll(const std::string& topic, size_t n) {
@@ -65,7 +67,7 @@ class InteropTest : public ::testing::Test {
     auto consumer = KafkaConsumer::Create(o);
     EXPECT_TRUE(consumer.ok());
     std::vector<TopicPartitionOffset> tps;
-    for (int p = 0; p < kPartitions; ++p) tps.push_back({topic, p, kOffsetBeginning});
+    for (int p = 0; p < kPartitions; ++p) tps.push_back({T(topic), p, kOffsetBeginning});
     EXPECT_TRUE((*consumer)->Assign(tps).ok());
     std::vector<Record> out;
     for (int i = 0; i < 300 && out.size() < n; ++i) {
@@ -87,7 +89,8 @@ class InteropTest : public ::testing::Test {
     EXPECT_TRUE(producer.ok());
     for (int i = 0; i < kN; ++i) {
       ProduceMessage m;
-      m.topic = "partition-probe";
+      const std::string probe_topic = T("partition-probe");
+      m.topic = probe_topic;
       const std::string key = "user-" + std::to_string(i);
       m.key = key;
       m.value = "x";
@@ -106,13 +109,13 @@ class InteropTest : public ::testing::Test {
     for (int i = 0; i < kN; ++i) {
       KafkaHeaders h = {{"origin", "streamrec"}, {"seq", std::to_string(i)}};
       ASSERT_TRUE((*producer)
-                      ->Produce(topic, "user-" + std::to_string(i), "ours-" + std::to_string(i), &h)
+                      ->Produce(T(topic), "user-" + std::to_string(i), "ours-" + std::to_string(i), &h)
                       .ok());
     }
     ASSERT_TRUE((*producer)->Flush(30000).ok());
   }
 
-  std::unique_ptr<EmbeddedBroker> broker_;
+  std::unique_ptr<testing::TestBroker> broker_;
   ScratchDir dir_;
 };
 
@@ -125,7 +128,8 @@ TEST_F(InteropTest, KcatProducesOurConsumerReadsTheSameMessages) {
   // murmur2_random is the Java client's partitioner, which our producer uses too.
   const int rc = RunShell(dir_,
                           "kcat -P -b " + broker_->bootstrap_servers() +
-                              " -t from-kcat -K '\t' -H origin=kcat -X partitioner=murmur2_random",
+                              " -t " + T("from-kcat") +
+                              " -K '\t' -H origin=kcat -X partitioner=murmur2_random",
                           input, 60, &out, &err);
   ASSERT_EQ(rc, 0) << err;
   std::vector<Record> records = ReadAll("from-kcat", kN);
@@ -148,7 +152,7 @@ TEST_F(InteropTest, OurProducerKcatConsumesTheSameMessages) {
   std::string out, err;
   const int rc = RunShell(dir_,
                           "kcat -C -b " + broker_->bootstrap_servers() +
-                              " -t from-us -o beginning -e -q -f '%p\\t%k\\t%s\\t%h\\n'",
+                              " -t " + T("from-us") + " -o beginning -e -q -f '%p\\t%k\\t%s\\t%h\\n'",
                           "", 60, &out, &err);
   ASSERT_EQ(rc, 0) << err;
   auto lines = SplitLines(out);
@@ -180,10 +184,10 @@ from kafka import KafkaConsumer, KafkaProducer
 bs = sys.argv[1]
 p = KafkaProducer(bootstrap_servers=bs)
 for i in range(int(sys.argv[2])):
-    p.send("from-python", key=b"user-%d" % i, value=b"python-%d" % i, headers=[("origin", b"python")])
+    p.send(sys.argv[3], key=b"user-%d" % i, value=b"python-%d" % i, headers=[("origin", b"python")])
 p.flush()
 p.close()
-c = KafkaConsumer("from-us", bootstrap_servers=bs, auto_offset_reset="earliest",
+c = KafkaConsumer(sys.argv[4], bootstrap_servers=bs, auto_offset_reset="earliest",
                   group_id=None, consumer_timeout_ms=10000)
 for m in c:
     hs = ",".join("%s=%s" % (k, v.decode()) for k, v in m.headers)
@@ -194,7 +198,8 @@ c.close()
   std::string out, err;
   const int rc = RunShell(dir_,
                           std::string(kPython) + " " + dir_.File("interop.py") + " " +
-                              broker_->bootstrap_servers() + " " + std::to_string(kN),
+                              broker_->bootstrap_servers() + " " + std::to_string(kN) + " " +
+                              T("from-python") + " " + T("from-us"),
                           "", 90, &out, &err);
   ASSERT_EQ(rc, 0) << err;
 
