@@ -498,6 +498,20 @@ Result<std::vector<TopicPartitionOffset>> KafkaConsumer::Positions(
   return ToOffsets(parts.get());
 }
 
+Result<std::vector<TopicPartitionOffset>> KafkaConsumer::OffsetsForTimes(
+    const std::vector<TopicPartitionOffset>& timestamps, int timeout_ms) {
+  OwnedPartitions parts(timestamps);
+  auto code = rep_->consumer->offsetsForTimes(parts.get(), timeout_ms);
+  if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("offsets for times", code);
+  for (const auto* p : parts.get()) {
+    if (p->err() != RdKafka::ERR_NO_ERROR) {
+      return ErrorStatus("offsets for times of " + internal::PartitionName(p->topic(), p->partition()),
+                         p->err());
+    }
+  }
+  return ToOffsets(parts.get());
+}
+
 Status KafkaConsumer::Seek(const TopicPartitionOffset& to, int timeout_ms) {
   std::unique_ptr<RdKafka::TopicPartition> tp(
       RdKafka::TopicPartition::create(to.topic, to.partition, to.offset));

@@ -112,6 +112,12 @@ class KafkaConsumer {
   // Next offset to read for these partitions (kOffsetStored where unknown).
   Result<std::vector<TopicPartitionOffset>> Positions(
       const std::vector<TopicPartitionOffset>& partitions);
+  // For each partition, the earliest offset whose message timestamp is at or after that
+  // partition's `offset` field read as a timestamp (ms since the epoch); kOffsetEnd where
+  // no such message exists. librdkafka's mock cluster answers kOffsetEnd for every
+  // timestamp (it does not index them), so callers must treat kOffsetEnd as "maybe none".
+  Result<std::vector<TopicPartitionOffset>> OffsetsForTimes(
+      const std::vector<TopicPartitionOffset>& timestamps, int timeout_ms);
   // Moves the read position of an assigned partition.
   Status Seek(const TopicPartitionOffset& to, int timeout_ms);
 

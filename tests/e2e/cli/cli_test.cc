@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,8 @@
 #include "streams/dead_letter_queue.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
+#include "streams/kafka_producer.h"
+#include "streams/topic_admin.h"
 #include "streams/topics.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_data.h"
@@ -334,6 +337,88 @@ TEST(Cli, ReplayStopsAtABadLineUnlessSkipBad) {
                      &out, &err),
             0);
   EXPECT_NE(err.find("--format: parquet not in {movielens,jsonl,csv}"), std::string::npos) << err;
+}
+
+// A backfill: a time range of clicks re-published, as it was, to another topic.
+TEST(Cli, ReplayFromTopicRepublishesATimeRangeAsItWas) {
+  auto broker = StartBroker(3);
+  const std::string brokers = broker->bootstrap_servers();
+  ProducerOptions po;
+  po.brokers = brokers;
+  auto producer = KafkaProducer::Create(po);
+  ASSERT_TRUE(producer.ok());
+  const int64_t base = 1732270000000;  // 2024-11-22T10:06:40Z
+  std::multiset<std::tuple<std::string, std::string, int64_t>> in_range;
+  for (int i = 0; i < 200; ++i) {
+    const std::string user = "u" + std::to_string(i % 7);
+    const int64_t ts = base + i * 1000;
+    const std::string value = R"({"user_id":")" + user + R"(","item_id":"i)" + std::to_string(i) +
+                              R"(","event":"click","ts":)" + std::to_string(ts) + "}";
+    ProduceMessage m;
+    m.topic = "clicks";
+    m.key = user;
+    m.value = value;
+    m.timestamp_ms = ts;
+    ASSERT_TRUE((*producer)->Produce(m).ok());
+    if (i >= 50 && i < 150) in_range.insert({user, value, ts});
+  }
+  ASSERT_TRUE((*producer)->Flush(10000).ok());
+
+  ScratchDir dir;
+  std::string out, err;
+  // [10:07:30Z, base + 150 s): events 50..149.
+  ASSERT_EQ(RunToEnd(dir,
+                     {kBinary, "replay", "--from-topic", "clicks", "--start-time",
+                      "2024-11-22T10:07:30Z", "--end-time", std::to_string(base + 150 * 1000),
+                      "--topic", "clicks-backfill", "--brokers", brokers, "--no-progress"},
+                     &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out.rfind("replay: 100 of 200 records of clicks in [2024-11-22T10:07:30Z, " +
+                          std::to_string(base + 150 * 1000) + ") (3 partitions, ",
+                      0),
+            0u)
+      << out;
+  EXPECT_NE(out.find("-> clicks-backfill, 100 delivered, 0 failed"), std::string::npos) << out;
+  std::multiset<std::tuple<std::string, std::string, int64_t>> copied;
+  std::map<std::string, int64_t> last_ts;  // one user's events keep their order
+  // The target was created by the first produce to it, with the broker's default count.
+  TopicAdminOptions ao;
+  ao.brokers = brokers;
+  auto topics = ListTopics(ao);
+  ASSERT_TRUE(topics.ok()) << topics.status().ToString();
+  int backfill_partitions = 0;
+  for (const TopicInfo& t : *topics) {
+    if (t.name == "clicks-backfill") backfill_partitions = t.partitions;
+  }
+  ASSERT_GT(backfill_partitions, 0);
+  for (const Record& r : ReadTopic(brokers, "clicks-backfill", backfill_partitions, 100)) {
+    copied.insert({r.key, r.value, r.timestamp_ms});
+    EXPECT_GT(r.timestamp_ms, last_ts[r.key]) << r.key;
+    last_ts[r.key] = r.timestamp_ms;
+  }
+  EXPECT_EQ(copied.size(), in_range.size());
+  EXPECT_EQ(copied, in_range);
+
+  // Into the topic it reads: refused before anything is sent (the range would count twice).
+  EXPECT_EQ(RunToEnd(dir, {kBinary, "replay", "--from-topic", "clicks", "--brokers", brokers},
+                     &out, &err),
+            2);
+  EXPECT_NE(err.find("the range would be counted twice"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(dir,
+                     {kBinary, "replay", "--from-topic", "clicks", "--topic", "x", "--start-time",
+                      "noon", "--brokers", brokers},
+                     &out, &err),
+            2);
+  EXPECT_NE(err.find("--start-time: time 'noon'"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(dir,
+                     {kBinary, "replay", "--from-topic", "nope", "--topic", "x", "--brokers",
+                      brokers},
+                     &out, &err),
+            1);
+  EXPECT_NE(err.find("topic nope does not exist"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(dir, {kBinary, "replay", "--brokers", brokers}, &out, &err), 2);
+  EXPECT_NE(err.find("name a history FILE (or --from-topic TOPIC)"), std::string::npos) << err;
 }
 
 TEST(Cli, RunStartsBrokerAndGeneratorUntilInterrupted) {
