@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `streamrec produce` vs `kcat -P` producing the same 100k click events into the embedded
-# broker, same run, interleaved, median of RUNS runs each. Both key by user id, use the
-# Java partitioner and idempotence (acks=all); streamrec also validates every line.
-#   bench/streams/produce_vs_kcat.sh [BUILD_DIR] [RUNS]
+# broker (or, BROKER=real, a real Apache Kafka 4.4.0 broker from scripts/kafka.sh), same
+# run, interleaved, median of RUNS runs each. Both key by user id, use the Java partitioner
+# and idempotence (acks=all); streamrec also validates every line.
+#   bench/streams/produce_vs_kcat.sh [BUILD_DIR] [RUNS] [embedded|real]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${1:-$ROOT/build}"
 RUNS="${2:-5}"
+BROKER="${3:-embedded}"
 BIN="$BUILD/bin/streamrec"
 DATA="${STREAMREC_DATA_DIR:-$ROOT/../shared/data}/ml-100k/u.data"
 [ -f "$DATA" ] || { echo "$DATA not found; set STREAMREC_DATA_DIR (README: Test data)" >&2; exit 1; }
@@ -15,6 +17,7 @@ WORK="$(mktemp -d /tmp/streamrec-bench-XXXXXX)"
 BROKER_PID=""
 cleanup() {
   if [ -n "$BROKER_PID" ]; then kill -TERM "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; fi
+  if [ "$BROKER" = real ]; then bash "$ROOT/scripts/kafka.sh" stop --state-dir "$WORK/kafka" || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -27,10 +30,21 @@ awk -F'\t' '{printf "u%s\t{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"c
 LINES=$(wc -l < "$WORK/events.jsonl")
 BYTES=$(wc -c < "$WORK/events.jsonl")
 
-"$BIN" broker --partitions 8 --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.out" 2>&1 &
-BROKER_PID=$!
-for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
-B="$(cat "$WORK/bootstrap")"
+case "$BROKER" in
+  embedded)
+    "$BIN" broker --partitions 8 --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.out" 2>&1 &
+    BROKER_PID=$!
+    for _ in $(seq 1 300); do [ -s "$WORK/bootstrap" ] && break; sleep 0.1; done
+    B="$(cat "$WORK/bootstrap")"
+    BROKER_DESC="embedded (librdkafka mock cluster), 8 partitions"
+    ;;
+  real)
+    B="$(bash "$ROOT/scripts/kafka.sh" start --state-dir "$WORK/kafka")"
+    "$BIN" topics create --brokers "$B" --partitions 8 --replication 1 --topic clicks --topic clicks.dlq > /dev/null
+    BROKER_DESC="Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$ROOT/scripts/kafka/pom.xml") (scripts/kafka.sh: single-node KRaft, -Xmx512m, SerialGC, 2 network + 2 I/O threads), 8 partitions"
+    ;;
+  *) echo "broker must be embedded or real, not '$BROKER'" >&2; exit 2 ;;
+esac
 
 now() { date +%s.%N; }
 # Floating-point arithmetic without bc: calc "1.5 / 3".
@@ -55,7 +69,7 @@ for i in $(seq 1 "$RUNS"); do
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 mo=$(median "${ours[@]}"); mk=$(median "${theirs[@]}"); mi=$(median "${inner[@]}"); ms=$(median "${startup[@]}")
-echo "events: $LINES ($BYTES bytes), runs: $RUNS, broker: embedded, 8 partitions"
+echo "events: $LINES ($BYTES bytes), runs: $RUNS, broker: $BROKER_DESC"
 echo "streamrec produce runs (s): ${ours[*]}"
 echo "kcat -P runs (s):           ${theirs[*]}"
 echo "streamrec produce, own time (s): ${inner[*]}"
