@@ -24,6 +24,7 @@
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
 #include "streams/topics.h"
+#include "tests/support/test_broker.h"
 #include "tests/unit/state/temp_dir.h"
 
 namespace streamrec::operators {
@@ -85,19 +86,22 @@ TEST(StagesIntegrationTest, ClickStreamThroughBothStagesEqualsBatchRecomputation
   const std::vector<ClickEvent> events = SyntheticEvents(100000);
   ASSERT_EQ(events.size(), 100000u);
 
-  TopicNames topics;
+  const TopicNames defaults;
   EmbeddedBrokerOptions bo;
-  bo.topics = {{topics.clicks, kClickPartitions},      {topics.clicks_dlq, 1},
-               {topics.cooc_deltas, kItemPartitions},   {topics.training_examples, 4},
-               {topics.item_neighbors, 4},              {topics.item_stats, 4}};
-  auto broker = EmbeddedBroker::Start(bo);
-  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-  const std::string brokers = (*broker)->bootstrap_servers();
+  bo.topics = {{defaults.clicks, kClickPartitions},      {defaults.clicks_dlq, 1},
+               {defaults.cooc_deltas, kItemPartitions},   {defaults.training_examples, 4},
+               {defaults.item_neighbors, 4},              {defaults.item_stats, 4}};
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, bo);
+  const std::string brokers = broker->bootstrap_servers();
+  // The topics under this test's names (the defaults on the embedded broker).
+  const TopicNames topics = broker->Names();
   testing::TempDir dir;
 
   UserStageOptions uo;
   uo.item_partitions = kItemPartitions;
+  uo.topics = topics;
   ItemStageOptions io;
+  io.topics = topics;
   KafkaProperties props = {{"compression.type", "lz4"}};
 
   std::atomic<bool> stop{false};
@@ -106,10 +110,10 @@ TEST(StagesIntegrationTest, ClickStreamThroughBothStagesEqualsBatchRecomputation
   ro.brokers = brokers;
   ro.properties = props;
   ro.state_dir = dir.path();
-  ro.group_id = "it-user";
+  ro.group_id = broker->Group("it-user");
   auto user = StageRunner::Create(UserStageTopology(uo), ro);
   ASSERT_TRUE(user.ok()) << user.status().ToString();
-  ro.group_id = "it-item";
+  ro.group_id = broker->Group("it-item");
   auto item = StageRunner::Create(ItemStageTopology(io), ro);
   ASSERT_TRUE(item.ok()) << item.status().ToString();
   std::thread user_thread([&] { user_status = (*user)->Run([&] { return stop.load(); }); });

@@ -21,6 +21,7 @@
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
+#include "tests/support/test_broker.h"
 #include "tests/support/tiny_trainer.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
@@ -47,9 +48,7 @@ class ServingOperatorTest : public ::testing::Test {
     dir_ = tmpl;
     EmbeddedBrokerOptions bopts;
     bopts.default_partitions = 2;
-    auto broker = EmbeddedBroker::Start(bopts);
-    ASSERT_TRUE(broker.ok()) << broker.status().ToString();
-    broker_ = std::move(broker).value();
+    STREAMREC_TEST_BROKER_OR_SKIP(broker_, bopts);
     ProducerOptions popts;
     popts.brokers = broker_->bootstrap_servers();
     auto producer = KafkaProducer::Create(popts);
@@ -65,14 +64,17 @@ class ServingOperatorTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
+  // `topic` is a default topic name; on the real broker the test's own (TestBroker::Topic).
   void Produce(const std::string& topic, const std::string& key, const std::string& value) {
-    ASSERT_TRUE(producer_->Produce(topic, key, value).ok());
+    ASSERT_TRUE(producer_->Produce(broker_->Topic(topic), key, value).ok());
   }
   void Flush() { ASSERT_TRUE(producer_->Flush(10000).ok()); }
 
   void StartOperator(const std::function<void(ServingOperatorOptions&)>& tweak = {}) {
     ServingOperatorOptions options;
     options.brokers = broker_->bootstrap_servers();
+    options.topics = broker_->Names();
+    options.group_id = broker_->Group(options.group_id);
     options.poll_timeout_ms = 50;
     options.service.recommender.popular_weight = 0.1;
     if (tweak) tweak(options);
@@ -89,7 +91,9 @@ class ServingOperatorTest : public ::testing::Test {
       EXPECT_TRUE(c.ok());
       consumer_ = std::move(c).value();
       std::vector<TopicPartitionOffset> tps;
-      for (int32_t p = 0; p < 2; ++p) tps.push_back({"recommendations", p, kOffsetBeginning});
+      for (int32_t p = 0; p < 2; ++p) {
+        tps.push_back({broker_->Topic("recommendations"), p, kOffsetBeginning});
+      }
       EXPECT_TRUE(consumer_->Assign(tps).ok());
     }
     for (int i = 0; i < 300 && responses_.size() < n; ++i) {
@@ -112,7 +116,7 @@ class ServingOperatorTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::unique_ptr<EmbeddedBroker> broker_;
+  std::unique_ptr<testing::TestBroker> broker_;
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::map<std::string, std::string> responses_;
@@ -213,13 +217,13 @@ TEST_F(ServingOperatorTest, PostedEventsFlowThroughClicksIntoRecommendations) {
 }
 
 // Every `clicks` record so far (both partitions), waiting until `n` arrived (at most 30 s).
-std::vector<Record> ReadClicks(const std::string& brokers, size_t n) {
+std::vector<Record> ReadClicks(const testing::TestBroker& broker, size_t n) {
   ConsumerOptions copts;
-  copts.brokers = brokers;
+  copts.brokers = broker.bootstrap_servers();
   auto c = KafkaConsumer::Create(copts);
   EXPECT_TRUE(c.ok());
   std::vector<TopicPartitionOffset> tps;
-  for (int32_t p = 0; p < 2; ++p) tps.push_back({"clicks", p, kOffsetBeginning});
+  for (int32_t p = 0; p < 2; ++p) tps.push_back({broker.Topic("clicks"), p, kOffsetBeginning});
   EXPECT_TRUE((*c)->Assign(tps).ok());
   std::vector<Record> out;
   for (int i = 0; i < 300 && out.size() < n; ++i) EXPECT_TRUE((*c)->PollBatch(100, 100, &out).ok());
@@ -241,9 +245,10 @@ TEST_F(ServingOperatorTest, PostedEventsAreAcceptedOnlyOnceKafkaAcknowledgedThem
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 202) << res->body;
   // Acknowledged means written: it is on `clicks` already.
-  ASSERT_EQ(ReadClicks(broker_->bootstrap_servers(), 1).size(), 1u);
+  ASSERT_EQ(ReadClicks(*broker_, 1).size(), 1u);
 
-  ASSERT_TRUE(broker_->SetBrokerDown(-1).ok());
+  if (broker_->embedded() == nullptr) GTEST_SKIP() << "takes the embedded broker down";
+  ASSERT_TRUE(broker_->embedded()->SetBrokerDown(-1).ok());
   const auto posted = std::chrono::steady_clock::now();
   res = client.Post("/v1/events", "[" + event(2) + "," + event(3) + "]", "application/json");
   const double secs =
@@ -256,7 +261,7 @@ TEST_F(ServingOperatorTest, PostedEventsAreAcceptedOnlyOnceKafkaAcknowledgedThem
       << res->body;
   EXPECT_LT(secs, 30);  // bounded (the bound is 1.5 s; a loaded machine is slow)
 
-  ASSERT_TRUE(broker_->SetBrokerUp(-1).ok());
+  ASSERT_TRUE(broker_->embedded()->SetBrokerUp(-1).ok());
   // The client retries until the producer reconnected (librdkafka backs off up to 10 s).
   int status = 0;
   for (int i = 0; i < 30 && status != 202; ++i) {
@@ -273,7 +278,7 @@ TEST_F(ServingOperatorTest, PostedEventsAreAcceptedOnlyOnceKafkaAcknowledgedThem
   // message.timeout.ms (= the ack timeout), unless the broker came back first (at least
   // once: the client was told 503 and may send them again).
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  std::vector<Record> clicks = ReadClicks(broker_->bootstrap_servers(), 2);
+  std::vector<Record> clicks = ReadClicks(*broker_, 2);
   std::set<std::string> items;
   for (const Record& r : clicks) {
     ClickEventParser parser;
@@ -334,6 +339,8 @@ TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
 TEST_F(ServingOperatorTest, AFailingLoopEndsRunWithItsCause) {
   ServingOperatorOptions options;
   options.brokers = broker_->bootstrap_servers();
+  options.topics = broker_->Names();
+  options.group_id = broker_->Group(options.group_id);
   options.serve_http = false;
   options.poll_timeout_ms = 50;
   options.table_fetch_wait_ms = -1;  // librdkafka refuses it: the tables consumer cannot start
