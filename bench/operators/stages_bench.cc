@@ -6,6 +6,10 @@
 //    list it changed (probe pairs of fresh items injected into a live stream).
 // Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
+//   [--brokers HOST:PORT]
+// --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
+// broker; every run creates its own topics (Admin API, replication 1) and groups there,
+// named with a per-run suffix.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,6 +18,7 @@
 #include <limits>
 #include <cstring>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -32,6 +37,7 @@
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
+#include "streams/topic_admin.h"
 #include "streams/topics.h"
 
 namespace streamrec::operators {
@@ -60,6 +66,7 @@ struct Flags {
   int freshness_s = 20;
   bool throughput = true;
   bool freshness = true;
+  std::string brokers;  // "" = the embedded broker
 };
 
 struct TempDir {
@@ -86,14 +93,61 @@ void Die(const std::string& what, const Status& st) {
   std::exit(1);
 }
 
-std::unique_ptr<EmbeddedBroker> StartBroker(int partitions) {
-  TopicNames t;
-  EmbeddedBrokerOptions bo;
-  bo.topics = {{t.clicks, partitions},         {t.clicks_dlq, 1},          {t.cooc_deltas, partitions},
-               {t.training_examples, partitions}, {t.item_neighbors, partitions}, {t.item_stats, partitions}};
-  auto b = EmbeddedBroker::Start(bo);
-  if (!b.ok()) Die("broker", b.status());
-  return std::move(b).value();
+// The broker of one run: the embedded one, or the topics of this run on --brokers.
+struct BenchBroker {
+  std::unique_ptr<EmbeddedBroker> embedded;
+  std::string brokers;
+  TopicNames topics;
+  std::string suffix;  // of this run's topics and groups on --brokers; "" embedded
+};
+
+BenchBroker StartBroker(const Flags& f) {
+  BenchBroker b;
+  TopicNames& t = b.topics;
+  const int partitions = f.partitions;
+  if (!f.brokers.empty()) {
+    static int run = 0;
+    b.suffix = ".bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++);
+    for (std::string* name : {&t.clicks, &t.clicks_dlq, &t.cooc_deltas, &t.training_examples,
+                              &t.item_neighbors, &t.item_stats}) {
+      *name += b.suffix;
+    }
+  }
+  const std::vector<TopicSpec> specs = {
+      {t.clicks, partitions},         {t.clicks_dlq, 1},          {t.cooc_deltas, partitions},
+      {t.training_examples, partitions}, {t.item_neighbors, partitions, true}, {t.item_stats, partitions, true}};
+  if (f.brokers.empty()) {
+    EmbeddedBrokerOptions bo;
+    bo.topics = specs;
+    auto e = EmbeddedBroker::Start(bo);
+    if (!e.ok()) Die("broker", e.status());
+    b.embedded = std::move(e).value();
+    b.brokers = b.embedded->bootstrap_servers();
+    return b;
+  }
+  b.brokers = f.brokers;
+  TopicAdminOptions ao;
+  ao.brokers = f.brokers;
+  ao.replication_factor = 1;
+  auto created = CreateTopics(ao, specs);
+  if (!created.ok()) Die("create topics", created.status());
+  for (const auto& c : *created) {
+    if (!c.status.ok()) Die("create " + c.name, c.status);
+  }
+  // The broker's metadata knows a new topic a moment after CreateTopics answers.
+  for (int i = 0; i < 300; ++i) {
+    auto listed = ListTopics(ao);
+    size_t found = 0;
+    if (listed.ok()) {
+      for (const auto& info : *listed) {
+        for (const auto& spec : specs) found += info.name == spec.name ? 1 : 0;
+      }
+    }
+    if (found == specs.size()) return b;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Die("topics", Status::Timeout("the new topics did not appear in the metadata within 30 s"));
+  return b;
 }
 
 const KafkaProperties kProps = {{"compression.type", "lz4"}};
@@ -105,19 +159,21 @@ struct Stages {
   std::atomic<bool> user_ended{false}, item_ended{false};
   Status user_status, item_status;
 
-  Stages(const std::string& brokers, const std::string& state_dir, int partitions, int window) {
+  Stages(const BenchBroker& broker, const std::string& state_dir, int partitions, int window) {
     UserStageOptions uo;
     uo.window.max_items = static_cast<size_t>(window);
     uo.item_partitions = partitions;
+    uo.topics = broker.topics;
     ItemStageOptions io;
+    io.topics = broker.topics;
     StageRunnerOptions ro;
-    ro.brokers = brokers;
+    ro.brokers = broker.brokers;
     ro.properties = kProps;
     ro.state_dir = state_dir;
-    ro.group_id = "bench-user";
+    ro.group_id = "bench-user" + broker.suffix;
     auto u = StageRunner::Create(UserStageTopology(uo), ro);
     if (!u.ok()) Die("user stage", u.status());
-    ro.group_id = "bench-item";
+    ro.group_id = "bench-item" + broker.suffix;
     auto i = StageRunner::Create(ItemStageTopology(io), ro);
     if (!i.ok()) Die("item stage", i.status());
     user = std::move(u).value();
@@ -174,9 +230,9 @@ struct ThroughputResult {
 
 ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   ThroughputResult r;
-  TopicNames topics;
-  auto broker = StartBroker(f.partitions);
-  const std::string brokers = broker->bootstrap_servers();
+  const BenchBroker broker = StartBroker(f);
+  const TopicNames& topics = broker.topics;
+  const std::string& brokers = broker.brokers;
   TempDir dir;
 
   // 1. The backlog.
@@ -234,7 +290,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   // 3. Both stages on the backlog.
   const std::string state_dir = dir.path + "/state";
   const double cpu0 = CpuSeconds();
-  Stages stages(brokers, state_dir, f.partitions, f.window);
+  Stages stages(broker, state_dir, f.partitions, f.window);
   const auto t0 = Clock::now();
   while (stages.user->records_processed() < f.events - low) {
     stages.Check();
@@ -278,11 +334,11 @@ struct FreshnessResult {
 };
 
 FreshnessResult RunFreshness(const Flags& f) {
-  TopicNames topics;
-  auto broker = StartBroker(f.partitions);
-  const std::string brokers = broker->bootstrap_servers();
+  const BenchBroker broker = StartBroker(f);
+  const TopicNames& topics = broker.topics;
+  const std::string& brokers = broker.brokers;
   TempDir dir;
-  Stages stages(brokers, dir.path + "/state", f.partitions, f.window);
+  Stages stages(broker, dir.path + "/state", f.partitions, f.window);
 
   ConsumerOptions co;
   co.brokers = brokers;
@@ -414,10 +470,11 @@ int main(int argc, char** argv) {
     else if (a == "--freshness-s") f.freshness_s = std::atoi(next());
     else if (a == "--no-throughput") f.throughput = false;
     else if (a == "--no-freshness") f.freshness = false;
+    else if (a == "--brokers") f.brokers = next();
     else {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
-                   "       [--freshness-s S] [--no-throughput] [--no-freshness]\n");
+                   "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
