@@ -21,6 +21,7 @@
 #include "streams/topic_admin.h"
 #include "streams/topics.h"
 #include "tests/support/subprocess.h"
+#include "tests/support/test_broker.h"
 #include "tests/support/test_data.h"
 
 namespace streamrec {
@@ -223,21 +224,22 @@ TEST(Cli, ProduceValidatesKeysByUserAndRoutesBadLinesToTheDlq) {
 }
 
 TEST(Cli, ProduceSyntheticPublishesEventsAndTheCatalogue) {
-  auto broker = StartBroker(2);
+  EmbeddedBrokerOptions bo;
+  bo.default_partitions = 2;
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, bo);
+  const TopicNames names = broker->Names();
   ScratchDir dir;
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir,
-                     {kBinary, "produce", "--synthetic", "3000", "--synthetic-items", "300",
-                      "--seed", "5", "--brokers", broker->bootstrap_servers()},
-                     &out, &err),
-            0)
-      << err;
-  EXPECT_EQ(out.rfind("produce: 3000 synthetic events -> clicks, 300 items -> items, 3300 "
-                      "delivered, 0 failed, ",
+  std::vector<std::string> argv = {kBinary, "produce", "--synthetic", "3000", "--synthetic-items", "300",
+                                   "--seed", "5", "--brokers", broker->bootstrap_servers()};
+  for (const std::string& flag : broker->TopicFlags()) argv.push_back(flag);
+  ASSERT_EQ(RunToEnd(dir, argv, &out, &err), 0) << err;
+  EXPECT_EQ(out.rfind("produce: 3000 synthetic events -> " + names.clicks + ", 300 items -> " +
+                          names.items + ", 3300 delivered, 0 failed, ",
                       0),
             0u)
       << out;
-  auto clicks = ReadTopic(broker->bootstrap_servers(), "clicks", 2, 3000);
+  auto clicks = ReadTopic(broker->bootstrap_servers(), names.clicks, 2, 3000);
   EXPECT_EQ(clicks.size(), 3000u);
   ClickEventParser parser;
   for (const Record& r : clicks) {
@@ -246,7 +248,7 @@ TEST(Cli, ProduceSyntheticPublishesEventsAndTheCatalogue) {
     EXPECT_EQ(r.key, parsed.event.user_id);
     EXPECT_EQ(r.timestamp_ms, parsed.event.ts_ms);
   }
-  auto items = ReadTopic(broker->bootstrap_servers(), "items", 2, 300);
+  auto items = ReadTopic(broker->bootstrap_servers(), names.items, 2, 300);
   EXPECT_EQ(items.size(), 300u);
 }
 
@@ -255,23 +257,23 @@ TEST(Cli, ReplayMovieLens100kInTimestampOrderWithOriginalTimestamps) {
   if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
   const std::string ml100k = *ml;
   // 100k events of ~90 bytes over 8 partitions stay well under the mock's ~5 MB per partition.
-  auto broker = StartBroker(8);
+  EmbeddedBrokerOptions bo;
+  bo.default_partitions = 8;
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, bo);
+  const TopicNames names = broker->Names();
   ScratchDir dir;
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir,
-                     {kBinary, "replay", "--format", "movielens", ml100k + "/u.data", "--items",
-                      ml100k + "/u.item", "--brokers", broker->bootstrap_servers()},
-                     &out, &err),
-            0)
-      << err;
+  std::vector<std::string> argv = {kBinary, "replay", "--format", "movielens", ml100k + "/u.data", "--items",
+                                   ml100k + "/u.item", "--brokers", broker->bootstrap_servers()};
+  for (const std::string& flag : broker->TopicFlags()) argv.push_back(flag);
+  ASSERT_EQ(RunToEnd(dir, argv, &out, &err), 0) << err;
   EXPECT_EQ(
-      out.rfind("replay: 100000 events from " + ml100k +
-                    "/u.data (movielens), 0 skipped, 1681 items -> items, 100000 sent -> clicks, "
-                    "101681 delivered, 0 failed, ",
+      out.rfind("replay: 100000 events from " + ml100k + "/u.data (movielens), 0 skipped, 1681 items -> " +
+                    names.items + ", 100000 sent -> " + names.clicks + ", 101681 delivered, 0 failed, ",
                 0),
       0u)
       << out;
-  auto clicks = ReadTopic(broker->bootstrap_servers(), "clicks", 8, 100000);
+  auto clicks = ReadTopic(broker->bootstrap_servers(), names.clicks, 8, 100000);
   ASSERT_EQ(clicks.size(), 100000u);
   ClickEventParser parser;
   std::map<int32_t, int64_t> last_ts;
@@ -294,7 +296,7 @@ TEST(Cli, ReplayMovieLens100kInTimestampOrderWithOriginalTimestamps) {
   EXPECT_EQ(items.size(), 1682u);
   EXPECT_EQ(min_ts, 874724710000);
   EXPECT_EQ(max_ts, 893286638000);
-  auto catalogue = ReadTopic(broker->bootstrap_servers(), "items", 8, 1681);
+  auto catalogue = ReadTopic(broker->bootstrap_servers(), names.items, 8, 1681);
   EXPECT_EQ(catalogue.size(), 1681u);
 }
 
