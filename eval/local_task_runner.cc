@@ -30,6 +30,9 @@ Result<std::unique_ptr<LocalTaskRunner>> LocalTaskRunner::Open(runtime::Topology
   options.state_dir = state_dir;
   options.clock = &runner->clock_;
   options.open_retry_ms = 0;
+  // In-process evaluation commits after every event into a temporary store that no crash
+  // outlives: syncing each commit would only cost time.
+  options.sync_commits = false;
   auto task = runtime::StreamTask::Open(runner->topology_, partition, options);
   if (!task.ok()) return task.status();
   runner->task_ = std::move(task).value();

@@ -6,26 +6,33 @@
 namespace streamrec::runtime {
 namespace {
 
-constexpr uint8_t kFormat = 1;
+constexpr uint8_t kFormatBeforeEpochs = 1;  // marks were bare sequences
+constexpr uint8_t kFormat = 2;
 
 }  // namespace
 
 InputPosition::Verdict InputPosition::Admit(const Record& record) {
   if (record.offset >= 0) next_offsets_[record.partition] = record.offset + 1;
-  int32_t source = -1;
-  uint64_t seq = 0;
+  state::SourceMark mark;
   auto header = record.Header(state::kSourceMarkHeader);
-  if (!header || !state::ParseSourceMark(*header, &source, &seq)) {
+  if (!header || !state::ParseSourceMark(*header, &mark)) {
     ++unmarked_;
     ++admitted_;
     return Verdict::kUnmarked;
   }
-  uint64_t& mark = marks_[{record.partition, source}];
-  if (seq <= mark) {
+  const auto key = std::make_pair(record.partition, mark.partition);
+  auto it = marks_.find(key);
+  const bool known = it != marks_.end();
+  state::SourcePosition pos = known ? it->second : state::SourcePosition{};
+  // Within an epoch the sequence decides; a new epoch (the source's store was lost and
+  // it replays its input) is applied from the source offsets not applied yet.
+  const state::Admission a = state::JudgeSourceMark(mark, /*has_peer=*/false, known, &pos);
+  if (!a.apply) {
     ++duplicates_;
     return Verdict::kDuplicate;
   }
-  mark = seq;
+  marks_[key] = pos;
+  if (a.restart) ++restarts_;
   ++admitted_;
   return Verdict::kNew;
 }
@@ -38,7 +45,7 @@ std::optional<int64_t> InputPosition::next_offset(int32_t partition) const {
 
 uint64_t InputPosition::mark(int32_t partition, int32_t source_partition) const {
   auto it = marks_.find({partition, source_partition});
-  return it == marks_.end() ? 0 : it->second;
+  return it == marks_.end() ? 0 : it->second.sequence;
 }
 
 std::string InputPosition::Encode() const {
@@ -50,10 +57,12 @@ std::string InputPosition::Encode() const {
     w.Put<int64_t>(off);
   }
   w.Put<uint32_t>(static_cast<uint32_t>(marks_.size()));
-  for (const auto& [key, seq] : marks_) {
+  for (const auto& [key, pos] : marks_) {
     w.Put<uint32_t>(static_cast<uint32_t>(key.first));
     w.Put<uint32_t>(static_cast<uint32_t>(key.second));
-    w.Put<uint64_t>(seq);
+    w.Put<uint64_t>(pos.epoch);
+    w.Put<uint64_t>(pos.sequence);
+    w.Put<int64_t>(pos.next_offset);
   }
   w.Put<int64_t>(duplicates_);
   w.Put<int64_t>(unmarked_);
@@ -66,7 +75,9 @@ Result<InputPosition> InputPosition::Decode(std::string_view bytes) {
   InputPosition pos;
   uint8_t format = 0;
   uint32_t n = 0;
-  if (!r.Get(&format) || format != kFormat) return Status::Corruption("input position: unknown format");
+  if (!r.Get(&format) || (format != kFormat && format != kFormatBeforeEpochs)) {
+    return Status::Corruption("input position: unknown format");
+  }
   if (!r.Get(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t p = 0;
@@ -77,9 +88,15 @@ Result<InputPosition> InputPosition::Decode(std::string_view bytes) {
   if (!r.Get(&n) || n > bytes.size()) return Status::Corruption("input position: truncated");
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t p = 0, s = 0;
-    uint64_t seq = 0;
-    if (!r.Get(&p) || !r.Get(&s) || !r.Get(&seq)) return Status::Corruption("input position: truncated marks");
-    pos.marks_[{static_cast<int32_t>(p), static_cast<int32_t>(s)}] = seq;
+    state::SourcePosition mark;
+    if (!r.Get(&p) || !r.Get(&s)) return Status::Corruption("input position: truncated marks");
+    if (format == kFormat && (!r.Get(&mark.epoch) || !r.Get(&mark.sequence) || !r.Get(&mark.next_offset))) {
+      return Status::Corruption("input position: truncated marks");
+    }
+    if (format == kFormatBeforeEpochs && !r.Get(&mark.sequence)) {
+      return Status::Corruption("input position: truncated marks");
+    }
+    pos.marks_[{static_cast<int32_t>(p), static_cast<int32_t>(s)}] = mark;
   }
   if (!r.Get(&pos.duplicates_) || !r.Get(&pos.unmarked_) || !r.Get(&pos.admitted_) || !r.AtEnd()) {
     return Status::Corruption("input position: bad counters");

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "core/status.h"
+#include "state/exactly_once.h"
 #include "streams/record.h"
 
 namespace streamrec::runtime {
@@ -20,7 +21,10 @@ namespace streamrec::runtime {
 //
 // Marks are kept per input partition because a producing task's messages (one sequence
 // per source partition) are spread over the input's partitions by key: only within one
-// input partition do they arrive in sequence order. One thread uses it.
+// input partition do they arrive in sequence order. A source whose store was lost starts
+// a new epoch and replays its input; its messages are then judged by the source offsets
+// they carry (state::JudgeSourceMark), so nothing applied before is applied twice and
+// nothing new is dropped. One thread uses it.
 class InputPosition {
  public:
   enum class Verdict {
@@ -38,6 +42,8 @@ class InputPosition {
   const std::map<int32_t, int64_t>& next_offsets() const { return next_offsets_; }
   // The sequence applied last for (input partition, source partition); 0 if none.
   uint64_t mark(int32_t partition, int32_t source_partition) const;
+  // New epochs of a source accepted since this position was created (not persisted).
+  int64_t restarts() const { return restarts_; }
   int64_t duplicates() const { return duplicates_; }
   int64_t unmarked() const { return unmarked_; }
   int64_t admitted() const { return admitted_; }
@@ -52,10 +58,11 @@ class InputPosition {
 
  private:
   std::map<int32_t, int64_t> next_offsets_;
-  std::map<std::pair<int32_t, int32_t>, uint64_t> marks_;
+  std::map<std::pair<int32_t, int32_t>, state::SourcePosition> marks_;
   int64_t duplicates_ = 0;  // dropped so far (kDuplicate)
   int64_t unmarked_ = 0;    // kUnmarked so far
   int64_t admitted_ = 0;    // kNew + kUnmarked so far
+  int64_t restarts_ = 0;
 };
 
 }  // namespace streamrec::runtime

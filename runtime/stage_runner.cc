@@ -182,8 +182,10 @@ Status StageRunner::CommitTasks(const std::vector<StreamTask*>& tasks, bool clos
   for (StreamTask* task : tasks) {
     auto out = task->CommitState(closing);
     if (!out.ok()) return out.status().WithContext(topology_.name + " commit");
-    if (!out->empty() && task->stored_offset()) {
-      offsets.push_back({topology_.source_topic, task->partition(), *task->stored_offset()});
+    if ((!out->empty() || closing) && task->stored_offset()) {
+      // Never below a replay bound: an earlier epoch may have sent outputs up to it.
+      const int64_t bound = std::max(*task->stored_offset(), task->replay_until());
+      offsets.push_back({topology_.source_topic, task->partition(), bound});
     }
     outputs.emplace_back(task->partition(), std::move(out).value());
   }
@@ -312,25 +314,20 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
   assigned_.store(static_cast<int>(tasks_.size()));
 }
 
-void StageRunner::OnPartitionsRevoked(KafkaConsumer* consumer,
+void StageRunner::OnPartitionsRevoked(KafkaConsumer* /*consumer*/,
                                       const std::vector<TopicPartitionOffset>& partitions) {
   if (managed_ != nullptr) {
     if (error_.ok()) Fail(CommitManaged(partitions, /*closing=*/false));
     DropManaged(partitions, "revoked");
     return;
   }
-  std::vector<TopicPartitionOffset> offsets;
   for (const auto& tp : partitions) {
     auto it = tasks_.find(tp.partition);
     if (tp.topic != topology_.source_topic || it == tasks_.end()) continue;
+    // The closing commit also moves the group offset to the stored one (for lag tools,
+    // and never beyond the store: a group offset above it reads as a lost WAL tail).
     Fail(CloseTask(tp.partition, /*commit=*/true));
     spdlog::info("[{}] revoked {}:{}", topology_.name, tp.topic, tp.partition);
-    if (tp.offset >= 0) offsets.push_back(tp);
-  }
-  // The group's offsets are informational (lag); the stage resumes from its own.
-  if (!offsets.empty() && error_.ok()) {
-    Status st = consumer->CommitSync(offsets);
-    if (!st.ok()) spdlog::warn("[{}] committing group offsets: {}", topology_.name, st.ToString());
   }
 }
 

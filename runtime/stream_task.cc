@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -46,24 +47,57 @@ Status StreamTask::Init() {
   // The previous owner of the partition (another process, after a rebalance) may still
   // hold the DB lock for a moment.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.open_retry_ms);
-  while (true) {
-    auto db = state::StateDb::Open(db_options);
-    if (db.ok()) {
-      db_ = std::move(db).value();
-      break;
+  auto open_db = [&]() -> Status {
+    while (true) {
+      auto db = state::StateDb::Open(db_options);
+      if (db.ok()) {
+        db_ = std::move(db).value();
+        return Status::Ok();
+      }
+      const bool locked = db.status().message().find("lock") != std::string::npos;
+      if (!locked || std::chrono::steady_clock::now() >= deadline) return db.status();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    const bool locked = db.status().message().find("lock") != std::string::npos;
-    if (!locked || std::chrono::steady_clock::now() >= deadline) return db.status();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  };
+  auto open_bookkeeping = [this]() -> Status {
+    auto meta_cf = db_->ColumnFamily("meta");
+    auto outbox_cf = db_->ColumnFamily("outbox");
+    if (!meta_cf.ok()) return meta_cf.status();
+    if (!outbox_cf.ok()) return outbox_cf.status();
+    meta_ = std::make_unique<state::MetaTable>(db_.get(), *meta_cf);
+    outbox_ = std::make_unique<state::Outbox>(db_.get(), *outbox_cf, meta_.get());
+    return outbox_->Load();
+  };
+  STREAMREC_RETURN_IF_ERROR(open_db());
+  STREAMREC_RETURN_IF_ERROR(open_bookkeeping());
+  // Where the stage was before (the group offset, committed before any commit's outputs
+  // left): asked once, for a new store and to check an existing one.
+  std::optional<int64_t> previous;
+  if (options_.previous_end_offset) previous = options_.previous_end_offset();
+  if (!outbox_->fresh() && previous) {
+    auto offset = meta_->LoadOffset(topology_.source_topic, partition_);
+    if (!offset.ok()) return offset.status();
+    // A store that replays below its own bound is behind the group offset by design.
+    if (offset->value_or(0) < *previous && *previous > outbox_->replay_until()) {
+      // The store is behind outputs that already left: the tail of its WAL was lost (a
+      // machine crash before the data reached the disk) or it was restored from an older
+      // copy. Reusing its sequence would collide with what downstream applied, and its
+      // pending state cannot be matched to it; it is rebuilt from the source instead, as a
+      // lost store is (DESIGN §3, "Durability").
+      spdlog::error("[{}] partition {}: the store ends at offset {} but outputs up to offset {} were already "
+                    "produced (a lost WAL tail or an older copy): discarding it and rebuilding from the source",
+                    topology_.name, partition_, offset->value_or(0), *previous);
+      outbox_.reset();
+      meta_.reset();
+      db_.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(db_options.path, ec);
+      if (ec) return Status::IoError("removing " + db_options.path + ": " + ec.message());
+      STREAMREC_RETURN_IF_ERROR(open_db());
+      STREAMREC_RETURN_IF_ERROR(open_bookkeeping());
+    }
   }
   auto cf = [this](const std::string& name) { return db_->ColumnFamily(name); };
-  auto meta_cf = cf("meta");
-  auto outbox_cf = cf("outbox");
-  if (!meta_cf.ok()) return meta_cf.status();
-  if (!outbox_cf.ok()) return outbox_cf.status();
-  meta_ = std::make_unique<state::MetaTable>(db_.get(), *meta_cf);
-  outbox_ = std::make_unique<state::Outbox>(db_.get(), *outbox_cf, meta_.get());
-  STREAMREC_RETURN_IF_ERROR(outbox_->Load());
   if (outbox_->fresh()) {
     // No sequence: a new store, or one deleted or lost. Its sequence restarts at 1, so it
     // must not be mistaken downstream for re-sends of the previous store's: a new epoch.
@@ -71,8 +105,6 @@ Status StreamTask::Init() {
     const uint64_t now_ms = static_cast<uint64_t>(SystemClock().NowMillis());
     uint64_t epoch = (now_ms << 16) ^ (std::random_device{}() & 0xffffu);
     if (epoch == 0) epoch = 1;
-    std::optional<int64_t> previous;
-    if (options_.previous_end_offset) previous = options_.previous_end_offset();
     state::StateWriteBatch batch;
     outbox_->StartEpoch(&batch, epoch, previous.value_or(-1));
     STREAMREC_RETURN_IF_ERROR(db_->Write(&batch));

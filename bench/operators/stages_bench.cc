@@ -6,6 +6,7 @@
 //    list it changed (probe pairs of fresh items injected into a live stream).
 // Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
+//   [--sync-commits on|off|both]
 //   [--brokers HOST:PORT]
 // --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
 // broker; every run creates its own topics (Admin API, replication 1) and groups there,
@@ -67,6 +68,10 @@ struct Flags {
   bool throughput = true;
   bool freshness = true;
   std::string brokers;  // "" = the embedded broker
+  // Stage commits synced (StageRunnerOptions::sync_commits); --sync-commits both runs
+  // each throughput run twice, off and on (order alternating), on the same backlog seed.
+  bool sync_commits = true;
+  bool sync_both = false;
 };
 
 struct TempDir {
@@ -159,7 +164,8 @@ struct Stages {
   std::atomic<bool> user_ended{false}, item_ended{false};
   Status user_status, item_status;
 
-  Stages(const BenchBroker& broker, const std::string& state_dir, int partitions, int window) {
+  Stages(const BenchBroker& broker, const std::string& state_dir, int partitions, int window,
+         bool sync_commits) {
     UserStageOptions uo;
     uo.window.max_items = static_cast<size_t>(window);
     uo.item_partitions = partitions;
@@ -170,6 +176,7 @@ struct Stages {
     ro.brokers = broker.brokers;
     ro.properties = kProps;
     ro.state_dir = state_dir;
+    ro.sync_commits = sync_commits;
     ro.group_id = "bench-user" + broker.suffix;
     auto u = StageRunner::Create(UserStageTopology(uo), ro);
     if (!u.ok()) Die("user stage", u.status());
@@ -290,7 +297,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   // 3. Both stages on the backlog.
   const std::string state_dir = dir.path + "/state";
   const double cpu0 = CpuSeconds();
-  Stages stages(broker, state_dir, f.partitions, f.window);
+  Stages stages(broker, state_dir, f.partitions, f.window, f.sync_commits);
   const auto t0 = Clock::now();
   while (stages.user->records_processed() < f.events - low) {
     stages.Check();
@@ -338,7 +345,7 @@ FreshnessResult RunFreshness(const Flags& f) {
   const TopicNames& topics = broker.topics;
   const std::string& brokers = broker.brokers;
   TempDir dir;
-  Stages stages(broker, dir.path + "/state", f.partitions, f.window);
+  Stages stages(broker, dir.path + "/state", f.partitions, f.window, f.sync_commits);
 
   ConsumerOptions co;
   co.brokers = brokers;
@@ -471,26 +478,51 @@ int main(int argc, char** argv) {
     else if (a == "--no-throughput") f.throughput = false;
     else if (a == "--no-freshness") f.freshness = false;
     else if (a == "--brokers") f.brokers = next();
-    else {
+    else if (a == "--sync-commits") {
+      const std::string v = next();
+      if (v != "on" && v != "off" && v != "both") {
+        std::fprintf(stderr, "--sync-commits takes on, off or both\n");
+        return 2;
+      }
+      f.sync_commits = v != "off";
+      f.sync_both = v == "both";
+    } else {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
-                   "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n");
+                   "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n"
+                   "       [--sync-commits on|off|both]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
   if (f.throughput) {
-    std::printf("| run | events | bare consume ev/s | both stages ev/s | ratio | bare ev/CPU-s | stages ev/CPU-s | CPU ratio | user stage done s | WA user | WA item | state MB / 1M ev | exact | clicks dropped by broker | cooc-delta msgs dropped by broker |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("| run | sync | events | bare consume ev/s | both stages ev/s | ratio | bare ev/CPU-s | stages ev/CPU-s | CPU ratio | user stage done s | WA user | WA item | state MB / 1M ev | exact | clicks dropped by broker | cooc-delta msgs dropped by broker |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     std::vector<ThroughputResult> results;
+    std::vector<double> sync_ratios;  // --sync-commits both: stages ev/s on / off, per run
     for (int run = 0; run < f.runs; ++run) {
-      ThroughputResult r = RunThroughput(f, 42 + static_cast<uint64_t>(run));
-      results.push_back(r);
-      std::printf("| %d | %lld | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | %.1f | %.2f | %.2f | %.1f | %s | %lld | %lld |\n",
-                  run + 1, static_cast<long long>(f.events), r.baseline_eps, r.stages_eps, r.ratio,
-                  r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
-                  r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker),
-                  static_cast<long long>(r.deltas_dropped));
-      std::fflush(stdout);
+      std::vector<bool> modes = {f.sync_commits};
+      if (f.sync_both) modes = run % 2 == 0 ? std::vector<bool>{false, true} : std::vector<bool>{true, false};
+      double eps[2] = {0, 0};
+      for (bool sync : modes) {
+        Flags rf = f;
+        rf.sync_commits = sync;
+        ThroughputResult r = RunThroughput(rf, 42 + static_cast<uint64_t>(run));
+        results.push_back(r);
+        eps[sync ? 1 : 0] = r.stages_eps;
+        std::printf("| %d | %s | %lld | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | %.1f | %.2f | %.2f | %.1f | %s | %lld | %lld |\n",
+                    run + 1, sync ? "on" : "off", static_cast<long long>(f.events), r.baseline_eps, r.stages_eps,
+                    r.ratio, r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
+                    r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker),
+                    static_cast<long long>(r.deltas_dropped));
+        std::fflush(stdout);
+      }
+      if (f.sync_both && eps[0] > 0) sync_ratios.push_back(eps[1] / eps[0]);
+    }
+    if (!sync_ratios.empty()) {
+      std::sort(sync_ratios.begin(), sync_ratios.end());
+      std::printf("\nsynced / unsynced stages ev/s, per run:");
+      for (double x : sync_ratios) std::printf(" %.3f", x);
+      std::printf("; median %.3f\n\n", sync_ratios[sync_ratios.size() / 2]);
     }
     auto median = [&](auto field) {
       std::vector<double> v;
@@ -498,7 +530,7 @@ int main(int argc, char** argv) {
       std::sort(v.begin(), v.end());
       return v[v.size() / 2];
     };
-    std::printf("| median | | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | | %.2f | %.2f | %.1f | | | |\n",
+    std::printf("| median (all rows) | | | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | | %.2f | %.2f | %.1f | | | |\n",
                 median([](const ThroughputResult& r) { return r.baseline_eps; }),
                 median([](const ThroughputResult& r) { return r.stages_eps; }),
                 median([](const ThroughputResult& r) { return r.ratio; }),

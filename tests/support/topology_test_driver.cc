@@ -1,5 +1,6 @@
 #include "tests/support/topology_test_driver.h"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace streamrec::runtime {
@@ -63,7 +64,9 @@ Status TopologyTestDriver::Commit(bool deliver, bool ack, bool closing) {
   auto out = task_->CommitState(closing);
   if (!out.ok()) return out.status();
   // As StageRunner does: the group offset moves before the outputs are produced.
-  if (!out->empty() && task_->stored_offset()) group_offset_ = task_->stored_offset();
+  if ((!out->empty() || closing) && task_->stored_offset()) {
+    group_offset_ = std::max(*task_->stored_offset(), task_->replay_until());
+  }
   if (!deliver) return Status::Ok();
   return Deliver(std::move(out).value(), ack);
 }

@@ -1,5 +1,6 @@
 // The user and item stages driven without a broker (TopologyTestDriver): record-level
 // behaviour, then the whole chain under random crashes compared with the batch view.
+#include <filesystem>
 #include <map>
 #include <random>
 
@@ -524,13 +525,31 @@ TEST(StagesChainTest, RandomCrashesGiveTheBatchViewExactly) {
   }
 }
 
-// A user-stage store is lost (deleted) while the item stage has applied part of what it
-// sent: one partition after a crash whose last commit's outputs were lost in flight (its
-// pending peer counts go with the store), the other after a clean close. Each reopens an
-// empty store, draws a new epoch and reprocesses `clicks` from offset 0: below its group
-// offset record by record, so the item stage keeps exactly what it had not applied. More
-// crashes come during the replay. Nothing is dropped and nothing counts twice.
-TEST(StagesChainTest, DeletedUserStoreIsReplayedExactlyOnce) {
+// How a user-stage store is lost in StoreLossIsReplayedExactlyOnce.
+enum class StoreLoss {
+  kDeleted,  // the directory is gone
+  kWalTail,  // the tail of its WAL is gone (a machine crash before it reached the disk)
+};
+
+// The WAL files of a RocksDB and their sizes.
+std::map<std::string, uintmax_t> WalSizes(const std::string& db_dir) {
+  std::map<std::string, uintmax_t> sizes;
+  for (const auto& e : std::filesystem::directory_iterator(db_dir)) {
+    if (e.path().extension() == ".log") sizes[e.path().string()] = e.file_size();
+  }
+  return sizes;
+}
+
+// A user-stage store is lost while the item stage has applied part of what it sent.
+// kDeleted: one partition after a crash whose last commit's outputs were lost in flight
+// (its pending peer counts go with the store), the other after a clean close. Each
+// reopens an empty store, draws a new epoch and reprocesses `clicks` from offset 0: below
+// its group offset record by record, so the item stage keeps exactly what it had not
+// applied. kWalTail: both crash and their WALs are cut back to an earlier commit, behind
+// outputs the item stage applied; the task sees its store behind its group offset and
+// rebuilds it the same way. More crashes come during the replay. Nothing is dropped and
+// nothing counts twice.
+void StoreLossIsReplayedExactlyOnce(StoreLoss loss) {
   constexpr int kUserParts = 2, kItemParts = 3;
   std::mt19937_64 rng(11);
   std::vector<ClickEvent> events;
@@ -601,29 +620,62 @@ TEST(StagesChainTest, DeletedUserStoreIsReplayedExactlyOnce) {
       if (rng() % 3 == 0) feed_items();
     }
   };
-  for (int p = 0; p < kUserParts; ++p) run_user(p, static_cast<int64_t>(clicks[p].size()) * 6 / 10);
+  std::vector<std::map<std::string, uintmax_t>> synced(kUserParts);
+  for (int p = 0; p < kUserParts; ++p) {
+    run_user(p, static_cast<int64_t>(clicks[p].size()) * 3 / 10);
+    ASSERT_TRUE(users[p]->Commit().ok());
+    synced[p] = WalSizes(dir.path() + "/user-" + std::to_string(p));
+    collect(p);
+    run_user(p, static_cast<int64_t>(clicks[p].size()) * 6 / 10);
+  }
   feed_items();
 
-  // Partition 0: a commit whose outputs never arrive, then the process dies and its disk
-  // is gone. Partition 1: a clean close, then its directory is deleted.
-  for (int32_t i = 0; i < 15; ++i) ASSERT_TRUE(users[0]->PipeInput(clicks[0][upos[0]++]).ok());
-  ASSERT_TRUE(users[0]->Commit(/*deliver=*/false).ok());
   const uint64_t old_epochs[] = {users[0]->task()->epoch(), users[1]->task()->epoch()};
-  users[0]->Crash();
-  ASSERT_TRUE(users[1]->Close().ok());
-  collect(1);
+  if (loss == StoreLoss::kDeleted) {
+    // Partition 0: a commit whose outputs never arrive, then the process dies and its disk
+    // is gone. Partition 1: a clean close, then its directory is deleted.
+    for (int32_t i = 0; i < 15; ++i) ASSERT_TRUE(users[0]->PipeInput(clicks[0][upos[0]++]).ok());
+    ASSERT_TRUE(users[0]->Commit(/*deliver=*/false).ok());
+    users[0]->Crash();
+    ASSERT_TRUE(users[1]->Close().ok());
+    collect(1);
+    for (int p = 0; p < kUserParts; ++p) ASSERT_TRUE(users[p]->DeleteStore().ok());
+  } else {
+    // Everything after the recorded commit was in the OS's cache only: a machine crash
+    // takes it. The item stage had applied outputs of the lost commits.
+    for (int p = 0; p < kUserParts; ++p) {
+      ASSERT_TRUE(users[p]->Commit().ok());
+      collect(p);
+      users[p]->Crash();
+      int cut = 0;
+      for (const auto& [path, size] : WalSizes(dir.path() + "/user-" + std::to_string(p))) {
+        auto it = synced[p].find(path);
+        const uintmax_t keep = it == synced[p].end() ? 0 : it->second;
+        if (keep < size) {
+          std::filesystem::resize_file(path, keep);
+          ++cut;
+        }
+      }
+      ASSERT_GT(cut, 0) << "no WAL tail to lose: the test would prove nothing";
+    }
+    feed_items();
+  }
   for (int p = 0; p < kUserParts; ++p) {
-    ASSERT_TRUE(users[p]->DeleteStore().ok());
     ASSERT_TRUE(users[p]->Open().ok());
     EXPECT_NE(users[p]->task()->epoch(), old_epochs[p]);
     ASSERT_TRUE(users[p]->group_offset().has_value());
     EXPECT_EQ(users[p]->task()->replay_until(), *users[p]->group_offset());
     EXPECT_GT(users[p]->task()->replay_until(), 0);
-    EXPECT_EQ(users[p]->next_input_offset(), 0) << "the offsets were in the lost store";
+    EXPECT_EQ(users[p]->next_input_offset(), 0) << "the store is rebuilt from the source";
     upos[p] = 0;
   }
-  // Reprocess everything from offset 0, crashes included, and drain.
-  for (int p = 0; p < kUserParts; ++p) run_user(p, static_cast<int64_t>(clicks[p].size()));
+  // Reprocess everything from offset 0, crashes included, and drain. A crash during the
+  // replay reopens the rebuilt store (behind the group offset by design): same epoch.
+  const uint64_t new_epochs[] = {users[0]->task()->epoch(), users[1]->task()->epoch()};
+  for (int p = 0; p < kUserParts; ++p) {
+    run_user(p, static_cast<int64_t>(clicks[p].size()));
+    EXPECT_EQ(users[p]->task()->epoch(), new_epochs[p]);
+  }
   for (int pass = 0; pass < 2; ++pass) {
     for (int p = 0; p < kUserParts; ++p) {
       ASSERT_TRUE(users[p]->Commit().ok());
@@ -660,6 +712,12 @@ TEST(StagesChainTest, DeletedUserStoreIsReplayedExactlyOnce) {
     }
     EXPECT_EQ(counts, expected.item_counts) << "peer counts of partition " << q;
   }
+}
+
+TEST(StagesChainTest, DeletedUserStoreIsReplayedExactlyOnce) { StoreLossIsReplayedExactlyOnce(StoreLoss::kDeleted); }
+
+TEST(StagesChainTest, LostWalTailOfAUserStoreIsRebuiltExactlyOnce) {
+  StoreLossIsReplayedExactlyOnce(StoreLoss::kWalTail);
 }
 
 }  // namespace
