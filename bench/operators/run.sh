@@ -21,3 +21,7 @@ fi
   --partitions 16 --freshness-s 20 "${broker_flags[@]}"
 "$build/bench/operators/operators_micro_bench" --benchmark_repetitions=3 \
   --benchmark_report_aggregates_only=true
+# Cost of synced commits (bench/RESULTS.md, "Synced commits"): each run twice, off and on.
+#   "$build/bench/operators/operators_stages_bench" --events 200000 --runs 5 --partitions 16 \
+#     --window 20 --no-freshness --sync-commits both
+#   "$build/bench/operators/operators_micro_bench" --benchmark_filter=StateDbCommit --benchmark_repetitions=5

@@ -304,12 +304,13 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   r.user_done_s = Seconds(t0, Clock::now());
-  // The user stage's last commit lands within one flush interval; then the item stage
-  // has consumed everything once it processed every cooc-delta message.
+  // The user stage's last commit lands within one flush interval (plus, with synced
+  // commits on a loaded machine, a round of fsyncs: 300 ms proved too short once); then
+  // the item stage has consumed everything once it processed every cooc-delta message.
   int64_t h = -1, prev = -2, lost = 0;
   while (h != prev) {
     prev = h;
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     h = SumHighWatermarks(probe->get(), topics.cooc_deltas, f.partitions, &lost);
   }
   // Messages the embedded broker dropped (retention) before the item stage read them are
