@@ -5,6 +5,7 @@
 // must be published.
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <string>
@@ -19,6 +20,8 @@
 #include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
+#include "state/exactly_once.h"
+#include "state/state_db.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
@@ -184,6 +187,105 @@ TEST(StagesIntegrationTest, ClickStreamThroughBothStagesEqualsBatchRecomputation
   auto s = DecodeItemStats(stats.back().value);
   ASSERT_TRUE(s.ok());
   EXPECT_GT(s->count, 0.0);
+}
+
+// A user-stage store is deleted between two runs of the user stage (the item stage keeps
+// running): the new store draws a new epoch, reads its group offset as the replay bound
+// and reprocesses `clicks` from the beginning, below the bound one record per message.
+// The item stage applies every event exactly once: its state equals the batch view of
+// all events, those before the loss and those after.
+TEST(StagesIntegrationTest, DeletedUserStoreIsReplayedThroughTheRunnerExactlyOnce) {
+  constexpr int kItemParts = 4;
+  const std::vector<ClickEvent> events = SyntheticEvents(12000);
+  const size_t first = 8000;
+  const TopicNames defaults;
+  EmbeddedBrokerOptions bo;
+  bo.topics = {{defaults.clicks, kClickPartitions},  {defaults.clicks_dlq, 1},
+               {defaults.cooc_deltas, kItemParts},    {defaults.training_examples, 4},
+               {defaults.item_neighbors, 4},          {defaults.item_stats, 4}};
+  STREAMREC_TEST_BROKER_OR_SKIP(auto broker, bo);
+  const std::string brokers = broker->bootstrap_servers();
+  const TopicNames topics = broker->Names();
+  testing::TempDir dir;
+  UserStageOptions uo;
+  uo.item_partitions = kItemParts;
+  uo.topics = topics;
+  ItemStageOptions io;
+  io.topics = topics;
+  StageRunnerOptions ro;
+  ro.brokers = brokers;
+  ro.state_dir = dir.path();
+
+  std::atomic<bool> item_stop{false};
+  Status item_status;
+  ro.group_id = broker->Group("epoch-item");
+  auto item = StageRunner::Create(ItemStageTopology(io), ro);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  std::thread item_thread([&] { item_status = (*item)->Run([&] { return item_stop.load(); }); });
+  ro.group_id = broker->Group("epoch-user");
+  auto run_user_until = [&](const BatchView& expected) {
+    std::atomic<bool> stop{false};
+    Status status;
+    auto user = StageRunner::Create(UserStageTopology(uo), ro);
+    ASSERT_TRUE(user.ok()) << user.status().ToString();
+    std::thread t([&] { status = (*user)->Run([&] { return stop.load(); }); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    bool converged = false;
+    while (!converged && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      auto got = ReadItemStageState(dir.path(), kItemParts);
+      converged = got.ok() && got->events == expected.events && got->pair_counts == expected.pair_counts;
+    }
+    stop = true;
+    t.join();
+    EXPECT_TRUE(status.ok()) << status.ToString();
+  };
+  ProducerOptions po;
+  po.brokers = brokers;
+  auto producer = KafkaProducer::Create(po);
+  ASSERT_TRUE(producer.ok());
+  auto produce = [&](size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
+      ASSERT_TRUE((*producer)->Produce(topics.clicks, events[i].user_id, EncodeClickEvent(events[i])).ok());
+    }
+    ASSERT_TRUE((*producer)->Flush(60000).ok());
+  };
+
+  const std::vector<ClickEvent> before(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(first));
+  produce(0, first);
+  run_user_until(ComputeBatchView(before, uo.window, uo.cooc));
+  for (int p = 0; p < kClickPartitions; ++p) std::filesystem::remove_all(dir.path() + "/user-" + std::to_string(p));
+  produce(first, events.size());
+  const BatchView expected = ComputeBatchView(events, uo.window, uo.cooc);
+  run_user_until(expected);
+  item_stop = true;
+  item_thread.join();
+  EXPECT_TRUE(item_status.ok()) << item_status.ToString();
+
+  // The new stores replayed below the bound their group offsets gave.
+  int replayed = 0;
+  for (int p = 0; p < kClickPartitions; ++p) {
+    state::StateDbOptions o;
+    o.path = dir.path() + "/user-" + std::to_string(p);
+    o.read_only = true;
+    o.column_families = {"meta", "outbox"};
+    auto db = state::StateDb::Open(o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    auto meta_cf = (*db)->ColumnFamily("meta");
+    ASSERT_TRUE(meta_cf.ok());
+    state::MetaTable meta(db->get(), *meta_cf);
+    auto until = meta.LoadU64("outbox.replay_until");
+    ASSERT_TRUE(until.ok() && until->has_value());
+    if (static_cast<int64_t>(**until) > 0) ++replayed;
+  }
+  EXPECT_EQ(replayed, kClickPartitions);
+
+  auto got = ReadItemStageState(dir.path(), kItemParts);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->events, expected.events);
+  EXPECT_EQ(got->item_counts, expected.item_counts);
+  EXPECT_EQ(got->item_occurrences, expected.item_occurrences);
+  EXPECT_TRUE(got->pair_counts == expected.pair_counts) << "pair counts differ";
 }
 
 }  // namespace
