@@ -176,7 +176,7 @@ const CommandRegistration kBench(
           ->capture_default_str();
       preq->add_option("--channels", flags->channels,
                        "Run only these channels of the served recommender: cooc, two_tower, "
-                       "popular, fallback (comma list); default: serving.channels");
+                       "popular, fallback, renewed (comma list); default: serving.channels");
       preq->add_option("--k", flags->k, "Cut-off of HitRate, NDCG and MRR")
           ->check(CLI::Range(1, 1000))
           ->capture_default_str();

@@ -167,7 +167,7 @@ const CommandRegistration kEval(
           ->capture_default_str();
       sub->add_option("--channels", f->channels,
                       "Channels of the served recommender to run (comma list of cooc, two_tower, "
-                      "popular, fallback); overrides --model");
+                      "popular, fallback, renewed); overrides --model");
       sub->add_option("--k", f->k, "cut-off (metrics at 1, 5 and k)")
           ->check(CLI::Range(1, 1000))
           ->capture_default_str();

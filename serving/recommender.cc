@@ -15,6 +15,7 @@ const char* ChannelName(Channel channel) {
     case kChannelTwoTower: return "two_tower";
     case kChannelPopular: return "popular";
     case kChannelFallback: return "fallback";
+    case kChannelRenewed: return "renewed";
   }
   return "unknown";
 }
@@ -48,7 +49,7 @@ Result<uint8_t> ParseChannels(std::string_view names) {
       }
       if (!known) {
         return Status::InvalidArgument("unknown channel '" + std::string(name) +
-                                       "' (cooc, two_tower, popular, fallback or all)");
+                                       "' (cooc, two_tower, popular, fallback, renewed or all)");
       }
     }
     start = end + 1;
@@ -87,6 +88,7 @@ Result<uint8_t> ParseEventTypes(std::string_view names) {
 struct Recommender::Candidate {
   std::string item_id;
   double cooc = 0;
+  double renewed = 0;
   uint8_t sources = 0;
   std::shared_ptr<const CatalogItem> info;  // looked up once, by the filter
 };
@@ -97,14 +99,14 @@ Recommender::Recommender(RecommenderOptions options, RecommenderTables tables)
                      .Name("streamrec_recall_candidates_total")
                      .Help("Candidates produced by each recall channel")
                      .Register(*MetricsRegistry());
-  for (size_t i = 0; i < 4; ++i) {
+  for (size_t i = 0; i < kNumChannels; ++i) {
     recall_counters_[i] = &family.Add({{"channel", ChannelName(kAllChannels[i])}});
   }
 }
 
 void Recommender::CountRecall(Channel channel, size_t n) const {
   if (n == 0) return;
-  for (size_t i = 0; i < 4; ++i) {
+  for (size_t i = 0; i < kNumChannels; ++i) {
     if (kAllChannels[i] == channel) recall_counters_[i]->Increment(static_cast<double>(n));
   }
 }
@@ -114,6 +116,15 @@ namespace {
 bool ByScoreThenId(const ScoredItem& a, const ScoredItem& b) {
   if (a.score != b.score) return a.score > b.score;
   return a.item_id < b.item_id;
+}
+
+// How strongly an event type says "still interested": a cart more than a click, a click
+// more than a view. A purchase is not renewed interest (it is filtered by default).
+double InterestOf(const SeenItem& s) {
+  if (s.Has(EventType::kAddToCart)) return 1.0;
+  if (s.Has(EventType::kClick)) return 0.6;
+  if (s.Has(EventType::kView)) return 0.3;
+  return 0.0;
 }
 
 }  // namespace
@@ -209,6 +220,44 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     CountRecall(kChannelPopular, m);
   }
 
+  // Channel 5: renewed interest, the user's own items not excluded above (by default,
+  // viewed, clicked or carted and not bought, outside the window), newest first.
+  if ((on & kChannelRenewed) && options_.renewed_candidates > 0 && !seen_items.empty()) {
+    int64_t newest = 0;
+    for (const SeenItem& s : seen_items) newest = std::max(newest, s.last_ts_ms);
+    for (const HistoryEntry& h : history) newest = std::max(newest, h.ts_ms);
+    const double half_life_ms = std::max(1.0, options_.renewed_half_life_hours * 3'600'000.0);
+    size_t n = 0;
+    for (auto it = seen_items.rbegin(); it != seen_items.rend() && n < options_.renewed_candidates;
+         ++it) {
+      const double interest = InterestOf(*it);
+      if (interest <= 0 || seen.count(it->item_key) != 0) continue;
+      // The seen record keeps keys only: the id comes from the catalogue, the item's
+      // neighbour list or the model (an item none of them knows can't be answered).
+      std::string id;
+      auto found = cands.find(it->item_key);
+      if (found != cands.end()) id = found->second.item_id;
+      if (id.empty() && tables_.catalog != nullptr) {
+        if (auto info = tables_.catalog->Get(it->item_key)) id = info->item_id;
+      }
+      if (id.empty() && tables_.neighbors != nullptr) {
+        if (auto nb = tables_.neighbors->Get(it->item_key)) id = nb->item_id;
+      }
+      if (id.empty() && model != nullptr) {
+        const int64_t row = model->items().Find(it->item_key);
+        if (row >= 0) id = model->items().id(static_cast<size_t>(row));
+      }
+      if (id.empty()) continue;
+      const double age_ms = static_cast<double>(std::max<int64_t>(0, newest - it->last_ts_ms));
+      Candidate& c = cands[it->item_key];
+      if (c.item_id.empty()) c.item_id = std::move(id);
+      c.renewed = interest * std::exp2(-age_ms / half_life_ms);
+      c.sources |= kChannelRenewed;
+      ++n;
+    }
+    CountRecall(kChannelRenewed, n);
+  }
+
   // Filter: seen, unavailable, (optionally) unknown to the catalogue.
   auto eligible = [&](uint64_t key, Candidate* c) {
     if (seen.count(key) != 0) return false;
@@ -259,6 +308,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       }
     }
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
+    score += options_.renewed_weight * c.renewed;
     if (max_pop > 0 && options_.popular_weight != 0 && tables_.stats != nullptr) {
       const auto s = tables_.stats->Get(key);
       if (s != nullptr) score += options_.popular_weight * (s->popularity / max_pop);

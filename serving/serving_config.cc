@@ -106,6 +106,13 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.two_tower", &r.two_tower_weight));
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.cooc", &r.cooc_weight));
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.popular", &r.popular_weight));
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.weights.renewed", &r.renewed_weight));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.candidates.renewed", &r.renewed_candidates));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadDouble(c, "serving.renewed_half_life_hours", &r.renewed_half_life_hours));
+  if (!(r.renewed_half_life_hours > 0)) {
+    return Status::InvalidArgument("serving.renewed_half_life_hours must be positive");
+  }
   STREAMREC_RETURN_IF_ERROR(
       ReadCount(c, "serving.candidates.cooc_history_items", &r.cooc_history_items));
   STREAMREC_RETURN_IF_ERROR(

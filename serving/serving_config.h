@@ -21,9 +21,11 @@ namespace streamrec::serving {
 //   serving.group_id              ("streamrec-serving")
 //   serving.default_k, serving.max_k                       (20, 1000)
 //   serving.channels              recall channels that run: "all" or a comma list of
-//                                 cooc, two_tower, popular, fallback ("all")
-//   serving.weights.two_tower, .cooc, .popular             (1.0, 1.0, 0.3)
-//   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback
+//                                 cooc, two_tower, popular, fallback, renewed ("all")
+//   serving.weights.two_tower, .cooc, .popular, .renewed    (1.0, 1.0, 0.3, 0.3)
+//   serving.candidates.cooc_history_items, .cooc_per_item, .two_tower, .popular, .fallback,
+//                                 .renewed (20)
+//   serving.renewed_half_life_hours  the renewed-interest score halves per this age (72)
 //                                 (20, 50, 100, 50, 200)
 //   serving.candidates.cooc_recency_decay  weight of the i-th newest window item's
 //                                 neighbours: decay^i (0.9)

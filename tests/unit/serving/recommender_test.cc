@@ -263,6 +263,47 @@ TEST_F(RecommenderTest, SeenRecordFiltersByEventTypeAndViewedItemsComeBack) {
             (std::unordered_set<uint64_t>{HashId("f"), HashId("g")}));
 }
 
+TEST_F(RecommenderTest, RenewedInterestBringsBackTheUsersOwnItemsByStrengthAndRecency) {
+  constexpr int64_t kHour = 3'600'000;
+  const int64_t now = 1000 * kHour;
+  // Outside the window [a]: c carted an hour ago, f viewed an hour ago, e clicked 200 h
+  // ago, b bought, a (in the window) viewed, "zz" unknown to every table.
+  const std::vector<SeenItem> seen = {
+      Seen("e", now - 200 * kHour, {EventType::kClick}), Seen("b", now - 2 * kHour, {EventType::kPurchase}),
+      Seen("zz", now - kHour, {EventType::kAddToCart}), Seen("f", now - kHour, {EventType::kView}),
+      Seen("c", now - kHour, {EventType::kAddToCart}), Seen("a", now, {EventType::kView})};
+  options_.channels = kChannelRenewed;
+  options_.renewed_weight = 1.0;  // the score as is (default 0.3)
+  const std::vector<ScoredItem> recs = Make().Recommend("u1", {H("a", now)}, 10, nullptr, seen);
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("c", "f", "e"));
+  const double decay_1h = std::exp2(-1.0 / 72);
+  EXPECT_NEAR(recs[0].score, 1.0 * decay_1h, 1e-9);           // cart
+  EXPECT_NEAR(recs[1].score, 0.3 * decay_1h, 1e-9);           // view
+  EXPECT_NEAR(recs[2].score, 0.6 * std::exp2(-200.0 / 72), 1e-9);  // an old click
+  EXPECT_EQ(recs[0].sources, kChannelRenewed);
+  EXPECT_EQ(ChannelNames(recs[0].sources), std::vector<std::string>{"renewed"});
+
+  // In the blend, the term adds to the other channels' scores: c, a cooc neighbour of a
+  // (the best eligible one, b being bought: 1), carted an hour ago.
+  options_.channels = kChannelCooc | kChannelRenewed;
+  std::vector<ScoredItem> blend = Make().Recommend("u1", {H("a", now)}, 10, nullptr, seen);
+  ASSERT_THAT(Ids(blend), ::testing::ElementsAre("c", "f", "e"));
+  EXPECT_NEAR(blend[0].score, 1.0 + decay_1h, 1e-9);
+  EXPECT_EQ(blend[0].sources, kChannelCooc | kChannelRenewed);
+  // Off (weight 0 and no candidates): c by cooc alone, the others gone.
+  options_.renewed_weight = 0;
+  options_.renewed_candidates = 0;
+  blend = Make().Recommend("u1", {H("a", now)}, 10, nullptr, seen);
+  ASSERT_THAT(Ids(blend), ::testing::ElementsAre("c"));
+  EXPECT_NEAR(blend[0].score, 1.0, 1e-9);
+  // The newest first: only the newest n are candidates.
+  options_.renewed_weight = 1;
+  options_.renewed_candidates = 1;
+  options_.channels = kChannelRenewed;
+  EXPECT_THAT(Ids(Make().Recommend("u1", {H("a", now)}, 10, nullptr, seen)),
+              ::testing::ElementsAre("c"));
+}
+
 TEST(ParseEventTypesTest, NamesToBitsNoneAndErrors) {
   auto bits = ParseEventTypes("purchase, add_to_cart");
   ASSERT_TRUE(bits.ok());
