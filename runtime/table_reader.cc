@@ -43,7 +43,15 @@ Status TableReader::Start(const std::function<bool()>& stop) {
     for (int32_t p = 0; p < partitions; ++p) {
       assignment.push_back({topic, p, kOffsetBeginning});
       auto marks = consumer_->QueryWatermarks(topic, p, options_.metadata_timeout_ms);
-      if (!marks.ok()) return marks.status().WithContext("end offset of " + topic);
+      // Just after a topic is created a real broker may answer "not leader" for a while,
+      // until the partition's leader is elected: wait for it as for the topic above.
+      while (!marks.ok()) {
+        if (stop()) return marks.status().WithContext("end offset of " + topic);
+        spdlog::info("[{}] waiting for the end offset of {}[{}]: {}", options_.name, topic, p,
+                     marks.status().ToString());
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        marks = consumer_->QueryWatermarks(topic, p, options_.metadata_timeout_ms);
+      }
       if (marks->second > marks->first) behind_[{topic, p}] = marks->second;
     }
   }

@@ -164,6 +164,10 @@ share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 # Tests fail members over fast (session.timeout.ms of a few seconds); Kafka's floor is 6 s.
 group.min.session.timeout.ms=1000
+# Keep every record: tests and replays produce events with their original (old)
+# timestamps, which the default 7-day time retention would delete at the next retention
+# check (every 5 minutes), half-way through a test.
+log.retention.ms=-1
 # Few threads: 2 shared cores.
 num.network.threads=2
 num.io.threads=2

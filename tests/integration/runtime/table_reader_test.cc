@@ -74,7 +74,8 @@ TEST(TableReaderTest, EmptyTablesAreCaughtUpAtOnce) {
   to.topics = {broker->Topic("empty")};
   auto reader = TableReader::Create(to);
   ASSERT_TRUE(reader.ok());
-  ASSERT_TRUE((*reader)->Start([] { return false; }).ok());
+  const Status started = (*reader)->Start([] { return false; });
+  ASSERT_TRUE(started.ok()) << started.ToString();
   EXPECT_TRUE((*reader)->caught_up());
 
 }
