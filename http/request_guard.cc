@@ -36,7 +36,13 @@ std::optional<BodyRefusal> CheckRequestBody(const httplib::Request& req, size_t 
     bool digits = !text.empty() && text.size() <= 19;
     for (char ch : text) digits = digits && ch >= '0' && ch <= '9';
     if (!digits) return BodyRefusal{400, "Content-Length '" + text + "' is not a byte count"};
-    if (std::stoull(text) > max_body_bytes) {
+    // Up to kDiscardFactor times the limit, httplib reads and discards the body and then
+    // answers 413, so a client that writes its whole body before reading gets the answer
+    // (refused at once, it would meet a closed socket: EPIPE). Beyond, it is refused
+    // unread.
+    constexpr uint64_t kDiscardFactor = 8;
+    const uint64_t length = std::stoull(text);
+    if (length > max_body_bytes && length / kDiscardFactor > max_body_bytes) {
       return BodyRefusal{413, "request body of " + text + " bytes is over the limit of " +
                                   std::to_string(max_body_bytes) + " bytes"};
     }

@@ -22,8 +22,9 @@ struct BodyRefusal {
 // POST/PUT/PATCH/DELETE body without Content-Length (until the client closes), whole into
 // memory. Call it from a server's pre-routing handler, which runs after the headers and
 // before the body. Refuses:
-//   - a declared Content-Length above `max_body_bytes` (413), at once rather than after
-//     reading and discarding it;
+//   - a declared Content-Length above 8 × `max_body_bytes` (413), at once rather than
+//     after reading and discarding it (a smaller excess is read, discarded and answered
+//     413 by httplib, so a client that sends its body before reading gets the answer);
 //   - a chunked body unless `chunked_allowed` (the route then reads it through a capped
 //     ContentReader, see ReadBodyCapped) (411);
 //   - a body-carrying method with neither Content-Length nor chunked framing (411).
