@@ -42,7 +42,7 @@ std::optional<BodyRefusal> CheckRequestBody(const httplib::Request& req, size_t 
     // unread.
     constexpr uint64_t kDiscardFactor = 8;
     const uint64_t length = std::stoull(text);
-    if (length > max_body_bytes && length / kDiscardFactor > max_body_bytes) {
+    if (length / kDiscardFactor > max_body_bytes) {
       return BodyRefusal{413, "request body of " + text + " bytes is over the limit of " +
                                   std::to_string(max_body_bytes) + " bytes"};
     }
