@@ -13,7 +13,8 @@
 #                                            trainer benchmark (with snapshots and
 #                                            retention) and the online-training driver on
 #                                            MovieLens-100k ($STREAMREC_DATA_DIR), on the
-#                                            GPU and on the CPU; output to stdout and
+#                                            GPU and on the CPU, with dense and sparse
+#                                            embedding tables; output to stdout and
 #                                            $OUT_DIR
 #   scripts/gpu_build.sh check               syntax and tools only (no build)
 #
@@ -157,11 +158,15 @@ run() {
     tee "$OUT_DIR/training_bench_cpu.txt" || rc=1
   local data="${STREAMREC_DATA_DIR:-$ROOT/../shared/data}/ml-100k/u.data"
   if [ -f "$data" ]; then
-    log "online-training driver on $data: snapshots every 20 steps, keep 2 (GPU, then CPU)"
-    "$BUILD_DIR/bench/training/training_bench" online --data "$data" 2>&1 |
-      tee "$OUT_DIR/online.txt" || rc=1
-    CUDA_VISIBLE_DEVICES="" "$BUILD_DIR/bench/training/training_bench" online --data "$data" 2>&1 |
-      tee "$OUT_DIR/online_cpu.txt" || rc=1
+    log "online-training driver on $data: snapshots every 20 steps, keep 2 (GPU, then CPU;" \
+      "dense, then sparse embedding tables)"
+    local sparse
+    for sparse in 0 1; do
+      "$BUILD_DIR/bench/training/training_bench" online --data "$data" --sparse "$sparse" 2>&1 |
+        tee -a "$OUT_DIR/online.txt" || rc=1
+      CUDA_VISIBLE_DEVICES="" "$BUILD_DIR/bench/training/training_bench" online --data "$data" \
+        --sparse "$sparse" 2>&1 | tee -a "$OUT_DIR/online_cpu.txt" || rc=1
+    done
   else
     log "no $data (set STREAMREC_DATA_DIR): online-training driver not run"
     rc=1

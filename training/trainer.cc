@@ -17,6 +17,7 @@
 #include "training/id_table.h"
 #include "training/in_batch_loss.h"
 #include "training/snapshot_format.h"
+#include "training/sparse_row_optimizer.h"
 #include "training/two_tower.h"
 
 namespace streamrec::training {
@@ -83,6 +84,10 @@ TrainerMetrics& Metrics() {
 // Written with every snapshot (before the manifest) when the owner set it.
 constexpr char kStreamStateFile[] = "stream_state.bin";
 
+// Keys of optimizer.pt beside torch's own: which mode wrote it, and the table optimizer.
+constexpr const char* kSparseModeKey = "streamrec.sparse_embeddings";
+constexpr const char* kTableOptimizerKey = "streamrec.table_optimizer";
+
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -95,7 +100,12 @@ struct Trainer::Rep {
   TrainerOptions options;
   torch::Device device{torch::kCPU};
   TwoTowerModel model{nullptr};
-  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;  // every parameter, or the dense ones
+  // The embedding tables' optimizer when options.sparse_embeddings (else null); its
+  // parameter order is model->EmbeddingWeights()'s, and the *_table indices name them.
+  std::unique_ptr<SparseRowOptimizer> table_optimizer;
+  int user_table = -1, category_table = -1;  // item table: 0
+  TrainerPhaseSeconds phases;
   IdTable users{1};
   IdTable items{1};
   IdTable categories{1};
@@ -119,6 +129,10 @@ struct Trainer::Rep {
                     SnapshotManifest* manifest);
   void ForgetItem(uint64_t key) {
     item_names.erase(key);
+  }
+  // A row (re)assigned to a new id starts with fresh optimizer state in sparse mode.
+  void ResetTableRow(int table, int64_t row) {
+    if (table_optimizer && table >= 0) table_optimizer->ResetRow(static_cast<size_t>(table), row);
   }
 };
 
@@ -151,13 +165,27 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
     rep->users = IdTable(mo.user_capacity);
     rep->items = IdTable(mo.item_capacity);
     rep->categories = IdTable(std::max<int64_t>(mo.category_capacity, 1));
+    std::vector<torch::Tensor> dense = rep->model->parameters();
+    if (options.sparse_embeddings) {
+      rep->model->SetSparseGradients(true);
+      dense = rep->model->DenseParameters();
+      SparseRowOptimizerOptions so;
+      so.kind = options.optimizer;
+      so.learning_rate = options.learning_rate;
+      so.weight_decay = options.weight_decay;
+      rep->table_optimizer =
+          std::make_unique<SparseRowOptimizer>(rep->model->EmbeddingWeights(), so);
+      int next = 1;
+      if (mo.use_user_id) rep->user_table = next++;
+      if (mo.category_capacity > 0) rep->category_table = next++;
+    }
     if (options.optimizer == "adam") {
       rep->optimizer = std::make_unique<torch::optim::Adam>(
-          rep->model->parameters(),
+          dense,
           torch::optim::AdamOptions(options.learning_rate).weight_decay(options.weight_decay));
     } else {
       rep->optimizer = std::make_unique<torch::optim::Adagrad>(
-          rep->model->parameters(),
+          dense,
           torch::optim::AdagradOptions(options.learning_rate).weight_decay(options.weight_decay));
     }
     if (options.resume && !options.model_dir.empty()) {
@@ -207,7 +235,22 @@ Status Trainer::Rep::Resume(const std::string& dir) {
   if (fs::Exists(opt_path)) {
     torch::serialize::InputArchive archive;
     archive.load_from(opt_path, device);
-    optimizer->load(archive);
+    torch::Tensor mode;
+    const bool saved_sparse =
+        archive.try_read(kSparseModeKey, mode) && mode.numel() == 1 && mode.item<int64_t>() != 0;
+    if (saved_sparse != (table_optimizer != nullptr)) {
+      // The parameter groups differ between the modes: the parameters resume, the
+      // optimizer's moments start afresh.
+      spdlog::warn("[trainer] resume {}: optimizer state was written with sparse_embeddings={}, "
+                   "now {}: starting with fresh optimizer state",
+                   dir, saved_sparse, table_optimizer != nullptr);
+    } else {
+      optimizer->load(archive);
+      if (table_optimizer && !table_optimizer->Load(archive, kTableOptimizerKey)) {
+        spdlog::warn("[trainer] resume {}: no usable embedding-table optimizer state; "
+                     "starting it afresh", dir);
+      }
+    }
   }
   const std::string stream_path = fs::JoinPath(dir, kStreamStateFile);
   if (fs::Exists(stream_path)) {
@@ -260,6 +303,8 @@ std::optional<double> Trainer::sampling_prob(uint64_t item_key) const {
 
 int64_t Trainer::logq_fallbacks() const { return rep_->logq_fallbacks; }
 
+const TrainerPhaseSeconds& Trainer::phase_seconds() const { return rep_->phases; }
+
 void Trainer::SetStreamState(std::string bytes) { rep_->stream_state = std::move(bytes); }
 
 const std::string& Trainer::stream_state() const { return rep_->stream_state; }
@@ -268,7 +313,10 @@ void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
   if (rep_->options.model.category_capacity <= 0) return;
   rep_->item_categories[item_key] = category_key;
   auto c = rep_->categories.LookupOrInsert(category_key);
-  if (c.fresh) rep_->model->ResetCategoryRow(c.row);
+  if (c.fresh) {
+    rep_->model->ResetCategoryRow(c.row);
+    rep_->ResetTableRow(rep_->category_table, c.row);
+  }
 }
 
 Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
@@ -280,14 +328,31 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
   const double fallback =
       sampling_prob.empty() ? options.default_sampling_prob : 1.0 / sampling_prob.size();
   int64_t fallbacks = 0;
+  // Phase timing (options.profile_phases): the device is synchronised at each boundary so
+  // that a phase's queued kernels are charged to it, which slows a CUDA step a little.
+  const bool profile = options.profile_phases;
+  auto mark = std::chrono::steady_clock::now();
+  auto phase = [&](double* slot) {
+    if (!profile) return;
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const auto now = std::chrono::steady_clock::now();
+    *slot += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
   try {
     // Assign rows first (positives may appear in later rows' histories).
     for (size_t i = 0; i < b; ++i) {
       const auto& e = batch[i];
       auto u = users.LookupOrInsert(e.user_key);
-      if (u.fresh) model->ResetUserRow(u.row);
+      if (u.fresh) {
+        model->ResetUserRow(u.row);
+        ResetTableRow(user_table, u.row);
+      }
       auto it = items.LookupOrInsert(e.item_key);
-      if (it.fresh) model->ResetItemRow(it.row);
+      if (it.fresh) {
+        model->ResetItemRow(it.row);
+        ResetTableRow(0, it.row);
+      }
       if (it.evicted) ForgetItem(it.evicted_key);
       if (u.evicted || it.evicted) Metrics().evictions->Increment((u.evicted ? 1 : 0) + (it.evicted ? 1 : 0));
       if (!e.item_id.empty()) item_names[e.item_key] = e.item_id;
@@ -295,6 +360,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
       item_rows[i] = it.row;
       keys[i] = static_cast<int64_t>(e.item_key);
     }
+    phase(&phases.lookup);
     for (size_t i = 0; i < b; ++i) {
       const auto& e = batch[i];
       if (options.model.category_capacity > 0) {
@@ -314,6 +380,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
       watermark_ms = std::max(watermark_ms, e.ts_ms);
     }
     UserFeatures f = BuildUserFeatures(user_rows, hist_rows, hist_ts, now, options.model);
+    phase(&phases.assemble);
     f.user_rows = f.user_rows.to(device);
     f.history_rows = f.history_rows.to(device);
     f.history_len = f.history_len.to(device);
@@ -322,16 +389,24 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
     torch::Tensor keys_t = torch::tensor(keys, torch::kInt64).to(device);
     torch::Tensor probs_t = torch::tensor(probs, torch::kFloat32).to(device);
     torch::Tensor weights_t = torch::tensor(weights, torch::kFloat32).to(device);
+    phase(&phases.transfer);
 
     model->train();
     optimizer->zero_grad();
+    if (table_optimizer) table_optimizer->ZeroGrad();
     torch::Tensor u = model->UserTower(f);
     torch::Tensor v = model->ItemTower(items_t, cats_t);
     torch::Tensor loss = InBatchSoftmaxLoss(u, v, keys_t, probs_t, weights_t,
                                             options.model.temperature, options.loss);
+    phase(&phases.forward);
     loss.backward();
+    phase(&phases.backward);
     optimizer->step();
+    if (table_optimizer) table_optimizer->Step();
+    phase(&phases.optimizer);
     last_loss = loss.item<double>();
+    phase(&phases.loss_read);
+    if (profile) ++phases.steps;
   } catch (const c10::Error& e) {
     return Status::Internal(std::string("training step: libtorch: ") +
                             e.what_without_backtrace());
@@ -404,6 +479,8 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     {
       torch::serialize::OutputArchive archive;
       optimizer->save(archive);
+      archive.write(kSparseModeKey, torch::tensor({table_optimizer ? int64_t{1} : int64_t{0}}));
+      if (table_optimizer) table_optimizer->Save(archive, kTableOptimizerKey);
       archive.save_to(fs::JoinPath(dir, sf::kOptimizerFile));
     }
     SnapshotManifest& m = *manifest;

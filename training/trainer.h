@@ -27,9 +27,28 @@ struct TrainerOptions {
   bool resume = true;               // start from the latest snapshot in model_dir
   uint64_t seed = 42;               // torch RNG seed (initialisation)
   std::string device = "auto";      // "auto" (CUDA when available), "cpu", "cuda"
+  // Embedding tables get sparse gradients and their own optimizer of the same kind that
+  // touches only the batch's rows (SparseRowOptimizer: lazy Adam / row-wise Adagrad); the
+  // towers' dense layers keep the dense torch optimizer. Off: one dense optimizer whose
+  // step reads and writes every row of every table (and its moments) at every step.
+  bool sparse_embeddings = false;
+  // Time each step's phases (phase_seconds()); synchronises the device at each boundary.
+  bool profile_phases = false;
   // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the
   // uniform guess; this value is used until any stats arrive.
   double default_sampling_prob = 1e-3;
+};
+
+// Wall seconds spent in each phase of the optimizer steps taken with profile_phases on.
+struct TrainerPhaseSeconds {
+  double lookup = 0;     // id -> row assignment for the batch's users and items (id tables)
+  double assemble = 0;   // history rows, p̂ and weights, BuildUserFeatures (host side)
+  double transfer = 0;   // host vectors -> tensors on the device
+  double forward = 0;    // both towers and the loss
+  double backward = 0;
+  double optimizer = 0;  // zero_grad is in `forward`; the step(s) of both optimizers
+  double loss_read = 0;  // reading the loss back to the host (waits for the device)
+  int64_t steps = 0;
 };
 
 // The online two-tower trainer (DESIGN §4, issue 4). Feed it training examples and item
@@ -64,6 +83,8 @@ class Trainer {
   // Examples trained with the fallback p̂ because their item had no stats (also the
   // metric streamrec_trainer_logq_fallback_total).
   int64_t logq_fallbacks() const;
+  // Phase times of the steps taken so far with options.profile_phases (zeros otherwise).
+  const TrainerPhaseSeconds& phase_seconds() const;
 
   // Opaque bytes stored in every snapshot written from now on (file stream_state.bin,
   // written before the manifest, so it is part of the same complete snapshot) and

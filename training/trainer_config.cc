@@ -27,6 +27,7 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   str("trainer.model_dir", &t.model_dir);
   str("trainer.device", &t.device);
   str("trainer.optimizer", &t.optimizer);
+  boolean("trainer.sparse_embeddings", &t.sparse_embeddings);
   dbl("trainer.learning_rate", &t.learning_rate);
   i64("trainer.batch_size", &t.batch_size);
   i64("trainer.snapshot_every_steps", &t.snapshot_every_steps);

@@ -121,6 +121,30 @@ void TwoTowerModelImpl::ResetCategoryRow(int64_t row) {
   categories_->weight[row].normal_(0.0, kEmbeddingInitStd);
 }
 
+std::vector<torch::Tensor> TwoTowerModelImpl::EmbeddingWeights() const {
+  std::vector<torch::Tensor> out = {item_ids_->weight};
+  if (user_ids_) out.push_back(user_ids_->weight);
+  if (categories_) out.push_back(categories_->weight);
+  return out;
+}
+
+std::vector<torch::Tensor> TwoTowerModelImpl::DenseParameters() {
+  const std::vector<torch::Tensor> tables = EmbeddingWeights();
+  std::vector<torch::Tensor> out;
+  for (const auto& p : parameters()) {
+    bool table = false;
+    for (const auto& t : tables) table = table || p.is_same(t);
+    if (!table) out.push_back(p);
+  }
+  return out;
+}
+
+void TwoTowerModelImpl::SetSparseGradients(bool sparse) {
+  item_ids_->options.sparse(sparse);
+  if (user_ids_) user_ids_->options.sparse(sparse);
+  if (categories_) categories_->options.sparse(sparse);
+}
+
 UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,
                                const std::vector<std::vector<int64_t>>& history_rows,
                                const std::vector<std::vector<int64_t>>& history_ts_ms,

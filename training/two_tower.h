@@ -49,6 +49,15 @@ class TwoTowerModelImpl : public torch::nn::Module {
   void ResetUserRow(int64_t row);
   void ResetCategoryRow(int64_t row);
 
+  // The embedding tables' weights, in this order, those the options create: item ids,
+  // user ids (use_user_id), categories (category_capacity > 0).
+  std::vector<torch::Tensor> EmbeddingWeights() const;
+  // Every other parameter (the towers' MLPs, the GRU): the dense part of the model.
+  std::vector<torch::Tensor> DenseParameters();
+  // Makes the embedding tables produce sparse gradients (only the rows a batch used),
+  // for SparseRowOptimizer; off by default (dense gradients, any torch optimizer).
+  void SetSparseGradients(bool sparse);
+
   const TwoTowerOptions& options() const { return options_; }
 
  private:

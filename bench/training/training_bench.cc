@@ -4,10 +4,12 @@
 //     same process (the floor any in-batch-softmax trainer pays).
 //  2. Snapshot write time and size with 100k known items.
 // Each figure is the median of --runs runs. Usage:
-//   training_bench [--runs 5] [--steps 30] [--items 100000] [--configs 3] [--snapshots 1]
-// --configs N runs the first N of the three trainer settings; --snapshots 0 skips part 2.
+//   training_bench [--runs 5] [--steps 30] [--items 100000] [--configs 5] [--snapshots 1]
+// --configs N runs the first N of the five trainer settings (Adam and Adagrad, dense and
+// sparse embedding tables, at 100k rows; dense Adam at 10k rows), each also profiled once
+// by phase; --snapshots 0 skips part 2.
 //  3. `training_bench online --data ml-100k/u.data [--snapshot-every 20] [--keep 2]
-//     [--batch 1024] [--device auto]`: an online-training driver fed from a ratings file
+//     [--batch 1024] [--device auto] [--sparse 0|1]`: an online-training driver fed from a ratings file
 //     (user, item, rating, time; tab-separated, MovieLens u.data) in time order, each
 //     example with the user's last 20 items as history, snapshots every N steps with
 //     retention; fails unless >= 3 snapshots were written and exactly `keep` are left.
@@ -81,10 +83,14 @@ TrainerOptions BenchOptions(int64_t capacity) {
   return o;
 }
 
-double TrainerThroughput(int64_t capacity, int steps, const std::string& optimizer,
-                         bool* cuda) {
+// Examples/s of `steps` optimizer steps after 3 warm-up steps. With `phases` set, the
+// steps are profiled (the device synchronised between phases) and their times returned.
+double TrainerThroughput(int64_t capacity, int steps, const std::string& optimizer, bool sparse,
+                         bool* cuda, streamrec::training::TrainerPhaseSeconds* phases = nullptr) {
   TrainerOptions o = BenchOptions(capacity);
   o.optimizer = optimizer;
+  o.sparse_embeddings = sparse;
+  o.profile_phases = phases != nullptr;
   auto trainer = Trainer::Create(o);
   if (!trainer.ok()) {
     std::fprintf(stderr, "%s\n", trainer.status().ToString().c_str());
@@ -96,10 +102,23 @@ double TrainerThroughput(int64_t capacity, int steps, const std::string& optimiz
   size_t i = 0;
   for (; i < 3 * b; ++i) (void)(*trainer)->AddExample(stream[i]);  // warm-up
   if (*cuda) torch::cuda::synchronize();
+  const streamrec::training::TrainerPhaseSeconds warm = (*trainer)->phase_seconds();
   auto start = std::chrono::steady_clock::now();
   for (; i < stream.size(); ++i) (void)(*trainer)->AddExample(stream[i]);
   if (*cuda) torch::cuda::synchronize();
-  return static_cast<double>(b) * steps / Seconds(start);
+  const double seconds = Seconds(start);
+  if (phases != nullptr) {
+    *phases = (*trainer)->phase_seconds();
+    phases->lookup -= warm.lookup;
+    phases->assemble -= warm.assemble;
+    phases->transfer -= warm.transfer;
+    phases->forward -= warm.forward;
+    phases->backward -= warm.backward;
+    phases->optimizer -= warm.optimizer;
+    phases->loss_read -= warm.loss_read;
+    phases->steps -= warm.steps;
+  }
+  return static_cast<double>(b) * steps / seconds;
 }
 
 double BareThroughput(int steps, bool cuda) {
@@ -119,8 +138,9 @@ double BareThroughput(int steps, bool cuda) {
   return 1024.0 * steps / Seconds(start);
 }
 
-void SnapshotBench(int64_t items, int runs, double* seconds, double* mbytes) {
+void SnapshotBench(int64_t items, int runs, bool sparse, double* seconds, double* mbytes) {
   TrainerOptions o = BenchOptions(items);
+  o.sparse_embeddings = sparse;
   auto tmp = fs::MakeTempDirectory("streamrec-bench-");
   if (!tmp.ok()) {
     std::fprintf(stderr, "%s\n", tmp.status().ToString().c_str());
@@ -231,6 +251,7 @@ int Online(const std::map<std::string, std::string>& args) {
   o.snapshot_every_steps = std::atoll(arg("--snapshot-every", "20").c_str());
   o.snapshot_every_seconds = 0;
   o.keep_snapshots = std::atoll(arg("--keep", "2").c_str());
+  o.sparse_embeddings = arg("--sparse", "0") == "1";
   o.resume = false;
   auto tmp = fs::MakeTempDirectory("streamrec-online-");
   if (!tmp.ok()) {
@@ -282,9 +303,10 @@ int Online(const std::map<std::string, std::string>& args) {
   const auto left = streamrec::training::ListSnapshotVersions(o.model_dir);
   std::string versions;
   for (int64_t v : left) versions += (versions.empty() ? "" : ",") + std::to_string(v);
-  std::printf("online: %s, %zu ratings, %lld steps of %lld, %.0f examples/s (%.0f without "
+  std::printf("online: %s, %s embeddings, %zu ratings, %lld steps of %lld, %.0f examples/s (%.0f without "
               "snapshots), %lld snapshots (%.2f s each), kept versions %s\n",
-              (*trainer)->on_cuda() ? "CUDA" : "CPU", ratings.size(),
+              (*trainer)->on_cuda() ? "CUDA" : "CPU", o.sparse_embeddings ? "sparse" : "dense",
+              ratings.size(),
               static_cast<long long>((*trainer)->step()), static_cast<long long>(o.batch_size),
               static_cast<double>((*trainer)->examples()) / total_s,
               static_cast<double>((*trainer)->examples()) / (total_s - snapshot_s),
@@ -308,7 +330,7 @@ int Online(const std::map<std::string, std::string>& args) {
 int main(int argc, char** argv) {
   int runs = 5, steps = 30;
   int64_t items = 100000;
-  int configs = 3, snapshots = 1;
+  int configs = 5, snapshots = 1;
   if (argc > 1 && std::string(argv[1]) == "online") {
     std::map<std::string, std::string> args;
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];
@@ -330,26 +352,56 @@ int main(int argc, char** argv) {
   struct Config {
     int64_t capacity;
     const char* optimizer;
+    bool sparse;
   };
-  const std::vector<Config> all = {{100000, "adam"}, {100000, "adagrad"}, {10000, "adam"}};
+  const std::vector<Config> all = {{100000, "adam", false},  {100000, "adam", true},
+                                   {100000, "adagrad", false}, {100000, "adagrad", true},
+                                   {10000, "adam", false}};
+  auto name = [](const Config& c, bool cuda) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s, batch 1024, dim 64, %s, %s tables, %lld id rows each",
+                  cuda ? "CUDA" : "CPU", c.optimizer, c.sparse ? "sparse" : "dense",
+                  static_cast<long long>(c.capacity));
+    return std::string(buf);
+  };
+  std::vector<std::pair<std::string, streamrec::training::TrainerPhaseSeconds>> profiles;
   for (size_t k = 0; k < all.size() && static_cast<int>(k) < configs; ++k) {
     const Config& c = all[k];
     std::vector<double> tr, bare;
     bool cuda = false;
     for (int r = 0; r < runs; ++r) {
-      tr.push_back(TrainerThroughput(c.capacity, steps, c.optimizer, &cuda));
+      tr.push_back(TrainerThroughput(c.capacity, steps, c.optimizer, c.sparse, &cuda));
       bare.push_back(BareThroughput(steps, cuda));
     }
-    std::printf("| %s, batch 1024, dim 64, %s, %lld id rows per table | %.0f | %.0f | %.3f |\n",
-                cuda ? "CUDA" : "CPU", c.optimizer, static_cast<long long>(c.capacity),
-                Median(tr), Median(bare), Median(tr) / Median(bare));
+    std::printf("| %s | %.0f | %.0f | %.3f |\n", name(c, cuda).c_str(), Median(tr),
+                Median(bare), Median(tr) / Median(bare));
     std::fflush(stdout);
+    // One more run, profiled, for where the time goes (not part of the medians above).
+    streamrec::training::TrainerPhaseSeconds p;
+    (void)TrainerThroughput(c.capacity, steps, c.optimizer, c.sparse, &cuda, &p);
+    profiles.emplace_back(name(c, cuda), p);
   }
+  std::printf("\nWhere a step's time goes (one profiled run of the same steps, the device "
+              "synchronised between phases; ms per step):\n\n");
+  std::printf("| setting | id lookups | batch assembly | to device | forward | backward | "
+              "optimizer | loss read | total |\n");
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const auto& [label, p] : profiles) {
+    const double n = p.steps > 0 ? static_cast<double>(p.steps) / 1000.0 : 1;
+    const double total =
+        p.lookup + p.assemble + p.transfer + p.forward + p.backward + p.optimizer + p.loss_read;
+    std::printf("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", label.c_str(),
+                p.lookup / n, p.assemble / n, p.transfer / n, p.forward / n, p.backward / n,
+                p.optimizer / n, p.loss_read / n, total / n);
+  }
+  std::fflush(stdout);
   if (snapshots == 0) return 0;
-  double secs = 0, mb = 0;
-  SnapshotBench(items, runs, &secs, &mb);
   std::printf("\n| snapshot | write time (median) | size |\n| --- | ---: | ---: |\n");
-  std::printf("| %lld items, dim 64, 100k-row tables | %.3f s | %.1f MB |\n",
-              static_cast<long long>(items), secs, mb);
+  for (bool sparse : {false, true}) {
+    double secs = 0, mb = 0;
+    SnapshotBench(items, runs, sparse, &secs, &mb);
+    std::printf("| %lld items, dim 64, 100k-row tables, %s | %.3f s | %.1f MB |\n",
+                static_cast<long long>(items), sparse ? "sparse" : "dense", secs, mb);
+  }
   return 0;
 }

@@ -167,6 +167,36 @@ TEST_F(SnapshotTest, ItemMatrixRejectsNaNAndShapeMismatch) {
   EXPECT_FALSE(snapshot_format::DecodeItems(snapshot_format::EncodeItems(m)).ok());
 }
 
+// A trainer resumed from a snapshot continues exactly as the one that wrote it, in sparse
+// mode too (the embedding tables' optimizer state is in optimizer.pt); a snapshot of the
+// other mode resumes its parameters with fresh optimizer state.
+TEST_F(SnapshotTest, SparseModeResumesItsOptimizerState) {
+  TrainerOptions o = SmallOptions();
+  o.sparse_embeddings = true;
+  o.keep_snapshots = 0;
+  auto writer = Trainer::Create(o);
+  ASSERT_TRUE(writer.ok());
+  Feed(writer->get(), 40);  // 5 steps; every user and item of Feed is known from here on
+  auto m = (*writer)->WriteSnapshot(0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto resumed = Trainer::Create(o);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ((*resumed)->step(), (*writer)->step());
+  // No fresh rows below, so no random draws: both must take identical steps.
+  Feed(writer->get(), 16, 2000000);
+  Feed(resumed->get(), 16, 2000000);
+  EXPECT_NEAR((*resumed)->last_loss(), (*writer)->last_loss(), 1e-6);
+
+  // Switching modes keeps the parameters and starts the optimizer afresh (no error).
+  TrainerOptions dense = o;
+  dense.sparse_embeddings = false;
+  auto switched = Trainer::Create(dense);
+  ASSERT_TRUE(switched.ok()) << switched.status().ToString();
+  EXPECT_EQ((*switched)->step(), (*writer)->step() - 2);
+  Feed(switched->get(), 16, 2000000);
+  EXPECT_TRUE(std::isfinite((*switched)->last_loss()));
+}
+
 TEST_F(SnapshotTest, ResumesFromLatestAndKeepsRetention) {
   TrainerOptions o = SmallOptions();
   o.keep_snapshots = 2;

@@ -97,6 +97,43 @@ TEST_F(TrainerTest, LossDecreasesGru) {
   EXPECT_LT(last, first - 1.0);
 }
 
+TEST_F(TrainerTest, LossDecreasesWithSparseEmbeddings) {
+  TrainerOptions o = TinyOptions();
+  o.sparse_embeddings = true;
+  o.profile_phases = true;
+  auto [first, last] = TrainClustered(o);
+  EXPECT_GT(first, 2.5);
+  EXPECT_LT(last, first - 1.0);
+  o.optimizer = "adagrad";
+  o.learning_rate = 0.05;
+  auto [first_ag, last_ag] = TrainClustered(o);
+  EXPECT_LT(last_ag, first_ag - 1.0);
+}
+
+TEST_F(TrainerTest, ProfilesThePhasesOfEachStep) {
+  TrainerOptions o = TinyOptions();
+  o.profile_phases = true;
+  auto trainer = Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok());
+  for (int i = 0; i < 3 * 32; ++i) {
+    ASSERT_TRUE((*trainer)->AddExample(Make(i % 10, i % 20, 1000 + i, {1, 2, 3})).ok());
+  }
+  const TrainerPhaseSeconds& p = (*trainer)->phase_seconds();
+  EXPECT_EQ(p.steps, 3);
+  EXPECT_GT(p.forward, 0);
+  EXPECT_GT(p.backward, 0);
+  EXPECT_GT(p.optimizer, 0);
+  EXPECT_GT(p.lookup + p.assemble + p.transfer, 0);
+  // Off by default: nothing is timed.
+  auto plain = Trainer::Create(TinyOptions());
+  ASSERT_TRUE(plain.ok());
+  for (int i = 0; i < 32; ++i) {
+    ASSERT_TRUE((*plain)->AddExample(Make(i % 10, i % 20, 1000 + i, {1, 2})).ok());
+  }
+  EXPECT_EQ((*plain)->phase_seconds().steps, 0);
+  EXPECT_EQ((*plain)->phase_seconds().forward, 0);
+}
+
 TEST_F(TrainerTest, RejectsInvalidOptions) {
   TrainerOptions o = TinyOptions();
   o.optimizer = "sgd";
