@@ -63,11 +63,17 @@ void SparseRowOptimizer::ZeroGrad() {
   }
 }
 
-void SparseRowOptimizer::ResetRow(size_t param_index, int64_t row) {
-  if (param_index >= params_.size() || row < 0 || row >= params_[param_index].size(0)) return;
+void SparseRowOptimizer::ResetRows(size_t param_index, const std::vector<int64_t>& rows) {
+  if (param_index >= params_.size()) return;
+  std::vector<int64_t> valid;
+  for (int64_t r : rows) {
+    if (r >= 0 && r < params_[param_index].size(0)) valid.push_back(r);
+  }
+  if (valid.empty()) return;
   torch::NoGradGuard no_grad;
-  first_[param_index][row].zero_();
-  if (second_[param_index].defined()) second_[param_index][row].zero_();
+  const torch::Tensor index = torch::tensor(valid, torch::kInt64).to(first_[param_index].device());
+  first_[param_index].index_fill_(0, index, 0);
+  if (second_[param_index].defined()) second_[param_index].index_fill_(0, index, 0);
 }
 
 void SparseRowOptimizer::Save(torch::serialize::OutputArchive& archive,

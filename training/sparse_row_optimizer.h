@@ -37,9 +37,10 @@ class SparseRowOptimizer {
   // Drops the gradients (sparse ones cannot be zeroed in place usefully: each backward
   // pass produces a new one that would otherwise accumulate).
   void ZeroGrad();
-  // Re-initialises the optimizer state of one row of parameter `param_index` (a row that
-  // was re-drawn for a new id must not inherit its previous owner's moments).
-  void ResetRow(size_t param_index, int64_t row);
+  // Re-initialises the optimizer state of rows of parameter `param_index` (a row that was
+  // re-drawn for a new id must not inherit its previous owner's moments); rows out of
+  // range are ignored.
+  void ResetRows(size_t param_index, const std::vector<int64_t>& rows);
 
   // State under the keys "<prefix>.step", "<prefix>.<i>.a", "<prefix>.<i>.b".
   void Save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;

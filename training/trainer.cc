@@ -130,9 +130,9 @@ struct Trainer::Rep {
   void ForgetItem(uint64_t key) {
     item_names.erase(key);
   }
-  // A row (re)assigned to a new id starts with fresh optimizer state in sparse mode.
-  void ResetTableRow(int table, int64_t row) {
-    if (table_optimizer && table >= 0) table_optimizer->ResetRow(static_cast<size_t>(table), row);
+  // Rows (re)assigned to new ids start with fresh optimizer state in sparse mode.
+  void ResetTableRows(int table, const std::vector<int64_t>& rows) {
+    if (table_optimizer && table >= 0) table_optimizer->ResetRows(static_cast<size_t>(table), rows);
   }
 };
 
@@ -314,8 +314,8 @@ void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
   rep_->item_categories[item_key] = category_key;
   auto c = rep_->categories.LookupOrInsert(category_key);
   if (c.fresh) {
-    rep_->model->ResetCategoryRow(c.row);
-    rep_->ResetTableRow(rep_->category_table, c.row);
+    rep_->model->ResetCategoryRows({c.row});
+    rep_->ResetTableRows(rep_->category_table, {c.row});
   }
 }
 
@@ -325,6 +325,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
   std::vector<int64_t> keys(b);
   std::vector<float> probs(b), weights(b);
   std::vector<std::vector<int64_t>> hist_rows(b), hist_ts(b);
+  std::vector<int64_t> fresh_users, fresh_items;  // rows newly assigned in this batch
   const double fallback =
       sampling_prob.empty() ? options.default_sampling_prob : 1.0 / sampling_prob.size();
   int64_t fallbacks = 0;
@@ -344,15 +345,9 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
     for (size_t i = 0; i < b; ++i) {
       const auto& e = batch[i];
       auto u = users.LookupOrInsert(e.user_key);
-      if (u.fresh) {
-        model->ResetUserRow(u.row);
-        ResetTableRow(user_table, u.row);
-      }
+      if (u.fresh) fresh_users.push_back(u.row);
       auto it = items.LookupOrInsert(e.item_key);
-      if (it.fresh) {
-        model->ResetItemRow(it.row);
-        ResetTableRow(0, it.row);
-      }
+      if (it.fresh) fresh_items.push_back(it.row);
       if (it.evicted) ForgetItem(it.evicted_key);
       if (u.evicted || it.evicted) Metrics().evictions->Increment((u.evicted ? 1 : 0) + (it.evicted ? 1 : 0));
       if (!e.item_id.empty()) item_names[e.item_key] = e.item_id;
@@ -360,6 +355,10 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
       item_rows[i] = it.row;
       keys[i] = static_cast<int64_t>(e.item_key);
     }
+    model->ResetUserRows(fresh_users);
+    model->ResetItemRows(fresh_items);
+    ResetTableRows(user_table, fresh_users);
+    ResetTableRows(0, fresh_items);
     phase(&phases.lookup);
     for (size_t i = 0; i < b; ++i) {
       const auto& e = batch[i];

@@ -41,7 +41,8 @@ struct TrainerOptions {
 
 // Wall seconds spent in each phase of the optimizer steps taken with profile_phases on.
 struct TrainerPhaseSeconds {
-  double lookup = 0;     // id -> row assignment for the batch's users and items (id tables)
+  double lookup = 0;     // id -> row assignment for the batch's users and items (id tables),
+                         // re-drawing the rows of new ids
   double assemble = 0;   // history rows, p̂ and weights, BuildUserFeatures (host side)
   double transfer = 0;   // host vectors -> tensors on the device
   double forward = 0;    // both towers and the loss

@@ -104,21 +104,30 @@ torch::Tensor TwoTowerModelImpl::UserTower(const UserFeatures& f) {
       x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1).eps(1e-8));
 }
 
-void TwoTowerModelImpl::ResetItemRow(int64_t row) {
+namespace {
+
+void RedrawRows(torch::Tensor& weight, const std::vector<int64_t>& rows) {
+  if (rows.empty()) return;
   torch::NoGradGuard no_grad;
-  item_ids_->weight[row].normal_(0.0, kEmbeddingInitStd);
+  const torch::Tensor index = torch::tensor(rows, torch::kInt64).to(weight.device());
+  const torch::Tensor fresh =
+      torch::empty({static_cast<int64_t>(rows.size()), weight.size(1)}, weight.options())
+          .normal_(0.0, kEmbeddingInitStd);
+  weight.index_copy_(0, index, fresh);
 }
 
-void TwoTowerModelImpl::ResetUserRow(int64_t row) {
-  if (!user_ids_) return;
-  torch::NoGradGuard no_grad;
-  user_ids_->weight[row].normal_(0.0, kEmbeddingInitStd);
+}  // namespace
+
+void TwoTowerModelImpl::ResetItemRows(const std::vector<int64_t>& rows) {
+  RedrawRows(item_ids_->weight, rows);
 }
 
-void TwoTowerModelImpl::ResetCategoryRow(int64_t row) {
-  if (!categories_) return;
-  torch::NoGradGuard no_grad;
-  categories_->weight[row].normal_(0.0, kEmbeddingInitStd);
+void TwoTowerModelImpl::ResetUserRows(const std::vector<int64_t>& rows) {
+  if (user_ids_) RedrawRows(user_ids_->weight, rows);
+}
+
+void TwoTowerModelImpl::ResetCategoryRows(const std::vector<int64_t>& rows) {
+  if (categories_) RedrawRows(categories_->weight, rows);
 }
 
 std::vector<torch::Tensor> TwoTowerModelImpl::EmbeddingWeights() const {

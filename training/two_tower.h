@@ -44,10 +44,12 @@ class TwoTowerModelImpl : public torch::nn::Module {
   torch::Tensor ItemTower(const torch::Tensor& item_rows, const torch::Tensor& category_rows);
   torch::Tensor UserTower(const UserFeatures& f);
 
-  // Re-draws embedding rows (after an id-table eviction or a fresh assignment).
-  void ResetItemRow(int64_t row);
-  void ResetUserRow(int64_t row);
-  void ResetCategoryRow(int64_t row);
+  // Re-draw embedding rows (after an id-table eviction or a fresh assignment), all of
+  // them in one operation: on a GPU a kernel per row made id assignment the largest part
+  // of a training step (issue 16).
+  void ResetItemRows(const std::vector<int64_t>& rows);
+  void ResetUserRows(const std::vector<int64_t>& rows);
+  void ResetCategoryRows(const std::vector<int64_t>& rows);
 
   // The embedding tables' weights, in this order, those the options create: item ids,
   // user ids (use_user_id), categories (category_capacity > 0).

@@ -331,6 +331,16 @@ int main(int argc, char** argv) {
   int runs = 5, steps = 30;
   int64_t items = 100000;
   int configs = 5, snapshots = 1;
+  if (argc > 1 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::printf(
+        "training_bench [--runs 5] [--steps 30] [--items 100000] [--configs 5] [--snapshots 1]\n"
+        "  trainer examples/s against a bare matmul + softmax step (CUDA when available),\n"
+        "  where a step's time goes, snapshot write time\n"
+        "training_bench online --data ml-100k/u.data [--snapshot-every 20] [--keep 2]\n"
+        "  [--batch 1024] [--device auto] [--sparse 0|1]\n"
+        "  online training from a ratings file with snapshots and retention\n");
+    return 0;
+  }
   if (argc > 1 && std::string(argv[1]) == "online") {
     std::map<std::string, std::string> args;
     for (int i = 2; i + 1 < argc; i += 2) args[argv[i]] = argv[i + 1];

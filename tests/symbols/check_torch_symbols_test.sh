@@ -35,6 +35,21 @@ int main(int, char** argv) {
   std::printf("removed %ju\n", static_cast<std::uintmax_t>(n));
 }
 CC
+# A shared library of someone else's (as fmt or spdlog are to us) that calls remove_all.
+cat >"$T/dep.cc" <<'CC'
+#include <cstdint>
+#include <filesystem>
+std::uintmax_t dep_remove(const char* p) {
+  std::error_code ec;
+  return std::filesystem::remove_all(p, ec);
+}
+CC
+cat >"$T/dep_user.cc" <<'CC'
+#include <cstdint>
+#include <cstdio>
+std::uintmax_t dep_remove(const char* p);
+int main(int, char** argv) { std::printf("removed %ju\n", static_cast<std::uintmax_t>(dep_remove(argv[1]))); }
+CC
 cat >"$T/posix.cc" <<'CC'
 #include <unistd.h>
 #include <cstdio>
@@ -48,6 +63,14 @@ CC
 # The same with libstdc++ linked first (training/CMakeLists.txt's link option).
 "$CXX" -std=c++17 -O0 -Wl,--push-state,--no-as-needed,-lstdc++,--pop-state "$T/user.cc" \
   -o "$T/user_stdcxx_first" -L"$T/torch" -Wl,--no-as-needed -ltorch_fake -Wl,-rpath,"$T/torch"
+# A binary whose dependency imports remove_all: LibTorch first, then libstdc++ first.
+mkdir -p "$T/deps" "$T/dep_torch_first" "$T/dep_stdcxx_first"
+"$CXX" -std=c++17 -O0 -fPIC -shared "$T/dep.cc" -o "$T/deps/libdep.so"
+"$CXX" -std=c++17 -O0 "$T/dep_user.cc" -o "$T/dep_torch_first/user" -L"$T/torch" -L"$T/deps" \
+  -Wl,--no-as-needed -ltorch_fake -ldep -Wl,-rpath,"$T/torch:$T/deps"
+"$CXX" -std=c++17 -O0 -Wl,--push-state,--no-as-needed,-lstdc++,--pop-state "$T/dep_user.cc" \
+  -o "$T/dep_stdcxx_first/user" -L"$T/torch" -L"$T/deps" -Wl,--no-as-needed -ltorch_fake -ldep \
+  -Wl,-rpath,"$T/torch:$T/deps"
 # No std::filesystem call at all (core/file_system.h's way).
 "$CXX" -std=c++17 -O0 "$T/posix.cc" -o "$T/posix/posix" -L"$T/torch" -Wl,--no-as-needed \
   -ltorch_fake -Wl,-rpath,"$T/torch"
@@ -57,6 +80,12 @@ mkdir -p "$T/victim/sub"
 expect "call binds to the fake LibTorch's copy" "$("$T/bin/user" "$T/victim" | head -1)" "fake remove_all"
 expect "nothing removed by the fake" "$([ -d "$T/victim/sub" ] && echo kept)" "kept"
 expect "libstdc++ first: the real remove_all runs" "$("$T/user_stdcxx_first" "$T/victim")" "removed 2"
+if [ -e "$T/victim" ]; then  # say why, for the log: the search order and the binding
+  readelf -d "$T/user_stdcxx_first" | grep NEEDED || true
+  LD_TRACE_LOADED_OBJECTS=1 LD_WARN=yes LD_BIND_NOW=yes LD_DEBUG=bindings "$T/user_stdcxx_first" 2>&1 |
+    grep remove_all || true
+  "$CXX" --version | head -1
+fi
 expect "victim gone" "$([ -e "$T/victim" ] && echo present || echo gone)" "gone"
 
 # The check: fails on the overlap, naming the symbol, for a binary and for a folder scan.
@@ -71,6 +100,15 @@ bash "$CHECK" --torch-lib-dir "$T/torch" --allow 'filesystem::remove_all' "$T/bi
 expect "an allowed overlap passes" "$?" "0"
 bash "$CHECK" --torch-lib-dir "$T/torch" "$T/posix" >/dev/null 2>&1
 expect "a binary without std::filesystem passes" "$?" "0"
+# Dependencies (--with-deps): judged by where the loader binds them.
+out="$(bash "$CHECK" --torch-lib-dir "$T/torch" --with-deps "$T/dep_torch_first" 2>&1)"; rc=$?
+expect "a dependency's import bound to LibTorch fails" "$rc" "1"
+expect "the binding is named" "$(grep -c 'bound to LibTorch: .*libdep.so -> libtorch_fake.so' <<<"$out")" "1"
+echo "$out"
+out="$(bash "$CHECK" --torch-lib-dir "$T/torch" --with-deps "$T/dep_stdcxx_first" 2>&1)"; rc=$?
+expect "the same import bound to libstdc++ (linked first) passes" "$rc" "0"
+expect "and is still listed" "$(grep -c '^overlap in a dependency, bound to libstdc++' <<<"$out")" "1"
+echo "$out"
 mkdir -p "$T/empty"
 bash "$CHECK" --torch-lib-dir "$T/torch" "$T/empty" >/dev/null 2>&1
 expect "nothing to check is an error, not a pass" "$?" "2"

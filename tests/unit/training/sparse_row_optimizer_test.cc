@@ -124,8 +124,8 @@ TEST(SparseRowOptimizerTest, SaveLoadAndResetRow) {
   fresh.Step();
   EXPECT_FALSE(torch::allclose(b.detach()[1], c.detach()[1]));
 
-  // After ResetRow the row steps like a fresh one (same first-step size as `fresh`).
-  second.ResetRow(0, 1);
+  // After ResetRows the row steps like a fresh one (same first-step size as `fresh`).
+  second.ResetRows(0, {1, 99});  // 99: out of range, ignored
   torch::Tensor before = b.detach()[1].clone();
   second.ZeroGrad();
   b.mutable_grad() = SparseGrad({1});
