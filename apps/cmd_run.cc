@@ -204,6 +204,10 @@ const CommandRegistration kRun(
       sub->add_option("--state-dir", p.state_dir,
                       "Keep stage state and models here (default: a temporary directory removed on exit)");
       sub->add_flag("--keep-state", p.keep_state, "Do not remove the temporary state directory on exit");
+      sub->add_flag("--reset-state", p.reset_state,
+                    "With --state-dir: remove the stages' stored state, input positions and models "
+                    "there first and start over (the embedded broker starts empty, so a --state-dir "
+                    "from an earlier run on it refuses to start without this)");
       sub->add_option("--rate", flags->rate, "Synthetic events per second, > 0 (--no-generator: none)")
           ->check(CLI::PositiveNumber)
           ->capture_default_str();
@@ -217,7 +221,13 @@ const CommandRegistration kRun(
       sub->add_option("--status-every", flags->status_every,
                       "Seconds between status lines (default 1 on a terminal, else 10)")
           ->check(CLI::NonNegativeNumber);
-      return [flags](const CommandContext& ctx) { return RunDemo(ctx, *flags); };
+      return [flags](const CommandContext& ctx) {
+        if (flags->pipeline.reset_state && flags->pipeline.state_dir.empty()) {
+          std::fprintf(stderr, "streamrec run: --reset-state needs --state-dir (a temporary state directory starts empty)\n");
+          return 2;
+        }
+        return RunDemo(ctx, *flags);
+      };
     });
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
 #include "stages/pipeline.h"
+#include "stages/stage_state.h"
 #include "stages/trainer_stage.h"
 #include "state/state_db.h"
 #include "streams/kafka_properties.h"
@@ -42,6 +43,7 @@ struct StageFlags {
   int partitions = 0;                  // for --dump-state / --checkpoint
   std::string checkpoint_dir;
   std::string http;                    // serving: HOST:PORT of the HTTP API
+  bool reset_state = false;            // remove stored state and positions first
 };
 
 using StageMain = std::function<int(const CommandContext&, const StageFlags&)>;
@@ -223,6 +225,11 @@ CommandRegistration registration(
                     "item: print the item and pair counts of a STOPPED stage's state (TSV) and exit");
       sub->add_option("--partitions", flags->partitions, "Partitions of the stage, for --dump-state and --checkpoint")
           ->check(CLI::Range(1, 10000));
+      sub->add_flag("--reset-state", flags->reset_state,
+                    "Remove the stage's stored state and input positions first (user/item: "
+                    "<state-dir>/<stage>-*; trainer: its model store; serving stores none) and "
+                    "start over from what the broker holds now: after a topic was deleted and "
+                    "recreated or the broker reset, when the stage refuses to start");
       sub->add_option("--checkpoint", flags->checkpoint_dir,
                       "Copy the STOPPED stage's partition DBs to this directory (RocksDB checkpoints) and exit");
       sub->footer(
@@ -247,6 +254,10 @@ CommandRegistration registration(
           std::fprintf(stderr, "streamrec stage: --dump-state is for the item stage\n");
           return 2;
         }
+        if (f.reset_state && (f.dump_state || !f.checkpoint_dir.empty())) {
+          std::fprintf(stderr, "streamrec stage: --reset-state cannot go with --dump-state or --checkpoint\n");
+          return 2;
+        }
         if (!f.dump_state && f.brokers.empty()) {
           std::fprintf(stderr, "streamrec stage: no brokers: pass --brokers or set kafka.bootstrap.servers\n");
           return 2;
@@ -254,6 +265,19 @@ CommandRegistration registration(
         InstallStopSignalHandlers();
         if (!f.dump_state) {
           if (int rc = RequireKafka("stage " + f.name, ctx.config, f.brokers); rc != 0) return rc;
+        }
+        if (f.reset_state) {
+          // The trainer's model store defaults to <state-dir>/models (RunTrainerStage).
+          auto model_dir = ctx.config.GetString("trainer.model_dir", f.state_dir + "/models");
+          if (!model_dir.ok()) return Fail("config", model_dir.status());
+          auto removed = stages::ResetStageState(f.name, f.state_dir, *model_dir);
+          if (!removed.ok()) return Fail("--reset-state", removed.status());
+          for (const std::string& path : *removed) {
+            std::fprintf(stderr, "streamrec stage %s: --reset-state: removed %s\n", f.name.c_str(), path.c_str());
+          }
+          if (removed->empty()) {
+            std::fprintf(stderr, "streamrec stage %s: --reset-state: no stored state to remove\n", f.name.c_str());
+          }
         }
         return stage->main(ctx, f);
       };

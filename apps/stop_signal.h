@@ -6,7 +6,10 @@ namespace streamrec::apps {
 
 // SIGINT/SIGTERM handling for long-running subcommands. Install once on the main thread
 // before starting workers; any thread may poll or wait. The first signal asks for a
-// clean shutdown; a second one exits at once (status 130).
+// clean shutdown; a second one exits at once (status 130). A shutdown still running
+// kShutdownBoundSeconds after the first signal is cut short: a message on stderr and exit
+// status 1 (SIGALRM; nothing else in the process may use alarm()).
+constexpr unsigned kShutdownBoundSeconds = 10;
 void InstallStopSignalHandlers();
 bool StopRequested();
 // Waits until a stop is requested or `timeout` passes; true when a stop was requested.

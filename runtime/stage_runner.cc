@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "runtime/punctuation_schedule.h"
+#include "runtime/stored_offset_check.h"
 
 namespace streamrec::runtime {
 namespace {
@@ -110,6 +111,9 @@ Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, Stag
   po.properties["message.timeout.ms"] = "0";
   for (const auto& [k, v] : self->options_.properties) po.properties[k] = v;
   po.idempotent = true;
+  // Past the shutdown bound a flush purges what is left at once (see BeginShutdown).
+  po.stop = [self] { return self->ShutdownExpired(); };
+  po.stop_grace_ms = 0;
   po.on_delivery = [self](const DeliveryReport& r) { self->OnDelivery(r); };
   auto producer = KafkaProducer::Create(po);
   if (!producer.ok()) return producer.status().WithContext("creating producer");
@@ -144,7 +148,51 @@ void StageRunner::Fail(const Status& st) {
   }
 }
 
+Status StageRunner::CommitGroupOffsets(const std::vector<TopicPartitionOffset>& offsets) {
+  // librdkafka's synchronous commit waits for a coordinator that may be gone: while
+  // running, until the stop; once stopping, within the shutdown bound.
+  if (shutting_down_) return consumer_->CommitSync(offsets, FlushTimeoutMs());
+  return consumer_->CommitSync(offsets, -1, [this] { return stop_ != nullptr && (*stop_)(); });
+}
+
+void StageRunner::BeginShutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  shutdown_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_timeout_ms);
+}
+
+bool StageRunner::ShutdownExpired() const {
+  return shutting_down_ && std::chrono::steady_clock::now() >= shutdown_deadline_;
+}
+
+int StageRunner::FlushTimeoutMs() const {
+  if (!shutting_down_) return 30000;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(shutdown_deadline_ -
+                                                                          std::chrono::steady_clock::now())
+                        .count();
+  return static_cast<int>(std::max<int64_t>(0, left));
+}
+
+void StageRunner::EndShutdown() {
+  if (undelivered_at_shutdown_ == 0) return;
+  if (managed_ != nullptr) {
+    spdlog::warn("[{}] {} produced messages were not acknowledged by Kafka within the shutdown bound of {} ms "
+                 "and are lost",
+                 topology_.name, undelivered_at_shutdown_, options_.shutdown_timeout_ms);
+  } else {
+    spdlog::warn("[{}] {} outputs were not acknowledged by Kafka within the shutdown bound of {} ms; they stay "
+                 "in the partitions' outboxes and are sent again on the next start",
+                 topology_.name, undelivered_at_shutdown_, options_.shutdown_timeout_ms);
+  }
+}
+
 void StageRunner::OnDelivery(const DeliveryReport& report) {
+  if (!report.status.ok() && shutting_down_) {
+    // Purged at the shutdown bound (or failed while closing): a partition store re-sends
+    // it from its outbox on the next start; not the stage's error.
+    ++undelivered_at_shutdown_;
+    return;
+  }
   if (!report.status.ok()) {
     // Stays in the outbox; the restart sends it again.
     Fail(report.status.WithContext("delivering to " + report.topic));
@@ -193,7 +241,7 @@ Status StageRunner::CommitTasks(const std::vector<StreamTask*>& tasks, bool clos
   // partition's store is ever lost, its next owner replays below it record by record
   // (DESIGN §3, "Epochs"). So it moves before the outputs leave.
   if (!offsets.empty()) {
-    Status st = consumer_->CommitSync(offsets);
+    Status st = CommitGroupOffsets(offsets);
     if (!st.ok()) {
       spdlog::warn("[{}] committing group offsets before producing: {} (a store lost before the next "
                    "commit would replay from a lower bound)",
@@ -210,8 +258,14 @@ Status StageRunner::CloseTask(int32_t partition, bool commit) {
   Status st;
   if (commit && error_.ok()) st = CommitTasks({it->second.get()}, /*closing=*/true);
   // Deliver everything committed so far, so the next owner has nothing to re-send.
-  Status flushed = producer_->Flush(30000);
-  if (st.ok() && commit && !flushed.ok()) st = flushed;
+  Status flushed = producer_->Flush(FlushTimeoutMs());
+  if (!flushed.ok() && shutting_down_) {
+    // The broker did not acknowledge within the shutdown bound: the outputs stay in the
+    // outbox (EndShutdown says how many).
+    spdlog::warn("[{}] closing partition {}: {}", topology_.name, partition, flushed.ToString());
+  } else if (st.ok() && commit && !flushed.ok()) {
+    st = flushed;
+  }
   if (error_.ok()) {
     Status w = it->second->WriteDeliveries();
     if (st.ok()) st = w;
@@ -254,11 +308,39 @@ Status StageRunner::CommitManaged(const std::vector<TopicPartitionOffset>& parti
     if (offset >= 0) offsets.push_back({tp.topic, tp.partition, offset});
   }
   if (offsets.empty()) return Status::Ok();
-  Status st = consumer_->CommitSync(offsets);
+  Status st = CommitGroupOffsets(offsets);
   // The group's offsets only decide where a partition starts when the processor has no
   // position of its own; a refused commit (a rebalance under way) is retried next time.
   if (!st.ok()) spdlog::warn("[{}] committing group offsets: {}", topology_.name, st.ToString());
   return Status::Ok();
+}
+
+Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
+                                      const std::string& state) {
+  // Right after a join the partition may still be without a leader (a new topic): a few
+  // tries before giving up.
+  Result<std::pair<int64_t, int64_t>> marks = Status::Unavailable("not asked");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    marks = consumer_->QueryWatermarks(topic, partition, kMetadataTimeoutMs);
+    if (marks.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!marks.ok()) {
+    return marks.status().WithContext("checking the stored position " + std::to_string(stored) + " of " + topic +
+                                      ":" + std::to_string(partition) + " against the broker's offsets");
+  }
+  StoredOffsetCheck check;
+  check.stage = topology_.name;
+  check.topic = topic;
+  check.partition = partition;
+  check.stored = stored;
+  check.low = marks->first;
+  check.high = marks->second;
+  check.state = state;
+  check.start_over = options_.start_over_hint;
+  StoredOffsetVerdict verdict = runtime::CheckStoredOffset(check);
+  if (!verdict.warning.empty()) spdlog::warn("{}", verdict.warning);
+  return verdict.error;
 }
 
 void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
@@ -267,6 +349,9 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     for (auto& tp : *partitions) {
       std::optional<int64_t> start = managed_->processor()->StartOffset(tp.topic, tp.partition);
       if (start) tp.offset = *start;
+      if (start && *start >= 0 && error_.ok()) {
+        Fail(CheckStoredOffset(tp.topic, tp.partition, *start, "the " + topology_.name + "'s stored state"));
+      }
       managed_assigned_.push_back({tp.topic, tp.partition, kOffsetStored});
       spdlog::info("[{}] assigned {}:{} from offset {}", topology_.name, tp.topic, tp.partition,
                    start ? std::to_string(*start) : std::string("of the group"));
@@ -294,7 +379,13 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       if (committed->empty() || (*committed)[0].offset < 0) return std::nullopt;
       return (*committed)[0].offset;
     };
+    to.stop = [this] { return stop_ != nullptr && (*stop_)(); };
     auto task = StreamTask::Open(topology_, tp.partition, to);
+    if (!task.ok() && stop_ != nullptr && (*stop_)()) {
+      // Stopping while the previous owner still held the store: nothing was opened.
+      spdlog::info("[{}] {}:{} not opened: {}", topology_.name, tp.topic, tp.partition, task.status().ToString());
+      continue;
+    }
     if (!task.ok()) {
       Fail(task.status().WithContext("opening task " + std::to_string(tp.partition)));
       continue;
@@ -303,6 +394,15 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     if (!pending.ok()) {
       Fail(pending.status());
       continue;
+    }
+    const std::string store_dir = options_.state_dir + "/" + topology_.name + "-" + std::to_string(tp.partition);
+    if ((*task)->stored_offset() && error_.ok()) {
+      Status checked = CheckStoredOffset(tp.topic, tp.partition, *(*task)->stored_offset(), store_dir);
+      if (!checked.ok()) {
+        // Nothing of this store is used: no re-send of its outbox, no processing.
+        Fail(checked);
+        continue;
+      }
     }
     tp.offset = (*task)->stored_offset().value_or(kOffsetBeginning);
     spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send)", topology_.name,
@@ -377,6 +477,11 @@ Status StageRunner::WaitForSources(const std::function<bool()>& stop) {
 }
 
 Status StageRunner::Run(const std::function<bool()>& stop) {
+  stop_ = &stop;
+  struct ForgetStop {
+    const std::function<bool()>** stop;
+    ~ForgetStop() { *stop = nullptr; }
+  } forget_stop{&stop_};
   if (topology_.state_kind == StateKind::kProcessorManaged) {
     managed_ = std::make_unique<ManagedContext>(this, topology_.processor_supplier());
     if (managed_->processor() == nullptr) return Status::InvalidArgument(topology_.name + ": no processor");
@@ -424,14 +529,22 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
     if (interval_due) last_commit_ms_ = now;
     producer_->Poll(0);
   }
-  // Leaving the group revokes (commits and closes) every task, unless we failed.
-  Status closed = consumer_->Close();
-  if (error_.ok() && !closed.ok()) Fail(closed);
+  BeginShutdown();
+  // Leaving the group revokes (commits and closes) every task, unless we failed. Bounded:
+  // with the coordinator gone librdkafka's close waits out session.timeout.ms; the tasks
+  // it did not revoke by then are committed and closed below.
+  Status closed = consumer_->Close(FlushTimeoutMs());
+  if (closed.code() == Status::Code::kTimeout) {
+    spdlog::warn("[{}] {}; closing the partitions without it", topology_.name, closed.ToString());
+  } else if (error_.ok() && !closed.ok()) {
+    Fail(closed);
+  }
   std::vector<int32_t> left;
   for (auto& [p, task] : tasks_) left.push_back(p);
   for (int32_t p : left) Fail(CloseTask(p, /*commit=*/error_.ok()));
-  Status flushed = producer_->Flush(30000);
-  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  Status flushed = producer_->Flush(FlushTimeoutMs());
+  if (!flushed.ok()) spdlog::warn("[{}] final flush: {}", topology_.name, flushed.ToString());
+  EndShutdown();
   return error_;
 }
 
@@ -470,20 +583,27 @@ Status StageRunner::RunManaged(const std::function<bool()>& stop) {
     producer_->Poll(0);
   }
   // The last commit before leaving: the processor flushes (a trainer's final snapshot)
-  // and what it forwarded is delivered before the group offsets move.
+  // and what it forwarded is delivered before the group offsets move. The shutdown bound
+  // starts after the processor's own flush (local work: the final snapshot).
   if (error_.ok()) {
     Fail(managed_->processor()->Flush(/*closing=*/true).WithContext("flushing " + topology_.name));
     managed_closed_ = true;
   }
-  Status flushed = producer_->Flush(30000);
-  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  BeginShutdown();
+  Status flushed = producer_->Flush(FlushTimeoutMs());
+  if (!flushed.ok()) spdlog::warn("[{}] flushing before the last commit: {}", topology_.name, flushed.ToString());
   if (error_.ok()) Fail(CommitManaged(managed_assigned_, /*closing=*/true));
   // Close() revokes what is left: CommitManaged once more (harmless), then drops them.
-  Status closed = consumer_->Close();
-  if (error_.ok() && !closed.ok()) Fail(closed);
+  Status closed = consumer_->Close(FlushTimeoutMs());
+  if (closed.code() == Status::Code::kTimeout) {
+    spdlog::warn("[{}] {}", topology_.name, closed.ToString());
+  } else if (error_.ok() && !closed.ok()) {
+    Fail(closed);
+  }
   managed_->processor()->Close();
-  flushed = producer_->Flush(30000);
-  if (error_.ok() && !flushed.ok()) Fail(flushed);
+  flushed = producer_->Flush(FlushTimeoutMs());
+  if (!flushed.ok()) spdlog::warn("[{}] final flush: {}", topology_.name, flushed.ToString());
+  EndShutdown();
   return error_;
 }
 

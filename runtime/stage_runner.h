@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -43,6 +44,21 @@ struct StageRunnerOptions {
   // kPartitionStore: sync every commit's WAL write before producing its outputs
   // (StreamTaskOptions::sync_commits). Default true; false only to measure its cost.
   bool sync_commits = true;
+  // Once `stop` is true, how long leaving the group and delivering the last outputs may
+  // take, together. Past it, the consumer is destroyed without leaving (the coordinator
+  // drops the member after its session timeout) and what was not acknowledged is purged:
+  // a partition store keeps those outputs in its outbox and re-sends them on its next
+  // start; a processor-managed stage's (the trainer's last announcement) are lost, which
+  // is logged. Tasks are still committed and closed locally. Without this bound a stage
+  // whose broker is gone waited session.timeout.ms (45 s) in the consumer's close plus up
+  // to 30 s per partition in flushes. Default 5000 ms.
+  int shutdown_timeout_ms = 5000;
+  // On assignment every stored input position (a task's stored offset, a managed
+  // processor's StartOffset) is checked against the partition's watermarks
+  // (runtime/stored_offset_check.h): one beyond the end offset ends Run() with
+  // FailedPrecondition naming it. This text, appended to that message, says how to start
+  // over (the command's flag); may be empty.
+  std::string start_over_hint;
 };
 
 // Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one
@@ -101,7 +117,20 @@ class StageRunner : private RebalanceListener {
   void DropManaged(const std::vector<TopicPartitionOffset>& partitions, const char* why);
   Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
   Status CloseTask(int32_t partition, bool commit);
+  // The stored position `stored` of topic:partition against the broker's watermarks
+  // (stored_offset_check.h); `state` names where it is stored.
+  Status CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored, const std::string& state);
   void Fail(const Status& st);
+  // Group offsets: CommitSync, given up at the stop or, once stopping, at the bound.
+  Status CommitGroupOffsets(const std::vector<TopicPartitionOffset>& offsets);
+  // The shutdown: starts the bound of options_.shutdown_timeout_ms (idempotent).
+  void BeginShutdown();
+  // Milliseconds left of the shutdown bound (30 s when not shutting down: a revocation's
+  // flush while running).
+  int FlushTimeoutMs() const;
+  bool ShutdownExpired() const;
+  // Ends the shutdown: logs what was not delivered.
+  void EndShutdown();
 
   Topology topology_;
   StageRunnerOptions options_;
@@ -114,6 +143,12 @@ class StageRunner : private RebalanceListener {
   bool managed_closed_ = false;                             // the final Flush ran
   Status error_;
   int64_t last_commit_ms_ = 0;
+  // Set by BeginShutdown (processing thread); read by the producer's stop hook, which
+  // librdkafka calls on the same thread (inside Flush).
+  bool shutting_down_ = false;
+  const std::function<bool()>* stop_ = nullptr;  // Run()'s, while it runs
+  std::chrono::steady_clock::time_point shutdown_deadline_;
+  int64_t undelivered_at_shutdown_ = 0;
   mutable Mutex stats_mu_;
   state::StateDbStats closed_stats_ GUARDED_BY(stats_mu_);
   std::atomic<int> assigned_{0};

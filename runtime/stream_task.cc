@@ -56,6 +56,9 @@ Status StreamTask::Init() {
       }
       const bool locked = db.status().message().find("lock") != std::string::npos;
       if (!locked || std::chrono::steady_clock::now() >= deadline) return db.status();
+      if (options_.stop && options_.stop()) {
+        return Status::Unavailable("stopped while " + db_options.path + " was still locked by its previous owner");
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   };

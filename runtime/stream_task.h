@@ -27,6 +27,9 @@ struct StreamTaskOptions {
   // How long Open() retries while another process still holds the partition's DB lock
   // (after a rebalance the previous owner may still be closing it). Default 30 s.
   int open_retry_ms = 30000;
+  // Asked between those retries: true gives up at once (the stage is stopping) with
+  // Unavailable. May be empty.
+  std::function<bool()> stop;
   // Called once when the task opens a store without an outbox sequence (new, deleted or
   // lost): the source offset below which this partition's outputs may already have been
   // applied downstream (the stage's last committed group offset), nullopt when it never

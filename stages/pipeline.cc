@@ -15,6 +15,7 @@
 #include "runtime/stage_runner.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
+#include "stages/stage_state.h"
 #include "stages/trainer_stage.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
@@ -87,6 +88,7 @@ Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
   ro.group_id = group.empty() ? "streamrec-" + stage : group;
   ro.state_dir = state_dir;
   ro.commit_interval_ms = commit_interval_ms;
+  ro.start_over_hint = StartOverHint(stage, state_dir, "");
   auto strategy = config.GetString("operators.assignment_strategy", ro.assignment_strategy);
   if (!strategy.ok()) return strategy.status();
   ro.assignment_strategy = *strategy;
@@ -129,6 +131,17 @@ Status Pipeline::Rep::StartBroker() {
 Status Pipeline::Rep::PrepareStateDir() {
   if (!options.state_dir.empty()) {
     state_dir = options.state_dir;
+    if (options.reset_state) {
+      // What each stage stored about its inputs (stage_state.h); the trainer's model
+      // store is where StartStages puts it.
+      auto model_dir = config.GetString("trainer.model_dir", state_dir + "/models");
+      if (!model_dir.ok()) return model_dir.status();
+      for (const char* stage : {"user", "item", "trainer"}) {
+        auto removed = ResetStageState(stage, state_dir, *model_dir);
+        if (!removed.ok()) return removed.status().WithContext("--reset-state");
+        for (const std::string& path : *removed) spdlog::warn("--reset-state: removed {}", path);
+      }
+    }
   } else {
     // The embedded broker forgets everything on exit, so state (and the offsets stored in
     // it) from an earlier run would not match: each run starts from a fresh directory.

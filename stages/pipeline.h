@@ -45,6 +45,12 @@ struct PipelineOptions {
   std::string state_dir;
   // Keep the temporary state directory on exit.
   bool keep_state = false;
+  // With `state_dir`: remove what the user, item and trainer stages stored there (their
+  // partition stores and the model store; stages/stage_state.h) before starting, so they
+  // start over from what the broker holds. For a state directory whose stored positions
+  // do not match the broker's topics (a recreated topic, another or a reset broker: the
+  // stages refuse to start and say so).
+  bool reset_state = false;
   // Trainer defaults for an interactive run (a config key of the same name wins):
   // snapshot every this many seconds, batches of this many examples.
   double snapshot_every_seconds = 10;

@@ -16,6 +16,7 @@
 #include "runtime/table_reader.h"
 #include "streams/catalog.h"
 #include "runtime/stage_runner.h"
+#include "stages/stage_state.h"
 #include "training/trainer_config.h"
 
 namespace streamrec::stages {
@@ -249,6 +250,7 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   ro.group_id = o.group_id;
   ro.commit_interval_ms = o.lag_commit_interval_ms;
   ro.max_poll_records = o.max_batch;
+  ro.start_over_hint = StartOverHint("trainer", "", o.trainer.model_dir);
   auto runner = runtime::StageRunner::Create(std::move(topology), std::move(ro));
   if (!runner.ok()) return runner.status().WithContext("trainer runner");
   rep->runner = std::move(runner).value();

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <exception>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -71,6 +73,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   KafkaConsumer* self = nullptr;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   bool closed = false;
+  bool abandoned = false;  // Close(timeout_ms) timed out: never destroyed (~KafkaConsumer)
   Status pending_error;  // from a callback; returned by the next Poll
   std::map<std::string, prometheus::Counter*> consumed_counters;
   // The lag gauge of every assigned partition, created at assignment (so each exists at 0
@@ -390,6 +393,16 @@ Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptio
 }
 
 KafkaConsumer::~KafkaConsumer() {
+  if (rep_->abandoned) {
+    // A bounded Close() timed out: librdkafka's destroy would join its main thread, which
+    // waits for the group handler to terminate, i.e. for the unreachable coordinator (the
+    // leave and any commit still queued) for up to session.timeout.ms or the request
+    // timeout. The handle and everything its callbacks reach (this Rep) are left to the
+    // process's exit instead; only a process that is stopping anyway gets here.
+    spdlog::warn("[consumer {}] not destroyed: its group coordinator does not answer", rep_->options.group_id);
+    (void)rep_.release();
+    return;
+  }
   Status st = Close();
   if (!st.ok()) spdlog::warn("[consumer {}] close: {}", rep_->options.group_id, st.message());
 }
@@ -457,8 +470,56 @@ Result<size_t> KafkaConsumer::PollBatch(size_t max_messages, int timeout_ms,
   return n;
 }
 
-Status KafkaConsumer::CommitSync(const std::vector<TopicPartitionOffset>& offsets) {
+Status KafkaConsumer::CommitSync(const std::vector<TopicPartitionOffset>& offsets, int timeout_ms,
+                                 const std::function<bool()>& give_up) {
   if (offsets.empty()) return Status::Ok();
+  if (timeout_ms >= 0 || give_up) {
+    // The commit's result goes to a queue of our own, waited on in slices: librdkafka's
+    // synchronous commit waits for a coordinator that may be gone for good.
+    rd_kafka_t* rk = rep_->consumer->c_ptr();
+    std::unique_ptr<rd_kafka_topic_partition_list_t, void (*)(rd_kafka_topic_partition_list_t*)> list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())), rd_kafka_topic_partition_list_destroy);
+    for (const auto& tp : offsets) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset = tp.offset;
+    }
+    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk),
+                                                                         rd_kafka_queue_destroy);
+    const rd_kafka_resp_err_t started = rd_kafka_commit_queue(rk, list.get(), queue.get(), nullptr, nullptr);
+    if (started != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return ErrorStatus("commit", static_cast<RdKafka::ErrorCode>(started));
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (true) {
+      if (give_up && give_up()) return Status::Timeout("commit: abandoned while waiting for the coordinator");
+      int slice = 100;
+      if (timeout_ms >= 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              deadline - std::chrono::steady_clock::now())
+                              .count();
+        if (left <= 0) {
+          return Status::Timeout("commit: no answer from the group coordinator within " +
+                                 std::to_string(timeout_ms) + " ms");
+        }
+        slice = static_cast<int>(std::min<int64_t>(left, 100));
+      }
+      rd_kafka_event_t* event = rd_kafka_queue_poll(queue.get(), slice);
+      if (event == nullptr) continue;
+      std::unique_ptr<rd_kafka_event_t, void (*)(rd_kafka_event_t*)> owned(event, rd_kafka_event_destroy);
+      if (rd_kafka_event_type(event) != RD_KAFKA_EVENT_OFFSET_COMMIT) continue;
+      const rd_kafka_resp_err_t err = rd_kafka_event_error(event);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return ErrorStatus("commit", static_cast<RdKafka::ErrorCode>(err));
+      if (const rd_kafka_topic_partition_list_t* done = rd_kafka_event_topic_partition_list(event)) {
+        for (int i = 0; i < done->cnt; ++i) {
+          const rd_kafka_topic_partition_t& p = done->elems[i];
+          if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            return ErrorStatus("commit " + internal::PartitionName(p.topic, p.partition),
+                               static_cast<RdKafka::ErrorCode>(p.err));
+          }
+        }
+      }
+      return Status::Ok();
+    }
+  }
   OwnedPartitions parts(offsets);
   auto code = rep_->consumer->commitSync(parts.get());
   if (code != RdKafka::ERR_NO_ERROR) return ErrorStatus("commit", code);
@@ -568,10 +629,36 @@ std::string KafkaConsumer::RebalanceProtocol() { return rep_->consumer->rebalanc
 
 const std::string& KafkaConsumer::group_id() const { return rep_->options.group_id; }
 
-Status KafkaConsumer::Close() {
+Status KafkaConsumer::Close(int timeout_ms) {
   if (rep_->closed) return Status::Ok();
   rep_->closed = true;
   rep_->StopLagThread();
+  if (timeout_ms >= 0) {
+    // close(queue): librdkafka closes on its own thread and forwards the rebalance events
+    // to `queue`; serving it here runs rebalance_cb (the listener) on this thread, as the
+    // blocking close() would.
+    std::unique_ptr<RdKafka::Queue> queue(RdKafka::Queue::create(rep_->consumer.get()));
+    Status started = ErrorStatus("close", rep_->consumer->close(queue.get()));
+    if (!started.ok()) {
+      rep_->DropAllLagGauges();
+      return started;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!rep_->consumer->closed()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0) {
+        rep_->DropAllLagGauges();
+        rep_->abandoned = true;
+        return Status::Timeout("close: the consumer group was not left within " +
+                               std::to_string(timeout_ms) + " ms (coordinator unreachable?)");
+      }
+      queue->poll(static_cast<int>(std::min<int64_t>(left, 100)));
+    }
+    rep_->DropAllLagGauges();
+    return rep_->TakePendingError();
+  }
   auto code = rep_->consumer->close();
   rep_->DropAllLagGauges();  // a closed consumer has no lag (Assign()ed ones get no revoke)
   Status pending = rep_->TakePendingError();

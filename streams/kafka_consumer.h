@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -103,7 +104,12 @@ class KafkaConsumer {
   Result<size_t> PollBatch(size_t max_messages, int timeout_ms, std::vector<Record>* out);
 
   // Commits these offsets (each the next offset to read) for the group, synchronously.
-  Status CommitSync(const std::vector<TopicPartitionOffset>& offsets);
+  // By default it waits as long as librdkafka does (with the coordinator down: until it
+  // is back). With `timeout_ms` >= 0 it waits at most that long, and with `give_up` it
+  // stops waiting once that returns true (asked every 100 ms); both return Timeout, and
+  // the commit may still complete later. Rebalance callbacks are not served meanwhile.
+  Status CommitSync(const std::vector<TopicPartitionOffset>& offsets, int timeout_ms = -1,
+                    const std::function<bool()>& give_up = {});
   // Commits the current position of every assigned partition, synchronously.
   Status CommitPositions();
   // The group's committed offsets for these partitions (kOffsetStored where none).
@@ -132,8 +138,16 @@ class KafkaConsumer {
   std::string RebalanceProtocol();
   const std::string& group_id() const;
 
-  // Leaves the group (final OnPartitionsRevoked) and closes; idempotent.
-  Status Close();
+  // Leaves the group (final OnPartitionsRevoked) and closes; idempotent. `timeout_ms` < 0
+  // waits as long as librdkafka's close does (up to session.timeout.ms, 45 s by default,
+  // when the group coordinator does not answer). With `timeout_ms` >= 0 the close runs on
+  // librdkafka's background thread while this thread serves its callbacks; if it has not
+  // finished by then, Timeout is returned and the consumer counts as closed (no further
+  // listener callback: partitions not yet revoked are the owner's to close); its
+  // librdkafka handle is then never destroyed (destroying it would wait for the
+  // coordinator too): it is left to the process's exit, for processes that are stopping.
+  // The coordinator drops the member after its session timeout.
+  Status Close(int timeout_ms = -1);
 
  private:
   struct Rep;
