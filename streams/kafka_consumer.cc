@@ -634,17 +634,22 @@ Status KafkaConsumer::Close(int timeout_ms) {
   rep_->closed = true;
   rep_->StopLagThread();
   if (timeout_ms >= 0) {
-    // close(queue): librdkafka closes on its own thread and forwards the rebalance events
-    // to `queue`; serving it here runs rebalance_cb (the listener) on this thread, as the
-    // blocking close() would.
-    std::unique_ptr<RdKafka::Queue> queue(RdKafka::Queue::create(rep_->consumer.get()));
-    Status started = ErrorStatus("close", rep_->consumer->close(queue.get()));
-    if (!started.ok()) {
+    // librdkafka closes on its own thread and forwards what the close produces to
+    // `queue`: rebalance events (served here, so the listener runs on this thread as with
+    // the blocking close()) and whatever was fetched and not consumed (dropped). Served
+    // with the event API: the C++ Queue::poll() serves callbacks and asserts on the
+    // fetched messages it cannot hand to one (rd_kafka_q_serve: res != PASS, an abort).
+    rd_kafka_t* rk = rep_->consumer->c_ptr();
+    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(rd_kafka_queue_new(rk),
+                                                                         rd_kafka_queue_destroy);
+    if (rd_kafka_error_t* error = rd_kafka_consumer_close_queue(rk, queue.get())) {
+      const std::string what = rd_kafka_error_string(error);
+      rd_kafka_error_destroy(error);
       rep_->DropAllLagGauges();
-      return started;
+      return Status::Unavailable("close: " + what);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!rep_->consumer->closed()) {
+    while (!rd_kafka_consumer_closed(rk)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now())
                             .count();
@@ -654,7 +659,19 @@ Status KafkaConsumer::Close(int timeout_ms) {
         return Status::Timeout("close: the consumer group was not left within " +
                                std::to_string(timeout_ms) + " ms (coordinator unreachable?)");
       }
-      queue->poll(static_cast<int>(std::min<int64_t>(left, 100)));
+      rd_kafka_event_t* event = rd_kafka_queue_poll(queue.get(), static_cast<int>(std::min<int64_t>(left, 100)));
+      if (event == nullptr) continue;
+      std::unique_ptr<rd_kafka_event_t, void (*)(rd_kafka_event_t*)> owned(event, rd_kafka_event_destroy);
+      if (rd_kafka_event_type(event) != RD_KAFKA_EVENT_REBALANCE) continue;
+      std::vector<RdKafka::TopicPartition*> parts;
+      if (const rd_kafka_topic_partition_list_t* list = rd_kafka_event_topic_partition_list(event)) {
+        for (int i = 0; i < list->cnt; ++i) {
+          parts.push_back(
+              RdKafka::TopicPartition::create(list->elems[i].topic, list->elems[i].partition, list->elems[i].offset));
+        }
+      }
+      rep_->rebalance_cb(rep_->consumer.get(), static_cast<RdKafka::ErrorCode>(rd_kafka_event_error(event)), parts);
+      RdKafka::TopicPartition::destroy(parts);
     }
     rep_->DropAllLagGauges();
     return rep_->TakePendingError();

@@ -132,6 +132,48 @@ TEST(StoredState, AStateDirFromAResetBrokerRefusesToStartUntilResetState) {
   EXPECT_NE(err.find("--reset-state needs --state-dir"), std::string::npos) << err;
 }
 
+// `run` on the embedded broker, which starts empty every time, given the --state-dir of
+// an earlier run: before, its stages applied the stored offsets to the new topics and
+// skipped their records; now it stops naming them, and --reset-state starts over.
+TEST(StoredState, RunOnTheEmbeddedBrokerWithAnEarlierStateDirRefusesUntilResetState) {
+  ScratchDir dir;
+  const std::vector<std::string> args = {kBinary, "run", "--metrics", "off", "--http", "127.0.0.1:0",
+                                         "--state-dir", dir.File("state"), "--quiet", "--rate", "200"};
+  {
+    Subprocess run(args, dir.File("r1.out"), dir.File("r1.err"));
+    ASSERT_TRUE(WaitForText([&] { return run.out(); }, run, "Ctrl-C stops.", std::chrono::seconds(120)))
+        << run.out() << run.err();
+    std::this_thread::sleep_for(std::chrono::seconds(5));  // clicks processed and committed
+    run.Signal(SIGTERM);
+    ASSERT_EQ(run.Wait(std::chrono::seconds(30)), 0) << run.err();
+  }
+  {
+    Subprocess run(args, dir.File("r2.out"), dir.File("r2.err"));
+    const int code = run.Wait(std::chrono::seconds(120));
+    const std::string err = run.err();
+    ASSERT_NE(code, -1) << "still running on the earlier run's offsets:\n" << err;
+    EXPECT_EQ(code, 1) << err;
+    EXPECT_NE(err.find("streamrec run: stage: FailedPrecondition: stage "), std::string::npos) << err;
+    EXPECT_NE(err.find(": the stored position (next offset "), std::string::npos) << err;
+    EXPECT_NE(err.find("is beyond the partition's end offset"), std::string::npos) << err;
+    EXPECT_NE(err.find("restart with --reset-state"), std::string::npos) << err;
+  }
+  {
+    std::vector<std::string> reset = args;
+    reset.push_back("--reset-state");
+    Subprocess run(reset, dir.File("r3.out"), dir.File("r3.err"));
+    ASSERT_TRUE(WaitForText([&] { return run.out(); }, run, "Ctrl-C stops.", std::chrono::seconds(120)))
+        << run.out() << run.err();
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    EXPECT_EQ(run.Wait(std::chrono::milliseconds(0)), -1) << "ended:\n" << run.err();
+    EXPECT_NE(run.err().find("--reset-state: removed " + dir.File("state") + "/user-0"), std::string::npos)
+        << run.err();
+    EXPECT_EQ(run.err().find("the stored position"), std::string::npos) << run.err();
+    run.Signal(SIGTERM);
+    EXPECT_EQ(run.Wait(std::chrono::seconds(30)), 0) << run.err();
+  }
+}
+
 TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) {
   ScratchDir dir;
   Broker broker(dir, "broker", 2);
