@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,8 @@ struct Outage {
   int session_timeout_ms;
   int down_ms;
 };
+
+void PrintTo(const Outage& outage, std::ostream* os) { *os << outage.name; }
 
 class BrokerOutageTest : public ::testing::TestWithParam<Outage> {};
 
