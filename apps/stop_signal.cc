@@ -11,13 +11,14 @@ namespace {
 
 std::atomic<int> g_signals{0};
 
-// The last resort of the shutdown bound: every stop path is bounded on its own (Kafka
-// closes and flushes by StageRunnerOptions::shutdown_timeout_ms, 5 s), so this fires only
+// The last resort of the shutdown bound (kShutdownBoundSeconds, in the message below):
+// every stop path is bounded on its own (Kafka closes and flushes by
+// StageRunnerOptions::shutdown_timeout_ms, 5 s), so this fires only
 // when something still hangs (a peer paused mid-request, a stuck disk). State and offsets
 // are then those of the last commit, as after a crash, which every stage recovers from.
 extern "C" void OnShutdownBound(int) {
   static const char kMessage[] =
-      "streamrec: the shutdown did not finish within 10 s of the stop signal; exiting now "
+      "streamrec: the shutdown did not finish within 30 s of the stop signal; exiting now "
       "(exit 1; state and offsets are those of the last commit)\n";
   ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
   (void)ignored;

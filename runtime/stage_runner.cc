@@ -503,7 +503,12 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
       Fail(polled.status());
       break;
     }
+    size_t seen = 0;
     for (const auto& r : records) {
+      // A batch can take seconds on a loaded machine: a stop ends it early. What was not
+      // processed is not committed (each task commits the offset after its last record)
+      // and is read again on the next start.
+      if (++seen % 64 == 0 && stop()) break;
       auto it = tasks_.find(r.partition);
       if (it == tasks_.end() || r.topic != topology_.source_topic) continue;
       auto processed = it->second->Process(r);

@@ -92,6 +92,13 @@ Result<size_t> TableReader::Poll(int timeout_ms, std::vector<Record>* out) {
   return got;
 }
 
+Status TableReader::ProbeBroker(int timeout_ms) {
+  if (!consumer_) return Status::FailedPrecondition("table reader is closed");
+  if (options_.topics.empty()) return Status::Ok();
+  Result<int> n = consumer_->PartitionCount(options_.topics.front(), timeout_ms);
+  return n.ok() ? Status::Ok() : n.status();
+}
+
 Status TableReader::Close() {
   if (!consumer_) return Status::Ok();
   Status st = consumer_->Close();

@@ -51,6 +51,10 @@ class TableReader {
   bool caught_up() const { return started_ && behind_.empty(); }
   // Records read so far.
   int64_t records_read() const { return records_read_; }
+  // Asks the broker for the first topic's metadata, waiting at most `timeout_ms`: OK when
+  // a broker answered. For readiness reporting (serving's /readyz says whether Kafka is
+  // reachable); an idle reader alone cannot tell an outage from no new records.
+  Status ProbeBroker(int timeout_ms);
   Status Close();
 
  private:

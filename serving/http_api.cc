@@ -425,6 +425,7 @@ struct HttpApi::Rep {
     w.Key("tables_loaded").Bool(r.tables_loaded);
     w.Key("model_version").Int(r.model_version);
     w.Key("fallback_available").Bool(r.fallback_available);
+    w.Key("kafka_reachable").Bool(r.kafka_reachable);
     w.EndObject();
     SetJson(res, r.ready ? 200 : 503, w.Release());
   }

@@ -20,6 +20,7 @@ void RecommendationService::Publish() {
 Readiness RecommendationService::GetReadiness() const {
   Readiness r;
   r.tables_loaded = tables_loaded_.load();
+  r.kafka_reachable = kafka_reachable_.load();
   r.model_version = models_.version();
   const auto fallback = catalog_.Fallback();
   r.fallback_available =

@@ -35,6 +35,10 @@ struct Readiness {
   bool tables_loaded = false;       // the global tables caught up once
   int64_t model_version = 0;        // 0: no model loaded
   bool fallback_available = false;  // trending or catalogue items exist
+  // Whether a Kafka broker answered the serving operator's last probe (every 2 s). An
+  // outage does not make the stage unready: it keeps answering from what it has, and
+  // /readyz says so ("kafka_reachable": false) without taking it out of service.
+  bool kafka_reachable = true;
 };
 
 // The serving layer's state and its request logic, without any transport: the global
@@ -64,6 +68,8 @@ class RecommendationService {
   // Marks that the global tables have caught up (the consumer reached the end offsets
   // it saw at start).
   void SetTablesLoaded(bool loaded) { tables_loaded_.store(loaded); }
+  // The serving operator's broker probe (Readiness::kafka_reachable).
+  void SetKafkaReachable(bool reachable) { kafka_reachable_.store(reachable); }
   Readiness GetReadiness() const;
 
   // Answers one request on the version of the model current when it starts; an unknown
@@ -85,6 +91,7 @@ class RecommendationService {
   AspiredVersionsManager<TwoTowerModel> models_;
   Recommender recommender_;
   std::atomic<bool> tables_loaded_{false};
+  std::atomic<bool> kafka_reachable_{true};
 };
 
 }  // namespace streamrec::serving

@@ -285,7 +285,25 @@ void ServingOperator::TablesLoop() {
     return;
   }
   std::vector<Record> batch;
+  // Kafka reachability for /readyz: a metadata request every 2 s (answered at once while
+  // the broker is up; at most 1 s of this loop while it is down, when no table record
+  // arrives anyway).
+  auto next_probe = std::chrono::steady_clock::now();
+  bool was_reachable = true;
   while (!stop_.load()) {
+    if (std::chrono::steady_clock::now() >= next_probe) {
+      const bool reachable = reader.ProbeBroker(1000).ok();
+      if (reachable != was_reachable) {
+        was_reachable = reachable;
+        if (reachable) {
+          spdlog::info("[serving] Kafka reachable again");
+        } else {
+          spdlog::warn("[serving] Kafka unreachable: answering from the tables, windows and model it has");
+        }
+        service_->SetKafkaReachable(reachable);
+      }
+      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
     batch.clear();
     Result<size_t> got = reader.Poll(options_.poll_timeout_ms, &batch);
     if (!got.ok()) return Fail("tables", got.status());

@@ -289,6 +289,59 @@ TEST_F(ServingOperatorTest, PostedEventsAreAcceptedOnlyOnceKafkaAcknowledgedThem
   EXPECT_TRUE(items.count("i1") && items.count("i4")) << clicks.size();
 }
 
+// The broker goes away and comes back (issue 14 item 3): serving keeps answering from
+// the tables and windows it has, /readyz stays 200 and says "kafka_reachable": false,
+// then true again once the broker is back.
+TEST_F(ServingOperatorTest, KeepsAnsweringWhileKafkaIsAwayAndReadyzSaysSo) {
+  if (broker_->embedded() == nullptr) GTEST_SKIP() << "takes the embedded broker down";
+  for (const char* id : {"a", "b", "c"}) {
+    Produce("items", id, std::string("{\"item_id\":\"") + id + "\",\"available\":true}");
+  }
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"b", 4}, {"c", 2}}));
+  Produce("clicks", "u1", R"({"user_id":"u1","item_id":"a","event":"click","ts":1732270000000})");
+  Flush();
+  StartOperator();
+  ASSERT_NE(op_->http(), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().ready; }));
+  ASSERT_TRUE(WaitFor([&] { return !op_->service().history().Get(HashId("u1")).empty(); }));
+  httplib::Client client("127.0.0.1", op_->http()->port());
+  client.set_read_timeout(30, 0);
+  auto readyz = [&] { return client.Get("/readyz"); };
+  auto res = readyz();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find(R"("kafka_reachable":true)"), std::string::npos) << res->body;
+
+  ASSERT_TRUE(broker_->embedded()->SetBrokerDown(-1).ok());
+  const auto down = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return !op_->service().GetReadiness().kafka_reachable; }));
+  std::printf("[ measured ] /readyz marked Kafka unreachable %.1f s after the outage began\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - down).count());
+  res = readyz();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << "still serving: " << res->body;
+  EXPECT_NE(res->body.find(R"("kafka_reachable":false)"), std::string::npos) << res->body;
+  res = client.Get("/v1/recommendations?user_id=u1&k=2");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find(R"("item_id":"b")"), std::string::npos) << res->body;
+
+  ASSERT_TRUE(broker_->embedded()->SetBrokerUp(-1).ok());
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().kafka_reachable; }));
+  res = readyz();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find(R"("kafka_reachable":true)"), std::string::npos) << res->body;
+  // And it follows the topics again.
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"c", 5}}));
+  Flush();
+  EXPECT_TRUE(WaitFor([&] {
+    auto nb = op_->service().neighbors().Get(HashId("a"));
+    return nb != nullptr && nb->neighbors.size() == 1;
+  }));
+  EXPECT_FALSE(op_->failed()) << op_->error().ToString();
+}
+
 TEST_F(ServingOperatorTest, HotSwapsAnnouncedModelsAndRefusesCorruptOnes) {
   auto trainer = training::Trainer::Create(testing::TinyTrainerOptions(dir_ + "/store"));
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
