@@ -4,7 +4,7 @@
 //   (the same topic names with fewer records: a recreated topic, a reset broker), naming
 //   topic, partition, stored offset and end offset; `--reset-state` starts over;
 // - SIGTERM ends `stage user`, `stage item` and `run --brokers` within 10 s, exit 0, when
-//   the broker was killed while they ran (`run` exits 1 when its generator's last clicks
+//   the broker was killed (or paused: SIGSTOP, connections open and silent) while they ran (`run` exits 1 when its generator's last clicks
 //   were not acknowledged; before: 45 s and more, librdkafka's close
 //   waiting out session.timeout.ms). The 10 s is the contract (a correctness bound on a
 //   loaded machine), not a performance figure; the times are printed.
@@ -180,7 +180,10 @@ TEST(StoredState, RunOnTheEmbeddedBrokerWithAnEarlierStateDirRefusesUntilResetSt
   }
 }
 
-TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) {
+// The broker gets `broker_signal` (SIGKILL: gone, connections refused; SIGSTOP: paused,
+// connections open and silent) while the stages run; then every stage gets SIGTERM.
+void SigtermWithTheBrokerAway(int broker_signal) {
+  const char* what = broker_signal == SIGKILL ? "broker killed" : "broker paused";
   ScratchDir dir;
   Broker broker(dir, "broker", 2);
   ASSERT_FALSE(broker.address.empty()) << broker.process.err();
@@ -212,8 +215,8 @@ TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) {
     ASSERT_TRUE(WaitForText(read, p, proc.ready, std::chrono::seconds(120))) << p.out() << p.err();
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // processing, committing
-  broker.process.Signal(SIGKILL);
-  ASSERT_NE(broker.process.Wait(std::chrono::seconds(10)), -1);
+  broker.process.Signal(broker_signal);
+  if (broker_signal == SIGKILL) ASSERT_NE(broker.process.Wait(std::chrono::seconds(10)), -1);
   std::this_thread::sleep_for(std::chrono::seconds(1));
   const auto signalled = Clock::now();
   for (auto& proc : procs) proc.p->Signal(SIGTERM);
@@ -223,8 +226,8 @@ TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) {
     // Generous, so that a hang shows as its own failure; the 10 s are asserted below.
     const int code = p.Wait(std::chrono::seconds(60));
     const double seconds = Seconds(Clock::now() - signalled);
-    std::printf("[ measured ] %-14s exit %d %.1f s after SIGTERM (broker killed)\n", proc.name.c_str(), code,
-                seconds);
+    std::printf("[ measured ] %-14s exit %d %.1f s after SIGTERM (%s)\n", proc.name.c_str(), code, seconds,
+                what);
     ASSERT_NE(code, -1) << "still running 60 s after SIGTERM:\n" << p.err();
     // 0: a clean stop (not the 30 s cut-off's exit 1, not an abort's 134, no core). `run`'s
     // generator had clicks the dead broker never acknowledged: those are reported lost,
@@ -239,7 +242,12 @@ TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) {
     EXPECT_LT(seconds, 10.0) << p.err();
     EXPECT_EQ(p.err().find("the shutdown did not finish within"), std::string::npos) << p.err();
   }
+  if (broker_signal == SIGSTOP) broker.process.Signal(SIGCONT);
 }
+
+TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerWasKilled) { SigtermWithTheBrokerAway(SIGKILL); }
+
+TEST(Shutdown, SigtermEndsEveryStageWithin10sWhenTheBrokerIsPaused) { SigtermWithTheBrokerAway(SIGSTOP); }
 
 }  // namespace
 }  // namespace streamrec
