@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -163,6 +164,50 @@ TEST(StoredOffsets, AStateDirFromAnotherTopicInstanceStopsTheStageUntilReset) {
   const std::vector<std::string> out = ReadOut(brokers, 6, 2);
   ASSERT_EQ(out.size(), 5u);
   for (int i = 0; i < 5; ++i) EXPECT_EQ(out[static_cast<size_t>(i)], "new-" + std::to_string(i));
+}
+
+// A processor-managed stage (the trainer's kind) whose own stored position (its
+// StartOffset: the trainer's snapshot) lies beyond the end offset is refused the same way.
+class StoredPositionProcessor : public Processor {
+ public:
+  Status Init(ProcessorContext*) override { return Status::Ok(); }
+  Status Process(const Record&) override {
+    ++processed;
+    return Status::Ok();
+  }
+  std::optional<int64_t> StartOffset(const std::string&, int32_t) override { return 100; }
+  static std::atomic<int> processed;
+};
+std::atomic<int> StoredPositionProcessor::processed{0};
+
+TEST(StoredOffsets, AManagedStagesStoredPositionBeyondTheEndIsRefused) {
+  auto broker = StartBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string brokers = broker->bootstrap_servers();
+  ProduceRecords(brokers, 5, "r-");
+  Topology t;
+  t.name = "trainerlike";
+  t.source_topic = "in";
+  t.state_kind = StateKind::kProcessorManaged;
+  t.processor_supplier = [] { return std::make_unique<StoredPositionProcessor>(); };
+  StageRunnerOptions o = Options(brokers, "");
+  o.group_id = "trainerlike";
+  o.start_over_hint = "restart with --reset-state (removes the model store)";
+  auto runner = StageRunner::Create(std::move(t), o);
+  ASSERT_TRUE(runner.ok()) << runner.status().ToString();
+  std::atomic<bool> stop{false};
+  Status st;
+  std::thread th([&] { st = (*runner)->Run([&] { return stop.load(); }); });
+  // Run() ends on its own with the error (a hang here is the test's failure, by timeout).
+  th.join();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  EXPECT_NE(st.message().find("in:0: the stored position (next offset 100, in the trainerlike's stored state)"),
+            std::string::npos)
+      << st.ToString();
+  EXPECT_NE(st.message().find("end offset 5"), std::string::npos) << st.ToString();
+  EXPECT_NE(st.message().find("removes the model store"), std::string::npos) << st.ToString();
+  EXPECT_EQ(StoredPositionProcessor::processed.load(), 0);
 }
 
 // The broker goes away while the stage runs; stopping then takes the shutdown bound
