@@ -50,8 +50,8 @@ struct RecommenderOptions {
   // (Measured, bench/RESULTS.md: 20 beat 5 on MovieLens and on the synthetic stream. The
   // seen record's older items as triggers, when the window is short, lost on both.)
   size_t cooc_history_items = 20;
-  // Neighbours read per window item (the item stage publishes operators.top_k = 50).
-  size_t cooc_neighbors_per_item = 50;
+  // Neighbours read per window item (the item stage publishes operators.top_k = 200).
+  size_t cooc_neighbors_per_item = 200;
   // Weight of the i-th newest window item's neighbours: cooc_recency_decay^i.
   double cooc_recency_decay = 0.9;
   // Nearest neighbours taken from the two-tower index.

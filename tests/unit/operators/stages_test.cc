@@ -217,6 +217,23 @@ TEST(UserStageTest, WindowSurvivesRestartAndReplayedRecordsAreSkipped) {
   ASSERT_EQ(m->pairs.size(), 2u) << "b pairs with a from the restored window";
 }
 
+// The measured defaults (bench/RESULTS.md "Wider neighbourhoods, weekly popularity"):
+// 200 neighbours per item, popularity halved every 7 days; both overridable.
+TEST(ItemStageOptionsTest, DefaultsAndOverrides) {
+  auto empty = Config::FromYamlString("{}");
+  ASSERT_TRUE(empty.ok());
+  auto d = ItemStageOptions::FromConfig(*empty);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->top_k, 200u);
+  EXPECT_EQ(d->popularity_half_life_ms, 7LL * 24 * 3600 * 1000);
+  auto set = Config::FromYamlString("operators: {top_k: 20, popularity: {half_life_s: 3600}}");
+  ASSERT_TRUE(set.ok());
+  auto o = ItemStageOptions::FromConfig(*set);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->top_k, 20u);
+  EXPECT_EQ(o->popularity_half_life_ms, 3600LL * 1000);
+}
+
 TEST(ItemStageTest, AppliesDeltasDropsDuplicatesAndPublishes) {
   testing::TempDir dir;
   TopologyTestDriver driver(ItemStageTopology(ItemOpts()), dir.path());

@@ -1,5 +1,7 @@
 #include "serving/serving_config.h"
 
+#include "operators/item_stage.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -39,7 +41,7 @@ operators:
   EXPECT_EQ(o->service.recommender.cooc_weight, 2);
   EXPECT_EQ(o->service.recommender.popular_weight, 0.3);
   EXPECT_EQ(o->service.recommender.cooc_history_items, 20u);
-  EXPECT_EQ(o->service.recommender.cooc_neighbors_per_item, 50u);
+  EXPECT_EQ(o->service.recommender.cooc_neighbors_per_item, 200u);
   EXPECT_EQ(o->service.recommender.max_per_category, 3u);
   EXPECT_EQ(o->service.history.window.max_items, 10u);
   EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
@@ -51,6 +53,19 @@ operators:
   ASSERT_TRUE(flags.ok());
   EXPECT_EQ(flags->brokers, "k2:1");
   EXPECT_EQ(flags->http.port, 8081);
+}
+
+// Serving reads as many neighbours per window item as the item stage publishes by
+// default: a smaller read would waste the published tail, a larger one finds nothing.
+TEST(ServingOptionsFromConfigTest, CoocReadsWhatTheItemStagePublishes) {
+  auto config = Config::FromYamlString("{}");
+  ASSERT_TRUE(config.ok());
+  auto serving = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(serving.ok()) << serving.status().ToString();
+  auto item = operators::ItemStageOptions::FromConfig(*config);
+  ASSERT_TRUE(item.ok()) << item.status().ToString();
+  EXPECT_EQ(item->top_k, 200u);
+  EXPECT_EQ(serving->service.recommender.cooc_neighbors_per_item, item->top_k);
 }
 
 TEST(ServingOptionsFromConfigTest, BearerTokenComesFromAFile) {
