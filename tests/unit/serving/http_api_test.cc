@@ -246,7 +246,15 @@ TEST_F(HttpApiTest, HealthReadinessMetricsAndUnknownRoutes) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body,
-            R"({"ready":true,"tables_loaded":true,"model_version":0,"fallback_available":true})");
+            R"({"ready":true,"tables_loaded":true,"model_version":0,"fallback_available":true,)"
+            R"("kafka_reachable":true})");
+  // A broker outage is reported, not unready: the stage keeps answering.
+  service_->SetKafkaReachable(false);
+  res = client_->Get("/readyz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find(R"("kafka_reachable":false)"), std::string::npos) << res->body;
+  service_->SetKafkaReachable(true);
   service_->SetTablesLoaded(false);
   res = client_->Get("/readyz");
   ASSERT_TRUE(res);
