@@ -101,7 +101,7 @@ struct Trainer::Rep {
   torch::Device device{torch::kCPU};
   TwoTowerModel model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;  // every parameter, or the dense ones
-  // The embedding tables' optimizer when options.sparse_embeddings (else null); its
+  // The embedding tables' optimizer when they are updated sparsely (else null); its
   // parameter order is model->EmbeddingWeights()'s, and the *_table indices name them.
   std::unique_ptr<SparseRowOptimizer> table_optimizer;
   int user_table = -1, category_table = -1;  // item table: 0
@@ -150,6 +150,11 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
   if (options.optimizer != "adam" && options.optimizer != "adagrad") {
     return Status::InvalidArgument("optimizer must be adam or adagrad, not " + options.optimizer);
   }
+  if (options.embedding_updates != "auto" && options.embedding_updates != "dense" &&
+      options.embedding_updates != "sparse") {
+    return Status::InvalidArgument("embedding_updates must be auto, dense or sparse, not " +
+                                   options.embedding_updates);
+  }
   try {
     auto rep = std::make_unique<Rep>();
     rep->options = options;
@@ -166,7 +171,9 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
     rep->items = IdTable(mo.item_capacity);
     rep->categories = IdTable(std::max<int64_t>(mo.category_capacity, 1));
     std::vector<torch::Tensor> dense = rep->model->parameters();
-    if (options.sparse_embeddings) {
+    const bool sparse = options.embedding_updates == "sparse" ||
+                        (options.embedding_updates == "auto" && !rep->device.is_cuda());
+    if (sparse) {
       rep->model->SetSparseGradients(true);
       dense = rep->model->DenseParameters();
       SparseRowOptimizerOptions so;
@@ -241,9 +248,9 @@ Status Trainer::Rep::Resume(const std::string& dir) {
     if (saved_sparse != (table_optimizer != nullptr)) {
       // The parameter groups differ between the modes: the parameters resume, the
       // optimizer's moments start afresh.
-      spdlog::warn("[trainer] resume {}: optimizer state was written with sparse_embeddings={}, "
+      spdlog::warn("[trainer] resume {}: optimizer state was written with {} embedding updates, "
                    "now {}: starting with fresh optimizer state",
-                   dir, saved_sparse, table_optimizer != nullptr);
+                   dir, saved_sparse ? "sparse" : "dense", table_optimizer ? "sparse" : "dense");
     } else {
       optimizer->load(archive);
       if (table_optimizer && !table_optimizer->Load(archive, kTableOptimizerKey)) {
@@ -304,6 +311,8 @@ std::optional<double> Trainer::sampling_prob(uint64_t item_key) const {
 int64_t Trainer::logq_fallbacks() const { return rep_->logq_fallbacks; }
 
 const TrainerPhaseSeconds& Trainer::phase_seconds() const { return rep_->phases; }
+
+bool Trainer::sparse_embeddings() const { return rep_->table_optimizer != nullptr; }
 
 void Trainer::SetStreamState(std::string bytes) { rep_->stream_state = std::move(bytes); }
 

@@ -27,11 +27,13 @@ struct TrainerOptions {
   bool resume = true;               // start from the latest snapshot in model_dir
   uint64_t seed = 42;               // torch RNG seed (initialisation)
   std::string device = "auto";      // "auto" (CUDA when available), "cpu", "cuda"
-  // Embedding tables get sparse gradients and their own optimizer of the same kind that
-  // touches only the batch's rows (SparseRowOptimizer: lazy Adam / row-wise Adagrad); the
-  // towers' dense layers keep the dense torch optimizer. Off: one dense optimizer whose
-  // step reads and writes every row of every table (and its moments) at every step.
-  bool sparse_embeddings = false;
+  // How the embedding tables are updated. "sparse": they get sparse gradients and their
+  // own optimizer of the same kind that touches only the batch's rows (SparseRowOptimizer:
+  // lazy Adam / row-wise Adagrad); the towers' dense layers keep the dense torch optimizer.
+  // "dense": one torch optimizer whose step reads and writes every row of every table
+  // (and its moments) at every step. "auto": sparse on the CPU (3x faster there), dense
+  // on CUDA (where the fused dense step is cheaper): bench/RESULTS.md, "The CUDA path".
+  std::string embedding_updates = "auto";
   // Time each step's phases (phase_seconds()); synchronises the device at each boundary.
   bool profile_phases = false;
   // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the
@@ -84,6 +86,8 @@ class Trainer {
   // Examples trained with the fallback p̂ because their item had no stats (also the
   // metric streamrec_trainer_logq_fallback_total).
   int64_t logq_fallbacks() const;
+  // Whether the embedding tables are updated sparsely (embedding_updates, resolved).
+  bool sparse_embeddings() const;
   // Phase times of the steps taken so far with options.profile_phases (zeros otherwise).
   const TrainerPhaseSeconds& phase_seconds() const;
 

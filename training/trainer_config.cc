@@ -27,7 +27,7 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   str("trainer.model_dir", &t.model_dir);
   str("trainer.device", &t.device);
   str("trainer.optimizer", &t.optimizer);
-  boolean("trainer.sparse_embeddings", &t.sparse_embeddings);
+  str("trainer.embedding_updates", &t.embedding_updates);
   dbl("trainer.learning_rate", &t.learning_rate);
   i64("trainer.batch_size", &t.batch_size);
   i64("trainer.snapshot_every_steps", &t.snapshot_every_steps);
@@ -55,6 +55,11 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   if (t.optimizer != "adam" && t.optimizer != "adagrad") {
     return Status::InvalidArgument("trainer.optimizer must be adam or adagrad, got '" +
                                    t.optimizer + "'");
+  }
+  if (t.embedding_updates != "auto" && t.embedding_updates != "dense" &&
+      t.embedding_updates != "sparse") {
+    return Status::InvalidArgument("trainer.embedding_updates must be auto, dense or sparse, got '" +
+                                   t.embedding_updates + "'");
   }
   if (t.batch_size < 2) return Status::InvalidArgument("trainer.batch_size must be at least 2");
   if (t.learning_rate <= 0) return Status::InvalidArgument("trainer.learning_rate must be > 0");

@@ -10,7 +10,7 @@ namespace streamrec::training {
 // read in one place so the trainer stage and the in-process evaluation (eval/) train the
 // same model:
 //   trainer.model_dir ("streamrec-models"), trainer.device (auto|cpu|cuda),
-//   trainer.optimizer (adam|adagrad), trainer.sparse_embeddings, trainer.learning_rate, trainer.batch_size,
+//   trainer.optimizer (adam|adagrad), trainer.embedding_updates (auto|dense|sparse), trainer.learning_rate, trainer.batch_size,
 //   trainer.snapshot_every_steps, trainer.snapshot_every_seconds, trainer.keep_snapshots,
 //   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
 //   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),

@@ -89,7 +89,7 @@ double TrainerThroughput(int64_t capacity, int steps, const std::string& optimiz
                          bool* cuda, streamrec::training::TrainerPhaseSeconds* phases = nullptr) {
   TrainerOptions o = BenchOptions(capacity);
   o.optimizer = optimizer;
-  o.sparse_embeddings = sparse;
+  o.embedding_updates = sparse ? "sparse" : "dense";
   o.profile_phases = phases != nullptr;
   auto trainer = Trainer::Create(o);
   if (!trainer.ok()) {
@@ -140,7 +140,7 @@ double BareThroughput(int steps, bool cuda) {
 
 void SnapshotBench(int64_t items, int runs, bool sparse, double* seconds, double* mbytes) {
   TrainerOptions o = BenchOptions(items);
-  o.sparse_embeddings = sparse;
+  o.embedding_updates = sparse ? "sparse" : "dense";
   auto tmp = fs::MakeTempDirectory("streamrec-bench-");
   if (!tmp.ok()) {
     std::fprintf(stderr, "%s\n", tmp.status().ToString().c_str());
@@ -251,7 +251,7 @@ int Online(const std::map<std::string, std::string>& args) {
   o.snapshot_every_steps = std::atoll(arg("--snapshot-every", "20").c_str());
   o.snapshot_every_seconds = 0;
   o.keep_snapshots = std::atoll(arg("--keep", "2").c_str());
-  o.sparse_embeddings = arg("--sparse", "0") == "1";
+  o.embedding_updates = arg("--sparse", "0") == "1" ? "sparse" : "dense";
   o.resume = false;
   auto tmp = fs::MakeTempDirectory("streamrec-online-");
   if (!tmp.ok()) {
@@ -305,7 +305,7 @@ int Online(const std::map<std::string, std::string>& args) {
   for (int64_t v : left) versions += (versions.empty() ? "" : ",") + std::to_string(v);
   std::printf("online: %s, %s embeddings, %zu ratings, %lld steps of %lld, %.0f examples/s (%.0f without "
               "snapshots), %lld snapshots (%.2f s each), kept versions %s\n",
-              (*trainer)->on_cuda() ? "CUDA" : "CPU", o.sparse_embeddings ? "sparse" : "dense",
+              (*trainer)->on_cuda() ? "CUDA" : "CPU", (*trainer)->sparse_embeddings() ? "sparse" : "dense",
               ratings.size(),
               static_cast<long long>((*trainer)->step()), static_cast<long long>(o.batch_size),
               static_cast<double>((*trainer)->examples()) / total_s,

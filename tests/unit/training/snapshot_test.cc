@@ -172,7 +172,7 @@ TEST_F(SnapshotTest, ItemMatrixRejectsNaNAndShapeMismatch) {
 // other mode resumes its parameters with fresh optimizer state.
 TEST_F(SnapshotTest, SparseModeResumesItsOptimizerState) {
   TrainerOptions o = SmallOptions();
-  o.sparse_embeddings = true;
+  o.embedding_updates = "sparse";
   o.keep_snapshots = 0;
   auto writer = Trainer::Create(o);
   ASSERT_TRUE(writer.ok());
@@ -189,7 +189,7 @@ TEST_F(SnapshotTest, SparseModeResumesItsOptimizerState) {
 
   // Switching modes keeps the parameters and starts the optimizer afresh (no error).
   TrainerOptions dense = o;
-  dense.sparse_embeddings = false;
+  dense.embedding_updates = "dense";
   auto switched = Trainer::Create(dense);
   ASSERT_TRUE(switched.ok()) << switched.status().ToString();
   EXPECT_EQ((*switched)->step(), (*writer)->step() - 2);

@@ -99,7 +99,7 @@ TEST_F(TrainerTest, LossDecreasesGru) {
 
 TEST_F(TrainerTest, LossDecreasesWithSparseEmbeddings) {
   TrainerOptions o = TinyOptions();
-  o.sparse_embeddings = true;
+  o.embedding_updates = "sparse";
   o.profile_phases = true;
   auto [first, last] = TrainClustered(o);
   EXPECT_GT(first, 2.5);
