@@ -74,6 +74,8 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   bool closed = false;
   bool abandoned = false;  // Close(timeout_ms) timed out: never destroyed (~KafkaConsumer)
+  bool subscribed = false;     // Subscribe() succeeded: a group member
+  bool ever_assigned = false;  // a group assignment arrived (rebalance_cb)
   Status pending_error;  // from a callback; returned by the next Poll
   std::map<std::string, prometheus::Counter*> consumed_counters;
   // The lag gauge of every assigned partition, created at assignment (so each exists at 0
@@ -240,6 +242,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
                     std::vector<RdKafka::TopicPartition*>& parts) override {
     const bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      ever_assigned = true;
       std::vector<TopicPartitionOffset> tps = ToOffsets(parts);
       assigned_counter->Increment();
       if (options.listener != nullptr) {
@@ -405,11 +408,23 @@ KafkaConsumer::~KafkaConsumer() {
   }
   Status st = Close();
   if (!st.ok()) spdlog::warn("[consumer {}] close: {}", rep_->options.group_id, st.message());
+  if (rep_->subscribed && !rep_->ever_assigned &&
+      rep_->options.assignment_strategy.find("cooperative-sticky") != std::string::npos) {
+    // librdkafka < 2.3 aborts when a cooperative-sticky member that joined its group but
+    // never received an assignment is destroyed (rd_kafka_sticky_assignor_state_destroy:
+    // assertion `assignor_state', librdkafka issue #4312): seen when a stage was stopped
+    // while its broker was gone. Such a handle is closed but left to the process's exit.
+    spdlog::debug("[consumer {}] closed before any assignment: not destroyed (librdkafka #4312)",
+                  rep_->options.group_id);
+    (void)rep_.release();
+  }
 }
 
 Status KafkaConsumer::Subscribe(const std::vector<std::string>& topics) {
   for (const auto& topic : topics) rep_->ConsumedCounter(topic);  // at 0 from the start
-  return ErrorStatus("subscribe", rep_->consumer->subscribe(topics));
+  Status st = ErrorStatus("subscribe", rep_->consumer->subscribe(topics));
+  rep_->subscribed = rep_->subscribed || st.ok();
+  return st;
 }
 
 Status KafkaConsumer::Assign(const std::vector<TopicPartitionOffset>& partitions) {
