@@ -209,9 +209,11 @@ cmd_start() {
   write_config "$bport" "$sport" "$cport"
   local jvm=("$JAVA" -cp "$KAFKA_CP" -Djava.awt.headless=true
     -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties")
+  # One "=" argument: an id may start with "-" (URL-safe base64), which a separate
+  # argument would make an option (a 1-in-64 failure to start, seen in a test run).
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
   if ! timeout 120 "${jvm[@]}" -Xmx256m kafka.tools.StorageTool format --standalone \
-      -t "$cluster_id" -c "$STATE_DIR/server.properties" > "$STATE_DIR/format.log" 2>&1; then
+      --cluster-id="$cluster_id" -c "$STATE_DIR/server.properties" > "$STATE_DIR/format.log" 2>&1; then
     cat "$STATE_DIR/format.log" >&2
     log "formatting the KRaft log directory failed"
     exit 1
