@@ -359,15 +359,15 @@ int main(int argc, char** argv) {
   std::printf("blas: %s\n", LoadedBlas().c_str());
   std::printf("| setting | trainer ex/s (median) | bare matmul+softmax ex/s (median) | ratio |\n");
   std::printf("| --- | ---: | ---: | ---: |\n");
-  struct Config {
+  struct TrainerSetting {
     int64_t capacity;
     const char* optimizer;
     bool sparse;
   };
-  const std::vector<Config> all = {{100000, "adam", false},  {100000, "adam", true},
+  const std::vector<TrainerSetting> all = {{100000, "adam", false},  {100000, "adam", true},
                                    {100000, "adagrad", false}, {100000, "adagrad", true},
                                    {10000, "adam", false}};
-  auto name = [](const Config& c, bool cuda) {
+  auto name = [](const TrainerSetting& c, bool cuda) {
     char buf[160];
     std::snprintf(buf, sizeof(buf), "%s, batch 1024, dim 64, %s, %s tables, %lld id rows each",
                   cuda ? "CUDA" : "CPU", c.optimizer, c.sparse ? "sparse" : "dense",
@@ -376,7 +376,7 @@ int main(int argc, char** argv) {
   };
   std::vector<std::pair<std::string, streamrec::training::TrainerPhaseSeconds>> profiles;
   for (size_t k = 0; k < all.size() && static_cast<int>(k) < configs; ++k) {
-    const Config& c = all[k];
+    const TrainerSetting& c = all[k];
     std::vector<double> tr, bare;
     bool cuda = false;
     for (int r = 0; r < runs; ++r) {
