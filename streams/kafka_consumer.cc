@@ -74,6 +74,10 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   bool closed = false;
   bool abandoned = false;  // Close(timeout_ms) timed out: never destroyed (~KafkaConsumer)
+  // Set when the handle is left to the process's exit (see ~KafkaConsumer): its librdkafka
+  // threads live on and log (reconnects) from their own threads, possibly while the
+  // process's static destructors tear spdlog down; event_cb then returns at once.
+  std::atomic<bool> detached{false};
   bool subscribed = false;     // Subscribe() succeeded: a group member
   bool ever_assigned = false;  // a group assignment arrived (rebalance_cb)
   Status pending_error;  // from a callback; returned by the next Poll
@@ -303,6 +307,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   }
 
   void event_cb(RdKafka::Event& event) override {
+    if (detached.load(std::memory_order_acquire)) return;
     try {
       if (event.type() == RdKafka::Event::EVENT_LOG) {
         internal::LogRdKafkaLine(event.severity(), "consumer " + options.group_id, event.fac(), event.str());
@@ -403,6 +408,7 @@ KafkaConsumer::~KafkaConsumer() {
     // timeout. The handle and everything its callbacks reach (this Rep) are left to the
     // process's exit instead; only a process that is stopping anyway gets here.
     spdlog::warn("[consumer {}] not destroyed: its group coordinator does not answer", rep_->options.group_id);
+    rep_->detached.store(true, std::memory_order_release);
     (void)rep_.release();
     return;
   }
@@ -416,6 +422,7 @@ KafkaConsumer::~KafkaConsumer() {
     // while its broker was gone. Such a handle is closed but left to the process's exit.
     spdlog::debug("[consumer {}] closed before any assignment: not destroyed (librdkafka #4312)",
                   rep_->options.group_id);
+    rep_->detached.store(true, std::memory_order_release);
     (void)rep_.release();
   }
 }

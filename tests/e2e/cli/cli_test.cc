@@ -445,5 +445,24 @@ TEST(Cli, RunStartsBrokerAndGeneratorUntilInterrupted) {
   EXPECT_NE(run.out().find("streamrec run: stopped; "), std::string::npos) << run.out();
 }
 
+// Stopped within its first second, some stage consumers have joined their group but hold
+// no assignment yet: such a handle is left to the process's exit (librdkafka #4312), and
+// its threads log reconnects to the broker that is gone while the process exits. Before
+// they were silenced, about 1 stop in 3 ended in a segfault (exit 139).
+TEST(Cli, RunStoppedRightAfterItStartsExitsCleanly) {
+  for (int i = 0; i < 4; ++i) {
+    ScratchDir dir;
+    const std::string file = dir.File("bootstrap");
+    Subprocess run({kBinary, "run", "--rate", "1000", "--metrics", "off", "--http", "127.0.0.1:0",
+                    "--partitions", "2", "--quiet", "--bootstrap-file", file},
+                   dir.File("run.out"), dir.File("run.err"));
+    ASSERT_TRUE(WaitForFile(file, std::chrono::seconds(30))) << run.err();
+    std::this_thread::sleep_for(std::chrono::milliseconds(250 * i));
+    run.Signal(SIGINT);
+    EXPECT_EQ(run.Wait(std::chrono::seconds(40)), 0) << "stop " << i << "\n" << run.err();
+    EXPECT_NE(run.out().find("streamrec run: stopped; "), std::string::npos) << run.out();
+  }
+}
+
 }  // namespace
 }  // namespace streamrec
