@@ -62,23 +62,30 @@ int Fail(const std::string& what, const Status& st) {
 // Runs a topology until SIGINT/SIGTERM, with the metrics endpoint up.
 int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Topology topology,
                 int64_t commit_interval_ms) {
-  int port = 0;
-  std::unique_ptr<http::MetricsServer> metrics_server;
-  if (!flags.metrics.empty() && flags.metrics != "off") {
-    auto started = http::StartMetricsServer(flags.metrics, &port);
-    if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
-    metrics_server = std::move(started).value();
-  }
   auto options = stages::TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
   if (!options.ok()) return Fail("config", options.status());
   const runtime::StageRunnerOptions& ro = *options;
-  std::fprintf(stderr,
-               "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
-               flags.name.c_str(), ro.group_id.c_str(), topology.source_topic.c_str(),
-               ro.state_dir.c_str(), flags.metrics.c_str(), port);
+  const std::string source = topology.source_topic;
   auto runner = runtime::StageRunner::Create(std::move(topology), ro);
   if (!runner.ok()) return Fail("starting", runner.status());
+  int port = 0;
+  std::unique_ptr<http::MetricsServer> metrics_server;
+  if (!flags.metrics.empty() && flags.metrics != "off") {
+    http::MetricsServerOptions mo;
+    mo.bind_address = flags.metrics;
+    // /readyz: 200 once every assigned partition was read to its end offset as of its
+    // assignment.
+    mo.ready = [catch_up = (*runner)->catch_up()] { return catch_up->Readiness(); };
+    auto started = http::MetricsServer::Start(std::move(mo));
+    if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
+    metrics_server = std::move(started).value();
+    port = metrics_server->port();
+  }
+  std::fprintf(stderr,
+               "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
+               flags.name.c_str(), ro.group_id.c_str(), source.c_str(),
+               ro.state_dir.c_str(), flags.metrics.c_str(), port);
   Status st = (*runner)->Run([] { return StopRequested(); });
   if (!st.ok()) return Fail("stage " + flags.name, st);
   return 0;
@@ -142,12 +149,16 @@ int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
   return RunTopology(ctx, flags, operators::ItemStageTopology(*options), options->flush_interval_ms);
 }
 
-// Serves the metrics endpoint for stages that are not a Topology.
-Result<std::unique_ptr<http::MetricsServer>> MaybeExposeMetrics(const StageFlags& flags) {
+// Serves the metrics endpoint for stages that are not a Topology; `ready` answers /readyz.
+Result<std::unique_ptr<http::MetricsServer>> MaybeExposeMetrics(const StageFlags& flags,
+                                                                std::function<Status()> ready) {
   if (flags.metrics.empty() || flags.metrics == "off") {
     return std::unique_ptr<http::MetricsServer>();
   }
-  return http::StartMetricsServer(flags.metrics, nullptr);
+  http::MetricsServerOptions mo;
+  mo.bind_address = flags.metrics;
+  mo.ready = std::move(ready);
+  return http::MetricsServer::Start(std::move(mo));
 }
 
 int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
@@ -156,12 +167,15 @@ int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
   // The model store defaults to <state-dir>/models unless trainer.model_dir is set.
   if (!ctx.config.Has("trainer.model_dir")) options->trainer.model_dir = flags.state_dir + "/models";
   if (!flags.group.empty()) options->group_id = flags.group;
-  auto metrics_server = MaybeExposeMetrics(flags);
-  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
-  std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n",
-               options->group_id.c_str(), options->trainer.model_dir.c_str(), flags.metrics.c_str());
+  const std::string group = options->group_id;
+  const std::string model_dir = options->trainer.model_dir;
   auto stage = stages::TrainerStage::Create(std::move(options).value());
   if (!stage.ok()) return Fail("starting", stage.status());
+  const stages::TrainerStage* trainer = stage->get();
+  auto metrics_server = MaybeExposeMetrics(flags, [trainer] { return trainer->Readiness(); });
+  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
+  std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n", group.c_str(),
+               model_dir.c_str(), flags.metrics.c_str());
   Status st = (*stage)->Run([] { return StopRequested(); });
   if (!st.ok()) return Fail("stage trainer", st);
   return 0;
@@ -174,9 +188,13 @@ int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
   // <state-dir>/models.
   if (options->loader.model_store.empty()) options->loader.model_store = flags.state_dir + "/models";
   if (!flags.group.empty()) options->group_id = flags.group;
-  auto metrics_server = MaybeExposeMetrics(flags);
-  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
   serving::ServingOperator op(std::move(options).value());
+  // /readyz of the metrics port says what the HTTP API's does.
+  auto metrics_server = MaybeExposeMetrics(flags, [&op]() -> Status {
+    const serving::Readiness r = op.service().GetReadiness();
+    return r.ready ? Status::Ok() : Status::Unavailable(r.reason);
+  });
+  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
   Status st = op.Start();
   if (!st.ok()) return Fail("starting", st);
   if (op.http() != nullptr) {

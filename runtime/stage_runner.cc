@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "runtime/punctuation_schedule.h"
@@ -15,6 +16,9 @@ namespace {
 constexpr int kMetadataTimeoutMs = 5000;
 
 constexpr int kPartitionShift = 40;
+
+// The end offset of a partition whose watermarks could not be read at assignment.
+constexpr int64_t kUnknownEnd = std::numeric_limits<int64_t>::max();
 
 uint64_t MakeTag(int32_t partition, uint64_t sequence) {
   return (static_cast<uint64_t>(partition) << kPartitionShift) | (sequence & ((1ULL << kPartitionShift) - 1));
@@ -80,7 +84,8 @@ class StageRunner::ManagedContext : public ProcessorContext {
 StageRunner::StageRunner(Topology topology, StageRunnerOptions options)
     : topology_(std::move(topology)),
       options_(std::move(options)),
-      clock_(options_.clock != nullptr ? options_.clock : &SystemClock()) {}
+      clock_(options_.clock != nullptr ? options_.clock : &SystemClock()),
+      catch_up_(std::make_shared<CatchUpTracker>(topology_.name)) {}
 
 StageRunner::~StageRunner() {
   // Normally Run() closed everything; this is the path of an early error.
@@ -286,6 +291,7 @@ Status StageRunner::CloseTask(int32_t partition, bool commit) {
     closed_stats_.live_sst_bytes += st_db.live_sst_bytes;
   }
   tasks_.erase(it);
+  catch_up_->Forget(topology_.source_topic, partition);
   assigned_.store(static_cast<int>(tasks_.size()));
   return st;
 }
@@ -315,32 +321,66 @@ Status StageRunner::CommitManaged(const std::vector<TopicPartitionOffset>& parti
   return Status::Ok();
 }
 
-Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
-                                      const std::string& state) {
-  // Right after a join the partition may still be without a leader (a new topic): a few
-  // tries before giving up.
+Result<std::pair<int64_t, int64_t>> StageRunner::Watermarks(const std::string& topic, int32_t partition) {
   Result<std::pair<int64_t, int64_t>> marks = Status::Unavailable("not asked");
   for (int attempt = 0; attempt < 5; ++attempt) {
     marks = consumer_->QueryWatermarks(topic, partition, kMetadataTimeoutMs);
-    if (marks.ok()) break;
+    if (marks.ok() || (stop_ != nullptr && (*stop_)())) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  if (!marks.ok()) {
-    return marks.status().WithContext("checking the stored position " + std::to_string(stored) + " of " + topic +
-                                      ":" + std::to_string(partition) + " against the broker's offsets");
-  }
+  return marks;
+}
+
+Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
+                                      const std::pair<int64_t, int64_t>& marks, const std::string& state) {
   StoredOffsetCheck check;
   check.stage = topology_.name;
   check.topic = topic;
   check.partition = partition;
   check.stored = stored;
-  check.low = marks->first;
-  check.high = marks->second;
+  check.low = marks.first;
+  check.high = marks.second;
   check.state = state;
   check.start_over = options_.start_over_hint;
   StoredOffsetVerdict verdict = runtime::CheckStoredOffset(check);
   if (!verdict.warning.empty()) spdlog::warn("{}", verdict.warning);
   return verdict.error;
+}
+
+void StageRunner::ExpectCatchUp(const std::string& topic, int32_t partition, int64_t start,
+                                const Result<std::pair<int64_t, int64_t>>& marks) {
+  if (marks.ok()) {
+    catch_up_->Expect(topic, partition, start, marks->first, marks->second);
+    return;
+  }
+  // Unknown end: behind, and asked again after a poll that brought nothing (TrackCatchUp).
+  // Not fatal: readiness only.
+  spdlog::warn("[{}] end offset of {}:{} for readiness: {}", topology_.name, topic, partition,
+               marks.status().ToString());
+  catch_up_->Expect(topic, partition, start, 0, kUnknownEnd);
+}
+
+void StageRunner::TrackCatchUp(const std::vector<Record>& records) {
+  if (catch_up_->caught_up() || !catch_up_->started()) return;
+  catch_up_->OnRecords(records);
+  if (!records.empty() || catch_up_->caught_up()) return;
+  // Nothing came: the last offsets may hold no record (compaction, transaction markers).
+  const std::vector<TopicPartitionOffset> tps = catch_up_->Behind();  // offset: the end
+  std::vector<TopicPartitionOffset> asked = tps;
+  for (auto& tp : asked) tp.offset = kOffsetStored;
+  auto positions = consumer_->Positions(asked);
+  if (!positions.ok()) return;
+  for (const auto& tp : *positions) {
+    catch_up_->OnPosition(tp.topic, tp.partition, tp.offset);
+    for (const auto& behind : tps) {
+      if (behind.topic != tp.topic || behind.partition != tp.partition) continue;
+      if (behind.offset != kUnknownEnd) break;
+      // Its end offset could not be learnt at assignment: ask again.
+      auto marks = consumer_->QueryWatermarks(tp.topic, tp.partition, 1000);
+      if (marks.ok()) catch_up_->Expect(tp.topic, tp.partition, tp.offset, marks->first, marks->second);
+      break;
+    }
+  }
 }
 
 void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
@@ -349,9 +389,20 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     for (auto& tp : *partitions) {
       std::optional<int64_t> start = managed_->processor()->StartOffset(tp.topic, tp.partition);
       if (start) tp.offset = *start;
+      const auto marks = Watermarks(tp.topic, tp.partition);
       if (start && *start >= 0 && error_.ok()) {
-        Fail(CheckStoredOffset(tp.topic, tp.partition, *start, "the " + topology_.name + "'s stored state"));
+        if (!marks.ok()) {
+          Fail(marks.status().WithContext("checking the stored position " + std::to_string(*start) + " of " +
+                                          tp.topic + ":" + std::to_string(tp.partition) +
+                                          " against the broker's offsets"));
+        } else {
+          Fail(CheckStoredOffset(tp.topic, tp.partition, *start, *marks,
+                                 "the " + topology_.name + "'s stored state"));
+        }
       }
+      // Without a start of its own the partition starts at the group's offset: its
+      // position is known after the first fetch.
+      ExpectCatchUp(tp.topic, tp.partition, start ? *start : kOffsetStored, marks);
       managed_assigned_.push_back({tp.topic, tp.partition, kOffsetStored});
       spdlog::info("[{}] assigned {}:{} from offset {}", topology_.name, tp.topic, tp.partition,
                    start ? std::to_string(*start) : std::string("of the group"));
@@ -359,6 +410,7 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     int sources = 0;
     for (const auto& tp : managed_assigned_) sources += tp.topic == topology_.source_topic ? 1 : 0;
     assigned_.store(sources);
+    catch_up_->Start();
     return;
   }
   for (auto& tp : *partitions) {
@@ -396,8 +448,13 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       continue;
     }
     const std::string store_dir = options_.state_dir + "/" + topology_.name + "-" + std::to_string(tp.partition);
+    const auto marks = Watermarks(tp.topic, tp.partition);
     if ((*task)->stored_offset() && error_.ok()) {
-      Status checked = CheckStoredOffset(tp.topic, tp.partition, *(*task)->stored_offset(), store_dir);
+      Status checked =
+          marks.ok() ? CheckStoredOffset(tp.topic, tp.partition, *(*task)->stored_offset(), *marks, store_dir)
+                     : marks.status().WithContext("checking the stored position " +
+                                                  std::to_string(*(*task)->stored_offset()) + " of " + tp.topic +
+                                                  ":" + std::to_string(tp.partition) + " against the broker's offsets");
       if (!checked.ok()) {
         // Nothing of this store is used: no re-send of its outbox, no processing.
         Fail(checked);
@@ -405,6 +462,7 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       }
     }
     tp.offset = (*task)->stored_offset().value_or(kOffsetBeginning);
+    ExpectCatchUp(tp.topic, tp.partition, tp.offset, marks);
     spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send)", topology_.name,
                  tp.topic, tp.partition, tp.offset, pending->size());
     StreamTask* raw = task->get();
@@ -412,6 +470,7 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     Fail(ProduceOutputs(raw->partition(), *pending));
   }
   assigned_.store(static_cast<int>(tasks_.size()));
+  catch_up_->Start();
 }
 
 void StageRunner::OnPartitionsRevoked(KafkaConsumer* /*consumer*/,
@@ -436,6 +495,7 @@ void StageRunner::DropManaged(const std::vector<TopicPartitionOffset>& partition
     for (auto it = managed_assigned_.begin(); it != managed_assigned_.end(); ++it) {
       if (it->topic == tp.topic && it->partition == tp.partition) {
         managed_assigned_.erase(it);
+        catch_up_->Forget(tp.topic, tp.partition);
         spdlog::info("[{}] {} {}:{}", topology_.name, why, tp.topic, tp.partition);
         break;
       }
@@ -520,6 +580,8 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
       if (*processed) processed_.fetch_add(1);
     }
     if (!error_.ok()) break;
+    // After the batch was processed: ready means the records up to the end are in state.
+    TrackCatchUp(records);
     const int64_t now = clock_->NowMillis();
     const bool interval_due = now - last_commit_ms_ >= options_.commit_interval_ms;
     std::vector<StreamTask*> due;
@@ -579,6 +641,7 @@ Status StageRunner::RunManaged(const std::function<bool()>& stop) {
       processed_.fetch_add(1);
     }
     if (!error_.ok()) break;
+    TrackCatchUp(records);
     Fail(managed_->PunctuateWallClock());
     const int64_t now = clock_->NowMillis();
     if (error_.ok() && (managed_->TakeCommitRequest() || now - last_commit_ms_ >= options_.commit_interval_ms)) {

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
+#include "runtime/catch_up.h"
 #include "runtime/processor.h"
 #include "runtime/stream_task.h"
 #include "streams/kafka_consumer.h"
@@ -95,6 +96,14 @@ class StageRunner : private RebalanceListener {
   // Source-topic partitions currently owned (updated on the processing thread; readable
   // anywhere).
   int assigned_partitions() const { return assigned_.load(); }
+  // Readiness (DESIGN §3): OK once the first assignment arrived and every source
+  // partition assigned was read up to the end offset it had when assigned (a new
+  // assignment adds its partitions; records appended since do not count). Else
+  // Unavailable naming the partitions behind. Thread-safe.
+  Status Readiness() const { return catch_up_->Readiness(); }
+  // The same, shareable beyond the runner's life (serving's /readyz reads it from its
+  // HTTP threads).
+  std::shared_ptr<const CatchUpTracker> catch_up() const { return catch_up_; }
   int64_t records_processed() const { return processed_.load(); }
   // RocksDB write statistics summed over the tasks closed so far (all of them once Run()
   // returned). Thread-safe.
@@ -117,9 +126,20 @@ class StageRunner : private RebalanceListener {
   void DropManaged(const std::vector<TopicPartitionOffset>& partitions, const char* why);
   Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
   Status CloseTask(int32_t partition, bool commit);
+  // The broker's low and high watermarks of topic:partition (a few tries: right after a
+  // join the partition may still be without a leader).
+  Result<std::pair<int64_t, int64_t>> Watermarks(const std::string& topic, int32_t partition);
   // The stored position `stored` of topic:partition against the broker's watermarks
   // (stored_offset_check.h); `state` names where it is stored.
-  Status CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored, const std::string& state);
+  Status CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
+                           const std::pair<int64_t, int64_t>& marks, const std::string& state);
+  // Records the end offset of a newly assigned source partition read from `start`
+  // (readiness); a failure to learn it leaves the partition counted as behind until read.
+  void ExpectCatchUp(const std::string& topic, int32_t partition, int64_t start,
+                     const Result<std::pair<int64_t, int64_t>>& marks);
+  // After a poll: moves the catch-up line with the records and, when none came, the
+  // consumer's positions.
+  void TrackCatchUp(const std::vector<Record>& records);
   void Fail(const Status& st);
   // Group offsets: CommitSync, given up at the stop or, once stopping, at the bound.
   Status CommitGroupOffsets(const std::vector<TopicPartitionOffset>& offsets);
@@ -151,6 +171,7 @@ class StageRunner : private RebalanceListener {
   int64_t undelivered_at_shutdown_ = 0;
   mutable Mutex stats_mu_;
   state::StateDbStats closed_stats_ GUARDED_BY(stats_mu_);
+  std::shared_ptr<CatchUpTracker> catch_up_;
   std::atomic<int> assigned_{0};
   std::atomic<int64_t> processed_{0};
 };

@@ -52,12 +52,13 @@ Status TableReader::Start(const std::function<bool()>& stop) {
         std::this_thread::sleep_for(std::chrono::milliseconds(200));
         marks = consumer_->QueryWatermarks(topic, p, options_.metadata_timeout_ms);
       }
-      if (marks->second > marks->first) behind_[{topic, p}] = marks->second;
+      catch_up_.Expect(topic, p, kOffsetBeginning, marks->first, marks->second);
     }
   }
   STREAMREC_RETURN_IF_ERROR(consumer_->Assign(assignment).WithContext(options_.name + " assign"));
   started_ = true;
-  if (behind_.empty()) spdlog::info("[{}] tables empty: caught up", options_.name);
+  catch_up_.Start();
+  if (catch_up_.caught_up()) spdlog::info("[{}] tables empty: caught up", options_.name);
   return Status::Ok();
 }
 
@@ -66,27 +67,20 @@ Result<size_t> TableReader::Poll(int timeout_ms, std::vector<Record>* out) {
   const size_t before = out->size();
   auto got = consumer_->PollBatch(options_.max_poll_records, timeout_ms, out);
   if (!got.ok()) return got.status().WithContext(options_.name + " poll");
-  const bool was_behind = !behind_.empty();
-  for (size_t i = before; i < out->size(); ++i) {
-    const Record& r = (*out)[i];
-    auto it = behind_.find({r.topic, r.partition});
-    if (it != behind_.end() && r.offset + 1 >= it->second) behind_.erase(it);
-  }
-  if (*got == 0 && !behind_.empty()) {
+  const bool was_behind = !catch_up_.caught_up();
+  catch_up_.OnRecords(*out, before);
+  if (*got == 0 && !catch_up_.caught_up()) {
     // The last offsets may hold no record (compaction, control records): ask where the
     // consumer stands.
-    std::vector<TopicPartitionOffset> tps;
-    for (const auto& [tp, end] : behind_) tps.push_back({tp.first, tp.second, kOffsetStored});
+    std::vector<TopicPartitionOffset> tps = catch_up_.Behind();
+    for (auto& tp : tps) tp.offset = kOffsetStored;
     auto positions = consumer_->Positions(tps);
     if (positions.ok()) {
-      for (const auto& tp : *positions) {
-        auto it = behind_.find({tp.topic, tp.partition});
-        if (it != behind_.end() && tp.offset >= it->second) behind_.erase(it);
-      }
+      for (const auto& tp : *positions) catch_up_.OnPosition(tp.topic, tp.partition, tp.offset);
     }
   }
   records_read_ += static_cast<int64_t>(*got);
-  if (was_behind && behind_.empty()) {
+  if (was_behind && catch_up_.caught_up()) {
     spdlog::info("[{}] caught up ({} records)", options_.name, records_read_);
   }
   return got;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "runtime/catch_up.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
 #include "streams/record.h"
@@ -48,7 +49,10 @@ class TableReader {
   // first. An error is fatal for the reader (transient client errors are retried inside).
   Result<size_t> Poll(int timeout_ms, std::vector<Record>* out);
   // True once every partition was read up to the end offset it had at Start().
-  bool caught_up() const { return started_ && behind_.empty(); }
+  bool caught_up() const { return catch_up_.caught_up(); }
+  // OK once caught_up(), else Unavailable naming the partitions still behind.
+  // Thread-safe (for a /readyz worker).
+  Status Readiness() const { return catch_up_.Readiness(); }
   // Records read so far.
   int64_t records_read() const { return records_read_; }
   // Asks the broker for the first topic's metadata, waiting at most `timeout_ms`: OK when
@@ -58,12 +62,13 @@ class TableReader {
   Status Close();
 
  private:
-  explicit TableReader(TableReaderOptions options) : options_(std::move(options)) {}
+  explicit TableReader(TableReaderOptions options)
+      : options_(std::move(options)), catch_up_(options_.name) {}
 
   TableReaderOptions options_;
   std::unique_ptr<KafkaConsumer> consumer_;
-  // End offset (exclusive) still to reach per partition before caught_up().
-  std::map<std::pair<std::string, int32_t>, int64_t> behind_;
+  // The end offsets (exclusive) seen at Start() still to reach before caught_up().
+  CatchUpTracker catch_up_;
   bool started_ = false;
   int64_t records_read_ = 0;
 };

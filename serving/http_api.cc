@@ -423,9 +423,12 @@ struct HttpApi::Rep {
     w.BeginObject();
     w.Key("ready").Bool(r.ready);
     w.Key("tables_loaded").Bool(r.tables_loaded);
+    w.Key("models_loaded").Bool(r.models_loaded);
+    w.Key("windows_loaded").Bool(r.windows_loaded);
     w.Key("model_version").Int(r.model_version);
     w.Key("fallback_available").Bool(r.fallback_available);
     w.Key("kafka_reachable").Bool(r.kafka_reachable);
+    if (!r.ready) w.Key("reason").String(r.reason);
     w.EndObject();
     SetJson(res, r.ready ? 200 : 503, w.Release());
   }

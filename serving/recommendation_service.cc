@@ -20,12 +20,23 @@ void RecommendationService::Publish() {
 Readiness RecommendationService::GetReadiness() const {
   Readiness r;
   r.tables_loaded = tables_loaded_.load();
+  r.models_loaded = models_loaded_.load();
+  r.windows_loaded = windows_loaded_.load();
   r.kafka_reachable = kafka_reachable_.load();
   r.model_version = models_.version();
   const auto fallback = catalog_.Fallback();
   r.fallback_available =
       !stats_.Snapshot()->trending.empty() || (fallback != nullptr && !fallback->empty());
-  r.ready = r.tables_loaded && (r.model_version > 0 || r.fallback_available);
+  if (!r.tables_loaded) {
+    r.reason = "the global tables (items, item-neighbors, item-stats) are not yet read to their end offsets as of start";
+  } else if (!r.models_loaded) {
+    r.reason = "the models topic is not yet read to its end offset as of start";
+  } else if (!r.windows_loaded) {
+    r.reason = "the clicks partitions of this replica are not yet read to their end offsets as of assignment";
+  } else if (r.model_version == 0 && !r.fallback_available) {
+    r.reason = "no model loaded and no fallback items (trending or catalogue) yet";
+  }
+  r.ready = r.reason.empty();
   return r;
 }
 

@@ -29,16 +29,25 @@ struct RecommendationServiceOptions {
   AspiredVersionsManagerOptions models;
 };
 
-// What /readyz reports.
+// What /readyz reports. The stage is ready (200) when it has read its inputs to the end
+// offsets they had when it started reading them — the global tables (items,
+// item-neighbors, item-stats), the models topic (the latest announced model loaded or
+// refused) and its users' clicks (the recent windows) — and it has something to answer
+// with: a model or the fallback (trending or catalogue items). Records appended after
+// that are followed, not waited for.
 struct Readiness {
   bool ready = false;
   bool tables_loaded = false;       // the global tables caught up once
+  bool models_loaded = false;       // the models topic caught up once (announcements loaded)
+  bool windows_loaded = false;      // this replica's clicks partitions caught up
   int64_t model_version = 0;        // 0: no model loaded
   bool fallback_available = false;  // trending or catalogue items exist
   // Whether a Kafka broker answered the serving operator's last probe (every 2 s). An
   // outage does not make the stage unready: it keeps answering from what it has, and
   // /readyz says so ("kafka_reachable": false) without taking it out of service.
   bool kafka_reachable = true;
+  // Why not ready (empty when ready): the first condition missing.
+  std::string reason;
 };
 
 // The serving layer's state and its request logic, without any transport: the global
@@ -68,6 +77,12 @@ class RecommendationService {
   // Marks that the global tables have caught up (the consumer reached the end offsets
   // it saw at start).
   void SetTablesLoaded(bool loaded) { tables_loaded_.store(loaded); }
+  // The same for the models topic (every announcement up to its end offset at start was
+  // loaded or refused) and for the clicks partitions that rebuild the users' windows.
+  // Both default to true: a service fed without those consumers (tests, `eval`, benches)
+  // does not wait for them; the serving operator sets them false until they caught up.
+  void SetModelsLoaded(bool loaded) { models_loaded_.store(loaded); }
+  void SetWindowsLoaded(bool loaded) { windows_loaded_.store(loaded); }
   // The serving operator's broker probe (Readiness::kafka_reachable).
   void SetKafkaReachable(bool reachable) { kafka_reachable_.store(reachable); }
   Readiness GetReadiness() const;
@@ -91,6 +106,8 @@ class RecommendationService {
   AspiredVersionsManager<TwoTowerModel> models_;
   Recommender recommender_;
   std::atomic<bool> tables_loaded_{false};
+  std::atomic<bool> models_loaded_{true};
+  std::atomic<bool> windows_loaded_{true};
   std::atomic<bool> kafka_reachable_{true};
 };
 

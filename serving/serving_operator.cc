@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/metrics.h"
+#include "runtime/catch_up.h"
 #include "runtime/stage_runner.h"
 #include "runtime/table_reader.h"
 #include "streams/acked_producer.h"
@@ -213,6 +214,11 @@ Status ServingOperator::Start() {
     }
   }
   stop_.store(false);
+  // Ready only once each input was read to its end offsets (Readiness in
+  // recommendation_service.h); the loops say when.
+  service_->SetTablesLoaded(false);
+  service_->SetModelsLoaded(false);
+  service_->SetWindowsLoaded(!options_.answer_kafka_requests);
   tables_thread_ = std::thread([this] {
     // The first POST /v1/events would otherwise wait about a second for the producer to
     // learn the clicks topic's leaders (the storefront's first click). Best effort:
@@ -328,6 +334,18 @@ void ServingOperator::TablesLoop() {
       service_->SetTablesLoaded(true);
       spdlog::info("[serving] global tables loaded");
     }
+    if (options_.answer_kafka_requests) {
+      std::shared_ptr<const runtime::CatchUpTracker> windows;
+      {
+        MutexLock lock(&catch_up_mu_);
+        windows = windows_catch_up_;
+      }
+      const bool loaded = windows != nullptr && windows->caught_up();
+      if (loaded != service_->GetReadiness().windows_loaded) {
+        service_->SetWindowsLoaded(loaded);
+        if (loaded) spdlog::info("[serving] user windows loaded (clicks read to their end offsets as of assignment)");
+      }
+    }
   }
   (void)reader.Close();
 }
@@ -353,6 +371,10 @@ void ServingOperator::RequestsLoop() {
   ro.max_poll_records = options_.max_batch;
   Result<std::unique_ptr<runtime::StageRunner>> runner = runtime::StageRunner::Create(topology, ro);
   if (!runner.ok()) return Fail("requests", runner.status());
+  {
+    MutexLock lock(&catch_up_mu_);
+    windows_catch_up_ = (*runner)->catch_up();
+  }
   Status st = (*runner)->Run([this] { return stop_.load(); });
   if (!st.ok()) Fail("requests", st);
 }
@@ -381,7 +403,11 @@ void ServingOperator::ModelsLoop() {
     batch.clear();
     Result<size_t> got = reader.Poll(options_.poll_timeout_ms, &batch);
     if (!got.ok()) return Fail("models", got.status());
-    if (!batch.empty()) source.OnBatch(batch);
+    if (!batch.empty()) source.OnBatch(batch);  // loads (or refuses) synchronously
+    if (reader.caught_up() && !service_->GetReadiness().models_loaded) {
+      service_->SetModelsLoaded(true);
+      spdlog::info("[serving] models topic read (model version {})", service_->models().version());
+    }
   }
   (void)reader.Close();
 }

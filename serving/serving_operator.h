@@ -19,6 +19,10 @@ namespace streamrec {
 class AckedProducer;
 }
 
+namespace streamrec::runtime {
+class CatchUpTracker;
+}
+
 namespace streamrec::serving {
 
 struct ServingOperatorOptions {
@@ -62,17 +66,21 @@ struct ServingOperatorOptions {
 //  * tables: reads `items`, `streamrec.item-neighbors`, `streamrec.item-stats` with a
 //    runtime::TableReader (every partition from the beginning, no group) and applies them
 //    to the service's tables, publishing after each batch; tables count as loaded (for
-//    /readyz) once the reader caught up (the end offsets it saw at start);
+//    /readyz) once the reader caught up (the end offsets it saw at start); this loop also
+//    brings the request loop's catch-up (below) to /readyz;
 //  * requests: a processor-managed topology on runtime::StageRunner, a member of
 //    `group_id` on `clicks` and `rec-requests` (co-partitioned by user, range-assigned).
 //    Clicks rebuild the in-memory recent windows of this replica's users — on every
 //    assignment the clicks partitions are re-read from the beginning of what the broker
 //    keeps — and each request is answered on `recommendations` (key: user id) with the
 //    user's fresh window (at least once). Only rec-requests positions matter; they are
-//    committed every commit_interval_ms and on revoke;
+//    committed every commit_interval_ms and on revoke. The windows count as loaded (for
+//    /readyz) while every assigned partition was read to its end offset as of its
+//    assignment (a new assignment makes the stage unready until its windows are rebuilt);
 //  * models: the ModelsTopicSource reading `streamrec.models` (a TableReader); each
 //    announcement becomes an aspired version for the manager, which loads, validates and
-//    hot-swaps it on this thread.
+//    hot-swaps it on this thread. Models count as loaded (for /readyz) once every
+//    announcement up to the end offset seen at start was loaded or refused.
 // A loop that fails (its consumer cannot be created, a fatal poll error, an answer that
 // cannot be delivered) records its
 // Status, logs it and stops the whole operator: Run() returns it, so the stage exits
@@ -125,6 +133,9 @@ class ServingOperator {
   std::atomic<bool> failed_{false};
   mutable Mutex error_mu_;
   Status error_ GUARDED_BY(error_mu_);
+  // The request loop's catch-up (set by that loop; read by the tables loop).
+  mutable Mutex catch_up_mu_;
+  std::shared_ptr<const runtime::CatchUpTracker> windows_catch_up_ GUARDED_BY(catch_up_mu_);
   std::thread tables_thread_;
   std::thread requests_thread_;
   std::thread models_thread_;

@@ -257,6 +257,11 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   return std::unique_ptr<TrainerStage>(new TrainerStage(std::move(rep)));
 }
 
+Status TrainerStage::Readiness() const {
+  STREAMREC_RETURN_IF_ERROR(rep_->tables->Readiness());
+  return rep_->runner->Readiness();
+}
+
 Status TrainerStage::Run(const std::function<bool()>& stop) {
   Rep& r = *rep_;
   const TrainerStageOptions& o = r.options;

@@ -121,6 +121,10 @@ class TrainerStage {
   // Trains until `stop` returns true, then Finish()es (final snapshot, announced) and logs
   // a last line "trainer: stopped: ..." with the counts. Returns the first fatal error.
   Status Run(const std::function<bool()>& stop);
+  // Readiness (DESIGN §3): OK once the tables were read to their end offsets as of start
+  // and every assigned training-examples partition to its end offset as of assignment;
+  // else Unavailable naming what is behind. Thread-safe (a /readyz worker calls it).
+  Status Readiness() const;
 
   struct Rep;
 

@@ -246,7 +246,8 @@ TEST_F(HttpApiTest, HealthReadinessMetricsAndUnknownRoutes) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_EQ(res->body,
-            R"({"ready":true,"tables_loaded":true,"model_version":0,"fallback_available":true,)"
+            R"({"ready":true,"tables_loaded":true,"models_loaded":true,"windows_loaded":true,"model_version":0,)"
+            R"("fallback_available":true,)"
             R"("kafka_reachable":true})");
   // A broker outage is reported, not unready: the stage keeps answering.
   service_->SetKafkaReachable(false);
@@ -259,6 +260,22 @@ TEST_F(HttpApiTest, HealthReadinessMetricsAndUnknownRoutes) {
   res = client_->Get("/readyz");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 503);
+  EXPECT_NE(res->body.find(R"("reason":"the global tables)"), std::string::npos) << res->body;
+  service_->SetTablesLoaded(true);
+  // Each input the operator waits for keeps it unready until read to its end offsets.
+  service_->SetModelsLoaded(false);
+  res = client_->Get("/readyz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_NE(res->body.find(R"("models_loaded":false)"), std::string::npos) << res->body;
+  service_->SetModelsLoaded(true);
+  service_->SetWindowsLoaded(false);
+  res = client_->Get("/readyz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 503);
+  EXPECT_NE(res->body.find(R"("reason":"the clicks partitions)"), std::string::npos) << res->body;
+  service_->SetWindowsLoaded(true);
+  service_->SetTablesLoaded(false);
 
   ASSERT_TRUE(client_->Get("/v1/recommendations?user_id=u1"));
   res = client_->Get("/metrics");
