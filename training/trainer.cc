@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
+#include <random>
 #include <unordered_map>
 
 #include "core/file_system.h"
@@ -113,6 +115,9 @@ struct Trainer::Rep {
   std::unordered_map<uint64_t, uint64_t> item_categories;
   std::unordered_map<uint64_t, double> sampling_prob;
   std::vector<TrainingExample> pending;
+  std::vector<TrainingExample> replay;  // ring of the last replay_capacity fresh examples
+  size_t replay_next = 0;               // where the next one goes once the ring is full
+  std::mt19937_64 replay_rng;
   int64_t step = 0;
   int64_t examples = 0;
   int64_t version = 0;
@@ -123,7 +128,9 @@ struct Trainer::Rep {
   int64_t logq_fallbacks = 0;
   std::string stream_state;
 
-  Status TrainBatch(const std::vector<TrainingExample>& batch);
+  Status TrainBatch(const std::vector<TrainingExample>& batch, bool replayed = false);
+  // One step on a fresh batch, then options.replay_steps steps on batches from the ring.
+  Status TrainFresh(std::vector<TrainingExample> batch);
   Status Resume(const std::string& dir);
   Status WriteFiles(const std::string& dir, int64_t version, int64_t now_ms,
                     SnapshotManifest* manifest);
@@ -147,6 +154,10 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
       !(mo.temperature > 0) || !(options.learning_rate > 0)) {
     return Status::InvalidArgument("invalid trainer options");
   }
+  if (options.replay_steps < 0 ||
+      (options.replay_steps > 0 && options.replay_capacity < options.batch_size)) {
+    return Status::InvalidArgument("replay_steps must be >= 0 and replay_capacity >= batch_size");
+  }
   if (options.optimizer != "adam" && options.optimizer != "adagrad") {
     return Status::InvalidArgument("optimizer must be adam or adagrad, not " + options.optimizer);
   }
@@ -165,6 +176,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
       return Status::InvalidArgument("device must be auto, cpu or cuda");
     }
     torch::manual_seed(options.seed);
+    rep->replay_rng.seed(options.seed);
     rep->model = TwoTowerModel(mo);
     rep->model->to(rep->device);
     rep->users = IdTable(mo.user_capacity);
@@ -283,7 +295,7 @@ Status Trainer::AddExample(const TrainingExample& example) {
   if (static_cast<int64_t>(rep_->pending.size()) >= rep_->options.batch_size) {
     std::vector<TrainingExample> batch;
     batch.swap(rep_->pending);
-    return rep_->TrainBatch(batch);
+    return rep_->TrainFresh(std::move(batch));
   }
   return Status::Ok();
 }
@@ -292,7 +304,38 @@ Status Trainer::Flush() {
   if (rep_->pending.size() < 2) return Status::Ok();
   std::vector<TrainingExample> batch;
   batch.swap(rep_->pending);
-  return rep_->TrainBatch(batch);
+  return rep_->TrainFresh(std::move(batch));
+}
+
+Status Trainer::Rep::TrainFresh(std::vector<TrainingExample> batch) {
+  STREAMREC_RETURN_IF_ERROR(TrainBatch(batch));
+  if (options.replay_steps <= 0) return Status::Ok();
+  const size_t capacity = static_cast<size_t>(options.replay_capacity);
+  for (auto& e : batch) {
+    if (replay.size() < capacity) {
+      replay.push_back(std::move(e));
+    } else {
+      replay[replay_next] = std::move(e);
+      replay_next = (replay_next + 1) % capacity;
+    }
+  }
+  const size_t b = static_cast<size_t>(options.batch_size);
+  // Replay starts once the ring holds two batches, so that a replayed batch is not just
+  // the fresh one again.
+  if (replay.size() < 2 * b) return Status::Ok();
+  std::vector<size_t> order(replay.size());
+  std::vector<TrainingExample> drawn;
+  for (int64_t r = 0; r < options.replay_steps; ++r) {
+    std::iota(order.begin(), order.end(), size_t{0});
+    drawn.clear();
+    for (size_t i = 0; i < b; ++i) {  // partial Fisher-Yates: b distinct examples
+      std::uniform_int_distribution<size_t> pick(i, order.size() - 1);
+      std::swap(order[i], order[pick(replay_rng)]);
+      drawn.push_back(replay[order[i]]);
+    }
+    STREAMREC_RETURN_IF_ERROR(TrainBatch(drawn, /*replayed=*/true));
+  }
+  return Status::Ok();
 }
 
 void Trainer::UpdateItemStats(const ItemStats& stats) {
@@ -328,7 +371,7 @@ void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
   }
 }
 
-Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
+Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool replayed) {
   const size_t b = batch.size();
   std::vector<int64_t> user_rows(b), item_rows(b), category_rows(b, 0), now(b);
   std::vector<int64_t> keys(b);
@@ -412,7 +455,9 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
     optimizer->step();
     if (table_optimizer) table_optimizer->Step();
     phase(&phases.optimizer);
-    last_loss = loss.item<double>();
+    // last_loss is the fresh batches' loss: a replayed batch was seen before, its loss says
+    // less about how the model does on new events.
+    if (!replayed) last_loss = loss.item<double>();
     phase(&phases.loss_read);
     if (profile) ++phases.steps;
   } catch (const c10::Error& e) {
@@ -420,11 +465,12 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch) {
                             e.what_without_backtrace());
   }
   ++step;
-  examples += static_cast<int64_t>(b);
   auto& m = Metrics();
-  m.loss->Set(last_loss);
-  m.examples->Increment(static_cast<double>(b));
   m.steps->Increment();
+  if (replayed) return Status::Ok();  // examples and fallbacks count each example once
+  m.loss->Set(last_loss);
+  examples += static_cast<int64_t>(b);
+  m.examples->Increment(static_cast<double>(b));
   logq_fallbacks += fallbacks;
   if (fallbacks > 0) m.logq_fallbacks->Increment(static_cast<double>(fallbacks));
   return Status::Ok();

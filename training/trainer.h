@@ -36,6 +36,15 @@ struct TrainerOptions {
   std::string embedding_updates = "auto";
   // Time each step's phases (phase_seconds()); synchronises the device at each boundary.
   bool profile_phases = false;
+  // Experience replay: after each step on a fresh batch, this many more steps, each on
+  // batch_size examples drawn uniformly without replacement from the last replay_capacity
+  // fresh examples (these included). An online stream shows each example once; replay lets
+  // a slow stream train the model more without waiting for more events, at (1 +
+  // replay_steps)x the trainer's CPU per event. Drawn uniformly, a replayed batch keeps the
+  // stream's item distribution, so the logQ correction stays valid. 0 turns it off; the
+  // buffer is not part of a snapshot (it refills after a restart).
+  int64_t replay_steps = 0;
+  int64_t replay_capacity = 16384;  // examples; at least batch_size
   // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the
   // uniform guess; this value is used until any stats arrive.
   double default_sampling_prob = 1e-3;
@@ -112,7 +121,7 @@ class Trainer {
   int64_t step() const;
   int64_t examples() const;
   int64_t version() const;       // last snapshot version written or resumed from
-  double last_loss() const;      // loss of the last step
+  double last_loss() const;      // loss of the last step on fresh examples (not replayed)
   int64_t watermark_ms() const;
   bool on_cuda() const;
   int64_t known_items() const;

@@ -30,6 +30,8 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   str("trainer.embedding_updates", &t.embedding_updates);
   dbl("trainer.learning_rate", &t.learning_rate);
   i64("trainer.batch_size", &t.batch_size);
+  i64("trainer.replay_steps", &t.replay_steps);
+  i64("trainer.replay_capacity", &t.replay_capacity);
   i64("trainer.snapshot_every_steps", &t.snapshot_every_steps);
   dbl("trainer.snapshot_every_seconds", &t.snapshot_every_seconds);
   i64("trainer.keep_snapshots", &t.keep_snapshots);
@@ -62,6 +64,10 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
                                    t.embedding_updates + "'");
   }
   if (t.batch_size < 2) return Status::InvalidArgument("trainer.batch_size must be at least 2");
+  if (t.replay_steps < 0) return Status::InvalidArgument("trainer.replay_steps must be >= 0");
+  if (t.replay_steps > 0 && t.replay_capacity < t.batch_size) {
+    return Status::InvalidArgument("trainer.replay_capacity must be at least trainer.batch_size");
+  }
   if (t.learning_rate <= 0) return Status::InvalidArgument("trainer.learning_rate must be > 0");
   return t;
 }

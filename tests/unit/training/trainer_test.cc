@@ -134,6 +134,48 @@ TEST_F(TrainerTest, ProfilesThePhasesOfEachStep) {
   EXPECT_EQ((*plain)->phase_seconds().forward, 0);
 }
 
+// Mean loss of the fresh batches 9-12 when the clustered stream of TrainClustered is cut
+// at 12 batches (384 events).
+double LossAfterTwelveBatches(const TrainerOptions& o, int64_t* steps) {
+  auto trainer = Trainer::Create(o);
+  EXPECT_TRUE(trainer.ok()) << trainer.status().ToString();
+  std::mt19937 rng(7);
+  std::unordered_map<int, std::vector<int>> hist;
+  double late = 0;
+  for (int i = 0; i < 12 * 32; ++i) {
+    const int user = static_cast<int>(rng() % 40);
+    const int item = (user % 4) * 5 + static_cast<int>(rng() % 5);
+    auto& h = hist[user];
+    EXPECT_TRUE((*trainer)->AddExample(Make(user, item, 1000 + i, h)).ok());
+    if ((i + 1) % 32 == 0 && i >= 8 * 32) late += (*trainer)->last_loss() / 4;
+    h.push_back(item);
+    if (h.size() > 5) h.erase(h.begin());
+  }
+  *steps = (*trainer)->step();
+  EXPECT_EQ((*trainer)->examples(), 12 * 32);  // replayed examples are not counted again
+  return late;
+}
+
+TEST_F(TrainerTest, ReplayTrainsMorePerEventOnPastExamples) {
+  TrainerOptions o = TinyOptions();
+  int64_t plain_steps = 0, replay_steps = 0;
+  const double plain = LossAfterTwelveBatches(o, &plain_steps);
+  o.replay_steps = 3;
+  o.replay_capacity = 8 * 32;
+  const double replayed = LossAfterTwelveBatches(o, &replay_steps);
+  EXPECT_EQ(plain_steps, 12);
+  // Replay starts once the ring holds two batches: 12 fresh steps + 3 x 11 replayed.
+  EXPECT_EQ(replay_steps, 12 + 3 * 11);
+  // The same 384 events teach the model more: the loss on batches it has not seen yet is
+  // lower.
+  EXPECT_LT(replayed, plain - 0.3) << "plain " << plain << ", replay " << replayed;
+  o.replay_capacity = 16;  // below batch_size
+  EXPECT_EQ(Trainer::Create(o).status().code(), Status::Code::kInvalidArgument);
+  o.replay_capacity = 64;
+  o.replay_steps = -1;
+  EXPECT_EQ(Trainer::Create(o).status().code(), Status::Code::kInvalidArgument);
+}
+
 TEST_F(TrainerTest, RejectsInvalidOptions) {
   TrainerOptions o = TinyOptions();
   o.optimizer = "sgd";
