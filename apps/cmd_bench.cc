@@ -147,7 +147,7 @@ int RunPlot(const PlotFlags& flags) {
 }
 
 const CommandRegistration kBench(
-    "bench", "Whole-system benchmarks: prequential evaluation of the served system, and its plots",
+    "bench", ModelCommandDescription("bench"),
     [](CLI::App* sub) -> RunFn {
       sub->require_subcommand(1);
       auto flags = std::make_shared<PrequentialFlags>();

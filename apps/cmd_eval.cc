@@ -154,7 +154,7 @@ int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
 }
 
 const CommandRegistration kEval(
-    "eval", "Offline ranking metrics: of a prediction file, or of the served recommender trained on a split",
+    "eval", ModelCommandDescription("eval"),
     [](CLI::App* sub) -> RunFn {
       auto f = std::make_shared<EvalFlags>();
       sub->add_option("--predictions", f->predictions, "user<TAB>item<TAB>score file");

@@ -188,7 +188,7 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
 }
 
 const CommandRegistration kRun(
-    "run", "Run everything in one process: embedded broker, all stages, synthetic clicks, HTTP API",
+    "run", ModelCommandDescription("run"),
     [](CLI::App* sub) -> RunFn {
       auto flags = std::make_shared<RunFlags>();
       stages::PipelineOptions& p = flags->pipeline;

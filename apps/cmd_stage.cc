@@ -1,8 +1,10 @@
 // `streamrec stage NAME`: runs one stage as a Kafka consumer-group member (as the Helm
 // chart does, one StatefulSet per stage). Stages are listed in kStages below; adding one
-// (trainer, serving) is a function with the StageMain signature and one table line.
+// is a function with the StageMain signature and one table line. The trainer's and
+// serving's mains need a model and live in cmd_stage_model.cc (apps/stage_command.h).
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,41 +14,46 @@
 
 #include "apps/command.h"
 #include "apps/kafka_check.h"
+#include "apps/model_binary.h"
+#include "apps/stage_command.h"
 #include "apps/stop_signal.h"
 #include "core/config.h"
 #include "core/file_system.h"
-#include "core/metrics.h"
 #include "http/metrics_server.h"
 #include "operators/item_stage.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
 #include "runtime/stage_runner.h"
-#include "serving/serving_config.h"
-#include "serving/serving_operator.h"
-#include "stages/pipeline.h"
 #include "stages/stage_state.h"
-#include "stages/trainer_stage.h"
+#include "stages/topology_stage.h"
 #include "state/state_db.h"
 #include "streams/kafka_properties.h"
 
 namespace streamrec::apps {
 namespace {
 
-// Flags shared by every stage.
-struct StageFlags {
-  std::string name;
-  std::string brokers;
-  std::string state_dir = "streamrec-state";
-  std::string group;                   // default "streamrec-<stage>"
-  std::string metrics = "127.0.0.1:9464";
-  bool dump_state = false;
-  int partitions = 0;                  // for --dump-state / --checkpoint
-  std::string checkpoint_dir;
-  std::string http;                    // serving: HOST:PORT of the HTTP API
-  bool reset_state = false;            // remove stored state and positions first
-};
+std::map<std::string, StageMain>& ModelStages() {
+  static std::map<std::string, StageMain> stages;
+  return stages;
+}
 
-using StageMain = std::function<int(const CommandContext&, const StageFlags&)>;
+}  // namespace
+
+ModelStageRegistration::ModelStageRegistration(std::string name, StageMain main) {
+  ModelStages()[std::move(name)] = std::move(main);
+}
+
+StageMain FindModelStage(const std::string& name) {
+  auto it = ModelStages().find(name);
+  return it == ModelStages().end() ? StageMain() : it->second;
+}
+
+int StageFail(const std::string& what, const Status& st) {
+  std::fprintf(stderr, "streamrec stage: %s: %s\n", what.c_str(), st.ToString().c_str());
+  return 1;
+}
+
+namespace {
 
 struct StageEntry {
   const char* name;
@@ -54,21 +61,16 @@ struct StageEntry {
   StageMain main;
 };
 
-int Fail(const std::string& what, const Status& st) {
-  std::fprintf(stderr, "streamrec stage: %s: %s\n", what.c_str(), st.ToString().c_str());
-  return 1;
-}
-
 // Runs a topology until SIGINT/SIGTERM, with the metrics endpoint up.
 int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Topology topology,
                 int64_t commit_interval_ms) {
   auto options = stages::TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
-  if (!options.ok()) return Fail("config", options.status());
+  if (!options.ok()) return StageFail("config", options.status());
   const runtime::StageRunnerOptions& ro = *options;
   const std::string source = topology.source_topic;
   auto runner = runtime::StageRunner::Create(std::move(topology), ro);
-  if (!runner.ok()) return Fail("starting", runner.status());
+  if (!runner.ok()) return StageFail("starting", runner.status());
   int port = 0;
   std::unique_ptr<http::MetricsServer> metrics_server;
   if (!flags.metrics.empty() && flags.metrics != "off") {
@@ -78,7 +80,7 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Top
     // assignment.
     mo.ready = [catch_up = (*runner)->catch_up()] { return catch_up->Readiness(); };
     auto started = http::MetricsServer::Start(std::move(mo));
-    if (!started.ok()) return Fail("metrics endpoint " + flags.metrics, started.status());
+    if (!started.ok()) return StageFail("metrics endpoint " + flags.metrics, started.status());
     metrics_server = std::move(started).value();
     port = metrics_server->port();
   }
@@ -87,7 +89,7 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Top
                flags.name.c_str(), ro.group_id.c_str(), source.c_str(),
                ro.state_dir.c_str(), flags.metrics.c_str(), port);
   Status st = (*runner)->Run([] { return StopRequested(); });
-  if (!st.ok()) return Fail("stage " + flags.name, st);
+  if (!st.ok()) return StageFail("stage " + flags.name, st);
   return 0;
 }
 
@@ -103,12 +105,12 @@ int CheckpointStopped(const StageFlags& flags) {
                             : std::vector<std::string>{};
     o.counter_column_families = o.column_families;
     auto db = state::StateDb::Open(o);
-    if (!db.ok()) return Fail("opening " + o.path, db.status());
+    if (!db.ok()) return StageFail("opening " + o.path, db.status());
     Status made = file_system::CreateDirectories(flags.checkpoint_dir);
-    if (!made.ok()) return Fail("checkpoint", made);
+    if (!made.ok()) return StageFail("checkpoint", made);
     const std::string to = flags.checkpoint_dir + "/" + flags.name + "-" + std::to_string(p);
     Status st = (*db)->Checkpoint(to);
-    if (!st.ok()) return Fail("checkpoint", st);
+    if (!st.ok()) return StageFail("checkpoint", st);
     ++copied;
   }
   std::printf("checkpointed %d partition(s) of %s to %s\n", copied, flags.name.c_str(),
@@ -118,11 +120,11 @@ int CheckpointStopped(const StageFlags& flags) {
 
 int RunUserStage(const CommandContext& ctx, const StageFlags& flags) {
   auto options = operators::UserStageOptions::FromConfig(ctx.config);
-  if (!options.ok()) return Fail("config", options.status());
+  if (!options.ok()) return StageFail("config", options.status());
   if (options->item_partitions == 0) {
     auto n = stages::DiscoverPartitions(ctx.config, flags.brokers, options->topics.cooc_deltas,
                                         [] { return StopRequested(); });
-    if (!n.ok()) return Fail("discovering item partitions", n.status());
+    if (!n.ok()) return StageFail("discovering item partitions", n.status());
     options->item_partitions = *n;
   }
   return RunTopology(ctx, flags, operators::UserStageTopology(*options), options->flush_interval_ms);
@@ -131,7 +133,7 @@ int RunUserStage(const CommandContext& ctx, const StageFlags& flags) {
 int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
   if (flags.dump_state) {
     auto view = operators::ReadItemStageState(flags.state_dir, flags.partitions);
-    if (!view.ok()) return Fail("reading state", view.status());
+    if (!view.ok()) return StageFail("reading state", view.status());
     std::printf("# events %llu items %zu pairs %zu\n", static_cast<unsigned long long>(view->events),
                 view->item_counts.size(), view->pair_counts.size());
     for (const auto& [item, c] : view->item_counts) {
@@ -145,76 +147,18 @@ int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
     return 0;
   }
   auto options = operators::ItemStageOptions::FromConfig(ctx.config);
-  if (!options.ok()) return Fail("config", options.status());
+  if (!options.ok()) return StageFail("config", options.status());
   return RunTopology(ctx, flags, operators::ItemStageTopology(*options), options->flush_interval_ms);
-}
-
-// Serves the metrics endpoint for stages that are not a Topology; `ready` answers /readyz.
-Result<std::unique_ptr<http::MetricsServer>> MaybeExposeMetrics(const StageFlags& flags,
-                                                                std::function<Status()> ready) {
-  if (flags.metrics.empty() || flags.metrics == "off") {
-    return std::unique_ptr<http::MetricsServer>();
-  }
-  http::MetricsServerOptions mo;
-  mo.bind_address = flags.metrics;
-  mo.ready = std::move(ready);
-  return http::MetricsServer::Start(std::move(mo));
-}
-
-int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
-  auto options = stages::TrainerStageOptionsFromConfig(ctx.config, flags.brokers);
-  if (!options.ok()) return Fail("config", options.status());
-  // The model store defaults to <state-dir>/models unless trainer.model_dir is set.
-  if (!ctx.config.Has("trainer.model_dir")) options->trainer.model_dir = flags.state_dir + "/models";
-  if (!flags.group.empty()) options->group_id = flags.group;
-  const std::string group = options->group_id;
-  const std::string model_dir = options->trainer.model_dir;
-  auto stage = stages::TrainerStage::Create(std::move(options).value());
-  if (!stage.ok()) return Fail("starting", stage.status());
-  const stages::TrainerStage* trainer = stage->get();
-  auto metrics_server = MaybeExposeMetrics(flags, [trainer] { return trainer->Readiness(); });
-  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
-  std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n", group.c_str(),
-               model_dir.c_str(), flags.metrics.c_str());
-  Status st = (*stage)->Run([] { return StopRequested(); });
-  if (!st.ok()) return Fail("stage trainer", st);
-  return 0;
-}
-
-int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
-  auto options = serving::ServingOptionsFromConfig(ctx.config, flags.brokers, flags.http);
-  if (!options.ok()) return Fail("config", options.status());
-  // Models are loaded only from inside the model store; like the trainer's, it defaults to
-  // <state-dir>/models.
-  if (options->loader.model_store.empty()) options->loader.model_store = flags.state_dir + "/models";
-  if (!flags.group.empty()) options->group_id = flags.group;
-  serving::ServingOperator op(std::move(options).value());
-  // /readyz of the metrics port says what the HTTP API's does.
-  auto metrics_server = MaybeExposeMetrics(flags, [&op]() -> Status {
-    const serving::Readiness r = op.service().GetReadiness();
-    return r.ready ? Status::Ok() : Status::Unavailable(r.reason);
-  });
-  if (!metrics_server.ok()) return Fail("metrics endpoint " + flags.metrics, metrics_server.status());
-  Status st = op.Start();
-  if (!st.ok()) return Fail("starting", st);
-  if (op.http() != nullptr) {
-    std::printf("streamrec stage serving: HTTP API on http://%s\n", op.http()->address().c_str());
-    std::printf("streamrec stage serving: storefront page on http://%s/\n", op.http()->address().c_str());
-    std::fflush(stdout);
-  }
-  // Until SIGINT/SIGTERM, or until one of its loops fails (then exit non-zero with why).
-  st = op.Run([] { return StopRequested(); });
-  if (!st.ok()) return Fail("stage serving", st);
-  return 0;
 }
 
 const StageEntry kStages[] = {
     {"user", "clicks -> user windows -> streamrec.cooc-deltas, streamrec.training-examples", RunUserStage},
     {"item", "streamrec.cooc-deltas -> pair/item counts, top-K, p̂ -> item-neighbors, item-stats",
      RunItemStage},
+    // Need a model: their mains are registered by cmd_stage_model.cc (streamrec-model only).
     {"trainer", "streamrec.training-examples + item-stats -> two-tower snapshots, announced on streamrec.models",
-     RunTrainerStage},
-    {"serving", "rec-requests + clicks + tables + models -> recommendations, HTTP API", RunServingStage},
+     nullptr},
+    {"serving", "rec-requests + clicks + tables + models -> recommendations, HTTP API", nullptr},
 };
 
 const StageEntry* FindStage(const std::string& name) {
@@ -261,6 +205,10 @@ CommandRegistration registration(
           std::fprintf(stderr, "streamrec stage: unknown stage '%s'; try --help\n", flags->name.c_str());
           return 2;
         }
+        // A stage that needs a model, in the torch-free binary: all of it (checks, flags,
+        // --reset-state) is streamrec-model's.
+        StageMain main = stage->main ? stage->main : FindModelStage(stage->name);
+        if (!main) return ExecModelBinary(ctx.argv, "stage " + flags->name);
         StageFlags f = *flags;
         if (f.brokers.empty()) f.brokers = ResolveBrokers(ctx.config, "");
         if ((f.dump_state || !f.checkpoint_dir.empty()) && f.partitions < 1) {
@@ -287,9 +235,9 @@ CommandRegistration registration(
         if (f.reset_state) {
           // The trainer's model store defaults to <state-dir>/models (RunTrainerStage).
           auto model_dir = ctx.config.GetString("trainer.model_dir", f.state_dir + "/models");
-          if (!model_dir.ok()) return Fail("config", model_dir.status());
+          if (!model_dir.ok()) return StageFail("config", model_dir.status());
           auto removed = stages::ResetStageState(f.name, f.state_dir, *model_dir);
-          if (!removed.ok()) return Fail("--reset-state", removed.status());
+          if (!removed.ok()) return StageFail("--reset-state", removed.status());
           for (const std::string& path : *removed) {
             std::fprintf(stderr, "streamrec stage %s: --reset-state: removed %s\n", f.name.c_str(), path.c_str());
           }
@@ -297,7 +245,7 @@ CommandRegistration registration(
             std::fprintf(stderr, "streamrec stage %s: --reset-state: no stored state to remove\n", f.name.c_str());
           }
         }
-        return stage->main(ctx, f);
+        return main(ctx, f);
       };
     });
 

@@ -1,5 +1,8 @@
 // The `streamrec` command: parses the command line, builds the configuration and runs
-// the chosen subcommand. Subcommands live in apps/cmd_*.cc and register themselves.
+// the chosen subcommand. Subcommands live in apps/cmd_*.cc and register themselves. The
+// same main() is in both executables (apps/model_binary.h): in the torch-free
+// `streamrec` a command that needs a model is parsed no further than its name and handed,
+// with the whole command line, to streamrec-model.
 #include <cstdio>
 #include <map>
 #include <string>
@@ -8,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/command.h"
+#include "apps/model_binary.h"
 #include "core/config.h"
 #include "core/logging.h"
 
@@ -30,9 +34,16 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   std::map<CLI::App*, RunFn> runners;
-  std::map<CLI::App*, streamrec::apps::SetupFn> setups;
+  std::map<CLI::App*, std::string> model_commands;  // not in this binary
   for (const auto& cmd : streamrec::apps::RegisteredCommands()) {
     CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    if (!cmd.setup) {
+      // Its options (and --help) are streamrec-model's: take the rest of the line as is.
+      sub->prefix_command();
+      sub->set_help_flag();
+      model_commands[sub] = cmd.name;
+      continue;
+    }
     sub->fallthrough();
     runners[sub] = cmd.setup(sub);
   }
@@ -56,12 +67,17 @@ int main(int argc, char** argv) {
     // --help and --version exit 0; every usage error exits 2, as the subcommands' own checks.
     return app.exit(e) == 0 ? 0 : 2;
   }
+  for (CLI::App* sub : app.get_subcommands()) {
+    auto it = model_commands.find(sub);
+    if (it != model_commands.end()) return streamrec::apps::ExecModelBinary(argv, it->second);
+  }
 
   if (auto st = streamrec::InitLogging(log_level); !st.ok()) {
     std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
     return 2;
   }
   streamrec::apps::CommandContext ctx;
+  ctx.argv = argv;
   if (!config_file.empty()) {
     auto loaded = streamrec::Config::FromFile(config_file);
     if (!loaded.ok()) {

@@ -15,22 +15,6 @@ class ServingOperator;
 
 namespace streamrec::stages {
 
-// The partition count of `topic`, waiting up to 30 s for it to appear (a stage may start
-// before the topics exist), less if `stop` (may be empty) turns true. Used by `stage` and
-// `run`.
-Result<int> DiscoverPartitions(const Config& config, const std::string& brokers,
-                               const std::string& topic, const std::function<bool()>& stop = {});
-
-// Runner options of a topology stage (user, item): brokers, kafka.* properties, group
-// `group` (default "streamrec-<stage>"), state under `state_dir`, and
-// operators.assignment_strategy from the config. Used by `stage` and `run`.
-Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
-                                                            const std::string& brokers,
-                                                            const std::string& stage,
-                                                            const std::string& group,
-                                                            const std::string& state_dir,
-                                                            int64_t commit_interval_ms);
-
 struct PipelineOptions {
   // Kafka bootstrap servers; empty (and no kafka.bootstrap.servers in the config) starts
   // the embedded broker with every topic.
