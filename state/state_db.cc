@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <cstdarg>
+#include <cstdio>
 #include <new>
 
 #include <prometheus/counter.h>
@@ -14,12 +16,23 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include "core/metrics.h"
 #include "state/counter_merge.h"
 
 namespace streamrec::state {
 namespace {
+
+// A full disk is named as such, with the store and what to do: the stage stops and,
+// once there is space again, a restart resumes from the last commit (the failed write
+// was not applied: RocksDB writes a batch to the memtable only after its WAL record).
+Status NoSpace(const rocksdb::Status& s, std::string_view what, const std::string& path) {
+  return Status::IoError(std::string(what) + ": no space left on the device of the state directory (" + path +
+                         "): " + s.ToString() +
+                         "; nothing of the failed commit was applied: free space or grow the volume, then "
+                         "restart the stage, which resumes from its last commit");
+}
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return Status::Ok();
@@ -48,6 +61,41 @@ class CounterMergeOperator : public rocksdb::AssociativeMergeOperator {
     }
   }
   const char* Name() const override { return "streamrec.CounterAdd"; }
+};
+
+// RocksDB's info log, sent to spdlog instead of a LOG file in the store: a LOG file on a
+// full disk fails like any file, and librocksdb 7.8 (Debian's, built with assertions)
+// aborts the process when its logger writes to that failed file again (from the
+// SstFileManager's recovery thread), before the stage could report "no space". Warnings
+// and errors only (info_log_level). Called from RocksDB's threads; no exception leaves it.
+class SpdlogRocksLogger : public rocksdb::Logger {
+ public:
+  explicit SpdlogRocksLogger(std::string path) : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), path_(std::move(path)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buffer[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    const int n = std::vsnprintf(buffer, sizeof(buffer), format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    size_t len = std::min(static_cast<size_t>(n), sizeof(buffer) - 1);
+    while (len > 0 && (buffer[len - 1] == '\n' || buffer[len - 1] == ' ')) buffer[--len] = '\0';
+    try {
+      if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+        spdlog::error("[rocksdb {}] {}", path_, buffer);
+      } else {
+        spdlog::warn("[rocksdb {}] {}", path_, buffer);
+      }
+    } catch (const std::exception&) {
+      // Logging must not fail a RocksDB thread; spdlog reports its own errors.
+    }
+  }
+
+ private:
+  const std::string path_;
 };
 
 struct StateMetrics {
@@ -213,6 +261,10 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 2;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.info_log = std::make_shared<SpdlogRocksLogger>(options.path);
+  // A MANIFEST or WAL record that fails its checksum fails the open (RocksDB's default,
+  // stated because the corruption handling below relies on it).
+  db_options.paranoid_checks = true;
 
   auto cf_options_for = [&](const std::string& name) {
     rocksdb::ColumnFamilyOptions cf;
@@ -246,9 +298,24 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
     std::filesystem::create_directories(options.path, ec);
     s = rocksdb::DB::Open(db_options, options.path, descriptors, &rep->handles, &raw);
   }
+  if (s.IsCorruption()) {
+    return Status::Corruption("state store " + options.path + " is corrupted (" + s.ToString() + "); " +
+                              kCorruptStoreAdvice);
+  }
+  if (s.IsNoSpace()) return NoSpace(s, "opening state db " + options.path, options.path);
   if (!s.ok()) return FromRocks(s, "opening state db " + options.path);
   rep->db.reset(raw);
   rep->names = names;
+  if (options.verify_checksums_on_open) {
+    rocksdb::Status verified = rep->db->VerifyChecksum();
+    if (!verified.ok()) {  // ~Rep closes the DB
+      if (verified.IsCorruption()) {
+        return Status::Corruption("state store " + options.path + " is corrupted (" + verified.ToString() +
+                                  "); " + kCorruptStoreAdvice);
+      }
+      return FromRocks(verified, "verifying the checksums of state db " + options.path);
+    }
+  }
   rep->write_options.sync = options.sync_writes;
   if (!options.metrics_name.empty()) {
     rep->metrics = MetricsFor(options.metrics_name);
@@ -278,6 +345,7 @@ Status StateDb::Write(StateWriteBatch* batch) {
   const auto start = std::chrono::steady_clock::now();
   const size_t bytes = batch->DataSize();
   rocksdb::Status s = rep_->db->Write(rep_->write_options, &batch->rep_->batch);
+  if (s.IsNoSpace()) return NoSpace(s, "writing batch to " + rep_->options.path, rep_->options.path);
   if (!s.ok()) return FromRocks(s, "writing batch to " + rep_->options.path);
   if (rep_->has_metrics) {
     rep_->metrics.writes->Increment();
@@ -317,7 +385,9 @@ Status StateDb::Checkpoint(const std::string& dir) {
 Status StateDb::Flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
-  return FromRocks(rep_->db->Flush(fo, rep_->handles), "flushing " + rep_->options.path);
+  rocksdb::Status s = rep_->db->Flush(fo, rep_->handles);
+  if (s.IsNoSpace()) return NoSpace(s, "flushing " + rep_->options.path, rep_->options.path);
+  return FromRocks(s, "flushing " + rep_->options.path);
 }
 
 StateDbStats StateDb::Stats() const {

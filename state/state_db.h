@@ -29,7 +29,20 @@ struct StateDbOptions {
   size_t write_buffer_size = 16 << 20;
   // Name used as the `store` label of the streamrec_state_* metrics ("" = no metrics).
   std::string metrics_name;
+  // Read every SST file and check its block checksums when opening (RocksDB's
+  // VerifyChecksum), so a flipped bit on disk stops the open with Corruption instead of
+  // surfacing later, mid-processing, on whichever read hits it. Costs one sequential read
+  // of the store (a partition store is megabytes). The MANIFEST and WAL are checked by
+  // RocksDB's open itself (paranoid_checks). Default true.
+  bool verify_checksums_on_open = true;
 };
+
+// What a corrupted store's error says to do (appended to Corruption errors of Open).
+inline constexpr char kCorruptStoreAdvice[] =
+    "the store cannot be used: stop the stage, move the directory aside (keep it for "
+    "inspection) and start again: that partition's state is then rebuilt from what Kafka "
+    "still holds of its input (docs/DESIGN.md §3, \"Epochs\"), or restore it from a "
+    "checkpoint (--checkpoint)";
 
 // Names a column family of an open StateDb (from StateDb::ColumnFamily); only
 // meaningful for the StateDb that returned it.
