@@ -23,7 +23,9 @@
 #                        fail on any overlap at all.
 #   --allow REGEX        ignore overlapping symbols whose demangled name matches (grep -E)
 #   BINARY_OR_DIR        binaries to check; a directory is searched for ELF files that
-#                        link a LibTorch library (default: the build/ folder of this repo)
+#                        link a LibTorch library (default: the build/ folder of this repo:
+#                        bin/streamrec-model and the test and bench binaries; bin/streamrec
+#                        links no LibTorch, which scripts/check_torch_free.sh checks)
 # Exit status: 0 no overlap (or, in dependencies, none that binds to LibTorch), 1 overlap
 # (listed on stdout), 2 usage or nothing to check.
 set -euo pipefail
@@ -38,7 +40,7 @@ while [ $# -gt 0 ]; do
     --torch-lib-dir) TORCH_DIR="$2"; shift 2 ;;
     --with-deps) WITH_DEPS=1; shift ;;
     --allow) ALLOW="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
     --) shift; TARGETS+=("$@"); break ;;
     -*) echo "check_torch_symbols: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
