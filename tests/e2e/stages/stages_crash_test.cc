@@ -3,7 +3,11 @@
 // state directory, and `streamrec stage trainer` (a tiny CPU model) runs beside them.
 // While synthetic clicks (streams/synthetic_clicks.h, with 1% poison) are produced, a
 // driver kill -9s random stage processes, the trainer included (>= 10 kills), and
-// restarts them, and members leave and join (graceful stops and starts: rebalances).
+// restarts them, and members leave and join (graceful stops and starts: rebalances). The
+// storm also freezes stage processes with SIGSTOP for longer than the session timeout
+// (their group moves on without them; they wake up fenced), freezes the broker itself
+// (an outage every client sees at once; not on the real broker, which is not the test's
+// to stop), and runs each of the user and item stages with 1, 2 or 3 replicas in turn.
 // After the stream drains:
 // - the item stage's RocksDB state equals the batch recomputation exactly (decay off);
 // - every poison message is in the DLQ exactly once per outbox mark;
@@ -98,6 +102,14 @@ class Child {
     return found;
   }
   bool running() const { return pid_ > 0; }
+  // SIGSTOP for `pause`, then SIGCONT: a process that stops answering (a VM freeze, a long
+  // GC pause in a peer) without dying.
+  void Pause(std::chrono::milliseconds pause) {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGSTOP);
+    std::this_thread::sleep_for(pause);
+    kill(pid_, SIGCONT);
+  }
   void Kill() { Signal(SIGKILL, 5); }
   // SIGTERM and wait (clean leave); SIGKILL if it takes longer than `timeout_s`.
   int Stop(int timeout_s = 30) { return Signal(SIGTERM, timeout_s); }
@@ -279,6 +291,10 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   const std::string trainer_log = dir.Sub("trainer.log");
   members.push_back(std::make_unique<Child>(trainer_args, trainer_log));
   constexpr size_t kTrainer = 4;
+  // Third replicas of the user and item stages, joining and leaving during the storm.
+  constexpr size_t kThirdReplicas = 5;
+  members.push_back(std::make_unique<Child>(stage_args("user"), dir.Sub("user2.log")));
+  members.push_back(std::make_unique<Child>(stage_args("item"), dir.Sub("item2.log")));
   members[0]->Start();
   members[2]->Start();
   members[kTrainer]->Start();
@@ -312,17 +328,44 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   // restart them; second members also leave (clean stop) and join again.
   std::mt19937_64 rng(11);
   int kills = 0, leaves = 0, trainer_kills = 0, user_kills = 0;
+  int pauses = 0, broker_pauses = 0, replica_changes = 0;
+  const int broker_pauses_wanted = real ? 0 : 2;
+  // Pauses outlast kafka.session.timeout.ms (3 s): the group evicts the frozen member.
+  auto past_the_session = [&] { return std::chrono::milliseconds(3500 + rng() % 1000); };
+  auto storm_done = [&] {
+    return kills >= 12 && trainer_kills >= 2 && user_kills >= 3 && pauses >= 3 &&
+           broker_pauses >= broker_pauses_wanted && replica_changes >= 2 && produced;
+  };
   const auto chaos_end = Clock::now() + std::chrono::seconds(150);
-  while ((kills < 12 || trainer_kills < 2 || user_kills < 3 || !produced) && Clock::now() < chaos_end) {
+  while (!storm_done() && Clock::now() < chaos_end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1300));
+    const uint64_t roll = rng() % 10;
+    if (roll == 0 && broker_pauses < broker_pauses_wanted) {
+      broker.Pause(std::chrono::milliseconds(2000 + rng() % 2000));  // a broker outage
+      ++broker_pauses;
+      continue;
+    }
     // While clicks flow, user members are picked half the time: a kill -9 of a user stage
     // between a delivery and the commit that records it is what re-sends examples.
     const size_t i = (!produced && user_kills < 6 && rng() % 2 == 0) ? rng() % 2 : rng() % members.size();
     auto& m = members[i];
+    if (i >= kThirdReplicas) {  // a third replica joins, or (once it works) leaves
+      if (!m->running()) {
+        m->Start();
+        ++replica_changes;
+      } else if (m->Assigned()) {
+        m->Stop();
+        ++replica_changes;
+      }
+      continue;
+    }
     if (!m->running()) {
       m->Start();  // a member joins
     } else if (!m->Assigned()) {
       continue;  // still joining
+    } else if (roll <= 2) {
+      m->Pause(past_the_session());
+      ++pauses;
     } else if (rng() % 5 != 0 || (i != 1 && i != 3)) {
       m->Kill();
       ++kills;
@@ -340,6 +383,9 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   EXPECT_GE(kills, 10);
   EXPECT_GE(trainer_kills, 2);
   EXPECT_GE(user_kills, 3);
+  EXPECT_GE(pauses, 3);
+  EXPECT_GE(broker_pauses, broker_pauses_wanted);
+  EXPECT_GE(replica_changes, 2);
   for (auto& m : members) {
     if (!m->running()) m->Start();
   }
@@ -444,11 +490,12 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
   const int64_t sent = static_cast<int64_t>(examples.size());
   const int64_t unique = static_cast<int64_t>(distinct.size());
   std::printf("training examples: %lld in the topic, %lld distinct; trainer: %lld trained, %lld untrained, "
-              "%lld duplicates dropped, %lld unmarked; kills %d (trainer %d, user %d); re-sent by the test %d\n",
+              "%lld duplicates dropped, %lld unmarked; kills %d (trainer %d, user %d); re-sent by the test %d; "
+              "pauses %d, broker pauses %d, replica changes %d, leaves %d\n",
               static_cast<long long>(sent), static_cast<long long>(unique),
               static_cast<long long>(counts.trained), static_cast<long long>(counts.untrained),
               static_cast<long long>(counts.duplicates), static_cast<long long>(counts.unmarked), kills,
-              trainer_kills, user_kills, resent);
+              trainer_kills, user_kills, resent, pauses, broker_pauses, replica_changes, leaves);
   EXPECT_EQ(unique, static_cast<int64_t>(events.size())) << "one training example per valid click";
   EXPECT_GE(sent - unique, resent) << "the test's own re-sends are missing from the topic";
   EXPECT_EQ(counts.trained + counts.untrained, unique);
