@@ -7,10 +7,14 @@
 // Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
 //   [--sync-commits on|off|both]
-//   [--brokers HOST:PORT]
+//   [--brokers HOST:PORT] [--peer-totals]
 // --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
 // broker; every run creates its own topics (Admin API, replication 1) and groups there,
 // named with a per-run suffix.
+// --peer-totals: after each throughput run, one line "peer-input topic=... events=N" with
+// the totals of the item stage's state (ours_*) and of the batch recomputation of the same
+// events (batch_*): items, item weight, distinct pairs, pair weight. The clicks topic is
+// left on the broker, so that bench/kstreams/run.sh runs its Kafka Streams peer on it.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -30,6 +34,7 @@
 
 #include "core/metrics.h"
 #include "core/records.h"
+#include "operators/batch_view.h"
 #include "operators/item_stage.h"
 #include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
@@ -72,6 +77,7 @@ struct Flags {
   // each throughput run twice, off and on (order alternating), on the same backlog seed.
   bool sync_commits = true;
   bool sync_both = false;
+  bool peer_totals = false;
 };
 
 struct TempDir {
@@ -233,7 +239,21 @@ struct ThroughputResult {
   bool exact = false;
   int64_t dropped_by_broker = 0;
   int64_t deltas_dropped = 0;
+  std::string clicks_topic;
+  std::string totals;  // --peer-totals: "ours_... batch_..." (key=value pairs)
 };
+
+// "PREFIX_events=... PREFIX_items=... PREFIX_item_weight=... PREFIX_pairs=... PREFIX_pair_weight=...".
+std::string Totals(const std::string& prefix, const BatchView& v) {
+  double item_weight = 0, pair_weight = 0;
+  for (const auto& [k, w] : v.item_counts) item_weight += w;
+  for (const auto& [k, w] : v.pair_counts) pair_weight += w;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s_events=%llu %s_items=%zu %s_item_weight=%.0f %s_pairs=%zu %s_pair_weight=%.0f",
+                prefix.c_str(), static_cast<unsigned long long>(v.events), prefix.c_str(), v.item_counts.size(),
+                prefix.c_str(), item_weight, prefix.c_str(), v.pair_counts.size(), prefix.c_str(), pair_weight);
+  return buf;
+}
 
 ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   ThroughputResult r;
@@ -241,6 +261,8 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   const TopicNames& topics = broker.topics;
   const std::string& brokers = broker.brokers;
   TempDir dir;
+  r.clicks_topic = topics.clicks;
+  std::vector<ClickEvent> produced;  // --peer-totals: for the batch recomputation
 
   // 1. The backlog.
   {
@@ -260,6 +282,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
       ClickEvent e = gen.Next();
       Status st = (*producer)->Produce(topics.clicks, e.user_id, EncodeClickEvent(e));
       if (!st.ok()) Die("produce", st);
+      if (f.peer_totals) produced.push_back(std::move(e));
     }
     Status st = (*producer)->Flush(120000);
     if (!st.ok()) Die("flush", st);
@@ -333,6 +356,12 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   r.state_mb_per_m = static_cast<double>(DirBytes(state_dir)) / 1e6 / (static_cast<double>(f.events) / 1e6);
   auto view = ReadItemStageState(state_dir, f.partitions);
   r.exact = view.ok() && static_cast<int64_t>(view->events) == f.events - low;
+  if (f.peer_totals && view.ok()) {
+    UserWindowOptions wo;
+    wo.max_items = static_cast<size_t>(f.window);
+    const BatchView batch = ComputeBatchView(produced, wo, CoocOptions{});
+    r.totals = Totals("ours", *view) + " " + Totals("batch", batch);
+  }
   return r;
 }
 
@@ -479,6 +508,7 @@ int main(int argc, char** argv) {
     else if (a == "--no-throughput") f.throughput = false;
     else if (a == "--no-freshness") f.freshness = false;
     else if (a == "--brokers") f.brokers = next();
+    else if (a == "--peer-totals") f.peer_totals = true;
     else if (a == "--sync-commits") {
       const std::string v = next();
       if (v != "on" && v != "off" && v != "both") {
@@ -491,7 +521,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
                    "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n"
-                   "       [--sync-commits on|off|both]\n");
+                   "       [--sync-commits on|off|both] [--peer-totals]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
@@ -515,6 +545,11 @@ int main(int argc, char** argv) {
                     r.ratio, r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
                     r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker),
                     static_cast<long long>(r.deltas_dropped));
+        if (f.peer_totals) {
+          std::printf("peer-input run=%d topic=%s events=%lld partitions=%d window=%d %s\n", run + 1,
+                      r.clicks_topic.c_str(), static_cast<long long>(f.events), f.partitions, f.window,
+                      r.totals.c_str());
+        }
         std::fflush(stdout);
       }
       if (f.sync_both && eps[0] > 0) sync_ratios.push_back(eps[1] / eps[0]);
