@@ -107,20 +107,38 @@ std::string CannotMountTmpfs(const ScratchDir& dir) {
   return "";
 }
 
+// `streamrec broker` in its own process, `events` synthetic clicks produced to it, and the
+// user stage run over them (its clean stop publishes every delta): the item stage's input.
+struct ClicksThroughTheUserStage {
+  ClicksThroughTheUserStage(const ScratchDir& dir, int events)
+      : broker({kBinary, "broker", "--partitions", std::to_string(kPartitions), "--bootstrap-file",
+                dir.File("bootstrap")},
+               dir.File("broker.out"), dir.File("broker.err")) {
+    brokers = WaitForFile(dir.File("bootstrap"), std::chrono::seconds(30));
+    if (brokers.empty()) {
+      error = "no bootstrap file: " + broker.err();
+      return;
+    }
+    std::string out, err;
+    if (testing::RunToEnd(dir, {kBinary, "produce", "--synthetic", std::to_string(events), "--brokers", brokers},
+                          &out, &err) != 0) {
+      error = "produce failed: " + out + err;
+    } else if (RunUntilReadyThenStop(dir, "user", StageArgs("user", brokers, dir.File("user-state"), "user")) != 0) {
+      error = "the user stage failed";
+    }
+  }
+  Subprocess broker;
+  std::string brokers;
+  std::string error;  // empty when all went well
+};
+
 TEST(DiskFull, AStageWhoseDiskFillsStopsNamingItAndResumesExactlyOnceSpaceIsBack) {
   ScratchDir dir;
   if (const std::string why = CannotMountTmpfs(dir); !why.empty()) GTEST_SKIP() << why;
-  // The broker and the clicks.
-  Subprocess broker({kBinary, "broker", "--partitions", std::to_string(kPartitions), "--bootstrap-file",
-                     dir.File("bootstrap")},
-                    dir.File("broker.out"), dir.File("broker.err"));
-  const std::string brokers = WaitForFile(dir.File("bootstrap"), std::chrono::seconds(30));
-  ASSERT_FALSE(brokers.empty()) << broker.err();
+  ClicksThroughTheUserStage input(dir, 20000);
+  ASSERT_EQ(input.error, "");
+  const std::string& brokers = input.brokers;
   std::string out, err;
-  ASSERT_EQ(testing::RunToEnd(dir, {kBinary, "produce", "--synthetic", "20000", "--brokers", brokers}, &out, &err), 0)
-      << out << err;
-  // The user stage publishes every delta (its clean stop delivers what it holds).
-  ASSERT_EQ(RunUntilReadyThenStop(dir, "user", StageArgs("user", brokers, dir.File("user-state"), "disk-user")), 0);
   // The reference: an item stage on an ordinary disk.
   ASSERT_EQ(RunUntilReadyThenStop(dir, "ref", StageArgs("item", brokers, dir.File("ref-state"), "disk-ref")), 0);
   ASSERT_EQ(testing::RunToEnd(dir, {kBinary, "stage", "item", "--dump-state", "--state-dir", dir.File("ref-state"),
@@ -178,8 +196,8 @@ TEST(DiskFull, AStageWhoseDiskFillsStopsNamingItAndResumesExactlyOnceSpaceIsBack
   ASSERT_FALSE(dump.empty()) << ReadFile(dir.File("dump.err"));
   EXPECT_TRUE(dump == reference) << "the state after the full disk differs from the reference: "
                                  << dump.substr(0, dump.find('\n')) << " vs " << reference.substr(0, reference.find('\n'));
-  broker.Signal(SIGTERM);
-  broker.Wait(std::chrono::seconds(10));
+  input.broker.Signal(SIGTERM);
+  input.broker.Wait(std::chrono::seconds(10));
 }
 
 // A corrupted store (issue 14 item 7): one flipped byte in an SST file of a stopped item
@@ -187,15 +205,10 @@ TEST(DiskFull, AStageWhoseDiskFillsStopsNamingItAndResumesExactlyOnceSpaceIsBack
 // naming the store and what to do — not an abort, not a failure later, mid-processing.
 TEST(CorruptStore, AFlippedSstByteStopsTheStageAtOpenNamingTheStore) {
   ScratchDir dir;
-  Subprocess broker({kBinary, "broker", "--partitions", std::to_string(kPartitions), "--bootstrap-file",
-                     dir.File("bootstrap")},
-                    dir.File("broker.out"), dir.File("broker.err"));
-  const std::string brokers = WaitForFile(dir.File("bootstrap"), std::chrono::seconds(30));
-  ASSERT_FALSE(brokers.empty()) << broker.err();
+  ClicksThroughTheUserStage input(dir, 4000);
+  ASSERT_EQ(input.error, "");
+  const std::string& brokers = input.brokers;
   std::string out, err;
-  ASSERT_EQ(testing::RunToEnd(dir, {kBinary, "produce", "--synthetic", "4000", "--brokers", brokers}, &out, &err), 0)
-      << out << err;
-  ASSERT_EQ(RunUntilReadyThenStop(dir, "user", StageArgs("user", brokers, dir.File("user-state"), "c-user")), 0);
   const std::string state = dir.File("item-state");
   ASSERT_EQ(RunUntilReadyThenStop(dir, "item", StageArgs("item", brokers, state, "c-item")), 0);
   // The stop flushed the memtables: the partition's counts are in SST files.
@@ -225,8 +238,8 @@ TEST(CorruptStore, AFlippedSstByteStopsTheStageAtOpenNamingTheStore) {
   ASSERT_EQ(code, 1) << again_err;
   EXPECT_NE(again_err.find("state store " + state + "/item-0 is corrupted"), std::string::npos) << again_err;
   EXPECT_NE(again_err.find("move the directory aside"), std::string::npos) << again_err;
-  broker.Signal(SIGTERM);
-  broker.Wait(std::chrono::seconds(10));
+  input.broker.Signal(SIGTERM);
+  input.broker.Wait(std::chrono::seconds(10));
 }
 
 }  // namespace
