@@ -10,7 +10,8 @@ RecommendationService::RecommendationService(Options options)
       stats_(options_.trending_size),
       history_(options_.history),
       models_(options_.models),
-      recommender_(options_.recommender, RecommenderTables{&catalog_, &neighbors_, &stats_}) {}
+      recommender_(options_.recommender, RecommenderTables{&catalog_, &neighbors_, &stats_}),
+      embedding_cache_(options_.embedding_cache) {}
 
 void RecommendationService::Publish() {
   catalog_.Publish();
@@ -58,7 +59,8 @@ Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) 
   // Cold: nothing known of the user (a returning user has a seen record, not a window).
   response.cold_start = user.window.empty() && user.seen.empty();
   response.items = recommender_.Recommend(request.user_id, user.window,
-                                          static_cast<size_t>(request.k), model, user.seen);
+                                          static_cast<size_t>(request.k), model, user.seen,
+                                          &embedding_cache_, user.version);
   return response;
 }
 

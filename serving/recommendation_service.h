@@ -13,6 +13,7 @@
 #include "serving/recent_users.h"
 #include "serving/recommender.h"
 #include "serving/two_tower_model.h"
+#include "serving/user_embedding_cache.h"
 #include "serving/user_history.h"
 
 namespace streamrec::serving {
@@ -27,6 +28,8 @@ struct RecommendationServiceOptions {
   size_t trending_size = 1000;
   // Model registry (label of streamrec_model_version).
   AspiredVersionsManagerOptions models;
+  // The per-user cache of the user tower's output (serving.user_embedding_cache.*).
+  UserEmbeddingCacheOptions embedding_cache;
 };
 
 // What /readyz reports. The stage is ready (200) when it has read its inputs to the end
@@ -70,6 +73,7 @@ class RecommendationService {
   const ItemCatalog& catalog() const { return catalog_; }
   // Users whose clicks were applied most recently (the storefront's user picker).
   RecentUsers& recent_users() { return recent_users_; }
+  const UserEmbeddingCache& embedding_cache() const { return embedding_cache_; }
   const RecentUsers& recent_users() const { return recent_users_; }
 
   // Publishes the tables' derived lists (trending, fallback) after a batch of updates.
@@ -105,6 +109,9 @@ class RecommendationService {
   RecentUsers recent_users_;
   AspiredVersionsManager<TwoTowerModel> models_;
   Recommender recommender_;
+  // Request threads (HTTP workers, the Kafka requests thread's request_threads) read and
+  // fill it; internally synchronised. Keyed by model version, so a swap invalidates it.
+  mutable UserEmbeddingCache embedding_cache_;
   std::atomic<bool> tables_loaded_{false};
   std::atomic<bool> models_loaded_{true};
   std::atomic<bool> windows_loaded_{true};

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/id_hash.h"
 #include "core/metrics.h"
 
 namespace streamrec::serving {
@@ -147,7 +149,9 @@ std::unordered_set<uint64_t> ExcludedItems(const RecommenderOptions& options,
 std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                                                const std::vector<HistoryEntry>& history,
                                                size_t k, const TwoTowerModel* model,
-                                               const std::vector<SeenItem>& seen_items) const {
+                                               const std::vector<SeenItem>& seen_items,
+                                               UserEmbeddingCache* embedding_cache,
+                                               uint64_t history_version) const {
   if (k == 0) return {};
   // Items never returned (the window, filtered event types); candidate counts read past
   // them.
@@ -186,7 +190,22 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   std::vector<float> user_vec;
   if (model != nullptr && (on & kChannelTwoTower) &&
       (options_.two_tower_candidates > 0 || options_.two_tower_weight != 0)) {
-    Result<std::vector<float>> encoded = model->user_encoder().Encode(user_id, history);
+    // The user tower is most of a request's model time: reuse the user's embedding while
+    // neither the model nor the user's window changed.
+    const bool cached = embedding_cache != nullptr && embedding_cache->enabled() &&
+                        history_version != 0;
+    UserEmbeddingCache::Key key;
+    Result<std::vector<float>> encoded = Status::NotFound("not encoded");
+    if (cached) {
+      key = {HashId(user_id), model->version(), history_version, history.size()};
+      if (std::optional<std::vector<float>> hit = embedding_cache->Lookup(key)) {
+        encoded = std::move(*hit);
+      }
+    }
+    if (!encoded.ok()) {
+      encoded = model->user_encoder().Encode(user_id, history);
+      if (cached && encoded.ok()) embedding_cache->Insert(key, *encoded);
+    }
     if (encoded.ok() && encoded->size() == static_cast<size_t>(model->items().dim())) {
       user_vec = std::move(encoded).value();
       const auto hits =

@@ -7,6 +7,7 @@
 
 #include "serving/global_tables.h"
 #include "serving/two_tower_model.h"
+#include "serving/user_embedding_cache.h"
 #include "serving/user_history.h"
 
 namespace prometheus {
@@ -137,10 +138,16 @@ class Recommender {
 
   // `model` may be null (no model loaded yet): the two-tower channel and score are then
   // skipped. `seen`: the user's seen record (UserHistoryStore::GetUser), may be empty.
+  // `embedding_cache` (may be null) with `history_version` (the user's
+  // UserHistoryStore::UserState::version; 0 = unknown, the cache is not used): the user
+  // tower runs only when the cache has no entry for this user, model version, history
+  // version and window length. The answer is the same with or without it.
   std::vector<ScoredItem> Recommend(std::string_view user_id,
                                     const std::vector<HistoryEntry>& history, size_t k,
                                     const TwoTowerModel* model,
-                                    const std::vector<SeenItem>& seen = {}) const;
+                                    const std::vector<SeenItem>& seen = {},
+                                    UserEmbeddingCache* embedding_cache = nullptr,
+                                    uint64_t history_version = 0) const;
 
 
   // Items similar to `item_key`: its co-occurrence neighbours and (with a model) its

@@ -134,6 +134,8 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   Result<uint8_t> parsed_events = ParseEventTypes(*filter_events);
   if (!parsed_events.ok()) return parsed_events.status().WithContext("serving.seen.filter_events");
   r.filter_seen_events = *parsed_events;
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.user_embedding_cache.max_entries",
+                                      &s.embedding_cache.max_entries));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.seen.max_items", &s.history.seen_max_items));
   if (s.history.seen_max_items > 100000) {
     return Status::InvalidArgument("serving.seen.max_items must be at most 100000");

@@ -41,6 +41,9 @@ namespace streamrec::serving {
 //                                 reads as a purchase, so rated films are filtered)
 //   serving.seen.max_items        distinct items kept per user in that seen record, the
 //                                 newest (500; 24 bytes each; 0 = no record)
+//   serving.user_embedding_cache.max_entries  users whose user-tower output is cached
+//                                 (100000; ~4·dim+120 bytes each; 0 = off), reused until
+//                                 the user's window or the model version changes
 //   operators.window.size, operators.window.horizon_s       the user stage's window
 //                                 rules (operators/user_window.h): one history
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below

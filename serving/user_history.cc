@@ -35,6 +35,7 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_
     recent.item = HistoryEntry{item_key, std::string(item_id), ts_ms, event};
     window.Add(item_key, item_id, ts_ms, event);
     RecordSeen(item_key, ts_ms, event, &it->second.seen);
+    it->second.version = next_version_.fetch_add(1, std::memory_order_relaxed);
   }
   int64_t seen = stream_time_ms_.load(std::memory_order_relaxed);
   while (ts_ms > seen &&
@@ -67,6 +68,7 @@ UserHistoryStore::UserState UserHistoryStore::GetUser(uint64_t user_key, int64_t
     if (it == shard.users.end()) return out;
     out.window = it->second.window.entries();
     out.seen = it->second.seen;
+    out.version = it->second.version;
   }
   CutHorizon(as_of_ms, &out.window);
   return out;

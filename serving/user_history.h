@@ -77,6 +77,11 @@ class UserHistoryStore {
   struct UserState {
     std::vector<HistoryEntry> window;
     std::vector<SeenItem> seen;
+    // The user's history version: a store-wide sequence number taken by every Record()
+    // for this user (so a user evicted and seen again never reuses one); 0 for an unknown
+    // user. Equal versions mean the same window before the horizon cut (what the user
+    // embedding cache keys on, serving/user_embedding_cache.h).
+    uint64_t version = 0;
   };
   UserState GetUser(uint64_t user_key, int64_t as_of_ms = 0) const;
   size_t num_users() const { return num_users_.load(std::memory_order_relaxed); }
@@ -97,6 +102,7 @@ class UserHistoryStore {
   struct User {
     operators::UserWindow window;
     std::vector<SeenItem> seen;  // oldest first, distinct items
+    uint64_t version = 0;        // UserState::version
   };
   struct Shard {
     mutable Mutex mu;
@@ -111,6 +117,7 @@ class UserHistoryStore {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> num_users_{0};
   std::atomic<int64_t> stream_time_ms_{0};
+  std::atomic<uint64_t> next_version_{1};
 
   mutable Mutex recent_mu_;
   std::deque<RecentEvent> recent_ GUARDED_BY(recent_mu_);
