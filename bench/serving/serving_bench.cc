@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -217,11 +218,99 @@ int Serve(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+
+size_t ServiceAnswerSize(const RecommendationService& service, const RecRequest& r) {
+  return service.Recommend(r)->items.size();
+}
+
+// CPU time of the process (all threads: LibTorch may run ops on its own pool), µs.
+double ThreadCpuUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+// The user embedding cache (serving/user_embedding_cache.h): all channels, requests from
+// --repeat-users distinct users (each asks about n / repeat-users times), cache off and
+// on in alternating rounds of the same run; CPU µs per Recommend (the process's CPU
+// time, so other processes on the machine count less than in wall time), median of the
+// rounds.
+int MicroCache(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "");
+  const int n = std::stoi(Get(f, "--n", "2000"));
+  const int users = std::stoi(Get(f, "--repeat-users", "100"));
+  const int rounds = std::stoi(Get(f, "--rounds", "5"));
+  if (store.empty() || users <= 0 || rounds <= 0) return 0;
+  std::unique_ptr<RecommendationService> services[2];
+  for (int c = 0; c < 2; ++c) {
+    RecommendationServiceOptions options;
+    options.recommender.max_per_category = 5;
+    options.embedding_cache.max_entries = c == 0 ? 0 : 100'000;
+    services[c] = std::make_unique<RecommendationService>(options);
+    FillTables(services[c].get(), items);
+    Status st = services[c]->models().SetAspiredVersions(
+        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+    if (!st.ok() || services[c]->models().version() == 0) {
+      std::cerr << "no model: " << st.ToString() << "\n";
+      return 1;
+    }
+  }
+  // Off and on alternate every 50 requests (the same requests for both), so a change in
+  // the machine's load mid-run hits both alike; per round, each side's CPU µs per request.
+  std::vector<double> us[2];
+  std::vector<double> saved;
+  size_t answers[2] = {0, 0};
+  for (int round = 0; round < rounds; ++round) {
+    double total[2] = {0, 0};
+    std::mt19937_64 rng(11 + round);
+    for (int done = 0; done < n; done += 50) {
+      std::vector<std::string> ids;
+      for (int i = done; i < std::min(n, done + 50); ++i) {
+        ids.push_back(UserId(static_cast<int64_t>(rng() % static_cast<uint64_t>(users))));
+      }
+      for (int c = 0; c < 2; ++c) {
+        const double start = ThreadCpuUs();
+        for (const std::string& id : ids) {
+          RecRequest r;
+          r.user_id = id;
+          r.k = 20;
+          answers[c] += ServiceAnswerSize(*services[c], r);
+        }
+        total[c] += ThreadCpuUs() - start;
+      }
+    }
+    for (int c = 0; c < 2; ++c) us[c].push_back(total[c] / n);
+    saved.push_back((total[0] - total[1]) / n);
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::string rows[2];
+  for (int c = 0; c < 2; ++c) {
+    for (double x : us[c]) rows[c] += " " + std::to_string(static_cast<int>(x + 0.5));
+  }
+  std::printf("cache off  %lld items, %d users repeated: median %.0f CPU us per Recommend (rounds:%s)\n",
+              static_cast<long long>(items), users, median(us[0]), rows[0].c_str());
+  std::printf("cache on   %lld items, %d users repeated: median %.0f CPU us per Recommend (rounds:%s), %zu cached\n",
+              static_cast<long long>(items), users, median(us[1]), rows[1].c_str(),
+              services[1]->embedding_cache().size());
+  std::printf("saved by the cache: median %.0f CPU us per Recommend (paired per round)\n",
+              median(saved));
+  if (answers[0] != answers[1]) {
+    std::fprintf(stderr, "answers differ in size: %zu vs %zu\n", answers[0], answers[1]);
+    return 1;
+  }
+  return 0;
+}
+
 // In-process cost of Recommend() (no HTTP), with each channel alone and all together.
 int Micro(const std::map<std::string, std::string>& f) {
   const int64_t items = std::stoll(Get(f, "--items", "10000"));
   const std::string store = Get(f, "--store", "");
   const int n = std::stoi(Get(f, "--n", "2000"));
+  if (Get(f, "--cache-only", "0") == "1") return MicroCache(f);
   // Default candidate counts; each single-channel variant switches the others off.
   const RecommenderOptions d;
   struct Variant {
@@ -274,7 +363,7 @@ int Micro(const std::map<std::string, std::string>& f) {
                 std::chrono::duration<double, std::micro>(t3 - t2).count() / n);
     (void)hits;
   }
-  return 0;
+  return MicroCache(f);
 }
 
 int Load(const std::map<std::string, std::string>& f) {
@@ -428,7 +517,7 @@ int Kafka(const std::map<std::string, std::string>& f) {
 int main(int argc, char** argv) {
   using namespace streamrec::serving;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serving_bench snapshot|swap|serve|load [--flag value]...\n");
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|serve|load|micro|kafka [--flag value]...\n");
     return 2;
   }
   const std::string mode = argv[1];
