@@ -224,7 +224,7 @@ size_t ServiceAnswerSize(const RecommendationService& service, const RecRequest&
 }
 
 // CPU time of the process (all threads: LibTorch may run ops on its own pool), µs.
-double ThreadCpuUs() {
+double ProcessCpuUs() {
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
@@ -270,14 +270,14 @@ int MicroCache(const std::map<std::string, std::string>& f) {
         ids.push_back(UserId(static_cast<int64_t>(rng() % static_cast<uint64_t>(users))));
       }
       for (int c = 0; c < 2; ++c) {
-        const double start = ThreadCpuUs();
+        const double start = ProcessCpuUs();
         for (const std::string& id : ids) {
           RecRequest r;
           r.user_id = id;
           r.k = 20;
           answers[c] += ServiceAnswerSize(*services[c], r);
         }
-        total[c] += ThreadCpuUs() - start;
+        total[c] += ProcessCpuUs() - start;
       }
     }
     for (int c = 0; c < 2; ++c) us[c].push_back(total[c] / n);
