@@ -48,6 +48,7 @@ operators:
   // Seen filter defaults: purchases filtered, 500 items a user.
   EXPECT_EQ(o->service.recommender.filter_seen_events, SeenItem::EventBit(EventType::kPurchase));
   EXPECT_EQ(o->service.history.seen_max_items, 500u);
+  EXPECT_EQ(o->service.embedding_cache.max_entries, 100'000u);
 
   auto flags = ServingOptionsFromConfig(*config, "k2:1", "127.0.0.1:8081");
   ASSERT_TRUE(flags.ok());
@@ -120,6 +121,11 @@ TEST(ServingOptionsFromConfigTest, SeenFilterKeys) {
   EXPECT_EQ(o->service.recommender.filter_seen_events,
             SeenItem::EventBit(EventType::kPurchase) | SeenItem::EventBit(EventType::kAddToCart));
   EXPECT_EQ(o->service.history.seen_max_items, 50u);
+  config = Config::FromYamlString("serving: {user_embedding_cache: {max_entries: 0}}");
+  ASSERT_TRUE(config.ok());
+  o = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->service.embedding_cache.max_entries, 0u);
   config = Config::FromYamlString("serving: {seen: {filter_events: none}}");
   ASSERT_TRUE(config.ok());
   o = ServingOptionsFromConfig(*config);
