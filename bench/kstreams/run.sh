@@ -3,7 +3,11 @@
 # topic of a real Apache Kafka broker, in the same run (bench/kstreams/README.md; results:
 # bench/RESULTS.md, "Kafka Streams peer").
 #   bench/kstreams/run.sh [BUILD_DIR] [RUNS] [EVENTS] [PARTITIONS]
-# defaults: build 3 200000 16. BUILD_ONLY=1: build the peer (Maven, offline first) and stop.
+# defaults: build 3 200000 16 (RUNS=0: freshness only). BUILD_ONLY=1: build the peer (Maven, offline first) and stop.
+# FRESHNESS_S (default 20; 0 = skip): then freshness of both on a live stream, one after the
+# other: operators_stages_bench --no-throughput --freshness-s S, and CoocStreams
+# --freshness-s S (the same load: FRESHNESS_RATE, default 2000, background events/s and a
+# probe pair every 100 ms).
 #
 # Per run: operators_stages_bench produces EVENTS synthetic clicks (seed 42) to a fresh
 # PARTITIONS-partition topic, runs both stages on them from the start and checks them against
@@ -47,8 +51,8 @@ echo "broker: Apache Kafka $kafka_version at $brokers; $events events, $partitio
 kv() { tr ' ' '\n' <<< "$1" | sed -n "s/^$2=//p"; }
 
 ours_all=() peer_all=() ratio_all=()
-echo "| run | ours ev/s | ours exact | Kafka Streams ev/s | KS first record s | KS ev/s after first record | KS exact | ratio ours/KS | pairs | pair weight |"
-echo "|---|---:|---|---:|---:|---:|---|---:|---:|---:|"
+[ "$runs" -eq 0 ] || echo "| run | ours ev/s | ours exact | Kafka Streams ev/s | KS first record s | KS ev/s after first record | KS exact | ratio ours/KS | pairs | pair weight |"
+[ "$runs" -eq 0 ] || echo "|---|---:|---|---:|---:|---:|---|---:|---:|---:|"
 for run in $(seq 1 "$runs"); do
   out="$(nice -n 10 "$build/bench/operators/operators_stages_bench" --events "$events" --runs 1 \
     --window "$window" --partitions "$partitions" --no-freshness --brokers "$brokers" --peer-totals)"
@@ -82,8 +86,30 @@ for run in $(seq 1 "$runs"); do
   fi
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-if [ ${#ratio_all[@]} -eq 0 ]; then
+if [ "$runs" -gt 0 ] && [ ${#ratio_all[@]} -eq 0 ]; then
   echo "run.sh: no exact run" >&2
   exit 1
 fi
-echo "| median of ${#ratio_all[@]} exact runs | $(median "${ours_all[@]}") | | $(printf "%.0f" "$(median "${peer_all[@]}")") | | | | $(median "${ratio_all[@]}") | | |"
+[ "$runs" -eq 0 ] || echo "| median of ${#ratio_all[@]} exact runs | $(median "${ours_all[@]}") | | $(printf "%.0f" "$(median "${peer_all[@]}")") | | | | $(median "${ratio_all[@]}") | | |"
+
+# 4. Freshness on a live stream (each on its own fresh topic, one after the other).
+freshness_s=${FRESHNESS_S:-20}
+freshness_rate=${FRESHNESS_RATE:-2000}
+if [ "$freshness_s" -gt 0 ]; then
+  out="$(nice -n 10 "$build/bench/operators/operators_stages_bench" --no-throughput \
+    --freshness-s "$freshness_s" --freshness-rate "$freshness_rate" --window "$window" \
+    --partitions "$partitions" --brokers "$brokers")"
+  echo "$out" >&2
+  ours_f="$(grep -E '^\| [0-9]+ \|' <<< "$out" | tail -1)"
+  peer_f="$(nice -n 10 java -Xmx1g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$peer_cp" \
+    streamrec.bench.CoocStreams --brokers "$brokers" --topic "clicks.kstreams-freshness-$$" --events 0 \
+    --freshness-s "$freshness_s" --freshness-rate "$freshness_rate" --window "$window" \
+    --partitions "$partitions" --app-id "kstreams-peer-$$-freshness" --state-dir "$peer_dir/freshness" 2> "$peer_dir/stderr-f" |
+    grep '^kstreams-freshness ')" || { tail -30 "$peer_dir/stderr-f" >&2; echo "run.sh: peer freshness failed" >&2; exit 1; }
+  echo "$peer_f" >&2
+  echo
+  echo "| freshness ($freshness_s s of probes, $freshness_rate background events/s) | probes | p50 ms | p99 ms | max ms |"
+  echo "|---|---:|---:|---:|---:|"
+  echo "| ours (probe produced -> item stage's neighbour list refreshed) $ours_f"
+  echo "| Kafka Streams (probe produced -> pair added to its store) | $(kv "$peer_f" probes) of $(kv "$peer_f" sent) | $(kv "$peer_f" p50_ms) | $(kv "$peer_f" p99_ms) | $(kv "$peer_f" max_ms) |"
+fi

@@ -7,7 +7,7 @@
 // Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
 //   [--sync-commits on|off|both]
-//   [--brokers HOST:PORT] [--peer-totals]
+//   [--brokers HOST:PORT] [--peer-totals] [--freshness-rate EVENTS_PER_S (default 2000)]
 // --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
 // broker; every run creates its own topics (Admin API, replication 1) and groups there,
 // named with a per-run suffix.
@@ -70,6 +70,7 @@ struct Flags {
   int partitions = 16;
   int window = 20;
   int freshness_s = 20;
+  int freshness_rate = 2000;  // background events/s during the freshness probes
   bool throughput = true;
   bool freshness = true;
   std::string brokers;  // "" = the embedded broker
@@ -411,10 +412,9 @@ FreshnessResult RunFreshness(const Flags& f) {
       latency[n->item_id] = n->updated_ts_ms - it->second;
     }
   };
-  // One 100 ms step: background load of 200 events (2000 events/s) and one probe.
+  // One 100 ms step: background load of freshness_rate / 10 events and one probe.
   auto step = [&] {
-    // Background load: 200 events per 100 ms (2000 events/s).
-    for (int i = 0; i < 200; ++i) {
+    for (int i = 0; i < f.freshness_rate / 10; ++i) {
       ClickEvent e = gen.Next();
       (void)(*producer)->Produce(topics.clicks, e.user_id, EncodeClickEvent(e));
     }
@@ -506,6 +506,7 @@ int main(int argc, char** argv) {
     else if (a == "--window") f.window = std::atoi(next());
     else if (a == "--freshness-s") f.freshness_s = std::atoi(next());
     else if (a == "--no-throughput") f.throughput = false;
+    else if (a == "--freshness-rate") f.freshness_rate = std::atoi(next());
     else if (a == "--no-freshness") f.freshness = false;
     else if (a == "--brokers") f.brokers = next();
     else if (a == "--peer-totals") f.peer_totals = true;
@@ -521,7 +522,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
                    "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n"
-                   "       [--sync-commits on|off|both] [--peer-totals]\n");
+                   "       [--sync-commits on|off|both] [--peer-totals] [--freshness-rate EVENTS_PER_S]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }

@@ -54,6 +54,14 @@ import org.apache.kafka.streams.state.Stores;
  * every one of the N input events and every delta it forwarded has been processed, then
  * prints one line "kstreams key=value ..." with the rate and the stores' totals, and exits
  * 0 (1 on timeout or error).
+ *
+ * <p>With --freshness-s S (and --events 0) it measures freshness instead, like
+ * operators_stages_bench's: on an empty topic, every 100 ms it produces --freshness-rate / 10
+ * (default 200) background clicks (500 users, 1000 items) and one probe (a fresh user clicks probe-b-K then
+ * probe-a-K); a probe's latency is its second click's produce time to the item side adding
+ * the pair. After a warm-up (until a probe made it through), S seconds of probes; prints
+ * "kstreams-freshness probes=... p50_ms=... p99_ms=... max_ms=..." (an unseen probe counts
+ * as slower than every seen one).
  */
 public final class CoocStreams {
   static final AtomicLong userEvents = new AtomicLong();
@@ -61,6 +69,10 @@ public final class CoocStreams {
   static final AtomicLong forwarded = new AtomicLong();
   static final AtomicLong itemRecords = new AtomicLong();
   static volatile long firstRecordNanos = 0;
+  // --freshness-s: probe item "probe-a-K" -> wall ms from its click's produce time (the
+  // record timestamp, CreateTime) to the item side applying the pair (probe-a-K, probe-b-K).
+  static final java.util.concurrent.ConcurrentHashMap<String, Long> probeLatency =
+      new java.util.concurrent.ConcurrentHashMap<>();
 
   static int window = 20;
   static long horizonMs = 3600L * 1000;
@@ -245,6 +257,9 @@ public final class CoocStreams {
         long pw = Long.parseLong(v, tab + 1, end, 10);
         Long old = pairs.get(key);
         pairs.put(key, old == null ? pw : old + pw);
+        if (a.startsWith("probe-a-") && key.endsWith("|probe-b-" + a.substring(8))) {
+          probeLatency.putIfAbsent(a, System.currentTimeMillis() - r.timestamp());
+        }
         i = end + 1;
       }
       itemRecords.incrementAndGet();
@@ -286,6 +301,15 @@ public final class CoocStreams {
     // The same compression as our stages' producers (bench/operators/stages_bench.cc).
     p.put(StreamsConfig.producerPrefix(ProducerConfig.COMPRESSION_TYPE_CONFIG), "lz4");
 
+    if (a.containsKey("--freshness-s")) {
+      // A fresh topic with the stages' partition count (theirs is made by the bench too).
+      Properties ap = new Properties();
+      ap.put("bootstrap.servers", brokers);
+      try (var admin = org.apache.kafka.clients.admin.Admin.create(ap)) {
+        admin.createTopics(List.of(new org.apache.kafka.clients.admin.NewTopic(topic,
+            Integer.parseInt(arg(a, "--partitions", "16")), (short) 1))).all().get();
+      }
+    }
     StreamsBuilder b = new StreamsBuilder();
     b.addStateStore(Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("windows"),
         Serdes.String(), Serdes.String()));
@@ -308,6 +332,11 @@ public final class CoocStreams {
     });
     final long t0 = System.nanoTime();
     streams.start();
+    if (a.containsKey("--freshness-s")) {
+      freshness(streams, brokers, topic, Long.parseLong(a.get("--freshness-s")),
+          Integer.parseInt(arg(a, "--freshness-rate", "2000")));
+      return;
+    }
     final long deadline = t0 + timeoutS * 1_000_000_000L;
     while (!(userEvents.get() >= events && itemRecords.get() >= forwarded.get())) {
       if (failure[0] != null || streams.state() == KafkaStreams.State.ERROR
@@ -361,6 +390,67 @@ public final class CoocStreams {
         firstRecordNanos == 0 ? 0.0 : userEvents.get() / ((t1 - firstRecordNanos) / 1e9), closeS, badEvents.get(),
         itemRecords.get(), itemEvents, items, itemWeight, pairsN, pairWeight);
     System.exit(0);
+  }
+
+  static void freshness(KafkaStreams streams, String brokers, String topic, long seconds, int rate)
+      throws Exception {
+    Properties pp = new Properties();
+    pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, brokers);
+    pp.put(ProducerConfig.LINGER_MS_CONFIG, 1);
+    var ser = new org.apache.kafka.common.serialization.StringSerializer();
+    var random = new java.util.Random(42);
+    List<String> sent = new ArrayList<>();
+    int k = 0;
+    try (var producer = new org.apache.kafka.clients.producer.KafkaProducer<>(pp, ser, ser)) {
+      final long warmEnd = System.currentTimeMillis() + 60_000;
+      long measureEnd = Long.MAX_VALUE;
+      while (System.currentTimeMillis() < measureEnd) {
+        if (measureEnd == Long.MAX_VALUE && (!probeLatency.isEmpty() || System.currentTimeMillis() > warmEnd)) {
+          probeLatency.clear();
+          sent.clear();
+          measureEnd = System.currentTimeMillis() + seconds * 1000;
+        }
+        final long stepEnd = System.currentTimeMillis() + 100;
+        for (int i = 0; i < rate / 10; i++) {
+          String u = "u" + random.nextInt(500);
+          producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, u, click(u,
+              "i" + random.nextInt(1000), "click", System.currentTimeMillis())));
+        }
+        String u = "probe-user-" + k, pa = "probe-a-" + k, pb = "probe-b-" + k;
+        k++;
+        long now = System.currentTimeMillis();
+        producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, u, click(u, pb, "click", now)));
+        producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(topic, u, click(u, pa, "click", now + 1)));
+        sent.add(pa);
+        long left = stepEnd - System.currentTimeMillis();
+        if (left > 0) Thread.sleep(left);
+      }
+      final long grace = System.currentTimeMillis() + 5000;
+      while (System.currentTimeMillis() < grace && !probeLatency.keySet().containsAll(sent)) Thread.sleep(10);
+    }
+    List<Double> v = new ArrayList<>();
+    int seen = 0;
+    for (String pa : sent) {
+      Long ms = probeLatency.get(pa);
+      v.add(ms == null ? Double.POSITIVE_INFINITY : ms.doubleValue());
+      if (ms != null) seen++;
+    }
+    java.util.Collections.sort(v);
+    streams.close(Duration.ofSeconds(60));
+    streams.cleanUp();
+    if (v.isEmpty()) {
+      System.out.println("kstreams-freshness probes=0");
+      System.exit(1);
+    }
+    System.out.printf("kstreams-freshness probes=%d sent=%d p50_ms=%.0f p99_ms=%.0f max_ms=%.0f%n", seen,
+        sent.size(), v.get(v.size() / 2), v.get(Math.min(v.size() - 1, (int) (v.size() * 0.99))),
+        v.get(v.size() - 1));
+    System.exit(0);
+  }
+
+  static String click(String user, String item, String event, long ts) {
+    return "{\"user_id\":\"" + user + "\",\"item_id\":\"" + item + "\",\"event\":\"" + event
+        + "\",\"ts\":" + ts + "}";
   }
 
   private CoocStreams() {}
