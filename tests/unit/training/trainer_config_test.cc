@@ -1,0 +1,34 @@
+#include "training/trainer_config.h"
+
+#include <gtest/gtest.h>
+
+#include "core/config.h"
+
+namespace streamrec::training {
+namespace {
+
+TEST(TrainerConfigTest, TheServedPipelineReplaysByDefaultAndTheKeysOverrideIt) {
+  Config empty;
+  auto defaults = TrainerOptionsFromConfig(empty);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->replay_steps, 3);
+  EXPECT_EQ(defaults->replay_capacity, TrainerOptions().replay_capacity);
+  EXPECT_EQ(TrainerOptions().replay_steps, 0);  // the library's own default: no replay
+
+  auto set = Config::FromYamlString("trainer:\n  replay_steps: 0\n  replay_capacity: 4096\n");
+  ASSERT_TRUE(set.ok());
+  auto off = TrainerOptionsFromConfig(*set);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->replay_steps, 0);
+  EXPECT_EQ(off->replay_capacity, 4096);
+
+  auto negative = Config::FromYamlString("trainer:\n  replay_steps: -1\n");
+  ASSERT_TRUE(negative.ok());
+  EXPECT_EQ(TrainerOptionsFromConfig(*negative).status().code(), Status::Code::kInvalidArgument);
+  auto small = Config::FromYamlString("trainer:\n  batch_size: 64\n  replay_capacity: 32\n");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(TrainerOptionsFromConfig(*small).status().code(), Status::Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace streamrec::training
