@@ -43,7 +43,7 @@ struct TrainerOptions {
   // replay_steps)x the trainer's CPU per event. Drawn uniformly, a replayed batch keeps the
   // stream's item distribution, so the logQ correction stays valid. 0 turns it off; the
   // buffer is not part of a snapshot (it refills after a restart). 0 here; the
-  // configuration's default (`trainer.replay_steps`, what the stages use) is 3.
+  // configuration's default (`trainer.replay_steps`, what the stages use) is 7.
   int64_t replay_steps = 0;
   int64_t replay_capacity = 16384;  // examples; at least batch_size
   // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the

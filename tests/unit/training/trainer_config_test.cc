@@ -11,7 +11,7 @@ TEST(TrainerConfigTest, TheServedPipelineReplaysByDefaultAndTheKeysOverrideIt) {
   Config empty;
   auto defaults = TrainerOptionsFromConfig(empty);
   ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
-  EXPECT_EQ(defaults->replay_steps, 3);
+  EXPECT_EQ(defaults->replay_steps, 7);
   EXPECT_EQ(defaults->replay_capacity, TrainerOptions().replay_capacity);
   EXPECT_EQ(TrainerOptions().replay_steps, 0);  // the library's own default: no replay
 
