@@ -26,11 +26,8 @@ cleanup() {
 trap cleanup EXIT
 
 # The same 100,000 MovieLens ratings as click events: JSON lines for streamrec, and
-# "user<TAB>json" for kcat -K (both key by user), as bench/streams/produce_vs_kcat.sh.
-awk -F'\t' '{printf "{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $2, $4}' \
-  "$DATA" > "$WORK/events.jsonl"
-awk -F'\t' '{printf "u%s\t{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $1, $2, $4}' \
-  "$DATA" > "$WORK/events.keyed"
+# "user<TAB>json" for kcat -K (both key by user).
+bash "$ROOT/bench/streams/movielens_events.sh" "$DATA" "$WORK"
 LINES=$(wc -l < "$WORK/events.jsonl")
 
 "$BIN" broker --partitions 8 --bootstrap-file "$WORK/bootstrap" > "$WORK/broker.out" 2>&1 &

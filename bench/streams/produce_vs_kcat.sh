@@ -23,10 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The same events twice: JSON lines for streamrec, "user<TAB>json" for kcat -K.
-awk -F'\t' '{printf "{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $2, $4}' \
-  "$DATA" > "$WORK/events.jsonl"
-awk -F'\t' '{printf "u%s\t{\"user_id\":\"u%s\",\"item_id\":\"i%s\",\"event\":\"click\",\"ts\":%s000}\n", $1, $1, $2, $4}' \
-  "$DATA" > "$WORK/events.keyed"
+bash "$ROOT/bench/streams/movielens_events.sh" "$DATA" "$WORK"
 LINES=$(wc -l < "$WORK/events.jsonl")
 BYTES=$(wc -c < "$WORK/events.jsonl")
 
