@@ -29,6 +29,7 @@ struct EvalFlags {
   bool no_logq = false;
   int epochs = -1;
   std::string loss_curve;
+  std::string examples_out, model_dir;
   std::string plot;  // default: the report's path with .svg
   bool no_plot = false;
 };
@@ -134,6 +135,8 @@ int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
   o->k = f.k;
   if (f.epochs >= 0) o->epochs = f.epochs;
   o->loss_curve_path = f.loss_curve;
+  o->examples_out = f.examples_out;
+  o->model_dir = f.model_dir;
   auto result = eval::RunOfflineEval(*train, *test, *o);
   if (!result.ok()) {
     std::fprintf(stderr, "streamrec eval: %s\n", result.status().ToString().c_str());
@@ -179,6 +182,13 @@ const CommandRegistration kEval(
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");
       sub->add_option("--epochs", f->epochs, "passes over the train examples (default 5)");
       sub->add_option("--loss-curve", f->loss_curve, "write the training loss per step (CSV)");
+      sub->add_option("--examples-out", f->examples_out,
+                      "also write the two-tower training examples (with p̂) to this file, to "
+                      "train elsewhere (bench/training/training_bench train-examples)");
+      sub->add_option("--model-dir", f->model_dir,
+                      "serve the newest snapshot in this model store instead of training one "
+                      "here (e.g. trained on a GPU from --examples-out)")
+          ->check(CLI::ExistingDirectory);
       return [f](const CommandContext& ctx) -> int {
         if (f->k < 1) {
           std::fprintf(stderr, "streamrec eval: --k must be >= 1\n");

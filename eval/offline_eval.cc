@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
+#include <cstdio>
+#include <memory>
 #include <numeric>
 #include <unordered_set>
 
 #include "core/id_hash.h"
 #include "serving/serving_config.h"
+#include "training/offline_examples.h"
+#include "training/snapshot.h"
 #include "training/trainer_config.h"
 
 namespace streamrec::eval {
@@ -86,8 +89,24 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
                                    "(e.g. timestamps before 1990 or ids over 256 bytes)");
   }
 
-  // The two-tower model: the same Trainer over the user stage's examples, `epochs` times.
-  if ((channels & serving::kChannelTwoTower) != 0 && options.epochs > 0) {
+  if (!options.examples_out.empty()) {
+    STREAMREC_RETURN_IF_ERROR(training::WriteExampleFile(options.examples_out, p.collected()));
+  }
+
+  // The two-tower model: the same Trainer over the user stage's examples, `epochs` times,
+  // or a snapshot trained elsewhere on them.
+  if ((channels & serving::kChannelTwoTower) != 0 && !options.model_dir.empty()) {
+    auto latest = training::LatestSnapshotDir(options.model_dir);
+    if (!latest.ok()) return latest.status().WithContext("--model-dir");
+    auto swapped = p.SwapInSnapshotDir(*latest);
+    if (!swapped.ok()) return swapped.status();
+    if (!*swapped) return p.service().models().last_refusal().WithContext("serving refused " + *latest);
+    auto manifest = training::ReadSnapshotManifest(*latest);
+    if (!manifest.ok()) return manifest.status();
+    result.steps = manifest->step;
+    result.final_loss = manifest->last_loss;
+    result.model_version = p.service().models().version();
+  } else if ((channels & serving::kChannelTwoTower) != 0 && options.epochs > 0) {
     training::TrainerOptions to = options.pipeline.trainer;
     to.model_dir = dir->path() + "/models";
     to.resume = false;
@@ -95,28 +114,16 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     to.snapshot_every_seconds = 0;
     auto trainer = training::Trainer::Create(to);
     if (!trainer.ok()) return trainer.status();
-    std::ofstream curve;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> curve(nullptr, &std::fclose);
     if (!options.loss_curve_path.empty()) {
-      curve.open(options.loss_curve_path);
+      curve.reset(std::fopen(options.loss_curve_path.c_str(), "w"));
       if (!curve) return Status::IoError("cannot create " + options.loss_curve_path);
-      curve << "step,epoch,examples,loss\n";
     }
-    for (int epoch = 0; epoch < options.epochs; ++epoch) {
-      for (const CollectedExample& c : p.collected()) {
-        ItemStats stats;
-        stats.item_key = c.example.item_key;
-        stats.item_id = c.example.item_id;
-        stats.sampling_prob = c.sampling_prob;
-        (*trainer)->UpdateItemStats(stats);
-        const int64_t before = (*trainer)->step();
-        STREAMREC_RETURN_IF_ERROR((*trainer)->AddExample(c.example));
-        if (curve.is_open() && (*trainer)->step() != before) {
-          curve << (*trainer)->step() << "," << epoch + 1 << "," << (*trainer)->examples() << ","
-                << (*trainer)->last_loss() << "\n";
-        }
-      }
+    STREAMREC_RETURN_IF_ERROR(
+        training::TrainEpochs(trainer->get(), p.collected(), options.epochs, curve.get()));
+    if (curve && std::fclose(curve.release()) != 0) {
+      return Status::IoError("cannot write " + options.loss_curve_path);
     }
-    STREAMREC_RETURN_IF_ERROR((*trainer)->Flush());
     result.steps = (*trainer)->step();
     result.final_loss = (*trainer)->last_loss();
     auto swapped = p.SwapInSnapshot(last_ts, trainer->get());

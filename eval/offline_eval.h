@@ -28,6 +28,13 @@ struct OfflineEvalOptions {
   int64_t ts_scale_ms = 1000;      // input timestamps are seconds (MovieLens)
   int epochs = 5;                  // passes over the train examples (0: no model)
   std::string loss_curve_path;     // when set: CSV "step,epoch,examples,loss"
+  // When set: the two-tower training examples (with p̂) are written to this file
+  // (training/offline_examples.h), to train elsewhere, e.g. on a GPU machine.
+  std::string examples_out;
+  // When set: no training here; the newest snapshot in this model store (a directory of
+  // `v…` snapshots, e.g. written by `training_bench train-examples` from examples_out) is
+  // loaded and served instead.
+  std::string model_dir;
   std::string work_dir;            // scratch; default: a fresh dir under /tmp, removed
 
   static Result<OfflineEvalOptions> FromConfig(const Config& config);

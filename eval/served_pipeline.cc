@@ -168,13 +168,23 @@ Result<bool> ServedPipeline::SwapInSnapshot(int64_t now_ms, training::Trainer* t
   if (trainer == nullptr || trainer->step() == 0) return false;  // nothing trained yet
   auto manifest = trainer->WriteSnapshot(now_ms);
   if (!manifest.ok()) return manifest.status().WithContext("snapshot");
+  return SwapIn(*manifest);
+}
+
+Result<bool> ServedPipeline::SwapInSnapshotDir(const std::string& dir) {
+  auto manifest = training::ReadSnapshotManifest(dir);
+  if (!manifest.ok()) return manifest.status();
+  return SwapIn(*manifest);
+}
+
+bool ServedPipeline::SwapIn(const training::SnapshotManifest& manifest) {
   std::vector<serving::AspiredVersion<serving::TwoTowerModel>> versions;
   serving::AspiredVersion<serving::TwoTowerModel> v;
-  v.version = manifest->version;
+  v.version = manifest.version;
   serving::TwoTowerLoaderOptions loader = options_.loader;
   loader.serving = &service_.models();  // compared with the served version, as live
   v.loader = std::make_unique<serving::TwoTowerSnapshotLoader>(
-      manifest->dir, manifest->version, manifest->checksum, loader, &service_.history());
+      manifest.dir, manifest.version, manifest.checksum, loader, &service_.history());
   versions.push_back(std::move(v));
   // A refused version (sanity check) leaves the old one serving, as live.
   if (service_.models().SetAspiredVersions(std::move(versions)).ok()) {

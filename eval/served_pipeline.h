@@ -15,6 +15,7 @@
 #include "serving/two_tower_loader.h"
 #include "streams/catalog.h"
 #include "streams/click_event.h"
+#include "training/offline_examples.h"
 #include "training/trainer.h"
 
 namespace streamrec::eval {
@@ -36,10 +37,7 @@ struct ServedPipelineOptions {
 
 // A training example as the trainer stage would see it, with the item's p̂ from the
 // item stage's item-stats at that moment.
-struct CollectedExample {
-  TrainingExample example;
-  double sampling_prob = 0;
-};
+using CollectedExample = training::OfflineExample;
 
 // The served system in one process, without a broker: the REAL user-stage and
 // item-stage topologies (Processors, RocksDB stores under `dir`, commits with outbox and
@@ -72,6 +70,9 @@ class ServedPipeline {
   // loader (checks and sanity score included) and swaps it in. Returns whether it was
   // swapped in (false: refused, the previous version keeps serving; or nothing trained).
   Result<bool> SwapInSnapshot(int64_t now_ms, training::Trainer* trainer = nullptr);
+  // The same for a snapshot already written (e.g. trained on another machine): the
+  // snapshot directory `dir` (a `v…` directory with its manifest).
+  Result<bool> SwapInSnapshotDir(const std::string& dir);
   // Commits and closes the stage tasks.
   Status Close();
 
@@ -84,6 +85,8 @@ class ServedPipeline {
  private:
   explicit ServedPipeline(const ServedPipelineOptions& options);
   Status ApplyItemStage(const Record& delta);
+  // Loads the snapshot `manifest` names through serving's loader; whether it was swapped in.
+  bool SwapIn(const training::SnapshotManifest& manifest);
   Status RouteUserOutputs(std::vector<Record> out, bool* rejected);
   void RecordHistory(const ClickEvent& e);
 

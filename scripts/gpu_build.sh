@@ -14,8 +14,14 @@
 #                                            retention) and the online-training driver on
 #                                            MovieLens-100k ($STREAMREC_DATA_DIR), on the
 #                                            GPU and on the CPU, with dense and sparse
-#                                            embedding tables; output to stdout and
-#                                            $OUT_DIR
+#                                            embedding tables; with $EXAMPLES set (a file
+#                                            from `streamrec eval --examples-out`, .xz
+#                                            allowed) also the golden split's two-tower
+#                                            model, trained as `streamrec eval` trains it,
+#                                            on the GPU, then the CPU, into
+#                                            $OUT_DIR/golden-store{,-cpu} (serve it with
+#                                            `streamrec eval --model-dir`); output to
+#                                            stdout and $OUT_DIR
 #   scripts/gpu_build.sh check               syntax and tools only (no build)
 #
 # DEB_DIR defaults to ./gpu-debs. Environment: BUILD_DIR (default build-gpu), PREFIX
@@ -170,6 +176,21 @@ run() {
   else
     log "no $data (set STREAMREC_DATA_DIR): online-training driver not run"
     rc=1
+  fi
+  if [ -n "${EXAMPLES:-}" ]; then
+    local ex="$EXAMPLES"
+    if [[ "$ex" == *.xz ]]; then
+      ex="$BUILD_DIR/examples.bin"
+      python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$EXAMPLES" "$ex"
+    fi
+    log "golden split's two-tower model from $EXAMPLES (GPU, then CPU)"
+    rm -rf "$OUT_DIR/golden-store" "$OUT_DIR/golden-store-cpu"
+    "$BUILD_DIR/bench/training/training_bench" train-examples --examples "$ex" \
+      --out "$OUT_DIR/golden-store" 2>&1 | tee "$OUT_DIR/train_examples.txt" || rc=1
+    CUDA_VISIBLE_DEVICES="" "$BUILD_DIR/bench/training/training_bench" train-examples \
+      --examples "$ex" --out "$OUT_DIR/golden-store-cpu" 2>&1 |
+      tee -a "$OUT_DIR/train_examples.txt" || rc=1
   fi
   log "results in $OUT_DIR (exit $rc)"
   return "$rc"

@@ -431,16 +431,22 @@ int64_t ModelSnapshot::ItemIndex(uint64_t item_key) const {
   return it == rep_->item_index.end() ? -1 : it->second;
 }
 
+Result<SnapshotManifest> ReadSnapshotManifest(const std::string& dir) {
+  auto text = snapshot_format::ReadFile(fs::JoinPath(dir, snapshot_format::kManifestFile));
+  if (!text.ok()) return text.status();
+  auto manifest = SnapshotManifest::FromJson(*text);
+  if (!manifest.ok()) return manifest.status().WithContext(dir);
+  manifest->dir = dir;
+  return manifest;
+}
+
 Result<std::shared_ptr<const ModelSnapshot>> ModelSnapshot::Load(const std::string& dir) {
   namespace sf = snapshot_format;
   try {
     auto rep = std::make_unique<Rep>();
-    auto manifest_text = sf::ReadFile(fs::JoinPath(dir, sf::kManifestFile));
-    if (!manifest_text.ok()) return manifest_text.status();
-    auto manifest = SnapshotManifest::FromJson(*manifest_text);
-    if (!manifest.ok()) return manifest.status().WithContext(dir);
+    auto manifest = ReadSnapshotManifest(dir);
+    if (!manifest.ok()) return manifest.status();
     rep->manifest = std::move(manifest).value();
-    rep->manifest.dir = dir;
 
     auto params = sf::ReadFile(fs::JoinPath(dir, sf::kParamsFile));
     auto items = sf::ReadFile(fs::JoinPath(dir, sf::kItemsFile));

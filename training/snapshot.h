@@ -68,6 +68,8 @@ struct ModelAnnouncement {
 std::string SnapshotDirName(const std::string& store, int64_t version);
 // The directory of the highest complete version in `store`; NotFound when none.
 Result<std::string> LatestSnapshotDir(const std::string& store);
+// The manifest of the snapshot directory `dir` (its `dir` field set); checks nothing else.
+Result<SnapshotManifest> ReadSnapshotManifest(const std::string& dir);
 // Every complete version in `store`, ascending.
 std::vector<int64_t> ListSnapshotVersions(const std::string& store);
 

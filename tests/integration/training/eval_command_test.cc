@@ -8,8 +8,12 @@
 #include <sstream>
 #include <string>
 
+#include "core/config.h"
 #include "tests/support/test_data.h"
 #include "training/flat_json.h"
+#include "training/offline_examples.h"
+#include "training/trainer.h"
+#include "training/trainer_config.h"
 
 namespace streamrec::training {
 namespace {
@@ -120,6 +124,66 @@ TEST_F(EvalCommandTest, TrainTestSmoke) {
   EXPECT_GT(*cooc.GetDouble("auc"), 0.9);
   EXPECT_GT(*cooc.GetDouble("auc"), *pop.GetDouble("auc"));
   EXPECT_LE(*cooc.GetDouble("gauc"), 1.0);
+}
+
+// The golden figure of a model trained on another machine (a GPU): `eval --examples-out`
+// writes the examples it trains on, a trainer elsewhere trains on them as eval does
+// (TrainEpochs, the same trainer.* configuration), and `eval --model-dir` serves that
+// snapshot. On the same device the two figures are identical.
+TEST_F(EvalCommandTest, ModelTrainedElsewhereFromExportedExamplesServesTheSame) {
+  std::ofstream train(dir_ + "/train.tsv"), test(dir_ + "/test.tsv");
+  for (int u = 0; u < 40; ++u) {
+    for (int i = 0; i < 10; ++i) {
+      (i < 7 ? train : test) << u << "\t" << (u % 4) * 10 + (i * 3 + u) % 10 << "\t5\t"
+                             << 1000000000 + u * 20 + i << "\n";
+    }
+  }
+  train.close();
+  test.close();
+  const std::vector<std::string> settings = {
+      "trainer.device=cpu",        "trainer.item_capacity=100", "trainer.user_capacity=100",
+      "trainer.batch_size=32",     "trainer.embedding_dim=16",  "trainer.output_dim=16",
+      "trainer.learning_rate=0.01"};
+  std::string files = "--train " + dir_ + "/train.tsv --test " + dir_ + "/test.tsv --k 4" +
+                      " --model two_tower --epochs 4 --set";
+  for (const auto& s : settings) files += " " + s;
+  const std::string examples = dir_ + "/examples.bin";
+  FlatJson here = Eval(files + " --examples-out " + examples);
+  ASSERT_TRUE(here.Has("ndcg@4"));
+
+  Config config;
+  ASSERT_TRUE(config.ApplyOverrides(settings).ok());
+  auto options = TrainerOptionsFromConfig(config);
+  ASSERT_TRUE(options.ok()) << options.status().ToString();
+  options->model_dir = dir_ + "/store";
+  options->resume = false;
+  options->snapshot_every_steps = 0;
+  options->snapshot_every_seconds = 0;
+  auto read = ReadExampleFile(examples);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(read->size(), 40u * 7);  // one example per train event
+  auto trainer = Trainer::Create(*options);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  ASSERT_TRUE(TrainEpochs(trainer->get(), *read, 4).ok());
+  ASSERT_TRUE((*trainer)->WriteSnapshot(1).ok());
+
+  FlatJson served = Eval(files + " --model-dir " + dir_ + "/store");
+  for (const char* metric : {"ndcg@4", "precision@4", "hit_rate@4", "auc", "gauc"}) {
+    ASSERT_TRUE(served.Has(metric)) << metric;
+    EXPECT_EQ(*served.GetDouble(metric), *here.GetDouble(metric)) << metric;
+  }
+
+  // A store with no snapshot is an error that names the flag, not a model-less figure.
+  fs::create_directories(dir_ + "/empty");
+#ifndef STREAMREC_NO_BINARY
+  const std::string cmd = std::string(STREAMREC_BINARY) + " eval " + files + " --model-dir " +
+                          dir_ + "/empty > " + dir_ + "/err.txt 2>&1";
+  EXPECT_NE(std::system(cmd.c_str()), 0);
+  std::ifstream err(dir_ + "/err.txt");
+  std::stringstream text;
+  text << err.rdbuf();
+  EXPECT_NE(text.str().find("--model-dir"), std::string::npos) << text.str();
+#endif
 }
 
 }  // namespace
