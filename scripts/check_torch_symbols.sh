@@ -155,7 +155,9 @@ while IFS= read -r sym; do
   ours="$(awk -F'\t' -v s="$sym" '$1 == s {print $2}' "$TMP/imports" | LC_ALL=C sort -u |
     LC_ALL=C comm -12 - <(LC_ALL=C sort -u "$TMP/ours") | paste -sd' ' -)"
   bound="$(awk -F'\t' -v s="$sym" '$1 == s {print $2 " -> " $3}' "$TMP/torch_bound" | paste -sd';' -)"
-  seen="$(awk -F'\t' -v s="$sym" '$3 == s' "$TMP/all_bound" | head -1)"
+  # The first match only, by awk itself: `| head -1` would end awk with SIGPIPE once the
+  # matches outgrow a pipe buffer, and pipefail + set -e would end this script silently.
+  seen="$(awk -F'\t' -v s="$sym" '$3 == s {print; exit}' "$TMP/all_bound")"
   if [ -z "$ours" ] && [ -z "$bound" ] && [ -n "$seen" ]; then
     echo "overlap in a dependency, bound to libstdc++ (not LibTorch): $demangled"
     echo "    exported by: $from"
