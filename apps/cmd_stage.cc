@@ -48,6 +48,28 @@ StageMain FindModelStage(const std::string& name) {
   return it == ModelStages().end() ? StageMain() : it->second;
 }
 
+Result<StageEndpoints> StartStageEndpoints(const StageFlags& flags, std::function<Status()> ready) {
+  StageEndpoints endpoints;
+  auto start = [&ready](const std::string& address, bool serve_metrics,
+                        const char* flag) -> Result<std::unique_ptr<http::MetricsServer>> {
+    if (address.empty() || address == "off") return std::unique_ptr<http::MetricsServer>();
+    http::MetricsServerOptions mo;
+    mo.bind_address = address;
+    mo.serve_metrics = serve_metrics;
+    mo.ready = ready;
+    auto started = http::MetricsServer::Start(std::move(mo));
+    if (!started.ok()) return started.status().WithContext(std::string(flag) + " " + address);
+    return started;
+  };
+  auto metrics = start(flags.metrics, true, "--metrics");
+  if (!metrics.ok()) return metrics.status();
+  endpoints.metrics = std::move(metrics).value();
+  auto health = start(flags.health, false, "--health");
+  if (!health.ok()) return health.status();
+  endpoints.health = std::move(health).value();
+  return endpoints;
+}
+
 int StageFail(const std::string& what, const Status& st) {
   std::fprintf(stderr, "streamrec stage: %s: %s\n", what.c_str(), st.ToString().c_str());
   return 1;
@@ -71,23 +93,18 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Top
   const std::string source = topology.source_topic;
   auto runner = runtime::StageRunner::Create(std::move(topology), ro);
   if (!runner.ok()) return StageFail("starting", runner.status());
-  int port = 0;
-  std::unique_ptr<http::MetricsServer> metrics_server;
-  if (!flags.metrics.empty() && flags.metrics != "off") {
-    http::MetricsServerOptions mo;
-    mo.bind_address = flags.metrics;
-    // /readyz: 200 once every assigned partition was read to its end offset as of its
-    // assignment.
-    mo.ready = [catch_up = (*runner)->catch_up()] { return catch_up->Readiness(); };
-    auto started = http::MetricsServer::Start(std::move(mo));
-    if (!started.ok()) return StageFail("metrics endpoint " + flags.metrics, started.status());
-    metrics_server = std::move(started).value();
-    port = metrics_server->port();
-  }
+  // /readyz: 200 once every assigned partition was read to its end offset as of its
+  // assignment.
+  auto endpoints = StartStageEndpoints(
+      flags, [catch_up = (*runner)->catch_up()] { return catch_up->Readiness(); });
+  if (!endpoints.ok()) return StageFail("endpoints", endpoints.status());
+  const int port = endpoints->metrics ? endpoints->metrics->port() : 0;
+  const int health_port = endpoints->health ? endpoints->health->port() : 0;
   std::fprintf(stderr,
-               "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d)\n",
+               "streamrec stage %s: group %s, source %s, state %s, metrics %s (port %d), "
+               "health port %d\n",
                flags.name.c_str(), ro.group_id.c_str(), source.c_str(),
-               ro.state_dir.c_str(), flags.metrics.c_str(), port);
+               ro.state_dir.c_str(), flags.metrics.c_str(), port, health_port);
   Status st = (*runner)->Run([] { return StopRequested(); });
   if (!st.ok()) return StageFail("stage " + flags.name, st);
   return 0;
@@ -183,6 +200,9 @@ CommandRegistration registration(
       sub->add_option("--group", flags->group, "Consumer group (default streamrec-<stage>)");
       sub->add_option("--metrics", flags->metrics, "Prometheus endpoint host:port ('off' = none; port 0 = any)")
           ->capture_default_str();
+      sub->add_option("--health", flags->health,
+                      "Probe endpoint host:port serving only /healthz and /readyz, apart from "
+                      "--metrics (the Helm chart's liveness and readiness probes; default none)");
       sub->add_flag("--dump-state", flags->dump_state,
                     "item: print the item and pair counts of a STOPPED stage's state (TSV) and exit");
       sub->add_option("--partitions", flags->partitions, "Partitions of the stage, for --dump-state and --checkpoint")

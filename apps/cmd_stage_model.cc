@@ -18,18 +18,6 @@
 namespace streamrec::apps {
 namespace {
 
-// Serves the metrics endpoint for stages that are not a Topology; `ready` answers /readyz.
-Result<std::unique_ptr<http::MetricsServer>> MaybeExposeMetrics(const StageFlags& flags,
-                                                                std::function<Status()> ready) {
-  if (flags.metrics.empty() || flags.metrics == "off") {
-    return std::unique_ptr<http::MetricsServer>();
-  }
-  http::MetricsServerOptions mo;
-  mo.bind_address = flags.metrics;
-  mo.ready = std::move(ready);
-  return http::MetricsServer::Start(std::move(mo));
-}
-
 int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
   auto options = stages::TrainerStageOptionsFromConfig(ctx.config, flags.brokers);
   if (!options.ok()) return StageFail("config", options.status());
@@ -41,8 +29,8 @@ int RunTrainerStage(const CommandContext& ctx, const StageFlags& flags) {
   auto stage = stages::TrainerStage::Create(std::move(options).value());
   if (!stage.ok()) return StageFail("starting", stage.status());
   const stages::TrainerStage* trainer = stage->get();
-  auto metrics_server = MaybeExposeMetrics(flags, [trainer] { return trainer->Readiness(); });
-  if (!metrics_server.ok()) return StageFail("metrics endpoint " + flags.metrics, metrics_server.status());
+  auto endpoints = StartStageEndpoints(flags, [trainer] { return trainer->Readiness(); });
+  if (!endpoints.ok()) return StageFail("endpoints", endpoints.status());
   std::fprintf(stderr, "streamrec stage trainer: group %s, model store %s, metrics %s\n", group.c_str(),
                model_dir.c_str(), flags.metrics.c_str());
   Status st = (*stage)->Run([] { return StopRequested(); });
@@ -58,12 +46,12 @@ int RunServingStage(const CommandContext& ctx, const StageFlags& flags) {
   if (options->loader.model_store.empty()) options->loader.model_store = flags.state_dir + "/models";
   if (!flags.group.empty()) options->group_id = flags.group;
   serving::ServingOperator op(std::move(options).value());
-  // /readyz of the metrics port says what the HTTP API's does.
-  auto metrics_server = MaybeExposeMetrics(flags, [&op]() -> Status {
+  // /readyz of the metrics and health ports says what the HTTP API's does.
+  auto endpoints = StartStageEndpoints(flags, [&op]() -> Status {
     const serving::Readiness r = op.service().GetReadiness();
     return r.ready ? Status::Ok() : Status::Unavailable(r.reason);
   });
-  if (!metrics_server.ok()) return StageFail("metrics endpoint " + flags.metrics, metrics_server.status());
+  if (!endpoints.ok()) return StageFail("endpoints", endpoints.status());
   Status st = op.Start();
   if (!st.ok()) return StageFail("starting", st);
   if (op.http() != nullptr) {

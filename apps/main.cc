@@ -13,6 +13,7 @@
 #include "apps/command.h"
 #include "apps/model_binary.h"
 #include "core/config.h"
+#include "core/config_overrides.h"
 #include "core/logging.h"
 
 int main(int argc, char** argv) {
@@ -26,10 +27,14 @@ int main(int argc, char** argv) {
 
   std::string config_file;
   std::vector<std::string> overrides;
+  std::vector<std::string> file_overrides;
   std::string log_level = "warn";
   app.add_option("-c,--config", config_file, "YAML configuration file")->check(CLI::ExistingFile);
   app.add_option("--set", overrides, "Override a config key: --set operators.window.size=30")
       ->take_all();
+  app.add_option("--set-file", file_overrides,
+                 "Set a config key to a file's content (trailing line breaks removed), after "
+                 "--set: --set-file kafka.sasl.password=/etc/streamrec-secrets/password");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
 
@@ -88,6 +93,10 @@ int main(int argc, char** argv) {
   }
   if (auto st = ctx.config.ApplyOverrides(overrides); !st.ok()) {
     std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
+    return 2;
+  }
+  if (auto st = streamrec::ApplyFileOverrides(&ctx.config, file_overrides); !st.ok()) {
+    std::fprintf(stderr, "streamrec: --set-file: %s\n", st.message().c_str());
     return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {

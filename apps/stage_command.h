@@ -1,10 +1,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "apps/command.h"
 #include "core/status.h"
+#include "http/metrics_server.h"
 
 namespace streamrec::apps {
 
@@ -21,6 +23,7 @@ struct StageFlags {
   std::string state_dir = "streamrec-state";
   std::string group;  // default "streamrec-<stage>"
   std::string metrics = "127.0.0.1:9464";
+  std::string health;  // HOST:PORT of the probe-only endpoint; empty or "off" = none
   bool dump_state = false;
   int partitions = 0;  // for --dump-state / --checkpoint
   std::string checkpoint_dir;
@@ -40,6 +43,16 @@ class ModelStageRegistration {
 
 // The registered main of model stage `name`; empty when this binary has none.
 StageMain FindModelStage(const std::string& name);
+
+// A stage's HTTP endpoints: `--metrics` (/metrics, /healthz, /readyz) and `--health`
+// (/healthz and /readyz only, for the kubelet's probes), either one off. Both answer
+// /readyz with `ready`.
+struct StageEndpoints {
+  std::unique_ptr<http::MetricsServer> metrics;
+  std::unique_ptr<http::MetricsServer> health;
+};
+// Starts those of `flags` that are on; an error names the flag and the address.
+Result<StageEndpoints> StartStageEndpoints(const StageFlags& flags, std::function<Status()> ready);
 
 // Prints "streamrec stage: WHAT: STATUS" on stderr and returns 1.
 int StageFail(const std::string& what, const Status& st);

@@ -62,9 +62,11 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(Options options) {
     AnswerAndClose(res, refusal->http_status, w.Release(), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   });
-  server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
-  });
+  if (o.serve_metrics) {
+    server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(SerializeMetrics(), "text/plain; version=0.0.4; charset=utf-8");
+    });
+  }
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     SetJson(res, 200, R"({"status":"ok"})");
   });

@@ -21,6 +21,9 @@ struct MetricsServerOptions {
   // thread; must be thread-safe and quick. A non-OK Status is answered 503 with its
   // message.
   std::function<Status()> ready;
+  // false: serve only /healthz and /readyz (a stage's --health probe endpoint, so a slow
+  // or large scrape never shares workers with the kubelet's probes); /metrics is a 404.
+  bool serve_metrics = true;
   // Worker threads. Scrapes and probes are small and rare: 2 is plenty.
   int threads = 2;
   // Socket timeouts: a client that sends nothing for this long is dropped, so slow or
@@ -35,7 +38,8 @@ struct MetricsServerOptions {
 
 // The observability endpoint every process serves (replacing prometheus-cpp's civetweb
 // Exposer, which crashes on any path other than /metrics):
-//   GET /metrics   Prometheus text format of core's MetricsRegistry()
+//   GET /metrics   Prometheus text format of core's MetricsRegistry() (unless
+//                  serve_metrics is false)
 //   GET /healthz   200 {"status":"ok"} while the process runs (liveness)
 //   GET /readyz    200 {"status":"ready"} or 503 {"status":"not_ready","reason":..}
 //   anything else  404 (other methods on known paths: 405)

@@ -1,4 +1,5 @@
 #include "core/config.h"
+#include "core/config_overrides.h"
 
 #include <gtest/gtest.h>
 
@@ -37,6 +38,31 @@ TEST(ConfigTest, OverridesCreateAndReplaceKeys) {
   EXPECT_EQ(*cfg->GetInt("a.b", 0), 7);
   EXPECT_TRUE(*cfg->GetBool("x.y.z", false));
   EXPECT_EQ(*cfg->GetString("s", ""), "hello=world");
+}
+
+// --set-file: a secret from a mounted file, kept verbatim (YAML-looking text stays a
+// string) but for its trailing line breaks; the error names the path, never the content.
+TEST(ConfigTest, FileOverridesSetTheFilesContent) {
+  const std::string path = ::testing::TempDir() + "config_test_secret";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "p@ss: #word\r\n\n";
+  }
+  auto cfg = Config::FromYamlString("kafka:\n  sasl.mechanism: PLAIN\n");
+  ASSERT_TRUE(cfg.ok());
+  ASSERT_TRUE(ApplyFileOverrides(&*cfg, {"kafka.sasl.password=" + path}).ok());
+  auto props = cfg->Flatten("kafka");
+  EXPECT_EQ(props["sasl.password"], "p@ss: #word");
+  EXPECT_EQ(props["sasl.mechanism"], "PLAIN");
+  std::remove(path.c_str());
+
+  const Status missing = ApplyFileOverrides(&*cfg, {"kafka.sasl.password=" + path});
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.message().find(path), std::string::npos);
+  EXPECT_NE(missing.message().find("kafka.sasl.password"), std::string::npos);
+  EXPECT_FALSE(ApplyFileOverrides(&*cfg, {"nopath"}).ok());
+  EXPECT_FALSE(ApplyFileOverrides(&*cfg, {"a.b="}).ok());
+  EXPECT_FALSE(ApplyFileOverrides(&*cfg, {"=/etc/hostname"}).ok());
 }
 
 TEST(ConfigTest, MalformedOverridesAreRejected) {

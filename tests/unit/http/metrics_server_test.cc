@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,34 @@ TEST(MetricsServerTest, ReadinessCallbackDecides) {
   res = client.Get("/readyz");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+// A stage's --health endpoint: the probes with the same readiness, and no /metrics.
+TEST(MetricsServerTest, ProbeOnlyServerAnswersProbesAndNoMetrics) {
+  std::atomic<bool> is_ready{false};
+  MetricsServerOptions options;
+  options.serve_metrics = false;
+  options.ready = [&is_ready] {
+    return is_ready.load() ? Status::Ok() : Status::Unavailable("catching up");
+  };
+  auto server = StartOrDie(options);
+  ASSERT_NE(server, nullptr);
+  httplib::Client client("127.0.0.1", server->port());
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 404);
+  EXPECT_EQ(metrics->body.find("# HELP"), std::string::npos);
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
+  EXPECT_NE(ready->body.find("catching up"), std::string::npos);
+  is_ready = true;
+  ready = client.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
 }
 
 TEST(MetricsServerTest, AnyOtherPathIsA404NotACrash) {
