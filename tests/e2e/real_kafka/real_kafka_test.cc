@@ -205,7 +205,8 @@ TEST(RealKafka, TableTopicCompactsAndARestartReadsTheLatestValuePerKey) {
 
 // Kafka client properties pass through verbatim (DESIGN §6): SASL/PLAIN under `kafka.*`
 // reaches the broker's SASL_PLAINTEXT listener (scripts/kafka.sh) for the Admin API and the
-// producer; a wrong password is refused with the broker's reason.
+// producer; a wrong password is refused with the broker's reason. The password is read
+// from a file with --set-file, as the Helm chart passes it from a mounted Secret.
 TEST(RealKafka, SaslPlainCredentialsPassThroughToTheBroker) {
   EmbeddedBrokerOptions none;
   none.topics = {{"unused", 1, false}};
@@ -215,18 +216,20 @@ TEST(RealKafka, SaslPlainCredentialsPassThroughToTheBroker) {
     GTEST_SKIP() << "no SASL listener known (STREAMREC_TEST_BROKERS names only the plain one)";
   }
   const std::string sasl = broker->sasl_bootstrap_servers();
+  ScratchDir dir;
   auto with_sasl = [&](const std::string& password, std::vector<std::string> tail) {
+    const std::string password_file = dir.File("password-" + password);
+    testing::WriteFile(password_file, password + "\n");  // a Secret file may end in a newline
     std::vector<std::string> argv = {kBinary,
                                      "--set", "kafka.security.protocol=SASL_PLAINTEXT",
                                      "--set", "kafka.sasl.mechanism=PLAIN",
                                      "--set", std::string("kafka.sasl.username=") + testing::kRealBrokerSaslUser,
-                                     "--set", "kafka.sasl.password=" + password};
+                                     "--set-file", "kafka.sasl.password=" + password_file};
     for (const std::string& flag : broker->TopicFlags()) argv.push_back(flag);
     argv.insert(argv.end(), tail.begin(), tail.end());
     return argv;
   };
   const TopicNames names = broker->Names();
-  ScratchDir dir;
   std::string out, err;
   ASSERT_EQ(RunToEnd(dir,
                      with_sasl(testing::kRealBrokerSaslPassword,
