@@ -7,6 +7,7 @@
 //   serving_bench load --port P --rate R --seconds S open-loop GETs at R req/s: latency
 //                                                    percentiles from the scheduled send time
 //   serving_bench kafka --items N [--store DIR] --rate R --seconds S [--brokers B]
+//                       [--property K=V]
 //                                                    requests on rec-requests, answers on
 //                                                    recommendations: latency percentiles; on
 //                                                    the embedded broker, or on the Kafka
@@ -433,6 +434,17 @@ int Kafka(const std::map<std::string, std::string>& f) {
   const double seconds = std::stod(Get(f, "--seconds", "10"));
   ServingOperatorOptions options;
   options.brokers = Get(f, "--brokers", "");
+  // --property K=V: one librdkafka property for every client here (operator and bench).
+  KafkaProperties extra;
+  if (const std::string kv = Get(f, "--property", ""); !kv.empty()) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "--property wants KEY=VALUE\n";
+      return 2;
+    }
+    extra[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  options.kafka = extra;
   std::unique_ptr<EmbeddedBroker> embedded;
   if (options.brokers.empty()) {
     EmbeddedBrokerOptions bopts;
@@ -478,9 +490,11 @@ int Kafka(const std::map<std::string, std::string>& f) {
   ProducerOptions popts;
   popts.brokers = options.brokers;
   popts.linger_ms = 0;
+  popts.properties = extra;
   auto producer = KafkaProducer::Create(popts);
   ConsumerOptions copts;
   copts.brokers = options.brokers;
+  copts.properties = extra;
   copts.properties["fetch.wait.max.ms"] = "5";  // the client side of the same trade-off
   auto consumer = KafkaConsumer::Create(copts);
   if (!producer.ok() || !consumer.ok()) return 1;
