@@ -13,6 +13,7 @@
 
 #include "apps/command.h"
 #include "apps/kafka_check.h"
+#include "apps/progress_bar.h"
 #include "apps/stop_signal.h"
 #include "streams/catalog.h"
 #include "streams/click_publisher.h"
@@ -48,39 +49,6 @@ int Fail(const std::string& msg, int code = 1) {
   std::fprintf(stderr, "streamrec replay: %s\n", msg.c_str());
   return code;
 }
-
-// A one-line progress bar on stderr, redrawn at most 10 times a second.
-class ProgressBar {
- public:
-  explicit ProgressBar(int64_t total, bool enabled) : total_(total), enabled_(enabled) {}
-  void Update(int64_t done, bool force = false) {
-    if (!enabled_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (!force && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    const double frac = total_ > 0 ? static_cast<double>(done) / total_ : 1.0;
-    const int width = 30;
-    const int filled = static_cast<int>(frac * width);
-    std::string bar(filled, '=');
-    if (filled < width) bar += '>' + std::string(width - filled - 1, ' ');
-    const double secs = std::chrono::duration<double>(now - start_).count();
-    std::fprintf(stderr, "\r[%s] %3.0f%% %lld/%lld %.0f ev/s ", bar.c_str(), frac * 100,
-                 static_cast<long long>(done), static_cast<long long>(total_),
-                 secs > 0 ? done / secs : 0.0);
-    std::fflush(stderr);
-  }
-  void Finish(int64_t done) {
-    if (!enabled_) return;
-    Update(done, true);
-    std::fprintf(stderr, "\n");
-  }
-
- private:
-  int64_t total_;
-  bool enabled_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point last_{};
-};
 
 int PublishItems(const ReplayFlags& flags, HistoryFormat format, KafkaProducer* producer,
                  const std::string& topic, int64_t* published) {
@@ -172,7 +140,7 @@ int RunReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   copts.dlq_topic = names->clicks_dlq;
   copts.use_event_time = true;
   ClickPublisher publisher(producer->get(), copts);
-  ProgressBar progress(static_cast<int64_t>(events->size()), !flags.no_progress && ::isatty(2));
+  ProgressBar progress(static_cast<int64_t>(events->size()), !flags.no_progress);
   const auto start = std::chrono::steady_clock::now();
   const int64_t first_ts = events->empty() ? 0 : events->front().ts_ms;
   int64_t sent = 0;
@@ -271,7 +239,7 @@ int RunTopicReplay(const CommandContext& ctx, const ReplayFlags& flags) {
   auto producer = KafkaProducer::Create(popts);
   if (!producer.ok()) return Fail(producer.status().ToString());
 
-  ProgressBar progress((*reader)->total_offsets(), !flags.no_progress && ::isatty(2));
+  ProgressBar progress((*reader)->total_offsets(), !flags.no_progress);
   const auto start = std::chrono::steady_clock::now();
   int64_t first_ts = -1;
   int64_t sent = 0;

@@ -1,25 +1,81 @@
 #include "operators/batch_view.h"
 
-#include <unordered_map>
-
 namespace streamrec::operators {
+
+BatchViewBuilder::BatchViewBuilder(BatchViewOptions options)
+    : options_(std::move(options)), estimator_(options_.estimator) {}
+
+void BatchViewBuilder::Add(const ClickEvent& e) {
+  auto [it, inserted] = windows_.try_emplace(e.user_key, options_.window);
+  UserWindow& w = it->second;
+  w.EvictOlderThan(e.ts_ms);
+  GeneratePairs(w.entries(), e.item_key, e.ts_ms, e.event, options_.cooc,
+                [this](uint64_t a, uint64_t b, double wt) {
+                  auto [pair, fresh] = pairs_[a].try_emplace(b, 0.0);
+                  pair->second += wt;
+                  if (fresh) ++num_pairs_;
+                });
+  const double weight = options_.cooc.weights.Of(e.event);
+  BatchItem& item = items_[e.item_key];
+  if (item.item_id.empty()) item.item_id = e.item_id;
+  item.weight += weight;
+  item.occurrences += 1;
+  item.popularity.Add(weight, e.ts_ms, options_.popularity_half_life_ms);
+  estimator_.Observe(e.item_key);
+  total_weight_ += weight;
+  max_ts_ms_ = std::max(max_ts_ms_, e.ts_ms);
+  ++events_;
+  w.Add(e.item_key, e.item_id, e.ts_ms, e.event);
+}
+
+std::vector<Neighbor> BatchViewBuilder::TopNeighbors(uint64_t a) const {
+  auto row = pairs_.find(a);
+  auto item_a = items_.find(a);
+  if (row == pairs_.end() || item_a == items_.end() || options_.top_k == 0) return {};
+  std::vector<Neighbor> all;
+  all.reserve(row->second.size());
+  for (const auto& [b, c_ab] : row->second) {
+    if (c_ab <= 0) continue;
+    auto item_b = items_.find(b);
+    const double c_b = item_b == items_.end() ? 0.0 : item_b->second.weight;
+    Neighbor n;
+    n.item_key = b;
+    n.count = c_ab;
+    n.score = SimilarityScore(options_.similarity, c_ab, item_a->second.weight, c_b, total_weight_);
+    all.push_back(n);
+  }
+  // The item stage's ranking (score, then key) and cut.
+  TopKList list(options_.top_k);
+  list.Rebuild(std::move(all));
+  return list.neighbors();
+}
+
+BatchView BatchViewBuilder::ToBatchView() const {
+  BatchView view;
+  for (const auto& [a, row] : pairs_) {
+    for (const auto& [b, c] : row) view.pair_counts[{a, b}] = c;
+  }
+  for (const auto& [key, item] : items_) {
+    view.item_counts[key] = item.weight;
+    view.item_occurrences[key] = item.occurrences;
+    if (options_.top_k > 0) {
+      std::vector<Neighbor> top = TopNeighbors(key);
+      if (!top.empty()) view.top_neighbors[key] = std::move(top);
+    }
+  }
+  view.events = events_;
+  return view;
+}
 
 BatchView ComputeBatchView(const std::vector<ClickEvent>& events, const UserWindowOptions& window,
                            const CoocOptions& cooc) {
-  BatchView view;
-  std::unordered_map<uint64_t, UserWindow> windows;
-  for (const auto& e : events) {
-    auto [it, inserted] = windows.try_emplace(e.user_key, window);
-    UserWindow& w = it->second;
-    w.EvictOlderThan(e.ts_ms);
-    GeneratePairs(w.entries(), e.item_key, e.ts_ms, e.event, cooc,
-                  [&view](uint64_t a, uint64_t b, double wt) { view.pair_counts[{a, b}] += wt; });
-    view.item_counts[e.item_key] += cooc.weights.Of(e.event);
-    view.item_occurrences[e.item_key] += 1;
-    ++view.events;
-    w.Add(e.item_key, e.item_id, e.ts_ms, e.event);
-  }
-  return view;
+  BatchViewOptions options;
+  options.window = window;
+  options.cooc = cooc;
+  options.top_k = 0;
+  BatchViewBuilder builder(options);
+  for (const auto& e : events) builder.Add(e);
+  return builder.ToBatchView();
 }
 
 }  // namespace streamrec::operators

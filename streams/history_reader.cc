@@ -266,6 +266,7 @@ Result<std::vector<ClickEvent>> ReadHistoryFile(const std::string& path,
                      [](const ClickEvent& a, const ClickEvent& b) { return a.ts_ms < b.ts_ms; });
   }
   local.events = static_cast<int64_t>(events.size());
+  local.lines = (*reader)->line_number();
   if (stats != nullptr) *stats = local;
   return events;
 }

@@ -56,6 +56,7 @@ class HistoryReader {
 
 struct HistoryReadStats {
   int64_t events = 0;
+  int64_t lines = 0;     // lines read (the file's line count once it was read to its end)
   int64_t skipped = 0;   // bad lines skipped (skip_bad only)
   Status first_skipped;  // why the first skipped line was bad
 };

@@ -94,11 +94,25 @@ Result<std::unique_ptr<TopicRangeReader>> TopicRangeReader::Open(Options options
   reader->consumer_ = std::move(consumer).value();
   KafkaConsumer& c = *reader->consumer_;
 
+  if (!o.end_offsets.empty() && static_cast<int>(o.end_offsets.size()) != partitions) {
+    return Status::InvalidArgument(std::to_string(o.end_offsets.size()) + " end offsets given for " + o.topic +
+                                   ", which has " + std::to_string(partitions) + " partitions");
+  }
   std::vector<TopicPartitionOffset> lookups;
   for (int32_t p = 0; p < partitions; ++p) {
     Result<std::pair<int64_t, int64_t>> marks = c.QueryWatermarks(o.topic, p, o.request_timeout_ms);
     if (!marks.ok()) return marks.status();
-    reader->ranges_.push_back({p, marks->first, marks->second});
+    int64_t end = marks->second;
+    if (!o.end_offsets.empty()) {
+      const int64_t given = o.end_offsets[static_cast<size_t>(p)];
+      if (given < 0 || given > marks->second) {
+        return Status::InvalidArgument("end offset " + std::to_string(given) + " of " + o.topic + "/" +
+                                       std::to_string(p) + " is not in [0, " + std::to_string(marks->second) +
+                                       "] (the partition's end offset)");
+      }
+      end = given;
+    }
+    reader->ranges_.push_back({p, std::min(marks->first, end), end});
     lookups.push_back({o.topic, p, o.start_ms});
   }
   if (o.start_ms > 0 && !lookups.empty()) {

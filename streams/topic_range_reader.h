@@ -26,6 +26,11 @@ struct TopicRangeReaderOptions {
   // Defaults: everything.
   int64_t start_ms = 0;
   int64_t end_ms = std::numeric_limits<int64_t>::max();
+  // Where each partition's scan ends (exclusive), by partition index: a cutoff given by
+  // the caller (e.g. the offsets a batch run named). Empty (default): each partition's
+  // high watermark when Open() runs. Otherwise one offset per partition of the topic; an
+  // offset past the high watermark is InvalidArgument (those records do not exist yet).
+  std::vector<int64_t> end_offsets;
   // Bound on each broker request of Open() (metadata, watermarks, offsets for times).
   int request_timeout_ms = 10000;
 };
@@ -39,7 +44,7 @@ Result<int64_t> ParseTimeBound(std::string_view text);
 struct PartitionRange {
   int32_t partition = 0;
   int64_t start = 0;  // from the timestamp lookup, else the partition's first offset
-  int64_t end = 0;    // the high watermark when the reader opened
+  int64_t end = 0;    // the high watermark when the reader opened, or the given end offset
 };
 
 // Reads the records of a topic whose timestamps fall in a time range, as they are (key,
