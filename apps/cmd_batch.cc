@@ -4,6 +4,7 @@
 // them as a new complete version <out>/batch-v<N> with a manifest.
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -12,8 +13,10 @@
 
 #include "apps/command.h"
 #include "apps/kafka_check.h"
+#include "apps/model_binary.h"
 #include "apps/progress_bar.h"
 #include "apps/stop_signal.h"
+#include "batch/batch_announcement.h"
 #include "batch/batch_input.h"
 #include "batch/batch_job.h"
 #include "streams/kafka_properties.h"
@@ -33,6 +36,9 @@ struct BatchFlags {
   std::string end_offsets;
   std::string out = "streamrec-batch";
   bool no_progress = false;
+  bool no_announce = false;
+  bool no_model = false;
+  int epochs = 5;
 };
 
 int Fail(const std::string& msg, int code = 1) {
@@ -82,9 +88,27 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
   const auto stop = [] { return StopRequested(); };
   const bool progress_on = !flags.no_progress;
   const auto start = std::chrono::steady_clock::now();
+  std::vector<int64_t> end_offsets;
+  if (!flags.end_offsets.empty()) {
+    auto ends = ParseEndOffsets(flags.end_offsets);
+    if (!ends.ok()) return Fail(ends.status().message(), 2);
+    end_offsets = *ends;
+  }
+  auto names = TopicNames::FromConfig(ctx.config);
+  if (!names.ok()) return Fail(names.status().message(), 2);
+  // The cluster: the topic's, or, for a file, the one to announce on (when named).
+  std::string brokers;
+  const bool from_topic = flags.file.empty();
+  if (from_topic || !flags.brokers.empty() || !flags.bootstrap_file.empty()) {
+    auto b = RequireBrokers(ctx.config, flags.brokers, flags.bootstrap_file);
+    if (!b.ok()) return Fail(b.status().message(), 2);
+    brokers = *b;
+    if (int rc = RequireKafka("batch", ctx.config, brokers); rc != 0) return rc;
+  }
+  const bool announce = !flags.no_announce && !brokers.empty();
 
   Result<batch::BatchInput> input = Status::Internal("no input");
-  if (!flags.file.empty()) {
+  if (!from_topic) {
     auto format = ParseHistoryFormat(flags.format);
     if (!format.ok()) return Fail(format.status().message(), 2);
     HistoryReaderOptions ropts;
@@ -96,21 +120,12 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
                   (input.status().code() == Status::Code::kInvalidArgument ? " (--skip-bad skips bad lines)" : ""));
     }
   } else {
-    auto names = TopicNames::FromConfig(ctx.config);
-    if (!names.ok()) return Fail(names.status().message(), 2);
     batch::TopicInputOptions to;
     to.range.topic = flags.from_topic.empty() ? names->clicks : flags.from_topic;
     to.range.properties = KafkaPropertiesFromConfig(ctx.config);
     to.max_future_ms = options->max_future_ms;
-    if (!flags.end_offsets.empty()) {
-      auto ends = ParseEndOffsets(flags.end_offsets);
-      if (!ends.ok()) return Fail(ends.status().message(), 2);
-      to.range.end_offsets = *ends;
-    }
-    auto brokers = RequireBrokers(ctx.config, flags.brokers, flags.bootstrap_file);
-    if (!brokers.ok()) return Fail(brokers.status().message(), 2);
-    to.range.brokers = *brokers;
-    if (int rc = RequireKafka("batch", ctx.config, *brokers); rc != 0) return rc;
+    to.range.end_offsets = end_offsets;
+    to.range.brokers = brokers;
     ProgressBar bar(0, progress_on, "reading " + to.range.topic, /*lines_when_not_a_terminal=*/true);
     int64_t read = 0;
     input = batch::ReadTopicInput(to, stop, [&](int64_t done, int64_t total) {
@@ -137,24 +152,87 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
   ProgressBar bar(static_cast<int64_t>(input->events.size()), progress_on, "recomputing",
                   /*lines_when_not_a_terminal=*/true);
   int64_t applied = 0;
-  auto manifest = batch::BuildBatchView(*input, *options, stop, [&](int64_t done, int64_t) {
-    bar.Update(done);
-    applied = done;
-  });
-  bar.Finish(applied);
+  bool bar_finished = false;
+  // The model: streamrec-model batch-model, a child process (LibTorch stays out of this
+  // one), on the training input the recomputation wrote into the version being built.
+  batch::ModelTrainerFn train_model;
+  if (!flags.no_model) {
+    train_model = [&](const std::string& training_input,
+                      const std::string& model_dir) -> Result<batch::BatchModelSummary> {
+      bar.Finish(applied);
+      bar_finished = true;
+      const std::string summary = model_dir + ".summary.json";
+      std::vector<std::string> args = GlobalArguments(ctx.argv, "batch");
+      for (const char* a : {"batch-model", "--input"}) args.push_back(a);
+      args.push_back(training_input);
+      args.push_back("--out");
+      args.push_back(model_dir);
+      args.push_back("--summary");
+      args.push_back(summary);
+      args.push_back("--epochs");
+      args.push_back(std::to_string(flags.epochs));
+      if (flags.no_progress) args.push_back("--no-progress");
+      auto rc = RunModelBinary(args, stop);
+      if (!rc.ok()) return rc.status().WithContext("the batch model (--no-model skips it)");
+      if (StopRequested()) return Status::Unavailable("stopped");
+      if (*rc != 0) {
+        return Status::Internal("streamrec-model batch-model exited with status " + std::to_string(*rc));
+      }
+      std::ifstream f(summary, std::ios::binary);
+      std::stringstream text;
+      text << f.rdbuf();
+      auto parsed = batch::ModelSummaryFromJson(text.str());
+      if (!parsed.ok()) return parsed.status().WithContext(summary);
+      if (std::remove(summary.c_str()) != 0) return Status::IoError("cannot remove " + summary);
+      return parsed;
+    };
+  }
+  auto manifest = batch::BuildBatchView(
+      *input, *options, stop,
+      [&](int64_t done, int64_t) {
+        bar.Update(done);
+        applied = done;
+      },
+      train_model);
+  if (!bar_finished) bar.Finish(applied);
   if (!manifest.ok()) {
     if (StopRequested()) return Fail("stopped; no version written", kInterruptedExitCode);
     return Fail(manifest.status().ToString());
   }
+  std::string model = "no model (--no-model)";
+  if (manifest->has_model) {
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "model: %lld epochs, %lld steps, loss %.4f", static_cast<long long>(manifest->model.epochs),
+                  static_cast<long long>(manifest->model.steps), manifest->model.final_loss);
+    model = buf;
+  }
+  std::string announced = "not announced (no --brokers)";
+  if (flags.no_announce) announced = "not announced (--no-announce)";
+  if (announce) {
+    auto a = batch::BatchAnnouncement::FromManifest(*manifest);
+    Status st = a.ok() ? Status::Ok() : a.status();
+    if (st.ok()) {
+      ProducerOptions po;
+      po.brokers = brokers;
+      po.properties = KafkaPropertiesFromConfig(ctx.config);
+      po.stop = stop;
+      st = batch::Announce(*a, names->batch_views, po);
+    }
+    if (!st.ok()) {
+      return Fail("version " + std::to_string(manifest->version) + " is complete at " + manifest->dir +
+                  " but was not announced: " + st.ToString());
+    }
+    announced = "announced on " + names->batch_views;
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "batch: version %lld at %s: %lld events (%lld left out) from %s; %lld items, %lld pairs, %lld neighbour "
-      "lists (%s, top %lld); %.2f s, %.0f events/s\n",
+      "lists (%s, top %lld); %s; %s; %.2f s, %.0f events/s\n",
       static_cast<long long>(manifest->version), manifest->dir.c_str(), static_cast<long long>(manifest->events),
       static_cast<long long>(manifest->rejected), Describe(manifest->source).c_str(),
       static_cast<long long>(manifest->items), static_cast<long long>(manifest->pairs),
       static_cast<long long>(manifest->neighbor_lists), manifest->similarity.c_str(),
-      static_cast<long long>(manifest->top_k), secs, secs > 0 ? static_cast<double>(manifest->events) / secs : 0.0);
+      static_cast<long long>(manifest->top_k), model.c_str(), announced.c_str(), secs, secs > 0 ? static_cast<double>(manifest->events) / secs : 0.0);
   return 0;
 }
 
@@ -183,9 +261,20 @@ const CommandRegistration kBatch(
       sub->add_option("--out", flags->out, "Output root: the view is written to OUT/batch-v<N>")
           ->capture_default_str();
       sub->add_flag("--no-progress", flags->no_progress, "No progress on stderr");
+      sub->add_option("--epochs", flags->epochs,
+                      "Passes of the model's training over the whole history, in time order")
+          ->capture_default_str()
+          ->check(CLI::Range(1, 1000));
+      sub->add_flag("--no-model", flags->no_model,
+                    "Views only: no two-tower model (trained by streamrec-model batch-model, LibTorch, with the "
+                    "trainer.* config keys)");
+      sub->add_flag("--no-announce", flags->no_announce,
+                    "Do not announce the new version on topics.batch_views (\"streamrec.batch\"; by default "
+                    "it is announced whenever a cluster is known: the topic read, or --brokers with a FILE)");
       sub->footer(
-          "Each run writes a new complete version OUT/batch-v<N> (a RocksDB checkpoint in the item stage's "
-          "layout, view/, and manifest.json naming the cutoff, counts and checksums); it is built in a "
+          "Each run writes a new complete version OUT/batch-v<N> (a RocksDB in the item stage's layout, view/, "
+          "the two-tower model trained from scratch over the history, model/, and manifest.json naming the "
+          "cutoff, counts and checksums); it is built in a "
           "temporary directory and renamed, so Ctrl-C (exit 130) or a crash leaves no partial version, and "
           "a rerun makes a fresh one. The window, weights, similarity, top_k, popularity and estimator come "
           "from the operators.* config keys, as the stages read them.\n"

@@ -20,6 +20,9 @@ CommandRegistration::CommandRegistration(std::string name, std::string descripti
 
 const std::vector<ModelCommand>& ModelCommands() {
   static const std::vector<ModelCommand> commands = {
+      {"batch-model",
+       "Train the batch layer's two-tower model on a training input written by `streamrec batch` (which runs "
+       "it)"},
       {"bench", "Whole-system benchmarks: prequential evaluation of the served system, and its plots"},
       {"eval", "Offline ranking metrics: of a prediction file, or of the served recommender trained on a split"},
       {"run", "Run everything in one process: embedded broker, all stages, synthetic clicks, HTTP API"},

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -24,6 +26,18 @@ Result<std::string> ModelBinaryPath();
 // `command` (e.g. "run", "stage trainer"). Returns only if that fails: prints why on
 // stderr, naming the path it looked for, and returns kModelBinaryMissing.
 int ExecModelBinary(char** argv, const std::string& command);
+
+// Runs streamrec-model as a CHILD process with `args` (argv[1..]) and waits for it: for a
+// torch-free command that needs a model step in the middle of its work (`batch` runs
+// `batch-model`). stdin/stdout/stderr are shared. While it runs, `stop` is polled: once it
+// returns true the child gets SIGTERM (a terminal's Ctrl-C reaches it directly too) and
+// is waited for. Returns the child's exit status (128 + signal when killed by one), or
+// an error when it could not be started.
+Result<int> RunModelBinary(const std::vector<std::string>& args, const std::function<bool()>& stop);
+
+// The global options of `argv` (main's), i.e. every argument before the subcommand
+// `command`, for handing the same configuration to a child.
+std::vector<std::string> GlobalArguments(char** argv, const std::string& command);
 
 // The exit status when streamrec-model cannot be started (as a shell's "command not
 // found").

@@ -1,7 +1,10 @@
 #include "batch/batch_job.h"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 
+#include "batch/training_input.h"
 #include "core/file_system.h"
 #include "operators/batch_view_store.h"
 #include "operators/item_stage.h"
@@ -26,12 +29,24 @@ Result<BatchJobOptions> BatchJobOptions::FromConfig(const Config& config) {
 }
 
 Result<BatchManifest> BuildBatchView(const BatchInput& input, const BatchJobOptions& options,
-                                     const StopFn& stop, const ProgressFn& progress) {
+                                     const StopFn& stop, const ProgressFn& progress,
+                                     const ModelTrainerFn& train_model) {
   if (options.root.empty()) return Status::InvalidArgument("no output directory for the batch view");
   const auto start = std::chrono::steady_clock::now();
   auto builder = VersionBuilder::Begin(options.root);
   if (!builder.ok()) return builder.status();
   operators::BatchViewBuilder view(options.view);
+  const std::string training_input = file_system::JoinPath((*builder)->dir(), kTrainingInputFileName);
+  std::unique_ptr<TrainingInputWriter> examples;
+  Status example_error;
+  if (train_model) {
+    auto w = TrainingInputWriter::Create(training_input);
+    if (!w.ok()) return w.status();
+    examples = std::move(w).value();
+    view.set_example_sink([&](const TrainingExample& ex) {
+      if (example_error.ok()) example_error = examples->AddExample(ex);
+    });
+  }
   const int64_t total = static_cast<int64_t>(input.events.size());
   int64_t done = 0;
   for (const ClickEvent& e : input.events) {
@@ -43,10 +58,41 @@ Result<BatchManifest> BuildBatchView(const BatchInput& input, const BatchJobOpti
   }
   if (progress) progress(done, total);
   if (stop && stop()) return Status::Unavailable("stopped");
+  if (examples != nullptr) {
+    STREAMREC_RETURN_IF_ERROR(example_error);
+    std::vector<uint64_t> keys;
+    for (const auto& [key, item] : view.items()) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    for (uint64_t key : keys) {
+      const operators::BatchItem& item = view.items().at(key);
+      ItemStats s;
+      s.item_key = key;
+      s.item_id = item.item_id;
+      s.count = item.weight;
+      s.popularity = item.popularity.value();
+      s.sampling_prob = view.estimator().Estimate(key);
+      s.updated_ts_ms = item.popularity.ts_ms();
+      STREAMREC_RETURN_IF_ERROR(examples->AddItemStats(s));
+    }
+    STREAMREC_RETURN_IF_ERROR(examples->Close());
+  }
   auto written = operators::WriteItemStateDb(view, file_system::JoinPath((*builder)->dir(), kViewDirName), stop);
   if (!written.ok()) return written.status();
 
   BatchManifest m;
+  if (train_model) {
+    const auto train_start = std::chrono::steady_clock::now();
+    auto model = train_model(training_input, file_system::JoinPath((*builder)->dir(), kModelDirName));
+    if (!model.ok()) return model.status();
+    STREAMREC_RETURN_IF_ERROR(file_system::RemoveAll(training_input));
+    m.has_model = true;
+    m.model = *model;
+    m.model.dir = kModelDirName;
+    if (m.model.train_seconds == 0) {
+      m.model.train_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
+    }
+  }
   m.view = options.view_name;
   m.created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                      std::chrono::system_clock::now().time_since_epoch())

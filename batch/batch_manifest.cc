@@ -78,7 +78,57 @@ Status WriteFileSynced(const std::string& path, const std::string& text) {
   return Status::Ok();
 }
 
+void WriteModelSummary(JsonWriter* j, const BatchModelSummary& model) {
+  j->BeginObject();
+  j->Key("dir").String(model.dir);
+  j->Key("epochs").Int(model.epochs);
+  j->Key("examples").Int(model.examples);
+  j->Key("steps").Int(model.steps);
+  j->Key("final_loss").Double(model.final_loss);
+  j->Key("num_items").Int(model.num_items);
+  j->Key("num_users").Int(model.num_users);
+  j->Key("train_seconds").Double(model.train_seconds);
+  j->EndObject();
+}
+
+Status ParseModelSummary(simdjson::dom::element obj, BatchModelSummary* model) {
+  std::string_view dir;
+  bool ok = obj["dir"].get_string().get(dir) == simdjson::SUCCESS;
+  model->dir = std::string(dir);
+  ok = ok && obj["epochs"].get_int64().get(model->epochs) == simdjson::SUCCESS;
+  ok = ok && obj["examples"].get_int64().get(model->examples) == simdjson::SUCCESS;
+  ok = ok && obj["steps"].get_int64().get(model->steps) == simdjson::SUCCESS;
+  ok = ok && obj["final_loss"].get_double().get(model->final_loss) == simdjson::SUCCESS;
+  ok = ok && obj["num_items"].get_int64().get(model->num_items) == simdjson::SUCCESS;
+  ok = ok && obj["num_users"].get_int64().get(model->num_users) == simdjson::SUCCESS;
+  ok = ok && obj["train_seconds"].get_double().get(model->train_seconds) == simdjson::SUCCESS;
+  if (!ok) return Status::Corruption("batch model summary: dir, epochs, examples, steps, final_loss, num_items, "
+                                     "num_users and train_seconds are required");
+  if (model->dir.empty() || model->dir[0] == '/' || model->dir.find("..") != std::string::npos) {
+    return Status::Corruption("batch model summary: dir '" + model->dir + "' leaves the version directory");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
+
+std::string ModelSummaryToJson(const BatchModelSummary& summary) {
+  JsonWriter j;
+  WriteModelSummary(&j, summary);
+  return j.Release();
+}
+
+Result<BatchModelSummary> ModelSummaryFromJson(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::element root;
+  if (parser.parse(padded).get(root) != simdjson::SUCCESS || !root.is_object()) {
+    return Status::Corruption("batch model summary: not a JSON object");
+  }
+  BatchModelSummary m;
+  STREAMREC_RETURN_IF_ERROR(ParseModelSummary(root, &m));
+  return m;
+}
 
 Result<std::string> FileChecksum(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -203,6 +253,12 @@ std::string BatchManifest::ToJson() const {
   j.Key("estimator_hashes").Int(estimator_hashes);
   j.Key("estimator_alpha").Double(estimator_alpha);
   j.EndObject();
+  j.Key("model");
+  if (has_model) {
+    WriteModelSummary(&j, model);
+  } else {
+    j.Null();
+  }
   j.Key("files").BeginArray();
   for (const ManifestFile& f : files) {
     j.BeginObject().Key("path").String(f.path).Key("bytes").Int(static_cast<int64_t>(f.bytes));
@@ -296,6 +352,12 @@ Result<BatchManifest> BatchManifest::FromJson(std::string_view json) {
   get_int(options, "estimator_array_size", &m.estimator_array_size);
   get_int(options, "estimator_hashes", &m.estimator_hashes);
   get_double(options, "estimator_alpha", &m.estimator_alpha);
+  simdjson::dom::element model;
+  if (root["model"].get(model) == simdjson::SUCCESS && model.is_object()) {
+    m.has_model = true;
+    Status st = ParseModelSummary(model, &m.model);
+    if (!st.ok() && error.ok()) error = st;
+  }
   simdjson::dom::array file_list;
   if (files.get_array().get(file_list) != simdjson::SUCCESS) fail("files is not an array");
   for (simdjson::dom::element f : file_list) {

@@ -14,9 +14,11 @@ namespace streamrec::batch {
 // A batch view directory (DESIGN §2, "Batch layer"):
 //
 //   <root>/batch-v000007/manifest.json   BatchManifest (JSON)
-//                        view/           a RocksDB checkpoint in the item stage's
-//                                        column families and key layout
+//                        view/           a RocksDB in the item stage's column
+//                                        families and key layout
 //                                        (operators/batch_view_store.h)
+//                        model/          the two-tower snapshot, when trained
+//                                        (training/snapshot.h layout)
 //
 // A version is built in <root>/.batch-tmp.<pid>.<n>/ and renamed into place once its
 // manifest is written, so a directory named batch-v<N> is always complete; an
@@ -29,6 +31,23 @@ struct ManifestFile {
   uint64_t bytes = 0;
   std::string xxh3;
 };
+
+// The batch model of a version (its snapshot in <version>/model/, training/snapshot.h).
+struct BatchModelSummary {
+  std::string dir = "model";  // relative to the version directory
+  int64_t epochs = 0;
+  int64_t examples = 0;       // trained on, all epochs
+  int64_t steps = 0;
+  double final_loss = 0;
+  int64_t num_items = 0;
+  int64_t num_users = 0;
+  double train_seconds = 0;
+};
+
+// The summary as one JSON object (the manifest's "model"), and back: how
+// `streamrec-model batch-model` reports to `streamrec batch`.
+std::string ModelSummaryToJson(const BatchModelSummary& summary);
+Result<BatchModelSummary> ModelSummaryFromJson(std::string_view json);
 
 struct BatchManifest {
   int64_t format = 1;
@@ -56,6 +75,9 @@ struct BatchManifest {
   int64_t estimator_array_size = 0;
   int64_t estimator_hashes = 0;
   double estimator_alpha = 0;
+  // The model trained with the view, when there is one ("model": null otherwise).
+  bool has_model = false;
+  BatchModelSummary model;
   std::vector<ManifestFile> files;
   std::string dir;  // where it lies (not stored; filled by the reader)
 

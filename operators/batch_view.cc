@@ -1,5 +1,7 @@
 #include "operators/batch_view.h"
 
+#include "operators/training_example.h"
+
 namespace streamrec::operators {
 
 BatchViewBuilder::BatchViewBuilder(BatchViewOptions options)
@@ -16,6 +18,7 @@ void BatchViewBuilder::Add(const ClickEvent& e) {
                   if (fresh) ++num_pairs_;
                 });
   const double weight = options_.cooc.weights.Of(e.event);
+  if (example_sink_) example_sink_(MakeTrainingExample(e, w, weight));
   BatchItem& item = items_[e.item_key];
   if (item.item_id.empty()) item.item_id = e.item_id;
   item.weight += weight;

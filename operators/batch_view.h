@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -67,6 +68,9 @@ class BatchViewBuilder {
   explicit BatchViewBuilder(BatchViewOptions options);
 
   void Add(const ClickEvent& event);
+  // Receives the training example of every event added from now on
+  // (operators/training_example.h: the user stage's examples), for the batch model.
+  void set_example_sink(std::function<void(const TrainingExample&)> sink) { example_sink_ = std::move(sink); }
 
   // The exact top-K list of `item` under options().similarity: every neighbour with a
   // positive pair count is scored from the final counts (what the item stage's list
@@ -93,6 +97,7 @@ class BatchViewBuilder {
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>> pairs_;
   std::unordered_map<uint64_t, BatchItem> items_;
   FrequencyEstimator estimator_;
+  std::function<void(const TrainingExample&)> example_sink_;
   uint64_t events_ = 0;
   double total_weight_ = 0;
   size_t num_pairs_ = 0;

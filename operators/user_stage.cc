@@ -11,6 +11,7 @@
 #include "core/byte_codec.h"
 #include "core/metrics.h"
 #include "core/records.h"
+#include "operators/training_example.h"
 #include "state/encoding.h"
 #include "streams/click_event.h"
 #include "streams/dead_letter_queue.h"
@@ -105,22 +106,10 @@ class UserStageProcessor : public Processor {
     for (const auto& entry : w.entries()) aggregator_.NoteId(entry.item_key, entry.item_id);
     aggregator_.AddEvent(e.item_key, e.item_id, weight, e.ts_ms);
     if (options_.emit_training_examples) {
-      TrainingExample ex;
-      ex.user_key = e.user_key;
-      ex.user_id = e.user_id;
-      ex.item_key = e.item_key;
-      ex.item_id = e.item_id;
-      ex.event = e.event;
-      ex.weight = static_cast<float>(weight);
-      ex.ts_ms = e.ts_ms;
-      for (const auto& entry : w.entries()) {
-        ex.history_keys.push_back(entry.item_key);
-        ex.history_ts_ms.push_back(entry.ts_ms);
-      }
       OutputRecord out;
       out.topic = options_.topics.training_examples;
       out.key = e.user_id;
-      out.value = EncodeTrainingExample(ex);
+      out.value = EncodeTrainingExample(MakeTrainingExample(e, w, weight));
       out.timestamp_ms = e.ts_ms;
       context_->Forward(std::move(out));
     }

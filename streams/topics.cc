@@ -19,6 +19,7 @@ Result<TopicNames> TopicNames::FromConfig(const Config& config) {
       {"topics.item_neighbors", &names.item_neighbors},
       {"topics.item_stats", &names.item_stats},
       {"topics.models", &names.models},
+      {"topics.batch_views", &names.batch_views},
   };
   for (const Field& f : fields) {
     auto v = config.GetString(f.key, *f.value);
@@ -42,11 +43,13 @@ std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& n, int partitions) {
       {n.item_neighbors, partitions, true},
       {n.item_stats, partitions, true},
       {n.models, 1, true},
+      {n.batch_views, 1, true},
   };
 }
 
 bool IsCompactedTopic(const TopicNames& n, const std::string& name) {
-  return name == n.items || name == n.item_neighbors || name == n.item_stats || name == n.models;
+  return name == n.items || name == n.item_neighbors || name == n.item_stats || name == n.models ||
+         name == n.batch_views;
 }
 
 }  // namespace streamrec

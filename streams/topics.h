@@ -21,6 +21,7 @@ inline constexpr char kTrainingExamplesTopic[] = "streamrec.training-examples";
 inline constexpr char kItemNeighborsTopic[] = "streamrec.item-neighbors";
 inline constexpr char kItemStatsTopic[] = "streamrec.item-stats";
 inline constexpr char kModelsTopic[] = "streamrec.models";
+inline constexpr char kBatchViewsTopic[] = "streamrec.batch";
 
 // Header on `clicks.dlq` naming the RejectReason (RejectReasonName), and the header
 // carrying the human-readable detail.
@@ -39,11 +40,12 @@ struct TopicNames {
   std::string item_neighbors = kItemNeighborsTopic;
   std::string item_stats = kItemStatsTopic;
   std::string models = kModelsTopic;
+  std::string batch_views = kBatchViewsTopic;
 
   // Reads `topics.clicks`, `topics.clicks_dlq`, `topics.items`, `topics.rec_requests`,
   // `topics.recommendations`, `topics.cooc_deltas`, `topics.training_examples`,
-  // `topics.item_neighbors`, `topics.item_stats`, `topics.models`; absent keys keep the
-  // defaults above.
+  // `topics.item_neighbors`, `topics.item_stats`, `topics.models`, `topics.batch_views`;
+  // absent keys keep the defaults above.
   static Result<TopicNames> FromConfig(const Config& config);
 };
 
@@ -51,17 +53,18 @@ struct TopicNames {
 struct TopicSpec {
   std::string name;
   int partitions = 1;
-  // true for tables (items, item-neighbors, item-stats, models): cleanup.policy=compact.
+  // true for tables (items, item-neighbors, item-stats, models, batch): cleanup.policy=compact.
   bool compacted = false;
 };
 
 // Every topic of DESIGN §2 with `partitions` partitions, except the ones that must stay
-// single-partition (streamrec.models: a totally ordered announcement log).
+// single-partition (streamrec.models and streamrec.batch: totally ordered announcement
+// logs).
 // clicks and rec-requests share the partition count so they stay co-partitioned.
 std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& names, int partitions);
 
 // Whether the default topic named `name` is a compacted table (items,
-// streamrec.item-neighbors, streamrec.item-stats, streamrec.models).
+// streamrec.item-neighbors, streamrec.item-stats, streamrec.models, streamrec.batch).
 bool IsCompactedTopic(const TopicNames& names, const std::string& name);
 
 }  // namespace streamrec

@@ -8,6 +8,7 @@
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
 //   [--sync-commits on|off|both]
 //   [--brokers HOST:PORT] [--peer-totals] [--freshness-rate EVENTS_PER_S (default 2000)]
+//   [--history u.data] [--batch]
 // --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
 // broker; every run creates its own topics (Admin API, replication 1) and groups there,
 // named with a per-run suffix.
@@ -15,6 +16,12 @@
 // the totals of the item stage's state (ours_*) and of the batch recomputation of the same
 // events (batch_*): items, item weight, distinct pairs, pair weight. The clicks topic is
 // left on the broker, so that bench/kstreams/run.sh runs its Kafka Streams peer on it.
+// --history FILE: the backlog is a MovieLens u.data file (time order, as `streamrec
+// replay` publishes it) instead of synthetic events; --events is its length.
+// --batch: after each throughput run, the batch layer (issue 11) recomputes the same
+// `clicks` topic (batch::ReadTopicInput + BuildBatchView, views only, the stages'
+// options) and one line "batch run=... batch_eps=... stages_eps=..." compares it with
+// the stages; exact=yes when its pair and item counts equal the item stage's state.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -32,7 +39,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "batch/batch_input.h"
+#include "batch/batch_job.h"
 #include "core/metrics.h"
+#include "operators/batch_view_store.h"
+#include "streams/history_reader.h"
 #include "core/records.h"
 #include "operators/batch_view.h"
 #include "operators/item_stage.h"
@@ -79,6 +90,8 @@ struct Flags {
   bool sync_commits = true;
   bool sync_both = false;
   bool peer_totals = false;
+  std::string history;  // a MovieLens u.data file as the backlog
+  bool batch = false;
 };
 
 struct TempDir {
@@ -242,7 +255,20 @@ struct ThroughputResult {
   int64_t deltas_dropped = 0;
   std::string clicks_topic;
   std::string totals;  // --peer-totals: "ours_... batch_..." (key=value pairs)
+  std::string batch;   // --batch: the batch layer's line
 };
+
+// --history: the events of the file, in replay's order (loaded once).
+const std::vector<ClickEvent>& HistoryEvents(const std::string& path) {
+  static const std::vector<ClickEvent> events = [&] {
+    HistoryReaderOptions o;
+    o.format = HistoryFormat::kMovieLens;
+    auto read = ReadHistoryFile(path, o, /*skip_bad=*/false, /*sort_by_time=*/true);
+    if (!read.ok()) Die("--history", read.status());
+    return std::move(read).value();
+  }();
+  return events;
+}
 
 // "PREFIX_events=... PREFIX_items=... PREFIX_item_weight=... PREFIX_pairs=... PREFIX_pair_weight=...".
 std::string Totals(const std::string& prefix, const BatchView& v) {
@@ -280,7 +306,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
     SyntheticClickGenerator gen(so);
     const auto t0 = Clock::now();
     for (int64_t i = 0; i < f.events; ++i) {
-      ClickEvent e = gen.Next();
+      ClickEvent e = f.history.empty() ? gen.Next() : HistoryEvents(f.history)[static_cast<size_t>(i)];
       Status st = (*producer)->Produce(topics.clicks, e.user_id, EncodeClickEvent(e));
       if (!st.ok()) Die("produce", st);
       if (f.peer_totals) produced.push_back(std::move(e));
@@ -362,6 +388,38 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
     wo.max_items = static_cast<size_t>(f.window);
     const BatchView batch = ComputeBatchView(produced, wo, CoocOptions{});
     r.totals = Totals("ours", *view) + " " + Totals("batch", batch);
+  }
+  if (f.batch) {
+    // The batch layer over the same topic, with the stages' options (views only).
+    const double bcpu0 = CpuSeconds();
+    const auto b0 = Clock::now();
+    batch::TopicInputOptions to;
+    to.range.brokers = brokers;
+    to.range.properties = kProps;
+    to.range.topic = topics.clicks;
+    auto input = batch::ReadTopicInput(to);
+    if (!input.ok()) Die("batch read", input.status());
+    const double read_s = Seconds(b0, Clock::now());
+    batch::BatchJobOptions bo;
+    bo.view.window.max_items = static_cast<size_t>(f.window);
+    bo.root = dir.path + "/batch";
+    auto m = batch::BuildBatchView(*input, bo);
+    if (!m.ok()) Die("batch build", m.status());
+    const double batch_s = Seconds(b0, Clock::now());
+    const double batch_cpu = CpuSeconds() - bcpu0;
+    BatchView bview;
+    Status st = ReadItemStateDb(m->dir + "/view", 0, 1, &bview);
+    if (!st.ok()) Die("batch view", st);
+    const bool exact = view.ok() && bview.pair_counts == view->pair_counts && bview.item_counts == view->item_counts;
+    const double events = static_cast<double>(m->events);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "batch events=%lld read_s=%.2f recompute_write_s=%.2f batch_eps=%.0f batch_ev_per_cpu_s=%.0f "
+                  "stages_eps=%.0f stages_ev_per_cpu_s=%.0f batch/stages=%.2f pairs=%lld exact=%s",
+                  static_cast<long long>(m->events), read_s, batch_s - read_s, events / batch_s, events / batch_cpu,
+                  r.stages_eps, r.stages_cpu_eps, events / batch_s / r.stages_eps, static_cast<long long>(m->pairs),
+                  exact ? "yes" : "NO");
+    r.batch = buf;
   }
   return r;
 }
@@ -510,6 +568,8 @@ int main(int argc, char** argv) {
     else if (a == "--no-freshness") f.freshness = false;
     else if (a == "--brokers") f.brokers = next();
     else if (a == "--peer-totals") f.peer_totals = true;
+    else if (a == "--history") f.history = next();
+    else if (a == "--batch") f.batch = true;
     else if (a == "--sync-commits") {
       const std::string v = next();
       if (v != "on" && v != "off" && v != "both") {
@@ -522,10 +582,12 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
                    "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n"
-                   "       [--sync-commits on|off|both] [--peer-totals] [--freshness-rate EVENTS_PER_S]\n");
+                   "       [--sync-commits on|off|both] [--peer-totals] [--freshness-rate EVENTS_PER_S]\n"
+                   "       [--history u.data] [--batch]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }
+  if (!f.history.empty()) f.events = static_cast<int64_t>(HistoryEvents(f.history).size());
   if (f.throughput) {
     std::printf("| run | sync | events | bare consume ev/s | both stages ev/s | ratio | bare ev/CPU-s | stages ev/CPU-s | CPU ratio | user stage done s | WA user | WA item | state MB / 1M ev | exact | clicks dropped by broker | cooc-delta msgs dropped by broker |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -546,6 +608,7 @@ int main(int argc, char** argv) {
                     r.ratio, r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
                     r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker),
                     static_cast<long long>(r.deltas_dropped));
+        if (f.batch) std::printf("%s run=%d\n", r.batch.c_str(), run + 1);
         if (f.peer_totals) {
           std::printf("peer-input run=%d topic=%s events=%lld partitions=%d window=%d %s\n", run + 1,
                       r.clicks_topic.c_str(), static_cast<long long>(f.events), f.partitions, f.window,

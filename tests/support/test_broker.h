@@ -130,7 +130,7 @@ class TestBroker {
     TopicNames n;
     for (std::string* s : {&n.clicks, &n.clicks_dlq, &n.items, &n.rec_requests,
                            &n.recommendations, &n.cooc_deltas, &n.training_examples,
-                           &n.item_neighbors, &n.item_stats, &n.models}) {
+                           &n.item_neighbors, &n.item_stats, &n.models, &n.batch_views}) {
       *s = Topic(*s);
     }
     return n;
@@ -150,7 +150,8 @@ class TestBroker {
         {"training_examples", &n.training_examples},
         {"item_neighbors", &n.item_neighbors},
         {"item_stats", &n.item_stats},
-        {"models", &n.models}};
+        {"models", &n.models},
+        {"batch_views", &n.batch_views}};
     std::vector<std::string> flags;
     for (const auto& [key, name] : keys) {
       flags.push_back("--set");

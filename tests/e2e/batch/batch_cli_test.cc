@@ -9,12 +9,15 @@
 
 #include <gtest/gtest.h>
 
+#include "batch/batch_announcement.h"
 #include "batch/batch_manifest.h"
 #include "operators/batch_view.h"
 #include "operators/batch_view_store.h"
 #include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
+#include "training/snapshot.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_data.h"
 
@@ -95,7 +98,7 @@ TEST(BatchCli, BadInputGetsClearErrors) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("o/batch-v000001")));
   // --skip-bad writes a version of the good line.
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", dir.File("h.csv"), "--format", "csv", "--skip-bad", "--out", dir.File("o")},
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", dir.File("h.csv"), "--format", "csv", "--skip-bad", "--no-model", "--out", dir.File("o")},
                      &out, &err),
             0)
       << err;
@@ -110,7 +113,8 @@ TEST(BatchCli, MovieLensMakesACompleteVersionEachRun) {
   const std::string out_dir = dir.File("views");
   for (int run = 1; run <= 2; ++run) {
     std::string out, err;
-    ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", *ml + "/u.data", "--format", "movielens", "--out", out_dir}, &out, &err),
+    ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", *ml + "/u.data", "--format", "movielens", "--no-model", "--out", out_dir}, &out,
+                       &err),
               0)
         << err;
     EXPECT_NE(out.find("batch: version " + std::to_string(run)), std::string::npos) << out;
@@ -133,7 +137,7 @@ TEST(BatchCli, CtrlCLeavesNoVersion) {
   if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
   ScratchDir dir;
   const std::string out_dir = dir.File("views");
-  Subprocess p({kBinary, "batch", *ml + "/u.data", "--format", "movielens", "--out", out_dir}, dir.File("o"),
+  Subprocess p({kBinary, "batch", *ml + "/u.data", "--format", "movielens", "--no-model", "--out", out_dir}, dir.File("o"),
                dir.File("e"));
   // Once the version is being built (its temporary directory exists), Ctrl-C.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -148,7 +152,7 @@ TEST(BatchCli, CtrlCLeavesNoVersion) {
   // A rerun makes version 1, complete.
   std::string out, err;
   ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", *ml + "/u.data", "--format", "movielens", "--out", out_dir,
-                           "--no-progress"},
+                           "--no-progress", "--no-model"},
                      &out, &err),
             0)
       << err;
@@ -157,7 +161,7 @@ TEST(BatchCli, CtrlCLeavesNoVersion) {
 
 TEST(BatchCli, FromTheClicksTopicUpToTheEndOffsets) {
   EmbeddedBrokerOptions bo;
-  bo.topics = {{"clicks", 3}};
+  bo.topics = {{"clicks", 3}, {"streamrec.batch", 1}};
   auto broker = EmbeddedBroker::Start(bo);
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   const std::string brokers = (*broker)->bootstrap_servers();
@@ -177,9 +181,10 @@ TEST(BatchCli, FromTheClicksTopicUpToTheEndOffsets) {
   ScratchDir dir;
   const std::string out_dir = dir.File("views");
   std::string out, err;
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--no-progress"}, &out, &err), 0)
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--no-progress", "--no-model"}, &out, &err), 0)
       << err;
   EXPECT_NE(out.find("3000 events (1 left out) from clicks up to offsets"), std::string::npos) << out;
+  EXPECT_NE(out.find("announced on streamrec.batch"), std::string::npos) << out;
   EXPECT_NE(err.find("bad_json 1"), std::string::npos) << err;
   auto m = batch::LatestVersion(out_dir);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -195,7 +200,7 @@ TEST(BatchCli, FromTheClicksTopicUpToTheEndOffsets) {
 
   // A cutoff of its own: nothing of partitions 1 and 2.
   const std::string cutoff = std::to_string(m->source.partitions[0].end) + ",0,0";
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--end-offsets", cutoff}, &out,
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--end-offsets", cutoff, "--no-model"}, &out,
                      &err),
             0)
       << err;
@@ -203,11 +208,116 @@ TEST(BatchCli, FromTheClicksTopicUpToTheEndOffsets) {
   ASSERT_TRUE(m2.ok());
   EXPECT_EQ(m2->version, 2);
   EXPECT_EQ(m2->records, m->source.partitions[0].end);
+  // Each version was announced on streamrec.batch, keyed by the view's name.
+  ConsumerOptions co;
+  co.brokers = brokers;
+  auto consumer = KafkaConsumer::Create(co);
+  ASSERT_TRUE(consumer.ok());
+  ASSERT_TRUE((*consumer)->Assign({{"streamrec.batch", 0, kOffsetBeginning}}).ok());
+  std::vector<Record> announced;
+  for (int i = 0; i < 100 && announced.size() < 2; ++i) ASSERT_TRUE((*consumer)->PollBatch(10, 100, &announced).ok());
+  ASSERT_EQ(announced.size(), 2u);
+  for (int v = 1; v <= 2; ++v) {
+    const Record& r = announced[static_cast<size_t>(v - 1)];
+    EXPECT_EQ(r.key, "items");
+    auto a = batch::BatchAnnouncement::FromJson(r.value);
+    ASSERT_TRUE(a.ok()) << a.status().ToString() << r.value;
+    EXPECT_EQ(a->version, v);
+    EXPECT_EQ(a->path, std::filesystem::canonical(out_dir + "/" + batch::VersionDirName(v)).string());
+    ASSERT_EQ(a->cutoff.size(), 3u);
+    EXPECT_EQ(a->cutoff[0].end, m->source.partitions[0].end);
+  }
+  EXPECT_EQ(batch::BatchAnnouncement::FromJson(announced[1].value)->cutoff[1].end, 0);
+  // --no-announce: a version, no message.
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--no-announce", "--no-model"}, &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("not announced (--no-announce)"), std::string::npos) << out;
+  (*consumer)->PollBatch(10, 1000, &announced);
+  EXPECT_EQ(announced.size(), 2u);
+
   // Past the end offset: refused, naming the partition.
-  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--end-offsets", "0,0,999999"},
+  ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", "--brokers", brokers, "--out", out_dir, "--end-offsets", "0,0,999999", "--no-model"},
                      &out, &err),
             1);
   EXPECT_NE(err.find("clicks/2"), std::string::npos) << err;
+}
+
+// The synthetic stream as a JSON-lines history file.
+std::string SyntheticHistory(const ScratchDir& dir, int n) {
+  SyntheticClickGenerator gen(SyntheticOptions{});
+  std::string text;
+  for (int i = 0; i < n; ++i) text += EncodeClickEvent(gen.Next()) + "\n";
+  const std::string path = dir.File("history.jsonl");
+  WriteFile(path, text);
+  return path;
+}
+
+const std::vector<std::string> kSmallModel = {"--set", "trainer.device=cpu", "--set", "trainer.batch_size=256",
+                                              "--set", "trainer.user_capacity=4096",
+                                              "--set", "trainer.item_capacity=4096"};
+
+std::vector<std::string> WithSmallModel(std::vector<std::string> args) {
+  std::vector<std::string> argv = {kBinary};
+  argv.insert(argv.end(), kSmallModel.begin(), kSmallModel.end());
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+TEST(BatchCli, TrainsTheModelIntoTheVersion) {
+  ScratchDir dir;
+  const std::string history = SyntheticHistory(dir, 3000);
+  const std::string out_dir = dir.File("views");
+  std::string out, err;
+  ASSERT_EQ(RunToEnd(dir, WithSmallModel({"batch", history, "--format", "jsonl", "--epochs", "2", "--out", out_dir}),
+                     &out, &err, "", 240),
+            0)
+      << out << err;
+  EXPECT_NE(out.find("model: 2 epochs"), std::string::npos) << out;
+  auto m = batch::LatestVersion(out_dir);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->has_model);
+  EXPECT_EQ(m->model.epochs, 2);
+  EXPECT_EQ(m->model.examples, 6000);
+  EXPECT_GT(m->model.steps, 0);
+  EXPECT_GT(m->model.num_items, 0);
+  EXPECT_TRUE(batch::VerifyVersion(*m).ok());
+  EXPECT_FALSE(std::filesystem::exists(m->dir + "/training-input.bin"));
+  EXPECT_FALSE(std::filesystem::exists(m->dir + "/model.summary.json"));
+  // The snapshot is what serving loads.
+  auto snapshot = training::ModelSnapshot::Load(m->dir + "/model");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  // The global --set flags reached streamrec-model.
+  EXPECT_EQ((*snapshot)->manifest().model.item_capacity, 4096);
+  EXPECT_EQ((*snapshot)->manifest().examples, 6000);
+}
+
+TEST(BatchCli, CtrlCWhileTheModelTrainsLeavesNoVersion) {
+  ScratchDir dir;
+  const std::string history = SyntheticHistory(dir, 3000);
+  const std::string out_dir = dir.File("views");
+  Subprocess p(WithSmallModel({"batch", history, "--format", "jsonl", "--epochs", "1000", "--out", out_dir}),
+               dir.File("o"), dir.File("e"));
+  // The view is written and the model is training (its input is there): Ctrl-C to the
+  // batch process only, which passes it on to streamrec-model.
+  auto training = [&] {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(out_dir, ec)) {
+      if (std::filesystem::exists(e.path() / "view") && std::filesystem::exists(e.path() / "training-input.bin")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!training() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(training()) << p.err();
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // streamrec-model has started
+  p.Signal(SIGINT);
+  EXPECT_EQ(p.Wait(std::chrono::seconds(60)), 130) << p.err();
+  EXPECT_NE(p.err().find("stopped; no version written"), std::string::npos) << p.err();
+  EXPECT_EQ(Entries(out_dir), std::vector<std::string>{}) << "nothing left behind";
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
 #include "batch/batch_job.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
+#include "batch/training_input.h"
 #include "core/file_system.h"
 #include "operators/batch_view_store.h"
 
@@ -81,6 +84,63 @@ TEST_F(BatchJobTest, AStopLeavesNoVersionAndNoTemporaryDirectory) {
   m = BuildBatchView(input_, options_, [&] { return ++calls > 3; });
   EXPECT_EQ(m.status().code(), Status::Code::kUnavailable);
   EXPECT_EQ(file_system::ListDirectory(root_).value(), std::vector<std::string>{});
+}
+
+TEST_F(BatchJobTest, TrainsTheModelOnTheUserStagesExamplesBeforeTheCommit) {
+  std::string seen_input;
+  ModelTrainerFn train = [&](const std::string& training_input,
+                             const std::string& model_dir) -> Result<BatchModelSummary> {
+    seen_input = training_input;
+    auto in = ReadTrainingInput(training_input);
+    if (!in.ok()) return in.status();
+    EXPECT_EQ(in->examples.size(), 5000u);
+    EXPECT_EQ(in->item_stats.size(), 101u);
+    // Event 37 * 25 + 3 is user 3's 26th: its window holds the 20 items before it, the
+    // newest last (the user stage's example).
+    const TrainingExample& ex = in->examples[37 * 25 + 3];
+    EXPECT_EQ(ex.user_key, 3u);
+    EXPECT_EQ(ex.item_key, static_cast<uint64_t>(((37 * 25 + 3) * 7) % 101));
+    EXPECT_EQ(ex.history_keys.size(), 20u);
+    EXPECT_EQ(ex.history_keys.back(), static_cast<uint64_t>(((37 * 24 + 3) * 7) % 101));
+    EXPECT_EQ(ex.history_ts_ms.back(), 1000 * (37 * 24 + 3));
+    EXPECT_TRUE(in->examples[3].history_keys.empty());
+    for (const ItemStats& s : in->item_stats) {
+      EXPECT_GT(s.sampling_prob, 0.0) << s.item_id;
+      EXPECT_FALSE(s.item_id.empty());
+    }
+    if (!file_system::CreateDirectories(model_dir).ok()) return Status::IoError("mkdir");
+    std::ofstream(model_dir + "/params.bin") << "weights";
+    BatchModelSummary s;
+    s.epochs = 2;
+    s.examples = 10000;
+    s.steps = 10;
+    s.final_loss = 1.25;
+    return s;
+  };
+  auto m = BuildBatchView(input_, options_, {}, {}, train);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_FALSE(seen_input.empty());
+  EXPECT_FALSE(file_system::Exists(m->dir + "/" + kTrainingInputFileName));
+  ASSERT_TRUE(m->has_model);
+  EXPECT_EQ(m->model.dir, "model");
+  EXPECT_EQ(m->model.steps, 10);
+  EXPECT_EQ(m->model.final_loss, 1.25);
+  auto read = ReadManifest(m->dir);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_TRUE(read->has_model);
+  EXPECT_EQ(read->model.examples, 10000);
+  bool listed = false;
+  for (const ManifestFile& f : read->files) listed = listed || f.path == "model/params.bin";
+  EXPECT_TRUE(listed) << "the model's files are checksummed with the view's";
+  EXPECT_TRUE(VerifyVersion(*read).ok());
+
+  // A model that fails leaves no version.
+  auto failed = BuildBatchView(input_, options_, {}, {}, [](const std::string&, const std::string&) {
+    return Result<BatchModelSummary>(Status::Internal("no luck"));
+  });
+  EXPECT_EQ(failed.status().code(), Status::Code::kInternal);
+  EXPECT_EQ(ListVersions(root_), std::vector<int64_t>{1});
+  EXPECT_EQ(file_system::ListDirectory(root_).value(), std::vector<std::string>{"batch-v000001"});
 }
 
 TEST_F(BatchJobTest, OptionsComeFromTheStagesConfigKeys) {

@@ -50,6 +50,14 @@ BatchManifest TopicManifest() {
   m.estimator_hashes = 2;
   m.estimator_alpha = 0.01;
   m.files = {{"view/000012.sst", 1234, "00112233445566ff"}};
+  m.has_model = true;
+  m.model.epochs = 5;
+  m.model.examples = 1050;
+  m.model.steps = 9;
+  m.model.final_loss = 3.5;
+  m.model.num_items = 40;
+  m.model.num_users = 12;
+  m.model.train_seconds = 2.5;
   return m;
 }
 
@@ -61,8 +69,15 @@ TEST_F(BatchManifestTest, JsonRoundTrip) {
   EXPECT_EQ(back->source.partitions[1].start, 7);
   EXPECT_EQ(back->source.partitions[1].end, 97);
   EXPECT_EQ(back->files[0].bytes, 1234u);
+  EXPECT_TRUE(back->has_model);
+  EXPECT_EQ(back->model.num_users, 12);
+  auto summary = ModelSummaryFromJson(ModelSummaryToJson(m.model));
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  EXPECT_EQ(summary->steps, 9);
+  EXPECT_FALSE(ModelSummaryFromJson(R"({"dir":"../x"})").ok());
 
   BatchManifest f = m;
+  f.has_model = false;
   f.source = BatchSource{};
   f.source.path = "/data/u.data";
   f.source.format = "movielens";
@@ -71,6 +86,8 @@ TEST_F(BatchManifestTest, JsonRoundTrip) {
   ASSERT_TRUE(file_back.ok()) << file_back.status().ToString();
   EXPECT_EQ(file_back->source.kind, BatchSource::Kind::kFile);
   EXPECT_EQ(file_back->source.lines, 100000);
+  EXPECT_FALSE(file_back->has_model);
+  EXPECT_NE(f.ToJson().find("\"model\":null"), std::string::npos);
 }
 
 TEST_F(BatchManifestTest, RejectsBadManifests) {

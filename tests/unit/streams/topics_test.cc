@@ -24,19 +24,21 @@ TEST(Topics, DefaultsAreTheDesignNames) {
   EXPECT_EQ(n.item_neighbors, "streamrec.item-neighbors");
   EXPECT_EQ(n.item_stats, "streamrec.item-stats");
   EXPECT_EQ(n.models, "streamrec.models");
+  EXPECT_EQ(n.batch_views, "streamrec.batch");
 }
 
 TEST(Topics, SpecsCompactTheTablesOnly) {
   TopicNames n;
   auto specs = DefaultTopicSpecs(n, 6);
-  ASSERT_EQ(specs.size(), 10u);
+  ASSERT_EQ(specs.size(), 11u);
   int compacted = 0;
   for (const auto& s : specs) {
     EXPECT_EQ(s.compacted, IsCompactedTopic(n, s.name)) << s.name;
     compacted += s.compacted;
-    EXPECT_EQ(s.partitions, s.name == "streamrec.models" ? 1 : 6) << s.name;
+    EXPECT_EQ(s.partitions, s.name == "streamrec.models" || s.name == "streamrec.batch" ? 1 : 6) << s.name;
   }
-  EXPECT_EQ(compacted, 4);
+  EXPECT_EQ(compacted, 5);
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.batch"));
   EXPECT_TRUE(IsCompactedTopic(n, "items"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-neighbors"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-stats"));
