@@ -1,6 +1,10 @@
 #include "stages/batch_model.h"
 
 #include <chrono>
+#include <unordered_map>
+#include <vector>
+
+#include "training/offline_examples.h"
 
 namespace streamrec::stages {
 
@@ -20,21 +24,21 @@ Result<BatchModelResult> TrainBatchModel(const batch::TrainingInput& input, cons
   to.replay_steps = 0;
   auto trainer = training::Trainer::Create(to);
   if (!trainer.ok()) return trainer.status();
-  for (const ItemStats& s : input.item_stats) (*trainer)->UpdateItemStats(s);
-  const int64_t total = static_cast<int64_t>(input.examples.size()) * options.epochs;
-  int64_t done = 0;
-  for (int epoch = 0; epoch < options.epochs; ++epoch) {
-    for (const TrainingExample& ex : input.examples) {
-      STREAMREC_RETURN_IF_ERROR((*trainer)->AddExample(ex));
-      if ((++done & 1023) == 0) {
-        if (stop && stop()) return Status::Unavailable("stopped");
-        if (progress) progress(done, total);
-      }
-    }
+  // The offline evaluation's training (training::TrainEpochs), each example with its
+  // item's p̂ from the batch estimator.
+  std::unordered_map<uint64_t, double> p_hat;
+  for (const ItemStats& s : input.item_stats) p_hat[s.item_key] = s.sampling_prob;
+  std::vector<training::OfflineExample> examples;
+  examples.reserve(input.examples.size());
+  for (const TrainingExample& ex : input.examples) {
+    auto p = p_hat.find(ex.item_key);
+    examples.push_back({ex, p == p_hat.end() ? 0.0 : p->second});
   }
-  STREAMREC_RETURN_IF_ERROR((*trainer)->Flush());
-  if (progress) progress(done, total);
-  if (stop && stop()) return Status::Unavailable("stopped");
+  STREAMREC_RETURN_IF_ERROR(training::TrainEpochs(trainer->get(), examples, options.epochs, nullptr,
+                                                  [&](int64_t done, int64_t total) {
+                                                    if (progress) progress(done, total);
+                                                    return !(stop && stop());
+                                                  }));
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();

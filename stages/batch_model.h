@@ -31,8 +31,9 @@ struct BatchModelResult {
   int64_t num_users = 0;
 };
 
-// Trains on `input` (every item's p̂ from its item stats before the first step) and
-// writes the snapshot into `out_dir` (training/snapshot.h layout; created). `stop` is
+// Trains on `input` with training::TrainEpochs (as `streamrec eval` trains: each example
+// with its item's p̂, here the batch estimator's from the input's item stats) and writes
+// the snapshot into `out_dir` (training/snapshot.h layout; created). `stop` is
 // polled between examples: true ends the training with Unavailable("stopped") and
 // nothing written. `progress` gets (examples done, examples in all epochs).
 Result<BatchModelResult> TrainBatchModel(const batch::TrainingInput& input, const BatchModelOptions& options,

@@ -32,11 +32,16 @@ uint64_t GetLe(const unsigned char* p, int bytes) {
 }  // namespace
 
 Status TrainEpochs(Trainer* trainer, const std::vector<OfflineExample>& examples, int epochs,
-                   std::FILE* curve) {
+                   std::FILE* curve, const std::function<bool(int64_t done, int64_t total)>& keep_going) {
   if (trainer == nullptr) return Status::InvalidArgument("TrainEpochs: no trainer");
   if (curve != nullptr) std::fprintf(curve, "step,epoch,examples,loss\n");
+  const int64_t total = static_cast<int64_t>(examples.size()) * epochs;
+  int64_t done = 0;
   for (int epoch = 0; epoch < epochs; ++epoch) {
     for (const OfflineExample& e : examples) {
+      if (keep_going && (done++ & 1023) == 0 && !keep_going(done - 1, total)) {
+        return Status::Unavailable("stopped");
+      }
       ItemStats stats;
       stats.item_key = e.example.item_key;
       stats.item_id = e.example.item_id;
@@ -51,6 +56,7 @@ Status TrainEpochs(Trainer* trainer, const std::vector<OfflineExample>& examples
       }
     }
   }
+  if (keep_going && !keep_going(total, total)) return Status::Unavailable("stopped");
   return trainer->Flush();
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,8 +26,12 @@ struct OfflineExample {
 // `epochs` passes over `examples` in order: for each, the item's p̂ is handed to the trainer,
 // then the example is added (a step runs every batch_size examples); Flush() at the end.
 // `curve`, when not null, gets a "step,epoch,examples,loss" CSV row for each step taken.
+// `keep_going`, when set, is asked every 1024 examples with (examples done, examples in
+// all epochs): false ends the training with Unavailable("stopped") (the batch model's
+// Ctrl-C and progress).
 Status TrainEpochs(Trainer* trainer, const std::vector<OfflineExample>& examples, int epochs,
-                   std::FILE* curve = nullptr);
+                   std::FILE* curve = nullptr,
+                   const std::function<bool(int64_t done, int64_t total)>& keep_going = {});
 
 // An examples file: the line "streamrec-examples 1\n", then per example a little-endian
 // u32 byte length, that many bytes of EncodeTrainingExample, and p̂ as a little-endian

@@ -143,6 +143,25 @@ TEST_F(OfflineExamplesTest, TrainingFromTheFileEqualsTrainingFromMemory) {
   EXPECT_EQ(checksums[0], checksums[1]);
 }
 
+TEST_F(OfflineExamplesTest, KeepGoingReportsProgressAndStops) {
+  const auto examples = Stream(1500);
+  auto trainer = Trainer::Create(TinyOptions(dir_ + "/store"));
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  ASSERT_TRUE(TrainEpochs(trainer->get(), examples, 2, nullptr, [&](int64_t done, int64_t total) {
+                seen.emplace_back(done, total);
+                return true;
+              }).ok());
+  // Every 1024 examples, then at the end.
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, int64_t>>{{0, 3000}, {1024, 3000}, {2048, 3000}, {3000, 3000}}));
+  EXPECT_EQ((*trainer)->examples(), 3000);
+  auto stopped = Trainer::Create(TinyOptions(dir_ + "/store2"));
+  ASSERT_TRUE(stopped.ok());
+  const Status st = TrainEpochs(stopped->get(), examples, 2, nullptr, [](int64_t done, int64_t) { return done < 1024; });
+  EXPECT_EQ(st.code(), Status::Code::kUnavailable);
+  EXPECT_EQ((*stopped)->examples(), 1024);
+}
+
 TEST(OfflineExamples, TrainEpochsNeedsATrainer) {
   EXPECT_FALSE(TrainEpochs(nullptr, {}, 1).ok());
 }
