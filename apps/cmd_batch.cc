@@ -83,6 +83,11 @@ std::string Describe(const batch::BatchSource& s) {
 int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
   auto options = batch::BatchJobOptions::FromConfig(ctx.config);
   if (!options.ok()) return Fail("config: " + options.status().message(), 2);
+  if (!flags.no_model) {
+    if (Status st = CheckModelBinary(); !st.ok()) {
+      return Fail("the model needs " + st.message() + " (--no-model writes the views only)", kModelBinaryMissing);
+    }
+  }
   options->root = flags.out;
   InstallStopSignalHandlers();
   const auto stop = [] { return StopRequested(); };

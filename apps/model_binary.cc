@@ -41,13 +41,20 @@ int ExecModelBinary(char** argv, const std::string& command) {
   return kModelBinaryMissing;
 }
 
-Result<int> RunModelBinary(const std::vector<std::string>& args, const std::function<bool()>& stop) {
+Status CheckModelBinary() {
   auto path = ModelBinaryPath();
   if (!path.ok()) return path.status();
   if (::access(path->c_str(), X_OK) != 0) {
     return Status::NotFound(std::string(STREAMREC_MODEL_BINARY_NAME) + " (LibTorch) is not installed beside streamrec: " +
                             *path + ": " + std::strerror(errno));
   }
+  return Status::Ok();
+}
+
+Result<int> RunModelBinary(const std::vector<std::string>& args, const std::function<bool()>& stop) {
+  STREAMREC_RETURN_IF_ERROR(CheckModelBinary());
+  auto path = ModelBinaryPath();
+  if (!path.ok()) return path.status();
   // Built before fork(): the child of a multi-threaded parent may not allocate.
   std::vector<std::string> all = {*path};
   all.insert(all.end(), args.begin(), args.end());

@@ -35,6 +35,10 @@ int ExecModelBinary(char** argv, const std::string& command);
 // an error when it could not be started.
 Result<int> RunModelBinary(const std::vector<std::string>& args, const std::function<bool()>& stop);
 
+// Ok when streamrec-model is installed beside this executable (and executable);
+// otherwise NotFound naming the path (so a command can refuse before its work).
+Status CheckModelBinary();
+
 // The global options of `argv` (main's), i.e. every argument before the subcommand
 // `command`, for handing the same configuration to a child.
 std::vector<std::string> GlobalArguments(char** argv, const std::string& command);

@@ -20,6 +20,7 @@ namespace {
 using testing::RunToEnd;
 using testing::ScratchDir;
 using testing::Subprocess;
+using testing::WriteFile;
 
 const std::string kBinary = STREAMREC_BINARY;
 const std::string kModelBinary =
@@ -130,6 +131,18 @@ TEST(CliModelBinary, WithoutStreamrecModelOnlyModelCommandsFailAndSayWhy) {
               std::string::npos)
         << err;
   }
+
+  // `batch` is torch-free but trains its model with streamrec-model: without it, it
+  // refuses before any work unless told --no-model.
+  WriteFile(dir.File("h.csv"), "user_id,item_id,event,ts\nu1,i1,click,1732270000123\nu1,i2,click,1732270000124\n");
+  EXPECT_EQ(RunToEnd(dir, {alone, "batch", dir.File("h.csv"), "--format", "csv", "--out", dir.File("v")}, &out, &err),
+            127);
+  EXPECT_NE(err.find("--no-model writes the views only"), std::string::npos) << err;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("v")));
+  EXPECT_EQ(RunToEnd(dir, {alone, "batch", dir.File("h.csv"), "--format", "csv", "--out", dir.File("v"), "--no-model"},
+                     &out, &err),
+            0)
+      << err;
 
   const std::string link = dir.File("link-to-streamrec");
   std::filesystem::create_symlink(kBinary, link);
