@@ -1,13 +1,23 @@
 #include "serving/embedding_index.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <mutex>
 #include <queue>
 #include <thread>
 #include <unordered_set>
 
+#ifdef __linux__
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 #include <hnswlib/hnswlib.h>
+#include <spdlog/spdlog.h>
 
 #include "core/id_hash.h"
 
@@ -85,6 +95,7 @@ class ExactIndex : public EmbeddingIndex {
     std::reverse(out.begin(), out.end());
     return out;
   }
+  const char* active_kind() const override { return "exact"; }
 
  private:
   std::shared_ptr<const ItemEmbeddings> e_;
@@ -92,7 +103,10 @@ class ExactIndex : public EmbeddingIndex {
 
 class HnswIndex : public EmbeddingIndex {
  public:
-  HnswIndex(std::shared_ptr<const ItemEmbeddings> e, const EmbeddingIndexOptions& options)
+  // `cancel` (may be null): when it turns true the build stops early, leaving an
+  // incomplete graph that the caller discards.
+  HnswIndex(std::shared_ptr<const ItemEmbeddings> e, const EmbeddingIndexOptions& options,
+            const std::atomic<bool>* cancel = nullptr)
       : e_(std::move(e)), space_(static_cast<size_t>(e_->dim())) {
     graph_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(
         &space_, std::max<size_t>(1, e_->size()), static_cast<size_t>(options.hnsw_m),
@@ -109,7 +123,10 @@ class HnswIndex : public EmbeddingIndex {
     for (size_t t = 0; t < threads; ++t) {
       workers.emplace_back([&, t] {
         try {
-          for (size_t r = 1 + t; r < n; r += threads) graph_->addPoint(e_->row(r), r);
+          for (size_t r = 1 + t; r < n; r += threads) {
+            if (cancel != nullptr && cancel->load(std::memory_order_relaxed)) break;
+            graph_->addPoint(e_->row(r), r);
+          }
         } catch (...) {
           std::lock_guard<std::mutex> lock(error_mu);
           error = std::current_exception();
@@ -135,11 +152,81 @@ class HnswIndex : public EmbeddingIndex {
     std::sort(out.begin(), out.end(), Better);
     return out;
   }
+  const char* active_kind() const override { return "hnsw"; }
 
  private:
   std::shared_ptr<const ItemEmbeddings> e_;
   hnswlib::InnerProductSpace space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph_;
+};
+
+// The exact scan at once, the HNSW graph from when a background thread has built it.
+// Search() reads one atomic pointer; the graph, once published, is never replaced.
+class BackgroundHnswIndex : public EmbeddingIndex {
+ public:
+  BackgroundHnswIndex(std::shared_ptr<const ItemEmbeddings> e, const EmbeddingIndexOptions& options)
+      : exact_(e) {
+    builder_ = std::thread([this, e = std::move(e), options] { Build(e, options); });
+  }
+  ~BackgroundHnswIndex() override {
+    cancel_.store(true, std::memory_order_relaxed);
+    builder_.join();
+  }
+
+  std::vector<Hit> Search(const float* query, size_t k) const override {
+    const EmbeddingIndex* hnsw = published_.load(std::memory_order_acquire);
+    return hnsw != nullptr ? hnsw->Search(query, k) : exact_.Search(query, k);
+  }
+  const char* active_kind() const override {
+    return published_.load(std::memory_order_acquire) != nullptr ? "hnsw" : "exact";
+  }
+  Status WaitUntilBuilt() const override {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_cv_.wait(lock, [this] { return done_; });
+    return status_;
+  }
+
+ private:
+  void Build(const std::shared_ptr<const ItemEmbeddings>& e, const EmbeddingIndexOptions& options) {
+#ifdef __linux__
+    // Per-thread nice (Linux): the graph's worker threads, created below, inherit it.
+    if (options.hnsw_background_nice != 0) {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)),
+                  options.hnsw_background_nice);
+    }
+#endif
+    const auto start = std::chrono::steady_clock::now();
+    Status status;
+    try {
+      auto graph = std::make_unique<HnswIndex>(e, options, &cancel_);
+      if (cancel_.load(std::memory_order_relaxed)) {
+        status = Status::Unavailable("HNSW build stopped: the index was released");
+      } else {
+        hnsw_ = std::move(graph);
+        published_.store(hnsw_.get(), std::memory_order_release);
+        spdlog::info("[serving] HNSW graph over {} items built in the background in {:.1f} s",
+                     e->size(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      }
+    } catch (const std::exception& ex) {
+      status = Status::Internal(std::string("building HNSW index: ") + ex.what());
+      spdlog::warn("[serving] {}; the exact scan keeps answering", status.ToString());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    status_ = status;
+    done_ = true;
+    done_cv_.notify_all();
+  }
+
+  ExactIndex exact_;
+  std::unique_ptr<HnswIndex> hnsw_;  // written by builder_ before publishing
+  std::atomic<const EmbeddingIndex*> published_{nullptr};
+  std::atomic<bool> cancel_{false};
+  mutable std::mutex mu_;
+  mutable std::condition_variable done_cv_;
+  bool done_ = false;
+  Status status_;
+  std::thread builder_;  // started in the constructor body, once every member exists
 };
 
 }  // namespace
@@ -156,6 +243,10 @@ Result<std::unique_ptr<EmbeddingIndex>> NewEmbeddingIndex(
   }
   if (options.hnsw_m < 2 || options.hnsw_ef_construction < 1 || options.hnsw_ef_search < 1) {
     return Status::InvalidArgument("bad HNSW parameters");
+  }
+  if (options.hnsw_background_build) {
+    return std::unique_ptr<EmbeddingIndex>(
+        new BackgroundHnswIndex(std::move(embeddings), options));
   }
   try {
     return std::unique_ptr<EmbeddingIndex>(new HnswIndex(std::move(embeddings), options));

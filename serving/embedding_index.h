@@ -75,8 +75,17 @@ struct EmbeddingIndexOptions {
   // part of the swap). kAuto: exact below `auto_hnsw_min_items`, HNSW from there on.
   Kind kind = Kind::kAuto;
   size_t auto_hnsw_min_items = 20000;
-  // Threads adding points to the HNSW graph at load time.
+  // Threads adding points to the HNSW graph.
   int hnsw_build_threads = 2;
+  // Build the HNSW graph after the swap instead of before it: the index answers with the
+  // exact scan at once and switches to the graph when it is complete (a 100k-item graph
+  // takes tens of seconds on 2 cores, the exact scan a few milliseconds per query), so a
+  // new version starts serving as soon as it is validated. false: the graph is built in
+  // NewEmbeddingIndex (the swap waits for it).
+  bool hnsw_background_build = true;
+  // Nice increment of the background build's threads (Linux; 0 = same priority as the
+  // serving threads), so the build takes the CPU that requests leave idle.
+  int hnsw_background_nice = 10;
   // HNSW graph degree, construction and search beam widths (hnswlib's M,
   // ef_construction, ef).
   int hnsw_m = 16;
@@ -85,7 +94,8 @@ struct EmbeddingIndexOptions {
 };
 
 // Nearest items by inner product over an ItemEmbeddings. Search() is thread-safe
-// (built once at load time, then read-only).
+// (built once, then read-only; a background HNSW build is published atomically, and the
+// index's destructor stops and joins it).
 class EmbeddingIndex {
  public:
   struct Hit {
@@ -96,6 +106,12 @@ class EmbeddingIndex {
   // Up to k rows with the largest inner product with `query` (dim floats), best first;
   // ties by row.
   virtual std::vector<Hit> Search(const float* query, size_t k) const = 0;
+  // The search answering now: "exact" or "hnsw" (a background build answers "exact"
+  // until its graph is complete).
+  virtual const char* active_kind() const = 0;
+  // Blocks until a background build has finished and returns its outcome (on an error
+  // the exact scan keeps answering). Ok at once when nothing is being built.
+  virtual Status WaitUntilBuilt() const { return Status::Ok(); }
 };
 
 Result<std::unique_ptr<EmbeddingIndex>> NewEmbeddingIndex(

@@ -167,6 +167,8 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(
       ReadCount(c, "serving.hnsw.ef_construction", &o.loader.index.hnsw_ef_construction));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.hnsw.ef", &o.loader.index.hnsw_ef_search));
+  STREAMREC_RETURN_IF_ERROR(
+      ReadBool(c, "serving.hnsw.background", &o.loader.index.hnsw_background_build));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.sanity.min_events", &o.loader.sanity.min_events));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.sanity.max_events", &o.loader.sanity.max_events));
   STREAMREC_RETURN_IF_ERROR(

@@ -48,7 +48,9 @@ namespace streamrec::serving {
 //                                 rules (operators/user_window.h): one history
 //   serving.ann                   "auto" | "exact" | "hnsw" ("auto": exact below
 //                                 serving.hnsw.auto_min_items = 20000 items, else HNSW);
-//                                 serving.hnsw.m, .ef_construction, .ef, .build_threads
+//                                 serving.hnsw.m, .ef_construction, .ef, .build_threads;
+//                                 serving.hnsw.background (true: a new version serves with
+//                                 the exact scan until its graph is built after the swap)
 //   serving.sanity.min_events, serving.sanity.min_accuracy  (200, 0.55) a new model version
 //                                 is swapped in only when its pairwise accuracy on the
 //                                 recent events (a random model: 0.5) reaches min_accuracy

@@ -41,6 +41,8 @@ class TwoTowerModel {
 
   int64_t version() const { return version_; }
   const ItemEmbeddings& items() const { return *items_; }
+  // The same, shared (to build another index over them: benchmarks, tools).
+  const std::shared_ptr<const ItemEmbeddings>& shared_items() const { return items_; }
   const EmbeddingIndex& index() const { return *index_; }
   const UserEncoder& user_encoder() const { return *user_encoder_; }
 

@@ -1,7 +1,11 @@
 // Serving benchmarks.
 //   serving_bench snapshot --items N --store DIR     train a small model over N items and
 //                                                    write two snapshot versions
-//   serving_bench swap --store DIR [--ann hnsw]      swap time and memory of v1 → v2
+//   serving_bench swap --store DIR [--ann hnsw]      swap time and memory of v1 → v2, and
+//                                                    when its HNSW graph is ready
+//   serving_bench index --store DIR [--configs M:efC:ef,...] [--k 120] [--queries 500]
+//                                                    HNSW build time, recall@k against the
+//                                                    exact scan, µs per search
 //   serving_bench serve --items N --store DIR        HTTP API on 127.0.0.1:PORT (printed)
 //                                                    until stdin closes (for wrk)
 //   serving_bench load --port P --rate R --seconds S open-loop GETs at R req/s: latency
@@ -122,6 +126,15 @@ TwoTowerLoaderOptions LoaderOptions(const std::map<std::string, std::string>& f)
   const std::string ann = Get(f, "--ann", "auto");
   if (ann == "hnsw") o.index.kind = EmbeddingIndexOptions::Kind::kHnsw;
   if (ann == "exact") o.index.kind = EmbeddingIndexOptions::Kind::kExact;
+  // HNSW parameters (defaults: EmbeddingIndexOptions's).
+  o.index.hnsw_m = std::stoi(Get(f, "--m", std::to_string(o.index.hnsw_m)));
+  o.index.hnsw_ef_construction =
+      std::stoi(Get(f, "--efc", std::to_string(o.index.hnsw_ef_construction)));
+  o.index.hnsw_ef_search = std::stoi(Get(f, "--ef", std::to_string(o.index.hnsw_ef_search)));
+  o.index.hnsw_build_threads =
+      std::stoi(Get(f, "--build-threads", std::to_string(o.index.hnsw_build_threads)));
+  o.index.hnsw_background_build =
+      Get(f, "--background", o.index.hnsw_background_build ? "1" : "0") == "1";
   return o;
 }
 
@@ -147,11 +160,120 @@ int Swap(const std::map<std::string, std::string>& f) {
       std::cerr << st.ToString() << "\n";
       return 1;
     }
-    std::printf("swap to v%lld (%s, %zu items): %.3f s; RSS %.1f MiB (before any model %.1f), "
-                "peak %.1f MiB\n",
+    auto handle = manager.GetServableHandle();
+    const EmbeddingIndex& index = (*handle)->index();
+    std::printf("swap to v%lld (%s, %zu items): %.3f s, answering with %s; RSS %.1f MiB (before "
+                "any model %.1f), peak %.1f MiB\n",
                 static_cast<long long>(v), Get(f, "--ann", "auto").c_str(),
-                (*manager.GetServableHandle())->items().size(), s, ProcStatusMiB("VmRSS"), rss0,
+                (*handle)->items().size(), s, index.active_kind(), ProcStatusMiB("VmRSS"), rss0,
                 ProcStatusMiB("VmHWM"));
+    // A background HNSW build (serving.hnsw.background) finishes after the swap.
+    Status built = index.WaitUntilBuilt();
+    std::printf("  v%lld index ready (%s%s) %.3f s after the swap started; peak %.1f MiB\n",
+                static_cast<long long>(v), index.active_kind(),
+                built.ok() ? "" : (", " + built.ToString()).c_str(),
+                std::chrono::duration<double>(Clock::now() - start).count(),
+                ProcStatusMiB("VmHWM"));
+  }
+  return 0;
+}
+
+// CPU time of the process (all threads), µs.
+double ProcessCpuUs();
+
+// The ANN index against the exact scan, on a real snapshot: queries are the user tower's
+// outputs for --queries users with random 20-item windows (as `serve` fills them); per
+// HNSW configuration (--configs M:efC:ef,... built in the foreground on --build-threads),
+// the build's wall and CPU seconds, recall@k (the share of the exact top k that the
+// index returns, averaged over queries) and µs per search (one thread); the exact scan's
+// µs per search as the reference. k defaults to 120: the recommender asks for
+// two_tower_candidates (100) + the user's seen items (~20 here).
+int IndexBench(const std::map<std::string, std::string>& f) {
+  const std::string store = Get(f, "--store", "/tmp/serving-bench-store");
+  const size_t k = std::stoul(Get(f, "--k", "120"));
+  const int queries = std::stoi(Get(f, "--queries", "500"));
+  const auto versions = training::ListSnapshotVersions(store);
+  if (versions.empty()) {
+    std::cerr << "no snapshot in " << store << "\n";
+    return 1;
+  }
+  TwoTowerLoaderOptions lo = LoaderOptions(f);
+  lo.index.kind = EmbeddingIndexOptions::Kind::kExact;
+  auto model = TwoTowerSnapshotLoader(training::SnapshotDirName(store, versions.back()),
+                                      versions.back(), "", lo, nullptr)
+                   .Load();
+  if (!model.ok()) {
+    std::cerr << model.status().ToString() << "\n";
+    return 1;
+  }
+  const ItemEmbeddings& items = (*model)->items();
+  const int64_t n = static_cast<int64_t>(items.size());
+  std::mt19937_64 rng(11);
+  std::vector<std::vector<float>> q;
+  for (int u = 0; u < queries; ++u) {
+    std::vector<HistoryEntry> window;
+    for (int h = 0; h < 20; ++h) {
+      HistoryEntry e;
+      e.item_id = ItemId(static_cast<int64_t>(rng() % static_cast<uint64_t>(n)));
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1700000000000 + h * 1000;
+      window.push_back(e);
+    }
+    auto v = (*model)->user_encoder().Encode(UserId(u), window);
+    if (!v.ok()) {
+      std::cerr << v.status().ToString() << "\n";
+      return 1;
+    }
+    q.push_back(std::move(v).value());
+  }
+  const auto search_all = [&](const EmbeddingIndex& index,
+                              std::vector<std::vector<EmbeddingIndex::Hit>>* out) {
+    out->clear();
+    const auto start = Clock::now();
+    for (const auto& v : q) out->push_back(index.Search(v.data(), k));
+    return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / q.size();
+  };
+  std::vector<std::vector<EmbeddingIndex::Hit>> truth;
+  const double exact_us = search_all((*model)->index(), &truth);
+  std::printf("%lld items, dim %d, %d queries, k %zu: exact scan %.0f us per search\n",
+              static_cast<long long>(n), items.dim(), queries, k, exact_us);
+  std::string configs = Get(f, "--configs", "16:100:100");
+  for (size_t pos = 0; pos < configs.size();) {
+    size_t end = configs.find(',', pos);
+    if (end == std::string::npos) end = configs.size();
+    const std::string c = configs.substr(pos, end - pos);
+    pos = end + 1;
+    EmbeddingIndexOptions o = lo.index;
+    o.kind = EmbeddingIndexOptions::Kind::kHnsw;
+    o.hnsw_background_build = false;
+    if (std::sscanf(c.c_str(), "%d:%d:%d", &o.hnsw_m, &o.hnsw_ef_construction,
+                    &o.hnsw_ef_search) != 3) {
+      std::cerr << "--configs wants M:efC:ef,..., got '" << c << "'\n";
+      return 2;
+    }
+    const double cpu0 = ProcessCpuUs();
+    const auto start = Clock::now();
+    auto index = NewEmbeddingIndex((*model)->shared_items(), o);
+    const double build_s = std::chrono::duration<double>(Clock::now() - start).count();
+    const double build_cpu_s = (ProcessCpuUs() - cpu0) / 1e6;
+    if (!index.ok()) {
+      std::cerr << index.status().ToString() << "\n";
+      return 1;
+    }
+    std::vector<std::vector<EmbeddingIndex::Hit>> got;
+    const double us = search_all(**index, &got);
+    size_t found = 0, wanted = 0;
+    for (size_t i = 0; i < q.size(); ++i) {
+      wanted += truth[i].size();
+      for (const auto& t : truth[i]) {
+        for (const auto& g : got[i]) found += g.row == t.row ? 1 : 0;
+      }
+    }
+    std::printf("hnsw M %d efC %d ef %d (%d build threads): build %.1f s wall, %.1f s CPU; "
+                "recall@%zu %.4f; %.0f us per search\n",
+                o.hnsw_m, o.hnsw_ef_construction, o.hnsw_ef_search, o.hnsw_build_threads,
+                build_s, build_cpu_s, k, static_cast<double>(found) / wanted, us);
+    std::fflush(stdout);
   }
   return 0;
 }
@@ -566,13 +688,14 @@ int Kafka(const std::map<std::string, std::string>& f) {
 int main(int argc, char** argv) {
   using namespace streamrec::serving;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serving_bench snapshot|swap|serve|load|micro|kafka [--flag value]...\n");
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|kafka [--flag value]...\n");
     return 2;
   }
   const std::string mode = argv[1];
   const auto flags = Flags(argc, argv);
   if (mode == "snapshot") return Snapshot(flags);
   if (mode == "swap") return Swap(flags);
+  if (mode == "index") return IndexBench(flags);
   if (mode == "serve") return Serve(flags);
   if (mode == "load") return Load(flags);
   if (mode == "micro") return Micro(flags);

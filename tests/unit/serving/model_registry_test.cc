@@ -233,6 +233,7 @@ TEST(EmbeddingIndexTest, ExactAndHnswAgreeOnSmallSet) {
   auto exact = NewEmbeddingIndex(e, {});
   EmbeddingIndexOptions hnsw_options;
   hnsw_options.kind = EmbeddingIndexOptions::Kind::kHnsw;
+  hnsw_options.hnsw_background_build = false;  // the graph answers, not the exact scan
   auto hnsw = NewEmbeddingIndex(e, hnsw_options);
   ASSERT_TRUE(exact.ok() && hnsw.ok());
   const float query[2] = {1.0f, 0.0f};
@@ -272,6 +273,7 @@ TEST(EmbeddingIndexTest, ParallelHnswBuildHasHighRecall) {
   EmbeddingIndexOptions hnsw_options;
   hnsw_options.kind = EmbeddingIndexOptions::Kind::kHnsw;
   hnsw_options.hnsw_build_threads = 2;
+  hnsw_options.hnsw_background_build = false;
   auto exact = NewEmbeddingIndex(*e, {});
   auto hnsw = NewEmbeddingIndex(*e, hnsw_options);
   ASSERT_TRUE(exact.ok() && hnsw.ok());

@@ -24,6 +24,7 @@ serving:
   weights: {two_tower: 0.5, cooc: 2}
   max_per_category: 3
   ann: hnsw
+  hnsw: {background: false}
 operators:
   window: {size: 10}
 )");
@@ -45,6 +46,7 @@ operators:
   EXPECT_EQ(o->service.recommender.max_per_category, 3u);
   EXPECT_EQ(o->service.history.window.max_items, 10u);
   EXPECT_EQ(o->loader.index.kind, EmbeddingIndexOptions::Kind::kHnsw);
+  EXPECT_FALSE(o->loader.index.hnsw_background_build);  // default true
   // Seen filter defaults: purchases filtered, 500 items a user.
   EXPECT_EQ(o->service.recommender.filter_seen_events, SeenItem::EventBit(EventType::kPurchase));
   EXPECT_EQ(o->service.history.seen_max_items, 500u);

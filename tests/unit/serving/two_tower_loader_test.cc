@@ -1,5 +1,6 @@
 #include "serving/two_tower_loader.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -72,6 +73,46 @@ TEST_F(TwoTowerLoaderTest, LoadsSnapshotAndServesIt) {
   auto expected = (*reference)->UserEmbedding(HashId("u1"), {HashId("i1")}, {999000}, 999000);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(*u, *expected);
+}
+
+// serving.hnsw.background: the loaded version answers (exact scan) before its graph is
+// built, then with the graph; swapping the next version in releases the previous one
+// whatever its build's state.
+TEST_F(TwoTowerLoaderTest, ServesBeforeItsBackgroundGraphIsBuilt) {
+  TwoTowerLoaderOptions options;
+  options.index.kind = EmbeddingIndexOptions::Kind::kHnsw;
+  ASSERT_TRUE(options.index.hnsw_background_build);  // the default
+  AspiredVersionsManager<TwoTowerModel> manager(AspiredVersionsManagerOptions{"t_two_tower"});
+  std::weak_ptr<const TwoTowerModel> previous;
+  for (int round = 0; round < 2; ++round) {
+    const training::SnapshotManifest m = TrainAndSnapshot();
+    std::vector<AspiredVersion<TwoTowerModel>> aspired;
+    aspired.push_back({m.version, std::make_unique<TwoTowerSnapshotLoader>(
+                                      m.dir, m.version, m.checksum, options, nullptr)});
+    ASSERT_TRUE(manager.SetAspiredVersions(std::move(aspired)).ok());
+    auto handle = manager.GetServableHandle();
+    ASSERT_TRUE(handle.ok());
+    EXPECT_EQ((*handle)->version(), m.version);
+    EXPECT_TRUE(previous.expired()) << "the replaced version is freed with its index";
+    const TwoTowerModel& model = **handle;
+    auto exact = NewEmbeddingIndex(model.shared_items(), {});
+    ASSERT_TRUE(exact.ok());
+    const size_t k = std::min<size_t>(5, model.items().size());
+    ASSERT_GE(k, 2u);
+    const float* query = model.items().row(0);
+    const auto before = model.index().Search(query, k);
+    ASSERT_TRUE(model.index().WaitUntilBuilt().ok());
+    EXPECT_STREQ(model.index().active_kind(), "hnsw");
+    const auto after = model.index().Search(query, k);
+    const auto truth = (*exact)->Search(query, k);
+    ASSERT_EQ(before.size(), k);
+    ASSERT_EQ(after.size(), k);
+    for (size_t i = 0; i < k; ++i) {  // a handful of items: the graph finds the exact top k
+      EXPECT_EQ(after[i].row, truth[i].row);
+      EXPECT_EQ(before[i].row, truth[i].row);
+    }
+    previous = handle->servable;
+  }
 }
 
 TEST_F(TwoTowerLoaderTest, RefusesCorruptAndMismatchedSnapshots) {
