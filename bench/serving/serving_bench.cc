@@ -185,9 +185,10 @@ double ProcessCpuUs();
 // outputs for --queries users with random 20-item windows (as `serve` fills them); per
 // HNSW configuration (--configs M:efC:ef,... built in the foreground on --build-threads),
 // the build's wall and CPU seconds, recall@k (the share of the exact top k that the
-// index returns, averaged over queries) and µs per search (one thread); the exact scan's
-// µs per search as the reference. k defaults to 120: the recommender asks for
-// two_tower_candidates (100) + the user's seen items (~20 here).
+// index returns, averaged over queries) and CPU µs per search (one thread, process CPU
+// time, so other processes on the machine count less than in wall time); the same for
+// the plain float scan (the reference answers) and the exact index. k defaults to 120:
+// the recommender asks for two_tower_candidates (100) + the user's seen items (~20 here).
 int IndexBench(const std::map<std::string, std::string>& f) {
   const std::string store = Get(f, "--store", "/tmp/serving-bench-store");
   const size_t k = std::stoul(Get(f, "--k", "120"));
@@ -229,16 +230,69 @@ int IndexBench(const std::map<std::string, std::string>& f) {
   const auto search_all = [&](const EmbeddingIndex& index,
                               std::vector<std::vector<EmbeddingIndex::Hit>>* out) {
     out->clear();
-    const auto start = Clock::now();
+    const double start = ProcessCpuUs();
     for (const auto& v : q) out->push_back(index.Search(v.data(), k));
-    return std::chrono::duration<double, std::micro>(Clock::now() - start).count() / q.size();
+    return (ProcessCpuUs() - start) / static_cast<double>(q.size());
   };
+  // The reference: every item scored in float, the best k (ties by row) — the plain scan
+  // the exact index ran before its int8 pre-scan.
   std::vector<std::vector<EmbeddingIndex::Hit>> truth;
-  const double exact_us = search_all((*model)->index(), &truth);
-  std::printf("%lld items, dim %d, %d queries, k %zu: exact scan %.0f us per search\n",
-              static_cast<long long>(n), items.dim(), queries, k, exact_us);
-  std::string configs = Get(f, "--configs", "16:100:100");
-  for (size_t pos = 0; pos < configs.size();) {
+  const double plain_start = ProcessCpuUs();
+  for (const auto& v : q) {
+    std::vector<EmbeddingIndex::Hit> all(static_cast<size_t>(n));
+    for (size_t r = 0; r < all.size(); ++r) all[r] = {r, items.Dot(v.data(), r)};
+    const size_t kk = std::min(k, all.size());
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(kk), all.end(),
+                      [](const EmbeddingIndex::Hit& a, const EmbeddingIndex::Hit& b) {
+                        return a.score != b.score ? a.score > b.score : a.row < b.row;
+                      });
+    all.resize(kk);
+    truth.push_back(std::move(all));
+  }
+  const double plain_us = (ProcessCpuUs() - plain_start) / static_cast<double>(q.size());
+  const auto recall = [&](const std::vector<std::vector<EmbeddingIndex::Hit>>& got) {
+    size_t found = 0, wanted = 0;
+    for (size_t i = 0; i < q.size(); ++i) {
+      wanted += truth[i].size();
+      for (const auto& t : truth[i]) {
+        for (const auto& g : got[i]) found += g.row == t.row ? 1 : 0;
+      }
+    }
+    return static_cast<double>(found) / static_cast<double>(wanted);
+  };
+  // The exact index with and without its int16 pre-scan (the same answers expected),
+  // timed in alternation, 3 rounds each; median CPU µs per search.
+  const auto identical = [&](const std::vector<std::vector<EmbeddingIndex::Hit>>& got) {
+    size_t same_answers = 0;
+    for (size_t i = 0; i < q.size(); ++i) {
+      bool same = got[i].size() == truth[i].size();
+      for (size_t j = 0; same && j < truth[i].size(); ++j) {
+        same = got[i][j].row == truth[i][j].row && got[i][j].score == truth[i][j].score;
+      }
+      same_answers += same ? 1 : 0;
+    }
+    return same_answers;
+  };
+  std::printf("%lld items, dim %d, %d queries, k %zu (reference: every item scored, %.0f CPU us "
+              "per search)\n",
+              static_cast<long long>(n), items.dim(), queries, k, plain_us);
+  for (bool prescan : {false, true}) {
+    EmbeddingIndexOptions o = lo.index;
+    o.exact_int16_prescan = prescan;
+    auto index = NewEmbeddingIndex((*model)->shared_items(), o);
+    if (!index.ok()) return 1;
+    std::vector<std::vector<EmbeddingIndex::Hit>> got;
+    std::vector<double> us;
+    for (int round = 0; round < 3; ++round) us.push_back(search_all(**index, &got));
+    std::sort(us.begin(), us.end());
+    std::printf("exact, %s: median %.0f CPU us per search (rounds %.0f %.0f %.0f); recall@%zu "
+                "%.4f, identical answers %zu/%zu\n",
+                prescan ? "int16 pre-scan" : "plain float scan", us[1], us[0], us[1], us[2], k,
+                recall(got), identical(got), q.size());
+    std::fflush(stdout);
+  }
+  std::string configs = Get(f, "--configs", "16:100:100");  // "none": no HNSW
+  for (size_t pos = 0; configs != "none" && pos < configs.size();) {
     size_t end = configs.find(',', pos);
     if (end == std::string::npos) end = configs.size();
     const std::string c = configs.substr(pos, end - pos);
@@ -262,17 +316,10 @@ int IndexBench(const std::map<std::string, std::string>& f) {
     }
     std::vector<std::vector<EmbeddingIndex::Hit>> got;
     const double us = search_all(**index, &got);
-    size_t found = 0, wanted = 0;
-    for (size_t i = 0; i < q.size(); ++i) {
-      wanted += truth[i].size();
-      for (const auto& t : truth[i]) {
-        for (const auto& g : got[i]) found += g.row == t.row ? 1 : 0;
-      }
-    }
     std::printf("hnsw M %d efC %d ef %d (%d build threads): build %.1f s wall, %.1f s CPU; "
-                "recall@%zu %.4f; %.0f us per search\n",
+                "recall@%zu %.4f; %.0f CPU us per search\n",
                 o.hnsw_m, o.hnsw_ef_construction, o.hnsw_ef_search, o.hnsw_build_threads,
-                build_s, build_cpu_s, k, static_cast<double>(found) / wanted, us);
+                build_s, build_cpu_s, k, recall(got), us);
     std::fflush(stdout);
   }
   return 0;

@@ -1,5 +1,6 @@
 #include "serving/embedding_index.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <string>
@@ -57,12 +58,83 @@ void ExpectWellFormed(const ItemEmbeddings& e, const float* query,
   }
 }
 
-size_t Overlap(const std::vector<EmbeddingIndex::Hit>& a, const std::vector<EmbeddingIndex::Hit>& b) {
+size_t Overlap(const std::vector<EmbeddingIndex::Hit>& a,
+               const std::vector<EmbeddingIndex::Hit>& b) {
   size_t n = 0;
   for (const auto& x : a) {
     for (const auto& y : b) n += x.row == y.row ? 1 : 0;
   }
   return n;
+}
+
+// Every item scored in float, the best k, ties by row: what the exact index must return.
+std::vector<EmbeddingIndex::Hit> BruteForce(const ItemEmbeddings& e, const float* query, size_t k) {
+  std::vector<EmbeddingIndex::Hit> all;
+  for (size_t r = 0; r < e.size(); ++r) all.push_back({r, e.Dot(query, r)});
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return a.score != b.score ? a.score > b.score : a.row < b.row;
+  });
+  all.resize(std::min(k, all.size()));
+  return all;
+}
+
+void ExpectSameAnswer(const std::vector<EmbeddingIndex::Hit>& got,
+                      const std::vector<EmbeddingIndex::Hit>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].row, want[i].row) << "rank " << i;
+    EXPECT_EQ(got[i].score, want[i].score) << "rank " << i;
+  }
+}
+
+// The exact index reads an int8 copy first and scores only the rows its error bound
+// cannot exclude: its answers must be the plain float scan's, to the row and the bit,
+// for dimensions that are and are not multiples of 16, rows of very different norms,
+// duplicated rows (ties), all-zero and denormal-small rows, and a zero query.
+TEST(EmbeddingIndexTest, ExactIndexEqualsTheFloatScan) {
+  for (int dim : {3, 16, 17, 64}) {
+    SCOPED_TRACE("dim " + std::to_string(dim));
+    auto base = RandomUnitVectors(3000, dim, 100 + static_cast<uint64_t>(dim));
+    std::vector<std::string> ids;
+    std::vector<float> values;
+    for (size_t r = 0; r < base->size(); ++r) {
+      ids.push_back(base->id(r));
+      // Norms from 1e-3 to 1e3; every 50th row a copy of the previous one (ties); a few
+      // all-zero rows and rows too small to quantise.
+      const size_t src = r % 50 == 49 ? r - 1 : r;
+      const float norm = std::pow(10.0f, static_cast<float>(src % 7) - 3.0f);
+      for (int i = 0; i < dim; ++i) {
+        float v = base->row(src)[i] * norm;
+        if (r % 997 == 5) v = 0;
+        if (r % 997 == 6) v = base->row(r)[i] * 1e-35f;
+        values.push_back(v);
+      }
+    }
+    auto e = ItemEmbeddings::Create(std::move(ids), dim, std::move(values));
+    ASSERT_TRUE(e.ok());
+    for (bool prescan : {true, false}) {
+      SCOPED_TRACE(prescan ? "int16 pre-scan" : "plain float scan");
+      EmbeddingIndexOptions o;
+      o.kind = EmbeddingIndexOptions::Kind::kExact;
+      o.exact_int16_prescan = prescan;
+      auto index = NewEmbeddingIndex(*e, o);
+      ASSERT_TRUE(index.ok());
+      for (size_t q = 0; q < 30; ++q) {
+        std::vector<float> query(base->row(q * 97 % base->size()),
+                                 base->row(q * 97 % base->size()) + dim);
+        if (q % 3 == 1) {
+          for (float& x : query) x *= 1e4f;
+        }
+        for (size_t k : {1, 10, 120, 800}) {
+          SCOPED_TRACE("query " + std::to_string(q) + " k " + std::to_string(k));
+          ExpectSameAnswer((*index)->Search(query.data(), k), BruteForce(**e, query.data(), k));
+        }
+      }
+      const std::vector<float> zero(static_cast<size_t>(dim), 0.0f);
+      ExpectSameAnswer((*index)->Search(zero.data(), 20), BruteForce(**e, zero.data(), 20));
+      EXPECT_EQ((*index)->Search(zero.data(), 5000).size(), 3000u);
+    }
+  }
 }
 
 TEST(EmbeddingIndexTest, ActiveKindFollowsOptions) {
