@@ -34,6 +34,7 @@ struct BatchFlags {
   std::string brokers;
   std::string bootstrap_file;
   std::string end_offsets;
+  std::string cutoff_group;
   std::string out = "streamrec-batch";
   bool no_progress = false;
   bool no_announce = false;
@@ -129,8 +130,14 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
     to.range.topic = flags.from_topic.empty() ? names->clicks : flags.from_topic;
     to.range.properties = KafkaPropertiesFromConfig(ctx.config);
     to.max_future_ms = options->max_future_ms;
-    to.range.end_offsets = end_offsets;
     to.range.brokers = brokers;
+    if (!flags.cutoff_group.empty()) {
+      // Where the user stage's output parts end: the item stage can merge the view exactly.
+      auto committed = batch::GroupCommittedOffsets(brokers, to.range.properties, to.range.topic, flags.cutoff_group);
+      if (!committed.ok()) return Fail("--cutoff-group: " + committed.status().ToString());
+      end_offsets = *committed;
+    }
+    to.range.end_offsets = end_offsets;
     ProgressBar bar(0, progress_on, "reading " + to.range.topic, /*lines_when_not_a_terminal=*/true);
     int64_t read = 0;
     input = batch::ReadTopicInput(to, stop, [&](int64_t done, int64_t total) {
@@ -263,6 +270,10 @@ const CommandRegistration kBatch(
       sub->add_option("--end-offsets", flags->end_offsets,
                       "The cutoff: one end offset (exclusive) per partition, in partition order, e.g. "
                       "120,97,0 (default: each partition's end offset when the run starts)");
+      sub->add_option("--cutoff-group", flags->cutoff_group,
+                      "The cutoff: the offsets this consumer group committed on the topic; the user stage's "
+                      "(streamrec-user) for a view the item stage merges exactly (lambda.merge)")
+          ->excludes("--end-offsets");
       sub->add_option("--out", flags->out, "Output root: the view is written to OUT/batch-v<N>")
           ->capture_default_str();
       sub->add_flag("--no-progress", flags->no_progress, "No progress on stderr");
@@ -284,12 +295,14 @@ const CommandRegistration kBatch(
           "a rerun makes a fresh one. The window, weights, similarity, top_k, popularity and estimator come "
           "from the operators.* config keys, as the stages read them.\n"
           "Examples: streamrec batch ml-100k/u.data --format movielens --out views\n"
-          "          streamrec batch --brokers 127.0.0.1:9092 --out views");
+          "          streamrec batch --brokers 127.0.0.1:9092 --out views\n"
+          "          streamrec batch --brokers 127.0.0.1:9092 --cutoff-group streamrec-user --out views   "
+          "(for lambda.merge)");
       return [flags](const CommandContext& ctx) {
         if (!flags->file.empty()) {
           if (flags->format.empty()) return Fail("--format is required with FILE", 2);
-          if (!flags->from_topic.empty() || !flags->end_offsets.empty()) {
-            return Fail("FILE or --from-topic: not both (--end-offsets goes with the topic)", 2);
+          if (!flags->from_topic.empty() || !flags->end_offsets.empty() || !flags->cutoff_group.empty()) {
+            return Fail("FILE or --from-topic: not both (--end-offsets and --cutoff-group go with the topic)", 2);
           }
         } else if (!flags->format.empty() || flags->skip_bad || flags->rating_events) {
           return Fail("--format, --skip-bad and --rating-events go with a history FILE", 2);

@@ -17,6 +17,7 @@
 #include "apps/model_binary.h"
 #include "apps/stage_command.h"
 #include "apps/stop_signal.h"
+#include "batch/batch_view_follower.h"
 #include "core/config.h"
 #include "core/file_system.h"
 #include "http/metrics_server.h"
@@ -165,6 +166,16 @@ int RunItemStage(const CommandContext& ctx, const StageFlags& flags) {
   }
   auto options = operators::ItemStageOptions::FromConfig(ctx.config);
   if (!options.ok()) return StageFail("config", options.status());
+  // lambda.merge: the views announced on streamrec.batch reach the tasks through an inbox.
+  std::unique_ptr<batch::BatchViewFollower> follower;
+  if (options->merge_batch_views) {
+    auto follow = batch::BatchViewFollowerOptions::FromConfig(ctx.config, flags.brokers);
+    if (!follow.ok()) return StageFail("config", follow.status());
+    options->batch_views = std::make_shared<operators::BatchViewInbox>();
+    auto started = batch::BatchViewFollower::Start(std::move(follow).value(), options->batch_views);
+    if (!started.ok()) return StageFail("following streamrec.batch", started.status());
+    follower = std::move(started).value();
+  }
   return RunTopology(ctx, flags, operators::ItemStageTopology(*options), options->flush_interval_ms);
 }
 

@@ -4,6 +4,8 @@
 #include <queue>
 #include <tuple>
 
+#include "streams/kafka_consumer.h"
+
 namespace streamrec::batch {
 
 Result<BatchInput> ReadFileInput(const std::string& path, const HistoryReaderOptions& options, bool skip_bad) {
@@ -84,6 +86,29 @@ Result<BatchInput> ReadTopicInput(const TopicInputOptions& options, const StopFn
   if (progress) progress((*reader)->scanned(), total);
   in.events = MergeByTime(std::move(per_partition));
   return in;
+}
+
+Result<std::vector<int64_t>> GroupCommittedOffsets(const std::string& brokers, const KafkaProperties& properties,
+                                                   const std::string& topic, const std::string& group,
+                                                   int timeout_ms) {
+  ConsumerOptions co;
+  co.brokers = brokers;
+  co.properties = properties;
+  co.group_id = group;  // never subscribes nor commits: only reads the group's offsets
+  auto consumer = KafkaConsumer::Create(co);
+  if (!consumer.ok()) return consumer.status();
+  auto partitions = (*consumer)->PartitionCount(topic, timeout_ms);
+  if (!partitions.ok()) return partitions.status();
+  std::vector<TopicPartitionOffset> asked;
+  for (int p = 0; p < *partitions; ++p) asked.push_back({topic, p, kOffsetStored});
+  auto committed = (*consumer)->Committed(asked, timeout_ms);
+  if (!committed.ok()) return committed.status().WithContext("offsets of group " + group);
+  std::vector<int64_t> out(static_cast<size_t>(*partitions), 0);
+  for (const auto& c : *committed) {
+    if (c.partition >= 0 && c.partition < *partitions && c.offset >= 0) out[static_cast<size_t>(c.partition)] = c.offset;
+  }
+  STREAMREC_RETURN_IF_ERROR((*consumer)->Close(timeout_ms));
+  return out;
 }
 
 }  // namespace streamrec::batch

@@ -64,6 +64,15 @@ struct TopicInputOptions {
 // Reads every record of a topic below the cutoff, validated as the user stage validates
 // `clicks` (ClickEventParser, then the future-timestamp check): the records it would
 // dead-letter are counted by reason and left out.
+// The offsets consumer group `group` has committed on `topic`, one per partition in
+// partition order (0 where it has none): the cutoff of `streamrec batch --cutoff-group`.
+// The user stage commits its group offset after each commit of its state, so each such
+// offset is a boundary of its output parts, where the item stage can merge a batch view
+// exactly (operators/lambda.h).
+Result<std::vector<int64_t>> GroupCommittedOffsets(const std::string& brokers, const KafkaProperties& properties,
+                                                   const std::string& topic, const std::string& group,
+                                                   int timeout_ms = 10000);
+
 Result<BatchInput> ReadTopicInput(const TopicInputOptions& options, const StopFn& stop = {},
                                   const ProgressFn& progress = {});
 

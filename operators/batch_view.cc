@@ -35,22 +35,14 @@ std::vector<Neighbor> BatchViewBuilder::TopNeighbors(uint64_t a) const {
   auto row = pairs_.find(a);
   auto item_a = items_.find(a);
   if (row == pairs_.end() || item_a == items_.end() || options_.top_k == 0) return {};
-  std::vector<Neighbor> all;
-  all.reserve(row->second.size());
-  for (const auto& [b, c_ab] : row->second) {
-    if (c_ab <= 0) continue;
-    auto item_b = items_.find(b);
-    const double c_b = item_b == items_.end() ? 0.0 : item_b->second.weight;
-    Neighbor n;
-    n.item_key = b;
-    n.count = c_ab;
-    n.score = SimilarityScore(options_.similarity, c_ab, item_a->second.weight, c_b, total_weight_);
-    all.push_back(n);
-  }
-  // The item stage's ranking (score, then key) and cut.
-  TopKList list(options_.top_k);
-  list.Rebuild(std::move(all));
-  return list.neighbors();
+  // The item stage's scoring, ranking and cut (ExactTopK, also its rebuild after a re-base).
+  std::vector<std::pair<uint64_t, double>> entries(row->second.begin(), row->second.end());
+  auto top = ExactTopK(options_.similarity, options_.top_k, item_a->second.weight, total_weight_, entries,
+                       [this](uint64_t b) -> Result<double> {
+                         auto item_b = items_.find(b);
+                         return item_b == items_.end() ? 0.0 : item_b->second.weight;
+                       });
+  return top.ok() ? std::move(top).value() : std::vector<Neighbor>{};
 }
 
 BatchView BatchViewBuilder::ToBatchView() const {

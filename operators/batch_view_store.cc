@@ -161,4 +161,15 @@ Status ReadItemStateDb(const std::string& path, int32_t partition, int32_t num_p
   return Status::Ok();
 }
 
+Status ScanItemStateDb(const std::string& path, const std::string& store,
+                       const std::function<Status(std::string_view key, std::string_view value)>& fn) {
+  auto db = state::StateDb::Open(ItemStoreOptions(path, /*read_only=*/true));
+  if (!db.ok()) return db.status().WithContext(path);
+  auto cf = (*db)->ColumnFamily(store);
+  if (!cf.ok()) return cf.status();
+  auto it = (*db)->NewIterator(*cf);
+  for (; it->Valid(); it->Next()) STREAMREC_RETURN_IF_ERROR(fn(it->key(), it->value()));
+  return it->status();
+}
+
 }  // namespace streamrec::operators

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/status.h"
 #include "operators/batch_view.h"
@@ -32,5 +33,12 @@ Result<ItemStateDbSummary> WriteItemStateDb(const BatchViewBuilder& view, const 
 // the partition does not own is Corruption (each pair lives with its first item).
 // Accumulates into *view (events += the owned items' occurrences).
 Status ReadItemStateDb(const std::string& path, int32_t partition, int32_t num_partitions, BatchView* view);
+
+// Calls `fn` with every entry of one store (column family: kPairsStore, kCountsStore,
+// ...) of an item-stage RocksDB opened read-only (a batch view's `view/`), in key order;
+// stops at the first error `fn` returns. What the item stage copies when it re-bases
+// onto a batch view (operators/lambda.h).
+Status ScanItemStateDb(const std::string& path, const std::string& store,
+                       const std::function<Status(std::string_view key, std::string_view value)>& fn);
 
 }  // namespace streamrec::operators

@@ -2,17 +2,23 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
+#include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
 #include "core/metrics.h"
 #include "core/records.h"
+#include "operators/batch_view_store.h"
 #include "operators/cooccurrence.h"
+#include "operators/lambda.h"
 #include "operators/popularity.h"
 #include "state/encoding.h"
 #include "state/exactly_once.h"
@@ -42,6 +48,11 @@ struct ItemStageMetrics {
   prometheus::Histogram* flush_seconds;
   prometheus::Counter* restarts;
   prometheus::Counter* overlaps;
+  prometheus::Counter* adopted;
+  prometheus::Counter* refused;
+  prometheus::Counter* main_straddles;
+  prometheus::Counter* peer_straddles;
+  prometheus::Gauge* batch_version;
 };
 
 ItemStageMetrics& Metrics() {
@@ -80,11 +91,29 @@ ItemStageMetrics& Metrics() {
                          .Help("Messages of a restarted upstream partition that straddle what was applied "
                                "(applied; exactly-once not guaranteed for them)")
                          .Register(*registry);
+    auto& adoptions = prometheus::BuildCounter()
+                          .Name("streamrec_lambda_adoptions_total")
+                          .Help("Batch views the item stage re-based onto (adopted) or refused, per task")
+                          .Register(*registry);
+    auto& straddles = prometheus::BuildCounter()
+                          .Name("streamrec_lambda_straddles_total")
+                          .Help("Cooc-delta parts whose source offsets straddle the adopted cutoff (applied whole: "
+                                "not exact)")
+                          .Register(*registry);
+    auto& version = prometheus::BuildGauge()
+                        .Name("streamrec_lambda_batch_version")
+                        .Help("The batch view version the item stage last adopted (0: none)")
+                        .Register(*registry);
     return ItemStageMetrics{&messages.Add({{"stage", "item"}}), &dups.Add({{"stage", "item"}}),
                             &bad.Add({{"stage", "item"}}), &pairs.Add({{"stage", "item"}}),
                             &lists.Add({{"stage", "item"}}),
                             &flush.Add({{"stage", "item"}}, LatencyBuckets()),
-                            &restarts.Add({{"stage", "item"}}), &overlaps.Add({{"stage", "item"}})};
+                            &restarts.Add({{"stage", "item"}}), &overlaps.Add({{"stage", "item"}}),
+                            &adoptions.Add({{"stage", "item"}, {"result", "adopted"}}),
+                            &adoptions.Add({{"stage", "item"}, {"result", "refused"}}),
+                            &straddles.Add({{"stage", "item"}, {"part", "main"}}),
+                            &straddles.Add({{"stage", "item"}, {"part", "peer"}}),
+                            &version.Add({{"stage", "item"}})};
   }();
   return m;
 }
@@ -103,9 +132,12 @@ class ItemStageProcessor : public Processor {
     ids_ = context->GetStore<state::KeyValueStore>(kIdsStore);
     dedup_store_ = context->GetStore<state::KeyValueStore>(kDedupStore);
     estimator_store_ = context->GetStore<state::KeyValueStore>(kEstimatorStore);
-    if (!pairs_ || !counts_ || !popularity_ || !topk_ || !ids_ || !dedup_store_ || !estimator_store_) {
+    lambda_store_ = context->GetStore<state::KeyValueStore>(kLambdaStore);
+    if (!pairs_ || !counts_ || !popularity_ || !topk_ || !ids_ || !dedup_store_ || !estimator_store_ ||
+        !lambda_store_) {
       return Status::Internal("item stage: missing store");
     }
+    if (options_.merge_batch_views) STREAMREC_RETURN_IF_ERROR(LoadLambdaState());
     dedup_ = std::make_unique<state::DedupFilter>(dedup_store_);
     // Restore the estimator: whole blocks of the older layout, then the entries written
     // with every commit since.
@@ -155,6 +187,17 @@ class ItemStageProcessor : public Processor {
       return Status::Ok();
     }
     const CoocDeltaMessage& m = *decoded;
+    const bool merging = options_.merge_batch_views;
+    // The source offsets a peer part covers begin where the previous one ended (the user
+    // stage sends all peer counts pending since its last send; 0 before the first one),
+    // read before Admit moves it.
+    int64_t peer_first = source.first_offset;
+    if (merging && !m.peer_counts.empty()) {
+      auto position = dedup_->Position(source.partition);
+      if (!position.ok()) return position.status();
+      const int64_t previous = position->has_value() ? (*position)->peer_next_offset : -1;
+      peer_first = previous >= 0 ? std::min(previous, source.first_offset) : 0;
+    }
     auto admitted = dedup_->Admit(source, /*has_peer=*/!m.peer_counts.empty());
     if (!admitted.ok()) return admitted.status();
     const state::Admission& a = *admitted;
@@ -175,11 +218,45 @@ class ItemStageProcessor : public Processor {
                     *mark, source.first_offset, source.next_offset);
     }
     Metrics().messages->Increment();
+    bool main = a.apply;
+    bool peer = a.apply_peer && !m.peer_counts.empty();
+    if (merging) {
+      if (m.num_item_partitions > 0 && lambda_.item_partitions != m.num_item_partitions) {
+        lambda_.item_partitions = m.num_item_partitions;
+        lambda_dirty_ = true;
+      }
+      // Below the adopted cutoff a part is the batch view's already.
+      auto base = lambda_.base.find(source.partition);
+      if (base != lambda_.base.end()) {
+        main = main && AboveBase(source.first_offset, source.next_offset, base->second, *mark, "main");
+        peer = peer && AboveBase(peer_first, source.next_offset, base->second, *mark, "peer");
+      }
+      if (main || peer) {
+        JournalEntry entry;
+        entry.first = source.first_offset;
+        entry.next = source.next_offset;
+        entry.peer_first = peer_first;
+        entry.main = main;
+        entry.peer = peer;
+        entry.message = record.value;
+        std::string key = JournalKey(source.partition, source.next_offset, record.offset);
+        lambda_store_->Put(key, entry.Encode());
+        journal_uncommitted_.emplace_back(std::move(key), std::move(entry));
+      }
+    }
+    // The estimator sees every admitted flush (it is not re-based: DESIGN §2).
+    return Apply(m, main, peer, /*feed_estimator=*/a.apply);
+  }
+
+  // Applies a cooc-delta message's parts: `main` its pair, count and popularity deltas
+  // and total, `peer` its peer counts; `feed_estimator` its sightings. The one way the
+  // stage changes its counts: messages as they arrive, and journalled ones on a re-base.
+  Status Apply(const CoocDeltaMessage& m, bool main, bool peer, bool feed_estimator) {
     for (const auto& [key, id] : m.ids) STREAMREC_RETURN_IF_ERROR(NoteId(key, id));
     const int32_t me = context_->partition();
     // Counts of items other partitions own: only for similarity denominators. A restarted
     // upstream may send them separately from the rest (DESIGN §3, "Epochs").
-    if (a.apply_peer) {
+    if (peer) {
       for (const auto& c : m.peer_counts) {
         if (ItemPartition(c.item_key, m.num_item_partitions) == me) continue;
         counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
@@ -187,29 +264,30 @@ class ItemStageProcessor : public Processor {
         if (cached != count_cache_.end()) cached->second += c.weight;
       }
     }
-    if (!a.apply) return Status::Ok();
-    double total = 0;
-    std::vector<std::pair<uint64_t, uint64_t>> occurrences;
-    occurrences.reserve(m.counts.size());
+    if (feed_estimator && m.flush_events > 0) {
+      // Owned items only, but the step counts every event of the stream: p̂ is global.
+      std::vector<std::pair<uint64_t, uint64_t>> occurrences;
+      occurrences.reserve(m.counts.size());
+      for (const auto& c : m.counts) {
+        if (ItemPartition(c.item_key, m.num_item_partitions) == me) occurrences.emplace_back(c.item_key, c.occurrences);
+      }
+      estimator_.UpdateAggregated(occurrences, m.flush_events);
+    }
+    if (!main) return Status::Ok();
     for (const auto& c : m.counts) {
       counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
       auto cached = count_cache_.find(c.item_key);
       if (cached != count_cache_.end()) cached->second += c.weight;
-      total += c.weight;
       if (ItemPartition(c.item_key, m.num_item_partitions) == me) {
-        occurrences.emplace_back(c.item_key, c.occurrences);
         STREAMREC_RETURN_IF_ERROR(AddPopularity(c.item_key, c.weight, c.last_ts_ms));
         dirty_stats_.insert(c.item_key);
       }
     }
-    (void)total;
     if (m.flush_weight != 0) {
       // The total weight of the whole stream (every partition gets every flush's total).
       counts_->Add(kTotalCountKey, m.flush_weight);
       total_ += m.flush_weight;
     }
-    // Owned items only, but the step counts every event of the stream: p̂ is global.
-    if (m.flush_events > 0) estimator_.UpdateAggregated(occurrences, m.flush_events);
     uint64_t updates = 0;
     for (const auto& g : m.pairs) {
       auto& changed = dirty_pairs_[g.item_key];
@@ -225,6 +303,11 @@ class ItemStageProcessor : public Processor {
 
   Status Flush(bool closing) override {
     const auto start = std::chrono::steady_clock::now();
+    if (options_.merge_batch_views) {
+      // A re-base committed by the previous flush: every list from the merged counts.
+      if (lambda_.rebuild_lists) STREAMREC_RETURN_IF_ERROR(RebuildAllLists());
+      STREAMREC_RETURN_IF_ERROR(MaybeAdopt());
+    }
     for (auto& [a, changed_set] : dirty_pairs_) {
       STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed_set, total_));
       dirty_stats_.insert(a);
@@ -247,6 +330,11 @@ class ItemStageProcessor : public Processor {
       persisted_step_ = estimator_.step();
     }
     estimator_.ClearDirty();
+    if (lambda_dirty_) {
+      lambda_store_->Put(kLambdaStateKey, lambda_.Encode());
+      lambda_dirty_ = false;
+    }
+    journal_uncommitted_.clear();
     if (count_cache_.size() > kMaxCachedCounts) count_cache_.clear();
     if (topk_cache_.size() > kMaxCachedLists) topk_cache_.clear();
     Metrics().flush_seconds->Observe(
@@ -348,6 +436,11 @@ class ItemStageProcessor : public Processor {
       return n;
     });
     STREAMREC_RETURN_IF_ERROR(error);
+    return StoreAndPublish(a, list);
+  }
+
+  // Stores item a's list and publishes it (ItemNeighbors with ids) when publishing.
+  Status StoreAndPublish(uint64_t a, const TopKList& list) {
     topk_->Put(state::Key64(a), list.Serialize());
     Metrics().neighbor_lists->Increment();
     if (!options_.publish) return Status::Ok();
@@ -396,6 +489,225 @@ class ItemStageProcessor : public Processor {
     return Status::Ok();
   }
 
+  // --- lambda merge (operators/lambda.h) ---
+
+  Status LoadLambdaState() {
+    auto bytes = lambda_store_->Get(kLambdaStateKey);
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->has_value()) {
+      auto parsed = LambdaState::Decode(**bytes);
+      if (!parsed.ok()) return parsed.status();
+      lambda_ = std::move(parsed).value();
+    } else {
+      // A store that ran without the merge: its journal starts where each source is now.
+      auto it = dedup_store_->ScanCommitted();
+      for (; it->Valid(); it->Next()) {
+        if (it->key().size() != 8) continue;
+        const auto p = static_cast<int32_t>(state::DecodeBigEndian64(it->key().data()));
+        auto position = state::SourcePosition::Decode(it->value());
+        if (!position.ok()) return position.status();
+        // A legacy mark without offsets: nothing can be adopted for that source.
+        lambda_.journal_from[p] = position->next_offset >= 0 ? position->next_offset : INT64_MAX;
+      }
+      STREAMREC_RETURN_IF_ERROR(it->status());
+      lambda_dirty_ = true;
+    }
+    Metrics().batch_version->Set(static_cast<double>(lambda_.version));
+    return Status::Ok();
+  }
+
+  // Whether a part with source offsets [first, next) is above the adopted cutoff `base`.
+  bool AboveBase(int64_t first, int64_t next, int64_t base, std::string_view mark, const char* part) {
+    switch (SideOf(first, next, base)) {
+      case CutoffSide::kBefore:
+        return false;
+      case CutoffSide::kAfter:
+        return true;
+      case CutoffSide::kStraddles:
+        break;
+    }
+    (std::string_view(part) == "main" ? Metrics().main_straddles : Metrics().peer_straddles)->Increment();
+    spdlog::error("[item] the {} part of {} covers source offsets [{}, {}) across the batch cutoff {}: applied "
+                  "whole (not exact until the next batch view)",
+                  part, mark, first, next, base);
+    return true;
+  }
+
+  // Adopts the newest announced batch view if it is newer than the adopted one: the
+  // pairs, counts and popularity become the view's (pairs and popularity of the items
+  // this partition owns, counts of all) plus every journalled part at or after its
+  // cutoff; the journal below it is dropped. Refused (the state unchanged) when the
+  // cutoff is below the adopted one, below where the journal starts, or inside a
+  // journalled main part (a view whose cutoff is not a boundary of the speed layer's
+  // output cannot be merged exactly). Runs in a flush: all of it goes into one commit.
+  Status MaybeAdopt() {
+    if (!options_.batch_views) return Status::Ok();
+    std::shared_ptr<const BatchViewRef> ref = options_.batch_views->Latest();
+    if (!ref || ref->version <= lambda_.version || ref->version == refused_version_) return Status::Ok();
+    const int32_t parts = lambda_.item_partitions;
+    if (parts <= 0) return Status::Ok();  // no message yet: ownership unknown
+    const int32_t me = context_->partition();
+    auto refuse = [&](const std::string& why) {
+      refused_version_ = ref->version;
+      Metrics().refused->Increment();
+      spdlog::error("[item] partition {}: batch view v{} ({}) not adopted: {}", me, ref->version, ref->view_dir,
+                    why);
+      return Status::Ok();
+    };
+    auto cutoff_of = [&](int32_t p) -> std::optional<int64_t> {
+      auto it = ref->cutoff.find(p);
+      if (it == ref->cutoff.end()) return std::nullopt;
+      return it->second;
+    };
+    for (const auto& [p, base] : lambda_.base) {
+      auto c = cutoff_of(p);
+      if (!c || *c < base) return refuse(fmt::format("its cutoff of partition {} is below the adopted {}", p, base));
+    }
+    for (const auto& [p, c] : ref->cutoff) {
+      auto from = lambda_.journal_from.find(p);
+      if (from != lambda_.journal_from.end() && c < from->second) {
+        return refuse(fmt::format("the journal of partition {} starts at {}, after its cutoff {}", p, from->second, c));
+      }
+    }
+    // The journal: committed entries, then this commit's.
+    std::vector<std::pair<std::string, JournalEntry>> entries;
+    auto it = lambda_store_->ScanCommitted(kJournalPrefix);
+    for (; it->Valid(); it->Next()) {
+      auto e = JournalEntry::Decode(it->value());
+      if (!e.ok()) return e.status();
+      entries.emplace_back(std::string(it->key()), std::move(e).value());
+    }
+    STREAMREC_RETURN_IF_ERROR(it->status());
+    for (auto& kv : journal_uncommitted_) entries.push_back(std::move(kv));
+    journal_uncommitted_.clear();
+    std::vector<const JournalEntry*> after;
+    std::vector<std::string> covered;
+    for (const auto& [key, e] : entries) {
+      int32_t p = 0;
+      int64_t next = 0;
+      if (!ParseJournalKey(key, &p, &next)) return Status::Corruption("item stage: bad journal key");
+      auto c = cutoff_of(p);
+      if (!c) return refuse(fmt::format("it has no cutoff for source partition {}", p));
+      if (e.next <= *c) {
+        covered.push_back(key);
+        continue;
+      }
+      if (e.main && e.first < *c) {
+        return refuse(fmt::format("its cutoff {} of partition {} falls inside a part [{}, {})", *c, p, e.first,
+                                  e.next));
+      }
+      if (e.peer && e.peer_first < *c) Metrics().peer_straddles->Increment();
+      after.push_back(&e);
+    }
+    // The re-base, in this flush's commit: clear, copy the batch view, re-apply.
+    STREAMREC_RETURN_IF_ERROR(pairs_->Clear());
+    STREAMREC_RETURN_IF_ERROR(counts_->Clear());
+    STREAMREC_RETURN_IF_ERROR(popularity_->Clear());
+    STREAMREC_RETURN_IF_ERROR(topk_->Clear());
+    count_cache_.clear();
+    topk_cache_.clear();
+    auto owned = [&](std::string_view key) {
+      return ItemPartition(state::DecodeBigEndian64(key.data()), parts) == me;
+    };
+    Status st = ScanItemStateDb(ref->view_dir, kPairsStore, [&](std::string_view key, std::string_view value) {
+      if (key.size() != 16) return Status::Corruption("batch view: bad pair key");
+      if (owned(key)) pairs_->Add(key, state::DecodeCounter(value));
+      return Status::Ok();
+    });
+    if (st.ok()) {
+      st = ScanItemStateDb(ref->view_dir, kCountsStore, [&](std::string_view key, std::string_view value) {
+        counts_->Add(key, state::DecodeCounter(value));
+        return Status::Ok();
+      });
+    }
+    if (st.ok()) {
+      st = ScanItemStateDb(ref->view_dir, kPopularityStore, [&](std::string_view key, std::string_view value) {
+        if (key.size() == 8 && owned(key)) popularity_->Put(key, value);
+        return Status::Ok();
+      });
+    }
+    if (st.ok()) {
+      st = ScanItemStateDb(ref->view_dir, kIdsStore, [&](std::string_view key, std::string_view value) {
+        ids_->Put(key, value);
+        return Status::Ok();
+      });
+    }
+    // A view that cannot be read fails the task (its commit would hold a half re-base);
+    // the restarted task tries again or, if it fails again, stops: fix or remove the view.
+    STREAMREC_RETURN_IF_ERROR(st.WithContext("batch view v" + std::to_string(ref->version)));
+    for (const JournalEntry* e : after) {
+      auto m = DecodeCoocDeltaMessage(e->message);
+      if (!m.ok()) return m.status().WithContext("item stage journal");
+      STREAMREC_RETURN_IF_ERROR(Apply(*m, e->main, e->peer, /*feed_estimator=*/false));
+    }
+    for (const auto& key : covered) lambda_store_->Delete(key);
+    auto total = counts_->GetScalar(kTotalCountKey);
+    if (!total.ok()) return total.status();
+    total_ = *total;
+    dirty_pairs_.clear();
+    dirty_stats_.clear();
+    lambda_.version = ref->version;
+    lambda_.base = ref->cutoff;
+    lambda_.journal_from = ref->cutoff;
+    lambda_.rebuild_lists = true;
+    lambda_dirty_ = true;
+    Metrics().adopted->Increment();
+    Metrics().batch_version->Set(static_cast<double>(ref->version));
+    spdlog::info("[item] partition {}: adopted batch view v{} ({}): {} journalled parts after its cutoff applied, "
+                 "{} covered by it dropped",
+                 me, ref->version, ref->view_dir, after.size(), covered.size());
+    return Status::Ok();
+  }
+
+  // After a re-base: every list this partition owns, exactly (ExactTopK) from the
+  // committed pairs and counts (plus this commit's), stored and published with its stats.
+  Status RebuildAllLists() {
+    std::map<uint64_t, std::vector<std::pair<uint64_t, double>>> rows;
+    auto it = pairs_->ScanCommitted();
+    for (; it->Valid(); it->Next()) {
+      if (it->key().size() != 16) continue;
+      const uint64_t a = state::DecodeBigEndian64(it->key().data());
+      const uint64_t b = state::DecodeBigEndian64(it->key().data() + 8);
+      auto dirty = dirty_pairs_.find(a);
+      if (dirty != dirty_pairs_.end() && dirty->second.count(b)) continue;  // read below, with its deltas
+      const std::vector<double> v = state::DecodeCounter(it->value());
+      rows[a].emplace_back(b, v.empty() ? 0.0 : v[0]);
+    }
+    STREAMREC_RETURN_IF_ERROR(it->status());
+    for (const auto& [a, changed] : dirty_pairs_) {
+      for (uint64_t b : changed) {
+        auto c = pairs_->GetScalar(state::Key64Pair(a, b));
+        if (!c.ok()) return c.status();
+        rows[a].emplace_back(b, *c);
+      }
+    }
+    dirty_pairs_.clear();
+    topk_cache_.clear();
+    for (const auto& [a, row] : rows) {
+      auto c_a = CountOf(a);
+      if (!c_a.ok()) return c_a.status();
+      auto top = ExactTopK(options_.similarity, options_.top_k, *c_a, total_, row,
+                           [this](uint64_t b) { return CountOf(b); });
+      if (!top.ok()) return top.status();
+      TopKList list(options_.top_k);
+      list.Rebuild(std::move(top).value());
+      STREAMREC_RETURN_IF_ERROR(StoreAndPublish(a, list));
+      dirty_stats_.insert(a);
+    }
+    // Every owned item's stats (counts and popularity were re-based too).
+    const int32_t me = context_->partition();
+    auto counts = counts_->ScanCommitted();
+    for (; counts->Valid(); counts->Next()) {
+      if (counts->key().size() != 8) continue;
+      const uint64_t item = state::DecodeBigEndian64(counts->key().data());
+      if (ItemPartition(item, lambda_.item_partitions) == me) dirty_stats_.insert(item);
+    }
+    STREAMREC_RETURN_IF_ERROR(counts->status());
+    lambda_.rebuild_lists = false;
+    lambda_dirty_ = true;
+    return Status::Ok();
+  }
+
   ItemStageOptions options_;
   ProcessorContext* context_ = nullptr;
   state::CounterStore* pairs_ = nullptr;
@@ -405,6 +717,12 @@ class ItemStageProcessor : public Processor {
   state::KeyValueStore* ids_ = nullptr;
   state::KeyValueStore* dedup_store_ = nullptr;
   state::KeyValueStore* estimator_store_ = nullptr;
+  state::KeyValueStore* lambda_store_ = nullptr;
+  LambdaState lambda_;
+  bool lambda_dirty_ = false;
+  int64_t refused_version_ = 0;
+  // Journal entries written since the last commit (not visible to ScanCommitted).
+  std::vector<std::pair<std::string, JournalEntry>> journal_uncommitted_;
   std::unique_ptr<state::DedupFilter> dedup_;
   FrequencyEstimator estimator_;
   std::unordered_map<uint64_t, std::unordered_set<uint64_t>> dirty_pairs_;
@@ -450,6 +768,9 @@ Result<ItemStageOptions> ItemStageOptions::FromConfig(const Config& config) {
   auto topics = TopicNames::FromConfig(config);
   if (!topics.ok()) return topics.status();
   o.topics = *topics;
+  auto merge = config.GetBool("lambda.merge", o.merge_batch_views);
+  if (!merge.ok()) return merge.status();
+  o.merge_batch_views = *merge;
   return o;
 }
 
@@ -461,8 +782,10 @@ runtime::Topology ItemStageTopology(const ItemStageOptions& options) {
   t.stores = {{kPairsStore, StoreSpec::Kind::kCounter},   {kCountsStore, StoreSpec::Kind::kCounter},
               {kPopularityStore, StoreSpec::Kind::kKeyValue}, {kTopKStore, StoreSpec::Kind::kKeyValue},
               {kIdsStore, StoreSpec::Kind::kKeyValue},       {kDedupStore, StoreSpec::Kind::kKeyValue},
-              {kEstimatorStore, StoreSpec::Kind::kKeyValue}};
-  t.processor_supplier = [options] { return std::make_unique<ItemStageProcessor>(options); };
+              {kEstimatorStore, StoreSpec::Kind::kKeyValue}, {kLambdaStore, StoreSpec::Kind::kKeyValue}};
+  ItemStageOptions o = options;
+  if (o.merge_batch_views && !o.batch_views) o.batch_views = std::make_shared<BatchViewInbox>();
+  t.processor_supplier = [o] { return std::make_unique<ItemStageProcessor>(o); };
   return t;
 }
 

@@ -2,11 +2,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "core/config.h"
 #include "core/status.h"
 #include "operators/frequency_estimator.h"
+#include "operators/lambda.h"
 #include "runtime/processor.h"
 #include "operators/similarity.h"
 #include "streams/topics.h"
@@ -36,6 +38,14 @@ struct ItemStageOptions {
   // commit's WriteBatch, with the offsets: a crash never rolls it back.
   FrequencyEstimatorOptions estimator;
   TopicNames topics;
+  // lambda.merge: the speed layer re-bases onto the batch views announced on
+  // `streamrec.batch` (operators/lambda.h; DESIGN §2 "Merging the layers"): every applied
+  // cooc-delta message is kept in a journal until a view's cutoff covers it. Default
+  // false (the journal is a second copy of the input since the last adopted view).
+  bool merge_batch_views = false;
+  // Where the views to adopt come from (set by the caller; with merge_batch_views and no
+  // inbox, the stage journals and waits for views that never come).
+  std::shared_ptr<BatchViewInbox> batch_views;
 
   static Result<ItemStageOptions> FromConfig(const Config& config);
 };
@@ -49,6 +59,8 @@ inline constexpr char kIdsStore[] = "ids";                // Key64(i) -> externa
 inline constexpr char kDedupStore[] = "dedup";            // Key64(source partition) -> state::SourcePosition
 // "e" + Key64(entry) -> (A, B); "step"; (older layout, read on restore: Key64(block) -> block)
 inline constexpr char kEstimatorStore[] = "estimator";
+// "state" -> LambdaState; JournalKey(..) -> JournalEntry (operators/lambda.h)
+inline constexpr char kLambdaStore[] = "lambda";
 inline constexpr char kTotalCountKey[] = "total";
 
 // The item stage (DESIGN §2): consumes `streamrec.cooc-deltas`. Drops a message whose
@@ -58,6 +70,9 @@ inline constexpr char kTotalCountKey[] = "total";
 // the decayed popularity of the items it owns; before each commit it refreshes the top-K
 // list of every item whose pairs changed and forwards it (core/records.h ItemNeighbors,
 // key item id) to `streamrec.item-neighbors`, and ItemStats to `streamrec.item-stats`.
+// With merge_batch_views it adopts each newer batch view at a flush: its pairs and counts
+// become the batch view's plus the journalled parts at or after the view's cutoff, and
+// every list it owns is rebuilt exactly at the next flush and published.
 runtime::Topology ItemStageTopology(const ItemStageOptions& options);
 
 }  // namespace streamrec::operators

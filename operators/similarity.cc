@@ -111,4 +111,24 @@ Result<TopKList> TopKList::Parse(std::string_view bytes, size_t k) {
   return out;
 }
 
+Result<std::vector<Neighbor>> ExactTopK(Similarity s, size_t k, double c_a, double total,
+                                        const std::vector<std::pair<uint64_t, double>>& row,
+                                        const std::function<Result<double>(uint64_t)>& count_of) {
+  std::vector<Neighbor> all;
+  all.reserve(row.size());
+  for (const auto& [b, c_ab] : row) {
+    if (c_ab <= 0) continue;
+    auto c_b = count_of(b);
+    if (!c_b.ok()) return c_b.status();
+    Neighbor n;
+    n.item_key = b;
+    n.count = c_ab;
+    n.score = SimilarityScore(s, c_ab, c_a, *c_b, total);
+    all.push_back(n);
+  }
+  TopKList list(k);
+  list.Rebuild(std::move(all));
+  return list.neighbors();
+}
+
 }  // namespace streamrec::operators

@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/records.h"
@@ -58,5 +59,13 @@ class TopKList {
   size_t k_;
   std::vector<Neighbor> list_;
 };
+
+// The exact top-k list of item a (count c_a): every neighbour b of `row` (b, c_ab) with
+// c_ab > 0 scored from the given counts (`count_of(b)` = c_b), ranked and cut as the
+// item stage's TopKList ranks. The batch view's lists and the item stage's rebuild after
+// a lambda re-base. `count_of` may fail: its Status is returned.
+Result<std::vector<Neighbor>> ExactTopK(Similarity s, size_t k, double c_a, double total,
+                                        const std::vector<std::pair<uint64_t, double>>& row,
+                                        const std::function<Result<double>(uint64_t)>& count_of);
 
 }  // namespace streamrec::operators

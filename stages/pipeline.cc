@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "batch/batch_view_follower.h"
 #include "core/file_system.h"
 #include "operators/item_stage.h"
 #include "operators/user_stage.h"
@@ -65,6 +66,8 @@ struct Pipeline::Rep {
   bool remove_state_dir = false;
   std::vector<std::unique_ptr<StageThread>> stages;  // user, item, trainer
   std::unique_ptr<serving::ServingOperator> serving;
+  // lambda.merge: follows streamrec.batch for the item stage (null otherwise).
+  std::unique_ptr<batch::BatchViewFollower> batch_views;
 
   Status StartBroker();
   Status PrepareStateDir();
@@ -141,6 +144,14 @@ Status Pipeline::Rep::StartStages() {
       StartTopologyStage("user", operators::UserStageTopology(*user), user->flush_interval_ms));
   auto item = operators::ItemStageOptions::FromConfig(config);
   if (!item.ok()) return item.status();
+  if (item->merge_batch_views) {
+    auto follow = batch::BatchViewFollowerOptions::FromConfig(config, brokers);
+    if (!follow.ok()) return follow.status();
+    item->batch_views = std::make_shared<operators::BatchViewInbox>();
+    auto follower = batch::BatchViewFollower::Start(std::move(follow).value(), item->batch_views);
+    if (!follower.ok()) return follower.status();
+    batch_views = std::move(follower).value();
+  }
   STREAMREC_RETURN_IF_ERROR(
       StartTopologyStage("item", operators::ItemStageTopology(*item), item->flush_interval_ms));
 
@@ -205,6 +216,7 @@ Status Pipeline::Stop() {
     if (!st.ok() && first.ok()) first = st.WithContext("stage " + (*it)->name());
   }
   rep_->stages.clear();
+  if (rep_->batch_views) rep_->batch_views->Stop();
   return first;
 }
 

@@ -16,6 +16,13 @@ void KeyValueStore::Put(std::string_view key, std::string_view value) {
 
 void KeyValueStore::Delete(std::string_view key) { overlay_[std::string(key)] = std::nullopt; }
 
+Status KeyValueStore::Clear() {
+  overlay_.clear();
+  auto it = db_->NewIterator(cf_, "");
+  for (; it->Valid(); it->Next()) overlay_[std::string(it->key())] = std::nullopt;
+  return it->status();
+}
+
 void KeyValueStore::PrepareCommit() {
   for (const auto& [key, value] : overlay_) {
     if (value.has_value()) {
@@ -27,27 +34,40 @@ void KeyValueStore::PrepareCommit() {
 }
 
 void CounterStore::PrepareCommit() {
-  for (const auto& [key, delta] : pending_) batch_->Merge(cf_, key, EncodeCounter(delta));
+  for (const auto& [key, p] : pending_) {
+    if (p.reset) batch_->Delete(cf_, key);
+    if (!p.delta.empty()) batch_->Merge(cf_, key, EncodeCounter(p.delta));
+  }
+}
+
+Status CounterStore::Clear() {
+  pending_.clear();
+  auto it = db_->NewIterator(cf_, "");
+  for (; it->Valid(); it->Next()) pending_[std::string(it->key())].reset = true;
+  return it->status();
 }
 
 void CounterStore::Add(std::string_view key, const std::vector<double>& delta) {
-  auto& p = pending_[std::string(key)];
+  auto& p = pending_[std::string(key)].delta;
   if (p.size() < delta.size()) p.resize(delta.size(), 0.0);
   for (size_t i = 0; i < delta.size(); ++i) p[i] += delta[i];
 }
 
 Result<std::vector<double>> CounterStore::Get(std::string_view key) const {
-  auto committed = db_->Get(cf_, key);
-  if (!committed.ok()) return committed.status();
-  std::vector<double> v;
-  if (committed->has_value()) {
-    if ((*committed)->size() % 8 != 0) return Status::Corruption("counter " + name_ + ": bad value size");
-    v = DecodeCounter(**committed);
-  }
   auto it = pending_.find(std::string(key));
+  std::vector<double> v;
+  if (it == pending_.end() || !it->second.reset) {
+    auto committed = db_->Get(cf_, key);
+    if (!committed.ok()) return committed.status();
+    if (committed->has_value()) {
+      if ((*committed)->size() % 8 != 0) return Status::Corruption("counter " + name_ + ": bad value size");
+      v = DecodeCounter(**committed);
+    }
+  }
   if (it != pending_.end()) {
-    if (v.size() < it->second.size()) v.resize(it->second.size(), 0.0);
-    for (size_t i = 0; i < it->second.size(); ++i) v[i] += it->second[i];
+    const std::vector<double>& d = it->second.delta;
+    if (v.size() < d.size()) v.resize(d.size(), 0.0);
+    for (size_t i = 0; i < d.size(); ++i) v[i] += d[i];
   }
   return v;
 }

@@ -44,6 +44,9 @@ class KeyValueStore : public StateStore {
   Result<std::optional<std::string>> Get(std::string_view key) const;
   void Put(std::string_view key, std::string_view value);
   void Delete(std::string_view key);
+  // Deletes every entry, committed or pending (a pending delete per committed key, so
+  // its cost is one scan of the column family; the lambda re-base, DESIGN §2).
+  Status Clear();
   // Iterates the COMMITTED contents under `prefix` (pending writes are not seen).
   std::unique_ptr<StateIterator> ScanCommitted(std::string_view prefix = "") const {
     return db_->NewIterator(cf_, prefix);
@@ -73,6 +76,9 @@ class CounterStore : public StateStore {
 
   void Add(std::string_view key, const std::vector<double>& delta);
   void Add(std::string_view key, double delta) { Add(key, std::vector<double>{delta}); }
+  // Deletes every counter, committed or pending: each committed key is deleted in the
+  // commit before the deltas added after this call are merged (the lambda re-base).
+  Status Clear();
   // Committed value plus pending deltas; an empty vector when absent.
   Result<std::vector<double>> Get(std::string_view key) const;
   // The first component (0 when absent).
@@ -86,7 +92,12 @@ class CounterStore : public StateStore {
   StateDb* db_;
   ColumnFamilyId cf_;
   StateWriteBatch* batch_;
-  std::unordered_map<std::string, std::vector<double>> pending_;
+  // A key's deltas since the last commit; `reset`: its committed value is deleted first.
+  struct Pending {
+    bool reset = false;
+    std::vector<double> delta;
+  };
+  std::unordered_map<std::string, Pending> pending_;
 };
 
 }  // namespace streamrec::state

@@ -164,6 +164,51 @@ TEST(StoresTest, OverlaySeesPendingWritesUntilCommitted) {
   EXPECT_EQ(**kv.Get("x"), "1");
 }
 
+// Clear() (the lambda re-base): every committed and pending entry goes, the writes after
+// it stay, all in one commit.
+TEST(StoresTest, ClearDeletesCommittedAndPendingEntriesInTheNextCommit) {
+  testing::TempDir dir;
+  auto db = StateDb::Open(Opts(dir.Sub("db")));
+  ASSERT_TRUE(db.ok());
+  StateWriteBatch batch;
+  KeyValueStore kv("meta", db->get(), *(*db)->ColumnFamily("meta"), &batch);
+  CounterStore counters("pairs", db->get(), *(*db)->ColumnFamily("pairs"), &batch);
+  auto commit = [&] {
+    kv.PrepareCommit();
+    counters.PrepareCommit();
+    ASSERT_TRUE((*db)->Write(&batch).ok());
+    batch.Clear();
+    kv.OnCommitted();
+    counters.OnCommitted();
+  };
+  kv.Put("x", "1");
+  kv.Put("y", "2");
+  counters.Add("a", {1.0, 1.0});
+  counters.Add("b", 4.0);
+  commit();
+  counters.Add("a", 2.0);  // pending, then cleared
+  counters.Add("c", 5.0);  // pending only, cleared too
+  kv.Put("z", "3");
+  ASSERT_TRUE(counters.Clear().ok());
+  ASSERT_TRUE(kv.Clear().ok());
+  EXPECT_TRUE(counters.Get("a")->empty());
+  EXPECT_TRUE(counters.Get("c")->empty());
+  counters.Add("a", 7.0);
+  kv.Put("y", "9");
+  EXPECT_EQ(*counters.GetScalar("a"), 7.0);
+  EXPECT_FALSE(kv.Get("x")->has_value());
+  EXPECT_FALSE(kv.Get("z")->has_value());
+  commit();
+  EXPECT_EQ(*counters.Get("a"), std::vector<double>{7.0}) << "the old [1, 1] is gone, not merged into";
+  EXPECT_TRUE(counters.Get("b")->empty());
+  EXPECT_TRUE(counters.Get("c")->empty());
+  EXPECT_FALSE(kv.Get("x")->has_value());
+  EXPECT_EQ(**kv.Get("y"), "9");
+  int left = 0;
+  for (auto it = counters.ScanCommitted(); it->Valid(); it->Next()) ++left;
+  EXPECT_EQ(left, 1);
+}
+
 }  // namespace
 }  // namespace streamrec::state
 
