@@ -5,6 +5,18 @@
 
 namespace streamrec::runtime {
 
+Record OutputAsRecord(const state::OutboxMessage& m, int64_t offset) {
+  Record r;
+  r.topic = m.topic;
+  r.partition = m.partition;
+  r.offset = offset;
+  r.key = m.key;
+  r.value = m.value;
+  r.has_key = m.has_key;
+  for (const auto& [k, v] : m.headers) r.headers.push_back({k, v});
+  return r;
+}
+
 TopologyTestDriver::TopologyTestDriver(Topology topology, std::string state_dir, int32_t partition,
                                        int64_t start_millis)
     : topology_(std::move(topology)), state_dir_(std::move(state_dir)), partition_(partition),

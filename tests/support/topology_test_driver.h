@@ -18,6 +18,10 @@ namespace streamrec::runtime {
 // Drives a Topology without a broker (Kafka Streams' TopologyTestDriver): pipe records
 // in, read what was forwarded (after commits, as the broker would see it) and the stores
 // out, move a ManualClock. Uses a real RocksDB under `state_dir`. One test thread.
+// A delivered output as the record a downstream task reads at `offset` (chaining drivers:
+// the user stage's cooc-deltas into the item stage).
+Record OutputAsRecord(const state::OutboxMessage& m, int64_t offset);
+
 class TopologyTestDriver {
  public:
   // start_millis: the wall clock's start; -1 = the system clock's now, so that event

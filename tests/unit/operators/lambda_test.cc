@@ -66,17 +66,6 @@ Record ToRecord(const Event& e) {
   return r;
 }
 
-Record FromOutput(const state::OutboxMessage& m, int64_t offset) {
-  Record r;
-  r.topic = m.topic;
-  r.partition = m.partition;
-  r.offset = offset;
-  r.key = m.key;
-  r.value = m.value;
-  for (const auto& [k, v] : m.headers) r.headers.push_back({k, v});
-  return r;
-}
-
 // The speed layer (user + item stages on the test driver) and the batch layer over one
 // stream of events.
 class Lambda {
@@ -120,7 +109,7 @@ class Lambda {
     for (auto& m : users_[static_cast<size_t>(p)]->ReadOutput(kDeltas)) {
       if (tamper_ && !tamper_(&m)) continue;
       auto& log = deltas_[static_cast<size_t>(m.partition)];
-      log.push_back(FromOutput(m, static_cast<int64_t>(log.size())));
+      log.push_back(runtime::OutputAsRecord(m, static_cast<int64_t>(log.size())));
     }
   }
   // Item partition q applies up to `n` more messages; two commits (an adoption, then the

@@ -50,18 +50,6 @@ Record ToRecord(const ClickEvent& e) {
   return r;
 }
 
-Record FromOutput(const state::OutboxMessage& m, int64_t offset) {
-  Record r;
-  r.topic = m.topic;
-  r.partition = m.partition;
-  r.offset = offset;
-  r.key = m.key;
-  r.value = m.value;
-  r.has_key = m.has_key;
-  for (const auto& [k, v] : m.headers) r.headers.push_back({k, v});
-  return r;
-}
-
 UserStageOptions UserOpts(int32_t item_partitions) {
   UserStageOptions o;
   o.window = {3, 3600 * 1000};
@@ -448,7 +436,7 @@ TEST(StagesChainTest, RandomCrashesGiveTheBatchViewExactly) {
   auto collect = [&](int p) {
     for (const auto& m : users[p]->ReadOutput("streamrec.cooc-deltas")) {
       ASSERT_GE(m.partition, 0);
-      deltas[m.partition].push_back(FromOutput(m, static_cast<int64_t>(deltas[m.partition].size())));
+      deltas[m.partition].push_back(runtime::OutputAsRecord(m, static_cast<int64_t>(deltas[m.partition].size())));
     }
   };
   int crashes = 0;
@@ -596,7 +584,7 @@ void StoreLossIsReplayedExactlyOnce(StoreLoss loss) {
   }
   auto collect = [&](int p) {
     for (const auto& m : users[p]->ReadOutput("streamrec.cooc-deltas")) {
-      deltas[m.partition].push_back(FromOutput(m, static_cast<int64_t>(deltas[m.partition].size())));
+      deltas[m.partition].push_back(runtime::OutputAsRecord(m, static_cast<int64_t>(deltas[m.partition].size())));
     }
   };
   auto feed_items = [&]() {
