@@ -6,8 +6,8 @@
 // restarts them, and members leave and join (graceful stops and starts: rebalances). The
 // storm also freezes stage processes with SIGSTOP for longer than the session timeout
 // (their group moves on without them; they wake up fenced), freezes the broker itself
-// (an outage every client sees at once; not on the real broker, which is not the test's
-// to stop), and runs each of the user and item stages with 1, 2 or 3 replicas in turn.
+// for up to 1.5 s (an outage every client sees at once, within the session timeout; not
+// on the real broker, which is not the test's to stop), and runs each of the user and item stages with 1, 2 or 3 replicas in turn.
 // After the stream drains:
 // - the item stage's RocksDB state equals the batch recomputation exactly (decay off);
 // - every poison message is in the DLQ exactly once per outbox mark;
@@ -378,7 +378,14 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200 + rng() % 1300));
     const uint64_t roll = rng() % 10;
     if (roll == 0 && broker_pauses < broker_pauses_wanted) {
-      broker.Pause(std::chrono::milliseconds(2000 + rng() % 2000));  // a broker outage
+      // A short broker outage, shorter than the session timeout (3 s). A longer freeze of
+      // the mock cluster trips two bugs of librdkafka 2.0.2's mock group coordinator (not
+      // the stages'): a client that resends JoinGroup after its connection dropped aborts
+      // the broker (`!member->resp` asserted in rd_kafka_mock_cgrp_member_add), and a group
+      // whose members all expired at once was seen to stay empty for minutes, its live
+      // members never rejoining. Outages past the session timeout are BrokerOutageTest's
+      // (tests/integration/operators/broker_outage_test.cc).
+      broker.Pause(std::chrono::milliseconds(500 + rng() % 1000));
       ++broker_pauses;
       continue;
     }
