@@ -167,7 +167,9 @@ int Swap(const std::map<std::string, std::string>& f) {
                 static_cast<long long>(v), Get(f, "--ann", "auto").c_str(),
                 (*handle)->items().size(), s, index.active_kind(), ProcStatusMiB("VmRSS"), rss0,
                 ProcStatusMiB("VmHWM"));
-    // A background HNSW build (serving.hnsw.background) finishes after the swap.
+    // A background HNSW build (serving.hnsw.background) finishes after the swap; the
+    // first version's is cancelled by the second swap, so only the last one is awaited.
+    if (i == 0) continue;
     Status built = index.WaitUntilBuilt();
     std::printf("  v%lld index ready (%s%s) %.3f s after the swap started; peak %.1f MiB\n",
                 static_cast<long long>(v), index.active_kind(),
@@ -375,6 +377,13 @@ int Serve(const std::map<std::string, std::string>& f) {
       std::cerr << "model: " << st.ToString() << "\n";
       return 1;
     }
+    // Serve from the finished index (a background HNSW build is awaited).
+    auto handle = service.models().GetServableHandle();
+    if (Status built = (*handle)->index().WaitUntilBuilt(); !built.ok()) {
+      std::cerr << "index: " << built.ToString() << "\n";
+      return 1;
+    }
+    std::printf("index %s\n", (*handle)->index().active_kind());
   }
   HttpApiOptions http;
   http.threads = std::stoi(Get(f, "--threads", "8"));
