@@ -28,6 +28,8 @@ struct EvalFlags {
   int64_t seed = -1;
   bool no_logq = false;
   int epochs = -1;
+  double batch_cutoff = 1.0;
+  bool online_after_cutoff = false;
   std::string loss_curve;
   std::string examples_out, model_dir;
   std::string plot;  // default: the report's path with .svg
@@ -134,6 +136,8 @@ int RunTrainTest(const CommandContext& ctx, const EvalFlags& f) {
   }
   o->k = f.k;
   if (f.epochs >= 0) o->epochs = f.epochs;
+  o->batch_cutoff = f.batch_cutoff;
+  o->online_after_cutoff = f.online_after_cutoff;
   o->loss_curve_path = f.loss_curve;
   o->examples_out = f.examples_out;
   o->model_dir = f.model_dir;
@@ -181,6 +185,13 @@ const CommandRegistration kEval(
       sub->add_option("--seed", f->seed, "random seed of the model (default: trainer.seed)");
       sub->add_flag("--no-logq", f->no_logq, "train without the logQ correction");
       sub->add_option("--epochs", f->epochs, "passes over the train examples (default 5)");
+      sub->add_option("--batch-cutoff", f->batch_cutoff,
+                      "the --epochs passes cover only this fraction of the train examples, in time "
+                      "order: the batch model at its cutoff (lambda; default 1 = all)")
+          ->check(CLI::Range(0.0, 1.0));
+      sub->add_flag("--online-after-cutoff", f->online_after_cutoff,
+                    "then one pass over the rest, in order: the online model warm-started from the "
+                    "batch model (with --batch-cutoff)");
       sub->add_option("--loss-curve", f->loss_curve, "write the training loss per step (CSV)");
       sub->add_option("--examples-out", f->examples_out,
                       "also write the two-tower training examples (with p̂) to this file, to "

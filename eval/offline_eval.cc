@@ -119,8 +119,19 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
       curve.reset(std::fopen(options.loss_curve_path.c_str(), "w"));
       if (!curve) return Status::IoError("cannot create " + options.loss_curve_path);
     }
-    STREAMREC_RETURN_IF_ERROR(
-        training::TrainEpochs(trainer->get(), p.collected(), options.epochs, curve.get()));
+    if (options.batch_cutoff >= 1.0) {
+      STREAMREC_RETURN_IF_ERROR(
+          training::TrainEpochs(trainer->get(), p.collected(), options.epochs, curve.get()));
+    } else {
+      const auto& all = p.collected();
+      const auto cut = all.begin() + static_cast<std::ptrdiff_t>(static_cast<double>(all.size()) *
+                                                                 std::max(0.0, options.batch_cutoff));
+      const std::vector<training::OfflineExample> before(all.begin(), cut), after(cut, all.end());
+      STREAMREC_RETURN_IF_ERROR(training::TrainEpochs(trainer->get(), before, options.epochs, curve.get()));
+      if (options.online_after_cutoff) {
+        STREAMREC_RETURN_IF_ERROR(training::TrainEpochs(trainer->get(), after, 1, curve.get()));
+      }
+    }
     if (curve && std::fclose(curve.release()) != 0) {
       return Status::IoError("cannot write " + options.loss_curve_path);
     }

@@ -27,6 +27,13 @@ struct OfflineEvalOptions {
   int auc_depth = 100;
   int64_t ts_scale_ms = 1000;      // input timestamps are seconds (MovieLens)
   int epochs = 5;                  // passes over the train examples (0: no model)
+  // The lambda architecture's model choices (issue 11; bench/RESULTS.md "Which model
+  // serves"): the `epochs` passes cover only the first `batch_cutoff` of the train examples
+  // (in time order: the batch model at its cutoff, 1 = all); with online_after_cutoff the
+  // same trainer then takes the rest once, in order (the online trainer warm-started from
+  // the batch model and running from the cutoff). The online model alone: epochs 1.
+  double batch_cutoff = 1.0;
+  bool online_after_cutoff = false;
   std::string loss_curve_path;     // when set: CSV "step,epoch,examples,loss"
   // When set: the two-tower training examples (with p̂) are written to this file
   // (training/offline_examples.h), to train elsewhere, e.g. on a GPU machine.

@@ -546,6 +546,7 @@ class ItemStageProcessor : public Processor {
     if (!ref || ref->version <= lambda_.version || ref->version == refused_version_) return Status::Ok();
     const int32_t parts = lambda_.item_partitions;
     if (parts <= 0) return Status::Ok();  // no message yet: ownership unknown
+    const auto started = std::chrono::steady_clock::now();
     const int32_t me = context_->partition();
     auto refuse = [&](const std::string& why) {
       refused_version_ = ref->version;
@@ -654,14 +655,16 @@ class ItemStageProcessor : public Processor {
     Metrics().adopted->Increment();
     Metrics().batch_version->Set(static_cast<double>(ref->version));
     spdlog::info("[item] partition {}: adopted batch view v{} ({}): {} journalled parts after its cutoff applied, "
-                 "{} covered by it dropped",
-                 me, ref->version, ref->view_dir, after.size(), covered.size());
+                 "{} covered by it dropped, in {:.3f} s",
+                 me, ref->version, ref->view_dir, after.size(), covered.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return Status::Ok();
   }
 
   // After a re-base: every list this partition owns, exactly (ExactTopK) from the
   // committed pairs and counts (plus this commit's), stored and published with its stats.
   Status RebuildAllLists() {
+    const auto started = std::chrono::steady_clock::now();
     std::map<uint64_t, std::vector<std::pair<uint64_t, double>>> rows;
     auto it = pairs_->ScanCommitted();
     for (; it->Valid(); it->Next()) {
@@ -705,6 +708,8 @@ class ItemStageProcessor : public Processor {
     STREAMREC_RETURN_IF_ERROR(counts->status());
     lambda_.rebuild_lists = false;
     lambda_dirty_ = true;
+    spdlog::info("[item] partition {}: rebuilt {} neighbour lists after the re-base in {:.3f} s", me, rows.size(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     return Status::Ok();
   }
 
