@@ -18,14 +18,11 @@
 #include <unistd.h>
 #endif
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
 #include <hnswlib/hnswlib.h>
 #include <spdlog/spdlog.h>
 
 #include "core/id_hash.h"
+#include "serving/int16_scan.h"
 
 namespace streamrec::serving {
 
@@ -103,69 +100,6 @@ std::vector<EmbeddingIndex::Hit> TopK(const ItemEmbeddings& e, const float* quer
   return out;
 }
 
-// Dot products of n int16 rows (each `stride` values, zero-padded to a multiple of 16)
-// with an int16 query: out[r] = Σ row_r[i] · q[i], exact in int32 (the quantisation
-// levels keep dim · level² below 2³¹).
-#if !defined(__x86_64__)
-void ScanInt16Generic(const int16_t* rows, size_t n, size_t stride, const int16_t* q,
-                      int32_t* out) {
-  for (size_t r = 0; r < n; ++r) {
-    const int16_t* a = rows + r * stride;
-    int32_t sum = 0;
-    for (size_t i = 0; i < stride; ++i) sum += static_cast<int32_t>(a[i]) * q[i];
-    out[r] = sum;
-  }
-}
-#else
-// The four int32 lanes added.
-int32_t HorizontalSum(__m128i v) {
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4E));
-  v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xB1));
-  return _mm_cvtsi128_si32(v);
-}
-
-// SSE2 (every x86-64).
-void ScanInt16Sse2(const int16_t* rows, size_t n, size_t stride, const int16_t* q,
-                   int32_t* out) {
-  for (size_t r = 0; r < n; ++r) {
-    const int16_t* a = rows + r * stride;
-    __m128i acc = _mm_setzero_si128();
-    for (size_t i = 0; i < stride; i += 8) {
-      acc = _mm_add_epi32(
-          acc, _mm_madd_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)),
-                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + i))));
-    }
-    out[r] = HorizontalSum(acc);
-  }
-}
-
-// AVX2, chosen at run time (the build targets baseline x86-64).
-__attribute__((target("avx2"))) void ScanInt16Avx2(const int16_t* rows, size_t n, size_t stride,
-                                                    const int16_t* q, int32_t* out) {
-  for (size_t r = 0; r < n; ++r) {
-    const int16_t* a = rows + r * stride;
-    __m256i acc = _mm256_setzero_si256();
-    for (size_t i = 0; i < stride; i += 16) {
-      acc = _mm256_add_epi32(
-          acc, _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)),
-                                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + i))));
-    }
-    out[r] = HorizontalSum(
-        _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1)));
-  }
-}
-#endif
-
-using ScanInt16Fn = void (*)(const int16_t*, size_t, size_t, const int16_t*, int32_t*);
-
-ScanInt16Fn PickScanInt16() {
-#if defined(__x86_64__)
-  return __builtin_cpu_supports("avx2") ? ScanInt16Avx2 : ScanInt16Sse2;
-#else
-  return ScanInt16Generic;
-#endif
-}
-
 // Exact top k by inner product, read mostly from an int16 copy of the matrix (half the
 // float matrix's bytes, and integer multiply-adds):
 //   1. every row's integer dot product with the quantised query (levels ±L per row and
@@ -189,7 +123,7 @@ class ExactIndex : public EmbeddingIndex {
         stride_((dim_ + 15) / 16 * 16),
         levels_(static_cast<float>(std::min<int64_t>(
             32767, static_cast<int64_t>(std::sqrt(2147483647.0 / static_cast<double>(dim_)))))),
-        scan_(PickScanInt16()) {
+        scan_(BestScanIsa()) {
     const size_t n = prescan_ ? e_->size() : 0;
     rows_.assign(n * stride_, 0);
     scale_.resize(n);
@@ -234,7 +168,7 @@ class ExactIndex : public EmbeddingIndex {
     }
     thread_local std::vector<int32_t> dots;
     dots.resize(n);
-    scan_(rows_.data(), n, stride_, qq.data(), dots.data());
+    ScanInt16(scan_, rows_.data(), n, stride_, qq.data(), dots.data());
     // Half-width of each interval, in units of s_x·s_q: (Σ|xq| + Σ|qq| + dim/2)/2, plus
     // a margin for float rounding: the float score's error is below dim·ε·Σ|x·q| ≤
     // dim²·ε·L²·s_x·s_q (ε = 2⁻²⁴), and these products' is smaller; twice that.
@@ -284,7 +218,7 @@ class ExactIndex : public EmbeddingIndex {
   const size_t dim_;
   const size_t stride_;  // dim_ rounded up to 16 (zero padding)
   const float levels_;  // L: a row's (the query's) max |value| maps to ±L
-  const ScanInt16Fn scan_;
+  const ScanIsa scan_;
   std::vector<int16_t> rows_;  // n × stride_
   std::vector<float> scale_;   // s_x: a row's max |value| / L (0: an all-zero row)
   std::vector<float> l1_;      // Σ|xq| of a row
