@@ -28,7 +28,7 @@ run() {  # name, args...
   local start=$SECONDS
   "$bin" eval --train "$data/train.tsv" --test "$data/test.tsv" --k 10 --no-plot \
     --report "$out/$name.json" "$@" ${EXTRA:-} > "$out/$name.txt"
-  printf '%-28s %s  (%ds)\n' "$name" "$(tail -1 "$out/$name.txt")" $((SECONDS - start))
+  printf '%-28s %s  (%ds)\n' "$name" "$(grep -E '^ +10 ' "$out/$name.txt" | tail -1)" $((SECONDS - start))
 }
 echo "                                k  users       map      ndcg precision    recall  hit_rate       mrr  coverage"
 for model in ${MODELS:-two_tower blend}; do
