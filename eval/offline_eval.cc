@@ -9,6 +9,7 @@
 
 #include "core/id_hash.h"
 #include "serving/serving_config.h"
+#include "streams/history_reader.h"
 #include "training/offline_examples.h"
 #include "training/snapshot.h"
 #include "training/trainer_config.h"
@@ -68,7 +69,10 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     ClickEvent e;
     e.user_id = r.user;
     e.item_id = r.item;
-    e.event = EventType::kClick;
+    // As every MovieLens rating reads (a purchase): the seen filter then keeps rated
+    // films out of the list, as the protocol excludes them, and the renewed-interest
+    // channel does not offer them back.
+    e.event = kMovieLensRatingEvent;
     e.ts_ms = r.ts * options.ts_scale_ms;
     e.user_key = HashId(e.user_id);
     e.item_key = HashId(e.item_id);

@@ -23,15 +23,19 @@ enum class HistoryFormat { kMovieLens, kJsonl, kCsv };
 Result<HistoryFormat> ParseHistoryFormat(std::string_view name);
 const char* HistoryFormatName(HistoryFormat format);
 
+// The event type a MovieLens rating reads as, wherever ratings enter the system (history
+// files, `streamrec eval`'s train file). Purchase: a rating records that the user watched
+// the film, once per film (a consumption, not a glance), so serving's seen filter
+// (serving.seen.filter_events, default purchase) never offers a rated film again, as the
+// published protocols exclude rated items. Event weights are the same for every rating
+// either way, and the similarities and losses are scale-free.
+inline constexpr EventType kMovieLensRatingEvent = EventType::kPurchase;
+
 struct HistoryReaderOptions {
   HistoryFormat format = HistoryFormat::kJsonl;
-  // MovieLens: the event type of every rating. Default purchase: a rating records that
-  // the user watched the film, once per film (a consumption, not a glance), so serving's
-  // seen filter (serving.seen.filter_events, default purchase) never offers a rated film
-  // again, as the published protocols exclude rated items. Event weights are the same for
-  // every rating either way, and the similarities and losses are scale-free. With
+  // MovieLens: the event type of every rating (kMovieLensRatingEvent above). With
   // movielens_rating_events, ratings map to 1-2 view, 3 click, 4 add_to_cart, 5 purchase.
-  EventType movielens_event = EventType::kPurchase;
+  EventType movielens_event = kMovieLensRatingEvent;
   bool movielens_rating_events = false;
 };
 
