@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/batch_run.h"
 #include "apps/command.h"
 #include "apps/kafka_check.h"
 #include "apps/model_binary.h"
@@ -19,6 +20,7 @@
 #include "batch/batch_announcement.h"
 #include "batch/batch_input.h"
 #include "batch/batch_job.h"
+#include "batch/batch_run.h"
 #include "streams/kafka_properties.h"
 #include "streams/topics.h"
 
@@ -126,25 +128,18 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
                   (input.status().code() == Status::Code::kInvalidArgument ? " (--skip-bad skips bad lines)" : ""));
     }
   } else {
-    batch::TopicInputOptions to;
-    to.range.topic = flags.from_topic.empty() ? names->clicks : flags.from_topic;
-    to.range.properties = KafkaPropertiesFromConfig(ctx.config);
-    to.max_future_ms = options->max_future_ms;
-    to.range.brokers = brokers;
-    if (!flags.cutoff_group.empty()) {
-      // Where the user stage's output parts end: the item stage can merge the view exactly.
-      auto committed = batch::GroupCommittedOffsets(brokers, to.range.properties, to.range.topic, flags.cutoff_group);
-      if (!committed.ok()) return Fail("--cutoff-group: " + committed.status().ToString());
-      end_offsets = *committed;
-    }
-    to.range.end_offsets = end_offsets;
-    ProgressBar bar(0, progress_on, "reading " + to.range.topic, /*lines_when_not_a_terminal=*/true);
+    const std::string topic = flags.from_topic.empty() ? names->clicks : flags.from_topic;
+    // --cutoff-group: where the user stage's output parts end, so the item stage can merge
+    // the view exactly.
+    batch::TopicCutoff cutoff{end_offsets, flags.cutoff_group};
+    ProgressBar bar(0, progress_on, "reading " + topic, /*lines_when_not_a_terminal=*/true);
     int64_t read = 0;
-    input = batch::ReadTopicInput(to, stop, [&](int64_t done, int64_t total) {
-      bar.set_total(total);
-      bar.Update(done);
-      read = done;
-    });
+    input = batch::ReadTopicUpToCutoff(ctx.config, brokers, topic, cutoff, options->max_future_ms, stop,
+                                [&](int64_t done, int64_t total) {
+                                  bar.set_total(total);
+                                  bar.Update(done);
+                                  read = done;
+                                });
     bar.Finish(read);
     if (!input.ok()) {
       if (StopRequested()) return Fail("stopped; no version written", kInterruptedExitCode);
@@ -169,35 +164,10 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
   // one), on the training input the recomputation wrote into the version being built.
   batch::ModelTrainerFn train_model;
   if (!flags.no_model) {
-    train_model = [&](const std::string& training_input,
-                      const std::string& model_dir) -> Result<batch::BatchModelSummary> {
+    train_model = BatchModelTrainer(GlobalArguments(ctx.argv, "batch"), flags.epochs, !flags.no_progress, stop, [&] {
       bar.Finish(applied);
       bar_finished = true;
-      const std::string summary = model_dir + ".summary.json";
-      std::vector<std::string> args = GlobalArguments(ctx.argv, "batch");
-      for (const char* a : {"batch-model", "--input"}) args.push_back(a);
-      args.push_back(training_input);
-      args.push_back("--out");
-      args.push_back(model_dir);
-      args.push_back("--summary");
-      args.push_back(summary);
-      args.push_back("--epochs");
-      args.push_back(std::to_string(flags.epochs));
-      if (flags.no_progress) args.push_back("--no-progress");
-      auto rc = RunModelBinary(args, stop);
-      if (!rc.ok()) return rc.status().WithContext("the batch model (--no-model skips it)");
-      if (StopRequested()) return Status::Unavailable("stopped");
-      if (*rc != 0) {
-        return Status::Internal("streamrec-model batch-model exited with status " + std::to_string(*rc));
-      }
-      std::ifstream f(summary, std::ios::binary);
-      std::stringstream text;
-      text << f.rdbuf();
-      auto parsed = batch::ModelSummaryFromJson(text.str());
-      if (!parsed.ok()) return parsed.status().WithContext(summary);
-      if (std::remove(summary.c_str()) != 0) return Status::IoError("cannot remove " + summary);
-      return parsed;
-    };
+    });
   }
   auto manifest = batch::BuildBatchView(
       *input, *options, stop,
@@ -221,16 +191,7 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
   std::string announced = "not announced (no --brokers)";
   if (flags.no_announce) announced = "not announced (--no-announce)";
   if (announce) {
-    auto a = batch::BatchAnnouncement::FromManifest(*manifest);
-    Status st = a.ok() ? Status::Ok() : a.status();
-    if (st.ok()) {
-      ProducerOptions po;
-      po.brokers = brokers;
-      po.properties = KafkaPropertiesFromConfig(ctx.config);
-      po.stop = stop;
-      st = batch::Announce(*a, names->batch_views, po);
-    }
-    if (!st.ok()) {
+    if (Status st = batch::AnnounceBatchVersion(ctx.config, brokers, *manifest, stop); !st.ok()) {
       return Fail("version " + std::to_string(manifest->version) + " is complete at " + manifest->dir +
                   " but was not announced: " + st.ToString());
     }

@@ -119,6 +119,10 @@ void PrintWhereToLook(const RunFlags& flags, stages::Pipeline& pipeline, int met
   }
   std::printf("  stages:    user, item, trainer, serving (state in %s%s)\n",
               pipeline.state_dir().c_str(), pipeline.temporary_state() ? ", removed on exit" : "");
+  if (pipeline.batch_scheduled()) {
+    std::printf("  batch:     the batch layer every lambda.batch_interval_minutes into %s (announced on %s)\n",
+                pipeline.batch_dir().c_str(), pipeline.topics().batch_views.c_str());
+  }
   if (const serving::HttpApi* http = pipeline.serving().http()) {
     const std::string addr = http->address();
     std::printf("  HTTP API:  http://%s  (/v1/recommendations, /v1/items/{id}/similar, /v1/events, "

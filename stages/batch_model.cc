@@ -53,4 +53,24 @@ Result<BatchModelResult> TrainBatchModel(const batch::TrainingInput& input, cons
   return r;
 }
 
+batch::ModelTrainerFn InProcessBatchModelTrainer(BatchModelOptions options, std::function<bool()> stop) {
+  return [options = std::move(options), stop = std::move(stop)](
+             const std::string& training_input, const std::string& model_dir) -> Result<batch::BatchModelSummary> {
+    const auto start = std::chrono::steady_clock::now();
+    auto input = batch::ReadTrainingInput(training_input);
+    if (!input.ok()) return input.status();
+    auto result = TrainBatchModel(*input, options, model_dir, stop);
+    if (!result.ok()) return result.status().WithContext("the batch model");
+    batch::BatchModelSummary s;
+    s.epochs = options.epochs;
+    s.examples = result->examples;
+    s.steps = result->steps;
+    s.final_loss = result->final_loss;
+    s.num_items = result->num_items;
+    s.num_users = result->num_users;
+    s.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return s;
+  };
+}
+
 }  // namespace streamrec::stages

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 
+#include "batch/batch_job.h"
 #include "batch/training_input.h"
 #include "core/status.h"
 #include "training/trainer.h"
@@ -39,5 +40,10 @@ struct BatchModelResult {
 Result<BatchModelResult> TrainBatchModel(const batch::TrainingInput& input, const BatchModelOptions& options,
                                          const std::string& out_dir, const std::function<bool()>& stop = {},
                                          const std::function<void(int64_t, int64_t)>& progress = {});
+
+// The model step of a batch run in this process (the scheduled batch layer of
+// `streamrec run`, batch/batch_scheduler.h): reads the run's training input and trains
+// with TrainBatchModel, as `streamrec-model batch-model` does for `streamrec batch`.
+batch::ModelTrainerFn InProcessBatchModelTrainer(BatchModelOptions options, std::function<bool()> stop);
 
 }  // namespace streamrec::stages

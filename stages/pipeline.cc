@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "batch/batch_scheduler.h"
 #include "batch/batch_view_follower.h"
 #include "core/file_system.h"
 #include "operators/item_stage.h"
@@ -16,6 +17,8 @@
 #include "runtime/stage_runner.h"
 #include "serving/serving_config.h"
 #include "serving/serving_operator.h"
+#include "stages/batch_model.h"
+#include "training/trainer_config.h"
 #include "stages/stage_state.h"
 #include "stages/topology_stage.h"
 #include "stages/trainer_stage.h"
@@ -68,12 +71,16 @@ struct Pipeline::Rep {
   std::unique_ptr<serving::ServingOperator> serving;
   // lambda.merge: follows streamrec.batch for the item stage (null otherwise).
   std::unique_ptr<batch::BatchViewFollower> batch_views;
+  // lambda.batch_interval_minutes > 0: the batch layer on a schedule (null otherwise).
+  std::unique_ptr<batch::BatchScheduler> batch_scheduler;
+  std::string batch_dir;
 
   Status StartBroker();
   Status PrepareStateDir();
   Status StartTopologyStage(const std::string& name, runtime::Topology topology,
                             int64_t commit_interval_ms);
   Status StartStages();
+  Status StartBatchScheduler();
 };
 
 Status Pipeline::Rep::StartBroker() {
@@ -177,6 +184,25 @@ Status Pipeline::Rep::StartStages() {
   return serving->Start().WithContext("serving stage");
 }
 
+Status Pipeline::Rep::StartBatchScheduler() {
+  auto so = batch::BatchSchedulerOptions::FromConfig(config, brokers, batch_dir);
+  if (!so.ok()) return so.status();
+  if (!so->enabled()) return Status::Ok();
+  batch::ModelTrainerFactory model;
+  if (so->model) {
+    auto trainer = training::TrainerOptionsFromConfig(config);
+    if (!trainer.ok()) return trainer.status();
+    BatchModelOptions mo;
+    mo.trainer = *trainer;
+    mo.epochs = so->epochs;
+    model = [mo](const std::function<bool()>& stop) { return InProcessBatchModelTrainer(mo, stop); };
+  }
+  auto started = batch::BatchScheduler::Start(std::move(so).value(), std::move(model), options.external_stop);
+  if (!started.ok()) return started.status();
+  batch_scheduler = std::move(started).value();
+  return Status::Ok();
+}
+
 Pipeline::Pipeline(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 
 Pipeline::~Pipeline() {
@@ -201,12 +227,22 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(const Config& config,
   Rep& r = *pipeline->rep_;
   STREAMREC_RETURN_IF_ERROR(r.StartBroker());
   STREAMREC_RETURN_IF_ERROR(r.PrepareStateDir());
+  // The batch views (lambda.merge adopts them, the scheduled batch layer writes them):
+  // lambda.batch_dir, by default beside the stages' state.
+  auto batch_dir = r.config.GetString("lambda.batch_dir", r.state_dir + "/batch");
+  if (!batch_dir.ok()) return batch_dir.status();
+  r.batch_dir = *batch_dir;
+  if (!r.config.Has("lambda.batch_dir")) STREAMREC_RETURN_IF_ERROR(r.config.Set("lambda.batch_dir", r.batch_dir));
   STREAMREC_RETURN_IF_ERROR(r.StartStages());  // on error the destructor stops what started
+  batch::RegisterBatchSchedulerMetrics();  // exported (at 0) whether scheduled or not
+  STREAMREC_RETURN_IF_ERROR(r.StartBatchScheduler().WithContext("batch layer"));
   return pipeline;
 }
 
 Status Pipeline::Stop() {
   Status first;
+  // A batch run in progress is interrupted first (it writes no partial version).
+  if (rep_->batch_scheduler) rep_->batch_scheduler->Stop();
   if (rep_->serving) {
     rep_->serving->Stop();
     first = rep_->serving->error();
@@ -223,6 +259,8 @@ Status Pipeline::Stop() {
 const std::string& Pipeline::brokers() const { return rep_->brokers; }
 bool Pipeline::embedded_broker() const { return rep_->broker != nullptr; }
 const std::string& Pipeline::state_dir() const { return rep_->state_dir; }
+const std::string& Pipeline::batch_dir() const { return rep_->batch_dir; }
+bool Pipeline::batch_scheduled() const { return rep_->batch_scheduler != nullptr; }
 bool Pipeline::temporary_state() const { return rep_->remove_state_dir; }
 const TopicNames& Pipeline::topics() const { return rep_->topics; }
 serving::ServingOperator& Pipeline::serving() { return *rep_->serving; }

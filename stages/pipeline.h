@@ -63,6 +63,11 @@ class Pipeline {
   const std::string& brokers() const;
   bool embedded_broker() const;
   const std::string& state_dir() const;
+  // Where batch views are written and adopted from: lambda.batch_dir, by default
+  // <state_dir>/batch.
+  const std::string& batch_dir() const;
+  // Whether the batch layer runs on a schedule (lambda.batch_interval_minutes > 0).
+  bool batch_scheduled() const;
   bool temporary_state() const;
   const TopicNames& topics() const;
   serving::ServingOperator& serving();
