@@ -246,6 +246,40 @@ void StateWriteBatch::Clear() { rep_->batch.Clear(); }
 int StateWriteBatch::Count() const { return static_cast<int>(rep_->batch.Count()); }
 size_t StateWriteBatch::DataSize() const { return rep_->batch.GetDataSize(); }
 
+namespace {
+// Lists the keys of a rocksdb::WriteBatch. No exception leaves it (the callback is ours
+// and does not throw; std::function's call cannot).
+class KeyLister : public rocksdb::WriteBatch::Handler {
+ public:
+  explicit KeyLister(const std::function<void(ColumnFamilyId, std::string_view)>& fn) : fn_(fn) {}
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Report(cf, key);
+  }
+  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Report(cf, key);
+  }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Report(cf, key); }
+  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Report(cf, key); }
+  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return rocksdb::Status::NotSupported("range deletions cannot be listed key by key");
+  }
+
+ private:
+  rocksdb::Status Report(uint32_t cf, const rocksdb::Slice& key) {
+    fn_(static_cast<ColumnFamilyId>(cf), std::string_view(key.data(), key.size()));
+    return rocksdb::Status::OK();
+  }
+  const std::function<void(ColumnFamilyId, std::string_view)>& fn_;
+};
+}  // namespace
+
+Status StateWriteBatch::ForEachKey(const std::function<void(ColumnFamilyId, std::string_view)>& fn) const {
+  KeyLister lister(fn);
+  rocksdb::Status s = rep_->batch.Iterate(&lister);
+  if (!s.ok()) return Status::Internal("listing the keys of a write batch: " + s.ToString());
+  return Status::Ok();
+}
+
 StateDb::StateDb(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 StateDb::~StateDb() = default;
 
@@ -323,6 +357,15 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
   }
   return std::unique_ptr<StateDb>(new StateDb(std::move(rep)));
 }
+
+Result<std::string> StateDb::ColumnFamilyName(ColumnFamilyId cf) const {
+  for (size_t i = 0; i < rep_->names.size(); ++i) {
+    if (static_cast<ColumnFamilyId>(rep_->handles[i]->GetID()) == cf) return rep_->names[i];
+  }
+  return Status::NotFound("no column family with id " + std::to_string(cf) + " in " + rep_->options.path);
+}
+
+const std::vector<std::string>& StateDb::ColumnFamilyNames() const { return rep_->names; }
 
 Result<ColumnFamilyId> StateDb::ColumnFamily(std::string_view name) const {
   for (size_t i = 0; i < rep_->names.size(); ++i) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,6 +63,9 @@ class StateWriteBatch {
   void Clear();
   int Count() const;
   size_t DataSize() const;
+  // Calls `fn(cf, key)` for every Put, Merge and Delete in the batch, in order (a key
+  // written twice is reported twice). What the changelog logs (state/changelog.h).
+  Status ForEachKey(const std::function<void(ColumnFamilyId, std::string_view)>& fn) const;
 
  private:
   friend class StateDb;
@@ -110,6 +114,10 @@ class StateDb {
 
   // The id of a column family by name; NotFound if it was not opened.
   Result<ColumnFamilyId> ColumnFamily(std::string_view name) const;
+  // The name of an open column family; NotFound for an unknown id.
+  Result<std::string> ColumnFamilyName(ColumnFamilyId cf) const;
+  // The names of every open column family ("default" included).
+  const std::vector<std::string>& ColumnFamilyNames() const;
 
   // Applies the batch atomically (all of it or nothing, also across a crash).
   Status Write(StateWriteBatch* batch);

@@ -1,0 +1,276 @@
+#include "state/changelog.h"
+
+#include "core/byte_codec.h"
+
+namespace streamrec::state {
+namespace {
+
+constexpr uint8_t kRecordKind = 1;
+constexpr uint8_t kMarkerKind = 2;
+constexpr uint8_t kMarkerFormat = 1;
+
+}  // namespace
+
+bool IsLoggedKey(std::string_view cf_name, std::string_view key) {
+  if (cf_name == kChangelogPendingFamily) return false;
+  if (cf_name == "meta" && key.substr(0, sizeof(kChangelogMetaPrefix) - 1) == kChangelogMetaPrefix) return false;
+  return true;
+}
+
+std::string EncodeChangelogRecordKey(std::string_view cf_name, std::string_view key) {
+  std::string out;
+  out.reserve(2 + cf_name.size() + key.size());
+  out.push_back(static_cast<char>(kRecordKind));
+  out.push_back(static_cast<char>(static_cast<uint8_t>(cf_name.size())));
+  out.append(cf_name.data(), cf_name.size());
+  out.append(key.data(), key.size());
+  return out;
+}
+
+std::string ChangelogMarkerKey() { return std::string(1, static_cast<char>(kMarkerKind)); }
+
+Result<ChangelogKey> DecodeChangelogKey(std::string_view bytes) {
+  ChangelogKey k;
+  if (bytes.empty()) return Status::Corruption("changelog: empty record key");
+  const uint8_t kind = static_cast<uint8_t>(bytes[0]);
+  if (kind == kMarkerKind && bytes.size() == 1) {
+    k.marker = true;
+    return k;
+  }
+  if (kind != kRecordKind || bytes.size() < 2) return Status::Corruption("changelog: unknown record key");
+  const size_t n = static_cast<uint8_t>(bytes[1]);
+  if (bytes.size() < 2 + n || n == 0) return Status::Corruption("changelog: truncated record key");
+  k.cf_name.assign(bytes.data() + 2, n);
+  k.key.assign(bytes.data() + 2 + n, bytes.size() - 2 - n);
+  return k;
+}
+
+std::string ChangelogMarker::Encode() const {
+  ByteWriter w;
+  w.Put<uint8_t>(kMarkerFormat);
+  w.Put<uint64_t>(writer);
+  w.Put<uint64_t>(commit);
+  w.Put<int64_t>(source_next_offset);
+  return w.Take();
+}
+
+Result<ChangelogMarker> ChangelogMarker::Decode(std::string_view bytes) {
+  ByteReader r(bytes);
+  ChangelogMarker m;
+  uint8_t format = 0;
+  if (!r.Get(&format) || format != kMarkerFormat || !r.Get(&m.writer) || !r.Get(&m.commit) ||
+      !r.Get(&m.source_next_offset) || !r.AtEnd()) {
+    return Status::Corruption("changelog: bad commit marker");
+  }
+  return m;
+}
+
+Status ChangelogRestorer::Add(const ChangelogEntry& entry) {
+  auto key = DecodeChangelogKey(entry.key);
+  if (!key.ok()) return key.status().WithContext("changelog offset " + std::to_string(entry.offset));
+  if (key->marker) {
+    if (!entry.value) return Status::Corruption("changelog: a marker without a value at " + std::to_string(entry.offset));
+    auto marker = ChangelogMarker::Decode(*entry.value);
+    if (!marker.ok()) return marker.status().WithContext("changelog offset " + std::to_string(entry.offset));
+    for (const auto& b : buffered_) {
+      if (b.value) {
+        batch_.Put(b.cf, b.key, *b.value);
+      } else {
+        batch_.Delete(b.cf, b.key);
+      }
+    }
+    summary_.records += static_cast<int64_t>(buffered_.size());
+    buffered_.clear();
+    summary_.commits += 1;
+    summary_.last_marker = *marker;
+    summary_.next_offset = entry.offset + 1;
+    // Only at a marker: the store holds whole commits at every write.
+    if (batch_.DataSize() >= batch_bytes_) {
+      STREAMREC_RETURN_IF_ERROR(db_->Write(&batch_));
+      batch_.Clear();
+    }
+    return Status::Ok();
+  }
+  auto cf = db_->ColumnFamily(key->cf_name);
+  if (!cf.ok()) {
+    return Status::Corruption("changelog offset " + std::to_string(entry.offset) + " names column family '" +
+                              key->cf_name + "', which this store does not have (another stage's changelog?)");
+  }
+  buffered_.push_back(Buffered{*cf, std::move(key->key), entry.key, entry.value});
+  return Status::Ok();
+}
+
+Result<RestoreSummary> ChangelogRestorer::Finish() {
+  if (batch_.Count() > 0) {
+    STREAMREC_RETURN_IF_ERROR(db_->Write(&batch_));
+    batch_.Clear();
+  }
+  summary_.discarded = static_cast<int64_t>(buffered_.size());
+  summary_.torn_keys.clear();
+  for (auto& b : buffered_) summary_.torn_keys.push_back(std::move(b.encoded_key));
+  buffered_.clear();
+  return summary_;
+}
+
+Status ChangelogScan::Add(const ChangelogEntry& entry) {
+  auto key = DecodeChangelogKey(entry.key);
+  if (!key.ok()) return key.status().WithContext("changelog offset " + std::to_string(entry.offset));
+  if (!key->marker) {
+    torn_keys.push_back(entry.key);
+    return Status::Ok();
+  }
+  if (!entry.value) return Status::Corruption("changelog: a marker without a value at " + std::to_string(entry.offset));
+  auto marker = ChangelogMarker::Decode(*entry.value);
+  if (!marker.ok()) return marker.status().WithContext("changelog offset " + std::to_string(entry.offset));
+  markers.push_back(*marker);
+  torn_keys.clear();
+  return Status::Ok();
+}
+
+}  // namespace streamrec::state
+
+namespace streamrec::state {
+namespace {
+constexpr char kWriterKey[] = "changelog.writer";
+constexpr char kAckedKey[] = "changelog.acked_offset";
+constexpr char kCommitKey[] = "changelog.commit";
+}  // namespace
+
+std::string EncodeChangelogValue(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 1);
+  out.push_back('\x01');
+  out.append(value.data(), value.size());
+  return out;
+}
+
+Result<std::optional<std::string>> DecodeChangelogValue(std::string_view kafka_value) {
+  if (kafka_value.empty()) return std::optional<std::string>();
+  if (kafka_value[0] != '\x01') return Status::Corruption("changelog: unknown value format");
+  return std::optional<std::string>(std::string(kafka_value.substr(1)));
+}
+
+Status ChangelogWriter::Load() {
+  auto writer = meta_->LoadU64(kWriterKey);
+  if (!writer.ok()) return writer.status();
+  writer_ = writer->value_or(0);
+  auto acked = meta_->LoadU64(kAckedKey);
+  if (!acked.ok()) return acked.status();
+  acked_offset_ = acked->has_value() ? static_cast<int64_t>(**acked) : -1;
+  auto commit = meta_->LoadU64(kCommitKey);
+  if (!commit.ok()) return commit.status();
+  commit_ = commit->value_or(0);
+  unsent_.clear();
+  in_flight_.clear();
+  keys_of_commit_.clear();
+  acked_.clear();
+  auto it = db_->NewIterator(pending_cf_);
+  for (; it->Valid(); it->Next()) unsent_.emplace(it->key());
+  return it->status();
+}
+
+void ChangelogWriter::SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t acked_offset) {
+  writer_ = writer;
+  acked_offset_ = acked_offset;
+  meta_->PutU64(batch, kWriterKey, writer);
+  meta_->PutU64(batch, kAckedKey, static_cast<uint64_t>(acked_offset));
+}
+
+void ChangelogWriter::MarkUnsent(StateWriteBatch* batch, const std::string& encoded_key) {
+  if (unsent_.insert(encoded_key).second) batch->Put(pending_cf_, encoded_key, "");
+}
+
+Status ChangelogWriter::MarkAllUnsent(StateWriteBatch* batch) {
+  for (const std::string& name : db_->ColumnFamilyNames()) {
+    if (name == kChangelogPendingFamily) continue;
+    auto cf = db_->ColumnFamily(name);
+    if (!cf.ok()) return cf.status();
+    auto it = db_->NewIterator(*cf);
+    for (; it->Valid(); it->Next()) {
+      if (IsLoggedKey(name, it->key())) MarkUnsent(batch, EncodeChangelogRecordKey(name, it->key()));
+    }
+    STREAMREC_RETURN_IF_ERROR(it->status());
+  }
+  return Status::Ok();
+}
+
+Status ChangelogWriter::Track(StateWriteBatch* batch) {
+  std::vector<std::string> touched;
+  Status named;
+  STREAMREC_RETURN_IF_ERROR(batch->ForEachKey([&](ColumnFamilyId cf, std::string_view key) {
+    if (cf == pending_cf_) return;
+    auto it = cf_names_.find(cf);
+    if (it == cf_names_.end()) {
+      auto name = db_->ColumnFamilyName(cf);
+      if (!name.ok()) {
+        named = name.status();
+        return;
+      }
+      it = cf_names_.emplace(cf, *name).first;
+    }
+    if (IsLoggedKey(it->second, key)) touched.push_back(EncodeChangelogRecordKey(it->second, key));
+  }));
+  STREAMREC_RETURN_IF_ERROR(named);
+  // Acknowledged keys leave the pending family first, so that a key acknowledged and
+  // changed again stays pending (the later Put wins within the batch).
+  for (const std::string& k : acked_) {
+    if (unsent_.count(k) == 0 && in_flight_.count(k) == 0) batch->Delete(pending_cf_, k);
+  }
+  acked_.clear();
+  for (std::string& k : touched) {
+    if (unsent_.count(k) == 0 && in_flight_.count(k) == 0) batch->Put(pending_cf_, k, "");
+    unsent_.insert(std::move(k));
+  }
+  meta_->PutU64(batch, kCommitKey, commit_ + 1);
+  if (acked_dirty_) {
+    meta_->PutU64(batch, kAckedKey, static_cast<uint64_t>(acked_offset_));
+    acked_dirty_ = false;
+  }
+  return Status::Ok();
+}
+
+Result<ChangelogWriter::Batch> ChangelogWriter::Take(int64_t source_next_offset) {
+  Batch out;
+  if (unsent_.empty()) return out;
+  // The counter Track saved with the last write (commit_ + 1), so the marker's commit is
+  // never reused by a later instance of the task.
+  out.commit = ++commit_;
+  out.records.reserve(unsent_.size() + 1);
+  std::vector<std::string> keys;
+  keys.reserve(unsent_.size());
+  for (const std::string& k : unsent_) {
+    auto decoded = DecodeChangelogKey(k);
+    if (!decoded.ok()) return decoded.status();
+    auto cf = db_->ColumnFamily(decoded->cf_name);
+    if (!cf.ok()) return cf.status();
+    auto value = db_->Get(*cf, decoded->key);
+    if (!value.ok()) return value.status();
+    out.records.push_back(ChangelogEntry{-1, k, std::move(value).value()});
+    in_flight_[k] = out.commit;
+    keys.push_back(k);
+  }
+  unsent_.clear();
+  keys_of_commit_[out.commit] = std::move(keys);
+  ChangelogMarker marker{writer_, out.commit, source_next_offset};
+  out.records.push_back(ChangelogEntry{-1, ChangelogMarkerKey(), marker.Encode()});
+  return out;
+}
+
+void ChangelogWriter::OnDelivered(uint64_t commit, int64_t offset) {
+  auto it = keys_of_commit_.find(commit);
+  if (it == keys_of_commit_.end()) return;  // not this instance's
+  for (const std::string& k : it->second) {
+    auto f = in_flight_.find(k);
+    if (f != in_flight_.end() && f->second == commit) {
+      in_flight_.erase(f);
+      acked_.push_back(k);
+    }
+  }
+  keys_of_commit_.erase(it);
+  if (offset + 1 > acked_offset_) {
+    acked_offset_ = offset + 1;
+    acked_dirty_ = true;
+  }
+}
+
+}  // namespace streamrec::state

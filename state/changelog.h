@@ -1,0 +1,188 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "state/exactly_once.h"
+#include "state/state_db.h"
+
+namespace streamrec::state {
+
+// The changelog of a partition store (docs/DESIGN.md §3, "Changelog"): every commit's
+// changed keys, each with its value after the commit (merge operands resolved) or a
+// tombstone (a null Kafka value) when deleted, then one commit marker. A restorer applies
+// the records of a commit only once it has read that commit's marker, so the torn tail of
+// a writer that died mid-commit is never applied. The log is compacted: a key's newest
+// record and the newest marker survive, which is all a restore needs.
+//
+// Kafka record key: a kind byte, then for a store record the column family's name
+// (u8 length + bytes) and the store key. Every column family of the task's StateDb is
+// logged, the bookkeeping included (offsets, outbox sequence and epoch, outbox, dedup
+// marks), so a restored store equals the lost one as of its last complete commit;
+// except the keys that describe the changelog itself (below), which are the local copy's.
+
+// The column family holding the keys whose changelog records are not acknowledged yet
+// (keys only, written in the commit's own WriteBatch): after a crash between a commit
+// and its changelog delivery the task re-sends their current values when it reopens.
+inline constexpr char kChangelogPendingFamily[] = "changelog-pending";
+// Meta keys starting with this prefix are local (never logged): the writer id, the
+// changelog offset acknowledged.
+inline constexpr char kChangelogMetaPrefix[] = "changelog.";
+
+// Whether a key of column family `cf_name` goes to the changelog.
+bool IsLoggedKey(std::string_view cf_name, std::string_view key);
+
+std::string EncodeChangelogRecordKey(std::string_view cf_name, std::string_view key);
+// The one key of every commit marker (compaction keeps the newest).
+std::string ChangelogMarkerKey();
+
+struct ChangelogMarker {
+  // Who wrote the commit: drawn when a copy of the store is created or restored, kept
+  // in its (local) meta. A copy that finds another writer's commits after its own is stale.
+  uint64_t writer = 0;
+  // The writer's commit counter (strictly increasing per writer).
+  uint64_t commit = 0;
+  // The task's next source offset as of the commit (-1: none yet), for logs and checks.
+  int64_t source_next_offset = -1;
+
+  std::string Encode() const;
+  static Result<ChangelogMarker> Decode(std::string_view bytes);
+  friend bool operator==(const ChangelogMarker& a, const ChangelogMarker& b) {
+    return a.writer == b.writer && a.commit == b.commit && a.source_next_offset == b.source_next_offset;
+  }
+};
+
+// A changelog value as it travels in Kafka: a present value gets a leading 0x01 (so it
+// is never empty), a deleted one is a null value (a tombstone, which compaction drops).
+std::string EncodeChangelogValue(std::string_view value);
+// nullopt for an empty (null) Kafka value.
+Result<std::optional<std::string>> DecodeChangelogValue(std::string_view kafka_value);
+
+// One record read back from a changelog partition (value decoded).
+struct ChangelogEntry {
+  int64_t offset = -1;
+  std::string key;
+  std::optional<std::string> value;  // nullopt: tombstone
+};
+
+// A decoded record key.
+struct ChangelogKey {
+  bool marker = false;
+  std::string cf_name;  // store records only
+  std::string key;
+};
+Result<ChangelogKey> DecodeChangelogKey(std::string_view bytes);
+
+// What a restore read.
+struct RestoreSummary {
+  int64_t records = 0;          // store records applied (in complete commits)
+  int64_t commits = 0;          // markers read
+  int64_t discarded = 0;        // records of the torn tail (after the last marker)
+  std::optional<ChangelogMarker> last_marker;
+  int64_t next_offset = -1;     // the offset after the last marker (-1: none read)
+  // The encoded record keys of the torn tail: their values in the log are not the
+  // restored store's, so the next writer re-sends them (from its store, or tombstones).
+  std::vector<std::string> torn_keys;
+};
+
+// Applies a changelog partition, read in offset order, to a StateDb: records are kept
+// until their commit's marker arrives, then written (in WriteBatches of a few MB, at
+// marker boundaries only, so the store always holds whole commits); what follows the
+// last marker is discarded. A record naming a column family the store does not have
+// is Corruption (a changelog of another stage or version). Not thread-safe.
+class ChangelogRestorer {
+ public:
+  explicit ChangelogRestorer(StateDb* db, size_t batch_bytes = 4 << 20) : db_(db), batch_bytes_(batch_bytes) {}
+
+  Status Add(const ChangelogEntry& entry);
+  // Writes what remains of the complete commits and returns the summary.
+  Result<RestoreSummary> Finish();
+
+ private:
+  struct Buffered {
+    ColumnFamilyId cf;
+    std::string key;
+    std::string encoded_key;
+    std::optional<std::string> value;
+  };
+  StateDb* db_;
+  size_t batch_bytes_;
+  StateWriteBatch batch_;
+  std::vector<Buffered> buffered_;
+  RestoreSummary summary_;
+};
+
+// A scan of a changelog range (without applying it): the markers and the torn tail.
+// Used by a task whose local copy exists, to see whether another writer committed after
+// the copy's last acknowledged offset.
+struct ChangelogScan {
+  std::vector<ChangelogMarker> markers;
+  std::vector<std::string> torn_keys;  // records after the last marker
+  Status Add(const ChangelogEntry& entry);
+};
+
+// The writing side, in the task: which logged keys changed since they were last sent,
+// which sent ones are not acknowledged yet (kept in kChangelogPendingFamily, in the same
+// WriteBatch as the change), the writer id and the changelog offset acknowledged (local
+// meta). Task thread only.
+class ChangelogWriter {
+ public:
+  ChangelogWriter(StateDb* db, ColumnFamilyId pending_cf, const MetaTable* meta)
+      : db_(db), pending_cf_(pending_cf), meta_(meta) {}
+
+  // Reads the writer id, the acknowledged offset, the commit counter and the pending
+  // keys (which become unsent: a reopened task re-sends them first).
+  Status Load();
+  // 0: this copy has no writer yet (new, restored, or from before the changelog).
+  uint64_t writer() const { return writer_; }
+  // The changelog offset after the last acknowledged marker of this copy (-1: none).
+  int64_t acked_offset() const { return acked_offset_; }
+  // Records a new writer id and the offset the copy reflects (after a restore: the
+  // offset after the last marker applied), in `batch`.
+  void SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t acked_offset);
+  // Marks an encoded record key unsent (its current value, or a tombstone, goes out with
+  // the next Take), recording it pending in `batch`.
+  void MarkUnsent(StateWriteBatch* batch, const std::string& encoded_key);
+  // Every logged key of the store, unsent (a store from before the changelog).
+  Status MarkAllUnsent(StateWriteBatch* batch);
+  // Before `batch` is written: its logged keys become unsent and pending (in the batch),
+  // acknowledged keys leave the pending family, the commit counter and the acknowledged
+  // offset are saved.
+  Status Track(StateWriteBatch* batch);
+
+  struct Batch {
+    uint64_t commit = 0;
+    // Store records with their values as of now, then the commit marker.
+    std::vector<ChangelogEntry> records;
+  };
+  // The unsent keys' current values (read now: after the write, before the next one, so
+  // they are exactly the committed ones) and the marker. Empty when nothing is unsent.
+  Result<Batch> Take(int64_t source_next_offset);
+  // The marker of `commit` was acknowledged at `offset` (so were its records, which
+  // precede it in the partition).
+  void OnDelivered(uint64_t commit, int64_t offset);
+  size_t unacked_commits() const { return keys_of_commit_.size(); }
+  size_t unsent() const { return unsent_.size(); }
+
+ private:
+  StateDb* db_;
+  ColumnFamilyId pending_cf_;
+  const MetaTable* meta_;
+  uint64_t writer_ = 0;
+  int64_t acked_offset_ = -1;
+  bool acked_dirty_ = false;
+  uint64_t commit_ = 0;
+  std::set<std::string> unsent_;
+  std::map<std::string, uint64_t> in_flight_;  // key -> the last commit that sent it
+  std::map<uint64_t, std::vector<std::string>> keys_of_commit_;
+  std::vector<std::string> acked_;  // to leave the pending family in the next batch
+  std::map<ColumnFamilyId, std::string> cf_names_;
+};
+
+}  // namespace streamrec::state
