@@ -65,6 +65,7 @@ Result<operators::BatchViewRef> AdoptableView(const BatchAnnouncement& a, const 
   STREAMREC_RETURN_IF_ERROR(VerifyVersion(*manifest));
   operators::BatchViewRef ref;
   ref.version = a.version;
+  ref.created_ms = a.created_ms;
   ref.view_dir = (std::filesystem::path(a.path) / kViewDirName).string();
   for (const auto& range : a.cutoff) ref.cutoff[range.partition] = range.end;
   return ref;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <climits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -53,6 +54,8 @@ struct ItemStageMetrics {
   prometheus::Counter* main_straddles;
   prometheus::Counter* peer_straddles;
   prometheus::Gauge* batch_version;
+  prometheus::Gauge* view_age;
+  prometheus::Gauge* cutoff_lag;
 };
 
 ItemStageMetrics& Metrics() {
@@ -104,6 +107,17 @@ ItemStageMetrics& Metrics() {
                         .Name("streamrec_lambda_batch_version")
                         .Help("The batch view version the item stage last adopted (0: none)")
                         .Register(*registry);
+    auto& age = prometheus::BuildGauge()
+                    .Name("streamrec_lambda_batch_view_age_seconds")
+                    .Help("Seconds since the batch layer wrote the oldest view this process's item-stage tasks "
+                          "have adopted, refreshed at each flush (0: none adopted)")
+                    .Register(*registry);
+    auto& lag = prometheus::BuildGauge()
+                    .Name("streamrec_lambda_cutoff_lag_records")
+                    .Help("Records of clicks after the adopted batch view's cutoff that the speed layer covers "
+                          "(the most of this process's item-stage tasks, summed over clicks partitions; 0: none "
+                          "adopted)")
+                    .Register(*registry);
     return ItemStageMetrics{&messages.Add({{"stage", "item"}}), &dups.Add({{"stage", "item"}}),
                             &bad.Add({{"stage", "item"}}), &pairs.Add({{"stage", "item"}}),
                             &lists.Add({{"stage", "item"}}),
@@ -113,15 +127,56 @@ ItemStageMetrics& Metrics() {
                             &adoptions.Add({{"stage", "item"}, {"result", "refused"}}),
                             &straddles.Add({{"stage", "item"}, {"part", "main"}}),
                             &straddles.Add({{"stage", "item"}, {"part", "peer"}}),
-                            &version.Add({{"stage", "item"}})};
+                            &version.Add({{"stage", "item"}}),
+                            &age.Add({{"stage", "item"}}),
+                            &lag.Add({{"stage", "item"}})};
   }();
   return m;
 }
+
+// The freshness of the merged views, over the item-stage tasks of this process (each
+// reports at its flush): the oldest adopted view's creation time and the largest lag
+// behind a cutoff.
+class LambdaFreshness {
+ public:
+  static LambdaFreshness& Get() {
+    static LambdaFreshness f;
+    return f;
+  }
+  void Report(const void* task, int64_t created_ms, int64_t lag_records) {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_[task] = {created_ms, lag_records};
+    Publish();
+  }
+  // A task that closed no longer counts.
+  void Forget(const void* task) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (tasks_.erase(task) > 0) Publish();
+  }
+
+ private:
+  void Publish() {
+    int64_t oldest = 0, lag = 0;
+    for (const auto& [t, v] : tasks_) {
+      if (v.first > 0 && (oldest == 0 || v.first < oldest)) oldest = v.first;
+      lag = std::max(lag, v.second);
+    }
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    Metrics().view_age->Set(oldest > 0 ? std::max<double>(0, static_cast<double>(now_ms - oldest) / 1000.0) : 0.0);
+    Metrics().cutoff_lag->Set(static_cast<double>(lag));
+  }
+
+  std::mutex mu_;
+  std::map<const void*, std::pair<int64_t, int64_t>> tasks_;
+};
 
 class ItemStageProcessor : public Processor {
  public:
   explicit ItemStageProcessor(const ItemStageOptions& options)
       : options_(options), estimator_(options.estimator) {}
+  ~ItemStageProcessor() override { LambdaFreshness::Get().Forget(this); }
 
   Status Init(ProcessorContext* context) override {
     context_ = context;
@@ -218,6 +273,10 @@ class ItemStageProcessor : public Processor {
                     *mark, source.first_offset, source.next_offset);
     }
     Metrics().messages->Increment();
+    {
+      int64_t& seen = source_next_[source.partition];
+      seen = std::max(seen, source.next_offset);
+    }
     bool main = a.apply;
     bool peer = a.apply_peer && !m.peer_counts.empty();
     if (merging) {
@@ -307,6 +366,7 @@ class ItemStageProcessor : public Processor {
       // A re-base committed by the previous flush: every list from the merged counts.
       if (lambda_.rebuild_lists) STREAMREC_RETURN_IF_ERROR(RebuildAllLists());
       STREAMREC_RETURN_IF_ERROR(MaybeAdopt());
+      ReportFreshness();
     }
     for (auto& [a, changed_set] : dirty_pairs_) {
       STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed_set, total_));
@@ -343,6 +403,19 @@ class ItemStageProcessor : public Processor {
   }
 
  private:
+  // The adopted view's age and how far the speed layer runs past its cutoff: the source
+  // offsets this task has seen above the cutoff, summed over `clicks` partitions.
+  void ReportFreshness() {
+    int64_t lag = 0;
+    if (lambda_.version > 0) {
+      for (const auto& [p, base] : lambda_.base) {
+        auto seen = source_next_.find(p);
+        if (seen != source_next_.end() && seen->second > base) lag += seen->second - base;
+      }
+    }
+    LambdaFreshness::Get().Report(this, lambda_.version > 0 ? lambda_.created_ms : 0, lag);
+  }
+
   Status NoteId(uint64_t key, const std::string& id) {
     if (id.empty() || known_ids_.count(key)) return Status::Ok();
     auto existing = ids_->Get(state::Key64(key));
@@ -651,6 +724,7 @@ class ItemStageProcessor : public Processor {
     lambda_.base = ref->cutoff;
     lambda_.journal_from = ref->cutoff;
     lambda_.rebuild_lists = true;
+    lambda_.created_ms = ref->created_ms;
     lambda_dirty_ = true;
     Metrics().adopted->Increment();
     Metrics().batch_version->Set(static_cast<double>(ref->version));
@@ -724,6 +798,9 @@ class ItemStageProcessor : public Processor {
   state::KeyValueStore* estimator_store_ = nullptr;
   state::KeyValueStore* lambda_store_ = nullptr;
   LambdaState lambda_;
+  // The highest source (clicks) next offset applied or dropped, per source partition, since
+  // this task started (for the cutoff lag).
+  std::map<int32_t, int64_t> source_next_;
   bool lambda_dirty_ = false;
   int64_t refused_version_ = 0;
   // Journal entries written since the last commit (not visible to ScanCommitted).

@@ -56,6 +56,7 @@ std::string LambdaState::Encode() const {
   PutOffsets(&w, base);
   PutOffsets(&w, journal_from);
   w.Put<uint8_t>(rebuild_lists ? 1 : 0);
+  w.Put<int64_t>(created_ms);  // optional on read: states written before it end above
   return w.Take();
 }
 
@@ -66,9 +67,10 @@ Result<LambdaState> LambdaState::Decode(std::string_view bytes) {
   if (!r.Get(&format) || format != kStateFormat) return Status::Corruption("lambda state: unknown format");
   uint8_t rebuild = 0;
   if (!r.Get(&s.version) || !r.Get(&s.item_partitions) || !GetOffsets(&r, &s.base) ||
-      !GetOffsets(&r, &s.journal_from) || !r.Get(&rebuild) || !r.AtEnd()) {
+      !GetOffsets(&r, &s.journal_from) || !r.Get(&rebuild)) {
     return Status::Corruption("lambda state: truncated");
   }
+  if (!r.AtEnd() && (!r.Get(&s.created_ms) || !r.AtEnd())) return Status::Corruption("lambda state: truncated");
   s.rebuild_lists = rebuild != 0;
   return s;
 }

@@ -27,6 +27,8 @@ struct BatchViewRef {
   std::string view_dir;
   // The cutoff: `clicks` partition -> end offset (exclusive) the batch view covers.
   std::map<int32_t, int64_t> cutoff;
+  // When the batch layer wrote it (wall clock, ms; 0: unknown): the view's age.
+  int64_t created_ms = 0;
 };
 
 // The newest batch view announced, handed from the thread that reads `streamrec.batch`
@@ -58,6 +60,9 @@ struct LambdaState {
   // A view was adopted and the neighbour lists are still to be rebuilt (at the next
   // flush, from the committed counts).
   bool rebuild_lists = false;
+  // The adopted view's creation time (BatchViewRef::created_ms; 0: unknown, or a state
+  // written before it was kept).
+  int64_t created_ms = 0;
 
   std::string Encode() const;
   static Result<LambdaState> Decode(std::string_view bytes);

@@ -105,19 +105,24 @@ TEST(RunBatchSchedule, VersionsAreWrittenAnnouncedAdoptedAndPruned) {
   EXPECT_NE(run.process->out().find("batch:     the batch layer"), std::string::npos) << run.process->out();
 
   // Three versions written, one of them adopted by the item stage.
-  double ok = 0, adopted = 0, version = 0;
+  double ok = 0, adopted = 0, version = 0, age = 0;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(240); Clock::now() < deadline;) {
     metrics = Scrape(run.metrics_port);
     ok = Sample(metrics, "streamrec_batch_runs_total", {"result=\"ok\""});
     adopted = Sample(metrics, "streamrec_lambda_adoptions_total", {"result=\"adopted\""});
     version = Sample(metrics, "streamrec_lambda_batch_version", {"stage=\"item\""});
-    if (ok >= 3 && adopted >= 1 && version >= 1) break;
+    age = Sample(metrics, "streamrec_lambda_batch_view_age_seconds", {"stage=\"item\""});
+    if (ok >= 3 && adopted >= 1 && version >= 1 && age > 0) break;
     ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
   }
   EXPECT_GE(ok, 3) << run.process->err();
   EXPECT_GE(adopted, 1) << run.process->err();
   EXPECT_GE(version, 1) << run.process->err();
+  // The item stage exports the adopted view's age (its creation time came with the
+  // announcement) and how far the speed layer runs past its cutoff.
+  EXPECT_GT(age, 0) << run.process->err();
+  EXPECT_GE(Sample(metrics, "streamrec_lambda_cutoff_lag_records", {"stage=\"item\""}), 0);
   EXPECT_EQ(Sample(metrics, "streamrec_batch_runs_total", {"result=\"failed\""}), 0) << run.process->err();
   EXPECT_GT(Sample(metrics, "streamrec_batch_last_run_seconds", {}), 0);
   EXPECT_GT(Sample(metrics, "streamrec_batch_last_success_timestamp_seconds", {}), 0);
