@@ -29,8 +29,30 @@ bool ResolvesInside(const std::string& path, const std::string& root) {
 
 }  // namespace
 
+Result<ServedModel> ServedModelFromConfig(const Config& config) {
+  auto m = config.GetString("lambda.model", "online");
+  if (!m.ok()) return m.status();
+  if (*m == "online") return ServedModel::kOnline;
+  if (*m == "batch") return ServedModel::kBatch;
+  if (*m == "warm") return ServedModel::kWarm;
+  return Status::InvalidArgument("lambda.model must be online, batch or warm, got '" + *m + "'");
+}
+
+const char* ServedModelName(ServedModel m) {
+  switch (m) {
+    case ServedModel::kOnline:
+      return "online";
+    case ServedModel::kBatch:
+      return "batch";
+    case ServedModel::kWarm:
+      return "warm";
+  }
+  return "?";
+}
+
 Result<BatchViewFollowerOptions> BatchViewFollowerOptions::FromConfig(const Config& config,
-                                                                      const std::string& brokers) {
+                                                                      const std::string& brokers,
+                                                                      const std::string& needed_by) {
   BatchViewFollowerOptions o;
   o.brokers = brokers;
   o.properties = KafkaPropertiesFromConfig(config);
@@ -41,7 +63,7 @@ Result<BatchViewFollowerOptions> BatchViewFollowerOptions::FromConfig(const Conf
   auto root = config.GetString("lambda.batch_dir", "");
   if (!root.ok()) return root.status();
   if (root->empty()) {
-    return Status::InvalidArgument("lambda.merge needs lambda.batch_dir: the directory `streamrec batch --out` writes to");
+    return Status::InvalidArgument(needed_by + " needs lambda.batch_dir: the directory `streamrec batch --out` writes to");
   }
   o.root = *root;
   return o;
@@ -68,6 +90,7 @@ Result<operators::BatchViewRef> AdoptableView(const BatchAnnouncement& a, const 
   ref.created_ms = a.created_ms;
   ref.view_dir = (std::filesystem::path(a.path) / kViewDirName).string();
   for (const auto& range : a.cutoff) ref.cutoff[range.partition] = range.end;
+  if (manifest->has_model) ref.model_dir = (std::filesystem::path(a.path) / manifest->model.dir).string();
   return ref;
 }
 
@@ -120,10 +143,11 @@ Status BatchViewFollower::Run() {
                       ref.status().ToString());
         continue;
       }
-      spdlog::info("[lambda] batch view v{} ({}) offered to the item stage", ref->version, a->path);
+      spdlog::info("[lambda] batch view v{} ({}) offered", ref->version, a->path);
       inbox_->Offer(std::move(ref).value());
       ++offered_;
     }
+    if ((*reader)->caught_up()) caught_up_ = true;
   }
   return (*reader)->Close();
 }

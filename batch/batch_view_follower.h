@@ -13,8 +13,17 @@
 
 namespace streamrec::batch {
 
-// What the item stage's merge (lambda.merge, operators/lambda.h) reads of
-// `streamrec.batch`.
+// lambda.model: which two-tower model serves (DESIGN §2 "Which model serves").
+//   online (default, the measured best): the online trainer's, announced on streamrec.models;
+//   batch: the batch layer's, the model/ of each version announced on streamrec.batch;
+//   warm:  the online trainer's, which starts from each new batch model (and then trains
+//          on online).
+enum class ServedModel { kOnline, kBatch, kWarm };
+Result<ServedModel> ServedModelFromConfig(const Config& config);
+const char* ServedModelName(ServedModel m);
+
+// What the item stage's merge (lambda.merge, operators/lambda.h), the trainer (lambda.model
+// warm) and serving (lambda.model batch) read of `streamrec.batch`.
 struct BatchViewFollowerOptions {
   std::string brokers;
   KafkaProperties properties;
@@ -26,8 +35,10 @@ struct BatchViewFollowerOptions {
   std::string root;
   std::string view = "items";
 
-  // kafka.*, topics.*, lambda.batch_dir (required: InvalidArgument when empty).
-  static Result<BatchViewFollowerOptions> FromConfig(const Config& config, const std::string& brokers);
+  // kafka.*, topics.*, lambda.batch_dir (required: InvalidArgument naming `needed_by`
+  // when empty).
+  static Result<BatchViewFollowerOptions> FromConfig(const Config& config, const std::string& brokers,
+                                                     const std::string& needed_by = "lambda.merge");
 };
 
 // The adoptable form of an announcement: its version's `view/` and its cutoff (each
@@ -49,6 +60,8 @@ class BatchViewFollower {
   void Stop();
   // Versions offered so far (for tests and logs).
   int64_t offered() const { return offered_.load(); }
+  // Whether the topic was read to the end offsets it had when following began.
+  bool caught_up() const { return caught_up_.load(); }
 
  private:
   BatchViewFollower() = default;
@@ -58,6 +71,7 @@ class BatchViewFollower {
   std::shared_ptr<operators::BatchViewInbox> inbox_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> offered_{0};
+  std::atomic<bool> caught_up_{false};
   std::thread thread_;
 };
 

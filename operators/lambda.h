@@ -29,6 +29,10 @@ struct BatchViewRef {
   std::map<int32_t, int64_t> cutoff;
   // When the batch layer wrote it (wall clock, ms; 0: unknown): the view's age.
   int64_t created_ms = 0;
+  // The version's two-tower snapshot (training/snapshot.h layout; empty: written with
+  // --no-model): what serving loads with lambda.model batch and the trainer starts from
+  // with lambda.model warm.
+  std::string model_dir;
 };
 
 // The newest batch view announced, handed from the thread that reads `streamrec.batch`

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "batch/batch_view_follower.h"
 #include "http/server_socket.h"
 
 namespace streamrec::serving {
@@ -147,6 +148,19 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   Result<std::string> component = c.GetString("serving.model_component", s.models.component);
   if (!component.ok()) return component.status();
   s.models.component = *component;
+
+  Result<batch::ServedModel> served = batch::ServedModelFromConfig(c);
+  if (!served.ok()) return served.status();
+  if (*served == batch::ServedModel::kBatch) {
+    Result<std::string> dir = c.GetString("lambda.batch_dir", "");
+    if (!dir.ok()) return dir.status();
+    if (dir->empty()) {
+      return Status::InvalidArgument("lambda.model batch needs lambda.batch_dir: the directory `streamrec batch --out` "
+                                     "writes to");
+    }
+    o.serve_batch_model = true;
+    o.batch_dir = *dir;
+  }
 
   Result<std::string> ann = c.GetString("serving.ann", "auto");
   if (!ann.ok()) return ann.status();

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "batch/batch_view_follower.h"
 #include "core/metrics.h"
 #include "runtime/catch_up.h"
 #include "runtime/stage_runner.h"
@@ -50,6 +53,17 @@ class ModelsTopicSource : public Source<TwoTowerModel> {
     if (versions.empty() || !callback_) return;
     Status st = callback_(std::move(versions));
     if (!st.ok()) spdlog::warn("[serving] model refused: {}", st.ToString());
+  }
+
+  // One version from elsewhere (the batch layer's models: BatchModelsLoop).
+  void OfferVersion(int64_t version, int64_t created_ms, std::unique_ptr<Loader<TwoTowerModel>> loader) {
+    if (!callback_) return;
+    std::vector<AspiredVersion<TwoTowerModel>> versions(1);
+    versions[0].version = version;
+    versions[0].created_ms = created_ms;
+    versions[0].loader = std::move(loader);
+    Status st = callback_(std::move(versions));
+    if (!st.ok()) spdlog::warn("[serving] batch model v{} refused: {}", version, st.ToString());
   }
 
  private:
@@ -379,7 +393,51 @@ void ServingOperator::RequestsLoop() {
   if (!st.ok()) Fail("requests", st);
 }
 
+// lambda.model batch: the batch layer's models. The versions announced on
+// streamrec.batch (checked as the item stage checks them, batch::AdoptableView: inside
+// lambda.batch_dir, files matching the manifest) reach the manager as model versions
+// numbered as the batch versions; a version without a model is skipped.
+void ServingOperator::BatchModelsLoop() {
+  TwoTowerLoaderOptions loader = options_.loader;
+  loader.serving = &service_->models();
+  loader.model_store = options_.batch_dir;  // a model path must lie inside it
+  ModelsTopicSource source(options_.service.models.component, loader, &service_->history());
+  service_->models().ConnectSource(&source);
+  batch::BatchViewFollowerOptions fo;
+  fo.brokers = options_.brokers;
+  fo.properties = options_.kafka;
+  fo.topic = options_.topics.batch_views;
+  fo.clicks_topic = options_.topics.clicks;
+  fo.root = options_.batch_dir;
+  auto inbox = std::make_shared<operators::BatchViewInbox>();
+  auto follower = batch::BatchViewFollower::Start(fo, inbox);
+  if (!follower.ok()) return Fail("batch models", follower.status());
+  int64_t offered = 0;
+  while (!stop_.load()) {
+    std::shared_ptr<const operators::BatchViewRef> ref = inbox->Latest();
+    if (ref && ref->version > offered) {
+      offered = ref->version;
+      if (ref->model_dir.empty()) {
+        spdlog::warn("[serving] batch view v{} has no model (written with --no-model): the served model stays",
+                     ref->version);
+      } else {
+        source.OfferVersion(ref->version, ref->created_ms,
+                            std::make_unique<TwoTowerSnapshotLoader>(ref->model_dir, 0, "", loader,
+                                                                     &service_->history()));
+      }
+    }
+    if ((*follower)->caught_up() && !service_->GetReadiness().models_loaded) {
+      service_->SetModelsLoaded(true);
+      spdlog::info("[serving] batch views topic read (model version {}, lambda.model batch)",
+                   service_->models().version());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_timeout_ms));
+  }
+  (*follower)->Stop();
+}
+
 void ServingOperator::ModelsLoop() {
+  if (options_.serve_batch_model) return BatchModelsLoop();
   TwoTowerLoaderOptions loader = options_.loader;
   loader.serving = &service_->models();  // a new version must not fall behind the served one
   ModelsTopicSource source(options_.service.models.component, loader, &service_->history());

@@ -37,6 +37,13 @@ struct ServingOperatorOptions {
   RecommendationServiceOptions service;
   // How announced snapshots are loaded and validated.
   TwoTowerLoaderOptions loader;
+  // lambda.model batch: serve the batch layer's model, the model/ of each version
+  // announced on topics.batch_views inside lambda.batch_dir (checked as the item stage
+  // checks a view: batch::AdoptableView), as model version = the batch version; the
+  // trainer's announcements on streamrec.models are then not read. Default false (the
+  // online model).
+  bool serve_batch_model = false;
+  std::string batch_dir;
   // Answer `rec-requests` on `recommendations` (false: HTTP only).
   bool answer_kafka_requests = true;
   // Serve the HTTP API (on `http.host:http.port`).
@@ -119,6 +126,7 @@ class ServingOperator {
   void TablesLoop();
   void RequestsLoop();
   void ModelsLoop();
+  void BatchModelsLoop();
   Status ProduceEvents(const std::vector<ClickEvent>& events);
   // Records the first failure and asks every loop to stop.
   void Fail(const std::string& loop, const Status& st) LOCKS_EXCLUDED(error_mu_);

@@ -36,6 +36,14 @@ Result<TrainerStageOptions> TrainerStageOptionsFromConfig(const Config& config,
   if (!group.ok()) return group.status();
   o.group_id = *group;
   if (o.brokers.empty()) return Status::InvalidArgument("no brokers given (--brokers)");
+  auto served = batch::ServedModelFromConfig(config);
+  if (!served.ok()) return served.status();
+  if (*served == batch::ServedModel::kWarm) {
+    auto follow = batch::BatchViewFollowerOptions::FromConfig(config, brokers, "lambda.model warm");
+    if (!follow.ok()) return follow.status();
+    o.warm_from_batch = true;
+    o.batch_views = std::move(follow).value();
+  }
   return o;
 }
 
@@ -134,14 +142,80 @@ Result<std::optional<training::SnapshotManifest>> TrainingFeed::Finish(int64_t n
   return std::optional<training::SnapshotManifest>(std::move(m).value());
 }
 
+namespace {
+
+prometheus::Counter& WarmStarts() {
+  static prometheus::Counter& c = prometheus::BuildCounter()
+                                      .Name("streamrec_trainer_warm_starts_total")
+                                      .Help("Times the online trainer started from a batch model (lambda.model warm)")
+                                      .Register(*MetricsRegistry())
+                                      .Add({});
+  return c;
+}
+
+}  // namespace
+
+// lambda.model warm: the newest batch model announced on streamrec.batch becomes the
+// online trainer's starting point, once per version, unless the trainer resumed from a
+// snapshot written after that version (its parameters are already past it).
+class WarmStarter {
+ public:
+  static Result<std::unique_ptr<WarmStarter>> Start(const batch::BatchViewFollowerOptions& options,
+                                                    int64_t resumed_created_ms) {
+    auto inbox = std::make_shared<operators::BatchViewInbox>();
+    auto follower = batch::BatchViewFollower::Start(options, inbox);
+    if (!follower.ok()) return follower.status();
+    std::unique_ptr<WarmStarter> w(new WarmStarter());
+    w->inbox_ = std::move(inbox);
+    w->follower_ = std::move(follower).value();
+    w->resumed_created_ms_ = resumed_created_ms;
+    return w;
+  }
+  ~WarmStarter() {
+    if (follower_) follower_->Stop();
+  }
+
+  // Between batches (the trainer's own thread).
+  void MaybeWarmStart(training::Trainer& trainer) {
+    std::shared_ptr<const operators::BatchViewRef> ref = inbox_->Latest();
+    if (!ref || ref->version <= tried_version_) return;
+    tried_version_ = ref->version;
+    if (ref->model_dir.empty()) {
+      spdlog::warn("[trainer] batch view v{} has no model (written with --no-model): no warm start", ref->version);
+      return;
+    }
+    if (ref->created_ms > 0 && ref->created_ms <= resumed_created_ms_) {
+      spdlog::info("[trainer] batch model v{} predates the snapshot resumed from: not applied", ref->version);
+      return;
+    }
+    Status st = trainer.WarmStartFrom(ref->model_dir);
+    if (!st.ok()) {
+      spdlog::error("[trainer] warm start from batch model v{} ({}) failed, training goes on unchanged: {}",
+                    ref->version, ref->model_dir, st.ToString());
+      return;
+    }
+    WarmStarts().Increment();
+    spdlog::info("[trainer] warm-started from batch model v{} ({}); training online from here", ref->version,
+                 ref->model_dir);
+  }
+
+ private:
+  WarmStarter() = default;
+  std::shared_ptr<operators::BatchViewInbox> inbox_;
+  std::unique_ptr<batch::BatchViewFollower> follower_;
+  int64_t resumed_created_ms_ = 0;
+  int64_t tried_version_ = 0;
+};
+
 // The trainer as a processor-managed topology: one processor (one model) for every
 // training-examples partition this member owns. Its input position lives in the
 // snapshots (TrainingFeed), so each assigned partition starts there, and the group's
 // offsets only follow the read position (lag). Runs on the runner's thread.
 class TrainerProcessor : public runtime::Processor {
  public:
-  TrainerProcessor(const TrainerStageOptions* options, TrainingFeed* feed, runtime::TableReader* tables)
-      : options_(*options), feed_(*feed), tables_(*tables) {}
+  TrainerProcessor(const TrainerStageOptions* options, TrainingFeed* feed, runtime::TableReader* tables,
+                   WarmStarter* warm)
+      : options_(*options), feed_(*feed), tables_(*tables), warm_(warm) {}
 
   Status Init(runtime::ProcessorContext* context) override {
     context_ = context;
@@ -182,6 +256,7 @@ class TrainerProcessor : public runtime::Processor {
     auto n = tables_.Poll(0, &batch_);
     if (!n.ok()) return n.status().WithContext("reading tables");
     for (const Record& rec : batch_) feed_.OnTableRecord(rec);
+    if (warm_ != nullptr) warm_->MaybeWarmStart(feed_.trainer());
     auto manifest = feed_.MaybeSnapshot(now_ms);
     if (!manifest.ok()) return manifest.status().WithContext("snapshot");
     if (manifest->has_value()) Announce(**manifest);
@@ -203,6 +278,7 @@ class TrainerProcessor : public runtime::Processor {
   const TrainerStageOptions& options_;
   TrainingFeed& feed_;
   runtime::TableReader& tables_;
+  WarmStarter* warm_;  // null unless lambda.model warm
   runtime::ProcessorContext* context_ = nullptr;
   std::vector<Record> batch_;
 };
@@ -212,6 +288,7 @@ struct TrainerStage::Rep {
   std::unique_ptr<TrainingFeed> feed;
   std::unique_ptr<runtime::TableReader> tables;  // item-stats and items, no group
   std::unique_ptr<runtime::StageRunner> runner;  // training-examples, announcements
+  std::unique_ptr<WarmStarter> warm;             // lambda.model warm
 };
 
 TrainerStage::TrainerStage(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
@@ -225,6 +302,20 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   auto feed = TrainingFeed::Create(o.trainer, o.topics);
   if (!feed.ok()) return feed.status();
   rep->feed = std::move(feed).value();
+  if (o.warm_from_batch) {
+    // The snapshot resumed from (if any): batch models older than it are not applied.
+    int64_t resumed_created_ms = 0;
+    if (!o.trainer.model_dir.empty()) {
+      auto latest = training::LatestSnapshotDir(o.trainer.model_dir);
+      if (latest.ok()) {
+        auto m = training::ReadSnapshotManifest(*latest);
+        if (m.ok()) resumed_created_ms = m->created_ms;
+      }
+    }
+    auto warm = WarmStarter::Start(o.batch_views, resumed_created_ms);
+    if (!warm.ok()) return warm.status().WithContext("lambda.model warm");
+    rep->warm = std::move(warm).value();
+  }
 
   runtime::TableReaderOptions to;
   to.brokers = o.brokers;
@@ -242,7 +333,7 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   topology.state_kind = runtime::StateKind::kProcessorManaged;
   Rep* raw = rep.get();
   topology.processor_supplier = [raw]() -> std::unique_ptr<runtime::Processor> {
-    return std::make_unique<TrainerProcessor>(&raw->options, raw->feed.get(), raw->tables.get());
+    return std::make_unique<TrainerProcessor>(&raw->options, raw->feed.get(), raw->tables.get(), raw->warm.get());
   };
   runtime::StageRunnerOptions ro;
   ro.brokers = o.brokers;

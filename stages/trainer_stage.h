@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "batch/batch_view_follower.h"
 #include "core/config.h"
 #include "core/status.h"
 #include "runtime/input_position.h"
@@ -33,6 +34,12 @@ struct TrainerStageOptions {
   // How often the group's offsets are moved to the read position (lag monitoring).
   // Default 1000 ms.
   int64_t lag_commit_interval_ms = 1000;
+  // lambda.model warm: follow streamrec.batch (batch_views: lambda.batch_dir, topics) and
+  // start the model from each new batch model (Trainer::WarmStartFrom), then train on
+  // online. A version older than the snapshot the trainer resumed from is not applied (its
+  // parameters are already past it). Default false.
+  bool warm_from_batch = false;
+  batch::BatchViewFollowerOptions batch_views;
 };
 
 // Builds the options from config keys (defaults as in TrainerOptions / TwoTowerOptions):
@@ -42,7 +49,8 @@ struct TrainerStageOptions {
 //   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
 //   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),
 //   trainer.max_history, trainer.item_capacity, trainer.user_capacity,
-//   trainer.category_capacity; kafka.*, topics.*.
+//   trainer.category_capacity; kafka.*, topics.*; lambda.model (warm: warm_from_batch, with
+//   lambda.batch_dir).
 Result<TrainerStageOptions> TrainerStageOptionsFromConfig(const Config& config,
                                                           const std::string& brokers);
 

@@ -132,6 +132,9 @@ struct Trainer::Rep {
   // One step on a fresh batch, then options.replay_steps steps on batches from the ring.
   Status TrainFresh(std::vector<TrainingExample> batch);
   Status Resume(const std::string& dir);
+  // The parameters and id tables of the snapshot in `dir` (checked: model shape,
+  // checksums); `what` prefixes errors.
+  Status LoadModel(const std::string& dir, const std::string& what, SnapshotManifest* manifest);
   Status WriteFiles(const std::string& dir, int64_t version, int64_t now_ms,
                     SnapshotManifest* manifest);
   void ForgetItem(uint64_t key) {
@@ -219,18 +222,18 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
   }
 }
 
-Status Trainer::Rep::Resume(const std::string& dir) {
+Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, SnapshotManifest* out) {
   auto text = sf::ReadFile(fs::JoinPath(dir, sf::kManifestFile));
   if (!text.ok()) return text.status();
   auto manifest = SnapshotManifest::FromJson(*text);
-  if (!manifest.ok()) return manifest.status().WithContext("resume " + dir);
+  if (!manifest.ok()) return manifest.status().WithContext(what + " " + dir);
   const auto& a = manifest->model;
   const auto& b = options.model;
   if (a.embedding_dim != b.embedding_dim || a.hidden_dim != b.hidden_dim ||
       a.output_dim != b.output_dim || a.user_capacity != b.user_capacity ||
       a.item_capacity != b.item_capacity || a.category_capacity != b.category_capacity ||
       a.use_user_id != b.use_user_id || a.history_encoder != b.history_encoder) {
-    return Status::FailedPrecondition("resume " + dir +
+    return Status::FailedPrecondition(what + " " + dir +
                                       ": snapshot model shape differs from the options");
   }
   auto params = sf::ReadFile(fs::JoinPath(dir, sf::kParamsFile));
@@ -239,17 +242,25 @@ Status Trainer::Rep::Resume(const std::string& dir) {
   if (!ids.ok()) return ids.status();
   if (sf::Checksum(*params) != manifest->params_checksum ||
       sf::Checksum(*ids) != manifest->ids_checksum) {
-    return Status::Corruption("resume " + dir + ": checksum mismatch");
+    return Status::Corruption(what + " " + dir + ": checksum mismatch");
   }
-  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));  // copies onto the device
   auto maps = sf::DecodeIds(*ids);
   if (!maps.ok()) return maps.status();
+  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));  // copies onto the device
   if (!users.Restore(maps->users) || !items.Restore(maps->items) ||
       !categories.Restore(maps->categories)) {
-    return Status::Corruption("resume " + dir + ": bad id tables");
+    return Status::Corruption(what + " " + dir + ": bad id tables");
   }
   for (auto& [k, name] : maps->item_names) item_names[k] = name;
   for (auto& [k, c] : maps->item_categories) item_categories[k] = c;
+  *out = std::move(manifest).value();
+  return Status::Ok();
+}
+
+Status Trainer::Rep::Resume(const std::string& dir) {
+  SnapshotManifest loaded;
+  STREAMREC_RETURN_IF_ERROR(LoadModel(dir, "resume", &loaded));
+  const SnapshotManifest* manifest = &loaded;
   const std::string opt_path = fs::JoinPath(dir, sf::kOptimizerFile);
   if (fs::Exists(opt_path)) {
     torch::serialize::InputArchive archive;
@@ -284,6 +295,16 @@ Status Trainer::Rep::Resume(const std::string& dir) {
   last_loss = manifest->last_loss;
   last_snapshot_step = step;
   return Status::Ok();
+}
+
+Status Trainer::WarmStartFrom(const std::string& dir) {
+  try {
+    SnapshotManifest manifest;
+    STREAMREC_RETURN_IF_ERROR(rep_->LoadModel(dir, "warm start from", &manifest));
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("trainer: warm start: libtorch: ") + e.what_without_backtrace());
+  }
 }
 
 Status Trainer::AddExample(const TrainingExample& example) {

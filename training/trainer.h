@@ -112,6 +112,14 @@ class Trainer {
   // Category of an item (from the item catalogue), when the model has a category table.
   void SetItemCategory(uint64_t item_key, uint64_t category_key);
 
+  // Warm start (lambda.model warm): the parameters and id tables become those of the
+  // snapshot in `dir` (the batch layer's model, same model options), and training goes on
+  // from there. The optimizer's state, the counters (step, examples, version), the
+  // watermark, the stream state and the buffered examples are kept; item names and
+  // categories are merged. FailedPrecondition when the snapshot's model shape differs,
+  // Corruption on a checksum mismatch (the trainer is then unchanged).
+  Status WarmStartFrom(const std::string& dir);
+
   // Writes a snapshot when due (options' steps / seconds); the manifest when written.
   Result<std::optional<SnapshotManifest>> MaybeSnapshot(int64_t now_ms);
   // Writes a snapshot now (the buffered partial batch is not trained on).

@@ -170,5 +170,79 @@ TEST(RunBatchSchedule, FailedRunsAreCountedAndRetriedWhileTheStagesServe) {
   EXPECT_EQ(Interrupt(run), 0) << run.process->err();
 }
 
+// lambda.model batch: serving loads the batch layer's model (model/ of each version), not
+// the online trainer's. The trainer here never snapshots while the test runs, so a served
+// model can only be a batch one: with the key ignored, nothing is served.
+TEST(RunBatchSchedule, LambdaModelBatchServesTheBatchModel) {
+  const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
+  if (target.real) GTEST_SKIP() << "embedded broker only (run's groups are fixed names)";
+  testing::ScratchDir dir;
+  const std::string views = dir.File("views");
+  RunningPipeline run = StartRun(dir, {"lambda.model=batch", "lambda.batch_dir=" + views,
+                                       "lambda.batch_interval_minutes=0.1", "lambda.batch_epochs=2",
+                                       "trainer.snapshot_every_seconds=100000", "trainer.snapshot_every_steps=0"});
+  ASSERT_GT(run.http_port, 0) << run.process->out() << run.process->err();
+  double served = 0;
+  std::string metrics;
+  for (auto deadline = Clock::now() + seconds(300); Clock::now() < deadline && served < 1;) {
+    metrics = Scrape(run.metrics_port);
+    served = Sample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
+    ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
+  }
+  ASSERT_GE(served, 1) << run.process->err();
+  // The served version is a batch version with a model, created when its manifest says.
+  auto manifest = batch::ReadManifest(views + "/" + batch::VersionDirName(static_cast<int64_t>(served)));
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_TRUE(manifest->has_model);
+  EXPECT_NEAR(Sample(metrics, "streamrec_model_created_timestamp_seconds", {"component=\"two_tower\""}),
+              static_cast<double>(manifest->created_ms) / 1000.0, 0.002);
+  // The online trainer announced nothing.
+  EXPECT_LE(Sample(metrics, "streamrec_trainer_snapshot_seconds_count", {}), 0);
+  httplib::Client client("127.0.0.1", run.http_port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(10);
+  auto res = client.Get("/v1/recommendations?user_id=user-00007&k=5");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_NE(res->body.find("\"model_version\":" + std::to_string(static_cast<int64_t>(served))), std::string::npos)
+      << res->body;
+  EXPECT_EQ(Interrupt(run), 0) << run.process->err();
+}
+
+// lambda.model warm: the online trainer starts from the batch model when a version with one
+// is announced, and keeps training and announcing its own versions.
+TEST(RunBatchSchedule, LambdaModelWarmStartsTheTrainerFromTheBatchModel) {
+  const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
+  if (target.real) GTEST_SKIP() << "embedded broker only (run's groups are fixed names)";
+  testing::ScratchDir dir;
+  RunningPipeline run = StartRun(dir, {"lambda.model=warm", "lambda.batch_interval_minutes=0.1",
+                                       "lambda.batch_epochs=2", "trainer.snapshot_every_seconds=3"});
+  ASSERT_GT(run.http_port, 0) << run.process->out() << run.process->err();
+  double warm = -1, version_at_warm = -1, version = -1;
+  std::string metrics;
+  for (auto deadline = Clock::now() + seconds(300); Clock::now() < deadline;) {
+    metrics = Scrape(run.metrics_port);
+    warm = Sample(metrics, "streamrec_trainer_warm_starts_total", {});
+    version = Sample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
+    if (warm >= 1 && version_at_warm < 0) version_at_warm = version;
+    if (warm >= 1 && version > version_at_warm) break;  // trained and announced after it
+    ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
+  }
+  EXPECT_GE(warm, 1) << run.process->err();
+  EXPECT_GT(version, version_at_warm) << run.process->err();
+  EXPECT_NE(run.process->err().find("warm-started from batch model v"), std::string::npos) << run.process->err();
+  EXPECT_EQ(Interrupt(run), 0) << run.process->err();
+}
+
+// An unknown lambda.model is refused at start, naming the choices.
+TEST(RunBatchSchedule, UnknownLambdaModelIsRefused) {
+  testing::ScratchDir dir;
+  testing::Subprocess p({STREAMREC_BINARY, "run", "--http", "127.0.0.1:0", "--metrics", "off", "--quiet",
+                         "--set", "lambda.model=newest"},
+                        dir.File("out"), dir.File("err"));
+  EXPECT_NE(p.Wait(seconds(120)), 0);
+  EXPECT_NE(p.err().find("lambda.model must be online, batch or warm"), std::string::npos) << p.err();
+}
+
 }  // namespace
 }  // namespace streamrec

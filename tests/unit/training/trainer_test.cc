@@ -286,3 +286,61 @@ TEST_F(TrainerTest, EstimatorDrivenLogQCorrectionRecoversPopularity) {
 
 }  // namespace
 }  // namespace streamrec::training
+
+namespace streamrec::training {
+namespace {
+
+// lambda.model warm: a trainer that warm-starts from another's snapshot (the batch
+// model) holds exactly its parameters and id tables, keeps its own counters, and trains
+// on from there; a snapshot of another shape is refused and changes nothing.
+TEST_F(TrainerTest, WarmStartTakesTheSnapshotsParametersAndTrainsOn) {
+  TrainerOptions o = TinyOptions();
+  o.seed = 1;
+  auto batch = Trainer::Create(o);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  for (int n = 0; n < 200; ++n) ASSERT_TRUE((*batch)->AddExample(Make(n % 20, n % 7, 1000 + n, {n % 5})).ok());
+  auto batch_model = (*batch)->WriteSnapshotTo(dir_ + "/batch-model", 0);
+  ASSERT_TRUE(batch_model.ok()) << batch_model.status().ToString();
+
+  o.seed = 2;  // another initialisation
+  auto online = Trainer::Create(o);
+  ASSERT_TRUE(online.ok());
+  for (int n = 0; n < 64; ++n) ASSERT_TRUE((*online)->AddExample(Make(30 + n % 10, 50 + n % 9, 5000 + n, {})).ok());
+  const int64_t step = (*online)->step();
+  ASSERT_GT(step, 0);
+  auto before = (*online)->WriteSnapshotTo(dir_ + "/before", 0);
+  ASSERT_TRUE(before.ok());
+  ASSERT_NE(before->params_checksum, batch_model->params_checksum);
+
+  ASSERT_TRUE((*online)->WarmStartFrom(dir_ + "/batch-model").ok());
+  auto after = (*online)->WriteSnapshotTo(dir_ + "/after", 0);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->params_checksum, batch_model->params_checksum);
+  EXPECT_EQ((*online)->step(), step);  // its own counters
+  // The batch model's id tables (item names are merged, so the ids file itself differs).
+  EXPECT_EQ((*online)->known_items(), (*batch)->known_items());
+  EXPECT_EQ((*online)->known_users(), (*batch)->known_users());
+
+  // Training goes on from the batch model's parameters.
+  for (int n = 0; n < 64; ++n) ASSERT_TRUE((*online)->AddExample(Make(n % 20, n % 7, 9000 + n, {})).ok());
+  EXPECT_GT((*online)->step(), step);
+  auto trained = (*online)->WriteSnapshotTo(dir_ + "/trained", 0);
+  ASSERT_TRUE(trained.ok());
+  EXPECT_NE(trained->params_checksum, batch_model->params_checksum);
+
+  // Another shape: refused, parameters unchanged.
+  TrainerOptions wide = TinyOptions();
+  wide.model.embedding_dim = 24;
+  auto other = Trainer::Create(wide);
+  ASSERT_TRUE(other.ok());
+  auto other_before = (*other)->WriteSnapshotTo(dir_ + "/other-before", 0);
+  ASSERT_TRUE(other_before.ok());
+  Status refused = (*other)->WarmStartFrom(dir_ + "/batch-model");
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  auto other_after = (*other)->WriteSnapshotTo(dir_ + "/other-after", 0);
+  ASSERT_TRUE(other_after.ok());
+  EXPECT_EQ(other_after->params_checksum, other_before->params_checksum);
+}
+
+}  // namespace
+}  // namespace streamrec::training
