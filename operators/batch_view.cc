@@ -12,11 +12,9 @@ void BatchViewBuilder::Add(const ClickEvent& e) {
   UserWindow& w = it->second;
   w.EvictOlderThan(e.ts_ms);
   GeneratePairs(w.entries(), e.item_key, e.ts_ms, e.event, options_.cooc,
-                [this](uint64_t a, uint64_t b, double wt) {
-                  auto [pair, fresh] = pairs_[a].try_emplace(b, 0.0);
-                  pair->second += wt;
-                  if (fresh) ++num_pairs_;
-                });
+                [this](uint64_t a, uint64_t b, double wt) { increments_.push_back({a, b, wt}); });
+  pairs_.AddAll(increments_);
+  increments_.clear();
   const double weight = options_.cooc.weights.Of(e.event);
   if (example_sink_) example_sink_(MakeTrainingExample(e, w, weight));
   BatchItem& item = items_[e.item_key];
@@ -32,11 +30,11 @@ void BatchViewBuilder::Add(const ClickEvent& e) {
 }
 
 std::vector<Neighbor> BatchViewBuilder::TopNeighbors(uint64_t a) const {
-  auto row = pairs_.find(a);
   auto item_a = items_.find(a);
-  if (row == pairs_.end() || item_a == items_.end() || options_.top_k == 0) return {};
+  if (item_a == items_.end() || options_.top_k == 0) return {};
+  std::vector<std::pair<uint64_t, double>> entries = pairs_.Row(a);
+  if (entries.empty()) return {};
   // The item stage's scoring, ranking and cut (ExactTopK, also its rebuild after a re-base).
-  std::vector<std::pair<uint64_t, double>> entries(row->second.begin(), row->second.end());
   auto top = ExactTopK(options_.similarity, options_.top_k, item_a->second.weight, total_weight_, entries,
                        [this](uint64_t b) -> Result<double> {
                          auto item_b = items_.find(b);
@@ -47,9 +45,7 @@ std::vector<Neighbor> BatchViewBuilder::TopNeighbors(uint64_t a) const {
 
 BatchView BatchViewBuilder::ToBatchView() const {
   BatchView view;
-  for (const auto& [a, row] : pairs_) {
-    for (const auto& [b, c] : row) view.pair_counts[{a, b}] = c;
-  }
+  pairs_.ForEach([&view](uint64_t a, uint64_t b, double c) { view.pair_counts[{a, b}] = c; });
   for (const auto& [key, item] : items_) {
     view.item_counts[key] = item.weight;
     view.item_occurrences[key] = item.occurrences;

@@ -12,6 +12,7 @@
 #include "core/records.h"
 #include "operators/cooccurrence.h"
 #include "operators/frequency_estimator.h"
+#include "operators/pair_counts.h"
 #include "operators/popularity.h"
 #include "operators/similarity.h"
 #include "operators/user_window.h"
@@ -81,11 +82,11 @@ class BatchViewBuilder {
   uint64_t events() const { return events_; }
   // Sum of every event's weight (the "total" of lift).
   double total_weight() const { return total_weight_; }
-  size_t num_pairs() const { return num_pairs_; }
+  size_t num_pairs() const { return pairs_.size(); }
   int64_t max_ts_ms() const { return max_ts_ms_; }
   const std::unordered_map<uint64_t, BatchItem>& items() const { return items_; }
-  // a -> (b -> c_ab), symmetric.
-  const std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>>& pairs() const { return pairs_; }
+  // c_ab, symmetric.
+  const PairCounts& pairs() const { return pairs_; }
   const FrequencyEstimator& estimator() const { return estimator_; }
 
   // The ordered form the exactness tests compare (top_neighbors when top_k > 0).
@@ -94,13 +95,13 @@ class BatchViewBuilder {
  private:
   BatchViewOptions options_;
   std::unordered_map<uint64_t, UserWindow> windows_;
-  std::unordered_map<uint64_t, std::unordered_map<uint64_t, double>> pairs_;
+  PairCounts pairs_;
+  std::vector<PairCounts::Increment> increments_;  // one event's pairs (capacity reused)
   std::unordered_map<uint64_t, BatchItem> items_;
   FrequencyEstimator estimator_;
   std::function<void(const TrainingExample&)> example_sink_;
   uint64_t events_ = 0;
   double total_weight_ = 0;
-  size_t num_pairs_ = 0;
   int64_t max_ts_ms_ = 0;
 };
 

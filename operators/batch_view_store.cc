@@ -71,6 +71,14 @@ Result<ItemStateDbSummary> WriteItemStateDb(const BatchViewBuilder& view, const 
                popularity_cf = cf(kPopularityStore), topk_cf = cf(kTopKStore), ids_cf = cf(kIdsStore),
                estimator_cf = cf(kEstimatorStore);
     ChunkedWriter w(&db, stop);
+    // The pairs (most of the view) and the estimator's entries are written in key order
+    // straight into SST files (StateDb::NewBulkLoader); the small per-item tables go
+    // through write batches.
+    auto pairs = db.NewBulkLoader(pairs_cf);
+    if (!pairs.ok()) return pairs.status();
+    auto estimator_entries = db.NewBulkLoader(estimator_cf);
+    if (!estimator_entries.ok()) return estimator_entries.status();
+    std::string pair_key;
     // Keys in ascending order (sorted items, sorted neighbours): the memtable inserts
     // then append (about twice as fast as in hash order).
     std::vector<std::pair<uint64_t, double>> row_sorted;
@@ -87,14 +95,17 @@ Result<ItemStateDbSummary> WriteItemStateDb(const BatchViewBuilder& view, const 
       STREAMREC_RETURN_IF_ERROR(w.Put(popularity_cf, k, item.popularity.Serialize()));
       if (!item.item_id.empty()) STREAMREC_RETURN_IF_ERROR(w.Put(ids_cf, k, item.item_id));
       ++summary.items;
-      auto row = view.pairs().find(key);
-      if (row == view.pairs().end()) continue;
-      row_sorted.assign(row->second.begin(), row->second.end());
+      row_sorted = view.pairs().Row(key);
+      if (row_sorted.empty()) continue;
+      pair_key = k;
       std::sort(row_sorted.begin(), row_sorted.end());
       for (const auto& [b, c_ab] : row_sorted) {
-        STREAMREC_RETURN_IF_ERROR(w.Put(pairs_cf, state::Key64Pair(key, b), state::EncodeCounter(c_ab)));
+        state::PutBigEndian64(&pair_key, b);
+        STREAMREC_RETURN_IF_ERROR((*pairs)->Put(pair_key, state::EncodeCounter(c_ab)));
+        pair_key.resize(8);
         ++summary.pairs;
       }
+      if (stop && stop()) return Status::Unavailable("stopped");
       if (view.options().top_k > 0) {
         TopKList list(view.options().top_k);
         list.Rebuild(view.TopNeighbors(key));
@@ -108,13 +119,15 @@ Result<ItemStateDbSummary> WriteItemStateDb(const BatchViewBuilder& view, const 
     const FrequencyEstimator& estimator = view.estimator();
     std::vector<size_t> entries = estimator.dirty_entries();  // every entry ever touched
     std::sort(entries.begin(), entries.end());
-    for (size_t idx : entries) {
+    for (size_t idx : entries) {  // "e" + big-endian index: ascending
       STREAMREC_RETURN_IF_ERROR(
-          w.Put(estimator_cf, kEntryPrefix + state::Key64(idx), estimator.SerializeEntry(idx)));
+          (*estimator_entries)->Put(kEntryPrefix + state::Key64(idx), estimator.SerializeEntry(idx)));
     }
     std::string step;
     state::PutDouble(&step, estimator.step());
-    STREAMREC_RETURN_IF_ERROR(w.Put(estimator_cf, kStepKey, step));
+    STREAMREC_RETURN_IF_ERROR((*estimator_entries)->Put(kStepKey, step));  // "step" > "e…"
+    STREAMREC_RETURN_IF_ERROR((*pairs)->Finish());
+    STREAMREC_RETURN_IF_ERROR((*estimator_entries)->Finish());
     STREAMREC_RETURN_IF_ERROR(w.Commit());
     STREAMREC_RETURN_IF_ERROR(db.Flush());
   }  // closed: the memtables are flushed, so the directory is SST files, no WAL to replay

@@ -13,6 +13,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -218,6 +219,7 @@ struct StateDb::Rep {
   rocksdb::WriteOptions write_options;
   StateMetrics metrics;
   bool has_metrics = false;
+  uint64_t bulk_loads = 0;  // names each bulk-load file apart
 
   ~Rep() {
     if (db) {
@@ -448,5 +450,70 @@ StateDbStats StateDb::Stats() const {
 }
 
 const std::string& StateDb::path() const { return rep_->options.path; }
+
+namespace {
+
+class SstBulkLoader final : public StateBulkLoader {
+ public:
+  SstBulkLoader(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string file)
+      : db_(db), cf_(cf), file_(std::move(file)), writer_(rocksdb::EnvOptions(), db->GetOptions(cf), cf) {}
+  ~SstBulkLoader() override {
+    if (!finished_ && opened_) std::remove(file_.c_str());
+  }
+
+  Status Open() {
+    STREAMREC_RETURN_IF_ERROR(FromRocks(writer_.Open(file_), "opening bulk-load file " + file_));
+    opened_ = true;
+    return Status::Ok();
+  }
+  Status Put(std::string_view key, std::string_view value) override {
+    if (finished_) return Status::FailedPrecondition("bulk load of " + file_ + " already finished");
+    // SstFileWriter refuses a key not above the previous one (InvalidArgument).
+    rocksdb::Status s = writer_.Put(rocksdb::Slice(key.data(), key.size()), rocksdb::Slice(value.data(), value.size()));
+    if (!s.ok()) return FromRocks(s, "bulk-load write to " + file_ + " (keys must come in ascending order)");
+    ++entries_;
+    return Status::Ok();
+  }
+  Status Finish() override {
+    if (finished_) return Status::Ok();
+    finished_ = true;
+    if (entries_ == 0) {  // SstFileWriter refuses to finish an empty file
+      std::remove(file_.c_str());
+      return Status::Ok();
+    }
+    rocksdb::Status s = writer_.Finish();
+    if (s.IsNoSpace()) return NoSpace(s, "finishing bulk-load file " + file_, file_);
+    if (!s.ok()) return FromRocks(s, "finishing bulk-load file " + file_);
+    rocksdb::IngestExternalFileOptions ingest;
+    ingest.move_files = true;  // a rename (hard link), not a copy
+    s = db_->IngestExternalFile(cf_, {file_}, ingest);
+    std::remove(file_.c_str());  // gone already when moved; a leftover otherwise
+    if (s.IsNoSpace()) return NoSpace(s, "ingesting " + file_, file_);
+    return FromRocks(s, "ingesting " + file_);
+  }
+  uint64_t entries() const override { return entries_; }
+
+ private:
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  std::string file_;
+  rocksdb::SstFileWriter writer_;
+  uint64_t entries_ = 0;
+  bool opened_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StateBulkLoader>> StateDb::NewBulkLoader(ColumnFamilyId cf) {
+  if (rep_->options.read_only) return Status::FailedPrecondition(rep_->options.path + " is open read-only");
+  auto* h = HandleFor(rep_->handles, cf);
+  if (h == nullptr) return Status::InvalidArgument("unknown column family id");
+  const std::string file =
+      rep_->options.path + "/bulk-load-" + std::to_string(cf) + "-" + std::to_string(++rep_->bulk_loads) + ".sst";
+  auto loader = std::make_unique<SstBulkLoader>(rep_->db.get(), h, file);
+  STREAMREC_RETURN_IF_ERROR(loader->Open());
+  return std::unique_ptr<StateBulkLoader>(std::move(loader));
+}
 
 }  // namespace streamrec::state

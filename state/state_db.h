@@ -86,6 +86,22 @@ class StateIterator {
   virtual Status status() const = 0;
 };
 
+// Bulk load of one column family of a store built offline (the batch view): entries in
+// strictly ascending key order go straight into an SST file that Finish() ingests
+// (RocksDB's SstFileWriter + IngestExternalFile), with no WAL, memtable or flush, which
+// made up most of writing a batch view through write batches. Nothing is visible before
+// Finish(); a loader destroyed unfinished leaves the store as it was. Thread-compatible;
+// must not outlive its StateDb.
+class StateBulkLoader {
+ public:
+  virtual ~StateBulkLoader() = default;
+  // InvalidArgument if `key` is not above the previous key.
+  virtual Status Put(std::string_view key, std::string_view value) = 0;
+  // Ingests what was put (nothing to do when nothing was).
+  virtual Status Finish() = 0;
+  virtual uint64_t entries() const = 0;
+};
+
 // Write statistics for write amplification: bytes the application wrote vs bytes
 // RocksDB wrote to disk (WAL + flushes + compactions).
 struct StateDbStats {
@@ -131,6 +147,9 @@ class StateDb {
   Status Checkpoint(const std::string& dir);
   // Flushes memtables to SST files.
   Status Flush();
+  // A bulk loader for `cf` (StateBulkLoader); its file lives in the store's directory
+  // until ingested.
+  Result<std::unique_ptr<StateBulkLoader>> NewBulkLoader(ColumnFamilyId cf);
   StateDbStats Stats() const;
   const std::string& path() const;
 
