@@ -90,6 +90,8 @@ int RunTopology(const CommandContext& ctx, const StageFlags& flags, runtime::Top
   auto options = stages::TopologyRunnerOptions(ctx.config, flags.brokers, flags.name, flags.group,
                                        flags.state_dir, commit_interval_ms);
   if (!options.ok()) return StageFail("config", options.status());
+  // --reset-state: the changelog's copy of the state is discarded too.
+  options->changelog_reset = flags.reset_state;
   const runtime::StageRunnerOptions& ro = *options;
   const std::string source = topology.source_topic;
   auto runner = runtime::StageRunner::Create(std::move(topology), ro);
@@ -220,7 +222,8 @@ CommandRegistration registration(
           ->check(CLI::Range(1, 10000));
       sub->add_flag("--reset-state", flags->reset_state,
                     "Remove the stage's stored state and input positions first (user/item: "
-                    "<state-dir>/<stage>-*; trainer: its model store; serving stores none) and "
+                    "<state-dir>/<stage>-*, and what their changelogs hold; trainer: its model store; "
+                    "serving stores none) and "
                     "start over from what the broker holds now: after a topic was deleted and "
                     "recreated or the broker reset, when the stage refuses to start");
       sub->add_option("--checkpoint", flags->checkpoint_dir,

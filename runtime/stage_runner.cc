@@ -7,6 +7,10 @@
 #include <limits>
 #include <thread>
 
+#include <prometheus/counter.h>
+
+#include "core/metrics.h"
+#include "runtime/changelog_source.h"
 #include "runtime/punctuation_schedule.h"
 #include "runtime/stored_offset_check.h"
 
@@ -24,7 +28,120 @@ uint64_t MakeTag(int32_t partition, uint64_t sequence) {
   return (static_cast<uint64_t>(partition) << kPartitionShift) | (sequence & ((1ULL << kPartitionShift) - 1));
 }
 
+// Delivery tags of changelog messages: the top bit set, then partition and commit.
+constexpr uint64_t kChangelogTagBit = 1ULL << 63;
+
+struct ChangelogMetrics {
+  prometheus::Counter* records = nullptr;
+  prometheus::Counter* restores = nullptr;
+  prometheus::Counter* restored_records = nullptr;
+  prometheus::Counter* restore_seconds = nullptr;
+};
+
+ChangelogMetrics ChangelogMetricsFor(const std::string& stage) {
+  auto registry = MetricsRegistry();
+  static auto& records = prometheus::BuildCounter()
+                             .Name("streamrec_changelog_records_total")
+                             .Help("Changelog records produced (store records and commit markers)")
+                             .Register(*registry);
+  static auto& restores = prometheus::BuildCounter()
+                              .Name("streamrec_changelog_restores_total")
+                              .Help("Partition stores restored from their changelog")
+                              .Register(*registry);
+  static auto& restored = prometheus::BuildCounter()
+                              .Name("streamrec_changelog_restored_records_total")
+                              .Help("Changelog records applied by restores")
+                              .Register(*registry);
+  static auto& seconds = prometheus::BuildCounter()
+                             .Name("streamrec_changelog_restore_seconds_total")
+                             .Help("Time spent restoring partition stores from their changelog")
+                             .Register(*registry);
+  ChangelogMetrics m;
+  m.records = &records.Add({{"stage", stage}});
+  m.restores = &restores.Add({{"stage", stage}});
+  m.restored_records = &restored.Add({{"stage", stage}});
+  m.restore_seconds = &seconds.Add({{"stage", stage}});
+  return m;
+}
+
 }  // namespace
+
+// Reads a changelog partition with a group-less consumer (assign, read, unassign).
+// Processing thread only.
+class StageRunner::KafkaChangelogSource : public ChangelogSource {
+ public:
+  KafkaChangelogSource(std::string topic, std::unique_ptr<KafkaConsumer> consumer, const std::function<bool()>* const* stop)
+      : topic_(std::move(topic)), consumer_(std::move(consumer)), stop_(stop) {}
+
+  const std::string& topic() const override { return topic_; }
+
+  Result<std::pair<int64_t, int64_t>> Watermarks(int32_t partition) override {
+    Result<std::pair<int64_t, int64_t>> marks = Status::Unavailable("not asked");
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      marks = consumer_->QueryWatermarks(topic_, partition, kMetadataTimeoutMs);
+      if (marks.ok() || Stopping()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return marks;
+  }
+
+  Status Read(int32_t partition, int64_t from, int64_t to,
+              const std::function<Status(const state::ChangelogEntry&)>& fn) override {
+    if (from >= to) return Status::Ok();
+    STREAMREC_RETURN_IF_ERROR(consumer_->Assign({{topic_, partition, from}}));
+    Status st = ReadAssigned(partition, from, to, fn);
+    Status un = consumer_->Unassign();
+    return st.ok() ? un : st;
+  }
+
+ private:
+  bool Stopping() const { return *stop_ != nullptr && (**stop_)(); }
+
+  Status ReadAssigned(int32_t partition, int64_t from, int64_t to,
+                      const std::function<Status(const state::ChangelogEntry&)>& fn) {
+    // A partition whose records stop coming before `to` (a broker gone) fails the read
+    // after this long without a record; the task is then not opened.
+    constexpr auto kStall = std::chrono::seconds(60);
+    auto last_progress = std::chrono::steady_clock::now();
+    int64_t next = from;
+    std::vector<Record> records;
+    state::ChangelogEntry entry;
+    while (next < to) {
+      if (Stopping()) return Status::Unavailable("stopped while reading changelog " + topic_);
+      records.clear();
+      auto polled = consumer_->PollBatch(1000, 100, &records);
+      if (!polled.ok()) return polled.status().WithContext("reading changelog " + topic_);
+      for (const Record& r : records) {
+        if (r.topic != topic_ || r.partition != partition || r.offset < next) continue;
+        if (r.offset >= to) {
+          next = to;
+          break;
+        }
+        auto value = state::DecodeChangelogValue(r.value);
+        if (!value.ok()) {
+          return value.status().WithContext(topic_ + ":" + std::to_string(partition) + "@" + std::to_string(r.offset));
+        }
+        entry.offset = r.offset;
+        entry.key = r.key;
+        entry.value = std::move(value).value();
+        STREAMREC_RETURN_IF_ERROR(fn(entry));
+        next = r.offset + 1;
+      }
+      if (!records.empty()) {
+        last_progress = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - last_progress > kStall) {
+        return Status::Unavailable("changelog " + topic_ + ":" + std::to_string(partition) + ": no record for " +
+                                   std::to_string(kStall.count()) + " s at offset " + std::to_string(next) +
+                                   " of " + std::to_string(to));
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string topic_;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  const std::function<bool()>* const* stop_;
+};
 
 // The context of a kProcessorManaged topology's one processor: forwards go straight to
 // the producer, punctuations by wall clock (after every poll) and stream time (the
@@ -138,7 +255,69 @@ Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, Stag
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) return consumer.status().WithContext("creating consumer");
   self->consumer_ = std::move(consumer).value();
+
+  if (self->options_.changelog && !managed) {
+    if (self->options_.changelog_topic.empty()) {
+      self->options_.changelog_topic = "streamrec." + self->topology_.name + "-changelog";
+    }
+    ConsumerOptions rc = co;
+    rc.group_id.clear();  // assign only: a private group that never commits
+    rc.listener = nullptr;
+    rc.stage = self->topology_.name + "-restore";
+    rc.lag_refresh_ms = 0;
+    auto restore_consumer = KafkaConsumer::Create(rc);
+    if (!restore_consumer.ok()) return restore_consumer.status().WithContext("creating the changelog consumer");
+    self->changelog_source_ = std::make_unique<KafkaChangelogSource>(
+        self->options_.changelog_topic, std::move(restore_consumer).value(), &self->stop_);
+  } else {
+    self->options_.changelog = false;
+    self->options_.changelog_topic.clear();
+  }
   return runner;
+}
+
+ChangelogCounters StageRunner::changelog_counters() const {
+  MutexLock lock(&stats_mu_);
+  return changelog_counters_;
+}
+
+Result<int64_t> StageRunner::ProduceChangelog(StreamTask* task) {
+  if (!task->has_changelog()) return int64_t{0};
+  auto batch = task->TakeChangelog();
+  if (!batch.ok()) return batch.status().WithContext(topology_.name + " changelog");
+  if (batch->records.empty()) return int64_t{0};
+  std::string value;
+  for (size_t i = 0; i < batch->records.size(); ++i) {
+    const state::ChangelogEntry& e = batch->records[i];
+    ProduceMessage m;
+    m.topic = options_.changelog_topic;
+    m.partition = task->partition();
+    m.key = e.key;
+    if (e.value) {
+      value = state::EncodeChangelogValue(*e.value);
+      m.value = value;
+    } else {
+      m.value = std::string_view();  // null: a tombstone
+    }
+    // Only the marker's report matters: the records before it in the partition are
+    // acknowledged with it (idempotent producer, order kept).
+    const bool marker = i + 1 == batch->records.size();
+    m.tag = marker ? kChangelogTagBit | MakeTag(task->partition(), batch->commit) : 0;
+    STREAMREC_RETURN_IF_ERROR(producer_->Produce(m).WithContext("producing to " + options_.changelog_topic));
+  }
+  const int64_t n = static_cast<int64_t>(batch->records.size());
+  {
+    MutexLock lock(&stats_mu_);
+    changelog_counters_.records_produced += n;
+  }
+  ChangelogMetricsFor(topology_.name).records->Increment(static_cast<double>(n));
+  return n;
+}
+
+Status StageRunner::FlushChangelog(const char* why) {
+  Status flushed = producer_->Flush(FlushTimeoutMs());
+  if (flushed.ok()) return flushed;
+  return flushed.WithContext(std::string("waiting for the changelog to be acknowledged ") + why);
 }
 
 state::StateDbStats StageRunner::closed_task_stats() const {
@@ -204,6 +383,13 @@ void StageRunner::OnDelivery(const DeliveryReport& report) {
     return;
   }
   if (managed_ != nullptr) return;  // produced at once: nothing to record
+  if ((report.tag & kChangelogTagBit) != 0) {
+    const uint64_t tag = report.tag & ~kChangelogTagBit;
+    auto it = tasks_.find(static_cast<int32_t>(tag >> kPartitionShift));
+    if (it != tasks_.end()) it->second->OnChangelogDelivered(tag & ((1ULL << kPartitionShift) - 1), report.offset);
+    return;
+  }
+  if (report.tag == 0 && report.topic == options_.changelog_topic) return;  // a changelog record
   const int32_t partition = static_cast<int32_t>(report.tag >> kPartitionShift);
   const uint64_t seq = report.tag & ((1ULL << kPartitionShift) - 1);
   auto it = tasks_.find(partition);
@@ -232,6 +418,8 @@ Status StageRunner::ProduceOutputs(int32_t partition, const std::vector<PendingO
 Status StageRunner::CommitTasks(const std::vector<StreamTask*>& tasks, bool closing) {
   std::vector<std::pair<int32_t, std::vector<PendingOutput>>> outputs;
   std::vector<TopicPartitionOffset> offsets;
+  bool any_output = false;
+  int64_t logged = 0;
   for (StreamTask* task : tasks) {
     auto out = task->CommitState(closing);
     if (!out.ok()) return out.status().WithContext(topology_.name + " commit");
@@ -240,7 +428,26 @@ Status StageRunner::CommitTasks(const std::vector<StreamTask*>& tasks, bool clos
       const int64_t bound = std::max(*task->stored_offset(), task->replay_until());
       offsets.push_back({topology_.source_topic, task->partition(), bound});
     }
+    any_output = any_output || !out->empty();
     outputs.emplace_back(task->partition(), std::move(out).value());
+    auto n = ProduceChangelog(task);
+    if (!n.ok()) return n.status();
+    logged += *n;
+  }
+  // The changelog of a commit is acknowledged before its group offset moves and before
+  // its outputs leave: a store restored from the changelog is then never behind outputs
+  // that downstream applied (which would reuse their sequence numbers). A commit without
+  // outputs need not wait: the next one with outputs flushes both.
+  if (options_.changelog && (any_output || closing) && (logged > 0 || any_output)) {
+    Status flushed = FlushChangelog("before committing");
+    if (!flushed.ok()) {
+      if (shutting_down_) {
+        // The outputs stay in the outboxes, the keys pending: both go out on the next start.
+        spdlog::warn("[{}] {}", topology_.name, flushed.ToString());
+        return Status::Ok();
+      }
+      return flushed;
+    }
   }
   // The group offset bounds what downstream may have applied from a partition: if the
   // partition's store is ever lost, its next owner replays below it record by record
@@ -432,6 +639,12 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       return (*committed)[0].offset;
     };
     to.stop = [this] { return stop_ != nullptr && (*stop_)(); };
+    to.changelog = changelog_source_.get();
+    to.restore = options_.changelog_restore;
+    to.discard_state = options_.changelog_reset && reset_partitions_.count(tp.partition) == 0;
+    // Not ready while the store opens (a restore may take a while): behind until its
+    // real expectation replaces this one below.
+    catch_up_->Expect(tp.topic, tp.partition, -1, 0, kUnknownEnd);
     auto task = StreamTask::Open(topology_, tp.partition, to);
     if (!task.ok() && stop_ != nullptr && (*stop_)()) {
       // Stopping while the previous owner still held the store: nothing was opened.
@@ -462,11 +675,39 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       }
     }
     tp.offset = (*task)->stored_offset().value_or(kOffsetBeginning);
-    ExpectCatchUp(tp.topic, tp.partition, tp.offset, marks);
-    spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send)", topology_.name,
-                 tp.topic, tp.partition, tp.offset, pending->size());
+    const ChangelogRestoreStats& restored = (*task)->restore_stats();
+    if (restored.restored) {
+      const ChangelogMetrics metrics = ChangelogMetricsFor(topology_.name);
+      metrics.restores->Increment();
+      metrics.restored_records->Increment(static_cast<double>(restored.records));
+      metrics.restore_seconds->Increment(restored.seconds);
+      MutexLock lock(&stats_mu_);
+      changelog_counters_.restores += 1;
+      changelog_counters_.restored_records += restored.records;
+      changelog_counters_.restore_seconds += restored.seconds;
+    }
+    spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send{})", topology_.name,
+                 tp.topic, tp.partition, tp.offset, pending->size(),
+                 restored.restored ? ", restored from " + options_.changelog_topic : std::string());
     StreamTask* raw = task->get();
     tasks_[tp.partition] = std::move(task).value();
+    reset_partitions_.insert(tp.partition);
+    // Keys whose changelog records were not acknowledged (a crash after a commit, a torn
+    // tail) go out first, and are acknowledged before the outbox is re-sent: the outbox's
+    // messages may come from those very commits.
+    auto logged = ProduceChangelog(raw);
+    if (!logged.ok()) {
+      Fail(logged.status());
+      continue;
+    }
+    if (*logged > 0 && !pending->empty()) {
+      Status flushed = FlushChangelog("before re-sending the outbox");
+      if (!flushed.ok()) {
+        Fail(flushed);
+        continue;
+      }
+    }
+    ExpectCatchUp(tp.topic, tp.partition, tp.offset, marks);
     Fail(ProduceOutputs(raw->partition(), *pending));
   }
   assigned_.store(static_cast<int>(tasks_.size()));
@@ -551,6 +792,19 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
   if (!waited.ok()) {
     if (managed_ != nullptr) managed_->processor()->Close();
     return stop() ? Status::Ok() : waited;
+  }
+  if (options_.changelog) {
+    // Checked before joining: a produce to a missing topic would only fail on delivery.
+    Result<int> source_n = consumer_->PartitionCount(topology_.source_topic, kMetadataTimeoutMs);
+    Result<int> log_n = consumer_->PartitionCount(options_.changelog_topic, kMetadataTimeoutMs);
+    if (!source_n.ok()) return source_n.status();
+    if (!log_n.ok() || *log_n != *source_n) {
+      return Status::FailedPrecondition(
+          topology_.name + ": the changelog topic " + options_.changelog_topic +
+          (log_n.ok() ? " has " + std::to_string(*log_n) + " partitions" : " is missing (" + log_n.status().ToString() + ")") +
+          "; it needs " + std::to_string(*source_n) + " (as " + topology_.source_topic +
+          "), compacted: create it with `streamrec topics create`, or turn the changelog off (changelog.enabled: false)");
+    }
   }
   STREAMREC_RETURN_IF_ERROR(consumer_->Subscribe(topology_.source_topics()));
   if (managed_ != nullptr) return RunManaged(stop);

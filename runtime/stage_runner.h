@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,6 +61,29 @@ struct StageRunnerOptions {
   // FailedPrecondition naming it. This text, appended to that message, says how to start
   // over (the command's flag); may be empty.
   std::string start_over_hint;
+  // kPartitionStore: every store writes its changes to `changelog_topic` (compacted, as
+  // many partitions as the source) through the exactly-once outbox, and a task whose
+  // store is missing, or whose copy another replica has overtaken, restores it from there
+  // before it processes (docs/DESIGN.md §3, "Changelog"). Default false here; the
+  // commands turn it on with `changelog.enabled` (default true).
+  bool changelog = false;
+  // Default (empty): "streamrec.<stage>-changelog".
+  std::string changelog_topic;
+  // With the changelog: restore missing stores from it. Default true; false only in
+  // tests, to show what the restore does.
+  bool changelog_restore = true;
+  // With the changelog: the stage was started with --reset-state. The first time this
+  // runner opens each partition, whatever its store or changelog holds is discarded
+  // (tombstones) and the partition starts over. Default false.
+  bool changelog_reset = false;
+};
+
+// What the changelog did so far (all tasks of a runner). Thread-safe reads.
+struct ChangelogCounters {
+  int64_t records_produced = 0;  // store records and markers sent
+  int64_t restores = 0;          // stores restored (missing, or a stale copy replaced)
+  int64_t restored_records = 0;
+  double restore_seconds = 0;
 };
 
 // Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one
@@ -108,6 +132,9 @@ class StageRunner : private RebalanceListener {
   // RocksDB write statistics summed over the tasks closed so far (all of them once Run()
   // returned). Thread-safe.
   state::StateDbStats closed_task_stats() const LOCKS_EXCLUDED(stats_mu_);
+  ChangelogCounters changelog_counters() const LOCKS_EXCLUDED(stats_mu_);
+  // The changelog topic in use ("" without a changelog).
+  const std::string& changelog_topic() const { return options_.changelog_topic; }
 
  private:
   StageRunner(Topology topology, StageRunnerOptions options);
@@ -125,6 +152,12 @@ class StageRunner : private RebalanceListener {
   Status RunManaged(const std::function<bool()>& stop);
   void DropManaged(const std::vector<TopicPartitionOffset>& partitions, const char* why);
   Status ProduceOutputs(int32_t partition, const std::vector<PendingOutput>& outputs);
+  // Sends what the task's changelog has unsent (records, then the marker). Returns the
+  // number of records produced.
+  Result<int64_t> ProduceChangelog(StreamTask* task);
+  // Waits for every produced message, the changelog's included, to be acknowledged:
+  // a commit's changelog precedes its group offset and its outputs.
+  Status FlushChangelog(const char* why);
   Status CloseTask(int32_t partition, bool commit);
   // The broker's low and high watermarks of topic:partition (a few tries: right after a
   // join the partition may still be without a leader).
@@ -171,6 +204,10 @@ class StageRunner : private RebalanceListener {
   int64_t undelivered_at_shutdown_ = 0;
   mutable Mutex stats_mu_;
   state::StateDbStats closed_stats_ GUARDED_BY(stats_mu_);
+  ChangelogCounters changelog_counters_ GUARDED_BY(stats_mu_);
+  class KafkaChangelogSource;
+  std::unique_ptr<KafkaChangelogSource> changelog_source_;
+  std::set<int32_t> reset_partitions_;  // changelog_reset: partitions already started over
   std::shared_ptr<CatchUpTracker> catch_up_;
   std::atomic<int> assigned_{0};
   std::atomic<int64_t> processed_{0};

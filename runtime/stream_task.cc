@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -19,6 +20,7 @@ StreamTask::StreamTask(const Topology& topology, int32_t partition, const Stream
 StreamTask::~StreamTask() {
   if (!processor_closed_) CloseProcessor();
   stores_.clear();
+  changelog_.reset();
   outbox_.reset();
   meta_.reset();
   db_.reset();
@@ -34,10 +36,22 @@ Result<std::unique_ptr<StreamTask>> StreamTask::Open(const Topology& topology, i
   return task;
 }
 
+namespace {
+
+// A random id, never 0: time plus random bits make a repeat negligible (only equality
+// is compared).
+uint64_t DrawId() {
+  const uint64_t now_ms = static_cast<uint64_t>(SystemClock().NowMillis());
+  uint64_t id = (now_ms << 16) ^ (std::random_device{}() & 0xffffu);
+  return id == 0 ? 1 : id;
+}
+
+}  // namespace
+
 Status StreamTask::Init() {
   state::StateDbOptions db_options;
   db_options.path = options_.state_dir + "/" + topology_.name + "-" + std::to_string(partition_);
-  db_options.column_families = {"meta", "outbox"};
+  db_options.column_families = {"meta", "outbox", state::kChangelogPendingFamily};
   for (const auto& s : topology_.stores) {
     db_options.column_families.push_back(s.name);
     if (s.kind == StoreSpec::Kind::kCounter) db_options.counter_column_families.push_back(s.name);
@@ -69,10 +83,35 @@ Status StreamTask::Init() {
     if (!outbox_cf.ok()) return outbox_cf.status();
     meta_ = std::make_unique<state::MetaTable>(db_.get(), *meta_cf);
     outbox_ = std::make_unique<state::Outbox>(db_.get(), *outbox_cf, meta_.get());
-    return outbox_->Load();
+    STREAMREC_RETURN_IF_ERROR(outbox_->Load());
+    if (options_.changelog != nullptr) {
+      auto pending_cf = db_->ColumnFamily(state::kChangelogPendingFamily);
+      if (!pending_cf.ok()) return pending_cf.status();
+      changelog_ = std::make_unique<state::ChangelogWriter>(db_.get(), *pending_cf, meta_.get());
+      STREAMREC_RETURN_IF_ERROR(changelog_->Load());
+    }
+    return Status::Ok();
+  };
+  auto remove_and_reopen = [&]() -> Status {
+    changelog_.reset();
+    outbox_.reset();
+    meta_.reset();
+    db_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(db_options.path, ec);
+    if (ec) return Status::IoError("removing " + db_options.path + ": " + ec.message());
+    STREAMREC_RETURN_IF_ERROR(open_db());
+    return open_bookkeeping();
   };
   STREAMREC_RETURN_IF_ERROR(open_db());
   STREAMREC_RETURN_IF_ERROR(open_bookkeeping());
+  if (changelog_) STREAMREC_RETURN_IF_ERROR(PrepareChangelog(remove_and_reopen));
+  if (changelog_ && options_.discard_state && !outbox_->fresh()) {
+    spdlog::warn("[{}] partition {}: discarding the stored state (restored or local) and its changelog: starting "
+                 "over",
+                 topology_.name, partition_);
+    STREAMREC_RETURN_IF_ERROR(ClearLogged());
+  }
   // Where the stage was before (the group offset, committed before any commit's outputs
   // left): asked once, for a new store and to check an existing one.
   std::optional<int64_t> previous;
@@ -90,27 +129,23 @@ Status StreamTask::Init() {
       spdlog::error("[{}] partition {}: the store ends at offset {} but outputs up to offset {} were already "
                     "produced (a lost WAL tail or an older copy): discarding it and rebuilding from the source",
                     topology_.name, partition_, offset->value_or(0), *previous);
-      outbox_.reset();
-      meta_.reset();
-      db_.reset();
-      std::error_code ec;
-      std::filesystem::remove_all(db_options.path, ec);
-      if (ec) return Status::IoError("removing " + db_options.path + ": " + ec.message());
-      STREAMREC_RETURN_IF_ERROR(open_db());
-      STREAMREC_RETURN_IF_ERROR(open_bookkeeping());
+      if (changelog_) {
+        // Emptied key by key through a tracked write, so that the changelog records the
+        // deletions too (a later restore must not bring the discarded state back).
+        STREAMREC_RETURN_IF_ERROR(ClearLogged());
+      } else {
+        STREAMREC_RETURN_IF_ERROR(remove_and_reopen());
+      }
     }
   }
   auto cf = [this](const std::string& name) { return db_->ColumnFamily(name); };
   if (outbox_->fresh()) {
     // No sequence: a new store, or one deleted or lost. Its sequence restarts at 1, so it
     // must not be mistaken downstream for re-sends of the previous store's: a new epoch.
-    // Equality is all that is compared; time plus random bits make a repeat negligible.
-    const uint64_t now_ms = static_cast<uint64_t>(SystemClock().NowMillis());
-    uint64_t epoch = (now_ms << 16) ^ (std::random_device{}() & 0xffffu);
-    if (epoch == 0) epoch = 1;
+    const uint64_t epoch = DrawId();
     state::StateWriteBatch batch;
     outbox_->StartEpoch(&batch, epoch, previous.value_or(-1));
-    STREAMREC_RETURN_IF_ERROR(db_->Write(&batch));
+    STREAMREC_RETURN_IF_ERROR(WriteTracked(&batch));
     if (previous && *previous > 0) {
       spdlog::warn("[{}] partition {}: no stored state but the stage ran before (group offset {}): new epoch "
                    "{}, offsets below {} are replayed record by record so that downstream applies each once",
@@ -132,6 +167,115 @@ Status StreamTask::Init() {
   processor_ = topology_.processor_supplier();
   if (!processor_) return Status::Internal("topology " + topology_.name + " made no processor");
   return processor_->Init(this).WithContext("initialising " + topology_.name + " processor");
+}
+
+Status StreamTask::ClearLogged() {
+  state::StateWriteBatch clear;
+  for (const std::string& name : db_->ColumnFamilyNames()) {
+    if (name == state::kChangelogPendingFamily) continue;
+    auto id = db_->ColumnFamily(name);
+    if (!id.ok()) return id.status();
+    auto it = db_->NewIterator(*id);
+    for (; it->Valid(); it->Next()) {
+      if (state::IsLoggedKey(name, it->key())) clear.Delete(*id, it->key());
+    }
+    STREAMREC_RETURN_IF_ERROR(it->status());
+  }
+  STREAMREC_RETURN_IF_ERROR(WriteTracked(&clear));
+  return outbox_->Load();
+}
+
+Status StreamTask::WriteTracked(state::StateWriteBatch* batch) {
+  if (changelog_) STREAMREC_RETURN_IF_ERROR(changelog_->Track(batch));
+  return db_->Write(batch);
+}
+
+Status StreamTask::PrepareChangelog(const std::function<Status()>& reopen) {
+  ChangelogSource* source = options_.changelog;
+  const std::string where = source->topic() + ":" + std::to_string(partition_);
+  auto marks = source->Watermarks(partition_);
+  if (!marks.ok()) return marks.status().WithContext("reading the offsets of changelog " + where);
+  const int64_t low = marks->first;
+  const int64_t high = marks->second;
+  state::StateWriteBatch batch;
+  bool restore = outbox_->fresh() && options_.restore;
+  if (!outbox_->fresh() && changelog_->writer() != 0) {
+    // A local copy: did another writer commit after what this copy has acknowledged?
+    const int64_t from = std::max(low, changelog_->acked_offset());
+    state::ChangelogScan scan;
+    if (from < high) {
+      STREAMREC_RETURN_IF_ERROR(
+          source->Read(partition_, from, high, [&](const state::ChangelogEntry& e) { return scan.Add(e); }));
+    }
+    uint64_t other = 0;
+    for (const auto& m : scan.markers) {
+      // Another writer, or this writer's commits that this copy never made (an older
+      // copy of the same store, e.g. a checkpoint put back).
+      if (m.writer != changelog_->writer() || m.commit > changelog_->commit()) other = m.writer;
+    }
+    if (other != 0) {
+      spdlog::warn("[{}] partition {}: the local store is stale (writer {} committed to {} after it): replacing "
+                   "it with the changelog",
+                   topology_.name, partition_, other, where);
+      STREAMREC_RETURN_IF_ERROR(reopen());
+      restore_stats_.stale_copy = true;
+      restore = true;
+    } else {
+      // A torn tail (this copy's, or of a writer that restored from it and died before
+      // its first marker): its keys go out again with this copy's values.
+      for (const std::string& k : scan.torn_keys) changelog_->MarkUnsent(&batch, k);
+    }
+  } else if (!outbox_->fresh()) {
+    // A store from before the changelog: all of it goes out once.
+    STREAMREC_RETURN_IF_ERROR(changelog_->MarkAllUnsent(&batch));
+    changelog_->SetWriter(&batch, DrawId(), high);
+  }
+  if (restore) STREAMREC_RETURN_IF_ERROR(Restore(low, high, &batch));
+  if (changelog_->writer() == 0) changelog_->SetWriter(&batch, DrawId(), high);
+  restore_stats_.resent_keys = static_cast<int64_t>(changelog_->unsent());
+  return WriteTracked(&batch);
+}
+
+Status StreamTask::Restore(int64_t low, int64_t high, state::StateWriteBatch* batch) {
+  const std::string where = options_.changelog->topic() + ":" + std::to_string(partition_);
+  if (high <= low) return Status::Ok();  // nothing logged yet: a new store
+  if (low > 0) {
+    // Retention deleted the start of the log (a compacted topic keeps it): a restore
+    // would miss keys written only there.
+    return Status::FailedPrecondition("changelog " + where + " starts at offset " + std::to_string(low) +
+                                      ", not 0: records were deleted (a topic that is not compacted?), so the "
+                                      "store cannot be restored from it; recreate the topic compacted, or reset "
+                                      "the stage's state");
+  }
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::info("[{}] partition {}: restoring the store from {} (offsets {} to {})", topology_.name, partition_,
+               where, low, high);
+  state::ChangelogRestorer restorer(db_.get());
+  STREAMREC_RETURN_IF_ERROR(options_.changelog->Read(
+      partition_, low, high, [&](const state::ChangelogEntry& e) { return restorer.Add(e); }));
+  auto summary = restorer.Finish();
+  if (!summary.ok()) return summary.status().WithContext("restoring from " + where);
+  // The restored bookkeeping: sequence, epoch, replay bound.
+  STREAMREC_RETURN_IF_ERROR(outbox_->Load());
+  for (const std::string& k : summary->torn_keys) changelog_->MarkUnsent(batch, k);
+  changelog_->SetWriter(batch, DrawId(), summary->next_offset >= 0 ? summary->next_offset : low);
+  restore_stats_.restored = true;
+  restore_stats_.records = summary->records;
+  restore_stats_.commits = summary->commits;
+  restore_stats_.discarded = summary->discarded;
+  restore_stats_.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("[{}] partition {}: restored {} records of {} commits from {} in {:.3f} s ({} torn-tail records "
+               "discarded); resuming at source offset {}",
+               topology_.name, partition_, summary->records, summary->commits, where, restore_stats_.seconds,
+               summary->discarded,
+               summary->last_marker ? std::to_string(summary->last_marker->source_next_offset) : std::string("0"));
+  return Status::Ok();
+}
+
+Result<state::ChangelogWriter::Batch> StreamTask::TakeChangelog() {
+  if (!changelog_) return state::ChangelogWriter::Batch{};
+  return changelog_->Take(stored_offset_.value_or(-1));
 }
 
 state::StateStore* StreamTask::store(const std::string& name) {
@@ -217,7 +361,7 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
   delivered_.clear();
   if (next_offset_) meta_->PutOffset(&batch_, topology_.source_topic, partition_, *next_offset_);
   for (auto& [name, s] : stores_) s->PrepareCommit();
-  Status st = db_->Write(&batch_);
+  Status st = WriteTracked(&batch_);
   batch_.Clear();
   if (!st.ok()) {
     for (auto& [name, s] : stores_) s->OnAborted();
@@ -236,7 +380,7 @@ Status StreamTask::WriteDeliveries() {
   state::StateWriteBatch batch;
   for (uint64_t seq : delivered_) outbox_->Delete(&batch, seq);
   delivered_.clear();
-  return db_->Write(&batch);
+  return WriteTracked(&batch);
 }
 
 void StreamTask::CloseProcessor() {

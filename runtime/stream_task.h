@@ -11,8 +11,10 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "runtime/changelog_source.h"
 #include "runtime/processor.h"
 #include "runtime/punctuation_schedule.h"
+#include "state/changelog.h"
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "state/stores.h"
@@ -40,6 +42,30 @@ struct StreamTaskOptions {
   // produced: a machine crash then cannot lose a commit whose outputs downstream stages
   // applied (which would make the task reuse their sequence numbers). Default true.
   bool sync_commits = true;
+  // The stage's changelog (docs/DESIGN.md §3, "Changelog"); null: none. With one, every
+  // write of the task tracks its logged keys (TakeChangelog gives their records), and
+  // Open() restores a store that is missing from the changelog, or replaces a copy that
+  // another writer has overtaken, before the processor starts. Not owned.
+  ChangelogSource* changelog = nullptr;
+  // With a changelog: restore a missing store from it (default true). False only to
+  // show what the restore changes (tests): a missing store is then rebuilt from the
+  // source, as without a changelog.
+  bool restore = true;
+  // With a changelog: discard the state the store (or its changelog) holds and start
+  // over, through a logged write (tombstones for every key), so that no later restore
+  // brings it back. The commands' --reset-state. Default false.
+  bool discard_state = false;
+};
+
+// What a task's Open() did with the changelog.
+struct ChangelogRestoreStats {
+  bool restored = false;  // the store was restored (missing, or a stale copy replaced)
+  bool stale_copy = false;  // a local copy was replaced (another writer committed after it)
+  int64_t records = 0;    // records applied
+  int64_t commits = 0;    // commit markers read
+  int64_t discarded = 0;  // torn-tail records discarded
+  double seconds = 0;
+  int64_t resent_keys = 0;  // keys re-sent (pending, torn tail, or a store from before)
 };
 
 // A committed outbox message and its sequence number (for MarkDelivered).
@@ -85,6 +111,17 @@ class StreamTask : private ProcessorContext {
   // Processor Close(); then the DB closes with the task. Does NOT commit.
   void CloseProcessor();
 
+  // With a changelog: the records of the keys written since the last call, values as of
+  // now, then a marker; empty when nothing changed. To produce, in order, to the
+  // changelog partition `partition()`.
+  Result<state::ChangelogWriter::Batch> TakeChangelog();
+  // The marker of changelog commit `commit` was acknowledged at `offset`.
+  void OnChangelogDelivered(uint64_t commit, int64_t offset) {
+    if (changelog_) changelog_->OnDelivered(commit, offset);
+  }
+  bool has_changelog() const { return changelog_ != nullptr; }
+  const ChangelogRestoreStats& restore_stats() const { return restore_stats_; }
+
   Status Checkpoint(const std::string& dir) { return db_->Checkpoint(dir); }
   state::StateDb* db() { return db_.get(); }
   state::StateStore* store(const std::string& name);
@@ -95,6 +132,16 @@ class StreamTask : private ProcessorContext {
  private:
   StreamTask(const Topology& topology, int32_t partition, const StreamTaskOptions& options);
   Status Init();
+  // Every write of the task: tracks the batch's logged keys when there is a changelog.
+  Status WriteTracked(state::StateWriteBatch* batch);
+  // With a changelog, after the store opened: restore, check or re-send (see Open).
+  // `reopen` closes, deletes and reopens the store (a stale copy).
+  Status PrepareChangelog(const std::function<Status()>& reopen);
+  // Restores the (empty) store from the whole changelog partition.
+  Status Restore(int64_t low, int64_t high, state::StateWriteBatch* batch);
+  // Deletes every logged key through a tracked write (the changelog gets tombstones),
+  // then reloads the outbox bookkeeping (fresh: no sequence).
+  Status ClearLogged();
 
   // ProcessorContext.
   void Forward(OutputRecord record) override;
@@ -115,6 +162,8 @@ class StreamTask : private ProcessorContext {
   state::StateWriteBatch batch_;
   std::unique_ptr<state::MetaTable> meta_;
   std::unique_ptr<state::Outbox> outbox_;
+  std::unique_ptr<state::ChangelogWriter> changelog_;
+  ChangelogRestoreStats restore_stats_;
   std::map<std::string, std::unique_ptr<state::StateStore>> stores_;
   std::unique_ptr<Processor> processor_;
   // Forwarded since the last commit, each with the source offsets it carries.

@@ -127,6 +127,7 @@ Status Pipeline::Rep::StartTopologyStage(const std::string& name, runtime::Topol
                                          int64_t commit_interval_ms) {
   auto ro = TopologyRunnerOptions(config, brokers, name, "", state_dir, commit_interval_ms);
   if (!ro.ok()) return ro.status();
+  ro->changelog_reset = options.reset_state;  // the changelog's copy is discarded too
   auto runner = runtime::StageRunner::Create(std::move(topology), *ro);
   if (!runner.ok()) return runner.status().WithContext(name + " stage");
   std::shared_ptr<runtime::StageRunner> shared = std::move(runner).value();

@@ -51,7 +51,7 @@ std::string StartOverHint(const std::string& stage, const std::string& state_dir
            "; the trainer starts from fresh parameters), or point trainer.model_dir at an empty directory";
   }
   return "restart with --reset-state (removes this stage's partition stores " + state_dir + "/" + stage +
-         "-*), or point --state-dir at an empty directory";
+         "-* and, with the changelog on, discards what its changelog holds)";
 }
 
 }  // namespace streamrec::stages

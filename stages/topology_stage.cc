@@ -6,6 +6,7 @@
 #include "stages/stage_state.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_properties.h"
+#include "streams/topics.h"
 
 namespace streamrec::stages {
 
@@ -47,6 +48,15 @@ Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
   auto strategy = config.GetString("operators.assignment_strategy", ro.assignment_strategy);
   if (!strategy.ok()) return strategy.status();
   ro.assignment_strategy = *strategy;
+  // The changelog of the stage's stores (runtime/README.md, "Changelog"): on unless
+  // `changelog.enabled: false`; its topic is topics.user_changelog / topics.item_changelog.
+  auto changelog = config.GetBool("changelog.enabled", true);
+  if (!changelog.ok()) return changelog.status();
+  ro.changelog = *changelog;
+  auto names = TopicNames::FromConfig(config);
+  if (!names.ok()) return names.status();
+  if (stage == "user") ro.changelog_topic = names->user_changelog;
+  if (stage == "item") ro.changelog_topic = names->item_changelog;
   return ro;
 }
 

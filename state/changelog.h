@@ -143,6 +143,9 @@ class ChangelogWriter {
   uint64_t writer() const { return writer_; }
   // The changelog offset after the last acknowledged marker of this copy (-1: none).
   int64_t acked_offset() const { return acked_offset_; }
+  // The newest commit this copy may have sent (markers of this writer above it come
+  // from another copy of the same store that went on: this one is stale).
+  uint64_t commit() const { return commit_; }
   // Records a new writer id and the offset the copy reflects (after a restore: the
   // offset after the last marker applied), in `batch`.
   void SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t acked_offset);

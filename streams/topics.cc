@@ -20,6 +20,8 @@ Result<TopicNames> TopicNames::FromConfig(const Config& config) {
       {"topics.item_stats", &names.item_stats},
       {"topics.models", &names.models},
       {"topics.batch_views", &names.batch_views},
+      {"topics.user_changelog", &names.user_changelog},
+      {"topics.item_changelog", &names.item_changelog},
   };
   for (const Field& f : fields) {
     auto v = config.GetString(f.key, *f.value);
@@ -44,12 +46,14 @@ std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& n, int partitions) {
       {n.item_stats, partitions, true},
       {n.models, 1, true},
       {n.batch_views, 1, true},
+      {n.user_changelog, partitions, true},
+      {n.item_changelog, partitions, true},
   };
 }
 
 bool IsCompactedTopic(const TopicNames& n, const std::string& name) {
   return name == n.items || name == n.item_neighbors || name == n.item_stats || name == n.models ||
-         name == n.batch_views;
+         name == n.batch_views || name == n.user_changelog || name == n.item_changelog;
 }
 
 }  // namespace streamrec

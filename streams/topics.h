@@ -22,6 +22,10 @@ inline constexpr char kItemNeighborsTopic[] = "streamrec.item-neighbors";
 inline constexpr char kItemStatsTopic[] = "streamrec.item-stats";
 inline constexpr char kModelsTopic[] = "streamrec.models";
 inline constexpr char kBatchViewsTopic[] = "streamrec.batch";
+// The changelogs of the partition-store stages (runtime/README.md, "Changelog"):
+// compacted, as many partitions as clicks.
+inline constexpr char kUserChangelogTopic[] = "streamrec.user-changelog";
+inline constexpr char kItemChangelogTopic[] = "streamrec.item-changelog";
 
 // Header on `clicks.dlq` naming the RejectReason (RejectReasonName), and the header
 // carrying the human-readable detail.
@@ -41,10 +45,13 @@ struct TopicNames {
   std::string item_stats = kItemStatsTopic;
   std::string models = kModelsTopic;
   std::string batch_views = kBatchViewsTopic;
+  std::string user_changelog = kUserChangelogTopic;
+  std::string item_changelog = kItemChangelogTopic;
 
   // Reads `topics.clicks`, `topics.clicks_dlq`, `topics.items`, `topics.rec_requests`,
   // `topics.recommendations`, `topics.cooc_deltas`, `topics.training_examples`,
-  // `topics.item_neighbors`, `topics.item_stats`, `topics.models`, `topics.batch_views`;
+  // `topics.item_neighbors`, `topics.item_stats`, `topics.models`, `topics.batch_views`, `topics.user_changelog`,
+  // `topics.item_changelog`;
   // absent keys keep the defaults above.
   static Result<TopicNames> FromConfig(const Config& config);
 };
@@ -53,7 +60,8 @@ struct TopicNames {
 struct TopicSpec {
   std::string name;
   int partitions = 1;
-  // true for tables (items, item-neighbors, item-stats, models, batch): cleanup.policy=compact.
+  // true for tables (items, item-neighbors, item-stats, models, batch) and the stages'
+  // changelogs: cleanup.policy=compact.
   bool compacted = false;
 };
 
@@ -63,8 +71,8 @@ struct TopicSpec {
 // clicks and rec-requests share the partition count so they stay co-partitioned.
 std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& names, int partitions);
 
-// Whether the default topic named `name` is a compacted table (items,
-// streamrec.item-neighbors, streamrec.item-stats, streamrec.models, streamrec.batch).
+// Whether the default topic named `name` is compacted (items, streamrec.item-neighbors,
+// streamrec.item-stats, streamrec.models, streamrec.batch, the two changelogs).
 bool IsCompactedTopic(const TopicNames& names, const std::string& name);
 
 }  // namespace streamrec

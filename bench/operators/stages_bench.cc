@@ -6,7 +6,7 @@
 //    list it changed (probe pairs of fresh items injected into a live stream).
 // Prints one markdown row per run. Usage: operators_stages_bench [--events N] [--runs R]
 //   [--partitions P] [--window W] [--freshness-s S] [--no-throughput] [--no-freshness]
-//   [--sync-commits on|off|both]
+//   [--sync-commits on|off|both] [--changelog on|off|both]
 //   [--brokers HOST:PORT] [--peer-totals] [--freshness-rate EVENTS_PER_S (default 2000)]
 //   [--history u.data] [--batch]
 // --brokers: a real Kafka cluster (e.g. scripts/kafka.sh start) instead of the embedded
@@ -89,6 +89,10 @@ struct Flags {
   // each throughput run twice, off and on (order alternating), on the same backlog seed.
   bool sync_commits = true;
   bool sync_both = false;
+  // The stores' changelogs (StageRunnerOptions::changelog, the commands' default: on);
+  // --changelog both runs each throughput run twice, off and on (order alternating).
+  bool changelog = true;
+  bool changelog_both = false;
   bool peer_totals = false;
   std::string history;  // a MovieLens u.data file as the backlog
   bool batch = false;
@@ -134,13 +138,14 @@ BenchBroker StartBroker(const Flags& f) {
     static int run = 0;
     b.suffix = ".bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++);
     for (std::string* name : {&t.clicks, &t.clicks_dlq, &t.cooc_deltas, &t.training_examples,
-                              &t.item_neighbors, &t.item_stats}) {
+                              &t.item_neighbors, &t.item_stats, &t.user_changelog, &t.item_changelog}) {
       *name += b.suffix;
     }
   }
   const std::vector<TopicSpec> specs = {
       {t.clicks, partitions},         {t.clicks_dlq, 1},          {t.cooc_deltas, partitions},
-      {t.training_examples, partitions}, {t.item_neighbors, partitions, true}, {t.item_stats, partitions, true}};
+      {t.training_examples, partitions}, {t.item_neighbors, partitions, true}, {t.item_stats, partitions, true},
+      {t.user_changelog, partitions, true}, {t.item_changelog, partitions, true}};
   if (f.brokers.empty()) {
     EmbeddedBrokerOptions bo;
     bo.topics = specs;
@@ -185,7 +190,7 @@ struct Stages {
   Status user_status, item_status;
 
   Stages(const BenchBroker& broker, const std::string& state_dir, int partitions, int window,
-         bool sync_commits) {
+         bool sync_commits, bool changelog) {
     UserStageOptions uo;
     uo.window.max_items = static_cast<size_t>(window);
     uo.item_partitions = partitions;
@@ -197,10 +202,13 @@ struct Stages {
     ro.properties = kProps;
     ro.state_dir = state_dir;
     ro.sync_commits = sync_commits;
+    ro.changelog = changelog;
     ro.group_id = "bench-user" + broker.suffix;
+    ro.changelog_topic = broker.topics.user_changelog;
     auto u = StageRunner::Create(UserStageTopology(uo), ro);
     if (!u.ok()) Die("user stage", u.status());
     ro.group_id = "bench-item" + broker.suffix;
+    ro.changelog_topic = broker.topics.item_changelog;
     auto i = StageRunner::Create(ItemStageTopology(io), ro);
     if (!i.ok()) Die("item stage", i.status());
     user = std::move(u).value();
@@ -347,7 +355,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   // 3. Both stages on the backlog.
   const std::string state_dir = dir.path + "/state";
   const double cpu0 = CpuSeconds();
-  Stages stages(broker, state_dir, f.partitions, f.window, f.sync_commits);
+  Stages stages(broker, state_dir, f.partitions, f.window, f.sync_commits, f.changelog);
   const auto t0 = Clock::now();
   while (stages.user->records_processed() < f.events - low) {
     stages.Check();
@@ -434,7 +442,7 @@ FreshnessResult RunFreshness(const Flags& f) {
   const TopicNames& topics = broker.topics;
   const std::string& brokers = broker.brokers;
   TempDir dir;
-  Stages stages(broker, dir.path + "/state", f.partitions, f.window, f.sync_commits);
+  Stages stages(broker, dir.path + "/state", f.partitions, f.window, f.sync_commits, f.changelog);
 
   ConsumerOptions co;
   co.brokers = brokers;
@@ -570,6 +578,15 @@ int main(int argc, char** argv) {
     else if (a == "--peer-totals") f.peer_totals = true;
     else if (a == "--history") f.history = next();
     else if (a == "--batch") f.batch = true;
+    else if (a == "--changelog") {
+      const std::string v = next();
+      if (v != "on" && v != "off" && v != "both") {
+        std::fprintf(stderr, "--changelog takes on, off or both\n");
+        return 2;
+      }
+      f.changelog = v != "off";
+      f.changelog_both = v == "both";
+    }
     else if (a == "--sync-commits") {
       const std::string v = next();
       if (v != "on" && v != "off" && v != "both") {
@@ -582,7 +599,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: operators_stages_bench [--events N] [--runs R] [--partitions P] [--window W]\n"
                    "       [--freshness-s S] [--no-throughput] [--no-freshness] [--brokers HOST:PORT]\n"
-                   "       [--sync-commits on|off|both] [--peer-totals] [--freshness-rate EVENTS_PER_S]\n"
+                   "       [--sync-commits on|off|both] [--changelog on|off|both] [--peer-totals] [--freshness-rate EVENTS_PER_S]\n"
                    "       [--history u.data] [--batch]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -594,17 +611,23 @@ int main(int argc, char** argv) {
     std::vector<ThroughputResult> results;
     std::vector<double> sync_ratios;  // --sync-commits both: stages ev/s on / off, per run
     for (int run = 0; run < f.runs; ++run) {
-      std::vector<bool> modes = {f.sync_commits};
-      if (f.sync_both) modes = run % 2 == 0 ? std::vector<bool>{false, true} : std::vector<bool>{true, false};
+      // (sync, changelog) of each measurement of this run; with "both", off then on in
+      // even runs, on then off in odd ones.
+      std::vector<std::pair<bool, bool>> modes = {{f.sync_commits, f.changelog}};
+      const bool first_on = run % 2 != 0;
+      if (f.sync_both) modes = {{first_on, f.changelog}, {!first_on, f.changelog}};
+      if (f.changelog_both) modes = {{f.sync_commits, first_on}, {f.sync_commits, !first_on}};
       double eps[2] = {0, 0};
-      for (bool sync : modes) {
+      for (const auto& [sync, changelog] : modes) {
         Flags rf = f;
         rf.sync_commits = sync;
+        rf.changelog = changelog;
         ThroughputResult r = RunThroughput(rf, 42 + static_cast<uint64_t>(run));
         results.push_back(r);
-        eps[sync ? 1 : 0] = r.stages_eps;
+        eps[(f.changelog_both ? changelog : sync) ? 1 : 0] = r.stages_eps;
+        const std::string mode = std::string(sync ? "on" : "off") + (changelog ? ", changelog" : ", no changelog");
         std::printf("| %d | %s | %lld | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | %.1f | %.2f | %.2f | %.1f | %s | %lld | %lld |\n",
-                    run + 1, sync ? "on" : "off", static_cast<long long>(f.events), r.baseline_eps, r.stages_eps,
+                    run + 1, mode.c_str(), static_cast<long long>(f.events), r.baseline_eps, r.stages_eps,
                     r.ratio, r.baseline_cpu_eps, r.stages_cpu_eps, r.cpu_ratio, r.user_done_s, r.wa_user, r.wa_item,
                     r.state_mb_per_m, r.exact ? "yes" : "NO", static_cast<long long>(r.dropped_by_broker),
                     static_cast<long long>(r.deltas_dropped));
@@ -616,11 +639,12 @@ int main(int argc, char** argv) {
         }
         std::fflush(stdout);
       }
-      if (f.sync_both && eps[0] > 0) sync_ratios.push_back(eps[1] / eps[0]);
+      if ((f.sync_both || f.changelog_both) && eps[0] > 0) sync_ratios.push_back(eps[1] / eps[0]);
     }
     if (!sync_ratios.empty()) {
       std::sort(sync_ratios.begin(), sync_ratios.end());
-      std::printf("\nsynced / unsynced stages ev/s, per run:");
+      std::printf(f.changelog_both ? "\nchangelog / no changelog stages ev/s, per run:"
+                                   : "\nsynced / unsynced stages ev/s, per run:");
       for (double x : sync_ratios) std::printf(" %.3f", x);
       std::printf("; median %.3f\n\n", sync_ratios[sync_ratios.size() / 2]);
     }

@@ -130,7 +130,8 @@ class TestBroker {
     TopicNames n;
     for (std::string* s : {&n.clicks, &n.clicks_dlq, &n.items, &n.rec_requests,
                            &n.recommendations, &n.cooc_deltas, &n.training_examples,
-                           &n.item_neighbors, &n.item_stats, &n.models, &n.batch_views}) {
+                           &n.item_neighbors, &n.item_stats, &n.models, &n.batch_views,
+                           &n.user_changelog, &n.item_changelog}) {
       *s = Topic(*s);
     }
     return n;
@@ -151,7 +152,9 @@ class TestBroker {
         {"item_neighbors", &n.item_neighbors},
         {"item_stats", &n.item_stats},
         {"models", &n.models},
-        {"batch_views", &n.batch_views}};
+        {"batch_views", &n.batch_views},
+        {"user_changelog", &n.user_changelog},
+        {"item_changelog", &n.item_changelog}};
     std::vector<std::string> flags;
     for (const auto& [key, name] : keys) {
       flags.push_back("--set");

@@ -277,6 +277,16 @@ std::string AccessMode(const std::vector<YAML::Node>& docs, const std::string& c
   return "";
 }
 
+// The access mode of a stage's per-pod state volume (its StatefulSet's
+// volumeClaimTemplates), "" when it has none.
+std::string StateAccessMode(const std::vector<YAML::Node>& docs, const std::string& stage) {
+  const YAML::Node templates = StatefulSet(docs, stage)["spec"]["volumeClaimTemplates"];
+  for (const auto& t : templates) {
+    if (t["metadata"]["name"].as<std::string>("") == "state") return t["spec"]["accessModes"][0].as<std::string>();
+  }
+  return "";
+}
+
 class ChartTest : public ::testing::Test {
  protected:
   ScratchDir dir_;
@@ -311,9 +321,12 @@ TEST_F(ChartTest, DefaultValuesRenderADeployableRelease) {
       EXPECT_EQ(FlagValue(Strings(c["args"]), "--set-file"), "") << what;
     }
   }
-  // One replica each, so the stages' state volumes need not be shared.
-  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-user-state"), "ReadWriteOnce");
-  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-item-state"), "ReadWriteOnce");
+  // One ReadWriteOnce state volume per user and item pod (changelog-backed state), no
+  // shared claim.
+  EXPECT_EQ(StateAccessMode(r.docs, "user"), "ReadWriteOnce");
+  EXPECT_EQ(StateAccessMode(r.docs, "item"), "ReadWriteOnce");
+  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-user-state"), "");
+  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-item-state"), "");
   EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-models"), "ReadWriteMany");
   EXPECT_EQ(StatefulSet(r.docs, "serving")["spec"]["replicas"].as<int>(), 1);
 }
@@ -375,10 +388,12 @@ TEST_F(ChartTest, OverrideValuesRenderStrimziSaslGpuAndReplicas) {
     EXPECT_EQ(pod["nodeSelector"]["nvidia.com/gpu.present"].as<std::string>(""), "true");
   }
 
-  // Several replicas share their stage's state volume (no changelog yet).
+  // Several replicas: still one ReadWriteOnce volume per pod (a partition that moves is
+  // restored from its changelog).
   EXPECT_EQ(StatefulSet(r.docs, "user")["spec"]["replicas"].as<int>(), 3);
-  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-user-state"), "ReadWriteMany");
-  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-item-state"), "ReadWriteMany");
+  EXPECT_EQ(StateAccessMode(r.docs, "user"), "ReadWriteOnce");
+  EXPECT_EQ(StateAccessMode(r.docs, "item"), "ReadWriteOnce");
+  EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-user-state"), "");
   const std::vector<std::string> job_args = Strings(OfKind(r.docs, "Job")[0]["spec"]["template"]["spec"]["containers"][0]["args"]);
   EXPECT_TRUE(Has(job_args, "--partitions=24"));
   EXPECT_TRUE(Has(job_args, "--brokers=my-cluster-kafka-bootstrap.kafka.svc:9093"));

@@ -57,8 +57,8 @@ TEST(ResetStageState, RemovesOnlyTheStagesOwnStores) {
 
 TEST(ResetStageState, TheHintNamesTheFlagAndWhatGoes) {
   EXPECT_EQ(StartOverHint("user", "/s", ""),
-            "restart with --reset-state (removes this stage's partition stores /s/user-*), or point --state-dir "
-            "at an empty directory");
+            "restart with --reset-state (removes this stage's partition stores /s/user-* and, with the changelog "
+            "on, discards what its changelog holds)");
   EXPECT_NE(StartOverHint("trainer", "", "/s/models").find("removes the model store /s/models"), std::string::npos);
 }
 

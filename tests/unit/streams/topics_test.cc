@@ -30,14 +30,16 @@ TEST(Topics, DefaultsAreTheDesignNames) {
 TEST(Topics, SpecsCompactTheTablesOnly) {
   TopicNames n;
   auto specs = DefaultTopicSpecs(n, 6);
-  ASSERT_EQ(specs.size(), 11u);
+  ASSERT_EQ(specs.size(), 13u);
   int compacted = 0;
   for (const auto& s : specs) {
     EXPECT_EQ(s.compacted, IsCompactedTopic(n, s.name)) << s.name;
     compacted += s.compacted;
     EXPECT_EQ(s.partitions, s.name == "streamrec.models" || s.name == "streamrec.batch" ? 1 : 6) << s.name;
   }
-  EXPECT_EQ(compacted, 5);
+  EXPECT_EQ(compacted, 7);
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.user-changelog"));
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-changelog"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.batch"));
   EXPECT_TRUE(IsCompactedTopic(n, "items"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-neighbors"));
