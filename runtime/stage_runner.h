@@ -65,7 +65,7 @@ struct StageRunnerOptions {
   // many partitions as the source) through the exactly-once outbox, and a task whose
   // store is missing, or whose copy another replica has overtaken, restores it from there
   // before it processes (docs/DESIGN.md §3, "Changelog"). Default false here; the
-  // commands turn it on with `changelog.enabled` (default true).
+  // commands turn it on with `changelog.enabled` (default false; the chart sets it).
   bool changelog = false;
   // Default (empty): "streamrec.<stage>-changelog".
   std::string changelog_topic;

@@ -48,9 +48,10 @@ Result<runtime::StageRunnerOptions> TopologyRunnerOptions(const Config& config,
   auto strategy = config.GetString("operators.assignment_strategy", ro.assignment_strategy);
   if (!strategy.ok()) return strategy.status();
   ro.assignment_strategy = *strategy;
-  // The changelog of the stage's stores (runtime/README.md, "Changelog"): on unless
-  // `changelog.enabled: false`; its topic is topics.user_changelog / topics.item_changelog.
-  auto changelog = config.GetBool("changelog.enabled", true);
+  // The changelog of the stage's stores (runtime/README.md, "Changelog"): off unless
+  // `changelog.enabled: true` (it costs ingest throughput: bench/RESULTS.md, "Changelog");
+  // its topic is topics.user_changelog / topics.item_changelog.
+  auto changelog = config.GetBool("changelog.enabled", false);
   if (!changelog.ok()) return changelog.status();
   ro.changelog = *changelog;
   auto names = TopicNames::FromConfig(config);

@@ -327,6 +327,11 @@ TEST_F(ChartTest, DefaultValuesRenderADeployableRelease) {
   EXPECT_EQ(StateAccessMode(r.docs, "item"), "ReadWriteOnce");
   EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-user-state"), "");
   EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-item-state"), "");
+  // ... which the changelog makes possible: on for both stages.
+  for (const std::string stage : {"user", "item"}) {
+    const YAML::Node c = StatefulSet(r.docs, stage)["spec"]["template"]["spec"]["containers"][0];
+    EXPECT_TRUE(Has(Strings(c["args"]), "--set=changelog.enabled=true")) << stage;
+  }
   EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-models"), "ReadWriteMany");
   EXPECT_EQ(StatefulSet(r.docs, "serving")["spec"]["replicas"].as<int>(), 1);
 }
