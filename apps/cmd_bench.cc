@@ -34,6 +34,7 @@ struct PrequentialFlags {
   int64_t limit = 0;            // 0 = every event
   int64_t window = 5000;        // events per reported window
   int64_t snapshot_every = 5000;
+  int64_t batch_every = 0;
   std::string work_dir;
   std::string report;
   std::string plot;       // default: the report's path with .svg
@@ -70,6 +71,7 @@ int RunPrequential(const CommandContext& ctx, const PrequentialFlags& flags) {
   options->k = static_cast<size_t>(flags.k);
   options->window_events = flags.window;
   options->snapshot_every_events = flags.snapshot_every;
+  options->batch_every_events = flags.batch_every;
   options->work_dir = flags.work_dir;
 
   Result<std::vector<ClickEvent>> events = std::vector<ClickEvent>();
@@ -187,6 +189,12 @@ const CommandRegistration kBench(
       preq->add_option("--snapshot-every", flags->snapshot_every,
                        "Events between model snapshots (written, loaded and swapped in as live; "
                        "0 = no model)")
+          ->check(CLI::NonNegativeNumber)
+          ->capture_default_str();
+      preq->add_option("--batch-every", flags->batch_every,
+                       "The lambda merge: every N events the batch layer recomputes the item views of "
+                       "everything consumed and the item stage re-bases onto them (lambda.merge); 0 = the "
+                       "speed layer alone")
           ->check(CLI::NonNegativeNumber)
           ->capture_default_str();
       preq->add_option("--work-dir", flags->work_dir,

@@ -147,6 +147,7 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
     po.trainer.snapshot_every_steps = 0;
     po.trainer.snapshot_every_seconds = 0;
     po.catalog = options.catalog;
+    po.batch_every_events = options.batch_every_events;
     // No model to train when the two-tower channel is off or no snapshot is ever taken.
     po.train_online = (options.service.recommender.channels & serving::kChannelTwoTower) != 0 &&
                       options.snapshot_every_events > 0;

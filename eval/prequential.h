@@ -32,6 +32,9 @@ struct PrequentialOptions {
   // The trainer writes a snapshot every this many events; serving's loader loads it and
   // the registry swaps it in (0: no model is ever served).
   int64_t snapshot_every_events = 5000;
+  // The lambda merge with a batch layer run every this many events
+  // (ServedPipelineOptions::batch_every_events); 0 (default): the speed layer alone.
+  int64_t batch_every_events = 0;
   // Scratch directory for the stages' RocksDB and the model store; empty: a fresh
   // directory under the system temp dir, removed at the end.
   std::string work_dir;

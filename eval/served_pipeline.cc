@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
+#include "operators/batch_view_store.h"
 
 namespace streamrec::eval {
 namespace fs = std::filesystem;
@@ -53,6 +55,12 @@ Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
   p->user_ = std::move(user_runner).value();
   operators::ItemStageOptions item = options.item_stage;
   item.publish = true;
+  p->dir_ = dir;
+  if (options.batch_every_events > 0) {
+    item.merge_batch_views = true;
+    p->batch_inbox_ = std::make_shared<operators::BatchViewInbox>();
+    item.batch_views = p->batch_inbox_;
+  }
   auto item_runner = LocalTaskRunner::Open(operators::ItemStageTopology(item), dir + "/state");
   if (!item_runner.ok()) return item_runner.status();
   p->item_ = std::move(item_runner).value();
@@ -91,6 +99,43 @@ Status ServedPipeline::Deliver(const ClickEvent& e) {
   STREAMREC_RETURN_IF_ERROR(RouteUserOutputs(std::move(out).value(), &rejected));
   if (!rejected) RecordHistory(e);
   service_.Publish();
+  if (options_.batch_every_events > 0) {
+    if (!rejected) {
+      ClickEvent c = e;
+      if (c.user_key == 0) c.user_key = HashId(c.user_id);
+      if (c.item_key == 0) c.item_key = HashId(c.item_id);
+      consumed_.push_back(std::move(c));
+    }
+    if (++since_batch_ >= options_.batch_every_events) {
+      since_batch_ = 0;
+      STREAMREC_RETURN_IF_ERROR(RunBatch().WithContext("batch layer"));
+    }
+  }
+  return Status::Ok();
+}
+
+Status ServedPipeline::RunBatch() {
+  operators::BatchViewOptions bo;
+  bo.window = options_.user_stage.window;
+  bo.cooc = options_.user_stage.cooc;
+  bo.similarity = options_.item_stage.similarity;
+  bo.top_k = options_.item_stage.top_k;
+  bo.popularity_half_life_ms = options_.item_stage.popularity_half_life_ms;
+  bo.estimator = options_.item_stage.estimator;
+  operators::BatchViewBuilder builder(bo);
+  for (const ClickEvent& c : consumed_) builder.Add(c);
+  operators::BatchViewRef ref;
+  ref.version = ++batch_version_;
+  ref.view_dir = dir_ + "/batch-v" + std::to_string(ref.version);
+  ref.cutoff[0] = user_->records_processed();  // every commit ends a part: a boundary
+  auto written = operators::WriteItemStateDb(builder, ref.view_dir);
+  if (!written.ok()) return written.status();
+  batch_inbox_->Offer(ref);
+  // The version before the previous one was adopted (a view is adopted at the item
+  // stage's next commit) or superseded: its files are no longer read.
+  if (ref.version > 2) {
+    STREAMREC_RETURN_IF_ERROR(file_system::RemoveAll(dir_ + "/batch-v" + std::to_string(ref.version - 2)));
+  }
   return Status::Ok();
 }
 

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "eval/local_task_runner.h"
 #include "operators/item_stage.h"
+#include "operators/lambda.h"
 #include "operators/user_stage.h"
 #include "serving/recommendation_service.h"
 #include "serving/two_tower_loader.h"
@@ -33,6 +34,13 @@ struct ServedPipelineOptions {
   // trainer stage does). False: no trainer; examples are kept for the caller instead
   // (offline training with epochs, `streamrec eval`).
   bool train_online = true;
+  // The lambda merge (`lambda.merge` with a batch layer run every this many delivered
+  // events): after every `batch_every_events` events the batch layer's code
+  // (operators::BatchViewBuilder) recomputes the item views of every event the user stage
+  // consumed so far and writes them in the item stage's layout; the item stage adopts the
+  // view at its next commit (operators/lambda.h) and rebuilds its lists exactly. 0
+  // (default): the speed layer alone.
+  int64_t batch_every_events = 0;
 };
 
 // A training example as the trainer stage would see it, with the item's p̂ from the
@@ -81,6 +89,8 @@ class ServedPipeline {
   int64_t rejected_events() const { return rejected_; }
   int64_t models_loaded() const { return loaded_; }
   int64_t models_refused() const { return refused_; }
+  // Batch views offered to the item stage (batch_every_events).
+  int64_t batch_views() const { return batch_version_; }
 
  private:
   explicit ServedPipeline(const ServedPipelineOptions& options);
@@ -89,6 +99,8 @@ class ServedPipeline {
   bool SwapIn(const training::SnapshotManifest& manifest);
   Status RouteUserOutputs(std::vector<Record> out, bool* rejected);
   void RecordHistory(const ClickEvent& e);
+  // The batch layer over everything consumed so far, offered to the item stage.
+  Status RunBatch();
 
   const ServedPipelineOptions options_;
   TopicNames topics_;
@@ -101,6 +113,13 @@ class ServedPipeline {
   int64_t rejected_ = 0;
   int64_t loaded_ = 0;
   int64_t refused_ = 0;
+  std::string dir_;
+  // batch_every_events: the events the user stage accepted, in order; the inbox the item
+  // stage adopts from.
+  std::vector<ClickEvent> consumed_;
+  int64_t since_batch_ = 0;
+  int64_t batch_version_ = 0;
+  std::shared_ptr<operators::BatchViewInbox> batch_inbox_;
 };
 
 // A scratch directory: `wanted` (created) or a fresh one under the temp dir that is
