@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/metrics.h"
 #include "streams/synthetic_clicks.h"
 #include "tests/unit/state/temp_dir.h"
 
@@ -51,6 +52,40 @@ TEST(PrequentialTest, TwoRunsGiveTheSameReport) {
   EXPECT_GT(a->all.hits, 0);
   EXPECT_LE(a->all.ndcg, a->all.hits);
   EXPECT_LE(a->all.rr, a->all.ndcg);
+}
+
+// The counter of the item stage's batch view adoptions, by result (process-wide).
+double Adoptions(const std::string& result) {
+  for (const auto& family : MetricsRegistry()->Collect()) {
+    if (family.name != "streamrec_lambda_adoptions_total") continue;
+    for (const auto& m : family.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "result" && l.value == result) return m.counter.value;
+      }
+    }
+  }
+  return 0;
+}
+
+// The lambda merge in the harness (--batch-every): every 500 events the batch layer's
+// code recomputes the views of everything consumed and the item stage re-bases onto
+// them; each view is adopted (none refused) and the run is still deterministic.
+TEST(PrequentialTest, MergedServingAdoptsEveryBatchView) {
+  const auto events = Synthetic(3000);
+  PrequentialOptions options = Options();
+  options.batch_every_events = 500;
+  const double adopted = Adoptions("adopted"), refused = Adoptions("refused");
+  auto a = RunPrequential(events, options);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  // Six views, each adopted at the item stage's next commit (the last at its closing one).
+  EXPECT_EQ(Adoptions("adopted") - adopted, 6);
+  EXPECT_EQ(Adoptions("refused") - refused, 0);
+  auto b = RunPrequential(events, options);
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  a->seconds = b->seconds = 0;
+  EXPECT_EQ(a->ToJson(), b->ToJson());
+  EXPECT_EQ(a->all.events, 3000);
+  EXPECT_GT(a->all.hits, 0);
 }
 
 TEST(PrequentialTest, BaselinesRunInTheSameHarness) {
