@@ -225,6 +225,13 @@ const CommandRegistration kRun(
       sub->add_option("--status-every", flags->status_every,
                       "Seconds between status lines (default 1 on a terminal, else 10)")
           ->check(CLI::NonNegativeNumber);
+      sub->footer(
+          "The lambda architecture (configuration keys, --set KEY=VALUE): lambda.batch_interval_minutes=N runs "
+          "the batch layer (as `streamrec batch --cutoff-group streamrec-user`) every N minutes into "
+          "lambda.batch_dir (default <state dir>/batch), keeping lambda.batch_keep (3) versions, with the model "
+          "unless lambda.batch_model=false (lambda.batch_epochs, 5); 0 (default) is off. lambda.merge=true: the item "
+          "stage adopts each version. lambda.model=online|batch|warm picks the served model (default online).\n"
+          "Example: streamrec run --set lambda.batch_interval_minutes=10 --set lambda.merge=true");
       return [flags](const CommandContext& ctx) {
         if (flags->pipeline.reset_state && flags->pipeline.state_dir.empty()) {
           std::fprintf(stderr, "streamrec run: --reset-state needs --state-dir (a temporary state directory starts empty)\n");
