@@ -805,6 +805,8 @@ Status StageRunner::Run(const std::function<bool()>& stop) {
           "; it needs " + std::to_string(*source_n) + " (as " + topology_.source_topic +
           "), compacted: create it with `streamrec topics create`, or turn the changelog off (changelog.enabled: false)");
     }
+    spdlog::info("[{}] stores logged to {} ({} partitions); missing stores are restored from it", topology_.name,
+                 options_.changelog_topic, *log_n);
   }
   STREAMREC_RETURN_IF_ERROR(consumer_->Subscribe(topology_.source_topics()));
   if (managed_ != nullptr) return RunManaged(stop);

@@ -165,8 +165,18 @@ Status ChangelogWriter::Load() {
   keys_of_commit_.clear();
   acked_.clear();
   auto it = db_->NewIterator(pending_cf_);
-  for (; it->Valid(); it->Next()) unsent_.emplace(it->key());
-  return it->status();
+  for (; it->Valid(); it->Next()) unsent_.emplace(std::string(it->key()), Unsent{});
+  STREAMREC_RETURN_IF_ERROR(it->status());
+  // The outbox is not tracked in the pending family: all of it goes out again.
+  auto outbox = db_->ColumnFamily(kOutboxFamily);
+  if (!outbox.ok()) return Status::Ok();  // a store without an outbox (tests)
+  auto ot = db_->NewIterator(*outbox);
+  for (; ot->Valid(); ot->Next()) {
+    Unsent u;
+    u.pending = false;
+    unsent_.emplace(EncodeChangelogRecordKey(kOutboxFamily, ot->key()), std::move(u));
+  }
+  return ot->status();
 }
 
 void ChangelogWriter::SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t acked_offset) {
@@ -177,7 +187,7 @@ void ChangelogWriter::SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t
 }
 
 void ChangelogWriter::MarkUnsent(StateWriteBatch* batch, const std::string& encoded_key) {
-  if (unsent_.insert(encoded_key).second) batch->Put(pending_cf_, encoded_key, "");
+  if (unsent_.insert_or_assign(encoded_key, Unsent{}).second) batch->Put(pending_cf_, encoded_key, "");
 }
 
 Status ChangelogWriter::MarkAllUnsent(StateWriteBatch* batch) {
@@ -195,9 +205,15 @@ Status ChangelogWriter::MarkAllUnsent(StateWriteBatch* batch) {
 }
 
 Status ChangelogWriter::Track(StateWriteBatch* batch) {
-  std::vector<std::string> touched;
+  struct Touched {
+    std::string key;
+    bool pending;
+    Unsent what;
+  };
+  std::vector<Touched> touched;
   Status named;
-  STREAMREC_RETURN_IF_ERROR(batch->ForEachKey([&](ColumnFamilyId cf, std::string_view key) {
+  STREAMREC_RETURN_IF_ERROR(batch->ForEachOp([&](ColumnFamilyId cf, std::string_view key, StateWriteBatch::Op op,
+                                                 std::string_view value) {
     if (cf == pending_cf_) return;
     auto it = cf_names_.find(cf);
     if (it == cf_names_.end()) {
@@ -208,7 +224,15 @@ Status ChangelogWriter::Track(StateWriteBatch* batch) {
       }
       it = cf_names_.emplace(cf, *name).first;
     }
-    if (IsLoggedKey(it->second, key)) touched.push_back(EncodeChangelogRecordKey(it->second, key));
+    if (!IsLoggedKey(it->second, key)) return;
+    Touched t{EncodeChangelogRecordKey(it->second, key), Pending(it->second, op), Unsent{}};
+    if (op == StateWriteBatch::Op::kPut) {
+      t.what.kind = Unsent::Kind::kValue;
+      t.what.value.assign(value.data(), value.size());
+    } else if (op == StateWriteBatch::Op::kDelete) {
+      t.what.kind = Unsent::Kind::kTombstone;
+    }
+    touched.push_back(std::move(t));
   }));
   STREAMREC_RETURN_IF_ERROR(named);
   // Acknowledged keys leave the pending family first, so that a key acknowledged and
@@ -217,9 +241,16 @@ Status ChangelogWriter::Track(StateWriteBatch* batch) {
     if (unsent_.count(k) == 0 && in_flight_.count(k) == 0) batch->Delete(pending_cf_, k);
   }
   acked_.clear();
-  for (std::string& k : touched) {
-    if (unsent_.count(k) == 0 && in_flight_.count(k) == 0) batch->Put(pending_cf_, k, "");
-    unsent_.insert(std::move(k));
+  for (Touched& t : touched) {
+    auto u = unsent_.find(t.key);
+    const bool was_pending = (u != unsent_.end() && u->second.pending) || in_flight_.count(t.key) > 0;
+    if (t.pending && !was_pending) batch->Put(pending_cf_, t.key, "");
+    t.what.pending = t.pending || was_pending;
+    if (u == unsent_.end()) {
+      unsent_.emplace(std::move(t.key), std::move(t.what));
+    } else {
+      u->second = std::move(t.what);  // the last operation decides
+    }
   }
   meta_->PutU64(batch, kCommitKey, commit_ + 1);
   if (acked_dirty_) {
@@ -238,14 +269,21 @@ Result<ChangelogWriter::Batch> ChangelogWriter::Take(int64_t source_next_offset)
   out.records.reserve(unsent_.size() + 1);
   std::vector<std::string> keys;
   keys.reserve(unsent_.size());
-  for (const std::string& k : unsent_) {
-    auto decoded = DecodeChangelogKey(k);
-    if (!decoded.ok()) return decoded.status();
-    auto cf = db_->ColumnFamily(decoded->cf_name);
-    if (!cf.ok()) return cf.status();
-    auto value = db_->Get(*cf, decoded->key);
-    if (!value.ok()) return value.status();
-    out.records.push_back(ChangelogEntry{-1, k, std::move(value).value()});
+  for (auto& [k, what] : unsent_) {
+    ChangelogEntry e{-1, k, std::nullopt};
+    if (what.kind == Unsent::Kind::kValue) {
+      e.value = std::move(what.value);
+    } else if (what.kind == Unsent::Kind::kRead) {
+      auto decoded = DecodeChangelogKey(k);
+      if (!decoded.ok()) return decoded.status();
+      auto cf = db_->ColumnFamily(decoded->cf_name);
+      if (!cf.ok()) return cf.status();
+      auto value = db_->Get(*cf, decoded->key);
+      if (!value.ok()) return value.status();
+      e.value = std::move(value).value();
+    }
+    out.records.push_back(std::move(e));
+    if (!what.pending) continue;  // not in the pending family: nothing to clear
     in_flight_[k] = out.commit;
     keys.push_back(k);
   }

@@ -181,7 +181,23 @@ class ChangelogWriter {
   int64_t acked_offset_ = -1;
   bool acked_dirty_ = false;
   uint64_t commit_ = 0;
-  std::set<std::string> unsent_;
+  // What Take sends for an unsent key: the value the batch put, a tombstone, or a read
+  // of the store (a merge, or a key marked unsent from outside a batch).
+  struct Unsent {
+    enum class Kind { kRead, kValue, kTombstone } kind = Kind::kRead;
+    std::string value;
+    bool pending = true;  // recorded in the pending family (cleared once acknowledged)
+  };
+  std::map<std::string, Unsent> unsent_;
+  // Whether a change is kept in the pending family: every change but the addition of an
+  // outbox entry. The outbox is re-sent whole when a copy reopens instead (it holds only
+  // what is not delivered yet), which saves a pending write and delete per output
+  // message; an entry's deletion (its delivery) is pending like any other change, so
+  // its tombstone is never lost.
+  static bool Pending(std::string_view cf_name, StateWriteBatch::Op op) {
+    return cf_name != kOutboxFamily || op == StateWriteBatch::Op::kDelete;
+  }
+  static constexpr char kOutboxFamily[] = "outbox";
   std::map<std::string, uint64_t> in_flight_;  // key -> the last commit that sent it
   std::map<uint64_t, std::vector<std::string>> keys_of_commit_;
   std::vector<std::string> acked_;  // to leave the pending family in the next batch

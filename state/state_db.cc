@@ -249,36 +249,43 @@ int StateWriteBatch::Count() const { return static_cast<int>(rep_->batch.Count()
 size_t StateWriteBatch::DataSize() const { return rep_->batch.GetDataSize(); }
 
 namespace {
-// Lists the keys of a rocksdb::WriteBatch. No exception leaves it (the callback is ours
-// and does not throw; std::function's call cannot).
-class KeyLister : public rocksdb::WriteBatch::Handler {
+// Lists the operations of a rocksdb::WriteBatch. No exception leaves it (the callback is
+// ours and does not throw).
+class OpLister : public rocksdb::WriteBatch::Handler {
  public:
-  explicit KeyLister(const std::function<void(ColumnFamilyId, std::string_view)>& fn) : fn_(fn) {}
-  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    return Report(cf, key);
+  using Fn = std::function<void(ColumnFamilyId, std::string_view, StateWriteBatch::Op, std::string_view)>;
+  explicit OpLister(const Fn& fn) : fn_(fn) {}
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    return Report(cf, key, StateWriteBatch::Op::kPut, value);
   }
-  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
-    return Report(cf, key);
+  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    return Report(cf, key, StateWriteBatch::Op::kMerge, value);
   }
-  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Report(cf, key); }
-  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Report(cf, key); }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    return Report(cf, key, StateWriteBatch::Op::kDelete, rocksdb::Slice());
+  }
+  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    return Report(cf, key, StateWriteBatch::Op::kDelete, rocksdb::Slice());
+  }
   rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
     return rocksdb::Status::NotSupported("range deletions cannot be listed key by key");
   }
 
  private:
-  rocksdb::Status Report(uint32_t cf, const rocksdb::Slice& key) {
-    fn_(static_cast<ColumnFamilyId>(cf), std::string_view(key.data(), key.size()));
+  rocksdb::Status Report(uint32_t cf, const rocksdb::Slice& key, StateWriteBatch::Op op, const rocksdb::Slice& value) {
+    fn_(static_cast<ColumnFamilyId>(cf), std::string_view(key.data(), key.size()), op,
+        std::string_view(value.data(), value.size()));
     return rocksdb::Status::OK();
   }
-  const std::function<void(ColumnFamilyId, std::string_view)>& fn_;
+  const Fn& fn_;
 };
 }  // namespace
 
-Status StateWriteBatch::ForEachKey(const std::function<void(ColumnFamilyId, std::string_view)>& fn) const {
-  KeyLister lister(fn);
+Status StateWriteBatch::ForEachOp(
+    const std::function<void(ColumnFamilyId, std::string_view, Op, std::string_view)>& fn) const {
+  OpLister lister(fn);
   rocksdb::Status s = rep_->batch.Iterate(&lister);
-  if (!s.ok()) return Status::Internal("listing the keys of a write batch: " + s.ToString());
+  if (!s.ok()) return Status::Internal("listing the operations of a write batch: " + s.ToString());
   return Status::Ok();
 }
 

@@ -63,9 +63,13 @@ class StateWriteBatch {
   void Clear();
   int Count() const;
   size_t DataSize() const;
-  // Calls `fn(cf, key)` for every Put, Merge and Delete in the batch, in order (a key
-  // written twice is reported twice). What the changelog logs (state/changelog.h).
-  Status ForEachKey(const std::function<void(ColumnFamilyId, std::string_view)>& fn) const;
+  // One operation of a batch: Put (value = the value), Merge (value = the operand) or
+  // Delete (value empty).
+  enum class Op { kPut, kMerge, kDelete };
+  // Calls `fn(cf, key, op, value)` for every Put, Merge and Delete in the batch, in order
+  // (a key written twice is reported twice). What the changelog logs (state/changelog.h).
+  Status ForEachOp(
+      const std::function<void(ColumnFamilyId, std::string_view, Op, std::string_view)>& fn) const;
 
  private:
   friend class StateDb;

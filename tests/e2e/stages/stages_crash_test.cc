@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
@@ -302,7 +303,13 @@ TEST(StagesCrashTest, KillNineAndRebalancesLoseNothingAndCountNothingTwice) {
         "--metrics", "off",
         "--group", group_of(stage)};
     // Topic names (real broker): global --set flags, before the subcommand.
-    const std::vector<std::string> names = real ? real->TopicFlags() : std::vector<std::string>{};
+    std::vector<std::string> names = real ? real->TopicFlags() : std::vector<std::string>{};
+    // STREAMREC_CRASH_CHANGELOG=1: the user and item stages write their changelogs (the
+    // chart's setting), so the storm also checks them under kill -9 and SIGSTOP.
+    if (const char* c = std::getenv("STREAMREC_CRASH_CHANGELOG"); c != nullptr && std::string(c) == "1") {
+      names.push_back("--set");
+      names.push_back("changelog.enabled=true");
+    }
     args.insert(args.begin() + 2, names.begin(), names.end());
     return args;
   };

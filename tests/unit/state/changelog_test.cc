@@ -278,6 +278,35 @@ TEST_F(ChangelogWriterTest, AReopenedCopyResendsWhatWasNotAcknowledgedAndARestor
   EXPECT_FALSE(w->has_value());
 }
 
+TEST_F(ChangelogWriterTest, TheOutboxIsNotPendingAndGoesOutWholeOnReopen) {
+  Open();
+  const ColumnFamilyId outbox = Cf(db_.get(), "outbox");
+  StateWriteBatch b;
+  b.Put(outbox, "m1", "message 1");
+  b.Put(outbox, "m2", "message 2");
+  Write(&b);
+  EXPECT_TRUE(PendingKeys().empty());  // no pending write per output message
+  Send(/*deliver=*/false);
+  ASSERT_EQ(log_.size(), 3u);
+  EXPECT_EQ(*log_[0].value, "message 1");  // the batch's value, not read back
+  b.Clear();
+  b.Delete(outbox, "m1");  // delivered: its deletion is pending like any change
+  Write(&b);
+  EXPECT_EQ(PendingKeys(), std::set<std::string>{EncodeChangelogRecordKey("outbox", "m1")});
+  Send(/*deliver=*/false);  // the tombstone's acknowledgement never comes (a crash)
+  EXPECT_FALSE(log_[3].value.has_value());
+  // A reopened copy sends what its outbox still holds, and the pending tombstone again.
+  Close();
+  Open();
+  EXPECT_EQ(writer_->unsent(), 2u);
+  Send(/*deliver=*/true);
+  std::map<std::string, std::optional<std::string>> resent;
+  for (size_t i = 5; i + 1 < log_.size(); ++i) resent[log_[i].key] = log_[i].value;
+  EXPECT_EQ(resent[EncodeChangelogRecordKey("outbox", "m2")], std::optional<std::string>("message 2"));
+  ASSERT_EQ(resent.count(EncodeChangelogRecordKey("outbox", "m1")), 1u);
+  EXPECT_FALSE(resent[EncodeChangelogRecordKey("outbox", "m1")].has_value());
+}
+
 TEST(ChangelogScan, FindsMarkersAndTheTornTail) {
   ChangelogScan scan;
   ASSERT_TRUE(scan.Add(Rec(0, "kv", "a", "1")).ok());
