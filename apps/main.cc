@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/config_overrides.h"
 #include "core/logging.h"
+#include "state/state_db.h"
 
 int main(int argc, char** argv) {
   using streamrec::apps::RunFn;
@@ -97,6 +98,18 @@ int main(int argc, char** argv) {
   }
   if (auto st = streamrec::ApplyFileOverrides(&ctx.config, file_overrides); !st.ok()) {
     std::fprintf(stderr, "streamrec: --set-file: %s\n", st.message().c_str());
+    return 2;
+  }
+  // One RocksDB memory budget for every state store this process opens (state/README.md).
+  auto budget_mb = ctx.config.GetInt("state.memory_budget_mb",
+                                     static_cast<int64_t>(streamrec::state::kDefaultProcessMemoryBudget >> 20));
+  if (!budget_mb.ok() || *budget_mb <= 0 || *budget_mb > (int64_t{1} << 30)) {
+    std::fprintf(stderr, "streamrec: state.memory_budget_mb must be a number of MiB above 0%s%s\n",
+                 budget_mb.ok() ? "" : ": ", budget_mb.ok() ? "" : budget_mb.status().message().c_str());
+    return 2;
+  }
+  if (auto st = streamrec::state::SetProcessMemoryBudget(static_cast<size_t>(*budget_mb) << 20); !st.ok()) {
+    std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
     return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {

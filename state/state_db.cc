@@ -6,17 +6,21 @@
 #include <filesystem>
 #include <cstdarg>
 #include <cstdio>
+#include <mutex>
 #include <new>
 
 #include <prometheus/counter.h>
 #include <prometheus/histogram.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_writer.h>
 #include <rocksdb/statistics.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <spdlog/spdlog.h>
 
 #include "core/metrics.h"
@@ -182,6 +186,60 @@ std::vector<double> DecodeCounter(std::string_view bytes) {
 }
 
 // ---------------------------------------------------------------------------------------
+// The process's memory budget (SetProcessMemoryBudget).
+
+namespace {
+
+struct MemoryBudget {
+  size_t bytes = 0;
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+};
+
+std::mutex& BudgetMutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Guarded by BudgetMutex(); replaced, never changed in place, so a store keeps the
+// budget it was opened with.
+std::shared_ptr<const MemoryBudget>& BudgetSlot() {
+  static std::shared_ptr<const MemoryBudget> budget;
+  return budget;
+}
+
+std::shared_ptr<const MemoryBudget> MakeBudget(size_t bytes) {
+  auto b = std::make_shared<MemoryBudget>();
+  b->bytes = bytes;
+  b->cache = rocksdb::NewLRUCache(bytes);
+  // Memtables charged to the cache, flushed at half the budget; writers never stall
+  // (a stage thread must not block on another store's flush).
+  b->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(bytes / 2, b->cache, /*allow_stall=*/false);
+  return b;
+}
+
+std::shared_ptr<const MemoryBudget> CurrentBudget() {
+  std::lock_guard<std::mutex> lock(BudgetMutex());
+  auto& slot = BudgetSlot();
+  if (slot == nullptr) slot = MakeBudget(kDefaultProcessMemoryBudget);
+  return slot;
+}
+
+}  // namespace
+
+Status SetProcessMemoryBudget(size_t bytes) {
+  if (bytes == 0) return Status::InvalidArgument("the state memory budget must be above 0 bytes");
+  auto budget = MakeBudget(bytes);
+  std::lock_guard<std::mutex> lock(BudgetMutex());
+  BudgetSlot() = std::move(budget);
+  return Status::Ok();
+}
+
+size_t ProcessMemoryBudget() { return CurrentBudget()->bytes; }
+
+size_t ProcessMemoryInUse() { return CurrentBudget()->cache->GetUsage(); }
+
+// ---------------------------------------------------------------------------------------
 
 struct StateWriteBatch::Rep {
   rocksdb::WriteBatch batch;
@@ -220,6 +278,8 @@ struct StateDb::Rep {
   StateMetrics metrics;
   bool has_metrics = false;
   uint64_t bulk_loads = 0;  // names each bulk-load file apart
+  // The budget the DB was opened with; outlives it (~Rep's body closes the DB first).
+  std::shared_ptr<const MemoryBudget> budget;
 
   ~Rep() {
     if (db) {
@@ -308,10 +368,24 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
   // A MANIFEST or WAL record that fails its checksum fails the open (RocksDB's default,
   // stated because the corruption handling below relies on it).
   db_options.paranoid_checks = true;
+  rep->budget = CurrentBudget();
+  db_options.write_buffer_manager = rep->budget->write_buffers;
+  rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = rep->budget->cache;
+  // Index and filter blocks in the budget too, not held per open table outside it.
+  table_options.cache_index_and_filter_blocks = true;
+  table_options.pin_l0_filter_and_index_blocks_in_cache = true;
+  std::shared_ptr<rocksdb::TableFactory> table_factory(rocksdb::NewBlockBasedTableFactory(table_options));
 
   auto cf_options_for = [&](const std::string& name) {
     rocksdb::ColumnFamilyOptions cf;
     cf.write_buffer_size = options.write_buffer_size;
+    // A memtable allocates its arena in blocks of write_buffer_size / 8 (2 MiB) by
+    // default, so every column family of every partition store that holds a single
+    // entry took 2 MiB: 7 families x 16 partitions is 224 MiB before anything is
+    // flushed. Small blocks make a memtable's memory follow its content.
+    cf.arena_block_size = std::min<size_t>(options.write_buffer_size / 8, size_t{64} << 10);
+    cf.table_factory = table_factory;
     if (std::find(options.counter_column_families.begin(), options.counter_column_families.end(),
                   name) != options.counter_column_families.end()) {
       cf.merge_operator = std::make_shared<CounterMergeOperator>();
@@ -452,6 +526,7 @@ StateDbStats StateDb::Stats() const {
   for (auto* h : rep_->handles) {
     uint64_t v = 0;
     if (rep_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) st.live_sst_bytes += v;
+    if (rep_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) st.memtable_bytes += v;
   }
   return st;
 }

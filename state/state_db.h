@@ -38,6 +38,21 @@ struct StateDbOptions {
   bool verify_checksums_on_open = true;
 };
 
+// The memory budget every StateDb of this process shares (issue 12: one budget per stage
+// process instead of caches and buffers per partition store, which grew with the number
+// of partitions and column families: RocksDB 7 gives each column family its own 8 MiB
+// block cache, and each can hold 2 x write_buffer_size of memtables). One LRU cache holds
+// the data, index and filter blocks of every store, and every memtable is charged to it
+// (RocksDB's WriteBufferManager): when the memtables reach half the budget, RocksDB
+// flushes the largest. Applies to stores opened afterwards; a budget of 0 bytes is
+// refused. Default 256 MiB (kDefaultProcessMemoryBudget; config `state.memory_budget_mb`,
+// applied at start by every `streamrec` command). Thread-safe.
+inline constexpr size_t kDefaultProcessMemoryBudget = size_t{256} << 20;
+Status SetProcessMemoryBudget(size_t bytes);
+// The budget in force and the bytes it holds now (cached blocks and memtables).
+size_t ProcessMemoryBudget();
+size_t ProcessMemoryInUse();
+
 // What a corrupted store's error says to do (appended to Corruption errors of Open).
 inline constexpr char kCorruptStoreAdvice[] =
     "the store cannot be used: stop the stage, move the directory aside (keep it for "
@@ -114,6 +129,7 @@ struct StateDbStats {
   uint64_t flush_bytes_written = 0;
   uint64_t compaction_bytes_written = 0;
   uint64_t live_sst_bytes = 0;
+  uint64_t memtable_bytes = 0;  // active and immutable memtables, every column family
   double WriteAmplification() const {
     return user_bytes_written == 0
                ? 0.0
