@@ -102,9 +102,11 @@ TEST(RealKafka, TopicsCreateMakesEveryTopicWithItsPartitionsAndCleanupPolicy) {
     // announcement logs).
     const bool single = spec.name == names.models || spec.name == names.batch_views;
     EXPECT_EQ(seen[spec.name].first, single ? 1 : 3) << spec.name;
+    // Tables, announcement logs and the stages' changelogs are compacted.
     const bool table = spec.name == names.items || spec.name == names.item_neighbors ||
                        spec.name == names.item_stats || spec.name == names.models ||
-                       spec.name == names.batch_views;
+                       spec.name == names.batch_views || spec.name == names.user_changelog ||
+                       spec.name == names.item_changelog;
     EXPECT_EQ(spec.compacted, table) << spec.name;
     EXPECT_EQ(seen[spec.name].second, table ? "compact" : "delete") << spec.name;
   }
