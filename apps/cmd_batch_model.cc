@@ -57,14 +57,8 @@ int RunBatchModel(const CommandContext& ctx, const BatchModelFlags& flags) {
     if (StopRequested()) return Fail("stopped; no model written", 130);
     return Fail(result.status().ToString());
   }
-  batch::BatchModelSummary s;
-  s.epochs = flags.epochs;
-  s.examples = result->examples;
-  s.steps = result->steps;
-  s.final_loss = result->final_loss;
-  s.num_items = result->num_items;
-  s.num_users = result->num_users;
-  s.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const batch::BatchModelSummary s = stages::SummarizeBatchModel(
+      *result, flags.epochs, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (!flags.summary.empty()) {
     std::ofstream f(flags.summary, std::ios::binary | std::ios::trunc);
     f << batch::ModelSummaryToJson(s) << "\n";

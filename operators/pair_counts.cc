@@ -59,10 +59,10 @@ void PairCounts::GrowIndex() {
 }
 
 void PairCounts::GrowRow(RowTable* row) {
-  std::vector<Slot> old(row->slots.empty() ? kInitialRowSlots : row->slots.size() * 2);
+  std::vector<NeighborSlot> old(row->slots.empty() ? kInitialRowSlots : row->slots.size() * 2);
   old.swap(row->slots);
   const size_t mask = row->slots.size() - 1;
-  for (const Slot& s : old) {
+  for (const NeighborSlot& s : old) {
     if (s.b == kNone) continue;
     size_t i = Mix(s.b) & mask;
     while (row->slots[i].b != kNone) i = (i + 1) & mask;
@@ -76,7 +76,7 @@ void PairCounts::Add(uint64_t a, uint64_t b, double weight) {
   if ((row.size + 1) * 10 > row.slots.size() * 7) GrowRow(&row);
   const size_t mask = row.slots.size() - 1;
   for (size_t i = Mix(ib) & mask;; i = (i + 1) & mask) {
-    Slot& s = row.slots[i];
+    NeighborSlot& s = row.slots[i];
     if (s.b == ib) {
       s.count += weight;
       return;
@@ -109,7 +109,7 @@ std::vector<std::pair<uint64_t, double>> PairCounts::Row(uint64_t a) const {
   if (ia == kNone) return out;
   const RowTable& row = rows_[ia];
   out.reserve(row.size);
-  for (const Slot& s : row.slots) {
+  for (const NeighborSlot& s : row.slots) {
     if (s.b != kNone) out.emplace_back(keys_[s.b], s.count);
   }
   return out;

@@ -39,7 +39,7 @@ class PairCounts {
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     for (uint32_t ia = 0; ia < rows_.size(); ++ia) {
-      for (const Slot& s : rows_[ia].slots) {
+      for (const NeighborSlot& s : rows_[ia].slots) {
         if (s.b != kNone) fn(keys_[ia], keys_[s.b], s.count);
       }
     }
@@ -47,12 +47,12 @@ class PairCounts {
 
  private:
   static constexpr uint32_t kNone = 0xffffffffu;
-  struct Slot {
+  struct NeighborSlot {
     uint32_t b = kNone;  // neighbour's dense index, kNone = empty
     double count = 0;
   };
   struct RowTable {
-    std::vector<Slot> slots;  // power-of-two size (or empty)
+    std::vector<NeighborSlot> slots;  // power-of-two size (or empty)
     uint32_t size = 0;
   };
 

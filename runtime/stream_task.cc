@@ -273,8 +273,8 @@ Status StreamTask::Restore(int64_t low, int64_t high, state::StateWriteBatch* ba
   return Status::Ok();
 }
 
-Result<state::ChangelogWriter::Batch> StreamTask::TakeChangelog() {
-  if (!changelog_) return state::ChangelogWriter::Batch{};
+Result<state::ChangelogWriter::CommitRecords> StreamTask::TakeChangelog() {
+  if (!changelog_) return state::ChangelogWriter::CommitRecords{};
   return changelog_->Take(stored_offset_.value_or(-1));
 }
 

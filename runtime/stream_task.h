@@ -114,7 +114,7 @@ class StreamTask : private ProcessorContext {
   // With a changelog: the records of the keys written since the last call, values as of
   // now, then a marker; empty when nothing changed. To produce, in order, to the
   // changelog partition `partition()`.
-  Result<state::ChangelogWriter::Batch> TakeChangelog();
+  Result<state::ChangelogWriter::CommitRecords> TakeChangelog();
   // The marker of changelog commit `commit` was acknowledged at `offset`.
   void OnChangelogDelivered(uint64_t commit, int64_t offset) {
     if (changelog_) changelog_->OnDelivered(commit, offset);

@@ -53,6 +53,18 @@ Result<BatchModelResult> TrainBatchModel(const batch::TrainingInput& input, cons
   return r;
 }
 
+batch::BatchModelSummary SummarizeBatchModel(const BatchModelResult& result, int epochs, double train_seconds) {
+  batch::BatchModelSummary s;
+  s.epochs = epochs;
+  s.examples = result.examples;
+  s.steps = result.steps;
+  s.final_loss = result.final_loss;
+  s.num_items = result.num_items;
+  s.num_users = result.num_users;
+  s.train_seconds = train_seconds;
+  return s;
+}
+
 batch::ModelTrainerFn InProcessBatchModelTrainer(BatchModelOptions options, std::function<bool()> stop) {
   return [options = std::move(options), stop = std::move(stop)](
              const std::string& training_input, const std::string& model_dir) -> Result<batch::BatchModelSummary> {
@@ -61,15 +73,8 @@ batch::ModelTrainerFn InProcessBatchModelTrainer(BatchModelOptions options, std:
     if (!input.ok()) return input.status();
     auto result = TrainBatchModel(*input, options, model_dir, stop);
     if (!result.ok()) return result.status().WithContext("the batch model");
-    batch::BatchModelSummary s;
-    s.epochs = options.epochs;
-    s.examples = result->examples;
-    s.steps = result->steps;
-    s.final_loss = result->final_loss;
-    s.num_items = result->num_items;
-    s.num_users = result->num_users;
-    s.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return s;
+    return SummarizeBatchModel(*result, options.epochs,
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   };
 }
 

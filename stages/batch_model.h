@@ -32,6 +32,10 @@ struct BatchModelResult {
   int64_t num_users = 0;
 };
 
+// The summary a batch version's manifest records for a model trained with `epochs`
+// passes in `train_seconds`.
+batch::BatchModelSummary SummarizeBatchModel(const BatchModelResult& result, int epochs, double train_seconds);
+
 // Trains on `input` with training::TrainEpochs (as `streamrec eval` trains: each example
 // with its item's p̂, here the batch estimator's from the input's item stats) and writes
 // the snapshot into `out_dir` (training/snapshot.h layout; created). `stop` is

@@ -260,8 +260,8 @@ Status ChangelogWriter::Track(StateWriteBatch* batch) {
   return Status::Ok();
 }
 
-Result<ChangelogWriter::Batch> ChangelogWriter::Take(int64_t source_next_offset) {
-  Batch out;
+Result<ChangelogWriter::CommitRecords> ChangelogWriter::Take(int64_t source_next_offset) {
+  CommitRecords out;
   if (unsent_.empty()) return out;
   // The counter Track saved with the last write (commit_ + 1), so the marker's commit is
   // never reused by a later instance of the task.

@@ -159,14 +159,15 @@ class ChangelogWriter {
   // offset are saved.
   Status Track(StateWriteBatch* batch);
 
-  struct Batch {
+  // One commit's changelog records.
+  struct CommitRecords {
     uint64_t commit = 0;
     // Store records with their values as of now, then the commit marker.
     std::vector<ChangelogEntry> records;
   };
   // The unsent keys' current values (read now: after the write, before the next one, so
   // they are exactly the committed ones) and the marker. Empty when nothing is unsent.
-  Result<Batch> Take(int64_t source_next_offset);
+  Result<CommitRecords> Take(int64_t source_next_offset);
   // The marker of `commit` was acknowledged at `offset` (so were its records, which
   // precede it in the partition).
   void OnDelivered(uint64_t commit, int64_t offset);

@@ -73,7 +73,7 @@ class MemoryChangelog : public ChangelogSource {
     return Status::Ok();
   }
   // Appends `records` (or its first `limit`), acknowledging the marker when it is in.
-  void Append(StreamTask* task, const state::ChangelogWriter::Batch& batch, size_t limit = SIZE_MAX) {
+  void Append(StreamTask* task, const state::ChangelogWriter::CommitRecords& batch, size_t limit = SIZE_MAX) {
     auto& log = log_[task->partition()];
     for (size_t i = 0; i < batch.records.size() && i < limit; ++i) {
       state::ChangelogEntry e = batch.records[i];
