@@ -48,9 +48,10 @@ Result<std::shared_ptr<const ItemEmbeddings>> ItemEmbeddings::Create(std::vector
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i].empty()) return Status::InvalidArgument("empty item id in embeddings");
     const uint64_t key = HashId(ids[i]);
-    if (!e->row_of_.emplace(key, static_cast<int64_t>(i)).second) {
+    if (e->row_of_.contains(key)) {
       return Status::InvalidArgument("duplicate item id '" + ids[i] + "' in embeddings");
     }
+    e->row_of_[key] = static_cast<int64_t>(i);
     e->keys_.push_back(key);
   }
   e->ids_ = std::move(ids);
@@ -59,8 +60,8 @@ Result<std::shared_ptr<const ItemEmbeddings>> ItemEmbeddings::Create(std::vector
 }
 
 int64_t ItemEmbeddings::Find(uint64_t item_key) const {
-  auto it = row_of_.find(item_key);
-  return it == row_of_.end() ? -1 : it->second;
+  const int64_t* row = row_of_.find(item_key);
+  return row == nullptr ? -1 : *row;
 }
 
 namespace {

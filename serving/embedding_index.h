@@ -4,9 +4,9 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "core/flat_key_map.h"
 #include "core/status.h"
 
 namespace streamrec::serving {
@@ -64,7 +64,7 @@ class ItemEmbeddings {
   std::vector<std::string> ids_;
   std::vector<uint64_t> keys_;
   std::vector<float> values_;
-  std::unordered_map<uint64_t, int64_t> row_of_;
+  FlatKeyMap<int64_t> row_of_;  // flat: Find runs for every candidate of a request
 };
 
 struct EmbeddingIndexOptions {

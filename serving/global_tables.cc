@@ -24,7 +24,8 @@ Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> 
 void ItemCatalog::Put(CatalogItem item) {
   if (item.item_key == 0) item.item_key = HashId(item.item_id);
   const uint64_t key = item.item_key;
-  table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)));
+  const bool available = item.available;
+  table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)), available);
   dirty_.store(true);
 }
 
@@ -95,7 +96,8 @@ Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> v
 void StatsTable::Put(ItemStats stats) {
   if (stats.item_key == 0) stats.item_key = HashId(stats.item_id);
   const uint64_t key = stats.item_key;
-  table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)));
+  const double popularity = stats.popularity;
+  table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)), popularity);
   dirty_.store(true);
 }
 

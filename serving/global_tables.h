@@ -6,10 +6,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "core/flat_key_map.h"
 #include "core/records.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
@@ -25,8 +25,11 @@ namespace streamrec::serving {
 // consumer replaces it. Rows are keyed by HashId(item id).
 
 // A map from item key to an immutable value, split into shards each under its own
-// mutex, so point reads from many threads rarely contend. Thread-safe.
-template <typename V>
+// mutex, so point reads from many threads rarely contend. Each row also keeps a small
+// copy of its value's hottest field (`Hot`, e.g. availability), readable without
+// touching the value: a request asks it of each of its thousand candidates, and the
+// value's own cache line was most of that cost at 100k items. Thread-safe.
+template <typename V, typename Hot = bool>
 class ShardedTable {
  public:
   explicit ShardedTable(size_t num_shards = 64) {
@@ -37,22 +40,31 @@ class ShardedTable {
   std::shared_ptr<const V> Get(uint64_t key) const {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    auto it = shard.map.find(key);
-    return it == shard.map.end() ? nullptr : it->second;
+    const Row* row = shard.map.find(key);
+    return row == nullptr ? nullptr : row->value;
   }
 
-  void Put(uint64_t key, std::shared_ptr<const V> value) {
+  // The row's hot field, or nullopt when the key is absent.
+  std::optional<Hot> GetHot(uint64_t key) const {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    auto [it, inserted] = shard.map.insert_or_assign(key, std::move(value));
-    (void)it;
+    const Row* row = shard.map.find(key);
+    if (row == nullptr) return std::nullopt;
+    return row->hot;
+  }
+
+  void Put(uint64_t key, std::shared_ptr<const V> value, Hot hot = Hot()) {
+    Shard& shard = ShardFor(key);
+    MutexLock lock(&shard.mu);
+    const bool inserted = !shard.map.contains(key);
+    shard.map[key] = Row{std::move(value), hot};
     if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
   }
 
   bool Erase(uint64_t key) {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    if (shard.map.erase(key) == 0) return false;
+    if (!shard.map.erase(key)) return false;
     size_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
@@ -66,14 +78,19 @@ class ShardedTable {
   void ForEach(F&& fn) const {
     for (const auto& shard : shards_) {
       MutexLock lock(&shard->mu);
-      for (const auto& [key, value] : shard->map) fn(key, value);
+      for (const auto& [key, row] : shard->map) fn(key, row.value);
     }
   }
 
  private:
+  struct Row {
+    std::shared_ptr<const V> value;
+    Hot hot;
+  };
   struct Shard {
     mutable Mutex mu;
-    std::unordered_map<uint64_t, std::shared_ptr<const V>> map GUARDED_BY(mu);
+    // Flat: a lookup is one probe of an index and one entry, not a bucket chain.
+    FlatKeyMap<Row> map GUARDED_BY(mu);
   };
   Shard& ShardFor(uint64_t key) const {
     // Keys are XXH3 hashes already; mix the high bits in for good measure.
@@ -98,13 +115,16 @@ class ItemCatalog {
   void Publish();
 
   std::shared_ptr<const CatalogItem> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  // Whether the item is available; nullopt when the catalogue does not know it. Copies
+  // nothing (the request path asks it of every candidate).
+  std::optional<bool> Available(uint64_t item_key) const { return table_.GetHot(item_key); }
   size_t size() const { return table_.size(); }
   // Available items by id, at most fallback_size, as of the last Publish().
   std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> Fallback() const;
 
  private:
   const size_t fallback_size_;
-  ShardedTable<CatalogItem> table_;
+  ShardedTable<CatalogItem, bool> table_;  // hot: available
   std::atomic<bool> dirty_{false};
   mutable Mutex mu_;
   std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> fallback_ GUARDED_BY(mu_);
@@ -146,13 +166,15 @@ class StatsTable {
   void Publish();
 
   std::shared_ptr<const ItemStats> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  // The item's decayed popularity, 0 when unknown. Copies nothing (asked per candidate).
+  double Popularity(uint64_t item_key) const { return table_.GetHot(item_key).value_or(0.0); }
   size_t size() const { return table_.size(); }
   // As of the last Publish(); never null.
   std::shared_ptr<const StatsSnapshot> Snapshot() const;
 
  private:
   const size_t top_n_;
-  ShardedTable<ItemStats> table_;
+  ShardedTable<ItemStats, double> table_;  // hot: popularity
   std::atomic<bool> dirty_{false};
   mutable Mutex mu_;
   std::shared_ptr<const StatsSnapshot> snapshot_ GUARDED_BY(mu_) =

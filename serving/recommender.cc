@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/flat_key_map.h"
 #include "core/id_hash.h"
 #include "core/metrics.h"
 
@@ -88,11 +89,14 @@ Result<uint8_t> ParseEventTypes(std::string_view names) {
 }
 
 struct Recommender::Candidate {
-  std::string item_id;
+  // The id lives in a row the request holds (a neighbour list, the model, the trending
+  // snapshot, a catalogue item in `info`), so candidates copy no strings.
+  std::string_view item_id;
   double cooc = 0;
   double renewed = 0;
   uint8_t sources = 0;
-  std::shared_ptr<const CatalogItem> info;  // looked up once, by the filter
+  bool dropped = false;                      // filtered out (seen, unavailable)
+  std::shared_ptr<const CatalogItem> info;  // fallback's row, or read by the rerank
 };
 
 Recommender::Recommender(RecommenderOptions options, RecommenderTables tables)
@@ -131,18 +135,29 @@ double InterestOf(const SeenItem& s) {
 
 }  // namespace
 
+namespace {
+
+// Calls fn(item_key) for each item ExcludedItems holds (duplicates possible).
+template <typename Fn>
+void ForEachExcluded(const RecommenderOptions& options, const std::vector<HistoryEntry>& history,
+                     const std::vector<SeenItem>& seen, Fn fn) {
+  if (options.filter_seen) {
+    for (const HistoryEntry& h : history) fn(h.item_key);
+  }
+  if (options.filter_seen_events != 0) {
+    for (const SeenItem& s : seen) {
+      if ((s.events & options.filter_seen_events) != 0) fn(s.item_key);
+    }
+  }
+}
+
+}  // namespace
+
 std::unordered_set<uint64_t> ExcludedItems(const RecommenderOptions& options,
                                            const std::vector<HistoryEntry>& history,
                                            const std::vector<SeenItem>& seen) {
   std::unordered_set<uint64_t> out;
-  if (options.filter_seen) {
-    for (const HistoryEntry& h : history) out.insert(h.item_key);
-  }
-  if (options.filter_seen_events != 0) {
-    for (const SeenItem& s : seen) {
-      if ((s.events & options.filter_seen_events) != 0) out.insert(s.item_key);
-    }
-  }
+  ForEachExcluded(options, history, seen, [&](uint64_t key) { out.insert(key); });
   return out;
 }
 
@@ -154,22 +169,33 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                                                uint64_t history_version) const {
   if (k == 0) return {};
   // Items never returned (the window, filtered event types); candidate counts read past
-  // them.
-  const std::unordered_set<uint64_t> seen = ExcludedItems(options_, history, seen_items);
-  std::unordered_map<uint64_t, Candidate> cands;
-  cands.reserve(options_.cooc_history_items * options_.cooc_neighbors_per_item +
-                options_.two_tower_candidates + options_.popular_candidates + 2 * seen.size() + k);
+  // them. Flat maps: a request touches thousands of candidates (20 triggers × 200
+  // neighbours), and nodes of std::unordered_map made most of its CPU at 100k items
+  // (bench/RESULTS.md, "Where a request's CPU goes").
+  FlatKeyMap<bool> seen(history.size() + seen_items.size());
+  size_t num_seen = 0;
+  ForEachExcluded(options_, history, seen_items, [&](uint64_t key) {
+    bool& s = seen[key];
+    num_seen += s ? 0 : 1;
+    s = true;
+  });
+  FlatKeyMap<Candidate> cands(options_.cooc_history_items * options_.cooc_neighbors_per_item +
+                              options_.two_tower_candidates + options_.popular_candidates +
+                              2 * num_seen + k);
+  // Rows whose item ids the candidates point into, held for the request.
+  std::vector<std::shared_ptr<const ItemNeighbors>> lists;
 
   const uint8_t on = options_.channels;
   // Channel 1: co-occurrence neighbours of the newest distinct window items.
   if (tables_.neighbors != nullptr && (on & kChannelCooc)) {
-    std::unordered_set<uint64_t> used;
+    FlatKeyMap<bool> used(options_.cooc_history_items);
     double weight = 1.0;
     size_t n = 0;
     for (auto it = history.rbegin();
          it != history.rend() && used.size() < options_.cooc_history_items; ++it) {
-      if (!used.insert(it->item_key).second) continue;
-      const auto nb = tables_.neighbors->Get(it->item_key);
+      if (used.contains(it->item_key)) continue;
+      used[it->item_key] = true;
+      auto nb = tables_.neighbors->Get(it->item_key);
       if (nb != nullptr) {
         const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
         for (size_t j = 0; j < m; ++j) {
@@ -178,8 +204,9 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
           if (c.item_id.empty()) c.item_id = neighbor.item_id;
           c.cooc += weight * neighbor.score;
           c.sources |= kChannelCooc;
-          ++n;
         }
+        n += m;
+        lists.push_back(std::move(nb));
       }
       weight *= options_.cooc_recency_decay;
     }
@@ -211,8 +238,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       const auto hits =
           options_.two_tower_candidates == 0
               ? std::vector<EmbeddingIndex::Hit>()
-              : model->index().Search(user_vec.data(),
-                                      options_.two_tower_candidates + seen.size());
+              : model->index().Search(user_vec.data(), options_.two_tower_candidates + num_seen);
       for (const auto& hit : hits) {
         Candidate& c = cands[model->items().key(hit.row)];
         if (c.item_id.empty()) c.item_id = model->items().id(hit.row);
@@ -229,7 +255,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     const size_t m =
         options_.popular_candidates == 0
             ? 0
-            : std::min(options_.popular_candidates + seen.size(), stats->trending.size());
+            : std::min(options_.popular_candidates + num_seen, stats->trending.size());
     for (size_t i = 0; i < m; ++i) {
       const auto& e = stats->trending[i];
       Candidate& c = cands[e.item_key];
@@ -241,6 +267,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
 
   // Channel 5: renewed interest, the user's own items not excluded above (by default,
   // viewed, clicked or carted and not bought, outside the window), newest first.
+  std::vector<std::shared_ptr<const CatalogItem>> renewed_rows;
   if ((on & kChannelRenewed) && options_.renewed_candidates > 0 && !seen_items.empty()) {
     int64_t newest = 0;
     for (const SeenItem& s : seen_items) newest = std::max(newest, s.last_ts_ms);
@@ -250,17 +277,22 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     for (auto it = seen_items.rbegin(); it != seen_items.rend() && n < options_.renewed_candidates;
          ++it) {
       const double interest = InterestOf(*it);
-      if (interest <= 0 || seen.count(it->item_key) != 0) continue;
-      // The seen record keeps keys only: the id comes from the catalogue, the item's
-      // neighbour list or the model (an item none of them knows can't be answered).
-      std::string id;
-      auto found = cands.find(it->item_key);
-      if (found != cands.end()) id = found->second.item_id;
+      if (interest <= 0 || seen.contains(it->item_key)) continue;
+      // The seen record keeps keys only: the id comes from the candidates, the
+      // catalogue, the item's neighbour list or the model (an item none of them knows
+      // can't be answered).
+      std::string_view id;
+      std::shared_ptr<const CatalogItem> info;
+      if (const Candidate* found = cands.find(it->item_key)) id = found->item_id;
       if (id.empty() && tables_.catalog != nullptr) {
-        if (auto info = tables_.catalog->Get(it->item_key)) id = info->item_id;
+        info = tables_.catalog->Get(it->item_key);
+        if (info != nullptr) id = info->item_id;
       }
       if (id.empty() && tables_.neighbors != nullptr) {
-        if (auto nb = tables_.neighbors->Get(it->item_key)) id = nb->item_id;
+        if (auto nb = tables_.neighbors->Get(it->item_key)) {
+          id = nb->item_id;
+          lists.push_back(std::move(nb));
+        }
       }
       if (id.empty() && model != nullptr) {
         const int64_t row = model->items().Find(it->item_key);
@@ -269,7 +301,8 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       if (id.empty()) continue;
       const double age_ms = static_cast<double>(std::max<int64_t>(0, newest - it->last_ts_ms));
       Candidate& c = cands[it->item_key];
-      if (c.item_id.empty()) c.item_id = std::move(id);
+      if (c.item_id.empty()) c.item_id = id;
+      if (info != nullptr) renewed_rows.push_back(std::move(info));
       c.renewed = interest * std::exp2(-age_ms / half_life_ms);
       c.sources |= kChannelRenewed;
       ++n;
@@ -278,27 +311,27 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   }
 
   // Filter: seen, unavailable, (optionally) unknown to the catalogue.
-  auto eligible = [&](uint64_t key, Candidate* c) {
-    if (seen.count(key) != 0) return false;
-    if (tables_.catalog != nullptr) {
-      c->info = tables_.catalog->Get(key);
-      if (c->info == nullptr) return !options_.require_in_catalogue;
-      return c->info->available;
+  size_t eligible = 0;
+  for (auto& [key, c] : cands) {
+    if (seen.contains(key)) {
+      c.dropped = true;
+    } else if (tables_.catalog != nullptr) {
+      const std::optional<bool> available = tables_.catalog->Available(key);
+      c.dropped = available.has_value() ? !*available : options_.require_in_catalogue;
+    } else {
+      c.dropped = options_.require_in_catalogue;
     }
-    return !options_.require_in_catalogue;
-  };
-  for (auto it = cands.begin(); it != cands.end();) {
-    it = eligible(it->first, &it->second) ? std::next(it) : cands.erase(it);
+    eligible += c.dropped ? 0 : 1;
   }
 
   // Channel 4: cold-start fallback when too few eligible candidates.
-  if (cands.size() < k && tables_.catalog != nullptr && (on & kChannelFallback)) {
+  if (eligible < k && tables_.catalog != nullptr && (on & kChannelFallback)) {
     const auto fallback = tables_.catalog->Fallback();
     size_t n = 0;
     if (fallback != nullptr) {
       for (const auto& item : *fallback) {
         if (n >= options_.fallback_candidates) break;
-        if (seen.count(item->item_key) != 0 || cands.count(item->item_key) != 0) continue;
+        if (seen.contains(item->item_key) || cands.contains(item->item_key)) continue;
         Candidate& c = cands[item->item_key];
         c.item_id = item->item_id;
         c.sources |= kChannelFallback;
@@ -311,13 +344,19 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
 
   // Score.
   double max_cooc = 0;
-  for (const auto& [key, c] : cands) max_cooc = std::max(max_cooc, c.cooc);
+  for (const auto& [key, c] : cands) {
+    if (!c.dropped) max_cooc = std::max(max_cooc, c.cooc);
+  }
   const double max_pop = stats != nullptr ? stats->max_popularity : 0;
-  std::vector<ScoredItem> scored;
-  std::vector<const CatalogItem*> info;  // parallel to `scored`
+  struct Scored {
+    double score;
+    Candidate* c;
+    uint64_t key;
+  };
+  std::vector<Scored> scored;
   scored.reserve(cands.size());
-  info.reserve(cands.size());
   for (auto& [key, c] : cands) {
+    if (c.dropped) continue;
     double score = 0;
     if (!user_vec.empty() && options_.two_tower_weight != 0) {
       const int64_t row = model->items().Find(key);
@@ -329,55 +368,59 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
     score += options_.renewed_weight * c.renewed;
     if (max_pop > 0 && options_.popular_weight != 0 && tables_.stats != nullptr) {
-      const auto s = tables_.stats->Get(key);
-      if (s != nullptr) score += options_.popular_weight * (s->popularity / max_pop);
+      score += options_.popular_weight * (tables_.stats->Popularity(key) / max_pop);
     }
-    scored.push_back({key, std::move(c.item_id), score, c.sources});
-    info.push_back(c.info.get());  // kept alive by `cands`
+    scored.push_back({score, &c, key});
   }
-  std::vector<size_t> order(scored.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  auto by_score = [&](size_t a, size_t b) { return ByScoreThenId(scored[a], scored[b]); };
+  // Score descending, ties by item id (ByScoreThenId).
+  auto by_score = [](const Scored& a, const Scored& b) {
+    if (a.score != b.score) return a.score > b.score;
+    return a.c->item_id < b.c->item_id;
+  };
   // Only the head is needed unless the diversity caps skip many items: sort a head of
   // 4k first, and the rest only if the rerank runs past it.
-  const size_t head = std::min(order.size(), 4 * k + 16);
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(head), order.end(),
-                    by_score);
-  bool tail_sorted = head == order.size();
+  const size_t head = std::min(scored.size(), 4 * k + 16);
+  std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(head),
+                    scored.end(), by_score);
+  bool tail_sorted = head == scored.size();
 
   // Rerank for diversity and cut to k. An item over a cap is set aside, not dropped: when
   // the items within the caps run out before k, the set-aside ones fill the list back to
   // k in score order (the caps shape the list, they never shorten it).
   std::vector<ScoredItem> out;
   out.reserve(std::min(k, scored.size()));
+  auto emit = [&](const Scored& s) {
+    out.push_back({s.key, std::string(s.c->item_id), s.score, s.c->sources});
+  };
   const bool capped = (options_.max_per_category > 0 || options_.max_per_brand > 0) &&
                       tables_.catalog != nullptr;
-  std::unordered_map<std::string, size_t> per_category;
-  std::unordered_map<std::string, size_t> per_brand;
-  std::vector<size_t> set_aside;  // indices into `scored`, score order; at most k needed
-  for (size_t pos = 0; pos < order.size() && out.size() < k; ++pos) {
+  std::unordered_map<std::string_view, size_t> per_category;
+  std::unordered_map<std::string_view, size_t> per_brand;
+  std::vector<size_t> set_aside;  // positions in `scored`, score order; at most k needed
+  for (size_t pos = 0; pos < scored.size() && out.size() < k; ++pos) {
     if (pos == head && !tail_sorted) {
-      std::sort(order.begin() + static_cast<std::ptrdiff_t>(head), order.end(), by_score);
+      std::sort(scored.begin() + static_cast<std::ptrdiff_t>(head), scored.end(), by_score);
       tail_sorted = true;
     }
-    const CatalogItem* c = info[order[pos]];
+    // The catalogue row (category, brand) of the items the rerank walks: a few times k.
+    Candidate& cand = *scored[pos].c;
+    if (capped && cand.info == nullptr) cand.info = tables_.catalog->Get(scored[pos].key);
+    const CatalogItem* c = cand.info.get();
     if (capped && c != nullptr) {
       const bool over_category = options_.max_per_category > 0 && !c->category.empty() &&
                                  per_category[c->category] >= options_.max_per_category;
       const bool over_brand = options_.max_per_brand > 0 && !c->brand.empty() &&
                               per_brand[c->brand] >= options_.max_per_brand;
       if (over_category || over_brand) {
-        if (set_aside.size() < k) set_aside.push_back(order[pos]);
+        if (set_aside.size() < k) set_aside.push_back(pos);
         continue;
       }
       if (!c->category.empty()) ++per_category[c->category];
       if (!c->brand.empty()) ++per_brand[c->brand];
     }
-    out.push_back(std::move(scored[order[pos]]));
+    emit(scored[pos]);
   }
-  for (size_t i = 0; i < set_aside.size() && out.size() < k; ++i) {
-    out.push_back(std::move(scored[set_aside[i]]));
-  }
+  for (size_t i = 0; i < set_aside.size() && out.size() < k; ++i) emit(scored[set_aside[i]]);
   return out;
 }
 
@@ -385,8 +428,9 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
                                                      const TwoTowerModel* model) const {
   std::unordered_map<uint64_t, Candidate> cands;
   bool known = false;
+  std::shared_ptr<const ItemNeighbors> nb;  // the candidates' ids point into it
   if (tables_.neighbors != nullptr) {
-    const auto nb = tables_.neighbors->Get(item_key);
+    nb = tables_.neighbors->Get(item_key);
     if (nb != nullptr) {
       known = true;
       const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
@@ -422,8 +466,8 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
   std::vector<ScoredItem> scored;
   for (auto& [key, c] : cands) {
     if (tables_.catalog != nullptr) {
-      const auto info = tables_.catalog->Get(key);
-      if (info == nullptr ? options_.require_in_catalogue : !info->available) continue;
+      const std::optional<bool> available = tables_.catalog->Available(key);
+      if (available.has_value() ? !*available : options_.require_in_catalogue) continue;
     }
     double score = 0;
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
@@ -434,7 +478,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
                  static_cast<double>(model->items().Dot(query, static_cast<size_t>(row)));
       }
     }
-    scored.push_back({key, std::move(c.item_id), score, c.sources});
+    scored.push_back({key, std::string(c.item_id), score, c.sources});
   }
   std::sort(scored.begin(), scored.end(), ByScoreThenId);
   if (scored.size() > k) scored.resize(k);
