@@ -356,21 +356,40 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   std::vector<Scored> scored;
   scored.reserve(cands.size());
   for (auto& [key, c] : cands) {
-    if (c.dropped) continue;
+    if (!c.dropped) scored.push_back({0.0, &c, key});
+  }
+  // The model rows first, so each row's cache lines can be fetched a few candidates ahead
+  // of its dot product: a 100k-item matrix (25.6 MB) is not in cache, and the misses were
+  // the dot products' whole cost.
+  const bool two_tower_term = !user_vec.empty() && options_.two_tower_weight != 0;
+  std::vector<int64_t> rows;
+  if (two_tower_term) {
+    rows.reserve(scored.size());
+    for (const Scored& s : scored) rows.push_back(model->items().Find(s.key));
+  }
+  constexpr size_t kAhead = 8;
+  const size_t row_bytes = static_cast<size_t>(two_tower_term ? model->items().dim() : 0) * sizeof(float);
+  for (size_t i = 0; i < scored.size(); ++i) {
+    Scored& s = scored[i];
+    const Candidate& c = *s.c;
     double score = 0;
-    if (!user_vec.empty() && options_.two_tower_weight != 0) {
-      const int64_t row = model->items().Find(key);
-      if (row >= 0) {
+    if (two_tower_term) {
+      if (i + kAhead < rows.size() && rows[i + kAhead] >= 0) {
+        const char* ahead =
+            reinterpret_cast<const char*>(model->items().row(static_cast<size_t>(rows[i + kAhead])));
+        for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
+      }
+      if (rows[i] >= 0) {
         score += options_.two_tower_weight *
-                 static_cast<double>(model->items().Dot(user_vec.data(), static_cast<size_t>(row)));
+                 static_cast<double>(model->items().Dot(user_vec.data(), static_cast<size_t>(rows[i])));
       }
     }
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
     score += options_.renewed_weight * c.renewed;
     if (max_pop > 0 && options_.popular_weight != 0 && tables_.stats != nullptr) {
-      score += options_.popular_weight * (tables_.stats->Popularity(key) / max_pop);
+      score += options_.popular_weight * (tables_.stats->Popularity(s.key) / max_pop);
     }
-    scored.push_back({score, &c, key});
+    s.score = score;
   }
   // Score descending, ties by item id (ByScoreThenId).
   auto by_score = [](const Scored& a, const Scored& b) {
