@@ -685,6 +685,7 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       changelog_counters_.restores += 1;
       changelog_counters_.restored_records += restored.records;
       changelog_counters_.restore_seconds += restored.seconds;
+      if (!restored.corrupted_moved_to.empty()) changelog_counters_.corrupted_rebuilt += 1;
     }
     spdlog::info("[{}] assigned {}:{} from offset {} ({} outbox messages to re-send{})", topology_.name,
                  tp.topic, tp.partition, tp.offset, pending->size(),

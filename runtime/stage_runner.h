@@ -84,6 +84,7 @@ struct ChangelogCounters {
   int64_t restores = 0;          // stores restored (missing, or a stale copy replaced)
   int64_t restored_records = 0;
   double restore_seconds = 0;
+  int64_t corrupted_rebuilt = 0;  // corrupted stores moved aside and restored
 };
 
 // Runs a Topology as a Kafka consumer-group member (Kafka Streams' StreamThread): one

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -46,6 +47,23 @@ uint64_t DrawId() {
   return id == 0 ? 1 : id;
 }
 
+// Renames the directory `path` to "<path>.corrupted-<UTC time>" (a "-n" suffix when
+// taken); the new name.
+Result<std::string> MoveAside(const std::string& path) {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &utc);
+  const std::string base = path + ".corrupted-" + stamp;
+  std::string target = base;
+  for (int n = 1; std::filesystem::exists(target); ++n) target = base + "-" + std::to_string(n);
+  std::error_code ec;
+  std::filesystem::rename(path, target, ec);
+  if (ec) return Status::IoError("moving the corrupted store " + path + " to " + target + ": " + ec.message());
+  return target;
+}
+
 }  // namespace
 
 Status StreamTask::Init() {
@@ -68,7 +86,12 @@ Status StreamTask::Init() {
         db_ = std::move(db).value();
         return Status::Ok();
       }
-      const bool locked = db.status().message().find("lock") != std::string::npos;
+      // RocksDB's "IO error: While lock file: <dir>/LOCK: Resource temporarily unavailable"
+      // (another process) or "IO error: lock hold by current process ...: <dir>/LOCK: ...".
+      // Not any message with "lock" in it: "block checksum mismatch" is a corrupted store,
+      // which waiting does not mend (it was retried for open_retry_ms).
+      const bool locked = db.status().code() == Status::Code::kIoError &&
+                          db.status().message().find("/LOCK") != std::string::npos;
       if (!locked || std::chrono::steady_clock::now() >= deadline) return db.status();
       if (options_.stop && options_.stop()) {
         return Status::Unavailable("stopped while " + db_options.path + " was still locked by its previous owner");
@@ -103,7 +126,22 @@ Status StreamTask::Init() {
     STREAMREC_RETURN_IF_ERROR(open_db());
     return open_bookkeeping();
   };
-  STREAMREC_RETURN_IF_ERROR(open_db());
+  Status opened = open_db();
+  if (opened.code() == Status::Code::kCorruption && options_.changelog != nullptr && options_.restore &&
+      options_.rebuild_corrupted) {
+    // The changelog holds the store as of its last complete commit: move the corrupted
+    // copy aside (kept for inspection) and restore a new one from it, below.
+    auto moved = MoveAside(db_options.path);
+    if (!moved.ok()) return moved.status().WithContext(opened.ToString());
+    std::string what = opened.message();
+    what = what.substr(0, what.find(std::string("; ") + state::kCorruptStoreAdvice));
+    spdlog::error("[{}] partition {}: {}; moved it to {} (kept for inspection) and restoring the store from "
+                  "changelog {}",
+                  topology_.name, partition_, what, *moved, options_.changelog->topic());
+    restore_stats_.corrupted_moved_to = *moved;
+    opened = open_db();
+  }
+  STREAMREC_RETURN_IF_ERROR(opened);
   STREAMREC_RETURN_IF_ERROR(open_bookkeeping());
   if (changelog_) STREAMREC_RETURN_IF_ERROR(PrepareChangelog(remove_and_reopen));
   if (changelog_ && options_.discard_state && !outbox_->fresh()) {

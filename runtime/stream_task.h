@@ -51,6 +51,12 @@ struct StreamTaskOptions {
   // show what the restore changes (tests): a missing store is then rebuilt from the
   // source, as without a changelog.
   bool restore = true;
+  // With a changelog and `restore`: a store that StateDb::Open finds corrupted (a
+  // checksum or MANIFEST error) is moved aside, renamed
+  // <store>.corrupted-<UTC time>[-n] and kept for inspection (logged as an error), and
+  // restored from the changelog like a missing store. Without a changelog (or with this
+  // false) the open fails with the Corruption error, which says what to do. Default true.
+  bool rebuild_corrupted = true;
   // With a changelog: discard the state the store (or its changelog) holds and start
   // over, through a logged write (tombstones for every key), so that no later restore
   // brings it back. The commands' --reset-state. Default false.
@@ -66,6 +72,8 @@ struct ChangelogRestoreStats {
   int64_t discarded = 0;  // torn-tail records discarded
   double seconds = 0;
   int64_t resent_keys = 0;  // keys re-sent (pending, torn tail, or a store from before)
+  // Where a corrupted store was moved before the restore ("" when none was).
+  std::string corrupted_moved_to;
 };
 
 // A committed outbox message and its sequence number (for MarkDelivered).

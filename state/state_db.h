@@ -58,7 +58,8 @@ inline constexpr char kCorruptStoreAdvice[] =
     "the store cannot be used: stop the stage, move the directory aside (keep it for "
     "inspection) and start again: that partition's state is then rebuilt from what Kafka "
     "still holds of its input (docs/DESIGN.md §3, \"Epochs\"), or restore it from a "
-    "checkpoint (--checkpoint)";
+    "checkpoint (--checkpoint); with the changelog on (changelog.enabled) the stage does this "
+    "itself and restores the store from its changelog";
 
 // Names a column family of an open StateDb (from StateDb::ColumnFamily); only
 // meaningful for the StateDb that returned it.

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -298,12 +299,42 @@ TEST(StagesIntegrationTest, DeletedUserStoreIsReplayedThroughTheRunnerExactlyOnc
 // sources instead: still exact (epochs), but with none of the restore's evidence.
 struct RestoreEvidence {
   int64_t user_restores = -1, item_restores = -1;
+  int64_t user_corrupted = -1, item_corrupted = -1;  // corrupted stores moved aside
+  int moved_aside_dirs = -1;                         // <store>.corrupted-* directories
   int64_t user_restored_records = -1, item_restored_records = -1;
   int64_t user_processed_after_loss = -1;  // clicks the user stage read in the second run
   int replaying_stores = -1;               // stores that started a new epoch
 };
 
-void RunChangelogRestore(bool restore, RestoreEvidence* evidence) {
+// How the stores are lost between the two runs.
+enum class Loss {
+  kDeleted,    // every directory removed
+  kCorrupted,  // one byte flipped in the largest SST file of every store
+};
+
+// Flips one byte at 2/5 of the largest SST file in `dir` (false: no SST file).
+bool FlipSstByte(const std::string& dir) {
+  std::string sst;
+  uintmax_t largest = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".sst" && e.file_size() > largest) {
+      largest = e.file_size();
+      sst = e.path().string();
+    }
+  }
+  if (sst.empty()) return false;
+  std::fstream f(sst, std::ios::in | std::ios::out | std::ios::binary);
+  const auto at = static_cast<std::streamoff>(largest * 2 / 5);
+  char c = 0;
+  f.seekg(at);
+  f.read(&c, 1);
+  c = static_cast<char>(c ^ 0x5a);
+  f.seekp(at);
+  f.write(&c, 1);
+  return f.good();
+}
+
+void RunChangelogRestore(bool restore, RestoreEvidence* evidence, Loss loss = Loss::kDeleted) {
   constexpr int kItemParts = 4;
   const std::vector<ClickEvent> events = SyntheticEvents(12000);
   const size_t first = 8000;
@@ -382,8 +413,17 @@ void RunChangelogRestore(bool restore, RestoreEvidence* evidence) {
   EXPECT_EQ(first_run.user.restores, 0);
   EXPECT_GT(first_run.user.records_produced, 0);
   EXPECT_GT(first_run.item.records_produced, 0);
-  for (int p = 0; p < kClickPartitions; ++p) std::filesystem::remove_all(dir.path() + "/user-" + std::to_string(p));
-  for (int p = 0; p < kItemParts; ++p) std::filesystem::remove_all(dir.path() + "/item-" + std::to_string(p));
+  std::vector<std::string> stores;
+  for (int p = 0; p < kClickPartitions; ++p) stores.push_back(dir.path() + "/user-" + std::to_string(p));
+  for (int p = 0; p < kItemParts; ++p) stores.push_back(dir.path() + "/item-" + std::to_string(p));
+  for (const std::string& store : stores) {
+    if (loss == Loss::kDeleted) {
+      std::filesystem::remove_all(store);
+    } else {
+      // The clean stop flushed every store: its state is in SST files.
+      ASSERT_TRUE(FlipSstByte(store)) << "no SST file in " << store;
+    }
+  }
   produce(first, events.size());
   const BatchView expected = ComputeBatchView(events, uo.window, uo.cooc);
   const Outcome second = run_until(expected);
@@ -401,6 +441,14 @@ void RunChangelogRestore(bool restore, RestoreEvidence* evidence) {
   evidence->user_restored_records = second.user.restored_records;
   evidence->item_restored_records = second.item.restored_records;
   evidence->user_processed_after_loss = second.user_processed;
+  evidence->user_corrupted = second.user.corrupted_rebuilt;
+  evidence->item_corrupted = second.item.corrupted_rebuilt;
+  evidence->moved_aside_dirs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.is_directory() && e.path().filename().string().find(".corrupted-") != std::string::npos) {
+      ++evidence->moved_aside_dirs;
+    }
+  }
   evidence->replaying_stores = 0;
   for (const std::string stage : {"user", "item"}) {
     for (int p = 0; p < kClickPartitions; ++p) {
@@ -425,6 +473,24 @@ TEST(StagesIntegrationTest, DeletedStoresAreRestoredFromTheChangelogExactly) {
   RunChangelogRestore(/*restore=*/true, &e);
   EXPECT_EQ(e.user_restores, kClickPartitions);
   EXPECT_EQ(e.item_restores, 4);
+  EXPECT_GT(e.user_restored_records, 0);
+  EXPECT_GT(e.item_restored_records, 0);
+  EXPECT_EQ(e.user_processed_after_loss, 4000);
+  EXPECT_EQ(e.replaying_stores, 0);
+}
+
+// Issue 14 item 7: a flipped byte in an SST file of every user and item store. Each
+// store fails its checksum at open, is moved aside (kept) and restored from its
+// changelog; the user stage reads only the clicks after the stop, no epoch replay, and
+// the item state equals the batch view of all events.
+TEST(StagesIntegrationTest, CorruptedStoresAreMovedAsideAndRestoredFromTheChangelogExactly) {
+  RestoreEvidence e;
+  RunChangelogRestore(/*restore=*/true, &e, Loss::kCorrupted);
+  EXPECT_EQ(e.user_restores, kClickPartitions);
+  EXPECT_EQ(e.item_restores, 4);
+  EXPECT_EQ(e.user_corrupted, kClickPartitions);
+  EXPECT_EQ(e.item_corrupted, 4);
+  EXPECT_EQ(e.moved_aside_dirs, kClickPartitions + 4);
   EXPECT_GT(e.user_restored_records, 0);
   EXPECT_GT(e.item_restored_records, 0);
   EXPECT_EQ(e.user_processed_after_loss, 4000);
