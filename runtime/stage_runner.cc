@@ -255,6 +255,11 @@ Result<std::unique_ptr<StageRunner>> StageRunner::Create(Topology topology, Stag
   auto consumer = KafkaConsumer::Create(co);
   if (!consumer.ok()) return consumer.status().WithContext("creating consumer");
   self->consumer_ = std::move(consumer).value();
+  self->probe_options_ = co;
+  self->probe_options_.group_id.clear();  // assign only
+  self->probe_options_.listener = nullptr;
+  self->probe_options_.stage = self->topology_.name + "-probe";
+  self->probe_options_.lag_refresh_ms = 0;
 
   if (self->options_.changelog && !managed) {
     if (self->options_.changelog_topic.empty()) {
@@ -554,6 +559,70 @@ Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partitio
   return verdict.error;
 }
 
+Status StageRunner::CheckLastRecord(const std::string& topic, int32_t partition, int64_t stored,
+                                    const state::RecordIdentity& last, const std::pair<int64_t, int64_t>& marks,
+                                    const std::string& state) {
+  StoredOffsetCheck check;
+  check.stage = topology_.name;
+  check.topic = topic;
+  check.partition = partition;
+  check.stored = stored;
+  check.low = marks.first;
+  check.high = marks.second;
+  check.state = state;
+  check.start_over = options_.start_over_hint;
+  if (last.offset >= marks.second) return Status::Ok();  // CheckStoredOffset's case
+  std::optional<state::RecordIdentity> found;
+  if (last.offset >= marks.first) {
+    auto read = ReadRecordIdentity(topic, partition, last.offset);
+    if (!read.ok()) {
+      spdlog::warn("[{}] {}:{}@{}: reading back the last record the stored state applied: {}; not checked",
+                   topology_.name, topic, partition, last.offset, read.status().ToString());
+      return Status::Ok();
+    }
+    found = *read;
+  } else {
+    // Below the log start: deleted by retention (CheckStoredOffset warned if the
+    // position itself is below it).
+    found = state::RecordIdentity{marks.first, -1, 0};
+  }
+  StoredOffsetVerdict verdict = runtime::CheckLastRecord(check, last, found);
+  if (!verdict.warning.empty()) spdlog::warn("{}", verdict.warning);
+  return verdict.error;
+}
+
+Result<std::optional<state::RecordIdentity>> StageRunner::ReadRecordIdentity(const std::string& topic,
+                                                                             int32_t partition, int64_t offset) {
+  if (probe_ == nullptr) {
+    auto probe = KafkaConsumer::Create(probe_options_);
+    if (!probe.ok()) return probe.status().WithContext("creating the record probe");
+    probe_ = std::move(probe).value();
+  }
+  STREAMREC_RETURN_IF_ERROR(probe_->Assign({{topic, partition, offset}}));
+  std::optional<state::RecordIdentity> found;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kMetadataTimeoutMs);
+  std::vector<Record> records;
+  Status st;
+  while (!found && std::chrono::steady_clock::now() < deadline && !(stop_ != nullptr && (*stop_)())) {
+    records.clear();
+    auto polled = probe_->PollBatch(100, 100, &records);
+    if (!polled.ok()) {
+      st = polled.status();
+      break;
+    }
+    for (const Record& r : records) {
+      if (r.topic == topic && r.partition == partition && r.offset >= offset) {
+        found = IdentifyRecord(r);
+        break;
+      }
+    }
+  }
+  Status un = probe_->Unassign();
+  if (!st.ok()) return st;
+  if (!un.ok()) return un;
+  return found;
+}
+
 void StageRunner::ExpectCatchUp(const std::string& topic, int32_t partition, int64_t start,
                                 const Result<std::pair<int64_t, int64_t>>& marks) {
   if (marks.ok()) {
@@ -668,6 +737,10 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
                      : marks.status().WithContext("checking the stored position " +
                                                   std::to_string(*(*task)->stored_offset()) + " of " + tp.topic +
                                                   ":" + std::to_string(tp.partition) + " against the broker's offsets");
+      if (checked.ok() && marks.ok() && (*task)->stored_last_record()) {
+        checked = CheckLastRecord(tp.topic, tp.partition, *(*task)->stored_offset(), *(*task)->stored_last_record(),
+                                  *marks, store_dir);
+      }
       if (!checked.ok()) {
         // Nothing of this store is used: no re-send of its outbox, no processing.
         Fail(checked);

@@ -167,6 +167,15 @@ class StageRunner : private RebalanceListener {
   // (stored_offset_check.h); `state` names where it is stored.
   Status CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
                            const std::pair<int64_t, int64_t>& marks, const std::string& state);
+  // Whether the record at `last.offset` is still the one the store applied last
+  // (stored_offset_check.h, CheckLastRecord): one fetch through `probe_`.
+  Status CheckLastRecord(const std::string& topic, int32_t partition, int64_t stored,
+                         const state::RecordIdentity& last, const std::pair<int64_t, int64_t>& marks,
+                         const std::string& state);
+  // The identity of the first record of topic:partition at or after `offset`, nullopt
+  // when none came within a few seconds.
+  Result<std::optional<state::RecordIdentity>> ReadRecordIdentity(const std::string& topic, int32_t partition,
+                                                                  int64_t offset);
   // Records the end offset of a newly assigned source partition read from `start`
   // (readiness); a failure to learn it leaves the partition counted as behind until read.
   void ExpectCatchUp(const std::string& topic, int32_t partition, int64_t start,
@@ -191,6 +200,10 @@ class StageRunner : private RebalanceListener {
   const Clock* clock_;
   std::unique_ptr<KafkaProducer> producer_;
   std::unique_ptr<KafkaConsumer> consumer_;
+  // A group-less consumer that reads one record per assigned partition (CheckLastRecord);
+  // created on first use from probe_options_.
+  std::unique_ptr<KafkaConsumer> probe_;
+  ConsumerOptions probe_options_;
   std::map<int32_t, std::unique_ptr<StreamTask>> tasks_;  // kPartitionStore
   std::unique_ptr<ManagedContext> managed_;                // kProcessorManaged
   std::vector<TopicPartitionOffset> managed_assigned_;      // kProcessorManaged

@@ -4,6 +4,8 @@
 #include <string>
 
 #include "core/status.h"
+#include "state/exactly_once.h"
+#include "streams/record.h"
 
 namespace streamrec::runtime {
 
@@ -39,7 +41,25 @@ struct StoredOffsetVerdict {
 // a reset broker holding fewer records than the stage had read) and one below the log
 // start. A recreated topic that already holds at least as many records as the stored
 // offset looks like the old one here (the broker's topic id would tell them apart;
-// librdkafka 2.0.2 does not expose it).
+// librdkafka 2.0.2 does not expose it): CheckLastRecord below tells them apart.
 StoredOffsetVerdict CheckStoredOffset(const StoredOffsetCheck& check);
+
+// A record's identity (state::RecordIdentity): offset, timestamp and a 64-bit digest of
+// key and value (XXH3 of each, combined). Stored with the offset after the last record
+// a stage applied.
+state::RecordIdentity IdentifyRecord(const Record& record);
+
+// What the watermarks cannot tell: is the record now at `last.offset` (the last one the
+// stored state applied, `check.stored` - 1) the one that was applied? `found` is the
+// first record the broker returned at or after `last.offset` (nullopt: none could be
+// read). Call only when `check` passed CheckStoredOffset and last.offset lies in
+// [check.low, check.high).
+// - the same offset with another timestamp or digest: FailedPrecondition naming topic,
+//   partition, stored offset, what differs and how to start over (the topic was deleted
+//   and recreated, or the broker reset, and the new log already holds as many records);
+// - another offset (compaction removed the record) or nothing read: a warning, not
+//   checked.
+StoredOffsetVerdict CheckLastRecord(const StoredOffsetCheck& check, const state::RecordIdentity& last,
+                                    const std::optional<state::RecordIdentity>& found);
 
 }  // namespace streamrec::runtime

@@ -9,6 +9,8 @@
 #include <random>
 #include <thread>
 
+#include "runtime/stored_offset_check.h"
+
 namespace streamrec::runtime {
 
 StreamTask::StreamTask(const Topology& topology, int32_t partition, const StreamTaskOptions& options)
@@ -202,6 +204,9 @@ Status StreamTask::Init() {
   auto offset = meta_->LoadOffset(topology_.source_topic, partition_);
   if (!offset.ok()) return offset.status();
   stored_offset_ = *offset;
+  auto last = meta_->LoadLastRecord(topology_.source_topic, partition_);
+  if (!last.ok()) return last.status();
+  if (*last && stored_offset_ && (*last)->offset + 1 == *stored_offset_) stored_last_record_ = *last;
   processor_ = topology_.processor_supplier();
   if (!processor_) return Status::Internal("topology " + topology_.name + " made no processor");
   return processor_->Init(this).WithContext("initialising " + topology_.name + " processor");
@@ -341,6 +346,7 @@ Result<bool> StreamTask::Process(const Record& record) {
   if (!st.ok()) return st;
   if (record.offset >= 0) {
     next_offset_ = record.offset + 1;
+    last_record_ = IdentifyRecord(record);
     if (!aggregate_first_offset_ && record.offset >= outbox_->replay_until()) aggregate_first_offset_ = record.offset;
   }
   ++records_since_commit_;
@@ -397,7 +403,10 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
   outbox_->SaveSequence(&batch_);
   for (uint64_t seq : delivered_) outbox_->Delete(&batch_, seq);
   delivered_.clear();
-  if (next_offset_) meta_->PutOffset(&batch_, topology_.source_topic, partition_, *next_offset_);
+  if (next_offset_) {
+    meta_->PutOffset(&batch_, topology_.source_topic, partition_, *next_offset_);
+    if (last_record_) meta_->PutLastRecord(&batch_, topology_.source_topic, partition_, *last_record_);
+  }
   for (auto& [name, s] : stores_) s->PrepareCommit();
   Status st = WriteTracked(&batch_);
   batch_.Clear();
@@ -406,7 +415,10 @@ Result<std::vector<PendingOutput>> StreamTask::CommitState(bool closing) {
     return st;
   }
   for (auto& [name, s] : stores_) s->OnCommitted();
-  if (next_offset_) stored_offset_ = next_offset_;
+  if (next_offset_) {
+    stored_offset_ = next_offset_;
+    stored_last_record_ = last_record_;
+  }
   aggregate_first_offset_.reset();
   records_since_commit_ = 0;
   commit_requested_ = false;

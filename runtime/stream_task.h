@@ -97,6 +97,9 @@ class StreamTask : private ProcessorContext {
 
   // The next source offset to consume (stored with the state), nullopt if never committed.
   std::optional<int64_t> stored_offset() const { return stored_offset_; }
+  // The identity of the record at stored_offset() - 1 (the last one applied), nullopt
+  // when not kept (a store from before it was, or none applied).
+  const std::optional<state::RecordIdentity>& stored_last_record() const { return stored_last_record_; }
   // The epoch of this task's outbox sequence (0: a store from before epochs) and the
   // source offset below which it replays record by record (-1: none).
   uint64_t epoch() const { return outbox_->epoch(); }
@@ -187,6 +190,8 @@ class StreamTask : private ProcessorContext {
   PunctuationSchedule schedule_;
   std::optional<int64_t> stored_offset_;
   std::optional<int64_t> next_offset_;  // after the last processed record
+  std::optional<state::RecordIdentity> stored_last_record_;
+  std::optional<state::RecordIdentity> last_record_;  // the last processed record
   int64_t records_since_commit_ = 0;
   const Record* current_ = nullptr;
   bool commit_requested_ = false;

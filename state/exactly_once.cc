@@ -18,6 +18,10 @@ std::string OffsetKey(std::string_view topic, int32_t partition) {
   return "offset/" + std::string(topic) + "/" + std::to_string(partition);
 }
 
+std::string LastRecordKey(std::string_view topic, int32_t partition) {
+  return "last-record/" + std::string(topic) + "/" + std::to_string(partition);
+}
+
 }  // namespace
 
 namespace {
@@ -205,6 +209,27 @@ void MetaTable::PutOffset(StateWriteBatch* batch, std::string_view topic, int32_
   std::string v;
   PutFixed64(&v, static_cast<uint64_t>(next_offset));
   batch->Put(cf_, OffsetKey(topic, partition), v);
+}
+
+Result<std::optional<RecordIdentity>> MetaTable::LoadLastRecord(std::string_view topic, int32_t partition) const {
+  auto v = db_->Get(cf_, LastRecordKey(topic, partition));
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return std::optional<RecordIdentity>();
+  if ((*v)->size() != 24) return Status::Corruption("meta: bad last-record value");
+  RecordIdentity id;
+  id.offset = static_cast<int64_t>(DecodeFixed64((*v)->data()));
+  id.timestamp_ms = static_cast<int64_t>(DecodeFixed64((*v)->data() + 8));
+  id.digest = DecodeFixed64((*v)->data() + 16);
+  return std::optional<RecordIdentity>(id);
+}
+
+void MetaTable::PutLastRecord(StateWriteBatch* batch, std::string_view topic, int32_t partition,
+                              const RecordIdentity& last) const {
+  std::string v;
+  PutFixed64(&v, static_cast<uint64_t>(last.offset));
+  PutFixed64(&v, static_cast<uint64_t>(last.timestamp_ms));
+  PutFixed64(&v, last.digest);
+  batch->Put(cf_, LastRecordKey(topic, partition), v);
 }
 
 Result<std::optional<uint64_t>> MetaTable::LoadU64(std::string_view name) const {

@@ -101,6 +101,20 @@ struct OutboxMessage {
 std::string EncodeOutboxMessage(const OutboxMessage& m);
 Result<OutboxMessage> DecodeOutboxMessage(std::string_view bytes);
 
+// The identity of one source record, stored beside the offset after it (the last record a
+// task applied): offsets name records of one instance of a topic, and a topic deleted and
+// recreated with at least as many records has other records at the same offsets. One
+// fetch of the record at `offset` tells them apart (docs/DESIGN.md §3, "Offsets belong to
+// a topic instance"). `digest` hashes key and value (runtime::IdentifyRecord).
+struct RecordIdentity {
+  int64_t offset = -1;
+  int64_t timestamp_ms = -1;
+  uint64_t digest = 0;
+  friend bool operator==(const RecordIdentity& a, const RecordIdentity& b) {
+    return a.offset == b.offset && a.timestamp_ms == b.timestamp_ms && a.digest == b.digest;
+  }
+};
+
 // Offsets and other small metadata in the "meta" column family.
 class MetaTable {
  public:
@@ -108,6 +122,11 @@ class MetaTable {
   // The next offset to consume from topic/partition, nullopt if never committed.
   Result<std::optional<int64_t>> LoadOffset(std::string_view topic, int32_t partition) const;
   void PutOffset(StateWriteBatch* batch, std::string_view topic, int32_t partition, int64_t next_offset) const;
+  // The identity of the last record applied from topic/partition (written with its next
+  // offset); nullopt for a store written before it was kept.
+  Result<std::optional<RecordIdentity>> LoadLastRecord(std::string_view topic, int32_t partition) const;
+  void PutLastRecord(StateWriteBatch* batch, std::string_view topic, int32_t partition,
+                     const RecordIdentity& last) const;
   Result<std::optional<uint64_t>> LoadU64(std::string_view name) const;
   void PutU64(StateWriteBatch* batch, std::string_view name, uint64_t value) const;
 

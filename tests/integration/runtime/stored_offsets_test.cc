@@ -166,6 +166,49 @@ TEST(StoredOffsets, AStateDirFromAnotherTopicInstanceStopsTheStageUntilReset) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(out[static_cast<size_t>(i)], "new-" + std::to_string(i));
 }
 
+// Issue 14 item 10: a recreated topic (here: a fresh broker) that already holds MORE
+// records than the store had read passes the watermark check; the identity of the last
+// record applied (stored with the offset) tells it apart with one fetch. The same topic
+// read on, after a restart, is no false alarm.
+TEST(StoredOffsets, ARecreatedTopicWithAsManyRecordsStopsTheStageUntilReset) {
+  testing::ScratchDir dir;
+  const std::string state_dir = dir.File("state");
+  {
+    auto first = StartBroker();
+    ASSERT_NE(first, nullptr);
+    const std::string brokers = first->bootstrap_servers();
+    ProduceRecords(brokers, 20, "old-");
+    Status st = RunUntil(brokers, state_dir, [&] { return ReadOut(brokers, 20, 1).size() == 20; });
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    // The same topic instance, restarted: its last record is checked and matches.
+    ProduceRecords(brokers, 10, "more-");
+    st = RunUntil(brokers, state_dir, [&] { return ReadOut(brokers, 30, 1).size() == 30; });
+    ASSERT_TRUE(st.ok()) << "a false alarm on the same topic: " << st.ToString();
+    ASSERT_EQ(ReadOut(brokers, 31, 2).size(), 30u);
+  }
+  // Another instance of "in", with 40 records: the stored next offset 30 is within it.
+  auto second = StartBroker();
+  ASSERT_NE(second, nullptr);
+  const std::string brokers = second->bootstrap_servers();
+  ProduceRecords(brokers, 40, "new-");
+  Status st = RunUntil(brokers, state_dir, [] { return false; });
+  ASSERT_FALSE(st.ok()) << "the stage started on offsets of another topic instance";
+  EXPECT_EQ(st.code(), Status::Code::kFailedPrecondition) << st.ToString();
+  const std::string m = st.message();
+  EXPECT_NE(m.find("in:0: the stored position (next offset 30, in " + state_dir + "/copy-0)"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("the record at offset 29 is not the one this state applied last"), std::string::npos) << m;
+  EXPECT_NE(m.find("restart with --reset-state"), std::string::npos) << m;
+  EXPECT_TRUE(ReadOut(brokers, 1, 2).empty()) << "something was produced from the old store";
+  // --reset-state: all 40 new records, once.
+  std::filesystem::remove_all(state_dir + "/copy-0");
+  st = RunUntil(brokers, state_dir, [&] { return ReadOut(brokers, 40, 1).size() == 40; });
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::vector<std::string> out = ReadOut(brokers, 41, 2);
+  ASSERT_EQ(out.size(), 40u);
+  for (int i = 0; i < 40; ++i) EXPECT_EQ(out[static_cast<size_t>(i)], "new-" + std::to_string(i));
+}
+
 // A processor-managed stage (the trainer's kind) whose own stored position (its
 // StartOffset: the trainer's snapshot) lies beyond the end offset is refused the same way.
 class StoredPositionProcessor : public Processor {

@@ -62,5 +62,56 @@ TEST(StoredOffsetCheck, NoHintWithoutOne) {
   EXPECT_EQ(m.find("To start over"), std::string::npos) << m;
 }
 
+// CheckLastRecord (issue 14 item 10): the record at the stored offset - 1 against the
+// identity of the last record the state applied.
+Record At(int64_t offset, int64_t ts, const std::string& key, const std::string& value) {
+  Record r;
+  r.topic = "clicks";
+  r.partition = 3;
+  r.offset = offset;
+  r.timestamp_ms = ts;
+  r.key = key;
+  r.value = value;
+  r.has_key = true;
+  return r;
+}
+
+TEST(StoredOffsetCheck, TheSameLastRecordPasses) {
+  const state::RecordIdentity last = IdentifyRecord(At(999, 5000, "u1", "{\"a\":1}"));
+  StoredOffsetVerdict v = CheckLastRecord(Check(1000, 0, 2000), last, IdentifyRecord(At(999, 5000, "u1", "{\"a\":1}")));
+  EXPECT_TRUE(v.error.ok()) << v.error.ToString();
+  EXPECT_TRUE(v.warning.empty()) << v.warning;
+}
+
+TEST(StoredOffsetCheck, AnotherRecordAtTheLastOffsetIsAnErrorNamingEverything) {
+  const state::RecordIdentity last = IdentifyRecord(At(999, 5000, "u1", "v"));
+  for (const Record& other : {At(999, 5001, "u1", "v"), At(999, 5000, "u2", "v"), At(999, 5000, "u1", "w"),
+                              At(999, 5000, "u1v", "")}) {
+    StoredOffsetVerdict v = CheckLastRecord(Check(1000, 0, 2000), last, IdentifyRecord(other));
+    ASSERT_FALSE(v.error.ok()) << other.key << "/" << other.value;
+    EXPECT_EQ(v.error.code(), Status::Code::kFailedPrecondition);
+    const std::string m = v.error.message();
+    EXPECT_NE(m.find("clicks:3: the stored position (next offset 1000, in /var/lib/streamrec/user-3)"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("the record at offset 999 is not the one this state applied last"), std::string::npos) << m;
+    EXPECT_NE(m.find("recreated"), std::string::npos) << m;
+    EXPECT_NE(m.find("To start over from what the broker holds now: restart with --reset-state."),
+              std::string::npos)
+        << m;
+  }
+}
+
+TEST(StoredOffsetCheck, ARemovedOrUnreadableLastRecordIsOnlyAWarning) {
+  const state::RecordIdentity last = IdentifyRecord(At(999, 5000, "u1", "v"));
+  // Compaction removed it: the first record found is a later one.
+  StoredOffsetVerdict v = CheckLastRecord(Check(1000, 0, 2000), last, IdentifyRecord(At(1003, 1, "x", "y")));
+  EXPECT_TRUE(v.error.ok()) << v.error.ToString();
+  EXPECT_NE(v.warning.find("no longer in the log"), std::string::npos) << v.warning;
+  v = CheckLastRecord(Check(1000, 0, 2000), last, std::nullopt);
+  EXPECT_TRUE(v.error.ok()) << v.error.ToString();
+  EXPECT_NE(v.warning.find("could not be read back"), std::string::npos) << v.warning;
+}
+
 }  // namespace
 }  // namespace streamrec::runtime
