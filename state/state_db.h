@@ -177,6 +177,10 @@ class StateDb {
  private:
   struct Rep;
   explicit StateDb(std::unique_ptr<Rep> rep);
+  // The write history's check at open (state_db.cc, kIntegrityFamily): Corruption when
+  // writes are missing from the middle of the store's history or a column family it had
+  // is gone (not in `listed`, the families RocksDB listed before the open).
+  static Status CheckWriteHistory(Rep* rep, const std::vector<std::string>& listed);
   std::unique_ptr<Rep> rep_;
 };
 
