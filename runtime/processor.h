@@ -114,6 +114,9 @@ class Processor {
     (void)partition;
     return std::nullopt;
   }
+  // The partitions (every source topic) this member owns now, after each assignment,
+  // revocation or loss (serving announces its clicks partitions). Default: nothing.
+  virtual void OnAssignmentChanged(const std::vector<TopicPartitionOffset>& assigned) { (void)assigned; }
 };
 
 // A named store of a topology.

@@ -686,6 +686,7 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     int sources = 0;
     for (const auto& tp : managed_assigned_) sources += tp.topic == topology_.source_topic ? 1 : 0;
     assigned_.store(sources);
+    managed_->processor()->OnAssignmentChanged(managed_assigned_);
     catch_up_->Start();
     return;
   }
@@ -819,6 +820,7 @@ void StageRunner::DropManaged(const std::vector<TopicPartitionOffset>& partition
   int sources = 0;
   for (const auto& tp : managed_assigned_) sources += tp.topic == topology_.source_topic ? 1 : 0;
   assigned_.store(sources);
+  managed_->processor()->OnAssignmentChanged(managed_assigned_);
 }
 
 void StageRunner::OnPartitionsLost(KafkaConsumer* /*consumer*/,

@@ -22,6 +22,7 @@ Result<TopicNames> TopicNames::FromConfig(const Config& config) {
       {"topics.batch_views", &names.batch_views},
       {"topics.user_changelog", &names.user_changelog},
       {"topics.item_changelog", &names.item_changelog},
+      {"topics.serving_members", &names.serving_members},
   };
   for (const Field& f : fields) {
     auto v = config.GetString(f.key, *f.value);
@@ -48,12 +49,14 @@ std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& n, int partitions) {
       {n.batch_views, 1, true},
       {n.user_changelog, partitions, true},
       {n.item_changelog, partitions, true},
+      {n.serving_members, 1, true},
   };
 }
 
 bool IsCompactedTopic(const TopicNames& n, const std::string& name) {
   return name == n.items || name == n.item_neighbors || name == n.item_stats || name == n.models ||
-         name == n.batch_views || name == n.user_changelog || name == n.item_changelog;
+         name == n.batch_views || name == n.user_changelog || name == n.item_changelog ||
+         name == n.serving_members;
 }
 
 }  // namespace streamrec

@@ -26,6 +26,9 @@ inline constexpr char kBatchViewsTopic[] = "streamrec.batch";
 // compacted, as many partitions as clicks.
 inline constexpr char kUserChangelogTopic[] = "streamrec.user-changelog";
 inline constexpr char kItemChangelogTopic[] = "streamrec.item-changelog";
+// Serving replicas announce their HTTP address and the clicks partitions they own here
+// (compacted, one partition; serving/README.md "Routing").
+inline constexpr char kServingMembersTopic[] = "streamrec.serving-members";
 
 // Header on `clicks.dlq` naming the RejectReason (RejectReasonName), and the header
 // carrying the human-readable detail.
@@ -47,11 +50,12 @@ struct TopicNames {
   std::string batch_views = kBatchViewsTopic;
   std::string user_changelog = kUserChangelogTopic;
   std::string item_changelog = kItemChangelogTopic;
+  std::string serving_members = kServingMembersTopic;
 
   // Reads `topics.clicks`, `topics.clicks_dlq`, `topics.items`, `topics.rec_requests`,
   // `topics.recommendations`, `topics.cooc_deltas`, `topics.training_examples`,
   // `topics.item_neighbors`, `topics.item_stats`, `topics.models`, `topics.batch_views`, `topics.user_changelog`,
-  // `topics.item_changelog`;
+  // `topics.item_changelog`, `topics.serving_members`;
   // absent keys keep the defaults above.
   static Result<TopicNames> FromConfig(const Config& config);
 };
@@ -66,13 +70,14 @@ struct TopicSpec {
 };
 
 // Every topic of DESIGN §2 with `partitions` partitions, except the ones that must stay
-// single-partition (streamrec.models and streamrec.batch: totally ordered announcement
-// logs).
+// single-partition (streamrec.models, streamrec.batch, streamrec.serving-members:
+// totally ordered announcement logs).
 // clicks and rec-requests share the partition count so they stay co-partitioned.
 std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& names, int partitions);
 
 // Whether the default topic named `name` is compacted (items, streamrec.item-neighbors,
-// streamrec.item-stats, streamrec.models, streamrec.batch, the two changelogs).
+// streamrec.item-stats, streamrec.models, streamrec.batch, the two changelogs,
+// streamrec.serving-members).
 bool IsCompactedTopic(const TopicNames& names, const std::string& name);
 
 }  // namespace streamrec

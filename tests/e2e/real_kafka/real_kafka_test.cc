@@ -79,7 +79,7 @@ TEST(RealKafka, TopicsCreateMakesEveryTopicWithItsPartitionsAndCleanupPolicy) {
   ASSERT_EQ(RunToEnd(dir, argv, &out, &err), 0) << out << err;
   const TopicNames names = broker->Names();
   const std::vector<TopicSpec> specs = DefaultTopicSpecs(names, 3);
-  ASSERT_EQ(specs.size(), 13u);
+  ASSERT_EQ(specs.size(), 14u);
   for (const TopicSpec& spec : specs) {
     EXPECT_NE(out.find(spec.name), std::string::npos) << out;
   }
@@ -98,15 +98,16 @@ TEST(RealKafka, TopicsCreateMakesEveryTopicWithItsPartitionsAndCleanupPolicy) {
   while (lines >> name >> partitions >> policy) seen[name] = {partitions, policy};
   for (const TopicSpec& spec : specs) {
     ASSERT_TRUE(seen.count(spec.name)) << spec.name << " not described:\n" << described;
-    // streamrec.models and streamrec.batch stay single-partition (totally ordered
-    // announcement logs).
-    const bool single = spec.name == names.models || spec.name == names.batch_views;
+    // streamrec.models, streamrec.batch and streamrec.serving-members stay
+    // single-partition (totally ordered announcement logs).
+    const bool single = spec.name == names.models || spec.name == names.batch_views ||
+                        spec.name == names.serving_members;
     EXPECT_EQ(seen[spec.name].first, single ? 1 : 3) << spec.name;
     // Tables, announcement logs and the stages' changelogs are compacted.
     const bool table = spec.name == names.items || spec.name == names.item_neighbors ||
                        spec.name == names.item_stats || spec.name == names.models ||
                        spec.name == names.batch_views || spec.name == names.user_changelog ||
-                       spec.name == names.item_changelog;
+                       spec.name == names.item_changelog || spec.name == names.serving_members;
     EXPECT_EQ(spec.compacted, table) << spec.name;
     EXPECT_EQ(seen[spec.name].second, table ? "compact" : "delete") << spec.name;
   }

@@ -30,14 +30,15 @@ TEST(Topics, DefaultsAreTheDesignNames) {
 TEST(Topics, SpecsCompactTheTablesOnly) {
   TopicNames n;
   auto specs = DefaultTopicSpecs(n, 6);
-  ASSERT_EQ(specs.size(), 13u);
+  ASSERT_EQ(specs.size(), 14u);
   int compacted = 0;
   for (const auto& s : specs) {
     EXPECT_EQ(s.compacted, IsCompactedTopic(n, s.name)) << s.name;
     compacted += s.compacted;
-    EXPECT_EQ(s.partitions, s.name == "streamrec.models" || s.name == "streamrec.batch" ? 1 : 6) << s.name;
+    EXPECT_EQ(s.partitions, s.name == "streamrec.models" || s.name == "streamrec.batch" || s.name == "streamrec.serving-members" ? 1 : 6) << s.name;
   }
-  EXPECT_EQ(compacted, 7);
+  EXPECT_EQ(compacted, 8);
+  EXPECT_TRUE(IsCompactedTopic(n, "streamrec.serving-members"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.user-changelog"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-changelog"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.batch"));
