@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <deque>
 #include <initializer_list>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -21,6 +23,7 @@
 #include "http/server_socket.h"
 #include "serving/rec_json.h"
 #include "serving/recommendation_service.h"
+#include "serving/serving_members.h"
 #include "serving/storefront.h"
 #include "core/id_hash.h"
 #include "streams/catalog.h"
@@ -169,6 +172,8 @@ struct HttpApi::Rep {
   bool started = false;
   prometheus::Family<prometheus::Histogram>* latency = nullptr;
   prometheus::Family<prometheus::Counter>* responses = nullptr;
+  prometheus::Family<prometheus::Counter>* routes = nullptr;
+  prometheus::Histogram* forward_seconds = nullptr;
 
   // Wraps a handler with the latency histogram and the response counter. The counters of
   // the codes the route answers exist at 0 from the start, so error-rate queries have
@@ -251,9 +256,71 @@ struct HttpApi::Rep {
     if (!k.ok()) return SetError(res, 400, k.status());
     request.k = *k;
     request.request_id = req.get_header_value("X-Request-Id");
+    const char* route = "local";
+    if (options.members != nullptr) {
+      if (req.has_header(kForwardedByHeader)) {
+        route = "owner";  // forwarded once already: answered here, whatever we believe
+      } else {
+        const ServingRoute where = options.members->RouteUser(request.user_id);
+        if (!where.owned) {
+          route = "unowned";
+        } else if (!where.local) {
+          if (Forward(where, req, request, res)) return;
+          route = "fallback";
+        }
+      }
+      res.set_header(kServedByHeader, options.members->self_id());
+      res.set_header(kRouteHeader, route);
+      routes->Add({{"route", route}}).Increment();
+    }
     Result<RecResponse> response = service->Recommend(request);
     if (!response.ok()) return SetError(res, HttpStatusOf(response.status()), response.status());
     SetJson(res, 200, EncodeRecResponse(*response));
+  }
+
+  // Relays the request to its owner; false (nothing written to `res`) when the owner
+  // could not be reached in time or answered 5xx.
+  bool Forward(const ServingRoute& where, const httplib::Request& req, const RecRequest& request,
+               httplib::Response& res) const {
+    // One keep-alive client per owner and worker thread (a Client is not thread-safe).
+    thread_local std::map<std::string, std::unique_ptr<httplib::Client>> clients;
+    std::unique_ptr<httplib::Client>& client = clients[where.owner_address];
+    const bool reused = client != nullptr;
+    auto connect = [&] {
+      client = std::make_unique<httplib::Client>("http://" + where.owner_address);
+      const int ms = std::max(1, options.forward_timeout_ms);
+      client->set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
+      client->set_read_timeout(ms / 1000, (ms % 1000) * 1000);
+      client->set_write_timeout(ms / 1000, (ms % 1000) * 1000);
+      client->set_keep_alive(true);
+      client->set_tcp_nodelay(true);
+    };
+    if (!reused) connect();
+    const std::string self = options.members->self_id();
+    httplib::Headers headers{{kForwardedByHeader, self.empty() ? std::string("?") : self}};
+    if (!request.request_id.empty()) headers.emplace("X-Request-Id", request.request_id);
+    if (req.has_header("Authorization")) headers.emplace("Authorization", req.get_header_value("Authorization"));
+    const std::string path = "/v1/recommendations?user_id=" + httplib::detail::encode_query_param(request.user_id) +
+                             "&k=" + std::to_string(request.k);
+    const auto start = std::chrono::steady_clock::now();
+    httplib::Result answer = client->Get(path, headers);
+    if (!answer && reused && std::chrono::steady_clock::now() - start < std::chrono::milliseconds(50)) {
+      // A kept-alive connection the owner had closed fails at once: once more on a new one.
+      connect();
+      answer = client->Get(path, headers);
+    }
+    forward_seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!answer || answer->status >= 500) {
+      client.reset();  // a fresh connection next time
+      return false;
+    }
+    res.status = answer->status;
+    res.set_content(answer->body, answer->get_header_value("Content-Type"));
+    res.set_header(kServedByHeader, answer->has_header(kServedByHeader) ? answer->get_header_value(kServedByHeader)
+                                                                       : where.owner_id);
+    res.set_header(kRouteHeader, "forwarded");
+    routes->Add({{"route", "forwarded"}}).Increment();
+    return true;
   }
 
   void HandleSimilar(const httplib::Request& req, httplib::Response& res) const {
@@ -448,6 +515,20 @@ HttpApi::HttpApi(Options options, const RecommendationService* service, EventSin
                          .Name("streamrec_serving_responses_total")
                          .Help("HTTP responses by route and status code")
                          .Register(registry);
+  rep_->routes = &prometheus::BuildCounter()
+                      .Name("streamrec_serving_routes_total")
+                      .Help("GET /v1/recommendations by how it was answered: local (owner), forwarded "
+                            "(relayed from the owner), owner (forwarded here), fallback (owner unreachable: "
+                            "answered here), unowned (no owner announced)")
+                      .Register(registry);
+  for (const char* route : {"local", "forwarded", "owner", "fallback", "unowned"}) {
+    rep_->routes->Add({{"route", route}});
+  }
+  rep_->forward_seconds = &prometheus::BuildHistogram()
+                               .Name("streamrec_serving_forward_seconds")
+                               .Help("Round trip of a request forwarded to the owning replica")
+                               .Register(registry)
+                               .Add({}, LatencyBuckets());
 }
 
 HttpApi::~HttpApi() { Stop(); }

@@ -15,6 +15,19 @@
 namespace streamrec::serving {
 
 class RecommendationService;
+class ServingMembers;
+
+// Request headers of the routing (serving/README.md "Routing"). A request carrying
+// kForwardedByHeader (the forwarding replica's id) is always answered where it arrives,
+// so a request is forwarded at most once, whatever the replicas believe.
+inline constexpr char kForwardedByHeader[] = "X-Streamrec-Forwarded-By";
+// Response headers: which replica answered, and how the request got there: "local" (this
+// replica owns the user), "forwarded" (relayed from the owner), "owner" (this replica got
+// a forwarded request), "fallback" (the owner did not answer in time or failed: answered
+// here with whatever history this replica has), "unowned" (no replica claims the user's
+// partition yet).
+inline constexpr char kServedByHeader[] = "X-Streamrec-Served-By";
+inline constexpr char kRouteHeader[] = "X-Streamrec-Route";
 
 // Where POST /v1/events hands validated events (the wiring produces them to `clicks`,
 // key user id). Called on an HTTP worker thread; must be thread-safe. A non-OK status
@@ -50,6 +63,15 @@ struct HttpApiOptions {
   // What GET /v1/stats reads from the registry (the serving operator sets the clicks
   // topic's name and the served model's component).
   LiveStatsOptions stats;
+  // Routing of GET /v1/recommendations by user (serving/README.md "Routing"). Null
+  // (default): every request is answered here. Else a request for a user whose `clicks`
+  // partition another replica owns is forwarded to it (at most once, kForwardedByHeader)
+  // and its answer relayed; must outlive the HttpApi.
+  // This replica's id is members->self_id().
+  const ServingMembers* members = nullptr;
+  // Bound on a forwarded request (connect, send, and wait for the answer); past it, or on
+  // any failure or 5xx of the owner, the request is answered here, marked "fallback".
+  int forward_timeout_ms = 1000;
 };
 
 // The HTTP API (cpp-httplib) over a RecommendationService:
@@ -68,7 +90,9 @@ struct HttpApiOptions {
 // 401 (bearer token configured, missing or wrong), 411 (a body without Content-Length or,
 // outside POST /v1/events, chunked), 413 (body too large), 503 (overloaded, not ready, sink
 // failed). Metrics:
-// streamrec_serving_request_seconds{path}, streamrec_serving_responses_total{path,code}.
+// streamrec_serving_request_seconds{path}, streamrec_serving_responses_total{path,code},
+// streamrec_serving_routes_total{route} (the kRouteHeader values),
+// streamrec_serving_forward_seconds (a forwarded request's round trip to its owner).
 // Threads: Start/Stop from one owner thread; requests run on the worker pool; a listener
 // thread accepts. Thread-safe.
 class HttpApi {

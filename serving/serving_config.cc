@@ -197,6 +197,27 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   Result<std::string> store = c.GetString("serving.model_store", *trainer_store);
   if (!store.ok()) return store.status();
   o.loader.model_store = *store;
+  // Routing by user (serving/README.md "Routing").
+  STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.routing", &o.routing));
+  Result<std::string> replica = c.GetString("serving.replica_id", "");
+  if (!replica.ok()) return replica.status();
+  o.replica_id = *replica;
+  Result<std::string> advertised = c.GetString("serving.advertised_http", "");
+  if (!advertised.ok()) return advertised.status();
+  o.advertised_http = *advertised;
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.forward_timeout_ms", &o.forward_timeout_ms));
+  if (o.forward_timeout_ms < 1) return Status::InvalidArgument("serving.forward_timeout_ms must be at least 1");
+  STREAMREC_RETURN_IF_ERROR(
+      ReadCount(c, "serving.members_announce_interval_ms", &o.members_announce_interval_ms));
+  if (o.members_announce_interval_ms < 100) {
+    return Status::InvalidArgument("serving.members_announce_interval_ms must be at least 100");
+  }
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.leave_grace_ms", &o.leave_grace_ms));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.members_removal_settle_ms", &o.members_removal_settle_ms));
+  double lookback_hours = 0;
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.windows_lookback_hours", &lookback_hours));
+  if (lookback_hours < 0) return Status::InvalidArgument("serving.windows_lookback_hours must not be negative");
+  o.windows_lookback_ms = static_cast<int64_t>(lookback_hours * 3600.0 * 1000.0);
   return o;
 }
 

@@ -59,6 +59,19 @@ namespace streamrec::serving {
 //                                 the same events (0.05; negative: no comparison)
 //   serving.sanity.max_events     recent events scored (512; 0: no sanity score)
 //   serving.model_component       ("two_tower")
+//   serving.routing               bool (true): announce on topics.serving_members and
+//                                 forward GET /v1/recommendations to the user's owner
+//   serving.replica_id            this replica's id ("": its advertised address)
+//   serving.advertised_http       HOST:PORT the other replicas reach it at ("": the bound
+//                                 address, the host name for 0.0.0.0)
+//   serving.forward_timeout_ms    bound on a forwarded request (1000); past it: answered here
+//   serving.members_announce_interval_ms  announcement repeated this often (10000)
+//   serving.leave_grace_ms        a clean stop keeps answering and claiming its partitions
+//                                 until other replicas own them, at most this long (10000)
+//   serving.members_removal_settle_ms  a revocation is announced once it held this long
+//                                 (3000; a rebalance assigns right after it revokes)
+//   serving.windows_lookback_hours  windows rebuilt from the clicks of the last N hours
+//                                 (offsets for times); 0: all the broker keeps (0)
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
                                                         const std::string& brokers_flag = "",
                                                         const std::string& http_flag = "");

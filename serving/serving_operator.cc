@@ -7,6 +7,8 @@
 #include <optional>
 #include <thread>
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "batch/batch_view_follower.h"
@@ -81,12 +83,21 @@ class ModelsTopicSource : public Source<TwoTowerModel> {
 // answers forwarded in order. Runs on the runner's (requests) thread.
 class RequestProcessor : public runtime::Processor {
  public:
+  // `on_assignment`: called with the clicks partitions owned after each change (may be
+  // empty). `lookback_ms` > 0: windows from the clicks of the last lookback_ms only
+  // (ServingOperatorOptions::windows_lookback_ms), `lookup` the consumer options of the
+  // offsets-for-times lookups.
   RequestProcessor(const TopicNames& topics, RecommendationService* service, int threads,
-                   std::atomic<int64_t>* answered)
+                   std::atomic<int64_t>* answered,
+                   std::function<void(std::vector<int32_t>)> on_assignment, int64_t lookback_ms,
+                   ConsumerOptions lookup)
       : topics_(topics),
         service_(*service),
         threads_(std::max(1, threads)),
         answered_(*answered),
+        on_assignment_(std::move(on_assignment)),
+        lookback_ms_(lookback_ms),
+        lookup_options_(std::move(lookup)),
         freshness_(prometheus::BuildHistogram()
                        .Name("streamrec_serving_freshness_seconds")
                        .Help("Age of a click (its Kafka timestamp) when the serving stage "
@@ -102,6 +113,9 @@ class RequestProcessor : public runtime::Processor {
 
   Status Process(const Record& r) override {
     if (r.topic == topics_.clicks) {
+      if (lookback_ms_ > 0 && r.timestamp_ms > 0 && r.timestamp_ms < NowMs() - lookback_ms_) {
+        return Status::Ok();  // before the lookback: not part of the rebuilt windows
+      }
       ClickParseResult parsed = parser_.Parse(r.value);
       if (!parsed.ok()) return Status::Ok();  // the user stage routes it to the DLQ
       service_.history().Record(parsed.event.user_key, parsed.event.item_key, parsed.event.item_id,
@@ -123,12 +137,50 @@ class RequestProcessor : public runtime::Processor {
 
   Status Flush(bool /*closing*/) override { return AnswerPending(); }
 
-  std::optional<int64_t> StartOffset(const std::string& topic, int32_t /*partition*/) override {
-    if (topic == topics_.clicks) return kOffsetBeginning;
-    return std::nullopt;
+  std::optional<int64_t> StartOffset(const std::string& topic, int32_t partition) override {
+    if (topic != topics_.clicks) return std::nullopt;
+    if (lookback_ms_ <= 0) return kOffsetBeginning;
+    // The first offset at or after now − lookback. The broker answers kOffsetEnd when no
+    // record is that recent, and also for every lookup where it has no time index (the
+    // embedded broker): read the partition from its start then (the clicks before the
+    // lookback are skipped in Process either way).
+    const int64_t since = NowMs() - lookback_ms_;
+    if (lookup_ == nullptr) {
+      Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(lookup_options_);
+      if (!created.ok()) {
+        spdlog::warn("[serving] offsets-for-times consumer: {}; windows from the start", created.status().ToString());
+        return kOffsetBeginning;
+      }
+      lookup_ = std::move(created).value();
+    }
+    Result<std::vector<TopicPartitionOffset>> found = lookup_->OffsetsForTimes({{topic, partition, since}}, 5000);
+    if (!found.ok() || found->empty() || (*found)[0].offset < 0) {
+      spdlog::info("[serving] {}:{}: no offset for time {} ({}); windows rebuilt from the partition's start",
+                   topic, partition, since, found.ok() ? "none answered" : found.status().ToString());
+      return kOffsetBeginning;
+    }
+    spdlog::info("[serving] {}:{}: windows rebuilt from offset {} (clicks since {} ms ago)", topic, partition,
+                 (*found)[0].offset, lookback_ms_);
+    return (*found)[0].offset;
+  }
+
+  void OnAssignmentChanged(const std::vector<TopicPartitionOffset>& assigned) override {
+    if (!on_assignment_) return;
+    std::vector<int32_t> clicks;
+    for (const TopicPartitionOffset& tp : assigned) {
+      if (tp.topic == topics_.clicks) clicks.push_back(tp.partition);
+    }
+    std::sort(clicks.begin(), clicks.end());
+    on_assignment_(std::move(clicks));
   }
 
  private:
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
   struct Request {
     std::string key;
     std::string value;
@@ -167,6 +219,10 @@ class RequestProcessor : public runtime::Processor {
   RecommendationService& service_;
   const int threads_;
   std::atomic<int64_t>& answered_;
+  std::function<void(std::vector<int32_t>)> on_assignment_;
+  const int64_t lookback_ms_;
+  const ConsumerOptions lookup_options_;
+  std::unique_ptr<KafkaConsumer> lookup_;  // offsets for times, created on first use
   prometheus::Histogram& freshness_;
   runtime::ProcessorContext* context_ = nullptr;
   ClickEventParser parser_;
@@ -217,14 +273,34 @@ Status ServingOperator::Start() {
       sink = [this](const std::vector<ClickEvent>& events) { return ProduceEvents(events); };
     }
     HttpApiOptions http_options = options_.http;
+    if (options_.routing && options_.answer_kafka_requests) {
+      members_ = std::make_unique<ServingMembers>();
+      http_options.members = members_.get();
+      http_options.forward_timeout_ms = options_.forward_timeout_ms;
+    }
     http_options.stats.snapshot.input_topic = options_.topics.clicks;
     http_options.stats.snapshot.model_component = service_->options().models.component;
     http_ = std::make_unique<HttpApi>(std::move(http_options), service_.get(), std::move(sink));
     Status st = http_->Start();
     if (!st.ok()) {
       http_.reset();
+      members_.reset();
       producer_.reset();
       return st;
+    }
+    if (members_ != nullptr) {
+      advertised_http_ = options_.advertised_http;
+      if (advertised_http_.empty()) {
+        std::string host = options_.http.host;
+        if (host.empty() || host == "0.0.0.0" || host == "::" || host == "[::]") {
+          char name[256] = {0};
+          host = gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0' ? name : "localhost";
+        }
+        advertised_http_ = host + ":" + std::to_string(http_->port());
+      }
+      members_->SetSelf(options_.replica_id.empty() ? advertised_http_ : options_.replica_id);
+      spdlog::info("[serving] routing by user: replica {} at {} (members topic {})", members_->self_id(),
+                   advertised_http_, options_.topics.serving_members);
     }
   }
   stop_.store(false);
@@ -245,6 +321,10 @@ Status ServingOperator::Start() {
   });
   models_thread_ = std::thread([this] { ModelsLoop(); });
   if (options_.answer_kafka_requests) requests_thread_ = std::thread([this] { RequestsLoop(); });
+  tombstoned_.store(false);
+  leaving_.store(false);
+  requests_left_.store(false);
+  if (members_ != nullptr) members_thread_ = std::thread([this] { MembershipLoop(); });
   started_ = true;
   return Status::Ok();
 }
@@ -274,7 +354,21 @@ Status ServingOperator::Run(const std::function<bool()>& stop) {
 
 void ServingOperator::Stop() {
   if (!started_) return;
+  if (members_thread_.joinable()) {
+    // A clean leave (routing): the request loop leaves the group first while this replica
+    // still answers; the members loop keeps claiming its partitions until their next
+    // owners announced themselves with their windows loaded (or leave_grace_ms), then
+    // writes the tombstone.
+    leaving_.store(true);
+    if (requests_thread_.joinable()) requests_thread_.join();
+    requests_left_.store(true);
+    members_thread_.join();
+  }
   stop_.store(true);
+  if (tombstoned_.load() && http_ != nullptr) {
+    // Requests already on their way here (forwarded before the tombstone arrived).
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (http_ != nullptr) http_->Stop();
   for (std::thread* t : {&tables_thread_, &requests_thread_, &models_thread_}) {
     if (t->joinable()) t->join();
@@ -285,6 +379,133 @@ void ServingOperator::Stop() {
     producer_.reset();
   }
   started_ = false;
+}
+
+bool ServingOperator::Announce(bool leaving, const std::vector<int32_t>& partitions) {
+  const std::string self = members_->self_id();
+  std::string value;
+  ProduceMessage message;
+  message.topic = options_.topics.serving_members;
+  message.key = self;
+  if (!leaving) {
+    ServingMember m;
+    m.replica_id = self;
+    m.http_address = advertised_http_;
+    m.partitions = partitions;
+    m.partition_count = clicks_partitions_;
+    m.generation = ++generation_;
+    m.windows_loaded = service_->GetReadiness().windows_loaded;
+    m.announced_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    value = EncodeServingMember(m);
+    message.value = value;  // a leave keeps the null value: a tombstone
+  }
+  // A leave is bounded tighter: a dead broker must not hold up the stop.
+  Status st = producer_->SendAndWait({message}, leaving ? 2000 : 5000);
+  if (!st.ok()) {
+    spdlog::warn("[serving] announcing replica {} on {}: {}", self, options_.topics.serving_members, st.ToString());
+    return false;
+  }
+  // Our own view follows at once (the topic brings it back too).
+  Status applied = members_->Apply(self, leaving ? std::nullopt : std::optional<std::string_view>(value));
+  if (!applied.ok()) spdlog::warn("[serving] own announcement: {}", applied.ToString());
+  return true;
+}
+
+// Routing (serving/README.md "Routing"): reads every replica's announcement into
+// members_ and announces this one when its assignment or readiness changed (once settled),
+// every members_announce_interval_ms, and with a tombstone on a clean stop.
+void ServingOperator::MembershipLoop() {
+  while (!stop_.load() && clicks_partitions_ <= 0) {
+    Result<int> n = producer_->producer().PartitionCount(options_.topics.clicks, 2000);
+    if (n.ok() && *n > 0) {
+      clicks_partitions_ = *n;
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  runtime::TableReaderOptions to;
+  to.brokers = options_.brokers;
+  to.properties = options_.kafka;
+  to.topics = {options_.topics.serving_members};
+  to.name = "serving-members";
+  to.fetch_wait_ms = 10;  // routing follows a rebalance within seconds
+  Result<std::unique_ptr<runtime::TableReader>> created = runtime::TableReader::Create(to);
+  if (!created.ok()) return Fail("members", created.status());
+  runtime::TableReader& reader = **created;
+  Status st = reader.Start([this] { return stop_.load(); });
+  if (!st.ok()) {
+    if (!stop_.load()) Fail("members", st);
+    return;
+  }
+  using SteadyClock = std::chrono::steady_clock;
+  // What was announced last (partitions, readiness), and the assignment as last seen.
+  std::optional<std::vector<int32_t>> published;
+  bool published_loaded = false;
+  std::vector<int32_t> current;
+  int64_t seen_changes = 0;
+  auto changed_at = SteadyClock::now();
+  auto next_heartbeat = SteadyClock::now();
+  SteadyClock::time_point leave_deadline;
+  std::vector<Record> batch;
+  while (!stop_.load()) {
+    batch.clear();
+    Result<size_t> got = reader.Poll(50, &batch);
+    if (!got.ok()) return Fail("members", got.status());
+    for (const Record& r : batch) {
+      std::optional<std::string_view> value;
+      if (!r.value.empty()) value = r.value;
+      Status applied = members_->Apply(r.key, value);
+      if (!applied.ok()) {
+        spdlog::warn("[serving] {}:{}@{}: {}; skipped", r.topic, r.partition, r.offset, applied.ToString());
+      }
+    }
+    const auto now = SteadyClock::now();
+    {
+      MutexLock lock(&assignment_mu_);
+      if (assignment_changes_ != seen_changes) {
+        seen_changes = assignment_changes_;
+        current = assignment_;
+        changed_at = now;
+      }
+    }
+    if (leaving_.load()) {
+      // Handing over: the partitions stay claimed (the windows are still here) until
+      // another member owns each of them, or the grace runs out; alone, no one takes over.
+      if (!requests_left_.load()) continue;
+      if (leave_deadline == SteadyClock::time_point()) {
+        leave_deadline = now + std::chrono::milliseconds(options_.leave_grace_ms);
+      }
+      bool handed_over = members_->Members().size() <= 1;
+      if (!handed_over && published) {
+        handed_over = true;
+        for (int32_t p : *published) handed_over = handed_over && members_->OwnerOf(p) != members_->self_id();
+      }
+      if (handed_over || now >= leave_deadline) break;
+      continue;
+    }
+    if (seen_changes == 0) continue;  // no assignment yet: nothing to announce
+    // What to announce: the assignment once it held members_settle_ms; a change that
+    // only takes partitions away waits members_removal_settle_ms, because a rebalance
+    // revokes before it assigns (eager: everything): until the next owner announces, the
+    // old owner's claim sends requests to a replica that still holds the windows.
+    std::vector<int32_t> wanted = published.value_or(std::vector<int32_t>());
+    const bool only_removals =
+        published && std::includes(published->begin(), published->end(), current.begin(), current.end());
+    const int settle_ms = only_removals ? std::max(options_.members_settle_ms, options_.members_removal_settle_ms)
+                                        : options_.members_settle_ms;
+    if (!published || now - changed_at >= std::chrono::milliseconds(settle_ms)) wanted = current;
+    const bool loaded = service_->GetReadiness().windows_loaded;
+    const bool due = !published || wanted != *published || loaded != published_loaded || now >= next_heartbeat;
+    if (due && Announce(/*leaving=*/false, wanted)) {
+      published = wanted;
+      published_loaded = loaded;
+      next_heartbeat = now + std::chrono::milliseconds(options_.members_announce_interval_ms);
+    }
+  }
+  if (generation_ > 0) tombstoned_.store(Announce(/*leaving=*/true));
+  (void)reader.Close();
 }
 
 void ServingOperator::TablesLoop() {
@@ -371,8 +592,18 @@ void ServingOperator::RequestsLoop() {
   topology.co_source_topics = {options_.topics.rec_requests};
   topology.state_kind = runtime::StateKind::kProcessorManaged;
   topology.processor_supplier = [this]() -> std::unique_ptr<runtime::Processor> {
+    ConsumerOptions lookup;
+    lookup.brokers = options_.brokers;
+    lookup.properties = options_.kafka;
+    lookup.lag_refresh_ms = 0;
+    auto on_assignment = [this](std::vector<int32_t> clicks) {
+      MutexLock lock(&assignment_mu_);
+      assignment_ = std::move(clicks);
+      ++assignment_changes_;
+    };
     return std::make_unique<RequestProcessor>(options_.topics, service_.get(), options_.request_threads,
-                                              &answered_);
+                                              &answered_, std::move(on_assignment), options_.windows_lookback_ms,
+                                              std::move(lookup));
   };
   runtime::StageRunnerOptions ro;
   ro.brokers = options_.brokers;
@@ -389,7 +620,7 @@ void ServingOperator::RequestsLoop() {
     MutexLock lock(&catch_up_mu_);
     windows_catch_up_ = (*runner)->catch_up();
   }
-  Status st = (*runner)->Run([this] { return stop_.load(); });
+  Status st = (*runner)->Run([this] { return stop_.load() || leaving_.load(); });
   if (!st.ok()) Fail("requests", st);
 }
 

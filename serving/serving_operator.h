@@ -11,6 +11,7 @@
 #include "core/thread_annotations.h"
 #include "serving/http_api.h"
 #include "serving/recommendation_service.h"
+#include "serving/serving_members.h"
 #include "serving/two_tower_loader.h"
 #include "streams/kafka_properties.h"
 #include "streams/topics.h"
@@ -66,10 +67,43 @@ struct ServingOperatorOptions {
   int request_fetch_wait_ms = 5;
   // The same for the global-tables consumer (neighbour/stats/catalogue freshness).
   int table_fetch_wait_ms = 50;
+  // Routing by user (serving/README.md "Routing"; needs serve_http and
+  // answer_kafka_requests): the replica announces its HTTP address and its `clicks`
+  // partitions on topics.serving_members, reads everyone's announcements, and forwards
+  // GET /v1/recommendations for a user it does not own to the owner. Default true.
+  bool routing = true;
+  // This replica's id on the members topic. Default (empty): the advertised address.
+  std::string replica_id;
+  // HOST:PORT the other replicas use to reach this one. Default (empty): the HTTP API's
+  // bound address, with the host name instead of 0.0.0.0 / :: / an empty host.
+  std::string advertised_http;
+  // Bound on a forwarded request (HttpApiOptions::forward_timeout_ms). Default 1000.
+  int forward_timeout_ms = 1000;
+  // The announcement is repeated this often even when nothing changed. Default 10000.
+  int members_announce_interval_ms = 10000;
+  // A changed assignment is announced once it held this long (a rebalance revokes and
+  // assigns within a moment: its empty interlude is not announced). Default 200.
+  int members_settle_ms = 200;
+  // A change that only takes partitions away is announced once it held this long: a
+  // rebalance revokes before it assigns, and until the next owner announces itself the
+  // old owner (whose windows are still in memory) answers better than no owner. Default
+  // 3000.
+  int members_removal_settle_ms = 3000;
+  // A clean stop hands the partitions over: the request loop leaves the group while the
+  // HTTP API keeps answering from the windows in memory and the announcement keeps
+  // claiming them, until each has another owner with its windows loaded, at most this
+  // long (not at all when no other replica is known); then the tombstone. Default 10000.
+  int leave_grace_ms = 10000;
+  // User windows are rebuilt from the clicks of the last windows_lookback_ms only: each
+  // assigned partition starts at the broker's offset for now − lookback (offsets for
+  // times; from the partition's start where the broker has no time index, as the
+  // embedded broker), and older clicks are skipped. 0: everything the broker keeps.
+  // Default 0; the chart sets 7 days.
+  int64_t windows_lookback_ms = 0;
 };
 
-// The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads,
-// each owning its own consumer:
+// The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads
+// (four with routing), each owning its own consumer:
 //  * tables: reads `items`, `streamrec.item-neighbors`, `streamrec.item-stats` with a
 //    runtime::TableReader (every partition from the beginning, no group) and applies them
 //    to the service's tables, publishing after each batch; tables count as loaded (for
@@ -78,8 +112,8 @@ struct ServingOperatorOptions {
 //  * requests: a processor-managed topology on runtime::StageRunner, a member of
 //    `group_id` on `clicks` and `rec-requests` (co-partitioned by user, range-assigned).
 //    Clicks rebuild the in-memory recent windows of this replica's users — on every
-//    assignment the clicks partitions are re-read from the beginning of what the broker
-//    keeps — and each request is answered on `recommendations` (key: user id) with the
+//    assignment the clicks partitions are re-read from now − windows_lookback_ms (or the
+//    beginning of what the broker keeps) — and each request is answered on `recommendations` (key: user id) with the
 //    user's fresh window (at least once). Only rec-requests positions matter; they are
 //    committed every commit_interval_ms and on revoke. The windows count as loaded (for
 //    /readyz) while every assigned partition was read to its end offset as of its
@@ -87,7 +121,11 @@ struct ServingOperatorOptions {
 //  * models: the ModelsTopicSource reading `streamrec.models` (a TableReader); each
 //    announcement becomes an aspired version for the manager, which loads, validates and
 //    hot-swaps it on this thread. Models count as loaded (for /readyz) once every
-//    announcement up to the end offset seen at start was loaded or refused.
+//    announcement up to the end offset seen at start was loaded or refused;
+//  * members (routing on, HTTP served, Kafka requests answered): reads
+//    topics.serving_members into members() and announces this replica there (its HTTP
+//    address and the clicks partitions the requests loop owns), a tombstone on Stop();
+//    the HTTP API forwards a request for a user another replica owns to that replica.
 // A loop that fails (its consumer cannot be created, a fatal poll error, an answer that
 // cannot be delivered) records its
 // Status, logs it and stops the whole operator: Run() returns it, so the stage exits
@@ -121,12 +159,18 @@ class ServingOperator {
   const HttpApi* http() const { return http_.get(); }
   // Requests answered on Kafka so far.
   int64_t kafka_requests_answered() const { return answered_.load(); }
+  // The membership directory (routing); null without routing.
+  const ServingMembers* members() const { return members_.get(); }
 
  private:
   void TablesLoop();
   void RequestsLoop();
   void ModelsLoop();
   void BatchModelsLoop();
+  void MembershipLoop();
+  // Announces this replica as owning `partitions` (a tombstone when `leaving`); true
+  // once acknowledged.
+  bool Announce(bool leaving, const std::vector<int32_t>& partitions = {});
   Status ProduceEvents(const std::vector<ClickEvent>& events);
   // Records the first failure and asks every loop to stop.
   void Fail(const std::string& loop, const Status& st) LOCKS_EXCLUDED(error_mu_);
@@ -147,7 +191,22 @@ class ServingOperator {
   std::thread tables_thread_;
   std::thread requests_thread_;
   std::thread models_thread_;
+  std::thread members_thread_;
   bool started_ = false;
+  // Routing: the directory, and what this replica announces.
+  std::unique_ptr<ServingMembers> members_;
+  std::string advertised_http_;
+  int32_t clicks_partitions_ = 0;  // members thread
+  int64_t generation_ = 0;         // members thread
+  // The clicks partitions owned (set by the requests thread, read by the members thread).
+  mutable Mutex assignment_mu_;
+  std::vector<int32_t> assignment_ GUARDED_BY(assignment_mu_);
+  int64_t assignment_changes_ GUARDED_BY(assignment_mu_) = 0;
+  std::atomic<bool> tombstoned_{false};
+  // Stop() with routing: the request loop leaves first (leaving_), then the members loop
+  // hands the partitions over (requests_left_: the request loop has left).
+  std::atomic<bool> leaving_{false};
+  std::atomic<bool> requests_left_{false};
 };
 
 }  // namespace streamrec::serving

@@ -333,7 +333,18 @@ TEST_F(ChartTest, DefaultValuesRenderADeployableRelease) {
     EXPECT_TRUE(Has(Strings(c["args"]), "--set=changelog.enabled=true")) << stage;
   }
   EXPECT_EQ(AccessMode(r.docs, "rel-streamrec-models"), "ReadWriteMany");
-  EXPECT_EQ(StatefulSet(r.docs, "serving")["spec"]["replicas"].as<int>(), 1);
+  // Serving: two replicas, routing by user (each announces its pod IP, named by the pod).
+  EXPECT_EQ(StatefulSet(r.docs, "serving")["spec"]["replicas"].as<int>(), 2);
+  const YAML::Node serving = StatefulSet(r.docs, "serving")["spec"]["template"]["spec"]["containers"][0];
+  const std::vector<std::string> serving_args = Strings(serving["args"]);
+  EXPECT_TRUE(Has(serving_args, "--set=serving.replica_id=$(POD_NAME)"));
+  EXPECT_TRUE(Has(serving_args, "--set=serving.advertised_http=$(POD_IP):8080"));
+  EXPECT_TRUE(Has(serving_args, "--set=serving.windows_lookback_hours=168"));
+  std::set<std::string> env;
+  for (const auto& e : serving["env"]) {
+    env.insert(e["name"].as<std::string>() + "=" + e["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>());
+  }
+  EXPECT_EQ(env, (std::set<std::string>{"POD_NAME=metadata.name", "POD_IP=status.podIP"}));
 }
 
 TEST_F(ChartTest, OverrideValuesRenderStrimziSaslGpuAndReplicas) {

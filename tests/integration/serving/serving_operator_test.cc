@@ -422,3 +422,101 @@ TEST_F(ServingOperatorTest, AFailingLoopEndsRunWithItsCause) {
 
 }  // namespace
 }  // namespace streamrec::serving
+
+namespace streamrec::serving {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Windows from a bounded time range (issue 10 item 2): with windows_lookback_ms, clicks
+// stamped before now − lookback are not part of the rebuilt windows (on the embedded
+// broker, which has no time index, the partition is read from its start and they are
+// skipped; a broker with one starts at the offset for that time).
+TEST_F(ServingOperatorTest, WindowsAreRebuiltFromTheLookbackOnly) {
+  const int64_t now = NowMs();
+  auto click = [&](const std::string& user, const std::string& item, int64_t ts) {
+    ClickEvent e;
+    e.user_id = user;
+    e.item_id = item;
+    e.ts_ms = ts;
+    ProduceMessage m;
+    const std::string topic = broker_->Topic("clicks");
+    const std::string value = EncodeClickEvent(e);
+    m.topic = topic;
+    m.key = user;
+    m.value = value;
+    m.timestamp_ms = ts;
+    ASSERT_TRUE(producer_->Produce(m).ok());
+  };
+  click("old-only", "a", now - 3 * 86'400'000LL);
+  click("both", "b", now - 3 * 86'400'000LL);
+  click("both", "c", now - 60'000);
+  click("fresh", "d", now - 60'000);
+  Flush();
+  StartOperator([](ServingOperatorOptions& o) {
+    o.windows_lookback_ms = 3'600'000;
+    // A window horizon of 30 days: without the lookback, every click above would count.
+    o.service.history.window.horizon_ms = 30 * 86'400'000LL;
+  });
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().windows_loaded; }));
+  const UserHistoryStore& history = op_->service().history();
+  auto items = [&](const std::string& user) {
+    std::vector<std::string> out;
+    for (const auto& e : history.Get(HashId(user), now)) out.push_back(e.item_id);
+    return out;
+  };
+  EXPECT_TRUE(items("old-only").empty());
+  EXPECT_EQ(items("both"), std::vector<std::string>{"c"});
+  EXPECT_EQ(items("fresh"), std::vector<std::string>{"d"});
+}
+
+// Routing (issue 10 item 2): a replica announces its HTTP address and the clicks
+// partitions it owns on the members topic, reads it back, routes its own users to
+// itself, and leaves a tombstone on a clean stop.
+TEST_F(ServingOperatorTest, AnnouncesItsPartitionsAndLeavesATombstone) {
+  Flush();
+  StartOperator([](ServingOperatorOptions& o) { o.replica_id = "replica-1"; });
+  ASSERT_NE(op_->members(), nullptr);
+  const ServingMembers& members = *op_->members();
+  ASSERT_TRUE(WaitFor([&] {
+    const auto all = members.Members();
+    return all.size() == 1 && all[0].partitions == std::vector<int32_t>{0, 1} && all[0].windows_loaded;
+  }));
+  const ServingMember self = members.Members()[0];
+  EXPECT_EQ(self.replica_id, "replica-1");
+  EXPECT_EQ(self.http_address, "127.0.0.1:" + std::to_string(op_->http()->port()));
+  EXPECT_EQ(self.partition_count, 2);
+  for (const char* user : {"u1", "u2", "u3"}) {
+    const ServingRoute route = members.RouteUser(user);
+    EXPECT_TRUE(route.owned && route.local) << user;
+  }
+  httplib::Client client("127.0.0.1", op_->http()->port());
+  auto res = client.Get("/v1/recommendations?user_id=u1");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->get_header_value(kRouteHeader), "local");
+  EXPECT_EQ(res->get_header_value(kServedByHeader), "replica-1");
+  op_->Stop();
+
+  // The members topic: announcements of replica-1, the last one a tombstone.
+  ConsumerOptions copts;
+  copts.brokers = broker_->bootstrap_servers();
+  auto c = KafkaConsumer::Create(copts);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->Assign({{broker_->Topic(kServingMembersTopic), 0, kOffsetBeginning}}).ok());
+  auto marks = (*c)->QueryWatermarks(broker_->Topic(kServingMembersTopic), 0, 5000);
+  ASSERT_TRUE(marks.ok());
+  std::vector<Record> records;
+  for (int i = 0; i < 100 && static_cast<int64_t>(records.size()) < marks->second; ++i) {
+    ASSERT_TRUE((*c)->PollBatch(100, 100, &records).ok());
+  }
+  ASSERT_GE(records.size(), 2u);
+  for (const Record& r : records) EXPECT_EQ(r.key, "replica-1");
+  EXPECT_TRUE(records.back().value.empty()) << records.back().value;
+  EXPECT_TRUE(DecodeServingMember(records[records.size() - 2].value).ok());
+}
+
+}  // namespace
+}  // namespace streamrec::serving

@@ -16,6 +16,7 @@
 
 #include "core/id_hash.h"
 #include "serving/recommendation_service.h"
+#include "serving/serving_members.h"
 #include "streams/catalog.h"
 #include "tests/support/subprocess.h"
 
@@ -648,6 +649,136 @@ TEST_F(HttpApiTest, StatsReadTheRegistry) {
   double p99 = 0;
   ASSERT_EQ(doc["p99_ms"].get(p99), simdjson::SUCCESS) << res->body;
   EXPECT_GT(p99, 0);
+}
+
+}  // namespace
+}  // namespace streamrec::serving
+
+namespace streamrec::serving {
+namespace {
+
+// Routing (serving/README.md "Routing"): two replicas in one process. The test's own
+// fixture service (`u1` has a history) is replica "owner"; "front" has an empty service
+// and forwards every user of the partitions "owner" announced.
+class HttpRoutingTest : public HttpApiTest {
+ protected:
+  void SetUp() override {
+    HttpApiTest::SetUp();
+    owner_members_.SetSelf("owner");
+    HttpApiOptions owner_options;
+    owner_options.members = &owner_members_;
+    StartApi(owner_options);
+    front_service_ = std::make_unique<RecommendationService>(RecommendationServiceOptions());
+    front_service_->Publish();
+    front_members_.SetSelf("front");
+    HttpApiOptions front_options;
+    front_options.members = &front_members_;
+    front_options.forward_timeout_ms = 500;
+    front_ = std::make_unique<HttpApi>(front_options, front_service_.get(), EventSink());
+    ASSERT_TRUE(front_->Start().ok());
+    front_client_ = std::make_unique<httplib::Client>("127.0.0.1", front_->port());
+    front_client_->set_read_timeout(10);
+    owner_partition_ = PartitionForKey("u1", 4);
+  }
+  void TearDown() override {
+    front_client_.reset();
+    if (front_ != nullptr) front_->Stop();
+    HttpApiTest::TearDown();
+  }
+  // Both replicas learn that `owner_id` at `address` owns u1's partition.
+  void Announce(const std::string& owner_id, const std::string& address) {
+    ServingMember m;
+    m.replica_id = owner_id;
+    m.http_address = address;
+    m.partitions = {owner_partition_};
+    m.partition_count = 4;
+    m.windows_loaded = true;
+    m.announced_ms = ++announced_ms_;
+    for (ServingMembers* members : {&owner_members_, &front_members_}) {
+      ASSERT_TRUE(members->Apply(owner_id, EncodeServingMember(m)).ok());
+    }
+  }
+
+  ServingMembers owner_members_, front_members_;
+  std::unique_ptr<RecommendationService> front_service_;
+  std::unique_ptr<HttpApi> front_;
+  std::unique_ptr<httplib::Client> front_client_;
+  int32_t owner_partition_ = 0;
+  int64_t announced_ms_ = 0;
+};
+
+TEST_F(HttpRoutingTest, ARequestIsForwardedToTheOwnerAndAnsweredWithItsHistory) {
+  // No owner known yet: answered where it arrives (the front has no history: cold start).
+  auto res = front_client_->Get("/v1/recommendations?user_id=u1&k=5");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value(kRouteHeader), "unowned");
+  EXPECT_NE(res->body.find("\"cold_start\":true"), std::string::npos) << res->body;
+
+  Announce("owner", "127.0.0.1:" + std::to_string(api_->port()));
+  res = front_client_->Get("/v1/recommendations?user_id=u1&k=5", {{"X-Request-Id", "r-7"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value(kRouteHeader), "forwarded");
+  EXPECT_EQ(res->get_header_value(kServedByHeader), "owner");
+  EXPECT_NE(res->body.find("\"cold_start\":false"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("\"request_id\":\"r-7\""), std::string::npos) << res->body;
+  EXPECT_EQ(res->body.find("\"item_id\":\"a\""), std::string::npos) << "a seen item: " << res->body;
+  // The owner's own answer is the same.
+  auto direct = client_->Get("/v1/recommendations?user_id=u1&k=5", {{"X-Request-Id", "r-7"}});
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->get_header_value(kRouteHeader), "local");
+  EXPECT_EQ(direct->body, res->body);
+}
+
+TEST_F(HttpRoutingTest, AForwardedRequestIsAnsweredWhereItArrives) {
+  // The front believes the owner is "front" itself while the owner believes it is the
+  // front: without the forwarded mark they would bounce the request between them.
+  ServingMember m;
+  m.replica_id = "front";
+  m.http_address = "127.0.0.1:" + std::to_string(front_->port());
+  m.partitions = {owner_partition_};
+  m.partition_count = 4;
+  m.announced_ms = 1;
+  ASSERT_TRUE(owner_members_.Apply("front", EncodeServingMember(m)).ok());
+  auto res = client_->Get("/v1/recommendations?user_id=u1&k=5");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value(kRouteHeader), "forwarded");
+  EXPECT_EQ(res->get_header_value(kServedByHeader), "front");  // answered there, not sent back
+  auto marked = client_->Get("/v1/recommendations?user_id=u1&k=5", {{kForwardedByHeader, "x"}});
+  ASSERT_TRUE(marked);
+  EXPECT_EQ(marked->get_header_value(kRouteHeader), "owner");
+  EXPECT_EQ(marked->get_header_value(kServedByHeader), "owner");
+}
+
+TEST_F(HttpRoutingTest, AnUnreachableOwnerIsAFallbackAnsweredLocallyAndCounted) {
+  // A port nothing listens on: bind one, note it, close it.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int dead_port = ntohs(addr.sin_port);
+  ::close(fd);
+  Announce("gone", "127.0.0.1:" + std::to_string(dead_port));
+  auto metrics_before = front_client_->Get("/metrics");
+  ASSERT_TRUE(metrics_before);
+  auto res = front_client_->Get("/v1/recommendations?user_id=u1&k=5");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value(kRouteHeader), "fallback");
+  EXPECT_EQ(res->get_header_value(kServedByHeader), "front");
+  auto metrics = front_client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  auto fallbacks = [](const std::string& text) {
+    const std::string key = "streamrec_serving_routes_total{route=\"fallback\"} ";
+    const size_t at = text.find(key);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + key.size()));
+  };
+  EXPECT_EQ(fallbacks(metrics->body), fallbacks(metrics_before->body) + 1) << metrics->body;
 }
 
 }  // namespace
