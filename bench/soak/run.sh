@@ -10,6 +10,8 @@
 #        BROKER=real|embedded (default real: scripts/kafka.sh; the embedded broker's
 #        ~5 MB-per-partition retention drops unread records on a long run, and its
 #        memory is not the pipeline's) OUT=DIR (samples.tsv, logs; default a temp dir)
+#        STREAMREC_ARGS="--set KEY=VALUE ..." (global options given to every stage, e.g.
+#        --set state.memory_budget_mb=64)
 #
 # The run checks its own result and says DISCARDED instead of reporting when it is not
 # exact: the producer must have sent every event at the asked pace, and after the feed
@@ -71,7 +73,8 @@ for s in "${STAGES[@]}"; do
   METRICS[$s]="127.0.0.1:$(free_port)"
   extra=()
   [ "$s" = serving ] && extra=(--http "127.0.0.1:$(free_port)")
-  "$BIN" stage "$s" --brokers "$BROKERS" --state-dir "$WORK/state" --metrics "${METRICS[$s]}" "${extra[@]}" \
+  # shellcheck disable=SC2086 # word splitting of STREAMREC_ARGS is intended
+  "$BIN" ${STREAMREC_ARGS:-} stage "$s" --brokers "$BROKERS" --state-dir "$WORK/state" --metrics "${METRICS[$s]}" "${extra[@]}" \
     > "$WORK/$s.log" 2>&1 &
   PID[$s]=$!
 done
