@@ -10,6 +10,13 @@
 //                                                    until stdin closes (for wrk)
 //   serving_bench load --port P --rate R --seconds S open-loop GETs at R req/s: latency
 //                                                    percentiles from the scheduled send time
+//   serving_bench route --rate R --seconds S [--items N] [--connections C]
+//                                                    two replicas (HTTP APIs, routing on) in
+//                                                    one process, A owning clicks partitions
+//                                                    0-1, B 2-3 of 4: open-loop GETs at R
+//                                                    req/s to A for random users; latency
+//                                                    percentiles of the requests A answers
+//                                                    itself and of those it forwards to B
 //   serving_bench kafka --items N [--store DIR] --rate R --seconds S [--brokers B]
 //                       [--property K=V]
 //                                                    requests on rec-requests, answers on
@@ -35,6 +42,7 @@
 
 #include "core/id_hash.h"
 #include "serving/http_api.h"
+#include "serving/serving_members.h"
 #include "serving/serving_operator.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
@@ -603,6 +611,98 @@ int Load(const std::map<std::string, std::string>& f) {
   return errors.load() == 0 ? 0 : 1;
 }
 
+// Owner forwarding (serving/README.md "Routing"): replica A answers the users of its
+// partitions and forwards the others to B over loopback HTTP; both have the same tables
+// and windows (FillTables), no model (cooc, popular, fallback channels).
+int Route(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const double rate = std::stod(Get(f, "--rate", "1000"));
+  const double seconds = std::stod(Get(f, "--seconds", "10"));
+  const int connections = std::stoi(Get(f, "--connections", "8"));
+  RecommendationServiceOptions options;
+  options.recommender.max_per_category = 5;
+  struct Replica {
+    std::unique_ptr<RecommendationService> service;
+    ServingMembers members;
+    std::unique_ptr<HttpApi> api;
+  };
+  Replica replicas[2];
+  for (Replica& r : replicas) {
+    r.service = std::make_unique<RecommendationService>(options);
+    FillTables(r.service.get(), items);
+    HttpApiOptions http;
+    http.threads = 8;
+    http.members = &r.members;
+    r.api = std::make_unique<HttpApi>(http, r.service.get(), [](const std::vector<ClickEvent>&) { return Status::Ok(); });
+    if (Status st = r.api->Start(); !st.ok()) {
+      std::cerr << st.ToString() << "\n";
+      return 1;
+    }
+  }
+  for (int i = 0; i < 2; ++i) {
+    ServingMember m;
+    m.replica_id = i == 0 ? "A" : "B";
+    m.http_address = replicas[i].api->address();
+    m.partitions = i == 0 ? std::vector<int32_t>{0, 1} : std::vector<int32_t>{2, 3};
+    m.partition_count = 4;
+    m.windows_loaded = true;
+    m.announced_ms = 1;
+    for (Replica& r : replicas) (void)r.members.Apply(m.replica_id, EncodeServingMember(m));
+  }
+  replicas[0].members.SetSelf("A");
+  replicas[1].members.SetSelf("B");
+  const int port = replicas[0].api->port();
+  std::vector<std::vector<double>> local(static_cast<size_t>(connections)), forwarded(static_cast<size_t>(connections));
+  std::atomic<int64_t> errors{0}, misrouted{0};
+  const auto t0 = Clock::now() + std::chrono::milliseconds(200);
+  const double per_conn_interval = connections / rate;
+  const int64_t per_conn = static_cast<int64_t>(seconds * rate / connections);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", port);
+      client.set_keep_alive(true);
+      std::mt19937_64 rng(static_cast<uint64_t>(c) + 1);
+      for (int64_t i = 0; i < per_conn; ++i) {
+        const auto scheduled =
+            t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                     (static_cast<double>(i) + static_cast<double>(c) / connections) * per_conn_interval));
+        std::this_thread::sleep_until(scheduled);
+        const std::string user = UserId(static_cast<int64_t>(rng() % 10000));
+        const bool owned_by_a = PartitionForKey(user, 4) < 2;
+        auto res = client.Get(("/v1/recommendations?k=20&user_id=" + user).c_str());
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - scheduled).count();
+        if (!res || res->status != 200) {
+          errors.fetch_add(1);
+          continue;
+        }
+        const std::string route = res->get_header_value(kRouteHeader);
+        if (route != (owned_by_a ? "local" : "forwarded")) misrouted.fetch_add(1);
+        (owned_by_a ? local : forwarded)[static_cast<size_t>(c)].push_back(ms);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  auto report = [&](const char* name, std::vector<std::vector<double>>& per_conn_lat) {
+    std::vector<double> all;
+    for (auto& l : per_conn_lat) all.insert(all.end(), l.begin(), l.end());
+    std::sort(all.begin(), all.end());
+    auto pct = [&](double p) {
+      return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+    };
+    std::printf("%s requests %zu latency ms p50 %.3f p90 %.3f p99 %.3f max %.3f\n", name, all.size(), pct(0.5),
+                pct(0.9), pct(0.99), all.empty() ? 0.0 : all.back());
+  };
+  std::printf("route: %.0f req/s offered to A for %.1f s, %d connections, %lld items; errors %lld, misrouted %lld\n",
+              rate, elapsed, connections, static_cast<long long>(items), static_cast<long long>(errors.load()),
+              static_cast<long long>(misrouted.load()));
+  report("local", local);
+  report("forwarded", forwarded);
+  for (Replica& r : replicas) r.api->Stop();
+  return errors.load() == 0 && misrouted.load() == 0 ? 0 : 1;
+}
+
 // The Kafka request/response path on the embedded broker: requests produced to
 // rec-requests at --rate for --seconds; latency = answer consumed − request produced.
 int Kafka(const std::map<std::string, std::string>& f) {
@@ -744,7 +844,7 @@ int Kafka(const std::map<std::string, std::string>& f) {
 int main(int argc, char** argv) {
   using namespace streamrec::serving;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|kafka [--flag value]...\n");
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|kafka|route [--flag value]...\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -756,6 +856,7 @@ int main(int argc, char** argv) {
   if (mode == "load") return Load(flags);
   if (mode == "micro") return Micro(flags);
   if (mode == "kafka") return Kafka(flags);
+  if (mode == "route") return Route(flags);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }
