@@ -69,7 +69,7 @@ namespace streamrec::serving {
 //   serving.leave_grace_ms        a clean stop keeps answering and claiming its partitions
 //                                 until other replicas own them, at most this long (10000)
 //   serving.members_removal_settle_ms  a revocation is announced once it held this long
-//                                 (3000; a rebalance assigns right after it revokes)
+//                                 (10000; a rebalance assigns after it revokes)
 //   serving.windows_lookback_hours  windows rebuilt from the clicks of the last N hours
 //                                 (offsets for times); 0: all the broker keeps (0)
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,

@@ -87,8 +87,8 @@ struct ServingOperatorOptions {
   // A change that only takes partitions away is announced once it held this long: a
   // rebalance revokes before it assigns, and until the next owner announces itself the
   // old owner (whose windows are still in memory) answers better than no owner. Default
-  // 3000.
-  int members_removal_settle_ms = 3000;
+  // 10000.
+  int members_removal_settle_ms = 10000;
   // A clean stop hands the partitions over: the request loop leaves the group while the
   // HTTP API keeps answering from the windows in memory and the announcement keeps
   // claiming them, until each has another owner with its windows loaded, at most this
