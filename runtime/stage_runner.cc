@@ -543,17 +543,30 @@ Result<std::pair<int64_t, int64_t>> StageRunner::Watermarks(const std::string& t
   return marks;
 }
 
-Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
-                                      const std::pair<int64_t, int64_t>& marks, const std::string& state) {
+namespace {
+// The check of stage `stage`'s stored position `stored` of topic:partition against
+// `marks` (the broker's watermarks); `state` names where it is stored.
+StoredOffsetCheck MakeStoredOffsetCheck(const std::string& stage, const std::string& start_over,
+                                        const std::string& topic, int32_t partition, int64_t stored,
+                                        const std::pair<int64_t, int64_t>& marks,
+                                        const std::string& state) {
   StoredOffsetCheck check;
-  check.stage = topology_.name;
+  check.stage = stage;
   check.topic = topic;
   check.partition = partition;
   check.stored = stored;
   check.low = marks.first;
   check.high = marks.second;
   check.state = state;
-  check.start_over = options_.start_over_hint;
+  check.start_over = start_over;
+  return check;
+}
+}  // namespace
+
+Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partition, int64_t stored,
+                                      const std::pair<int64_t, int64_t>& marks, const std::string& state) {
+  const StoredOffsetCheck check = MakeStoredOffsetCheck(topology_.name, options_.start_over_hint,
+                                                        topic, partition, stored, marks, state);
   StoredOffsetVerdict verdict = runtime::CheckStoredOffset(check);
   if (!verdict.warning.empty()) spdlog::warn("{}", verdict.warning);
   return verdict.error;
@@ -562,15 +575,8 @@ Status StageRunner::CheckStoredOffset(const std::string& topic, int32_t partitio
 Status StageRunner::CheckLastRecord(const std::string& topic, int32_t partition, int64_t stored,
                                     const state::RecordIdentity& last, const std::pair<int64_t, int64_t>& marks,
                                     const std::string& state) {
-  StoredOffsetCheck check;
-  check.stage = topology_.name;
-  check.topic = topic;
-  check.partition = partition;
-  check.stored = stored;
-  check.low = marks.first;
-  check.high = marks.second;
-  check.state = state;
-  check.start_over = options_.start_over_hint;
+  const StoredOffsetCheck check = MakeStoredOffsetCheck(topology_.name, options_.start_over_hint,
+                                                        topic, partition, stored, marks, state);
   if (last.offset >= marks.second) return Status::Ok();  // CheckStoredOffset's case
   std::optional<state::RecordIdentity> found;
   if (last.offset >= marks.first) {
