@@ -42,7 +42,7 @@ class FlatKeyMap {
     const uint32_t tag = TagOf(key);
     const size_t mask = slots_.size() - 1;
     for (size_t s = SlotOf(key);; s = (s + 1) & mask) {
-      Slot& slot = slots_[s];
+      IndexSlot& slot = slots_[s];
       if (slot.pos == kEmpty) {
         slot = {static_cast<uint32_t>(entries_.size()), tag};
         entries_.emplace_back(key, V());
@@ -86,7 +86,7 @@ class FlatKeyMap {
  private:
   static constexpr uint32_t kEmpty = 0xffffffffu;
   static constexpr size_t kNotFound = static_cast<size_t>(-1);
-  struct Slot {
+  struct IndexSlot {
     uint32_t pos = kEmpty;  // in entries_
     uint32_t tag = 0;       // TagOf(key)
   };
@@ -103,7 +103,7 @@ class FlatKeyMap {
     const uint32_t tag = TagOf(key);
     const size_t mask = slots_.size() - 1;
     for (size_t s = SlotOf(key);; s = (s + 1) & mask) {
-      const Slot& slot = slots_[s];
+      const IndexSlot& slot = slots_[s];
       if (slot.pos == kEmpty) return kNotFound;
       if (slot.tag == tag && entries_[slot.pos].first == key) return s;
     }
@@ -126,11 +126,11 @@ class FlatKeyMap {
         hole = s;
       }
     }
-    slots_[hole] = Slot();
+    slots_[hole] = IndexSlot();
   }
 
   void Rehash(size_t capacity) {
-    slots_.assign(capacity, Slot());
+    slots_.assign(capacity, IndexSlot());
     shift_ = 64;
     for (size_t c = capacity; c > 1; c >>= 1) --shift_;
     const size_t mask = capacity - 1;
@@ -142,7 +142,7 @@ class FlatKeyMap {
   }
 
   std::vector<Entry> entries_;
-  std::vector<Slot> slots_;
+  std::vector<IndexSlot> slots_;
   int shift_ = 64;
 };
 
