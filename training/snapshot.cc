@@ -250,6 +250,7 @@ std::string SnapshotManifest::ToJson() const {
   j.SetString("items_checksum", items_checksum);
   j.SetString("ids_checksum", ids_checksum);
   j.SetString("checksum", checksum);
+  if (!ranker_checksum.empty()) j.SetString("ranker_checksum", ranker_checksum);
   return j.Serialize();
 }
 
@@ -307,6 +308,7 @@ Result<SnapshotManifest> SnapshotManifest::FromJson(std::string_view json) {
   if (!loss.ok() || !tau.ok() || !uid.ok()) {
     return Status::InvalidArgument("manifest: missing last_loss, temperature or use_user_id");
   }
+  if (auto ranker = j.GetString("ranker_checksum"); ranker.ok()) m.ranker_checksum = *ranker;
   m.last_loss = *loss;
   m.model.temperature = *tau;
   m.model.use_user_id = *uid;

@@ -20,6 +20,7 @@ namespace streamrec::training {
 //                                       every known item, row-major float32 [n, dim]
 //                       ids.bin         user / item / category id tables (training/id_table.h)
 //                       optimizer.pt    optimizer state (torch::save), for resuming only
+//                       ranker.bin      optional: the ranking stage's MLP (training/ranker.h)
 //
 // A snapshot is written to a temporary directory and renamed into place, so a
 // directory named v<version> is always complete. Checksums are XXH3-64 (core HashId)
@@ -39,6 +40,10 @@ struct SnapshotManifest {
   std::string items_checksum;
   std::string ids_checksum;
   std::string checksum;
+  // XXH3 of ranker.bin (training/ranker.h) when the snapshot carries the ranking stage's
+  // model, else empty (the key is absent: older snapshots and a trainer given no ranking
+  // lists). Not part of `checksum`: the ranker is optional and loaded on its own.
+  std::string ranker_checksum;
   std::string dir;  // where it lies (not stored in the file; filled by writer and reader)
 
   std::string ToJson() const;

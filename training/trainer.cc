@@ -127,6 +127,7 @@ struct Trainer::Rep {
   int64_t last_snapshot_ms = 0;
   int64_t logq_fallbacks = 0;
   std::string stream_state;
+  std::unique_ptr<RankerTrainer> ranker;  // null until the first ranking list
 
   Status TrainBatch(const std::vector<TrainingExample>& batch, bool replayed = false);
   // One step on a fresh batch, then options.replay_steps steps on batches from the ring.
@@ -320,6 +321,22 @@ Status Trainer::AddExample(const TrainingExample& example) {
   }
   return Status::Ok();
 }
+
+Status Trainer::AddRankingList(const RankingList& list, int64_t num_features) {
+  auto& r = *rep_;
+  if (r.ranker == nullptr) {
+    auto ranker = RankerTrainer::Create(r.options.ranker, num_features);
+    if (!ranker.ok()) return ranker.status();
+    r.ranker = std::move(ranker).value();
+  } else if (r.ranker->num_features() != num_features) {
+    return Status::InvalidArgument("ranking list with " + std::to_string(num_features) +
+                                   " features; the ranker has " +
+                                   std::to_string(r.ranker->num_features()));
+  }
+  return r.ranker->Add(list);
+}
+
+const RankerTrainer* Trainer::ranker() const { return rep_->ranker.get(); }
 
 Status Trainer::Flush() {
   if (rep_->pending.size() < 2) return Status::Ok();
@@ -575,6 +592,16 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     if (!stream_state.empty()) {
       STREAMREC_RETURN_IF_ERROR(
           sf::WriteFile(fs::JoinPath(dir, kStreamStateFile), stream_state));
+    }
+    if (ranker != nullptr) {
+      STREAMREC_RETURN_IF_ERROR(ranker->Flush());
+      if (ranker->steps() > 0) {
+        auto trained = ranker->Model();
+        if (!trained.ok()) return trained.status().WithContext("ranker");
+        const std::string bytes = (*trained)->Encode();
+        STREAMREC_RETURN_IF_ERROR(sf::WriteFile(fs::JoinPath(dir, kRankerFile), bytes));
+        m.ranker_checksum = sf::Checksum(bytes);
+      }
     }
     // The manifest goes last: its presence marks a complete snapshot.
     STREAMREC_RETURN_IF_ERROR(

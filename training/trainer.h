@@ -9,6 +9,7 @@
 #include "core/records.h"
 #include "core/status.h"
 #include "training/model_options.h"
+#include "training/ranker_trainer.h"
 #include "training/snapshot.h"
 
 namespace streamrec::training {
@@ -49,6 +50,8 @@ struct TrainerOptions {
   // p̂ for an item with no ItemStats yet: 1 / (number of items with stats), i.e. the
   // uniform guess; this value is used until any stats arrive.
   double default_sampling_prob = 1e-3;
+  // The ranking stage's MLP (issue 9 item 3), trained from AddRankingList only.
+  RankerOptions ranker;
 };
 
 // Wall seconds spent in each phase of the optimizer steps taken with profile_phases on.
@@ -89,6 +92,15 @@ class Trainer {
   Status AddExample(const TrainingExample& example);
   // Trains on what is buffered if at least 2 examples (in-batch negatives need two).
   Status Flush();
+  // One ranking stage example (the candidates recall returned for a click's moment, their
+  // features, the clicked one): trains the ranker, created at the first list with
+  // `num_features` (a later list with another count: InvalidArgument). Once it has taken
+  // a step, every snapshot carries it (ranker.bin, manifest ranker_checksum); the lists
+  // buffered in a partial batch are trained on before a snapshot. The ranker is not
+  // restored by a resume (it starts again from its first list).
+  Status AddRankingList(const RankingList& list, int64_t num_features);
+  // The ranker's trainer; null until the first AddRankingList.
+  const RankerTrainer* ranker() const;
   // Records p̂ (sampling_prob) and the item's id string.
   void UpdateItemStats(const ItemStats& stats);
   // p̂ of an item as last given by UpdateItemStats; nullopt when none arrived.

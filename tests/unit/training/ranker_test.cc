@@ -1,0 +1,189 @@
+#include "training/ranker.h"
+
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include <gtest/gtest.h>
+
+#include "core/id_hash.h"
+#include "tests/support/tiny_trainer.h"
+#include "training/ranker_trainer.h"
+#include "training/snapshot.h"
+#include "training/snapshot_format.h"
+#include "training/trainer.h"
+
+namespace streamrec::training {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A toy list: n candidates of 4 features each, uniform in [0, 1); the clicked one is the
+// candidate with the largest x2 - x0 (the other two features are noise). A linear rule
+// separates it; an untrained ranker finds it about 1 in n times.
+RankingList ToyList(std::mt19937_64& rng, size_t n) {
+  std::uniform_real_distribution<float> u(0, 1);
+  RankingList list;
+  list.features.resize(n * 4);
+  float best = -2;
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t f = 0; f < 4; ++f) list.features[i * 4 + f] = u(rng);
+    const float v = list.features[i * 4 + 2] - list.features[i * 4 + 0];
+    if (v > best) {
+      best = v;
+      list.positive = i;
+    }
+  }
+  return list;
+}
+
+// Share of `lists` whose clicked candidate the model scores highest.
+double TopOneAccuracy(const RankerModel& model, const std::vector<RankingList>& lists) {
+  int hits = 0;
+  for (const RankingList& l : lists) {
+    const size_t n = l.features.size() / 4;
+    std::vector<float> s(n);
+    model.Score(l.features.data(), n, s.data());
+    size_t arg = 0;
+    for (size_t i = 1; i < n; ++i) {
+      if (s[i] > s[arg]) arg = i;
+    }
+    hits += arg == l.positive ? 1 : 0;
+  }
+  return static_cast<double>(hits) / static_cast<double>(lists.size());
+}
+
+TEST(RankerTrainerTest, LearnsASeparableToyProblem) {
+  RankerOptions o;
+  o.learning_rate = 1e-2;
+  auto trainer = RankerTrainer::Create(o, 4);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  std::mt19937_64 rng(3);
+  std::vector<RankingList> held_out;
+  for (int i = 0; i < 200; ++i) held_out.push_back(ToyList(rng, 20));
+  auto before = (*trainer)->Model();
+  ASSERT_TRUE(before.ok());
+  const double untrained = TopOneAccuracy(**before, held_out);
+  for (int i = 0; i < 3000; ++i) ASSERT_TRUE((*trainer)->Add(ToyList(rng, 20)).ok());
+  ASSERT_TRUE((*trainer)->Flush().ok());
+  EXPECT_EQ((*trainer)->lists(), 3000);
+  EXPECT_GT((*trainer)->steps(), 100);
+  auto after = (*trainer)->Model();
+  ASSERT_TRUE(after.ok());
+  const double trained = TopOneAccuracy(**after, held_out);
+  EXPECT_LT(untrained, 0.3);
+  EXPECT_GT(trained, 0.8) << "untrained " << untrained;
+}
+
+TEST(RankerTrainerTest, RejectsMalformedLists) {
+  auto trainer = RankerTrainer::Create({}, 4);
+  ASSERT_TRUE(trainer.ok());
+  RankingList l;
+  l.features.assign(7, 0.0f);  // not a multiple of 4
+  EXPECT_FALSE((*trainer)->Add(l).ok());
+  l.features.assign(4, 0.0f);  // one candidate
+  EXPECT_FALSE((*trainer)->Add(l).ok());
+  l.features.assign(8, 0.0f);
+  l.positive = 2;  // out of range
+  EXPECT_FALSE((*trainer)->Add(l).ok());
+  l.positive = 1;
+  EXPECT_TRUE((*trainer)->Add(l).ok());
+}
+
+TEST(RankerModelTest, EncodeDecodeRoundTripScoresTheSame) {
+  auto trainer = RankerTrainer::Create({}, 4);
+  ASSERT_TRUE(trainer.ok());
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE((*trainer)->Add(ToyList(rng, 10)).ok());
+  auto model = (*trainer)->Model();
+  ASSERT_TRUE(model.ok());
+  const std::string bytes = (*model)->Encode();
+  auto back = RankerModel::Decode(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ((*back)->params(), (*model)->params());
+  const RankingList l = ToyList(rng, 10);
+  std::vector<float> a(10), b(10);
+  (*model)->Score(l.features.data(), 10, a.data());
+  (*back)->Score(l.features.data(), 10, b.data());
+  EXPECT_EQ(a, b);
+  // Truncated, trailing bytes and a wrong magic are refused.
+  EXPECT_FALSE(RankerModel::Decode(bytes.substr(0, bytes.size() - 4)).ok());
+  EXPECT_FALSE(RankerModel::Decode(bytes + "x").ok());
+  std::string bad = bytes;
+  bad[0] = 'X';
+  EXPECT_FALSE(RankerModel::Decode(bad).ok());
+  // A parameter that is not finite is refused.
+  std::vector<float> p = (*model)->params();
+  p[3] = std::nanf("");
+  EXPECT_FALSE(RankerModel::Create((*model)->shape(), p).ok());
+  // Another trainer continues from the same parameters.
+  auto other = RankerTrainer::Create({}, 4);
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->LoadFrom(**back).ok());
+  EXPECT_EQ((*(*other)->Model())->params(), (*model)->params());
+  auto wider = RankerTrainer::Create({}, 5);
+  ASSERT_TRUE(wider.ok());
+  EXPECT_FALSE((*wider)->LoadFrom(**back).ok());
+}
+
+class TrainerRankerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "/ranker_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    auto trainer = Trainer::Create(testing::TinyTrainerOptions(dir_ + "/store"));
+    ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+    trainer_ = std::move(trainer).value();
+    for (int i = 0; i < 16; ++i) {
+      TrainingExample e;
+      e.user_id = "u" + std::to_string(i % 5);
+      e.user_key = HashId(e.user_id);
+      e.item_id = "i" + std::to_string((i * 3) % 12);
+      e.item_key = HashId(e.item_id);
+      e.ts_ms = 1000000 + i;
+      ASSERT_TRUE(trainer_->AddExample(e).ok());
+    }
+  }
+  void TearDown() override {
+    trainer_.reset();
+    fs::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<Trainer> trainer_;
+};
+
+TEST_F(TrainerRankerTest, ASnapshotCarriesTheRankerOnceItTrained) {
+  // No ranking list yet: no ranker in the snapshot.
+  auto first = trainer_->WriteSnapshot(2000000);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->ranker_checksum.empty());
+  EXPECT_FALSE(fs::exists(first->dir + "/" + kRankerFile));
+
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(trainer_->AddRankingList(ToyList(rng, 10), 4).ok());
+  // Another feature count than the ranker's is refused.
+  RankingList five;
+  five.features.assign(10, 0.0f);
+  EXPECT_FALSE(trainer_->AddRankingList(five, 5).ok());
+  auto second = trainer_->WriteSnapshot(3000000);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_FALSE(second->ranker_checksum.empty());
+  // The partial batch (20 = 16 + 4) was trained on before the snapshot.
+  EXPECT_EQ(trainer_->ranker()->lists(), 20);
+  auto manifest = ReadSnapshotManifest(second->dir);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->ranker_checksum, second->ranker_checksum);
+  auto ranker = RankerModel::Load(second->dir, manifest->ranker_checksum);
+  ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
+  EXPECT_EQ((*ranker)->shape().num_features, 4);
+  EXPECT_EQ((*ranker)->params(), (*trainer_->ranker()->Model())->params());
+  // A changed file fails its checksum.
+  ASSERT_TRUE(snapshot_format::WriteFile(second->dir + "/" + kRankerFile, "garbage").ok());
+  EXPECT_FALSE(RankerModel::Load(second->dir, manifest->ranker_checksum).ok());
+  // The two-tower snapshot itself still loads.
+  EXPECT_TRUE(ModelSnapshot::Load(second->dir).ok());
+}
+
+}  // namespace
+}  // namespace streamrec::training
