@@ -41,7 +41,8 @@ Readiness RecommendationService::GetReadiness() const {
   return r;
 }
 
-Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) const {
+Result<RecResponse> RecommendationService::Recommend(const RecRequest& request,
+                                                     RankerCapture* capture) const {
   STREAMREC_RETURN_IF_ERROR(ValidateUserId(request.user_id));
   if (request.k <= 0 || request.k > options_.limits.max_k) {
     return Status::InvalidArgument("k must be in [1, " + std::to_string(options_.limits.max_k) +
@@ -60,7 +61,7 @@ Result<RecResponse> RecommendationService::Recommend(const RecRequest& request) 
   response.cold_start = user.window.empty() && user.seen.empty();
   response.items = recommender_.Recommend(request.user_id, user.window,
                                           static_cast<size_t>(request.k), model, user.seen,
-                                          &embedding_cache_, user.version);
+                                          &embedding_cache_, user.version, capture);
   return response;
 }
 

@@ -93,7 +93,9 @@ class RecommendationService {
 
   // Answers one request on the version of the model current when it starts; an unknown
   // user gets cold-start items (cold_start=true). Errors: InvalidArgument.
-  Result<RecResponse> Recommend(const RecRequest& request) const;
+  // `capture` (may be null): the ranking stage's candidates and features
+  // (Recommender::Recommend).
+  Result<RecResponse> Recommend(const RecRequest& request, RankerCapture* capture = nullptr) const;
   Result<SimilarResponse> Similar(std::string_view item_id, int64_t k) const;
 
   // One `rec-requests` message in, one `recommendations` message out (an error object

@@ -9,6 +9,7 @@
 #include "core/flat_key_map.h"
 #include "core/id_hash.h"
 #include "core/metrics.h"
+#include "training/ranker.h"
 
 namespace streamrec::serving {
 
@@ -94,6 +95,7 @@ struct Recommender::Candidate {
   std::string_view item_id;
   double cooc = 0;
   double renewed = 0;
+  double trigger = 0;  // decay weight of the newest window item whose list held it
   uint8_t sources = 0;
   bool dropped = false;                      // filtered out (seen, unavailable)
   std::shared_ptr<const CatalogItem> info;  // fallback's row, or read by the rerank
@@ -166,7 +168,8 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                                                size_t k, const TwoTowerModel* model,
                                                const std::vector<SeenItem>& seen_items,
                                                UserEmbeddingCache* embedding_cache,
-                                               uint64_t history_version) const {
+                                               uint64_t history_version,
+                                               RankerCapture* capture) const {
   if (k == 0) return {};
   // Items never returned (the window, filtered event types); candidate counts read past
   // them. Flat maps: a request touches thousands of candidates (20 triggers × 200
@@ -203,6 +206,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
           Candidate& c = cands[neighbor.item_key];
           if (c.item_id.empty()) c.item_id = neighbor.item_id;
           c.cooc += weight * neighbor.score;
+          c.trigger = std::max(c.trigger, weight);
           c.sources |= kChannelCooc;
         }
         n += m;
@@ -352,6 +356,8 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     double score;
     Candidate* c;
     uint64_t key;
+    float two_tower = 0;  // ⟨u, v⟩ when has_two_tower (a ranker feature)
+    bool has_two_tower = false;
   };
   std::vector<Scored> scored;
   scored.reserve(cands.size());
@@ -380,8 +386,9 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
         for (size_t b = 0; b < row_bytes; b += 64) __builtin_prefetch(ahead + b);
       }
       if (rows[i] >= 0) {
-        score += options_.two_tower_weight *
-                 static_cast<double>(model->items().Dot(user_vec.data(), static_cast<size_t>(rows[i])));
+        s.two_tower = model->items().Dot(user_vec.data(), static_cast<size_t>(rows[i]));
+        s.has_two_tower = true;
+        score += options_.two_tower_weight * static_cast<double>(s.two_tower);
       }
     }
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
@@ -398,10 +405,86 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   };
   // Only the head is needed unless the diversity caps skip many items: sort a head of
   // 4k first, and the rest only if the rerank runs past it.
-  const size_t head = std::min(scored.size(), 4 * k + 16);
+  // The ranking stage scores the ranker_depth best by the blend (also when only asked
+  // for their features).
+  const training::RankerModel* ranker =
+      options_.ranker_enabled && model != nullptr ? model->ranker() : nullptr;
+  const size_t depth =
+      ranker != nullptr || capture != nullptr ? std::min(scored.size(), options_.ranker_depth) : 0;
+  const size_t head = std::min(scored.size(), std::max(4 * k + 16, depth));
   std::partial_sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(head),
                     scored.end(), by_score);
   bool tail_sorted = head == scored.size();
+  if (capture != nullptr) *capture = RankerCapture();
+  if (depth >= 2) {
+    std::vector<RankerSignals> signals(depth);
+    std::vector<uint64_t> keys(depth);  // blend order
+    // The window's categories and brands, for the affinity features.
+    std::unordered_map<std::string, double> window_categories, window_brands;
+    double window_items = 0;
+    if (tables_.catalog != nullptr) {
+      for (const HistoryEntry& h : history) {
+        if (auto row = tables_.catalog->Get(h.item_key)) {
+          if (!row->category.empty()) window_categories[row->category] += 1;
+          if (!row->brand.empty()) window_brands[row->brand] += 1;
+        }
+        window_items += 1;
+      }
+    }
+    int64_t now_ms = 0;
+    for (const HistoryEntry& h : history) now_ms = std::max(now_ms, h.ts_ms);
+    for (size_t i = 0; i < depth; ++i) {
+      const Scored& sc = scored[i];
+      Candidate& c = *sc.c;
+      RankerSignals& g = signals[i];
+      keys[i] = sc.key;
+      g.blend = sc.score;
+      g.sources = c.sources;
+      g.cooc = max_cooc > 0 ? c.cooc / max_cooc : 0;
+      g.has_two_tower = sc.has_two_tower;
+      g.two_tower = sc.two_tower;
+      g.renewed = c.renewed;
+      g.trigger_recency = c.trigger;
+      if (tables_.stats != nullptr) {
+        if (max_pop > 0) g.popularity = tables_.stats->Popularity(sc.key) / max_pop;
+        if (auto st = tables_.stats->Get(sc.key)) {
+          g.count = st->count;
+          g.decayed = st->popularity;
+          g.sampling_prob = st->sampling_prob;
+          if (now_ms > 0 && st->updated_ts_ms > 0) {
+            g.age_hours = static_cast<double>(std::max<int64_t>(0, now_ms - st->updated_ts_ms)) /
+                          3'600'000.0;
+          }
+        }
+      }
+      if (window_items > 0) {
+        if (c.info == nullptr) c.info = tables_.catalog->Get(sc.key);
+        if (c.info != nullptr) {
+          if (auto it = window_categories.find(c.info->category);
+              !c.info->category.empty() && it != window_categories.end()) {
+            g.category_affinity = it->second / window_items;
+          }
+          if (auto it = window_brands.find(c.info->brand);
+              !c.info->brand.empty() && it != window_brands.end()) {
+            g.brand_affinity = it->second / window_items;
+          }
+        }
+      }
+    }
+    std::vector<float> features;
+    RankerFeatures(signals, &features);
+    if (ranker != nullptr && ranker->shape().num_features == kRankerFeatures) {
+      std::vector<float> ranked(depth);
+      ranker->Score(features.data(), depth, ranked.data());
+      for (size_t i = 0; i < depth; ++i) scored[i].score = ranked[i];
+      std::sort(scored.begin(), scored.begin() + static_cast<std::ptrdiff_t>(depth), by_score);
+    }
+    if (capture != nullptr) {
+      capture->item_keys = std::move(keys);
+      capture->features = std::move(features);
+      capture->ranked = ranker != nullptr;
+    }
+  }
 
   // Rerank for diversity and cut to k. An item over a cap is set aside, not dropped: when
   // the items within the caps run out before k, the set-aside ones fill the list back to

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "serving/global_tables.h"
+#include "serving/ranker_features.h"
 #include "serving/two_tower_model.h"
 #include "serving/user_embedding_cache.h"
 #include "serving/user_history.h"
@@ -100,6 +101,15 @@ struct RecommenderOptions {
   uint8_t filter_seen_events = SeenItem::EventBit(EventType::kPurchase);
   // Drop items the catalogue doesn't know (unavailable ones are always dropped).
   bool require_in_catalogue = false;
+
+  // --- rank (issue 9 item 3) ---
+  // The ranking stage (serving.ranker.enabled): when the served model version carries a
+  // ranker (training/ranker.h), the ranker_depth best candidates by the blend are
+  // reordered by the ranker's score of their features (ranker_features.h) before the
+  // rerank; the rest follow in blend order. Off, or without a ranker in the model: the
+  // blend's order. Default off: measured (bench/RESULTS.md "The ranking stage").
+  bool ranker_enabled = false;
+  size_t ranker_depth = 100;
 };
 
 // The items the recommender never returns to a user: the window's items (filter_seen)
@@ -142,12 +152,16 @@ class Recommender {
   // UserHistoryStore::UserState::version; 0 = unknown, the cache is not used): the user
   // tower runs only when the cache has no entry for this user, model version, history
   // version and window length. The answer is the same with or without it.
+  // `capture` (may be null) receives the ranker_depth candidates the ranker scores (or
+  // would score, when it is off or absent) with their features: the harness trains the
+  // ranker on them. The answer is the same with or without it.
   std::vector<ScoredItem> Recommend(std::string_view user_id,
                                     const std::vector<HistoryEntry>& history, size_t k,
                                     const TwoTowerModel* model,
                                     const std::vector<SeenItem>& seen = {},
                                     UserEmbeddingCache* embedding_cache = nullptr,
-                                    uint64_t history_version = 0) const;
+                                    uint64_t history_version = 0,
+                                    RankerCapture* capture = nullptr) const;
 
 
   // Items similar to `item_key`: its co-occurrence neighbours and (with a model) its

@@ -130,6 +130,8 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.max_per_brand", &r.max_per_brand));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.filter_seen", &r.filter_seen));
   STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.require_in_catalogue", &r.require_in_catalogue));
+  STREAMREC_RETURN_IF_ERROR(ReadBool(c, "serving.ranker.enabled", &r.ranker_enabled));
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.ranker.depth", &r.ranker_depth));
   Result<std::string> filter_events = c.GetString("serving.seen.filter_events", "purchase");
   if (!filter_events.ok()) return filter_events.status();
   Result<uint8_t> parsed_events = ParseEventTypes(*filter_events);

@@ -5,6 +5,9 @@
 #include <exception>
 
 #include "core/id_hash.h"
+#include "core/logging.h"
+#include "serving/ranker_features.h"
+#include "training/ranker.h"
 #include "training/snapshot.h"
 
 namespace streamrec::serving {
@@ -77,9 +80,24 @@ Result<std::shared_ptr<const TwoTowerModel>> TwoTowerSnapshotLoader::Load() {
   if (!items.ok()) return items.status().WithContext("item embeddings of " + dir_);
   Result<std::unique_ptr<EmbeddingIndex>> index = NewEmbeddingIndex(*items, options_.index);
   if (!index.ok()) return index.status();
+  // The ranking stage's model, when the snapshot carries one. A ranker that fails to load
+  // does not refuse the version: it serves without one (the blend's order), said once here.
+  std::shared_ptr<const training::RankerModel> ranker;
+  if (!m.ranker_checksum.empty()) {
+    auto loaded = training::RankerModel::Load(dir_, m.ranker_checksum);
+    if (!loaded.ok()) {
+      spdlog::warn("model version {}: ranker not loaded, serving the unranked order: {}",
+                   m.version, loaded.status().ToString());
+    } else if ((*loaded)->shape().num_features != kRankerFeatures) {
+      spdlog::warn("model version {}: ranker has {} features, serving computes {}; serving the "
+                   "unranked order", m.version, (*loaded)->shape().num_features, kRankerFeatures);
+    } else {
+      ranker = std::move(loaded).value();
+    }
+  }
   auto model = std::make_shared<const TwoTowerModel>(
       m.version, *items, std::move(index).value(),
-      std::make_unique<SnapshotUserEncoder>(std::move(snapshot)));
+      std::make_unique<SnapshotUserEncoder>(std::move(snapshot)), std::move(ranker));
   if (recent_ != nullptr) {
     Result<ServableHandle<TwoTowerModel>> serving =
         options_.serving != nullptr ? options_.serving->GetServableHandle()

@@ -10,6 +10,10 @@
 #include "serving/embedding_index.h"
 #include "serving/user_history.h"
 
+namespace streamrec::training {
+class RankerModel;  // training/ranker.h
+}
+
 namespace streamrec::serving {
 
 // Computes a user's embedding (same space as the item embeddings) from the user id and
@@ -32,12 +36,15 @@ std::unique_ptr<UserEncoder> NewMeanPoolingUserEncoder(std::shared_ptr<const Ite
 // through ServableHandle<TwoTowerModel>.
 class TwoTowerModel {
  public:
+  // `ranker` (may be null): the ranking stage's model stored with this version.
   TwoTowerModel(int64_t version, std::shared_ptr<const ItemEmbeddings> items,
-                std::unique_ptr<EmbeddingIndex> index, std::unique_ptr<UserEncoder> user_encoder)
+                std::unique_ptr<EmbeddingIndex> index, std::unique_ptr<UserEncoder> user_encoder,
+                std::shared_ptr<const training::RankerModel> ranker = nullptr)
       : version_(version),
         items_(std::move(items)),
         index_(std::move(index)),
-        user_encoder_(std::move(user_encoder)) {}
+        user_encoder_(std::move(user_encoder)),
+        ranker_(std::move(ranker)) {}
 
   int64_t version() const { return version_; }
   const ItemEmbeddings& items() const { return *items_; }
@@ -45,12 +52,16 @@ class TwoTowerModel {
   const std::shared_ptr<const ItemEmbeddings>& shared_items() const { return items_; }
   const EmbeddingIndex& index() const { return *index_; }
   const UserEncoder& user_encoder() const { return *user_encoder_; }
+  // The ranking stage's MLP swapped in with this version; null when the snapshot has
+  // none or it failed to load (the recommender then serves the blend's order).
+  const training::RankerModel* ranker() const { return ranker_.get(); }
 
  private:
   int64_t version_;
   std::shared_ptr<const ItemEmbeddings> items_;
   std::unique_ptr<EmbeddingIndex> index_;
   std::unique_ptr<UserEncoder> user_encoder_;
+  std::shared_ptr<const training::RankerModel> ranker_;
 };
 
 struct SanityCheckOptions {

@@ -7,6 +7,7 @@
 
 #include "core/id_hash.h"
 #include "core/metrics.h"
+#include "training/ranker.h"
 
 namespace streamrec::serving {
 namespace {
@@ -369,6 +370,130 @@ TEST_F(RecommenderTest, BlendAddsTwoTowerScoreToEveryCandidate) {
   EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelTwoTower);
   EXPECT_EQ(recs[1].sources, kChannelCooc | kChannelTwoTower);
   EXPECT_EQ(recs[2].sources, kChannelCooc);
+}
+
+// A ranker that scores −(blend + 10): it reverses the blend's order (blends > −10).
+std::shared_ptr<const training::RankerModel> ReversingRanker() {
+  training::RankerShape shape{kRankerFeatures, 1, 1};
+  std::vector<float> p(training::RankerModel::NumParams(shape), 0.0f);
+  p[0] = 1;                   // w1[0][blend]
+  p[kRankerFeatures] = 10;    // b1
+  p[kRankerFeatures + 1] = 1; // w2
+  p[kRankerFeatures + 3] = -1; // w3 (b2 at +2 is 0, b3 last is 0)
+  auto model = training::RankerModel::Create(shape, p);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return *model;
+}
+
+TwoTowerModel MakeRankedModel(int64_t version) {
+  auto items = ItemEmbeddings::Create({"a", "x", "b", "c", "e", "h"}, 2,
+                                      {1, 0, 0, 1, 0.6f, 0.8f, 0.96f, 0.28f, -1, 0, 0, -1});
+  EXPECT_TRUE(items.ok());
+  auto index = NewEmbeddingIndex(*items, {});
+  return TwoTowerModel(version, *items, std::move(index).value(),
+                       NewMeanPoolingUserEncoder(*items), ReversingRanker());
+}
+
+TEST_F(RecommenderTest, TheRankerReordersTheBlendsBestAndCanBeSwitchedOff) {
+  const TwoTowerModel ranked = MakeRankedModel(7);
+  const TwoTowerModel unranked = MakeModel(7);
+  options_.two_tower_candidates = 1;
+  options_.popular_weight = 0;
+  options_.popular_candidates = 0;
+  options_.fallback_candidates = 0;
+  const std::vector<HistoryEntry> window = {H("x", 1), H("a", 2)};
+  // Blend order b, c, e (BlendAddsTwoTowerScoreToEveryCandidate).
+  options_.ranker_enabled = false;
+  EXPECT_THAT(Ids(Make().Recommend("u1", window, 10, &ranked)),
+              ::testing::ElementsAre("b", "c", "e"));
+  options_.ranker_enabled = true;
+  const auto recs = Make().Recommend("u1", window, 10, &ranked);
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("e", "c", "b"));
+  const double u = static_cast<float>(1 / std::sqrt(2.0));
+  EXPECT_NEAR(recs[0].score, -(10 + 0.5 - u), 1e-5);  // the ranker's score
+  // k items come back with the ranker on.
+  EXPECT_THAT(Ids(Make().Recommend("u1", window, 2, &ranked)), ::testing::ElementsAre("e", "c"));
+  // A depth of 2 reorders only the blend's two best: c, b, then e.
+  options_.ranker_depth = 2;
+  EXPECT_THAT(Ids(Make().Recommend("u1", window, 3, &ranked)),
+              ::testing::ElementsAre("c", "b", "e"));
+  options_.ranker_depth = 100;
+  // A model without a ranker: the blend's order (the fallback), also without a model.
+  EXPECT_THAT(Ids(Make().Recommend("u1", window, 10, &unranked)),
+              ::testing::ElementsAre("b", "c", "e"));
+  EXPECT_EQ(Make().Recommend("u1", window, 10, nullptr).size(), 3u);
+}
+
+TEST_F(RecommenderTest, CaptureHoldsTheRankersCandidatesAndFeaturesInBlendOrder) {
+  const TwoTowerModel ranked = MakeRankedModel(7);
+  options_.two_tower_candidates = 1;
+  options_.popular_weight = 0.1;
+  options_.popular_candidates = 0;
+  options_.fallback_candidates = 0;
+  options_.ranker_enabled = true;
+  const std::vector<HistoryEntry> window = {H("x", 1), H("a", 2)};
+  RankerCapture capture;
+  const auto with = Make().Recommend("u1", window, 10, &ranked, {}, nullptr, 0, &capture);
+  EXPECT_EQ(with, Make().Recommend("u1", window, 10, &ranked));  // the same answer
+  EXPECT_TRUE(capture.ranked);
+  ASSERT_EQ(capture.item_keys.size(), 3u);
+  EXPECT_EQ(capture.item_keys[0], HashId("b"));  // blend order, not the ranker's
+  EXPECT_EQ(capture.item_keys[2], HashId("e"));
+  ASSERT_EQ(capture.features.size(), 3u * kRankerFeatures);
+  const float* b = capture.features.data();
+  const float* e = b + 2 * kRankerFeatures;
+  EXPECT_FLOAT_EQ(b[1], 0.0f);             // blend rank
+  EXPECT_FLOAT_EQ(b[2], 1.0f);             // is_cooc
+  EXPECT_FLOAT_EQ(b[3], 1.0f);             // cooc / max: b has the max
+  EXPECT_FLOAT_EQ(b[5], 1.0f);             // is_two_tower (b is the index's nearest)
+  EXPECT_FLOAT_EQ(e[5], 0.0f);
+  EXPECT_GT(b[6], e[6]);                   // ⟨u, v⟩ also for e (scored, not recalled)
+  EXPECT_FLOAT_EQ(b[9], 0.5f);             // popularity 5 / max 10
+  EXPECT_FLOAT_EQ(e[9], 0.0f);
+  EXPECT_FLOAT_EQ(b[14], 1.0f);            // brought by the newest window item (a)
+  EXPECT_FLOAT_EQ(e[14], 0.5f);            // by x only (decay 0.5)
+  // Window [x (c3), a (c1)]: half of it shares b's and e's category c1.
+  EXPECT_FLOAT_EQ(b[19], 0.5f);
+  EXPECT_FLOAT_EQ(e[19], 0.5f);
+  EXPECT_FLOAT_EQ(b[20], 0.0f);            // brand x: none of the window's (both y)
+  EXPECT_FLOAT_EQ(e[20], 1.0f);            // brand y
+  // Off: the same candidates are captured (to train a ranker before it is switched on).
+  options_.ranker_enabled = false;
+  RankerCapture off;
+  Make().Recommend("u1", window, 10, &ranked, {}, nullptr, 0, &off);
+  EXPECT_FALSE(off.ranked);
+  EXPECT_EQ(off.item_keys, capture.item_keys);
+}
+
+TEST(RankerFeaturesTest, RanksWithinTheListAndNamesEveryFeature) {
+  std::vector<RankerSignals> list(4);
+  list[0].sources = kChannelCooc;
+  list[0].cooc = 0.2;
+  list[1].sources = kChannelCooc;
+  list[1].cooc = 1.0;
+  list[2].has_two_tower = true;
+  list[2].two_tower = 0.3;
+  list[3].count = 4;
+  list[3].decayed = 1;
+  list[3].sampling_prob = 1e-3;
+  list[3].age_hours = 0;
+  std::vector<float> f;
+  RankerFeatures(list, &f);
+  ASSERT_EQ(f.size(), 4u * kRankerFeatures);
+  auto at = [&](size_t i, int64_t k) { return f[i * kRankerFeatures + k]; };
+  EXPECT_FLOAT_EQ(at(1, 4), 0.0f);   // best cooc
+  EXPECT_FLOAT_EQ(at(0, 4), 0.25f);  // second of 4
+  EXPECT_FLOAT_EQ(at(2, 4), 1.0f);   // not from cooc
+  EXPECT_FLOAT_EQ(at(2, 7), 0.0f);   // the only two-tower score
+  EXPECT_FLOAT_EQ(at(3, 7), 1.0f);
+  EXPECT_FLOAT_EQ(at(3, 1), 0.75f);  // blend rank
+  EXPECT_FLOAT_EQ(at(3, 16), 0.25f); // trend 1 / 4
+  EXPECT_NEAR(at(3, 17), 4.0 / 7.0, 1e-6);  // (log10 1e-3 + 7) / 7
+  EXPECT_FLOAT_EQ(at(3, 18), 0.0f);
+  EXPECT_FLOAT_EQ(at(0, 17), 0.0f);  // p̂ unknown
+  for (int64_t i = 0; i < kRankerFeatures; ++i) {
+    EXPECT_STRNE(RankerFeatureName(i), "unknown") << i;
+  }
 }
 
 TEST_F(RecommenderTest, SimilarItems) {

@@ -10,7 +10,10 @@
 #include "core/id_hash.h"
 #include "serving/recommendation_service.h"
 #include "tests/support/tiny_trainer.h"
+#include "serving/ranker_features.h"
+#include "training/ranker.h"
 #include "training/snapshot.h"
+#include "training/snapshot_format.h"
 #include "training/trainer.h"
 
 namespace streamrec::serving {
@@ -73,6 +76,57 @@ TEST_F(TwoTowerLoaderTest, LoadsSnapshotAndServesIt) {
   auto expected = (*reference)->UserEmbedding(HashId("u1"), {HashId("i1")}, {999000}, 999000);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(*u, *expected);
+}
+
+// The ranking stage's model travels with the two-tower snapshot and is swapped in with
+// it; one that fails to load (or was trained on other features) leaves the version
+// served without a ranker (the unranked order), never refused.
+TEST_F(TwoTowerLoaderTest, LoadsTheRankerWithTheModelAndFallsBackWithoutIt) {
+  const training::SnapshotManifest plain = TrainAndSnapshot();
+  auto without = TwoTowerSnapshotLoader(plain.dir, plain.version, plain.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(without.ok()) << without.status().ToString();
+  EXPECT_EQ((*without)->ranker(), nullptr);
+
+  auto add_lists = [&](int64_t num_features) {
+    for (int i = 0; i < 20; ++i) {
+      training::RankingList l;
+      for (int c = 0; c < 5 * num_features; ++c) l.features.push_back(static_cast<float>((c * 7 + i) % 11) / 11);
+      l.positive = static_cast<size_t>(i % 5);
+      ASSERT_TRUE(trainer_->AddRankingList(l, num_features).ok());
+    }
+  };
+  add_lists(kRankerFeatures);
+  const training::SnapshotManifest ranked = TrainAndSnapshot();
+  ASSERT_FALSE(ranked.ranker_checksum.empty());
+  auto with = TwoTowerSnapshotLoader(ranked.dir, ranked.version, ranked.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(with.ok()) << with.status().ToString();
+  ASSERT_NE((*with)->ranker(), nullptr);
+  EXPECT_EQ((*with)->ranker()->shape().num_features, kRankerFeatures);
+
+  // A damaged ranker file: the version loads, without its ranker.
+  ASSERT_TRUE(training::snapshot_format::WriteFile(ranked.dir + "/" + training::kRankerFile, "x").ok());
+  auto damaged = TwoTowerSnapshotLoader(ranked.dir, ranked.version, ranked.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(damaged.ok()) << damaged.status().ToString();
+  EXPECT_EQ((*damaged)->ranker(), nullptr);
+  // A missing one too.
+  fs::remove(ranked.dir + "/" + training::kRankerFile);
+  auto missing = TwoTowerSnapshotLoader(ranked.dir, ranked.version, ranked.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(missing.ok()) << missing.status().ToString();
+  EXPECT_EQ((*missing)->ranker(), nullptr);
+}
+
+// A ranker trained on another feature count than serving computes is not used.
+TEST_F(TwoTowerLoaderTest, ARankerOfOtherFeaturesIsNotUsed) {
+  for (int i = 0; i < 20; ++i) {
+    training::RankingList l;
+    l.features.assign(3 * 4, 0.5f);
+    ASSERT_TRUE(trainer_->AddRankingList(l, 4).ok());
+  }
+  const training::SnapshotManifest m = TrainAndSnapshot();
+  ASSERT_FALSE(m.ranker_checksum.empty());
+  auto model = TwoTowerSnapshotLoader(m.dir, m.version, m.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  EXPECT_EQ((*model)->ranker(), nullptr);
 }
 
 // serving.hnsw.background: the loaded version answers (exact scan) before its graph is
