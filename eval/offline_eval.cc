@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/id_hash.h"
+#include "core/logging.h"
 #include "serving/serving_config.h"
 #include "streams/history_reader.h"
 #include "training/offline_examples.h"
@@ -64,7 +65,18 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
   // (as live, every flush interval) instead of after each one; the end state is the same.
   constexpr size_t kSyncEvents = 2000;
   size_t pending = 0;
-  for (size_t idx : order) {
+  // The ranking stage's examples come from the last ranker_fraction of the events.
+  const bool rank = options.pipeline.service.recommender.ranker_enabled &&
+                    (channels & serving::kChannelTwoTower) != 0 && options.model_dir.empty() &&
+                    options.epochs > 0 && options.ranker_fraction > 0;
+  const size_t ranker_from =
+      rank ? order.size() - static_cast<size_t>(static_cast<double>(order.size()) *
+                                                std::min(1.0, options.ranker_fraction))
+           : order.size();
+  std::vector<training::RankingList> ranking_lists;
+  serving::RankerCapture capture;
+  for (size_t n = 0; n < order.size(); ++n) {
+    const size_t idx = order[n];
     const training::Rating& r = train[idx];
     ClickEvent e;
     e.user_id = r.user;
@@ -76,8 +88,38 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     e.ts_ms = r.ts * options.ts_scale_ms;
     e.user_key = HashId(e.user_id);
     e.item_key = HashId(e.item_id);
-    STREAMREC_RETURN_IF_ERROR(p.DeliverBuffered(e));
     last_ts = std::max(last_ts, e.ts_ms);
+    if (n >= ranker_from) {
+      if (n == ranker_from) {
+        // Everything before is committed, and a model trained on it serves.
+        STREAMREC_RETURN_IF_ERROR(p.Sync());
+        pending = 0;
+        training::TrainerOptions to = options.pipeline.trainer;
+        // The same store as the served model's below, which is then a later version.
+        to.model_dir = dir->path() + "/models";
+        to.resume = false;
+        to.snapshot_every_steps = 0;
+        to.snapshot_every_seconds = 0;
+        auto trainer = training::Trainer::Create(to);
+        if (!trainer.ok()) return trainer.status();
+        STREAMREC_RETURN_IF_ERROR(
+            training::TrainEpochs(trainer->get(), p.collected(), options.epochs, nullptr));
+        auto swapped = p.SwapInSnapshot(e.ts_ms, trainer->get());
+        if (!swapped.ok()) return swapped.status();
+      }
+      // Test, then train with the barrier, as the prequential harness does.
+      serving::RecRequest request;
+      request.user_id = e.user_id;
+      request.k = options.k;
+      request.as_of_ms = e.ts_ms;
+      auto response = p.service().Recommend(request, &capture);
+      if (!response.ok()) return response.status().WithContext("ranker example");
+      training::RankingList list;
+      if (MakeRankingList(capture, e.item_key, &list)) ranking_lists.push_back(std::move(list));
+      STREAMREC_RETURN_IF_ERROR(p.Deliver(e));
+      continue;
+    }
+    STREAMREC_RETURN_IF_ERROR(p.DeliverBuffered(e));
     if (++pending == kSyncEvents) {
       STREAMREC_RETURN_IF_ERROR(p.Sync());
       pending = 0;
@@ -141,7 +183,21 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     }
     result.steps = (*trainer)->step();
     result.final_loss = (*trainer)->last_loss();
+    // The ranking stage: its lists, `epochs` passes in time order, into the same snapshot.
+    for (int epoch = 0; epoch < options.epochs && !ranking_lists.empty(); ++epoch) {
+      for (const training::RankingList& list : ranking_lists) {
+        STREAMREC_RETURN_IF_ERROR((*trainer)->AddRankingList(list, serving::kRankerFeatures));
+      }
+    }
+    result.ranking_lists = static_cast<int64_t>(ranking_lists.size());
     auto swapped = p.SwapInSnapshot(last_ts, trainer->get());
+    if ((*trainer)->ranker() != nullptr) result.ranker_steps = (*trainer)->ranker()->steps();
+    if (rank) {
+      spdlog::info("ranking stage: {} lists from the last {} train events, {} ranker steps, "
+                   "last loss {:.4f}",
+                   result.ranking_lists, order.size() - ranker_from, result.ranker_steps,
+                   (*trainer)->ranker() != nullptr ? (*trainer)->ranker()->last_loss() : 0.0);
+    }
     if (!swapped.ok()) return swapped.status();
     if (!*swapped && result.steps > 0) {
       return p.service().models().last_refusal().WithContext("serving refused the model");

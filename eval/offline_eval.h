@@ -43,6 +43,14 @@ struct OfflineEvalOptions {
   // loaded and served instead.
   std::string model_dir;
   std::string work_dir;            // scratch; default: a fresh dir under /tmp, removed
+  // The ranking stage (serving.ranker.enabled, with the two-tower channel and trained
+  // here): its examples are the requests made just before each of the last
+  // `ranker_fraction` of the train events (in time order), each event then delivered with
+  // the barrier, on the state of that moment and a two-tower model trained (`epochs`) on
+  // the events before them. The served model is then trained on all train events exactly
+  // as without the ranker, and the ranker on those lists (`epochs` passes) goes into its
+  // snapshot. 0.1 by default.
+  double ranker_fraction = 0.1;
 
   static Result<OfflineEvalOptions> FromConfig(const Config& config);
 };
@@ -54,6 +62,8 @@ struct OfflineEvalResult {
   int64_t train_events = 0;
   int64_t steps = 0;
   int64_t model_version = 0;  // 0: no model served
+  int64_t ranking_lists = 0;  // ranker training lists (0: no ranking stage)
+  int64_t ranker_steps = 0;
   double final_loss = 0;
   double seconds = 0;
 };

@@ -79,6 +79,7 @@ std::string PrequentialReport::ToJson() const {
   w.Key("models_loaded").Int(models_loaded);
   w.Key("models_refused").Int(models_refused);
   w.Key("train_steps").Int(train_steps);
+  w.Key("ranking_lists").Int(ranking_lists);
   w.Key("rejected_events").Int(rejected_events);
   w.Key("seconds").Double(seconds);
   w.Key("windows").BeginArray();
@@ -161,6 +162,7 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
 
   std::unordered_set<std::string> users_seen, items_seen, recommended;
   PrequentialWindow window;
+  serving::RankerCapture capture;
   for (size_t i = 0; i < events.size(); ++i) {
     ClickEvent e = events[i];
     if (e.user_key == 0) e.user_key = HashId(e.user_id);
@@ -173,8 +175,16 @@ Result<PrequentialReport> RunPrequential(const std::vector<ClickEvent>& events,
       request.user_id = e.user_id;
       request.k = static_cast<int64_t>(options.k);
       request.as_of_ms = e.ts_ms;
-      auto response = pipeline->service().Recommend(request);
+      // With the ranking stage on, the request's candidates and features are its training
+      // example (the clicked item against the others), given to the trainer below.
+      const bool rank = options.service.recommender.ranker_enabled && pipeline->trainer() != nullptr;
+      auto response = pipeline->service().Recommend(request, rank ? &capture : nullptr);
       if (!response.ok()) return response.status().WithContext("recommend");
+      if (rank) {
+        auto added = AddRankingExample(pipeline->trainer(), capture, e.item_key);
+        if (!added.ok()) return added.status().WithContext("ranker");
+        report.ranking_lists += *added ? 1 : 0;
+      }
       version = response->model_version;
       for (const auto& item : response->items) list.push_back(item.item_id);
     } else {

@@ -91,6 +91,9 @@ struct PrequentialReport {
   int64_t models_loaded = 0;
   int64_t models_refused = 0;
   int64_t train_steps = 0;
+  // Ranking stage lists given to the trainer (serving.ranker.enabled): requests whose
+  // clicked item was among the ranker's candidates.
+  int64_t ranking_lists = 0;
   int64_t rejected_events = 0;  // routed to the DLQ by the user stage
   double seconds = 0;
 

@@ -240,6 +240,27 @@ bool ServedPipeline::SwapIn(const training::SnapshotManifest& manifest) {
   return false;
 }
 
+bool MakeRankingList(const serving::RankerCapture& capture, uint64_t clicked_key,
+                     training::RankingList* list) {
+  if (capture.item_keys.size() < 2) return false;
+  for (size_t i = 0; i < capture.item_keys.size(); ++i) {
+    if (capture.item_keys[i] == clicked_key) {
+      list->features = capture.features;
+      list->positive = i;
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<bool> AddRankingExample(training::Trainer* trainer, const serving::RankerCapture& capture,
+                               uint64_t clicked_key) {
+  training::RankingList list;
+  if (trainer == nullptr || !MakeRankingList(capture, clicked_key, &list)) return false;
+  STREAMREC_RETURN_IF_ERROR(trainer->AddRankingList(list, serving::kRankerFeatures));
+  return true;
+}
+
 Status ServedPipeline::Close() {
   Status a = user_ ? user_->Close() : Status::Ok();
   Status b = item_ ? item_->Close() : Status::Ok();

@@ -122,6 +122,16 @@ class ServedPipeline {
   std::shared_ptr<operators::BatchViewInbox> batch_inbox_;
 };
 
+// The ranking stage's training example from a request made just before a click: the
+// candidates `capture` holds (Recommender's ranker_depth best by the blend, with their
+// features) against the clicked item. Fed to `trainer`'s ranker when the clicked item is
+// among them (true); a click recall missed teaches the ranker nothing (false).
+Result<bool> AddRankingExample(training::Trainer* trainer, const serving::RankerCapture& capture,
+                               uint64_t clicked_key);
+// The same, kept in `lists` to train later.
+bool MakeRankingList(const serving::RankerCapture& capture, uint64_t clicked_key,
+                     training::RankingList* list);
+
 // A scratch directory: `wanted` (created) or a fresh one under the temp dir that is
 // removed with this object.
 class ScratchDir {

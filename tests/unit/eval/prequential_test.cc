@@ -54,6 +54,26 @@ TEST(PrequentialTest, TwoRunsGiveTheSameReport) {
   EXPECT_LE(a->all.rr, a->all.ndcg);
 }
 
+// The ranking stage (serving.ranker.enabled): each request's candidates train the
+// trainer's ranker (the clicked item against the others), the snapshots carry it, and
+// the swapped-in versions reorder the lists: the answers differ from the blend's.
+TEST(PrequentialTest, TheRankingStageTrainsOnTheServedRequestsAndChangesTheLists) {
+  const auto events = Synthetic(3000);
+  PrequentialOptions off = Options();
+  auto blend = RunPrequential(events, off);
+  ASSERT_TRUE(blend.ok()) << blend.status().ToString();
+  EXPECT_EQ(blend->ranking_lists, 0);
+  PrequentialOptions on = Options();
+  on.service.recommender.ranker_enabled = true;
+  auto ranked = RunPrequential(events, on);
+  ASSERT_TRUE(ranked.ok()) << ranked.status().ToString();
+  EXPECT_GT(ranked->ranking_lists, 300);
+  EXPECT_EQ(ranked->all.events, 3000);
+  // The first window is served before any model (and so any ranker) is swapped in.
+  EXPECT_EQ(ranked->windows[0].metrics.hits, blend->windows[0].metrics.hits);
+  EXPECT_NE(ranked->windows.back().metrics.ndcg, blend->windows.back().metrics.ndcg);
+}
+
 // The counter of the item stage's batch view adoptions, by result (process-wide).
 double Adoptions(const std::string& result) {
   for (const auto& family : MetricsRegistry()->Collect()) {

@@ -71,6 +71,18 @@ TEST(ServingOptionsFromConfigTest, CoocReadsWhatTheItemStagePublishes) {
   EXPECT_EQ(serving->service.recommender.cooc_neighbors_per_item, item->top_k);
 }
 
+TEST(ServingOptionsFromConfigTest, TheRankingStageIsSwitchedByConfig) {
+  auto defaults = ServingOptionsFromConfig(*Config::FromYamlString("{}"));
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->service.recommender.ranker_enabled);
+  EXPECT_EQ(defaults->service.recommender.ranker_depth, 100u);
+  auto on = ServingOptionsFromConfig(
+      *Config::FromYamlString("serving: {ranker: {enabled: true, depth: 50}}"));
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->service.recommender.ranker_enabled);
+  EXPECT_EQ(on->service.recommender.ranker_depth, 50u);
+}
+
 TEST(ServingOptionsFromConfigTest, BearerTokenComesFromAFile) {
   const std::string path =
       ::testing::TempDir() + "/token-" + std::to_string(::getpid()) + ".txt";
