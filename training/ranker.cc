@@ -22,7 +22,8 @@ size_t RankerModel::NumParams(const RankerShape& s) {
 Result<std::shared_ptr<const RankerModel>> RankerModel::Create(RankerShape shape,
                                                                std::vector<float> params) {
   if (shape.num_features <= 0 || shape.num_features > 4096 || shape.hidden1 <= 0 ||
-      shape.hidden1 > 4096 || shape.hidden2 <= 0 || shape.hidden2 > 4096) {
+      shape.hidden1 > 4096 || shape.hidden2 <= 0 || shape.hidden2 > 4096 ||
+      shape.residual_feature < -1 || shape.residual_feature >= shape.num_features) {
     return Status::InvalidArgument("ranker: bad shape");
   }
   if (params.size() != NumParams(shape)) {
@@ -42,6 +43,7 @@ std::string RankerModel::Encode() const {
   w.Put<int64_t>(shape_.num_features);
   w.Put<int64_t>(shape_.hidden1);
   w.Put<int64_t>(shape_.hidden2);
+  w.Put<int64_t>(shape_.residual_feature);
   w.Put<uint64_t>(params_.size());
   w.PutBytes(params_.data(), params_.size() * sizeof(float));
   return w.Take();
@@ -56,7 +58,7 @@ Result<std::shared_ptr<const RankerModel>> RankerModel::Decode(std::string_view 
   RankerShape shape;
   uint64_t n = 0;
   if (!r.Get(&shape.num_features) || !r.Get(&shape.hidden1) || !r.Get(&shape.hidden2) ||
-      !r.Get(&n) || n > r.remaining() / sizeof(float)) {
+      !r.Get(&shape.residual_feature) || !r.Get(&n) || n > r.remaining() / sizeof(float)) {
     return Status::Corruption("ranker: truncated");
   }
   std::vector<float> params(n);
@@ -98,7 +100,7 @@ void RankerModel::Score(const float* x, size_t n, float* out) const {
       for (size_t c = 0; c < f; ++c) s += row[c] * xi[c];
       a[j] = std::max(0.0f, s);
     }
-    float y = b3;
+    float y = b3 + (shape_.residual_feature >= 0 ? xi[shape_.residual_feature] : 0.0f);
     for (size_t j = 0; j < h2; ++j) {
       float s = b2[j];
       const float* row = w2 + j * h1;

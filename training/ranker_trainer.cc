@@ -43,6 +43,7 @@ struct RankerTrainer::Rep {
       optimizer->zero_grad();
       torch::Tensor logits =
           l3->forward(torch::relu(l2->forward(torch::relu(l1->forward(xt))))).squeeze(-1);
+      if (shape.residual_feature >= 0) logits = logits + xt.select(2, shape.residual_feature);
       logits = logits.masked_fill(mask.logical_not(), -1e9);
       torch::Tensor loss = torch::nn::functional::cross_entropy(logits, y);
       loss.backward();
@@ -70,7 +71,10 @@ Result<std::unique_ptr<RankerTrainer>> RankerTrainer::Create(const RankerOptions
   }
   auto rep = std::make_unique<Rep>();
   rep->options = options;
-  rep->shape = {num_features, options.hidden1, options.hidden2};
+  if (options.residual_feature < -1 || options.residual_feature >= num_features) {
+    return Status::InvalidArgument("ranker: residual_feature out of range");
+  }
+  rep->shape = {num_features, options.hidden1, options.hidden2, options.residual_feature};
   try {
     torch::manual_seed(options.seed);
     rep->l1 = torch::nn::Linear(num_features, options.hidden1);
@@ -113,7 +117,7 @@ Result<std::shared_ptr<const RankerModel>> RankerTrainer::Model() const {
 Status RankerTrainer::LoadFrom(const RankerModel& model) {
   const RankerShape& s = model.shape();
   if (s.num_features != rep_->shape.num_features || s.hidden1 != rep_->shape.hidden1 ||
-      s.hidden2 != rep_->shape.hidden2) {
+      s.hidden2 != rep_->shape.hidden2 || s.residual_feature != rep_->shape.residual_feature) {
     return Status::FailedPrecondition("ranker: the snapshot's ranker has another shape");
   }
   torch::NoGradGuard no_grad;

@@ -16,6 +16,11 @@ struct RankerOptions {
   double learning_rate = 3e-3; // Adam
   int64_t batch_lists = 16;    // a step runs when this many candidate lists are buffered
   uint64_t seed = 7;           // initialisation
+  // The feature added to the MLP's output (RankerShape::residual_feature): 0, the blend
+  // score of serving/ranker_features.h, so the ranker learns a correction of the blend's
+  // order and starts from it; -1: the MLP alone. Chosen by measurement (bench/RESULTS.md
+  // "The ranking stage").
+  int64_t residual_feature = 0;
 };
 
 // One training example of the ranker: the candidates recall returned for one moment (a

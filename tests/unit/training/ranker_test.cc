@@ -53,9 +53,14 @@ double TopOneAccuracy(const RankerModel& model, const std::vector<RankingList>& 
   return static_cast<double>(hits) / static_cast<double>(lists.size());
 }
 
-TEST(RankerTrainerTest, LearnsASeparableToyProblem) {
+class RankerLearnsTest : public ::testing::TestWithParam<int64_t> {};
+
+// With the MLP alone (-1) and with feature 0 added to its output (the served default,
+// here a feature the rule weighs negatively, so the MLP has to undo it).
+TEST_P(RankerLearnsTest, LearnsASeparableToyProblem) {
   RankerOptions o;
   o.learning_rate = 1e-2;
+  o.residual_feature = GetParam();
   auto trainer = RankerTrainer::Create(o, 4);
   ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
   std::mt19937_64 rng(3);
@@ -73,6 +78,20 @@ TEST(RankerTrainerTest, LearnsASeparableToyProblem) {
   const double trained = TopOneAccuracy(**after, held_out);
   EXPECT_LT(untrained, 0.3);
   EXPECT_GT(trained, 0.8) << "untrained " << untrained;
+}
+
+INSTANTIATE_TEST_SUITE_P(Residual, RankerLearnsTest, ::testing::Values(-1, 0));
+
+TEST(RankerModelTest, TheResidualFeatureIsAddedToTheOutput) {
+  RankerShape shape{3, 2, 2, 1};
+  auto zero = RankerModel::Create(shape, std::vector<float>(RankerModel::NumParams(shape), 0.0f));
+  ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+  const std::vector<float> x = {0.1f, 0.7f, 0.3f, 0.4f, -0.2f, 0.9f};
+  std::vector<float> out(2);
+  (*zero)->Score(x.data(), 2, out.data());
+  EXPECT_EQ(out, (std::vector<float>{0.7f, -0.2f}));  // a zero MLP keeps the given order
+  shape.residual_feature = 3;  // out of range
+  EXPECT_FALSE(RankerModel::Create(shape, std::vector<float>(RankerModel::NumParams(shape))).ok());
 }
 
 TEST(RankerTrainerTest, RejectsMalformedLists) {
