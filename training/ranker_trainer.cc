@@ -105,11 +105,15 @@ Status RankerTrainer::Flush() { return rep_->Step(); }
 Result<std::shared_ptr<const RankerModel>> RankerTrainer::Model() const {
   std::vector<float> params;
   params.reserve(RankerModel::NumParams(rep_->shape));
-  torch::NoGradGuard no_grad;
-  for (const torch::Tensor& t : rep_->Params()) {
-    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
-    const float* p = c.data_ptr<float>();
-    params.insert(params.end(), p, p + c.numel());
+  try {
+    torch::NoGradGuard no_grad;
+    for (const torch::Tensor& t : rep_->Params()) {
+      torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+      const float* p = c.data_ptr<float>();
+      params.insert(params.end(), p, p + c.numel());
+    }
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("ranker: libtorch: ") + e.what_without_backtrace());
   }
   return RankerModel::Create(rep_->shape, std::move(params));
 }
@@ -120,14 +124,18 @@ Status RankerTrainer::LoadFrom(const RankerModel& model) {
       s.hidden2 != rep_->shape.hidden2 || s.residual_feature != rep_->shape.residual_feature) {
     return Status::FailedPrecondition("ranker: the snapshot's ranker has another shape");
   }
-  torch::NoGradGuard no_grad;
-  size_t at = 0;
-  for (torch::Tensor t : rep_->Params()) {
-    const auto n = static_cast<size_t>(t.numel());
-    std::vector<float> part(model.params().begin() + static_cast<int64_t>(at),
-                            model.params().begin() + static_cast<int64_t>(at + n));
-    t.copy_(torch::from_blob(part.data(), t.sizes(), torch::kFloat32));
-    at += n;
+  try {
+    torch::NoGradGuard no_grad;
+    size_t at = 0;
+    for (torch::Tensor t : rep_->Params()) {
+      const auto n = static_cast<size_t>(t.numel());
+      std::vector<float> part(model.params().begin() + static_cast<int64_t>(at),
+                              model.params().begin() + static_cast<int64_t>(at + n));
+      t.copy_(torch::from_blob(part.data(), t.sizes(), torch::kFloat32));
+      at += n;
+    }
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("ranker: libtorch: ") + e.what_without_backtrace());
   }
   return Status::Ok();
 }

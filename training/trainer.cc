@@ -128,6 +128,8 @@ struct Trainer::Rep {
   int64_t logq_fallbacks = 0;
   std::string stream_state;
   std::unique_ptr<RankerTrainer> ranker;  // null until the first ranking list
+  // The ranker of the snapshot resumed from (null: none), continued by the first list.
+  std::shared_ptr<const RankerModel> resumed_ranker;
 
   Status TrainBatch(const std::vector<TrainingExample>& batch, bool replayed = false);
   // One step on a fresh batch, then options.replay_steps steps on batches from the ring.
@@ -289,6 +291,15 @@ Status Trainer::Rep::Resume(const std::string& dir) {
     if (!bytes.ok()) return bytes.status();
     stream_state = std::move(bytes).value();
   }
+  if (!manifest->ranker_checksum.empty()) {
+    auto ranker_model = RankerModel::Load(dir, manifest->ranker_checksum);
+    if (ranker_model.ok()) {
+      resumed_ranker = std::move(ranker_model).value();
+    } else {
+      spdlog::warn("[trainer] resume {}: ranker not restored, it starts afresh: {}", dir,
+                   ranker_model.status().ToString());
+    }
+  }
   step = manifest->step;
   examples = manifest->examples;
   version = manifest->version;
@@ -327,6 +338,12 @@ Status Trainer::AddRankingList(const RankingList& list, int64_t num_features) {
   if (r.ranker == nullptr) {
     auto ranker = RankerTrainer::Create(r.options.ranker, num_features);
     if (!ranker.ok()) return ranker.status();
+    if (r.resumed_ranker != nullptr) {
+      // Continues the resumed snapshot's ranker when it has this shape.
+      Status loaded = (*ranker)->LoadFrom(*r.resumed_ranker);
+      if (!loaded.ok()) spdlog::warn("[trainer] the resumed ranker is not continued: {}", loaded.ToString());
+      r.resumed_ranker.reset();
+    }
     r.ranker = std::move(ranker).value();
   } else if (r.ranker->num_features() != num_features) {
     return Status::InvalidArgument("ranking list with " + std::to_string(num_features) +

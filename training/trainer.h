@@ -96,8 +96,9 @@ class Trainer {
   // features, the clicked one): trains the ranker, created at the first list with
   // `num_features` (a later list with another count: InvalidArgument). Once it has taken
   // a step, every snapshot carries it (ranker.bin, manifest ranker_checksum); the lists
-  // buffered in a partial batch are trained on before a snapshot. The ranker is not
-  // restored by a resume (it starts again from its first list).
+  // buffered in a partial batch are trained on before a snapshot. A resume restores its
+  // parameters (not its optimizer state) from the snapshot's ranker.bin, continued at
+  // the first list of the same shape.
   Status AddRankingList(const RankingList& list, int64_t num_features);
   // The ranker's trainer; null until the first AddRankingList.
   const RankerTrainer* ranker() const;

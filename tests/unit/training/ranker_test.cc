@@ -204,5 +204,25 @@ TEST_F(TrainerRankerTest, ASnapshotCarriesTheRankerOnceItTrained) {
   EXPECT_TRUE(ModelSnapshot::Load(second->dir).ok());
 }
 
+TEST_F(TrainerRankerTest, AResumedTrainerContinuesTheSnapshotsRanker) {
+  std::mt19937_64 rng(9);
+  for (int i = 0; i < 32; ++i) ASSERT_TRUE(trainer_->AddRankingList(ToyList(rng, 10), 4).ok());
+  auto written = trainer_->WriteSnapshot(2000000);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  const std::vector<float> saved = (*trainer_->ranker()->Model())->params();
+  trainer_.reset();
+  auto resumed = Trainer::Create(testing::TinyTrainerOptions(dir_ + "/store"));
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  ASSERT_EQ((*resumed)->ranker(), nullptr);  // created by the first list
+  RankingList l = ToyList(rng, 10);
+  ASSERT_TRUE((*resumed)->AddRankingList(l, 4).ok());  // buffered, no step yet
+  EXPECT_EQ((*(*resumed)->ranker()->Model())->params(), saved);
+  // A fresh trainer's ranker starts elsewhere (the test can tell the two apart).
+  auto fresh = Trainer::Create(testing::TinyTrainerOptions(dir_ + "/other"));
+  ASSERT_TRUE(fresh.ok());
+  ASSERT_TRUE((*fresh)->AddRankingList(l, 4).ok());
+  EXPECT_NE((*(*fresh)->ranker()->Model())->params(), saved);
+}
+
 }  // namespace
 }  // namespace streamrec::training
