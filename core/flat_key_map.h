@@ -33,6 +33,11 @@ class FlatKeyMap {
 
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
+  // Removes every entry; the index keeps its capacity (a map refilled every commit).
+  void clear() {
+    entries_.clear();
+    for (IndexSlot& slot : slots_) slot = IndexSlot();
+  }
 
   // The value of `key`, value-initialised and appended if absent.
   V& operator[](uint64_t key) {

@@ -15,6 +15,7 @@
 #include <prometheus/histogram.h>
 #include <spdlog/spdlog.h>
 
+#include "core/flat_key_map.h"
 #include "core/metrics.h"
 #include "core/records.h"
 #include "operators/batch_view_store.h"
@@ -172,6 +173,12 @@ class LambdaFreshness {
   std::map<const void*, std::pair<int64_t, int64_t>> tasks_;
 };
 
+// Sorts `keys` and drops repeats.
+void SortUnique(std::vector<uint64_t>* keys) {
+  std::sort(keys->begin(), keys->end());
+  keys->erase(std::unique(keys->begin(), keys->end()), keys->end());
+}
+
 class ItemStageProcessor : public Processor {
  public:
   explicit ItemStageProcessor(const ItemStageOptions& options)
@@ -319,8 +326,7 @@ class ItemStageProcessor : public Processor {
       for (const auto& c : m.peer_counts) {
         if (ItemPartition(c.item_key, m.num_item_partitions) == me) continue;
         counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
-        auto cached = count_cache_.find(c.item_key);
-        if (cached != count_cache_.end()) cached->second += c.weight;
+        if (double* cached = count_cache_.find(c.item_key)) *cached += c.weight;
       }
     }
     if (feed_estimator && m.flush_events > 0) {
@@ -335,8 +341,7 @@ class ItemStageProcessor : public Processor {
     if (!main) return Status::Ok();
     for (const auto& c : m.counts) {
       counts_->Add(state::Key64(c.item_key), {c.weight, static_cast<double>(c.occurrences)});
-      auto cached = count_cache_.find(c.item_key);
-      if (cached != count_cache_.end()) cached->second += c.weight;
+      if (double* cached = count_cache_.find(c.item_key)) *cached += c.weight;
       if (ItemPartition(c.item_key, m.num_item_partitions) == me) {
         STREAMREC_RETURN_IF_ERROR(AddPopularity(c.item_key, c.weight, c.last_ts_ms));
         dirty_stats_.insert(c.item_key);
@@ -349,10 +354,14 @@ class ItemStageProcessor : public Processor {
     }
     uint64_t updates = 0;
     for (const auto& g : m.pairs) {
-      auto& changed = dirty_pairs_[g.item_key];
+      std::vector<uint64_t>& changed = dirty_pairs_[g.item_key];
+      PairRow* row = pair_cache_.find(g.item_key);
       for (const auto& [b, w] : g.neighbors) {
         pairs_->Add(state::Key64Pair(g.item_key, b), w);
-        changed.insert(b);
+        if (row != nullptr) {
+          if (double* cached = row->find(b)) *cached += w;
+        }
+        changed.push_back(b);
         ++updates;
       }
     }
@@ -368,8 +377,9 @@ class ItemStageProcessor : public Processor {
       STREAMREC_RETURN_IF_ERROR(MaybeAdopt());
       ReportFreshness();
     }
-    for (auto& [a, changed_set] : dirty_pairs_) {
-      STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed_set, total_));
+    for (auto& [a, changed] : dirty_pairs_) {
+      SortUnique(&changed);
+      STREAMREC_RETURN_IF_ERROR(RefreshNeighbors(a, changed, total_));
       dirty_stats_.insert(a);
     }
     dirty_pairs_.clear();
@@ -395,7 +405,8 @@ class ItemStageProcessor : public Processor {
       lambda_dirty_ = false;
     }
     journal_uncommitted_.clear();
-    if (count_cache_.size() > kMaxCachedCounts) count_cache_.clear();
+    if (count_cache_.size() > kMaxCachedCounts) count_cache_ = FlatKeyMap<double>();
+    if (cached_pairs_ > kMaxCachedPairs) ClearPairCache();
     if (topk_cache_.size() > kMaxCachedLists) topk_cache_.clear();
     Metrics().flush_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -449,13 +460,29 @@ class ItemStageProcessor : public Processor {
     return Status::Ok();
   }
 
+  // c_ab (weighted), from the cache (this processor is the only writer of its pairs):
+  // RocksDB is read once per pair until the cache is dropped, not on every refresh.
+  Result<double> PairCountOf(uint64_t a, uint64_t b) {
+    PairRow& row = pair_cache_[a];
+    if (const double* cached = row.find(b)) return *cached;
+    auto c = pairs_->GetScalar(state::Key64Pair(a, b));
+    if (!c.ok()) return c.status();
+    row[b] = *c;
+    ++cached_pairs_;
+    return *c;
+  }
+
+  void ClearPairCache() {
+    pair_cache_ = FlatKeyMap<PairRow>();
+    cached_pairs_ = 0;
+  }
+
   // c_i (weighted), from the cache (this processor is the only writer of its counts).
   Result<double> CountOf(uint64_t item) {
-    auto it = count_cache_.find(item);
-    if (it != count_cache_.end()) return it->second;
+    if (const double* cached = count_cache_.find(item)) return *cached;
     auto c = counts_->GetScalar(state::Key64(item));
     if (!c.ok()) return c.status();
-    count_cache_.emplace(item, *c);
+    count_cache_[item] = *c;
     return *c;
   }
 
@@ -473,26 +500,29 @@ class ItemStageProcessor : public Processor {
     return &topk_cache_.emplace(item, std::move(list)).first->second;
   }
 
-  Status RefreshNeighbors(uint64_t a, const std::unordered_set<uint64_t>& changed_set, double total) {
+  // `changed`: the neighbours whose pair count changed, sorted, distinct.
+  Status RefreshNeighbors(uint64_t a, const std::vector<uint64_t>& changed, double total) {
     auto list_or = ListOf(a);
     if (!list_or.ok()) return list_or.status();
     TopKList& list = **list_or;
     auto c_a = CountOf(a);
     if (!c_a.ok()) return c_a.status();
     // Members whose pair count did not change keep the count stored with them.
-    std::unordered_map<uint64_t, double> member_counts;
-    for (const auto& n : list.neighbors()) member_counts.emplace(n.item_key, n.count);
+    std::vector<std::pair<uint64_t, double>> member_counts;
+    member_counts.reserve(list.neighbors().size());
+    for (const auto& n : list.neighbors()) member_counts.emplace_back(n.item_key, n.count);
+    std::sort(member_counts.begin(), member_counts.end());
     Status error;
-    std::vector<uint64_t> changed(changed_set.begin(), changed_set.end());
-    std::sort(changed.begin(), changed.end());
     list.Update(changed, [&](uint64_t b) {
       Neighbor n;
       double c_ab = 0;
-      auto member = member_counts.find(b);
-      if (member != member_counts.end() && changed_set.count(b) == 0) {
+      auto member = std::lower_bound(member_counts.begin(), member_counts.end(), b,
+                                     [](const std::pair<uint64_t, double>& m, uint64_t key) { return m.first < key; });
+      if (member != member_counts.end() && member->first == b &&
+          !std::binary_search(changed.begin(), changed.end(), b)) {
         c_ab = member->second;
       } else {
-        auto got = pairs_->GetScalar(state::Key64Pair(a, b));
+        auto got = PairCountOf(a, b);
         if (!got.ok()) {
           error = got.status();
           return n;
@@ -680,6 +710,7 @@ class ItemStageProcessor : public Processor {
     STREAMREC_RETURN_IF_ERROR(topk_->Clear());
     count_cache_.clear();
     topk_cache_.clear();
+    ClearPairCache();
     auto owned = [&](std::string_view key) {
       return ItemPartition(state::DecodeBigEndian64(key.data()), parts) == me;
     };
@@ -739,14 +770,15 @@ class ItemStageProcessor : public Processor {
   // committed pairs and counts (plus this commit's), stored and published with its stats.
   Status RebuildAllLists() {
     const auto started = std::chrono::steady_clock::now();
+    for (auto& [a, changed] : dirty_pairs_) SortUnique(&changed);
     std::map<uint64_t, std::vector<std::pair<uint64_t, double>>> rows;
     auto it = pairs_->ScanCommitted();
     for (; it->Valid(); it->Next()) {
       if (it->key().size() != 16) continue;
       const uint64_t a = state::DecodeBigEndian64(it->key().data());
       const uint64_t b = state::DecodeBigEndian64(it->key().data() + 8);
-      auto dirty = dirty_pairs_.find(a);
-      if (dirty != dirty_pairs_.end() && dirty->second.count(b)) continue;  // read below, with its deltas
+      const std::vector<uint64_t>* dirty = dirty_pairs_.find(a);
+      if (dirty != nullptr && std::binary_search(dirty->begin(), dirty->end(), b)) continue;  // read below
       const std::vector<double> v = state::DecodeCounter(it->value());
       rows[a].emplace_back(b, v.empty() ? 0.0 : v[0]);
     }
@@ -807,14 +839,22 @@ class ItemStageProcessor : public Processor {
   std::vector<std::pair<std::string, JournalEntry>> journal_uncommitted_;
   std::unique_ptr<state::DedupFilter> dedup_;
   FrequencyEstimator estimator_;
-  std::unordered_map<uint64_t, std::unordered_set<uint64_t>> dirty_pairs_;
+  // Per item a, the neighbours b whose pair count changed since the last flush (appended,
+  // sorted and made distinct when used).
+  FlatKeyMap<std::vector<uint64_t>> dirty_pairs_;
   std::unordered_set<uint64_t> dirty_stats_;
   std::unordered_map<uint64_t, std::string> known_ids_;
   // Caches of state only this processor writes (bounded by dropping them whole).
   static constexpr size_t kMaxCachedCounts = 2'000'000;
   static constexpr size_t kMaxCachedLists = 500'000;
-  std::unordered_map<uint64_t, double> count_cache_;
+  FlatKeyMap<double> count_cache_;
   std::unordered_map<uint64_t, TopKList> topk_cache_;
+  // c_ab by a, then b: an entry is the pair's current count (committed plus pending).
+  // About 32 bytes a pair; dropped whole above kMaxCachedPairs (~64 MB).
+  static constexpr size_t kMaxCachedPairs = 2'000'000;
+  using PairRow = FlatKeyMap<double>;
+  FlatKeyMap<PairRow> pair_cache_;
+  size_t cached_pairs_ = 0;
   double total_ = 0;
   double persisted_step_ = 0;  // estimator step in the store (after the pending batch)
 };

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <unordered_set>
+#include <functional>
 
 #include "core/byte_codec.h"
 
@@ -57,17 +57,31 @@ bool NeighborBefore(const Neighbor& x, const Neighbor& y) {
 
 void TopKList::Update(const std::vector<uint64_t>& changed,
                       const std::function<Neighbor(uint64_t)>& score_of) {
-  std::unordered_set<uint64_t> seen;
+  // Members are distinct; a changed key that is a member is scored once (a sorted copy of
+  // the member keys instead of a hash set: this runs for every dirty item every commit).
+  std::vector<uint64_t> members;
+  members.reserve(list_.size());
+  for (const auto& n : list_) members.push_back(n.item_key);
+  std::sort(members.begin(), members.end());
   std::vector<Neighbor> all;
   all.reserve(list_.size() + changed.size());
   auto consider = [&](uint64_t key) {
-    if (!seen.insert(key).second) return;
     Neighbor n = score_of(key);
     n.item_key = key;
     if (n.count > 0) all.push_back(n);
   };
-  for (const auto& n : list_) consider(n.item_key);
-  for (uint64_t key : changed) consider(key);
+  for (uint64_t key : members) consider(key);
+  const bool sorted_unique = std::adjacent_find(changed.begin(), changed.end(), std::greater_equal<uint64_t>()) ==
+                             changed.end();
+  std::vector<uint64_t> copy;
+  if (!sorted_unique) {
+    copy = changed;
+    std::sort(copy.begin(), copy.end());
+    copy.erase(std::unique(copy.begin(), copy.end()), copy.end());
+  }
+  for (uint64_t key : sorted_unique ? changed : copy) {
+    if (!std::binary_search(members.begin(), members.end(), key)) consider(key);
+  }
   Rebuild(std::move(all));
 }
 

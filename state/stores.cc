@@ -1,6 +1,7 @@
 #include "state/stores.h"
 
 #include <algorithm>
+#include <vector>
 
 namespace streamrec::state {
 
@@ -23,8 +24,25 @@ Status KeyValueStore::Clear() {
   return it->status();
 }
 
+namespace {
+
+// A map's entries in key order. A batch written in key order costs RocksDB far less: each
+// memtable insert starts from where the previous one ended (the skip list's cached
+// splice) instead of from the top, which was most of a commit's cost (bench/RESULTS.md).
+template <typename Map>
+std::vector<const typename Map::value_type*> InKeyOrder(const Map& map) {
+  std::vector<const typename Map::value_type*> sorted;
+  sorted.reserve(map.size());
+  for (const auto& entry : map) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* x, const auto* y) { return x->first < y->first; });
+  return sorted;
+}
+
+}  // namespace
+
 void KeyValueStore::PrepareCommit() {
-  for (const auto& [key, value] : overlay_) {
+  for (const auto* entry : InKeyOrder(overlay_)) {
+    const auto& [key, value] = *entry;
     if (value.has_value()) {
       batch_->Put(cf_, key, *value);
     } else {
@@ -34,7 +52,8 @@ void KeyValueStore::PrepareCommit() {
 }
 
 void CounterStore::PrepareCommit() {
-  for (const auto& [key, p] : pending_) {
+  for (const auto* entry : InKeyOrder(pending_)) {
+    const auto& [key, p] = *entry;
     if (p.reset) batch_->Delete(cf_, key);
     if (!p.delta.empty()) batch_->Merge(cf_, key, EncodeCounter(p.delta));
   }

@@ -111,5 +111,16 @@ TEST(FlatKeyMapTest, ReserveKeepsContents) {
   EXPECT_EQ(*map.find(3), "c");
 }
 
+TEST(FlatKeyMapTest, ClearEmptiesTheMapAndItFillsAgain) {
+  FlatKeyMap<int> map;
+  for (uint64_t k = 0; k < 100; ++k) map[k * 7919] = static_cast<int>(k);
+  map.clear();
+  EXPECT_TRUE(map.empty());
+  for (uint64_t k = 0; k < 100; ++k) EXPECT_EQ(map.find(k * 7919), nullptr);
+  for (uint64_t k = 0; k < 300; ++k) map[k] = static_cast<int>(k) + 1;
+  ASSERT_EQ(map.size(), 300u);
+  for (uint64_t k = 0; k < 300; ++k) EXPECT_EQ(*map.find(k), static_cast<int>(k) + 1);
+}
+
 }  // namespace
 }  // namespace streamrec

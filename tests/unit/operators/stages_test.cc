@@ -497,12 +497,33 @@ TEST(StagesChainTest, RandomCrashesGiveTheBatchViewExactly) {
       ASSERT_TRUE(items[q]->Commit().ok());
     }
   }
+  // The newest neighbour list each item partition published, per item (the item stage
+  // reads pair counts through a cache of its own: a stale entry shows here).
+  std::map<uint64_t, ItemNeighbors> last_lists;
+  for (auto& d : items) {
+    for (const auto& m : d->ReadOutput("streamrec.item-neighbors")) {
+      auto n = DecodeItemNeighbors(m.value);
+      ASSERT_TRUE(n.ok());
+      last_lists[n->item_key] = *n;
+    }
+  }
   for (auto& d : users) ASSERT_TRUE(d->Close().ok());
   for (auto& d : items) ASSERT_TRUE(d->Close().ok());
   EXPECT_GT(crashes, 40);
 
   // Per-user order is what the stream preserves; the batch view takes the global order.
   auto expected = ComputeBatchView(events, UserOpts(kItemParts).window, UserOpts(kItemParts).cooc);
+  EXPECT_GT(last_lists.size(), 50u);
+  size_t checked = 0;
+  for (const auto& [a, list] : last_lists) {
+    for (const auto& n : list.neighbors) {
+      auto want = expected.pair_counts.find({a, n.item_key});
+      ASSERT_NE(want, expected.pair_counts.end()) << a << " lists " << n.item_key;
+      EXPECT_EQ(n.count, want->second) << "pair (" << a << ", " << n.item_key << ")";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 200u);
   auto got = ReadItemStageState(dir.path(), kItemParts);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(got->pair_counts.size(), expected.pair_counts.size());
