@@ -216,7 +216,7 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   }
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.leave_grace_ms", &o.leave_grace_ms));
   STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.members_removal_settle_ms", &o.members_removal_settle_ms));
-  double lookback_hours = 0;
+  double lookback_hours = static_cast<double>(o.windows_lookback_ms) / 3'600'000.0;
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.windows_lookback_hours", &lookback_hours));
   if (lookback_hours < 0) return Status::InvalidArgument("serving.windows_lookback_hours must not be negative");
   o.windows_lookback_ms = static_cast<int64_t>(lookback_hours * 3600.0 * 1000.0);

@@ -70,8 +70,9 @@ namespace streamrec::serving {
 //                                 until other replicas own them, at most this long (10000)
 //   serving.members_removal_settle_ms  a revocation is announced once it held this long
 //                                 (10000; a rebalance assigns after it revokes)
-//   serving.windows_lookback_hours  windows rebuilt from the clicks of the last N hours
-//                                 (offsets for times); 0: all the broker keeps (0)
+//   serving.windows_lookback_hours  windows rebuilt from the clicks stamped at most N
+//                                 hours before the newest click of `clicks` (offsets for
+//                                 times); 0: all the broker keeps (168)
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
                                                         const std::string& brokers_flag = "",
                                                         const std::string& http_flag = "");

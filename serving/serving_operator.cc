@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <unistd.h>
 
@@ -77,20 +78,23 @@ class ModelsTopicSource : public Source<TwoTowerModel> {
 
 // The request stage as a processor-managed topology on clicks + rec-requests
 // (co-partitioned by user). Clicks rebuild this replica's in-memory recent windows, so
-// clicks partitions start from the beginning on every assignment; rec-requests start at
-// the group's committed offset. The requests of one poll are answered after its clicks
+// on every assignment a clicks partition is re-read from the offset of the topic's
+// newest click's time − lookback (or its beginning; ServingOperatorOptions::
+// windows_lookback_ms); rec-requests start at the group's committed offset. The requests of one poll are answered after its clicks
 // (a request sees the clicks that arrived with it) on up to `threads` threads, and the
 // answers forwarded in order. Runs on the runner's (requests) thread.
 class RequestProcessor : public runtime::Processor {
  public:
   // `on_assignment`: called with the clicks partitions owned after each change (may be
-  // empty). `lookback_ms` > 0: windows from the clicks of the last lookback_ms only
-  // (ServingOperatorOptions::windows_lookback_ms), `lookup` the consumer options of the
-  // offsets-for-times lookups.
+  // empty). `lookback_ms` > 0: windows rebuilt from the clicks stamped at most
+  // lookback_ms before the topic's newest one (ServingOperatorOptions::
+  // windows_lookback_ms), `lookup` the consumer options of the group-less consumer that
+  // reads the newest records and looks offsets up by time; `skipped` counts the clicks
+  // read and skipped as older.
   RequestProcessor(const TopicNames& topics, RecommendationService* service, int threads,
                    std::atomic<int64_t>* answered,
                    std::function<void(std::vector<int32_t>)> on_assignment, int64_t lookback_ms,
-                   ConsumerOptions lookup)
+                   ConsumerOptions lookup, std::atomic<int64_t>* skipped)
       : topics_(topics),
         service_(*service),
         threads_(std::max(1, threads)),
@@ -98,6 +102,7 @@ class RequestProcessor : public runtime::Processor {
         on_assignment_(std::move(on_assignment)),
         lookback_ms_(lookback_ms),
         lookup_options_(std::move(lookup)),
+        skipped_(*skipped),
         freshness_(prometheus::BuildHistogram()
                        .Name("streamrec_serving_freshness_seconds")
                        .Help("Age of a click (its Kafka timestamp) when the serving stage "
@@ -113,8 +118,9 @@ class RequestProcessor : public runtime::Processor {
 
   Status Process(const Record& r) override {
     if (r.topic == topics_.clicks) {
-      if (lookback_ms_ > 0 && r.timestamp_ms > 0 && r.timestamp_ms < NowMs() - lookback_ms_) {
-        return Status::Ok();  // before the lookback: not part of the rebuilt windows
+      if (BeforeLookback(r)) {
+        skipped_.fetch_add(1, std::memory_order_relaxed);
+        return Status::Ok();  // not part of the rebuilt windows
       }
       ClickParseResult parsed = parser_.Parse(r.value);
       if (!parsed.ok()) return Status::Ok();  // the user stage routes it to the DLQ
@@ -139,12 +145,8 @@ class RequestProcessor : public runtime::Processor {
 
   std::optional<int64_t> StartOffset(const std::string& topic, int32_t partition) override {
     if (topic != topics_.clicks) return std::nullopt;
+    rebuilds_.erase(partition);
     if (lookback_ms_ <= 0) return kOffsetBeginning;
-    // The first offset at or after now − lookback. The broker answers kOffsetEnd when no
-    // record is that recent, and also for every lookup where it has no time index (the
-    // embedded broker): read the partition from its start then (the clicks before the
-    // lookback are skipped in Process either way).
-    const int64_t since = NowMs() - lookback_ms_;
     if (lookup_ == nullptr) {
       Result<std::unique_ptr<KafkaConsumer>> created = KafkaConsumer::Create(lookup_options_);
       if (!created.ok()) {
@@ -153,18 +155,53 @@ class RequestProcessor : public runtime::Processor {
       }
       lookup_ = std::move(created).value();
     }
-    Result<std::vector<TopicPartitionOffset>> found = lookup_->OffsetsForTimes({{topic, partition, since}}, 5000);
+    Result<std::pair<int64_t, int64_t>> marks = lookup_->QueryWatermarks(topic, partition, kLookupTimeoutMs);
+    if (!marks.ok()) {
+      spdlog::warn("[serving] {}:{}: watermarks: {}; windows rebuilt from the partition's start", topic, partition,
+                   marks.status().ToString());
+      return kOffsetBeginning;
+    }
+    if (marks->second <= marks->first) return kOffsetBeginning;  // empty: every click is live
+    // The range is measured back from the newest click of the topic (every partition,
+    // so a quiet partition is bounded by the stream's time too), not from the wall clock:
+    // a replayed history (MovieLens' 1998 timestamps) keeps its last windows_lookback_ms.
+    // Read once per assignment; where no record can be read back, the wall clock.
+    if (!topic_newest_) {
+      topic_newest_ = NewestTimestamp(topic);
+      if (!topic_newest_->has_value()) {
+        spdlog::warn("[serving] {}: no record read back from the partitions' ends; the lookback measured from now",
+                     topic);
+      }
+    }
+    const std::optional<int64_t> newest = *topic_newest_;
+    const int64_t since = newest.value_or(NowMs()) - lookback_ms_;
+    rebuilds_[partition] = Rebuild{since, marks->second};
+    auto own = partition_newest_.find(partition);
+    if (newest && own != partition_newest_.end() && own->second < since) {
+      spdlog::info("[serving] {}:{}: no click since {} (the newest at {}); no windows rebuilt", topic, partition,
+                   since, own->second);
+      return marks->second;
+    }
+    // The first offset at or after newest − lookback. The broker answers kOffsetEnd when
+    // no record is that recent, and for every lookup where it has no time index (the
+    // embedded broker): read the partition from its start then (the clicks before the
+    // lookback are skipped in Process either way).
+    Result<std::vector<TopicPartitionOffset>> found =
+        lookup_->OffsetsForTimes({{topic, partition, since}}, kLookupTimeoutMs);
     if (!found.ok() || found->empty() || (*found)[0].offset < 0) {
-      spdlog::info("[serving] {}:{}: no offset for time {} ({}); windows rebuilt from the partition's start",
+      spdlog::info("[serving] {}:{}: no offset for time {} ({}); windows rebuilt from the partition's start, "
+                   "clicks before it skipped",
                    topic, partition, since, found.ok() ? "none answered" : found.status().ToString());
       return kOffsetBeginning;
     }
-    spdlog::info("[serving] {}:{}: windows rebuilt from offset {} (clicks since {} ms ago)", topic, partition,
-                 (*found)[0].offset, lookback_ms_);
+    spdlog::info("[serving] {}:{}: windows rebuilt from offset {} of [{}, {}) (clicks since {}, the newest at {})",
+                 topic, partition, (*found)[0].offset, marks->first, marks->second, since, newest.value_or(-1));
     return (*found)[0].offset;
   }
 
   void OnAssignmentChanged(const std::vector<TopicPartitionOffset>& assigned) override {
+    topic_newest_.reset();  // read again at the next assignment
+    partition_newest_.clear();
     if (!on_assignment_) return;
     std::vector<int32_t> clicks;
     for (const TopicPartitionOffset& tp : assigned) {
@@ -185,6 +222,67 @@ class RequestProcessor : public runtime::Processor {
     std::string key;
     std::string value;
   };
+
+  // The rebuild of one clicks partition's windows after its assignment: the clicks below
+  // `end` (the high watermark then) stamped before `since_ms` are skipped; the clicks
+  // produced after the assignment are all applied, whatever their time.
+  struct Rebuild {
+    int64_t since_ms = 0;
+    int64_t end = 0;
+  };
+  static constexpr int kLookupTimeoutMs = 5000;
+  // The newest timestamp is the largest of the last kTailRecords records of each
+  // partition (a single last offset may be a transaction marker, and timestamps need not
+  // be monotonic).
+  static constexpr int64_t kTailRecords = 32;
+
+  bool BeforeLookback(const Record& r) const {
+    auto it = rebuilds_.find(r.partition);
+    return it != rebuilds_.end() && r.offset < it->second.end && r.timestamp_ms > 0 &&
+           r.timestamp_ms < it->second.since_ms;
+  }
+
+  // The largest timestamp among the last kTailRecords records of each partition of
+  // `topic`, read through lookup_ (group-less); nullopt when none was read within
+  // kLookupTimeoutMs (or the topic is empty).
+  std::optional<int64_t> NewestTimestamp(const std::string& topic) {
+    Result<int> partitions = lookup_->PartitionCount(topic, kLookupTimeoutMs);
+    if (!partitions.ok()) return std::nullopt;
+    std::vector<TopicPartitionOffset> tails;
+    std::unordered_map<int32_t, int64_t> ends;  // partition -> its high watermark
+    for (int32_t p = 0; p < *partitions; ++p) {
+      Result<std::pair<int64_t, int64_t>> marks = lookup_->QueryWatermarks(topic, p, kLookupTimeoutMs);
+      if (!marks.ok() || marks->second <= marks->first) continue;
+      tails.push_back({topic, p, std::max(marks->first, marks->second - kTailRecords)});
+      ends[p] = marks->second;
+    }
+    partition_newest_.clear();
+    if (tails.empty() || !lookup_->Assign(tails).ok()) return std::nullopt;
+    std::optional<int64_t> newest;
+    std::unordered_map<int32_t, int64_t> next;  // partition -> next offset, once one was read
+    std::vector<Record> records;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLookupTimeoutMs);
+    while (!ends.empty() && std::chrono::steady_clock::now() < deadline) {
+      records.clear();
+      if (!lookup_->PollBatch(256, 100, &records).ok()) break;
+      for (const Record& r : records) {
+        if (r.topic != topic) continue;
+        if (r.timestamp_ms > 0) {
+          newest = std::max(newest.value_or(r.timestamp_ms), r.timestamp_ms);
+          auto [it, added] = partition_newest_.emplace(r.partition, r.timestamp_ms);
+          if (!added) it->second = std::max(it->second, r.timestamp_ms);
+        }
+        next[r.partition] = r.offset + 1;
+        auto end = ends.find(r.partition);
+        if (end != ends.end() && r.offset + 1 >= end->second) ends.erase(end);
+      }
+      // A transaction marker at a partition's end is never delivered: once every
+      // partition gave a record and a poll brings nothing, nothing more is coming.
+      if (records.empty() && next.size() == tails.size()) break;
+    }
+    (void)lookup_->Unassign();
+    return newest;
+  }
 
   Status AnswerPending() {
     if (pending_.empty()) return Status::Ok();
@@ -222,7 +320,13 @@ class RequestProcessor : public runtime::Processor {
   std::function<void(std::vector<int32_t>)> on_assignment_;
   const int64_t lookback_ms_;
   const ConsumerOptions lookup_options_;
+  std::atomic<int64_t>& skipped_;
   std::unique_ptr<KafkaConsumer> lookup_;  // offsets for times, created on first use
+  std::unordered_map<int32_t, Rebuild> rebuilds_;  // by clicks partition, since its assignment
+  // The newest click's time, read at the first StartOffset of an assignment (inner
+  // nullopt: none could be read).
+  std::optional<std::optional<int64_t>> topic_newest_;
+  std::unordered_map<int32_t, int64_t> partition_newest_;  // the same, by partition (those read)
   prometheus::Histogram& freshness_;
   runtime::ProcessorContext* context_ = nullptr;
   ClickEventParser parser_;
@@ -603,7 +707,7 @@ void ServingOperator::RequestsLoop() {
     };
     return std::make_unique<RequestProcessor>(options_.topics, service_.get(), options_.request_threads,
                                               &answered_, std::move(on_assignment), options_.windows_lookback_ms,
-                                              std::move(lookup));
+                                              std::move(lookup), &skipped_before_lookback_);
   };
   runtime::StageRunnerOptions ro;
   ro.brokers = options_.brokers;

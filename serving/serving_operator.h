@@ -94,12 +94,21 @@ struct ServingOperatorOptions {
   // claiming them, until each has another owner with its windows loaded, at most this
   // long (not at all when no other replica is known); then the tombstone. Default 10000.
   int leave_grace_ms = 10000;
-  // User windows are rebuilt from the clicks of the last windows_lookback_ms only: each
-  // assigned partition starts at the broker's offset for now − lookback (offsets for
-  // times; from the partition's start where the broker has no time index, as the
-  // embedded broker), and older clicks are skipped. 0: everything the broker keeps.
-  // Default 0; the chart sets 7 days.
-  int64_t windows_lookback_ms = 0;
+  // User windows are rebuilt on assignment from a bounded time range of `clicks`: the
+  // newest click's time T is read back at assignment (the largest timestamp among the
+  // last 32 records of every clicks partition), and each assigned partition starts at
+  // the broker's offset for T − windows_lookback_ms (offsets for times; from the
+  // partition's start where the broker has no time index, as the embedded broker; at its
+  // end where its own last records are all older); the clicks below the assignment's end
+  // offset stamped before T − lookback are skipped, those produced after it are all
+  // applied. Measured from the newest click, not from the wall clock, so a replayed old
+  // history (MovieLens, 1998) still gets the windows of its last windows_lookback_ms
+  // (from the wall clock only where no record could be read back). An empty partition
+  // starts at its beginning. The cost: a seen item older than the range can be
+  // recommended again after a restart or a rebalance (the window itself is bounded by
+  // operators.window.horizon_s, 1 h by default). 0: everything the broker keeps (only if
+  // set so). Default 7 days (serving.windows_lookback_hours 168).
+  int64_t windows_lookback_ms = 7 * 24 * 3600 * 1000LL;
 };
 
 // The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads
@@ -112,8 +121,8 @@ struct ServingOperatorOptions {
 //  * requests: a processor-managed topology on runtime::StageRunner, a member of
 //    `group_id` on `clicks` and `rec-requests` (co-partitioned by user, range-assigned).
 //    Clicks rebuild the in-memory recent windows of this replica's users — on every
-//    assignment the clicks partitions are re-read from now − windows_lookback_ms (or the
-//    beginning of what the broker keeps) — and each request is answered on `recommendations` (key: user id) with the
+//    assignment the clicks partitions are re-read from the newest click's time −
+//    windows_lookback_ms (0: the beginning of what the broker keeps) — and each request is answered on `recommendations` (key: user id) with the
 //    user's fresh window (at least once). Only rec-requests positions matter; they are
 //    committed every commit_interval_ms and on revoke. The windows count as loaded (for
 //    /readyz) while every assigned partition was read to its end offset as of its
@@ -159,6 +168,11 @@ class ServingOperator {
   const HttpApi* http() const { return http_.get(); }
   // Requests answered on Kafka so far.
   int64_t kafka_requests_answered() const { return answered_.load(); }
+  // Clicks read while rebuilding windows and skipped as stamped before the range
+  // (windows_lookback_ms): 0 where the broker started each partition at the offset for
+  // the range's start (a broker with a time index), the older clicks read where it could
+  // not (the embedded broker).
+  int64_t clicks_skipped_before_lookback() const { return skipped_before_lookback_.load(); }
   // The membership directory (routing); null without routing.
   const ServingMembers* members() const { return members_.get(); }
 
@@ -182,6 +196,7 @@ class ServingOperator {
   std::unique_ptr<HttpApi> http_;
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> answered_{0};
+  std::atomic<int64_t> skipped_before_lookback_{0};
   std::atomic<bool> failed_{false};
   mutable Mutex error_mu_;
   Status error_ GUARDED_BY(error_mu_);

@@ -257,6 +257,18 @@ TEST_F(RunE2eTest, ReplayedHistoryReachesRecommendations) {
   const auto ml = testing::MovieLensDir();
   if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
   const std::string data = *ml;
+  // The replay goes out once serving's windows are loaded: its 1998 clicks then arrive
+  // after the assignment and are all applied. Before it, they would be part of the
+  // rebuild, which keeps only serving.windows_lookback_hours (7 days) before the newest
+  // click, here the generator's (2026): the 1998 history would be left out.
+  const auto loaded_deadline = Clock::now() + seconds(90);
+  bool loaded = false;
+  while (!loaded && Clock::now() < loaded_deadline) {
+    auto res = Client().Get("/readyz");
+    loaded = res && res->body.find("\"windows_loaded\":true") != std::string::npos;
+    if (!loaded) std::this_thread::sleep_for(milliseconds(250));
+  }
+  ASSERT_TRUE(loaded) << "serving's windows were never loaded";
   std::string out, err;
   std::vector<std::string> replay = {STREAMREC_BINARY, "replay", "--format", "movielens",
                                      data + "/u.data", "--items", data + "/u.item",

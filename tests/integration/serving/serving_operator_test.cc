@@ -431,13 +431,15 @@ int64_t NowMs() {
       .count();
 }
 
-// Windows from a bounded time range (issue 10 item 2): with windows_lookback_ms, clicks
-// stamped before now − lookback are not part of the rebuilt windows (on the embedded
-// broker, which has no time index, the partition is read from its start and they are
-// skipped; a broker with one starts at the offset for that time).
-TEST_F(ServingOperatorTest, WindowsAreRebuiltFromTheLookbackOnly) {
-  const int64_t now = NowMs();
-  auto click = [&](const std::string& user, const std::string& item, int64_t ts) {
+// Windows from a bounded time range (issue 10 item 2), measured back from the newest
+// click of `clicks` (not from the wall clock). Partition 0 holds clicks before and inside
+// the range; partition 1 only one before it. On the embedded broker, which has no time
+// index, partition 0 is read from its start and its two older clicks skipped; a broker
+// with one starts partition 0 at the offset for the range's start (nothing skipped);
+// partition 1 starts at its end on both (its last click is older than the range).
+class WindowsLookbackTest : public ServingOperatorTest {
+ protected:
+  void Click(const std::string& user, const std::string& item, int64_t ts, int32_t partition) {
     ClickEvent e;
     e.user_id = user;
     e.item_id = item;
@@ -448,29 +450,72 @@ TEST_F(ServingOperatorTest, WindowsAreRebuiltFromTheLookbackOnly) {
     m.topic = topic;
     m.key = user;
     m.value = value;
+    m.partition = partition;
     m.timestamp_ms = ts;
     ASSERT_TRUE(producer_->Produce(m).ok());
-  };
-  click("old-only", "a", now - 3 * 86'400'000LL);
-  click("both", "b", now - 3 * 86'400'000LL);
-  click("both", "c", now - 60'000);
-  click("fresh", "d", now - 60'000);
-  Flush();
-  StartOperator([](ServingOperatorOptions& o) {
-    o.windows_lookback_ms = 3'600'000;
-    // A window horizon of 30 days: without the lookback, every click above would count.
-    o.service.history.window.horizon_ms = 30 * 86'400'000LL;
-  });
-  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().windows_loaded; }));
-  const UserHistoryStore& history = op_->service().history();
-  auto items = [&](const std::string& user) {
+  }
+
+  // The clicks above, `newest` the newest click's time; then the operator with a 1 h
+  // lookback (or `lookback_ms`) and a 30-day window horizon (without the lookback every
+  // click would count), until its windows are loaded.
+  void ProduceAndStart(int64_t newest, int64_t lookback_ms = 3'600'000) {
+    Click("old-only", "a", newest - 3 * 86'400'000LL, 0);
+    Click("both", "b", newest - 3 * 86'400'000LL, 0);
+    Click("both", "c", newest - 60'000, 0);
+    Click("fresh", "d", newest, 0);
+    Click("quiet", "e", newest - 2 * 86'400'000LL, 1);
+    Flush();
+    StartOperator([&](ServingOperatorOptions& o) {
+      o.windows_lookback_ms = lookback_ms;
+      o.service.history.window.horizon_ms = 30 * 86'400'000LL;
+    });
+    ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().windows_loaded; }));
+  }
+
+  std::vector<std::string> Items(const std::string& user, int64_t as_of) {
     std::vector<std::string> out;
-    for (const auto& e : history.Get(HashId(user), now)) out.push_back(e.item_id);
+    for (const auto& e : op_->service().history().Get(HashId(user), as_of)) out.push_back(e.item_id);
     return out;
-  };
-  EXPECT_TRUE(items("old-only").empty());
-  EXPECT_EQ(items("both"), std::vector<std::string>{"c"});
-  EXPECT_EQ(items("fresh"), std::vector<std::string>{"d"});
+  }
+
+  void ExpectOnlyTheLookback(int64_t newest) {
+    EXPECT_TRUE(Items("old-only", newest).empty());
+    EXPECT_EQ(Items("both", newest), std::vector<std::string>{"c"});
+    EXPECT_EQ(Items("fresh", newest), std::vector<std::string>{"d"});
+    EXPECT_TRUE(Items("quiet", newest).empty());
+    EXPECT_EQ(op_->clicks_skipped_before_lookback(), broker_->real() ? 0 : 2);
+  }
+};
+
+TEST_F(WindowsLookbackTest, WindowsAreRebuiltFromTheLookbackOnly) {
+  const int64_t now = NowMs();
+  ProduceAndStart(now - 60'000);
+  ExpectOnlyTheLookback(now - 60'000);
+}
+
+// A replayed history keeps its own times (MovieLens: 1998): the range is measured from
+// its newest click, so its last hour still makes windows (from the wall clock, none).
+TEST_F(WindowsLookbackTest, WindowsAreRebuiltFromTheLookbackOfAReplayedOldHistory) {
+  const int64_t newest = 893'286'638'000LL;  // MovieLens-100k's last rating, 1998-04-22
+  ProduceAndStart(newest);
+  ExpectOnlyTheLookback(newest);
+  // Clicks produced after the assignment are all applied, however old their time.
+  Click("late", "f", newest - 10 * 86'400'000LL, 0);
+  Click("quiet", "g", newest - 86'400'000LL, 1);
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return !Items("late", newest).empty() && !Items("quiet", newest).empty(); }));
+  EXPECT_EQ(Items("late", newest), std::vector<std::string>{"f"});
+  EXPECT_EQ(Items("quiet", newest), std::vector<std::string>{"g"});
+}
+
+// windows_lookback_ms 0 (set so; the default is 7 days): every click the broker keeps.
+TEST_F(WindowsLookbackTest, ZeroLookbackRebuildsFromEverything) {
+  const int64_t newest = 893'286'638'000LL;
+  ProduceAndStart(newest, 0);
+  EXPECT_EQ(Items("old-only", newest), std::vector<std::string>{"a"});
+  EXPECT_EQ(Items("both", newest), (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(Items("quiet", newest), std::vector<std::string>{"e"});
+  EXPECT_EQ(op_->clicks_skipped_before_lookback(), 0);
 }
 
 // Routing (issue 10 item 2): a replica announces its HTTP address and the clicks

@@ -58,6 +58,27 @@ operators:
   EXPECT_EQ(flags->http.port, 8081);
 }
 
+// Windows are rebuilt from a bounded time range by default (issue 10 item 2): 7 days
+// back from the newest click; 0 (all the broker keeps) only when set so.
+TEST(ServingOptionsFromConfigTest, WindowsLookbackIsBoundedByDefault) {
+  auto parse = [](const std::string& yaml) {
+    auto config = Config::FromYamlString(yaml);
+    EXPECT_TRUE(config.ok());
+    return ServingOptionsFromConfig(*config);
+  };
+  auto defaults = parse("serving: {max_k: 50}");
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->windows_lookback_ms, 7 * 24 * 3'600'000LL);
+  auto hours = parse("serving: {windows_lookback_hours: 1.5}");
+  ASSERT_TRUE(hours.ok());
+  EXPECT_EQ(hours->windows_lookback_ms, 5'400'000);
+  auto all = parse("serving: {windows_lookback_hours: 0}");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->windows_lookback_ms, 0);
+  EXPECT_EQ(parse("serving: {windows_lookback_hours: -1}").status().message(),
+            "serving.windows_lookback_hours must not be negative");
+}
+
 // Serving reads as many neighbours per window item as the item stage publishes by
 // default: a smaller read would waste the published tail, a larger one finds nothing.
 TEST(ServingOptionsFromConfigTest, CoocReadsWhatTheItemStagePublishes) {
