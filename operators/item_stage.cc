@@ -1,6 +1,7 @@
 #include "operators/item_stage.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <map>
@@ -182,8 +183,13 @@ void SortUnique(std::vector<uint64_t>* keys) {
 class ItemStageProcessor : public Processor {
  public:
   explicit ItemStageProcessor(const ItemStageOptions& options)
-      : options_(options), estimator_(options.estimator) {}
-  ~ItemStageProcessor() override { LambdaFreshness::Get().Forget(this); }
+      : options_(options), estimator_(options.estimator) {
+    live_processors_.fetch_add(1);
+  }
+  ~ItemStageProcessor() override {
+    LambdaFreshness::Get().Forget(this);
+    live_processors_.fetch_sub(1);
+  }
 
   Status Init(ProcessorContext* context) override {
     context_ = context;
@@ -405,9 +411,7 @@ class ItemStageProcessor : public Processor {
       lambda_dirty_ = false;
     }
     journal_uncommitted_.clear();
-    if (count_cache_.size() > kMaxCachedCounts) count_cache_ = FlatKeyMap<double>();
-    if (cached_pairs_ > kMaxCachedPairs) ClearPairCache();
-    if (topk_cache_.size() > kMaxCachedLists) topk_cache_.clear();
+    BoundCaches();
     Metrics().flush_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     return Status::Ok();
@@ -432,7 +436,9 @@ class ItemStageProcessor : public Processor {
     auto existing = ids_->Get(state::Key64(key));
     if (!existing.ok()) return existing.status();
     if (!existing->has_value()) ids_->Put(state::Key64(key), id);
-    known_ids_.emplace(key, existing->has_value() ? **existing : id);
+    const std::string& known = existing->has_value() ? **existing : id;
+    ids_bytes_ += 64 + known.size();
+    known_ids_.emplace(key, known);
     return Status::Ok();
   }
 
@@ -442,6 +448,7 @@ class ItemStageProcessor : public Processor {
     auto v = ids_->Get(state::Key64(key));
     if (!v.ok()) return v.status();
     std::string id = v->value_or("");
+    ids_bytes_ += 64 + id.size();
     known_ids_.emplace(key, id);
     return id;
   }
@@ -458,6 +465,24 @@ class ItemStageProcessor : public Processor {
     c.Add(weight, ts_ms, options_.popularity_half_life_ms);
     popularity_->Put(state::Key64(item), c.Serialize());
     return Status::Ok();
+  }
+
+  // Keeps the caches within this processor's share of options_.cache_bytes (the
+  // process's item partitions share it evenly): half for the neighbour lists, a quarter
+  // for pair counts, a quarter for item counts and ids. Estimates: a cached list costs
+  // its neighbours' capacity plus ~96 bytes of map node; a pair ~32 bytes (flat map entry
+  // and index), a count ~32 bytes, an id ~64 bytes plus its length.
+  void BoundCaches() {
+    const size_t share = options_.cache_bytes / static_cast<size_t>(std::max(1, live_processors_.load()));
+    size_t list_bytes = 0;
+    for (const auto& [item, list] : topk_cache_) list_bytes += 96 + list.neighbors().capacity() * sizeof(Neighbor);
+    if (list_bytes > share / 2) topk_cache_.clear();
+    if (cached_pairs_ * 32 + pair_cache_.size() * 96 > share / 4) ClearPairCache();
+    if (count_cache_.size() * 32 + ids_bytes_ > share / 4) {
+      count_cache_ = FlatKeyMap<double>();
+      known_ids_.clear();
+      ids_bytes_ = 0;
+    }
   }
 
   // c_ab (weighted), from the cache (this processor is the only writer of its pairs):
@@ -844,14 +869,13 @@ class ItemStageProcessor : public Processor {
   FlatKeyMap<std::vector<uint64_t>> dirty_pairs_;
   std::unordered_set<uint64_t> dirty_stats_;
   std::unordered_map<uint64_t, std::string> known_ids_;
-  // Caches of state only this processor writes (bounded by dropping them whole).
-  static constexpr size_t kMaxCachedCounts = 2'000'000;
-  static constexpr size_t kMaxCachedLists = 500'000;
+  // Caches of state only this processor writes (bounded in bytes by BoundCaches, which
+  // drops a cache whole).
+  static inline std::atomic<int> live_processors_{0};  // item processors of this process
+  size_t ids_bytes_ = 0;                                 // estimate for known_ids_
   FlatKeyMap<double> count_cache_;
   std::unordered_map<uint64_t, TopKList> topk_cache_;
   // c_ab by a, then b: an entry is the pair's current count (committed plus pending).
-  // About 32 bytes a pair; dropped whole above kMaxCachedPairs (~64 MB).
-  static constexpr size_t kMaxCachedPairs = 2'000'000;
   using PairRow = FlatKeyMap<double>;
   FlatKeyMap<PairRow> pair_cache_;
   size_t cached_pairs_ = 0;
@@ -884,6 +908,10 @@ Result<ItemStageOptions> ItemStageOptions::FromConfig(const Config& config) {
   auto publish = config.GetBool("operators.publish", o.publish);
   if (!publish.ok()) return publish.status();
   o.publish = *publish;
+  auto cache_mb = config.GetInt("operators.item_cache_mb", static_cast<int64_t>(o.cache_bytes >> 20));
+  if (!cache_mb.ok()) return cache_mb.status();
+  if (*cache_mb < 1) return Status::InvalidArgument("operators.item_cache_mb must be >= 1");
+  o.cache_bytes = static_cast<size_t>(*cache_mb) << 20;
   auto est = FrequencyEstimatorOptions::FromConfig(config);
   if (!est.ok()) return est.status();
   o.estimator = *est;

@@ -34,6 +34,12 @@ struct ItemStageOptions {
   int64_t flush_interval_ms = 200;
   // operators.publish: publish item-neighbors and item-stats. Default true.
   bool publish = true;
+  // operators.item_cache_mb: bytes of the in-memory copies the item stage keeps of its
+  // own state (neighbour lists, pair and item counts, external ids), shared by every item
+  // partition of the process; a cache above its share is dropped whole at the next
+  // commit (RocksDB has them all). Default 256 MiB; with state.memory_budget_mb (RocksDB's
+  // cache and memtables) it bounds the stage's memory.
+  size_t cache_bytes = size_t{256} << 20;
   // operators.estimator.*. The estimator's changed entries and step are written in every
   // commit's WriteBatch, with the offsets: a crash never rolls it back.
   FrequencyEstimatorOptions estimator;

@@ -10,6 +10,7 @@
 //
 // Usage: operators_stage_cpu_bench [--events N (200000)] [--partitions P (8)]
 //          [--window W (20)] [--commit-every R (2000)] [--runs K (3)]
+//          [--item-cache-mb MB (the stage's default, operators.item_cache_mb)]
 #include <time.h>
 
 #include <algorithm>
@@ -49,6 +50,7 @@ struct Flags {
   int window = 20;
   int64_t commit_every = 2000;
   int runs = 3;
+  int64_t item_cache_mb = 0;  // 0: the stage's default (operators.item_cache_mb)
 };
 
 struct RunResult {
@@ -72,6 +74,7 @@ RunResult RunOnce(const Flags& f, uint64_t seed) {
   uo.window.max_items = static_cast<size_t>(f.window);
   uo.item_partitions = f.partitions;
   ItemStageOptions io;
+  if (f.item_cache_mb > 0) io.cache_bytes = static_cast<size_t>(f.item_cache_mb) << 20;
   RunResult r;
 
   // The user stage: one partition takes every click (the per-event work is the same).
@@ -110,11 +113,18 @@ RunResult RunOnce(const Flags& f, uint64_t seed) {
 
   // The item stage: each partition's messages, a commit every as many messages as one
   // user-stage commit made for it (the user stage's flush sends one per partition).
+  // Every partition's task is open at once, as in a stage process that owns them all
+  // (they share the process's cache budget, operators.item_cache_mb).
   double item_cpu = 0;
+  std::vector<std::unique_ptr<runtime::TopologyTestDriver>> tasks;
   for (int q = 0; q < f.partitions; ++q) {
-    runtime::TopologyTestDriver item(ItemStageTopology(io), dir.path(), q, /*start_millis=*/-1);
-    item.set_sync_commits(false);
-    if (Status st = item.Open(); !st.ok()) Die("item open", st);
+    tasks.push_back(std::make_unique<runtime::TopologyTestDriver>(ItemStageTopology(io), dir.path(), q,
+                                                                  /*start_millis=*/-1));
+    tasks.back()->set_sync_commits(false);
+    if (Status st = tasks.back()->Open(); !st.ok()) Die("item open", st);
+  }
+  for (int q = 0; q < f.partitions; ++q) {
+    runtime::TopologyTestDriver& item = *tasks[static_cast<size_t>(q)];
     const double cpu0 = ThreadCpuSeconds();
     for (const auto& rec : deltas[static_cast<size_t>(q)]) {
       auto piped = item.PipeInput(rec);
@@ -125,7 +135,9 @@ RunResult RunOnce(const Flags& f, uint64_t seed) {
     }
     item_cpu += ThreadCpuSeconds() - cpu0;
     r.delta_messages += deltas[static_cast<size_t>(q)].size();
-    if (Status st = item.Close(); !st.ok()) Die("item close", st);
+  }
+  for (auto& task : tasks) {
+    if (Status st = task->Close(); !st.ok()) Die("item close", st);
   }
   r.item_eps_cpu = static_cast<double>(f.events) / item_cpu;
   r.both_eps_cpu = static_cast<double>(f.events) / (static_cast<double>(f.events) / r.user_eps_cpu + item_cpu);
@@ -162,10 +174,12 @@ int main(int argc, char** argv) {
       f.commit_every = std::atoll(next());
     } else if (a == "--runs") {
       f.runs = std::atoi(next());
+    } else if (a == "--item-cache-mb") {
+      f.item_cache_mb = std::atoll(next());
     } else {
       std::printf(
           "usage: operators_stage_cpu_bench [--events N] [--partitions P] [--window W] [--commit-every R] "
-          "[--runs K]\n");
+          "[--runs K] [--item-cache-mb MB]\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
   }

@@ -214,12 +214,69 @@ TEST(ItemStageOptionsTest, DefaultsAndOverrides) {
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_EQ(d->top_k, 200u);
   EXPECT_EQ(d->popularity_half_life_ms, 7LL * 24 * 3600 * 1000);
-  auto set = Config::FromYamlString("operators: {top_k: 20, popularity: {half_life_s: 3600}}");
+  EXPECT_EQ(d->cache_bytes, size_t{256} << 20);
+  auto set = Config::FromYamlString("operators: {top_k: 20, popularity: {half_life_s: 3600}, item_cache_mb: 8}");
   ASSERT_TRUE(set.ok());
   auto o = ItemStageOptions::FromConfig(*set);
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   EXPECT_EQ(o->top_k, 20u);
   EXPECT_EQ(o->popularity_half_life_ms, 3600LL * 1000);
+  EXPECT_EQ(o->cache_bytes, size_t{8} << 20);
+  auto zero = Config::FromYamlString("operators: {item_cache_mb: 0}");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_FALSE(ItemStageOptions::FromConfig(*zero).ok());
+}
+
+// The item stage's caches are copies: a stage whose caches are dropped at every commit
+// (a budget of one byte) publishes exactly the lists and stats of one that keeps them.
+TEST(ItemStageTest, CachesDroppedAtEveryCommitChangeNoOutput) {
+  std::mt19937_64 rng(11);
+  std::vector<Record> messages;
+  for (uint64_t seq = 1; seq <= 60; ++seq) {
+    CoocDeltaMessage m;
+    m.num_item_partitions = 1;
+    m.flush_events = 4;
+    for (int i = 0; i < 6; ++i) {
+      const uint64_t a = 1 + rng() % 30, b = 1 + rng() % 30;
+      if (a == b) continue;
+      m.ids.emplace_back(a, "i" + std::to_string(a));
+      m.ids.emplace_back(b, "i" + std::to_string(b));
+      m.counts.push_back({a, 1.0, 1, static_cast<int64_t>(1000 * seq)});
+      m.counts.push_back({b, 1.0, 1, static_cast<int64_t>(1000 * seq)});
+      m.pairs.push_back({a, {{b, 1.0 + static_cast<double>(rng() % 3)}}});
+    }
+    Record r;
+    r.key = "k";
+    r.value = EncodeCoocDeltaMessage(m);
+    r.headers = {{state::kSourceMarkHeader, state::FormatSourceMark(0, seq)}};
+    r.offset = static_cast<int64_t>(seq - 1);
+    messages.push_back(r);
+  }
+  auto run = [&](size_t cache_bytes, const std::string& sub, testing::TempDir& dir) {
+    ItemStageOptions o = ItemOpts();
+    o.similarity = Similarity::kCosine;
+    o.cache_bytes = cache_bytes;
+    TopologyTestDriver driver(ItemStageTopology(o), dir.Sub(sub), 0, /*start_millis=*/kT0);
+    EXPECT_TRUE(driver.Open().ok());
+    std::vector<std::string> out;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      EXPECT_TRUE(driver.PipeInput(messages[i]).ok());
+      if (i % 3 == 2) {
+        EXPECT_TRUE(driver.Commit().ok());
+        for (const auto& m : driver.ReadOutput("streamrec.item-neighbors")) out.push_back(m.value);
+        for (const auto& m : driver.ReadOutput("streamrec.item-stats")) out.push_back(m.value);
+      }
+    }
+    EXPECT_TRUE(driver.Close().ok());
+    return out;
+  };
+  testing::TempDir dir;
+  const auto kept = run(size_t{256} << 20, "kept", dir);
+  const auto dropped = run(1, "dropped", dir);
+  EXPECT_GT(kept.size(), 40u);
+  ASSERT_EQ(kept.size(), dropped.size());
+  // updated_ts_ms is the driver's manual clock: the same in both runs.
+  for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i], dropped[i]) << "output " << i;
 }
 
 TEST(ItemStageTest, AppliesDeltasDropsDuplicatesAndPublishes) {
