@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
 namespace streamrec::training {
@@ -76,10 +77,17 @@ Result<std::unique_ptr<RankerTrainer>> RankerTrainer::Create(const RankerOptions
   }
   rep->shape = {num_features, options.hidden1, options.hidden2, options.residual_feature};
   try {
-    torch::manual_seed(options.seed);
+    // The layers are drawn from the CPU generator seeded with options.seed, whose state
+    // is then put back: creating the ranker must not change the two-tower trainer's
+    // random stream (its new rows), so the two-tower model trains the same with the
+    // ranking stage on or off.
+    at::Generator gen = at::detail::getDefaultCPUGenerator();
+    const at::Tensor saved = gen.get_state();
+    gen.set_current_seed(options.seed);
     rep->l1 = torch::nn::Linear(num_features, options.hidden1);
     rep->l2 = torch::nn::Linear(options.hidden1, options.hidden2);
     rep->l3 = torch::nn::Linear(options.hidden2, 1);
+    gen.set_state(saved);
     rep->optimizer = std::make_unique<torch::optim::Adam>(
         rep->Params(), torch::optim::AdamOptions(options.learning_rate));
   } catch (const c10::Error& e) {

@@ -5,6 +5,7 @@
 #include <random>
 
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "core/id_hash.h"
 #include "tests/support/tiny_trainer.h"
@@ -92,6 +93,22 @@ TEST(RankerModelTest, TheResidualFeatureIsAddedToTheOutput) {
   EXPECT_EQ(out, (std::vector<float>{0.7f, -0.2f}));  // a zero MLP keeps the given order
   shape.residual_feature = 3;  // out of range
   EXPECT_FALSE(RankerModel::Create(shape, std::vector<float>(RankerModel::NumParams(shape))).ok());
+}
+
+// Creating a ranker leaves the global random stream where it was (the two-tower
+// trainer's draws are the same with the ranking stage on or off), and the ranker's own
+// initialisation depends on its seed only.
+TEST(RankerTrainerTest, CreationLeavesTheGlobalRandomStreamAlone) {
+  torch::manual_seed(123);
+  const torch::Tensor expected = torch::rand({8});
+  torch::manual_seed(123);
+  auto first = RankerTrainer::Create({}, 4);
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(torch::equal(torch::rand({8}), expected));
+  (void)torch::rand({16});  // another global state
+  auto second = RankerTrainer::Create({}, 4);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ((*(*first)->Model())->params(), (*(*second)->Model())->params());
 }
 
 TEST(RankerTrainerTest, RejectsMalformedLists) {
