@@ -50,11 +50,11 @@
 #include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
+#include "bench/support/stages_broker.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
-#include "streams/topic_admin.h"
 #include "streams/topics.h"
 
 namespace streamrec::operators {
@@ -122,62 +122,14 @@ void Die(const std::string& what, const Status& st) {
   std::exit(1);
 }
 
-// The broker of one run: the embedded one, or the topics of this run on --brokers.
-struct BenchBroker {
-  std::unique_ptr<EmbeddedBroker> embedded;
-  std::string brokers;
-  TopicNames topics;
-  std::string suffix;  // of this run's topics and groups on --brokers; "" embedded
-};
+using BenchBroker = bench::StagesBroker;
 
 BenchBroker StartBroker(const Flags& f) {
-  BenchBroker b;
-  TopicNames& t = b.topics;
-  const int partitions = f.partitions;
-  if (!f.brokers.empty()) {
-    static int run = 0;
-    b.suffix = ".bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++);
-    for (std::string* name : {&t.clicks, &t.clicks_dlq, &t.cooc_deltas, &t.training_examples,
-                              &t.item_neighbors, &t.item_stats, &t.user_changelog, &t.item_changelog}) {
-      *name += b.suffix;
-    }
-  }
-  const std::vector<TopicSpec> specs = {
-      {t.clicks, partitions},         {t.clicks_dlq, 1},          {t.cooc_deltas, partitions},
-      {t.training_examples, partitions}, {t.item_neighbors, partitions, true}, {t.item_stats, partitions, true},
-      {t.user_changelog, partitions, true}, {t.item_changelog, partitions, true}};
-  if (f.brokers.empty()) {
-    EmbeddedBrokerOptions bo;
-    bo.topics = specs;
-    auto e = EmbeddedBroker::Start(bo);
-    if (!e.ok()) Die("broker", e.status());
-    b.embedded = std::move(e).value();
-    b.brokers = b.embedded->bootstrap_servers();
-    return b;
-  }
-  b.brokers = f.brokers;
-  TopicAdminOptions ao;
-  ao.brokers = f.brokers;
-  ao.replication_factor = 1;
-  auto created = CreateTopics(ao, specs);
-  if (!created.ok()) Die("create topics", created.status());
-  for (const auto& c : *created) {
-    if (!c.status.ok()) Die("create " + c.name, c.status);
-  }
-  // The broker's metadata knows a new topic a moment after CreateTopics answers.
-  for (int i = 0; i < 300; ++i) {
-    auto listed = ListTopics(ao);
-    size_t found = 0;
-    if (listed.ok()) {
-      for (const auto& info : *listed) {
-        for (const auto& spec : specs) found += info.name == spec.name ? 1 : 0;
-      }
-    }
-    if (found == specs.size()) return b;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  Die("topics", Status::Timeout("the new topics did not appear in the metadata within 30 s"));
-  return b;
+  static int run = 0;  // each run's topics and groups on --brokers are its own
+  auto b = bench::StartStagesBroker(f.brokers, f.partitions,
+                                    ".bench-" + std::to_string(::getpid()) + "-" + std::to_string(run++));
+  if (!b.ok()) Die("broker", b.status());
+  return std::move(b).value();
 }
 
 const KafkaProperties kProps = {{"compression.type", "lz4"}};

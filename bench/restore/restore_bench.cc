@@ -46,11 +46,11 @@
 #include "operators/user_stage.h"
 #include "runtime/stage_runner.h"
 #include "state/state_db.h"
+#include "bench/support/stages_broker.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
 #include "streams/kafka_producer.h"
 #include "streams/synthetic_clicks.h"
-#include "streams/topic_admin.h"
 #include "streams/topics.h"
 
 namespace streamrec::operators {
@@ -101,62 +101,12 @@ double Median(std::vector<double> v) {
 }
 
 // The broker and this run's topic names (suffixed on a real cluster).
-struct BenchBroker {
-  std::unique_ptr<EmbeddedBroker> embedded;
-  std::string brokers;
-  TopicNames topics;
-  std::string suffix;
-};
+using BenchBroker = bench::StagesBroker;
 
 BenchBroker StartBroker(const Flags& f) {
-  BenchBroker b;
-  TopicNames& t = b.topics;
-  const int p = f.partitions;
-  if (!f.brokers.empty()) {
-    b.suffix = ".restore-bench-" + std::to_string(::getpid());
-    for (std::string* name : {&t.clicks, &t.clicks_dlq, &t.cooc_deltas, &t.training_examples, &t.item_neighbors,
-                              &t.item_stats, &t.user_changelog, &t.item_changelog}) {
-      *name += b.suffix;
-    }
-  }
-  const std::vector<TopicSpec> specs = {{t.clicks, p},
-                                        {t.clicks_dlq, 1},
-                                        {t.cooc_deltas, p},
-                                        {t.training_examples, p},
-                                        {t.item_neighbors, p, true},
-                                        {t.item_stats, p, true},
-                                        {t.user_changelog, p, true},
-                                        {t.item_changelog, p, true}};
-  if (f.brokers.empty()) {
-    EmbeddedBrokerOptions bo;
-    bo.topics = specs;
-    auto e = EmbeddedBroker::Start(bo);
-    if (!e.ok()) Die("broker", e.status());
-    b.embedded = std::move(e).value();
-    b.brokers = b.embedded->bootstrap_servers();
-    return b;
-  }
-  b.brokers = f.brokers;
-  TopicAdminOptions ao;
-  ao.brokers = f.brokers;
-  ao.replication_factor = 1;
-  auto created = CreateTopics(ao, specs);
-  if (!created.ok()) Die("create topics", created.status());
-  for (const auto& c : *created) {
-    if (!c.status.ok()) Die("create " + c.name, c.status);
-  }
-  for (int i = 0; i < 300; ++i) {  // the metadata knows new topics a moment later
-    auto listed = ListTopics(ao);
-    size_t found = 0;
-    if (listed.ok()) {
-      for (const auto& info : *listed) {
-        for (const auto& spec : specs) found += info.name == spec.name ? 1 : 0;
-      }
-    }
-    if (found == specs.size()) return b;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  Die("topics", Status::Timeout("the new topics did not appear in the metadata within 30 s"));
+  auto b = bench::StartStagesBroker(f.brokers, f.partitions, ".restore-bench-" + std::to_string(::getpid()));
+  if (!b.ok()) Die("broker", b.status());
+  return std::move(b).value();
 }
 
 const KafkaProperties kProps = {{"compression.type", "lz4"}};
