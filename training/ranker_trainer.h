@@ -18,8 +18,8 @@ struct RankerOptions {
   uint64_t seed = 7;           // initialisation
   // The feature added to the MLP's output (RankerShape::residual_feature): 0, the blend
   // score of serving/ranker_features.h, so the ranker learns a correction of the blend's
-  // order and starts from it; -1: the MLP alone. Chosen by measurement (bench/RESULTS.md
-  // "The ranking stage").
+  // order and starts from it; -1: the MLP alone. Both measured (bench/RESULTS.md "The
+  // ranking stage"): within noise of each other; 0 kept for its safe start.
   int64_t residual_feature = 0;
 };
 
