@@ -16,6 +16,19 @@
 #include "training/trainer_config.h"
 
 namespace streamrec::eval {
+namespace {
+
+// The offline trainer: a fresh model in `<dir>/models`, snapshotted only when asked.
+training::TrainerOptions OfflineTrainerOptions(const OfflineEvalOptions& options, const std::string& dir) {
+  training::TrainerOptions to = options.pipeline.trainer;
+  to.model_dir = dir + "/models";
+  to.resume = false;
+  to.snapshot_every_steps = 0;
+  to.snapshot_every_seconds = 0;
+  return to;
+}
+
+}  // namespace
 
 Result<OfflineEvalOptions> OfflineEvalOptions::FromConfig(const Config& config) {
   OfflineEvalOptions o;
@@ -94,13 +107,8 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
         // Everything before is committed, and a model trained on it serves.
         STREAMREC_RETURN_IF_ERROR(p.Sync());
         pending = 0;
-        training::TrainerOptions to = options.pipeline.trainer;
         // The same store as the served model's below, which is then a later version.
-        to.model_dir = dir->path() + "/models";
-        to.resume = false;
-        to.snapshot_every_steps = 0;
-        to.snapshot_every_seconds = 0;
-        auto trainer = training::Trainer::Create(to);
+        auto trainer = training::Trainer::Create(OfflineTrainerOptions(options, dir->path()));
         if (!trainer.ok()) return trainer.status();
         STREAMREC_RETURN_IF_ERROR(
             training::TrainEpochs(trainer->get(), p.collected(), options.epochs, nullptr));
@@ -153,12 +161,7 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
     result.final_loss = manifest->last_loss;
     result.model_version = p.service().models().version();
   } else if ((channels & serving::kChannelTwoTower) != 0 && options.epochs > 0) {
-    training::TrainerOptions to = options.pipeline.trainer;
-    to.model_dir = dir->path() + "/models";
-    to.resume = false;
-    to.snapshot_every_steps = 0;
-    to.snapshot_every_seconds = 0;
-    auto trainer = training::Trainer::Create(to);
+    auto trainer = training::Trainer::Create(OfflineTrainerOptions(options, dir->path()));
     if (!trainer.ok()) return trainer.status();
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> curve(nullptr, &std::fclose);
     if (!options.loss_curve_path.empty()) {

@@ -60,6 +60,8 @@
 namespace streamrec::operators {
 namespace {
 
+constexpr char kProgram[] = "operators_stages_bench";
+
 using runtime::StageRunner;
 using runtime::StageRunnerOptions;
 
@@ -194,18 +196,6 @@ struct Stages {
   }
 };
 
-int64_t SumHighWatermarks(KafkaConsumer* c, const std::string& topic, int partitions, int64_t* low_sum) {
-  int64_t sum = 0;
-  if (low_sum) *low_sum = 0;
-  for (int p = 0; p < partitions; ++p) {
-    auto wm = c->QueryWatermarks(topic, p, 5000);
-    if (!wm.ok()) Die("watermarks", wm.status());
-    sum += wm->second;
-    if (low_sum) *low_sum += wm->first;
-  }
-  return sum;
-}
-
 struct ThroughputResult {
   double produce_s = 0, baseline_eps = 0, stages_eps = 0, ratio = 0;
   double baseline_cpu_eps = 0, stages_cpu_eps = 0, cpu_ratio = 0, user_done_s = 0;
@@ -280,7 +270,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   auto probe = KafkaConsumer::Create(co);
   if (!probe.ok()) Die("consumer", probe.status());
   int64_t low = 0;
-  SumHighWatermarks(probe->get(), topics.clicks, f.partitions, &low);
+  bench::SumHighWatermarksOrExit(probe->get(), topics.clicks, f.partitions, &low, kProgram);
   r.dropped_by_broker = low;
 
   // 2. Baseline: consume the same topic, nothing else.
@@ -335,7 +325,8 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
       note_item_progress();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    h = SumHighWatermarks(probe->get(), topics.cooc_deltas, f.partitions, &lost);
+    h = bench::SumHighWatermarksOrExit(probe->get(), topics.cooc_deltas,
+        f.partitions, &lost, kProgram);
   }
   // Messages the embedded broker dropped (retention) before the item stage read them are
   // never processed; the run then reports exact = NO.

@@ -56,6 +56,8 @@
 namespace streamrec::operators {
 namespace {
 
+constexpr char kProgram[] = "restore_bench";
+
 using runtime::StageRunner;
 using runtime::StageRunnerOptions;
 using Clock = std::chrono::steady_clock;
@@ -165,19 +167,6 @@ std::unique_ptr<RunningStage> StartItem(const BenchBroker& b, const std::string&
   ItemStageOptions io;
   io.topics = b.topics;
   return std::make_unique<RunningStage>("item", ItemStageTopology(io), RunnerOptions(b, state_dir, "item"));
-}
-
-// Sum of the high (and low) watermarks of a topic.
-int64_t SumHigh(KafkaConsumer* c, const std::string& topic, int partitions, int64_t* low_sum = nullptr) {
-  int64_t sum = 0;
-  if (low_sum) *low_sum = 0;
-  for (int p = 0; p < partitions; ++p) {
-    auto wm = c->QueryWatermarks(topic, p, 5000);
-    if (!wm.ok()) Die("watermarks", wm.status());
-    sum += wm->second;
-    if (low_sum) *low_sum += wm->first;
-  }
-  return sum;
 }
 
 // What a user stage's stores hold: every key and value of its `windows` and
@@ -369,7 +358,8 @@ int Main(int argc, char** argv) {
   auto probe = KafkaConsumer::Create(co);
   if (!probe.ok()) Die("consumer", probe.status());
   int64_t clicks_low = 0;
-  SumHigh(probe->get(), broker.topics.clicks, f.partitions, &clicks_low);
+  bench::SumHighWatermarksOrExit(probe->get(), broker.topics.clicks,
+      f.partitions, &clicks_low, kProgram);
   if (clicks_low > 0) {
     std::printf("warning: the broker dropped %lld clicks before they were read (retention)\n",
                 static_cast<long long>(clicks_low));
@@ -394,7 +384,8 @@ int Main(int argc, char** argv) {
     user->Stop();
     if (item) {
       int64_t lost = 0;
-      const int64_t deltas = SumHigh(probe->get(), broker.topics.cooc_deltas, f.partitions, &lost);
+      const int64_t deltas = bench::SumHighWatermarksOrExit(probe->get(), broker.topics.cooc_deltas,
+          f.partitions, &lost, kProgram);
       while (item->runner->records_processed() < deltas - lost) {
         item->Check();
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -413,7 +404,8 @@ int Main(int argc, char** argv) {
     item_before = std::move(v).value();
   }
   int64_t changelog_low = 0;
-  const int64_t changelog_high = SumHigh(probe->get(), broker.topics.user_changelog, f.partitions, &changelog_low);
+  const int64_t changelog_high = bench::SumHighWatermarksOrExit(probe->get(), broker.topics.user_changelog,
+      f.partitions, &changelog_low, kProgram);
   std::printf("built: %lld events in %.1f s (user stage done at %.1f s; %.0f ev/s, %.0f ev/CPU-s, changelog "
               "writing included); user store: %lld entries, %.1f MB of keys and values, %.1f MB on disk; "
               "changelog %s: %lld records (offsets %lld..%lld)\n",

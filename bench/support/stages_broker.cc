@@ -1,6 +1,8 @@
 #include "bench/support/stages_broker.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -53,6 +55,28 @@ Result<StagesBroker> StartStagesBroker(const std::string& brokers, int partition
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return Status::Timeout("the new topics did not appear in the metadata within 30 s");
+}
+
+Result<WatermarkSums> SumWatermarks(KafkaConsumer* consumer, const std::string& topic, int partitions) {
+  WatermarkSums sums;
+  for (int p = 0; p < partitions; ++p) {
+    auto marks = consumer->QueryWatermarks(topic, p, 5000);
+    if (!marks.ok()) return marks.status().WithContext("watermarks of " + topic);
+    sums.low += marks->first;
+    sums.high += marks->second;
+  }
+  return sums;
+}
+
+int64_t SumHighWatermarksOrExit(KafkaConsumer* consumer, const std::string& topic, int partitions,
+                                int64_t* low_sum, const char* program) {
+  auto sums = SumWatermarks(consumer, topic, partitions);
+  if (!sums.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program, sums.status().ToString().c_str());
+    std::exit(1);
+  }
+  if (low_sum != nullptr) *low_sum = sums->low;
+  return sums->high;
 }
 
 }  // namespace streamrec::bench

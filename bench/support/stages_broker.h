@@ -5,6 +5,7 @@
 
 #include "core/status.h"
 #include "streams/embedded_broker.h"
+#include "streams/kafka_consumer.h"
 #include "streams/topics.h"
 
 namespace streamrec::bench {
@@ -23,5 +24,18 @@ struct StagesBroker {
 // creates those topics on the cluster (replication 1), each name + `suffix`, and waits
 // until the cluster's metadata lists them all (up to 30 s).
 Result<StagesBroker> StartStagesBroker(const std::string& brokers, int partitions, const std::string& suffix);
+
+// The sums of a topic's low and high watermarks over partitions 0..partitions-1 (the low
+// sum: records the broker dropped, for a topic nobody deletes from). Each query waits up
+// to 5 s.
+struct WatermarkSums {
+  int64_t low = 0;
+  int64_t high = 0;
+};
+Result<WatermarkSums> SumWatermarks(KafkaConsumer* consumer, const std::string& topic, int partitions);
+// The high sum, the low one into `low_sum` when given; on an error prints it after
+// `program` and exits 1 (a benchmark cannot go on without its counts).
+int64_t SumHighWatermarksOrExit(KafkaConsumer* consumer, const std::string& topic, int partitions,
+                                int64_t* low_sum, const char* program);
 
 }  // namespace streamrec::bench
