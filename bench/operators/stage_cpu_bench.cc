@@ -44,7 +44,7 @@ double ThreadCpuSeconds() {
   std::exit(1);
 }
 
-struct Flags {
+struct StageCpuBenchFlags {
   int64_t events = 200000;
   int partitions = 8;
   int window = 20;
@@ -59,7 +59,7 @@ struct RunResult {
   bool exact = false;
 };
 
-RunResult RunOnce(const Flags& f, uint64_t seed) {
+RunResult RunOnce(const StageCpuBenchFlags& f, uint64_t seed) {
   SyntheticOptions so;
   so.seed = seed;
   so.num_items = 20000;
@@ -154,7 +154,7 @@ RunResult RunOnce(const Flags& f, uint64_t seed) {
 
 int main(int argc, char** argv) {
   using namespace streamrec::operators;
-  Flags f;
+  StageCpuBenchFlags f;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> const char* {

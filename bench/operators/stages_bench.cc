@@ -29,7 +29,6 @@
 #include <cstdlib>
 #include <limits>
 #include <cstring>
-#include <sys/resource.h>
 #include <unistd.h>
 #include <filesystem>
 #include <map>
@@ -50,6 +49,7 @@
 #include "runtime/stage_runner.h"
 #include "operators/state_inspection.h"
 #include "operators/user_stage.h"
+#include "bench/support/run_clock.h"
 #include "bench/support/stages_broker.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
@@ -65,17 +65,8 @@ constexpr char kProgram[] = "operators_stages_bench";
 using runtime::StageRunner;
 using runtime::StageRunnerOptions;
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-// CPU seconds used by this process so far (all threads: librdkafka's, RocksDB's, ours).
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::Clock;
+using bench::Seconds;
 
 struct Flags {
   int64_t events = 1'000'000;
@@ -284,7 +275,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
     std::vector<Record> batch;
     int64_t n = 0;
     const auto t0 = Clock::now();
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = bench::ProcessCpuSeconds();
     while (n < f.events - low) {
       batch.clear();
       auto got = (*c)->PollBatch(1000, 100, &batch);
@@ -292,12 +283,12 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
       n += static_cast<int64_t>(*got);
     }
     r.baseline_eps = static_cast<double>(n) / Seconds(t0, Clock::now());
-    r.baseline_cpu_eps = static_cast<double>(n) / (CpuSeconds() - cpu0);
+    r.baseline_cpu_eps = static_cast<double>(n) / (bench::ProcessCpuSeconds() - cpu0);
   }
 
   // 3. Both stages on the backlog.
   const std::string state_dir = dir.path + "/state";
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = bench::ProcessCpuSeconds();
   Stages stages(broker, state_dir, f.partitions, f.window, f.sync_commits, f.changelog);
   const auto t0 = Clock::now();
   while (stages.user->records_processed() < f.events - low) {
@@ -340,7 +331,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   }
   note_item_progress();
   const double elapsed = Seconds(t0, item_last_progress);
-  const double cpu = CpuSeconds() - cpu0;
+  const double cpu = bench::ProcessCpuSeconds() - cpu0;
   stages.Stop();
   r.stages_cpu_eps = static_cast<double>(f.events - low) / cpu;
   r.cpu_ratio = r.stages_cpu_eps / r.baseline_cpu_eps;
@@ -359,7 +350,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
   }
   if (f.batch) {
     // The batch layer over the same topic, with the stages' options (views only).
-    const double bcpu0 = CpuSeconds();
+    const double bcpu0 = bench::ProcessCpuSeconds();
     const auto b0 = Clock::now();
     batch::TopicInputOptions to;
     to.range.brokers = brokers;
@@ -374,7 +365,7 @@ ThroughputResult RunThroughput(const Flags& f, uint64_t seed) {
     auto m = batch::BuildBatchView(*input, bo);
     if (!m.ok()) Die("batch build", m.status());
     const double batch_s = Seconds(b0, Clock::now());
-    const double batch_cpu = CpuSeconds() - bcpu0;
+    const double batch_cpu = bench::ProcessCpuSeconds() - bcpu0;
     BatchView bview;
     Status st = ReadItemStateDb(m->dir + "/view", 0, 1, &bview);
     if (!st.ok()) Die("batch view", st);

@@ -23,7 +23,6 @@
 // scripts/kafka.sh); every run creates its own topics (suffix) and groups there. Without
 // it the embedded broker, whose per-partition retention (~5 MB) may drop changelog records
 // before they are read back: such a run is not exact and says so.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -46,6 +45,7 @@
 #include "operators/user_stage.h"
 #include "runtime/stage_runner.h"
 #include "state/state_db.h"
+#include "bench/support/run_clock.h"
 #include "bench/support/stages_broker.h"
 #include "streams/embedded_broker.h"
 #include "streams/kafka_consumer.h"
@@ -60,23 +60,15 @@ constexpr char kProgram[] = "restore_bench";
 
 using runtime::StageRunner;
 using runtime::StageRunnerOptions;
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
-
-double CpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
+using bench::Clock;
+using bench::Seconds;
 
 [[noreturn]] void Die(const std::string& what, const Status& st) {
   std::fprintf(stderr, "restore_bench: %s: %s\n", what.c_str(), st.ToString().c_str());
   std::exit(2);
 }
 
-struct Flags {
+struct RestoreBenchFlags {
   int64_t events = 1'000'000;
   int partitions = 8;
   int window = 20;
@@ -105,7 +97,7 @@ double Median(std::vector<double> v) {
 // The broker and this run's topic names (suffixed on a real cluster).
 using BenchBroker = bench::StagesBroker;
 
-BenchBroker StartBroker(const Flags& f) {
+BenchBroker StartBroker(const RestoreBenchFlags& f) {
   auto b = bench::StartStagesBroker(f.brokers, f.partitions, ".restore-bench-" + std::to_string(::getpid()));
   if (!b.ok()) Die("broker", b.status());
   return std::move(b).value();
@@ -155,7 +147,7 @@ StageRunnerOptions RunnerOptions(const BenchBroker& b, const std::string& state_
   return ro;
 }
 
-std::unique_ptr<RunningStage> StartUser(const Flags& f, const BenchBroker& b, const std::string& state_dir) {
+std::unique_ptr<RunningStage> StartUser(const RestoreBenchFlags& f, const BenchBroker& b, const std::string& state_dir) {
   UserStageOptions uo;
   uo.window.max_items = static_cast<size_t>(f.window);
   uo.item_partitions = f.partitions;
@@ -286,7 +278,7 @@ struct RestoreRow {
 };
 
 int Main(int argc, char** argv) {
-  Flags f;
+  RestoreBenchFlags f;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -369,7 +361,7 @@ int Main(int argc, char** argv) {
   // 2. The stores built from `clicks` (the reprocessing baseline).
   double build_s = 0, build_cpu_s = 0, user_build_s = 0;
   {
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = bench::ProcessCpuSeconds();
     const auto t0 = Clock::now();
     auto user = StartUser(f, broker, user_dir);
     std::unique_ptr<RunningStage> item = f.item ? StartItem(broker, item_dir) : nullptr;
@@ -393,7 +385,7 @@ int Main(int argc, char** argv) {
       item->Stop();
     }
     build_s = Seconds(t0, Clock::now());
-    build_cpu_s = CpuSeconds() - cpu0;
+    build_cpu_s = bench::ProcessCpuSeconds() - cpu0;
   }
   const StoreDigest before = DigestUserStores(user_dir, f.partitions);
   const uint64_t disk_before = DirBytes(user_dir);
@@ -430,7 +422,7 @@ int Main(int argc, char** argv) {
     row.consume_bytes = bare.bytes;
     std::filesystem::remove_all(user_dir);
     if (f.item) std::filesystem::remove_all(item_dir);
-    const double cpu0 = CpuSeconds();
+    const double cpu0 = bench::ProcessCpuSeconds();
     const auto t0 = Clock::now();
     auto user = StartUser(f, broker, user_dir);
     std::unique_ptr<RunningStage> item = f.item ? StartItem(broker, item_dir) : nullptr;
@@ -440,7 +432,7 @@ int Main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     row.wall_s = Seconds(t0, Clock::now());
-    row.cpu_s = CpuSeconds() - cpu0;
+    row.cpu_s = bench::ProcessCpuSeconds() - cpu0;
     if (item) {
       while (item->runner->changelog_counters().restores < f.partitions && Clock::now() < give_up) {
         item->Check();
