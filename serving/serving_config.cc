@@ -143,6 +143,12 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   if (s.history.seen_max_items > 100000) {
     return Status::InvalidArgument("serving.seen.max_items must be at most 100000");
   }
+  size_t user_state_mb = s.history.max_bytes >> 20;
+  STREAMREC_RETURN_IF_ERROR(ReadCount(c, "serving.user_state_mb", &user_state_mb));
+  if (user_state_mb > (size_t{1} << 24)) {
+    return Status::InvalidArgument("serving.user_state_mb must be at most 16777216 (16 TiB)");
+  }
+  s.history.max_bytes = user_state_mb << 20;
   // One history: the user stage's window rules (operators.window.*), not serving's own.
   Result<operators::UserWindowOptions> window = operators::UserWindowOptions::FromConfig(c);
   if (!window.ok()) return window.status();

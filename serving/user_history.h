@@ -9,6 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
 #include "core/records.h"
 #include "core/thread_annotations.h"
 #include "operators/user_window.h"
@@ -44,8 +47,17 @@ struct UserHistoryOptions {
   // by the window's horizon: a purchase stays filtered after the session ends. 24 bytes
   // an item, so the default costs at most ~12 KiB a user. 0 keeps no record.
   size_t seen_max_items = 500;
-  // Users kept in memory; beyond it an arbitrary user of the same shard is evicted.
+  // Users kept in memory; beyond it the least recently active user of the same shard
+  // is evicted (its window and seen record are dropped: it is served as a cold start
+  // until its next click).
   size_t max_users = 1'000'000;
+  // serving.user_state_mb: a bound on the bytes all users' windows and seen records take
+  // (an estimate: the entries' capacity, item ids, map nodes, the recency order), split
+  // evenly over the shards; past it the shard evicts its least recently active users. It
+  // is what makes serving's memory a bound rather than a function of the users it has
+  // seen (a seen record alone reaches ~12 KiB a user at the default max_items).
+  // 0: no byte bound (max_users only).
+  size_t max_bytes = size_t{512} << 20;
   size_t num_shards = 64;
 };
 
@@ -58,6 +70,9 @@ struct UserHistoryOptions {
 class UserHistoryStore {
  public:
   explicit UserHistoryStore(UserHistoryOptions options = {});
+  ~UserHistoryStore();
+  UserHistoryStore(const UserHistoryStore&) = delete;
+  UserHistoryStore& operator=(const UserHistoryStore&) = delete;
 
   // Adds an event to the user's window (UserWindow::Add: evicts by the horizon relative
   // to the event, moves a repeated item to the newest position, keeps the newest
@@ -85,6 +100,11 @@ class UserHistoryStore {
   };
   UserState GetUser(uint64_t user_key, int64_t as_of_ms = 0) const;
   size_t num_users() const { return num_users_.load(std::memory_order_relaxed); }
+  // The estimated bytes of every user's state (what max_bytes bounds), and the users
+  // evicted so far (by max_users or max_bytes). Also on /metrics:
+  // streamrec_serving_user_state_bytes, streamrec_serving_users_evicted_total.
+  size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint64_t users_evicted() const { return evicted_.load(std::memory_order_relaxed); }
   // The largest event time recorded so far (0 before any).
   int64_t stream_time_ms() const { return stream_time_ms_.load(std::memory_order_relaxed); }
   const UserHistoryOptions& options() const { return options_; }
@@ -103,11 +123,27 @@ class UserHistoryStore {
     operators::UserWindow window;
     std::vector<SeenItem> seen;  // oldest first, distinct items
     uint64_t version = 0;        // UserState::version
+    size_t bytes = 0;            // this user's share of Shard::bytes
+  };
+  // A user's place in its shard's recency order: the version its Record() took. An entry
+  // whose version is no longer the user's is stale (the user was active since) and is
+  // skipped when met.
+  struct RecencyEntry {
+    uint64_t user_key = 0;
+    uint64_t version = 0;
   };
   struct Shard {
     mutable Mutex mu;
     std::unordered_map<uint64_t, User> users GUARDED_BY(mu);
+    std::deque<RecencyEntry> recency GUARDED_BY(mu);  // oldest activity first
+    size_t bytes GUARDED_BY(mu) = 0;                  // users' bytes + the recency order's
   };
+  static size_t UserBytes(const User& user);
+  // Evicts the shard's least recently active users while it holds more than its share of
+  // max_users or max_bytes, never `keep` (the user just recorded).
+  void EvictLocked(Shard& shard, uint64_t keep) EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // Drops the recency order's stale entries once they outnumber the live ones.
+  void CompactRecencyLocked(Shard& shard) EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void CutHorizon(int64_t as_of_ms, std::vector<HistoryEntry>* window) const;
   void RecordSeen(uint64_t item_key, int64_t ts_ms, EventType event,
                   std::vector<SeenItem>* seen) const;
@@ -116,6 +152,12 @@ class UserHistoryStore {
   const UserHistoryOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> num_users_{0};
+  std::atomic<size_t> bytes_{0};
+  std::atomic<uint64_t> evicted_{0};
+  // The process-wide series this store adds its bytes and evictions to (every store of
+  // the process sums into them; the destructor takes its bytes back).
+  prometheus::Gauge* bytes_gauge_ = nullptr;
+  prometheus::Counter* evicted_counter_ = nullptr;
   std::atomic<int64_t> stream_time_ms_{0};
   std::atomic<uint64_t> next_version_{1};
 

@@ -51,6 +51,7 @@ operators:
   EXPECT_EQ(o->service.recommender.filter_seen_events, SeenItem::EventBit(EventType::kPurchase));
   EXPECT_EQ(o->service.history.seen_max_items, 500u);
   EXPECT_EQ(o->service.embedding_cache.max_entries, 100'000u);
+  EXPECT_EQ(o->service.history.max_bytes, size_t{512} << 20);
 
   auto flags = ServingOptionsFromConfig(*config, "k2:1", "127.0.0.1:8081");
   ASSERT_TRUE(flags.ok());
@@ -145,6 +146,7 @@ TEST(ServingOptionsFromConfigTest, RejectsBadValues) {
   EXPECT_NE(bad("serving: {seen: {filter_events: bought}}").find("serving.seen.filter_events"),
             std::string::npos);
   EXPECT_EQ(bad("serving: {seen: {max_items: -2}}"), "serving.seen.max_items must not be negative");
+  EXPECT_EQ(bad("serving: {user_state_mb: -1}"), "serving.user_state_mb must not be negative");
 }
 
 TEST(ServingOptionsFromConfigTest, SeenFilterKeys) {
@@ -156,6 +158,11 @@ TEST(ServingOptionsFromConfigTest, SeenFilterKeys) {
   EXPECT_EQ(o->service.recommender.filter_seen_events,
             SeenItem::EventBit(EventType::kPurchase) | SeenItem::EventBit(EventType::kAddToCart));
   EXPECT_EQ(o->service.history.seen_max_items, 50u);
+  config = Config::FromYamlString("serving: {user_state_mb: 64}");
+  ASSERT_TRUE(config.ok());
+  o = ServingOptionsFromConfig(*config);
+  ASSERT_TRUE(o.ok()) << o.status().ToString();
+  EXPECT_EQ(o->service.history.max_bytes, size_t{64} << 20);
   config = Config::FromYamlString("serving: {user_embedding_cache: {max_entries: 0}}");
   ASSERT_TRUE(config.ok());
   o = ServingOptionsFromConfig(*config);

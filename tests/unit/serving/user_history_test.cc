@@ -131,6 +131,101 @@ TEST(UserHistoryStoreTest, BoundsTheNumberOfUsers) {
   UserHistoryStore store(options);
   for (uint64_t u = 0; u < 10; ++u) store.Record(u, 1, "a", 1);
   EXPECT_EQ(store.num_users(), 4u);
+  EXPECT_EQ(store.users_evicted(), 6u);
+  // The least recently active go first: 6..9 are left; 6 active again, then two new
+  // users push out 7 and 8, not 6.
+  store.Record(6, 2, "b", 2);
+  store.Record(20, 1, "a", 3);
+  store.Record(21, 1, "a", 4);
+  EXPECT_FALSE(store.GetUser(6).window.empty());
+  EXPECT_TRUE(store.GetUser(7).window.empty());
+  EXPECT_TRUE(store.GetUser(8).window.empty());
+  EXPECT_FALSE(store.GetUser(9).window.empty());
+  EXPECT_FALSE(store.GetUser(21).window.empty());
+}
+
+TEST(UserHistoryStoreTest, BytesGrowWithTheRecordsAndShrinkWithEvictions) {
+  UserHistoryOptions options;
+  options.num_shards = 1;
+  options.max_bytes = 0;  // unbounded: only counted
+  UserHistoryStore store(options);
+  EXPECT_EQ(store.bytes(), 0u);
+  store.Record(1, 1, "a", 1);
+  const size_t one_event = store.bytes();
+  EXPECT_GT(one_event, sizeof(SeenItem) + sizeof(HistoryEntry));
+  // A long item id is counted beside its entry.
+  const std::string long_id(200, 'x');
+  store.Record(1, 2, long_id, 2);
+  EXPECT_GE(store.bytes(), one_event + long_id.size());
+  for (uint64_t item = 3; item < 300; ++item) store.Record(1, item, "i", static_cast<int64_t>(item));
+  // The seen record holds 299 items of 24 bytes (its capacity at least that).
+  EXPECT_GE(store.bytes(), 299 * sizeof(SeenItem));
+  // Another user adds about one user's worth.
+  const size_t before = store.bytes();
+  store.Record(2, 1, "a", 1);
+  EXPECT_GT(store.bytes(), before);
+  EXPECT_LT(store.bytes(), before + 4 * one_event);
+}
+
+TEST(UserHistoryStoreTest, BoundsTheBytesByEvictingTheLeastRecentlyActive) {
+  UserHistoryOptions options;
+  options.num_shards = 1;
+  options.window = operators::UserWindowOptions{20, 0};
+  // Measure one user with 50 events, then bound the store to about ten of them.
+  size_t per_user = 0;
+  {
+    UserHistoryOptions unbounded = options;
+    unbounded.max_bytes = 0;
+    UserHistoryStore probe(unbounded);
+    for (uint64_t item = 0; item < 50; ++item) {
+      probe.Record(1, item, "item" + std::to_string(item), static_cast<int64_t>(item));
+    }
+    per_user = probe.bytes();
+  }
+  options.max_bytes = 10 * per_user + per_user / 2;
+  UserHistoryStore store(options);
+  int64_t ts = 0;
+  auto fill = [&](uint64_t user) {
+    for (uint64_t item = 0; item < 50; ++item) {
+      store.Record(user, item, "item" + std::to_string(item), ++ts);
+    }
+  };
+  for (uint64_t user = 0; user < 10; ++user) fill(user);
+  EXPECT_EQ(store.num_users(), 10u);
+  EXPECT_EQ(store.users_evicted(), 0u);
+  store.Record(0, 99, "item99", ++ts);  // user 0 is the most recent now
+  for (uint64_t user = 10; user < 40; ++user) {
+    fill(user);
+    EXPECT_LE(store.bytes(), options.max_bytes) << "after user " << user;
+  }
+  EXPECT_GT(store.users_evicted(), 0u);
+  // About ten users' worth (the probe's bytes also held its stale recency entries, so a
+  // user here costs a little less than per_user).
+  EXPECT_LE(store.num_users(), 12u);
+  EXPECT_GE(store.num_users(), 9u);
+  // The newest users are whole; the oldest are gone.
+  EXPECT_EQ(store.GetUser(39).seen.size(), 50u);
+  EXPECT_EQ(store.GetUser(38).window.size(), 20u);
+  EXPECT_TRUE(store.GetUser(1).window.empty());
+  EXPECT_TRUE(store.GetUser(1).seen.empty());
+  // Evicted and active again: starts from an empty record, with a new version.
+  store.Record(1, 5, "item5", ++ts);
+  const auto back = store.GetUser(1);
+  EXPECT_EQ(back.seen.size(), 1u);
+  EXPECT_GT(back.version, 0u);
+  EXPECT_LE(store.bytes(), options.max_bytes);
+}
+
+TEST(UserHistoryStoreTest, TheRecencyOrderStaysBoundedForOneBusyUser) {
+  UserHistoryOptions options;
+  options.num_shards = 1;
+  options.max_bytes = 0;
+  UserHistoryStore store(options);
+  store.Record(2, 1, "a", 1);
+  for (int64_t ts = 0; ts < 100000; ++ts) store.Record(1, static_cast<uint64_t>(ts % 7), "a", ts);
+  // 100,000 recency entries of 16 bytes would be 1.6 MB; stale ones are dropped.
+  EXPECT_LT(store.bytes(), 64u << 10);
+  EXPECT_EQ(store.num_users(), 2u);
 }
 
 TEST(UserHistoryStoreTest, ServingReadsTheOperatorsWindowSection) {
