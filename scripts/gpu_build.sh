@@ -22,6 +22,14 @@
 #                                            $OUT_DIR/golden-store{,-cpu} (serve it with
 #                                            `streamrec eval --model-dir`); output to
 #                                            stdout and $OUT_DIR
+#   scripts/gpu_build.sh serving [DEB_DIR]   there, on the GPU machine's quiet CPUs: the
+#                                            whole project (not training-only) against
+#                                            PyTorch's LibTorch, serving_bench only, then
+#                                            issue 12 item 6's figures at $ITEMS (100000)
+#                                            items: the model swap with the ANN index and
+#                                            the open-loop HTTP latency at $RATE (1000)
+#                                            req/s, $ROUNDS (3) rounds (run_ann_ab.sh);
+#                                            output to stdout and $OUT_DIR/serving.txt
 #   scripts/gpu_build.sh check               syntax and tools only (no build)
 #
 # DEB_DIR defaults to ./gpu-debs. Environment: BUILD_DIR (default build-gpu), PREFIX
@@ -61,6 +69,17 @@ PACKAGES=(
   pkgconf pkgconf-bin libpkgconf3
   ninja-build
 )
+# What the rest of the project links (serving mode), with the libraries those need that a
+# CUDA image may lack, and the -dev packages whose .pc files cpp-httplib's requires.
+SERVING_PACKAGES=(
+  librdkafka-dev librdkafka1 librdkafka++1
+  librocksdb-dev librocksdb7.8 libgflags2.2 libsnappy1v5
+  libsimdjson-dev libsimdjson14
+  libcli11-dev libhnswlib-dev
+  libcpp-httplib-dev libcpp-httplib0.11
+  libssl-dev libssl3 zlib1g-dev libbrotli-dev libbrotli1
+  libsasl2-2 libsasl2-modules-db libdb5.3
+)
 
 log() { echo "gpu_build: $*" >&2; }
 
@@ -69,14 +88,16 @@ download() {
   command -v apt-get >/dev/null || { log "apt-get not found"; exit 2; }
   # apt-get download fetches exactly these (no dependencies), as the current user, into
   # the current directory.
-  (cd "$DEB_DIR" && apt-get download "${PACKAGES[@]}")
+  (cd "$DEB_DIR" && apt-get download "${PACKAGES[@]}" "${SERVING_PACKAGES[@]}")
   log "$(ls "$DEB_DIR"/*.deb | wc -l) .deb files in $DEB_DIR; carry the folder to the GPU machine"
 }
 
 unpack() {
   local debs=("$DEB_DIR"/*.deb)
   [ -e "${debs[0]}" ] || { log "no .deb files in $DEB_DIR (run: $0 download $DEB_DIR)"; exit 2; }
-  for p in "${PACKAGES[@]}"; do
+  local wanted=("${PACKAGES[@]}")
+  [ "$MODE" = serving ] && wanted+=("${SERVING_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     compgen -G "$DEB_DIR/${p}_*.deb" >/dev/null || { log "missing ${p}_*.deb in $DEB_DIR"; exit 2; }
   done
   mkdir -p "$PREFIX"
@@ -196,6 +217,37 @@ run() {
   return "$rc"
 }
 
+serving() {
+  unpack
+  setup_env
+  local tp generator=() items="${ITEMS:-100000}"
+  tp="$(torch_prefix)"
+  if command -v ninja >/dev/null; then generator=(-G Ninja); fi
+  # GCC 13 no longer pulls <cstdint> in through other standard headers; the project is
+  # built with GCC 12 here, so the device build includes it everywhere rather than fail.
+  cmake -S "$ROOT" -B "$BUILD_DIR" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DSTREAMREC_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS="-include cstdint" \
+    -DCMAKE_PREFIX_PATH="$PREFIX/usr;$tp" \
+    -DPKG_CONFIG_EXECUTABLE="$PKG_CONFIG_EXECUTABLE"
+  cmake --build "$BUILD_DIR" -j "$JOBS" --target serving_bench
+  mkdir -p "$OUT_DIR"
+  {
+    echo "## $(date -u +%FT%TZ) $(uname -m), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    grep -m1 'model name' /proc/cpuinfo || true
+    local store="${TMPDIR:-/tmp}/streamrec-serving-bench-$items"
+    log "snapshots of $items items"
+    "$BUILD_DIR/bench/serving/serving_bench" snapshot --items "$items" --store "$store"
+    log "swap v1 -> v2, HNSW built after the swap (the default), then before it"
+    "$BUILD_DIR/bench/serving/serving_bench" swap --store "$store" --background 1
+    "$BUILD_DIR/bench/serving/serving_bench" swap --store "$store" --background 0
+    log "open loop at ${RATE:-1000} req/s, HNSW (auto) and exact, ${ROUNDS:-3} rounds"
+    ANNS="${ANNS:-auto exact}" RATE="${RATE:-1000}" ROUNDS="${ROUNDS:-3}" \
+      SECONDS_PER_RUN="${SECONDS_PER_RUN:-20}" \
+      bash "$ROOT/bench/serving/run_ann_ab.sh" "$BUILD_DIR" "$items"
+    echo "## done $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+  } 2>&1 | tee "$OUT_DIR/serving.txt"
+}
+
 check() {
   bash -n "$0"
   for t in dpkg cmake c++ nm readelf python3; do
@@ -208,9 +260,10 @@ case "$MODE" in
   configure) configure ;;
   build) build ;;
   run) run ;;
+  serving) serving ;;
   check) check ;;
   *)
-    sed -n '2,29p' "${BASH_SOURCE[0]}" >&2
+    sed -n '2,37p' "${BASH_SOURCE[0]}" >&2
     exit 2
     ;;
 esac
