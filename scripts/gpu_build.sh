@@ -237,9 +237,8 @@ serving() {
     local store="${TMPDIR:-/tmp}/streamrec-serving-bench-$items"
     log "snapshots of $items items"
     "$BUILD_DIR/bench/serving/serving_bench" snapshot --items "$items" --store "$store"
-    log "swap v1 -> v2, HNSW built after the swap (the default), then before it"
+    log "swap v1 -> v2 with the ANN index (HNSW, built after the swap: the default)"
     "$BUILD_DIR/bench/serving/serving_bench" swap --store "$store" --background 1
-    "$BUILD_DIR/bench/serving/serving_bench" swap --store "$store" --background 0
     log "open loop at ${RATE:-1000} req/s, HNSW (auto) and exact, ${ROUNDS:-3} rounds"
     ANNS="${ANNS:-auto exact}" RATE="${RATE:-1000}" ROUNDS="${ROUNDS:-3}" \
       SECONDS_PER_RUN="${SECONDS_PER_RUN:-20}" \
