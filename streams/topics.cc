@@ -23,6 +23,7 @@ Result<TopicNames> TopicNames::FromConfig(const Config& config) {
       {"topics.user_changelog", &names.user_changelog},
       {"topics.item_changelog", &names.item_changelog},
       {"topics.serving_members", &names.serving_members},
+      {"topics.ranker_examples", &names.ranker_examples},
   };
   for (const Field& f : fields) {
     auto v = config.GetString(f.key, *f.value);
@@ -50,6 +51,7 @@ std::vector<TopicSpec> DefaultTopicSpecs(const TopicNames& n, int partitions) {
       {n.user_changelog, partitions, true},
       {n.item_changelog, partitions, true},
       {n.serving_members, 1, true},
+      {n.ranker_examples, partitions, false},
   };
 }
 

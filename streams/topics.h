@@ -29,6 +29,9 @@ inline constexpr char kItemChangelogTopic[] = "streamrec.item-changelog";
 // Serving replicas announce their HTTP address and the clicks partitions they own here
 // (compacted, one partition; serving/README.md "Routing").
 inline constexpr char kServingMembersTopic[] = "streamrec.serving-members";
+// Serving publishes the ranker's training lists here (serving/ranking_example.h; key
+// user id), the trainer trains the ranker on them (docs/DESIGN.md "The ranking stage").
+inline constexpr char kRankerExamplesTopic[] = "streamrec.ranker-examples";
 
 // Header on `clicks.dlq` naming the RejectReason (RejectReasonName), and the header
 // carrying the human-readable detail.
@@ -51,11 +54,12 @@ struct TopicNames {
   std::string user_changelog = kUserChangelogTopic;
   std::string item_changelog = kItemChangelogTopic;
   std::string serving_members = kServingMembersTopic;
+  std::string ranker_examples = kRankerExamplesTopic;
 
   // Reads `topics.clicks`, `topics.clicks_dlq`, `topics.items`, `topics.rec_requests`,
   // `topics.recommendations`, `topics.cooc_deltas`, `topics.training_examples`,
   // `topics.item_neighbors`, `topics.item_stats`, `topics.models`, `topics.batch_views`, `topics.user_changelog`,
-  // `topics.item_changelog`, `topics.serving_members`;
+  // `topics.item_changelog`, `topics.serving_members`, `topics.ranker_examples`;
   // absent keys keep the defaults above.
   static Result<TopicNames> FromConfig(const Config& config);
 };

@@ -131,7 +131,8 @@ class TestBroker {
     for (std::string* s : {&n.clicks, &n.clicks_dlq, &n.items, &n.rec_requests,
                            &n.recommendations, &n.cooc_deltas, &n.training_examples,
                            &n.item_neighbors, &n.item_stats, &n.models, &n.batch_views,
-                           &n.user_changelog, &n.item_changelog, &n.serving_members}) {
+                           &n.user_changelog, &n.item_changelog, &n.serving_members,
+                           &n.ranker_examples}) {
       *s = Topic(*s);
     }
     return n;
@@ -155,7 +156,8 @@ class TestBroker {
         {"batch_views", &n.batch_views},
         {"user_changelog", &n.user_changelog},
         {"item_changelog", &n.item_changelog},
-        {"serving_members", &n.serving_members}};
+        {"serving_members", &n.serving_members},
+        {"ranker_examples", &n.ranker_examples}};
     std::vector<std::string> flags;
     for (const auto& [key, name] : keys) {
       flags.push_back("--set");

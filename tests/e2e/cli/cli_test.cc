@@ -132,7 +132,7 @@ TEST(Cli, BrokerPrintsAndWritesItsAddressCreatesTopicsAndStopsOnSigterm) {
             "clicks\t3\nclicks.dlq\t3\nitems\t3\nrec-requests\t3\nrecommendations\t3\n"
             "streamrec.batch\t1\nstreamrec.cooc-deltas\t3\nstreamrec.item-changelog\t3\n"
             "streamrec.item-neighbors\t3\nstreamrec.item-stats\t3\nstreamrec.models\t1\n"
-            "streamrec.serving-members\t1\nstreamrec.training-examples\t3\nstreamrec.user-changelog\t3\n");
+            "streamrec.ranker-examples\t3\nstreamrec.serving-members\t1\nstreamrec.training-examples\t3\nstreamrec.user-changelog\t3\n");
 
   // The mock cluster answers no CreateTopics: the command says so and fails.
   ASSERT_EQ(

@@ -79,7 +79,7 @@ TEST(RealKafka, TopicsCreateMakesEveryTopicWithItsPartitionsAndCleanupPolicy) {
   ASSERT_EQ(RunToEnd(dir, argv, &out, &err), 0) << out << err;
   const TopicNames names = broker->Names();
   const std::vector<TopicSpec> specs = DefaultTopicSpecs(names, 3);
-  ASSERT_EQ(specs.size(), 14u);
+  ASSERT_EQ(specs.size(), 15u);
   for (const TopicSpec& spec : specs) {
     EXPECT_NE(out.find(spec.name), std::string::npos) << out;
   }

@@ -25,12 +25,13 @@ TEST(Topics, DefaultsAreTheDesignNames) {
   EXPECT_EQ(n.item_stats, "streamrec.item-stats");
   EXPECT_EQ(n.models, "streamrec.models");
   EXPECT_EQ(n.batch_views, "streamrec.batch");
+  EXPECT_EQ(n.ranker_examples, "streamrec.ranker-examples");
 }
 
 TEST(Topics, SpecsCompactTheTablesOnly) {
   TopicNames n;
   auto specs = DefaultTopicSpecs(n, 6);
-  ASSERT_EQ(specs.size(), 14u);
+  ASSERT_EQ(specs.size(), 15u);
   int compacted = 0;
   for (const auto& s : specs) {
     EXPECT_EQ(s.compacted, IsCompactedTopic(n, s.name)) << s.name;
@@ -46,6 +47,7 @@ TEST(Topics, SpecsCompactTheTablesOnly) {
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-neighbors"));
   EXPECT_TRUE(IsCompactedTopic(n, "streamrec.item-stats"));
   EXPECT_FALSE(IsCompactedTopic(n, "clicks"));
+  EXPECT_FALSE(IsCompactedTopic(n, "streamrec.ranker-examples"));
 }
 
 TEST(Topics, NamesComeFromConfig) {
