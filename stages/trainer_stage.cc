@@ -16,7 +16,9 @@
 #include "runtime/table_reader.h"
 #include "streams/catalog.h"
 #include "runtime/stage_runner.h"
+#include "serving/ranking_example.h"
 #include "stages/stage_state.h"
+#include "streams/kafka_consumer.h"
 #include "training/trainer_config.h"
 
 namespace streamrec::stages {
@@ -35,6 +37,9 @@ Result<TrainerStageOptions> TrainerStageOptionsFromConfig(const Config& config,
   auto group = config.GetString("trainer.group_id", o.group_id);
   if (!group.ok()) return group.status();
   o.group_id = *group;
+  auto ranker = config.GetBool("trainer.ranker_examples", o.train_ranker);
+  if (!ranker.ok()) return ranker.status();
+  o.train_ranker = *ranker;
   if (o.brokers.empty()) return Status::InvalidArgument("no brokers given (--brokers)");
   auto served = batch::ServedModelFromConfig(config);
   if (!served.ok()) return served.status();
@@ -56,6 +61,16 @@ prometheus::Counter& DuplicatesDropped() {
                                       .Register(*MetricsRegistry())
                                       .Add({});
   return c;
+}
+
+prometheus::Family<prometheus::Counter>& RankingExamples() {
+  static prometheus::Family<prometheus::Counter>& f =
+      prometheus::BuildCounter()
+          .Name("streamrec_trainer_ranking_examples_total")
+          .Help("Ranking lists read from the ranker-examples topic: trained, or skipped (not "
+                "decodable, another feature count, refused by the ranker)")
+          .Register(*MetricsRegistry());
+  return f;
 }
 
 }  // namespace
@@ -119,6 +134,35 @@ Status TrainingFeed::OnExample(const Record& record) {
   }
   STREAMREC_RETURN_IF_ERROR(trainer_->AddExample(*example));
   NoteStep();
+  return Status::Ok();
+}
+
+Status TrainingFeed::OnRankingExample(const Record& record) {
+  static prometheus::Counter& trained = RankingExamples().Add({{"result", "trained"}});
+  static prometheus::Counter& skipped = RankingExamples().Add({{"result", "skipped"}});
+  ++ranking_read_;
+  auto skip = [&](const Status& why) {
+    ++ranking_skipped_;
+    skipped.Increment();
+    if (ranking_skipped_ == 1 || ranking_skipped_ % 1000 == 0) {
+      spdlog::warn("[trainer] skipping ranking example {}[{}]@{} ({} skipped so far): {}", record.topic,
+                   record.partition, record.offset, ranking_skipped_, why.ToString());
+    }
+    return Status::Ok();
+  };
+  auto example = serving::DecodeRankingExample(record.value);
+  if (!example.ok()) return skip(example.status());
+  if (example->num_features != static_cast<uint32_t>(serving::kRankerFeatures)) {
+    return skip(Status::InvalidArgument(std::to_string(example->num_features) + " features, serving's ranker has " +
+                                        std::to_string(serving::kRankerFeatures)));
+  }
+  training::RankingList list;
+  list.features = std::move(example->features);
+  list.positive = example->positive;
+  Status st = trainer_->AddRankingList(list, serving::kRankerFeatures);
+  if (st.code() == Status::Code::kInvalidArgument) return skip(st);
+  STREAMREC_RETURN_IF_ERROR(st);
+  trained.Increment();
   return Status::Ok();
 }
 
@@ -207,6 +251,83 @@ class WarmStarter {
   int64_t tried_version_ = 0;
 };
 
+// The ranker's lists (TrainerStageOptions::train_ranker): topics.ranker_examples read by
+// a consumer of its own (group `group_id`-ranker; its start is the group's committed
+// offset, else the beginning), between polls of the training examples, on the
+// trainer's thread. Offsets are committed only after a snapshot was written (it holds
+// every list read so far), so a restart re-reads, at least once, the lists the model
+// store lacks. A poll or commit failure is logged, never fatal: the two-tower model goes
+// on without the ranker's data.
+class RankerExamplesReader {
+ public:
+  static Result<std::unique_ptr<RankerExamplesReader>> Create(const TrainerStageOptions& o) {
+    ConsumerOptions co;
+    co.brokers = o.brokers;
+    co.properties = o.kafka;
+    co.group_id = o.group_id + "-ranker";
+    co.auto_offset_reset = "earliest";
+    auto consumer = KafkaConsumer::Create(co);
+    if (!consumer.ok()) return consumer.status().WithContext("ranker examples consumer");
+    std::unique_ptr<RankerExamplesReader> r(new RankerExamplesReader());
+    r->consumer_ = std::move(consumer).value();
+    r->topic_ = o.topics.ranker_examples;
+    r->max_batch_ = o.max_batch;
+    STREAMREC_RETURN_IF_ERROR(r->consumer_->Subscribe({r->topic_}));
+    return r;
+  }
+
+  // Trains on what arrived (without waiting). Fails only when training fails.
+  Status Poll(TrainingFeed& feed) {
+    batch_.clear();
+    auto got = consumer_->PollBatch(max_batch_, 0, &batch_);
+    if (!got.ok()) {
+      if (!poll_failed_) spdlog::warn("[trainer] reading {}: {}", topic_, got.status().ToString());
+      poll_failed_ = true;
+      return Status::Ok();
+    }
+    poll_failed_ = false;
+    for (const Record& r : batch_) {
+      if (r.topic != topic_) continue;
+      STREAMREC_RETURN_IF_ERROR(feed.OnRankingExample(r));
+      ++since_commit_;
+    }
+    return Status::Ok();
+  }
+
+  // After a snapshot: what was read is in the model store.
+  void CommitRead() {
+    if (since_commit_ == 0) return;
+    auto assigned = consumer_->Assignment();
+    if (!assigned.ok() || assigned->empty()) return;
+    auto positions = consumer_->Positions(*assigned);
+    if (!positions.ok()) return;
+    std::vector<TopicPartitionOffset> offsets;
+    for (const TopicPartitionOffset& tp : *positions) {
+      if (tp.offset >= 0) offsets.push_back(tp);
+    }
+    if (offsets.empty()) return;
+    Status st = consumer_->CommitSync(offsets, kCommitTimeoutMs);
+    if (!st.ok()) {
+      spdlog::warn("[trainer] committing {} offsets: {} (the lists since are re-read after a restart)", topic_,
+                   st.ToString());
+      return;
+    }
+    since_commit_ = 0;
+  }
+
+  void Close() { (void)consumer_->Close(kCommitTimeoutMs); }
+
+ private:
+  static constexpr int kCommitTimeoutMs = 5000;
+  RankerExamplesReader() = default;
+  std::unique_ptr<KafkaConsumer> consumer_;
+  std::string topic_;
+  size_t max_batch_ = 1000;
+  std::vector<Record> batch_;
+  int64_t since_commit_ = 0;
+  bool poll_failed_ = false;
+};
+
 // The trainer as a processor-managed topology: one processor (one model) for every
 // training-examples partition this member owns. Its input position lives in the
 // snapshots (TrainingFeed), so each assigned partition starts there, and the group's
@@ -214,8 +335,8 @@ class WarmStarter {
 class TrainerProcessor : public runtime::Processor {
  public:
   TrainerProcessor(const TrainerStageOptions* options, TrainingFeed* feed, runtime::TableReader* tables,
-                   WarmStarter* warm)
-      : options_(*options), feed_(*feed), tables_(*tables), warm_(warm) {}
+                   WarmStarter* warm, RankerExamplesReader* ranker)
+      : options_(*options), feed_(*feed), tables_(*tables), warm_(warm), ranker_(ranker) {}
 
   Status Init(runtime::ProcessorContext* context) override {
     context_ = context;
@@ -230,7 +351,10 @@ class TrainerProcessor : public runtime::Processor {
     if (!closing) return Status::Ok();  // snapshots are taken by time (Tick), not per commit
     auto manifest = feed_.Finish(context_->clock().NowMillis());
     if (!manifest.ok()) return manifest.status().WithContext("final snapshot");
-    if (manifest->has_value()) Announce(**manifest);
+    if (manifest->has_value()) {
+      Announce(**manifest);
+      if (ranker_ != nullptr) ranker_->CommitRead();
+    }
     return Status::Ok();
   }
 
@@ -257,9 +381,13 @@ class TrainerProcessor : public runtime::Processor {
     if (!n.ok()) return n.status().WithContext("reading tables");
     for (const Record& rec : batch_) feed_.OnTableRecord(rec);
     if (warm_ != nullptr) warm_->MaybeWarmStart(feed_.trainer());
+    if (ranker_ != nullptr) STREAMREC_RETURN_IF_ERROR(ranker_->Poll(feed_).WithContext("ranker"));
     auto manifest = feed_.MaybeSnapshot(now_ms);
     if (!manifest.ok()) return manifest.status().WithContext("snapshot");
-    if (manifest->has_value()) Announce(**manifest);
+    if (manifest->has_value()) {
+      Announce(**manifest);
+      if (ranker_ != nullptr) ranker_->CommitRead();
+    }
     return Status::Ok();
   }
 
@@ -279,6 +407,7 @@ class TrainerProcessor : public runtime::Processor {
   TrainingFeed& feed_;
   runtime::TableReader& tables_;
   WarmStarter* warm_;  // null unless lambda.model warm
+  RankerExamplesReader* ranker_;  // null unless train_ranker
   runtime::ProcessorContext* context_ = nullptr;
   std::vector<Record> batch_;
 };
@@ -289,6 +418,7 @@ struct TrainerStage::Rep {
   std::unique_ptr<runtime::TableReader> tables;  // item-stats and items, no group
   std::unique_ptr<runtime::StageRunner> runner;  // training-examples, announcements
   std::unique_ptr<WarmStarter> warm;             // lambda.model warm
+  std::unique_ptr<RankerExamplesReader> ranker;  // train_ranker
 };
 
 TrainerStage::TrainerStage(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
@@ -326,6 +456,11 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   auto tables = runtime::TableReader::Create(to);
   if (!tables.ok()) return tables.status();
   rep->tables = std::move(tables).value();
+  if (o.train_ranker) {
+    auto ranker = RankerExamplesReader::Create(o);
+    if (!ranker.ok()) return ranker.status();
+    rep->ranker = std::move(ranker).value();
+  }
 
   runtime::Topology topology;
   topology.name = "trainer";
@@ -333,7 +468,8 @@ Result<std::unique_ptr<TrainerStage>> TrainerStage::Create(TrainerStageOptions o
   topology.state_kind = runtime::StateKind::kProcessorManaged;
   Rep* raw = rep.get();
   topology.processor_supplier = [raw]() -> std::unique_ptr<runtime::Processor> {
-    return std::make_unique<TrainerProcessor>(&raw->options, raw->feed.get(), raw->tables.get(), raw->warm.get());
+    return std::make_unique<TrainerProcessor>(&raw->options, raw->feed.get(), raw->tables.get(), raw->warm.get(),
+                                              raw->ranker.get());
   };
   runtime::StageRunnerOptions ro;
   ro.brokers = o.brokers;
@@ -374,15 +510,17 @@ Status TrainerStage::Run(const std::function<bool()>& stop) {
   }
   if (st.ok() && !stop()) st = r.runner->Run(stop);
   (void)r.tables->Close();
+  if (r.ranker != nullptr) r.ranker->Close();
   // Drops happen at read time: the read position counts every re-send read, also those
   // read after the last step while one example stayed buffered (the trained position,
   // which snapshots store, catches up only when nothing is buffered).
   const runtime::InputPosition& read = feed.read_position();
   spdlog::info(
       "[trainer] stopped: version {}, examples_trained={} duplicates_dropped={} unmarked={} "
-      "untrained={} logq_fallbacks={}",
+      "untrained={} logq_fallbacks={} ranking_lists={} ranking_skipped={} ranker_steps={}",
       feed.trainer().version(), feed.trainer().examples(), read.duplicates(), read.unmarked(),
-      feed.untrained(), feed.trainer().logq_fallbacks());
+      feed.untrained(), feed.trainer().logq_fallbacks(), feed.ranking_examples_read() - feed.ranking_examples_skipped(),
+      feed.ranking_examples_skipped(), feed.trainer().ranker() ? feed.trainer().ranker()->steps() : 0);
   if (!st.ok()) spdlog::error("[trainer] {}", st.ToString());
   return st;
 }

@@ -40,6 +40,14 @@ struct TrainerStageOptions {
   // parameters are already past it). Default false.
   bool warm_from_batch = false;
   batch::BatchViewFollowerOptions batch_views;
+  // The ranker (docs/DESIGN.md "The ranking stage"): the lists serving publishes on
+  // topics.ranker_examples are read by a consumer of their own, in group
+  // `group_id` + "-ranker", between polls of the training examples, and trained on
+  // (Trainer::AddRankingList); its offsets are committed after each snapshot written
+  // (which holds every list read: a snapshot steps the ranker on its partial batch), so
+  // a restart re-reads the lists since the last snapshot (at least once). Default true
+  // (the topic stays empty while serving's ranker is off).
+  bool train_ranker = true;
 };
 
 // Builds the options from config keys (defaults as in TrainerOptions / TwoTowerOptions):
@@ -77,6 +85,14 @@ class TrainingFeed {
   void OnTableRecord(const Record& record);
   // A training-examples record. Malformed examples are skipped (logged, counted as read).
   Status OnExample(const Record& record);
+  // A ranker-examples record (serving/ranking_example.h): its list trains the ranker
+  // (Trainer::AddRankingList). One that does not decode, has another feature count than
+  // serving's (serving::kRankerFeatures) or that the ranker refuses is skipped (logged
+  // once, counted in ranking_examples_skipped()); an error only when training fails.
+  // A re-sent list is trained again (at least once; docs/DESIGN.md "The ranking stage").
+  Status OnRankingExample(const Record& record);
+  int64_t ranking_examples_read() const { return ranking_read_; }
+  int64_t ranking_examples_skipped() const { return ranking_skipped_; }
   // Writes a snapshot if the trainer says one is due (holding the trained position).
   Result<std::optional<training::SnapshotManifest>> MaybeSnapshot(int64_t now_ms);
   // On shutdown: trains what is buffered (when at least two examples) and writes a
@@ -106,6 +122,8 @@ class TrainingFeed {
   int64_t last_step_ = 0;      // trainer step when trained_ was last brought up to date
   int64_t snapshot_step_ = 0;  // trainer step of the last snapshot written or resumed
   bool resumed_without_position_ = false;
+  int64_t ranking_read_ = 0;
+  int64_t ranking_skipped_ = 0;
 };
 
 // `streamrec stage trainer` (DESIGN §2): the online trainer on Kafka, a processor-managed

@@ -4,6 +4,7 @@
 // makes a trainer crash neither lose nor repeat an example.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -14,12 +15,14 @@
 #include "core/records.h"
 #include "operators/item_stage.h"
 #include "operators/user_stage.h"
+#include "serving/ranking_example.h"
 #include "state/exactly_once.h"
 #include "stages/trainer_stage.h"
 #include "streams/synthetic_clicks.h"
 #include "streams/topics.h"
 #include "tests/support/tiny_trainer.h"
 #include "tests/support/topology_test_driver.h"
+#include "training/ranker.h"
 
 namespace streamrec::stages {
 namespace {
@@ -251,6 +254,87 @@ TEST(TrainingFeedTest, ResendsAreDroppedAndTrainerCrashesRepeatNothing) {
   const int64_t before = (*again)->read_position().duplicates();
   ASSERT_TRUE((*again)->OnExample(resend).ok());
   EXPECT_EQ((*again)->read_position().duplicates(), before + 1);
+}
+
+}  // namespace
+}  // namespace streamrec::stages
+
+namespace streamrec::stages {
+namespace {
+
+// A ranker-examples record as serving publishes it: `n` candidates of serving's features,
+// all alike but the cooc feature (3), highest for the positive.
+Record RankingRecord(int64_t offset, uint32_t n, uint32_t positive, uint32_t num_features = serving::kRankerFeatures) {
+  serving::RankingExample e;
+  e.user_key = 7;
+  e.user_id = "u7";
+  e.item_key = 1000 + positive;
+  e.ts_ms = 1732270000000 + offset;
+  e.positive = positive;
+  e.num_features = num_features;
+  for (uint32_t i = 0; i < n; ++i) {
+    for (uint32_t f = 0; f < num_features; ++f) {
+      e.features.push_back(f == 3 ? (i == positive ? 0.9f : 0.1f) : 0.1f);
+    }
+  }
+  Record r;
+  r.topic = TopicNames().ranker_examples;
+  r.offset = offset;
+  r.key = e.user_id;
+  r.value = serving::EncodeRankingExample(e);
+  return r;
+}
+
+// The live ranker's lists (serving's ranker-examples topic) train the trainer's ranker,
+// its snapshot carries ranker.bin away from the initial weights, and garbage is skipped
+// and counted, never an error.
+TEST(TrainingFeedTest, RankingExamplesTrainTheRankerAndGarbageIsSkipped) {
+  ScratchDir dir;
+  auto feed = TrainingFeed::Create(testing::TinyTrainerOptions(dir.Sub("models")), TopicNames());
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  int64_t offset = 0;
+  auto garbage = [&](std::string value) {
+    Record r = RankingRecord(offset++, 5, 1);
+    r.value = std::move(value);
+    return r;
+  };
+  // Garbage first: were it to create the ranker, its feature count would be wrong.
+  ASSERT_TRUE((*feed)->OnRankingExample(garbage("")).ok());
+  ASSERT_TRUE((*feed)->OnRankingExample(garbage("not a ranking example")).ok());
+  const std::string good = RankingRecord(0, 5, 1).value;
+  ASSERT_TRUE((*feed)->OnRankingExample(garbage(good.substr(0, good.size() / 2))).ok());
+  ASSERT_TRUE((*feed)->OnRankingExample(RankingRecord(offset++, 5, 1, 4)).ok());  // another feature count
+  EXPECT_EQ((*feed)->ranking_examples_skipped(), 4);
+  EXPECT_EQ((*feed)->trainer().ranker(), nullptr);
+
+  for (int i = 0; i < 800; ++i) {
+    ASSERT_TRUE((*feed)->OnRankingExample(RankingRecord(offset++, 8, static_cast<uint32_t>(i % 8))).ok());
+  }
+  // A duplicate (at least once) is trained again, not an error.
+  ASSERT_TRUE((*feed)->OnRankingExample(RankingRecord(offset - 1, 8, 7)).ok());
+  EXPECT_EQ((*feed)->ranking_examples_read(), 805);
+  EXPECT_EQ((*feed)->ranking_examples_skipped(), 4);
+  ASSERT_NE((*feed)->trainer().ranker(), nullptr);
+  EXPECT_EQ((*feed)->trainer().ranker()->steps(), 50);  // 801 lists, 16 a step
+
+  auto manifest = (*feed)->trainer().WriteSnapshot(1);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  EXPECT_FALSE(manifest->ranker_checksum.empty());
+  auto ranker = training::RankerModel::Load(manifest->dir, manifest->ranker_checksum);
+  ASSERT_TRUE(ranker.ok()) << ranker.status().ToString();
+  EXPECT_EQ((*ranker)->shape().num_features, serving::kRankerFeatures);
+  auto initial = training::RankerTrainer::Create(training::RankerOptions(), serving::kRankerFeatures);
+  ASSERT_TRUE(initial.ok());
+  auto initial_model = (*initial)->Model();
+  ASSERT_TRUE(initial_model.ok());
+  EXPECT_NE((*ranker)->params(), (*initial_model)->params());
+  // It learnt the planted signal: the positive's list scores it first.
+  const Record probe = RankingRecord(0, 8, 5);
+  auto decoded = serving::DecodeRankingExample(probe.value);
+  ASSERT_TRUE(decoded.ok());
+  std::vector<float> scores(8);
+  (*ranker)->Score(decoded->features.data(), 8, scores.data());
+  EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 5);
 }
 
 }  // namespace
