@@ -186,9 +186,13 @@ const StageEntry kStages[] = {
     {"item", "streamrec.cooc-deltas -> pair/item counts, top-K, p̂ -> item-neighbors, item-stats",
      RunItemStage},
     // Need a model: their mains are registered by cmd_stage_model.cc (streamrec-model only).
-    {"trainer", "streamrec.training-examples + item-stats -> two-tower snapshots, announced on streamrec.models",
+    {"trainer",
+     "streamrec.training-examples + ranker-examples + item-stats -> two-tower (+ ranker) snapshots, announced on "
+     "streamrec.models",
      nullptr},
-    {"serving", "rec-requests + clicks + tables + models -> recommendations, HTTP API", nullptr},
+    {"serving",
+     "rec-requests + clicks + tables + models -> recommendations, HTTP API (+ ranker-examples with the ranker on)",
+     nullptr},
 };
 
 const StageEntry* FindStage(const std::string& name) {

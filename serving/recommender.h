@@ -107,9 +107,11 @@ struct RecommenderOptions {
   // ranker (training/ranker.h), the ranker_depth best candidates by the blend are
   // reordered by the ranker's score of their features (ranker_features.h) before the
   // rerank; the rest follow in blend order. Off, or without a ranker in the model: the
-  // blend's order. Default off: the ranker is trained only where the served path makes
-  // its examples (the eval harnesses; docs/DESIGN.md "The ranking stage"); measured in
-  // bench/RESULTS.md "The ranking stage".
+  // blend's order. Default off (measured in bench/RESULTS.md "The ranking stage": not a
+  // gain on every data set). The ranker is trained from the served path's own lists: in
+  // the eval harnesses, and live from the examples the serving operator publishes while
+  // this is on (ServingOperatorOptions::ranker_examples_rate; docs/DESIGN.md "The
+  // ranking stage").
   bool ranker_enabled = false;
   size_t ranker_depth = 100;
 };

@@ -226,6 +226,10 @@ Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& c,
   STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.windows_lookback_hours", &lookback_hours));
   if (lookback_hours < 0) return Status::InvalidArgument("serving.windows_lookback_hours must not be negative");
   o.windows_lookback_ms = static_cast<int64_t>(lookback_hours * 3600.0 * 1000.0);
+  STREAMREC_RETURN_IF_ERROR(ReadDouble(c, "serving.ranker.examples_rate", &o.ranker_examples_rate));
+  if (!(o.ranker_examples_rate >= 0 && o.ranker_examples_rate <= 1)) {
+    return Status::InvalidArgument("serving.ranker.examples_rate must be in [0, 1]");
+  }
   return o;
 }
 

@@ -73,6 +73,12 @@ namespace streamrec::serving {
 //   serving.windows_lookback_hours  windows rebuilt from the clicks stamped at most N
 //                                 hours before the newest click of `clicks` (offsets for
 //                                 times); 0: all the broker keeps (168)
+//   serving.ranker.enabled        bool (false): the ranking stage reorders the blend's
+//                                 serving.ranker.depth (100) best by the model's ranker
+//   serving.ranker.examples_rate  with the ranker enabled, the share of live clicks that
+//                                 each publish the ranker's training list on
+//                                 topics.ranker_examples for the trainer (0.1; 0 = none;
+//                                 in [0, 1])
 Result<ServingOperatorOptions> ServingOptionsFromConfig(const Config& config,
                                                         const std::string& brokers_flag = "",
                                                         const std::string& http_flag = "");

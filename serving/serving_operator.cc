@@ -8,6 +8,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include <time.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@
 #include "runtime/catch_up.h"
 #include "runtime/stage_runner.h"
 #include "runtime/table_reader.h"
+#include "serving/ranking_example.h"
 #include "streams/acked_producer.h"
 #include "streams/click_event.h"
 #include "streams/kafka_consumer.h"
@@ -76,6 +78,136 @@ class ModelsTopicSource : public Source<TwoTowerModel> {
   AspiredVersionsCallback callback_;
 };
 
+// The live ranker's examples (ServingOperatorOptions::ranker_examples_rate): made on the
+// requests thread for a sampled live click just before it is applied, produced on
+// topics.ranker_examples (key user id) by a producer of their own. A failure to enqueue
+// or deliver is counted and logged once, never fatal: serving does not stop for the
+// ranker's training data (a Forward through the runner would stop it).
+class RankingExamples {
+ public:
+  static Result<std::unique_ptr<RankingExamples>> Create(const ServingOperatorOptions& o,
+                                                         std::atomic<int64_t>* published,
+                                                         std::atomic<int64_t>* not_candidate,
+                                                         std::function<bool()> stopping) {
+    std::unique_ptr<RankingExamples> x(new RankingExamples(o, published, not_candidate));
+    ProducerOptions po;
+    po.brokers = o.brokers;
+    po.properties = o.kafka;
+    po.stop = std::move(stopping);  // a stopping operator waits at most 1 s for acknowledgements
+    po.queue_full_timeout_ms = 100;  // never hold the clicks path on a full queue for long
+    RankingExamples* raw = x.get();
+    po.on_delivery = [raw](const DeliveryReport& report) {
+      if (report.status.ok()) return;
+      raw->failed_.Increment();
+      raw->LogFailureOnce(report.status);
+    };
+    auto producer = KafkaProducer::Create(po);
+    if (!producer.ok()) return producer.status().WithContext("ranker examples producer");
+    x->producer_ = std::move(producer).value();
+    return x;
+  }
+
+  // `event`, a live click, is about to be applied to its user's window. Nothing before
+  // the global tables are loaded (the lists would lack their candidates).
+  void OnLiveClick(const RecommendationService& service, const ClickEvent& event) {
+    if (!SampleRankingExample(rate_, event.user_key, event.item_key, event.ts_ms)) return;
+    if (!service.GetReadiness().tables_loaded) return;
+    const double cpu_start = ThreadCpuSeconds();
+    RecRequest request;
+    request.user_id = event.user_id;
+    request.k = kRequestK;
+    request.as_of_ms = event.ts_ms;
+    Result<RecResponse> response = service.Recommend(request, &capture_);
+    RankingExample example;
+    bool made = response.ok() && MakeRankingExample(capture_, event.item_key, &example);
+    std::string value;
+    if (made) {
+      example.user_key = event.user_key;
+      example.user_id = event.user_id;
+      example.ts_ms = event.ts_ms;
+      value = EncodeRankingExample(example);
+    }
+    cpu_.Increment(std::max(0.0, ThreadCpuSeconds() - cpu_start));
+    if (!made) {
+      not_candidate_metric_.Increment();
+      not_candidate_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    Status st = producer_->Produce(topic_, event.user_id, value);
+    if (!st.ok()) {
+      failed_.Increment();
+      LogFailureOnce(st);
+    } else {
+      published_metric_.Increment();
+      published_.fetch_add(1, std::memory_order_relaxed);
+      if (capture_.ranked) ranked_.Increment();
+    }
+    producer_->Poll(0);
+  }
+
+ private:
+  // k of the request whose candidates are captured: the capture holds the depth
+  // (serving.ranker.depth) best by the blend whatever k is, as in the harnesses.
+  static constexpr int64_t kRequestK = 10;
+
+  RankingExamples(const ServingOperatorOptions& o, std::atomic<int64_t>* published,
+                  std::atomic<int64_t>* not_candidate)
+      : topic_(o.topics.ranker_examples),
+        rate_(o.ranker_examples_rate),
+        published_(*published),
+        not_candidate_(*not_candidate),
+        published_metric_(Family().Add({{"result", "published"}})),
+        not_candidate_metric_(Family().Add({{"result", "not_candidate"}})),
+        failed_(Family().Add({{"result", "failed"}})),
+        cpu_(prometheus::BuildCounter()
+                 .Name("streamrec_serving_ranker_example_cpu_seconds_total")
+                 .Help("CPU time of the requests thread spent making ranking examples (the "
+                       "request as of the click, its features, the encoding)")
+                 .Register(*MetricsRegistry())
+                 .Add({})),
+        ranked_(prometheus::BuildCounter()
+                    .Name("streamrec_serving_ranker_examples_ranked_total")
+                    .Help("Ranking examples published whose request the served model version's ranker "
+                          "reordered (serving.ranker.enabled and a version with ranker.bin)")
+                    .Register(*MetricsRegistry())
+                    .Add({})) {}
+
+  static prometheus::Family<prometheus::Counter>& Family() {
+    return prometheus::BuildCounter()
+        .Name("streamrec_serving_ranker_examples_total")
+        .Help("Sampled live clicks by what became of their ranking example: published (handed to the "
+              "producer), not_candidate (the clicked item was not among the candidates), failed "
+              "(not enqueued or not delivered)")
+        .Register(*MetricsRegistry());
+  }
+
+  static double ThreadCpuSeconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+
+  void LogFailureOnce(const Status& st) {
+    if (logged_failure_.exchange(true)) return;
+    spdlog::warn("[serving] a ranking example was not published on {} (counted in "
+                 "streamrec_serving_ranker_examples_total{{result=\"failed\"}}; further failures not logged): {}",
+                 topic_, st.ToString());
+  }
+
+  const std::string topic_;
+  const double rate_;
+  std::atomic<int64_t>& published_;
+  std::atomic<int64_t>& not_candidate_;
+  prometheus::Counter& published_metric_;
+  prometheus::Counter& not_candidate_metric_;
+  prometheus::Counter& failed_;
+  prometheus::Counter& cpu_;
+  prometheus::Counter& ranked_;
+  std::atomic<bool> logged_failure_{false};
+  RankerCapture capture_;  // reused: its vectors keep their capacity
+  std::unique_ptr<KafkaProducer> producer_;
+};
+
 // The request stage as a processor-managed topology on clicks + rec-requests
 // (co-partitioned by user). Clicks rebuild this replica's in-memory recent windows, so
 // on every assignment a clicks partition is re-read from the offset of the topic's
@@ -94,7 +226,8 @@ class RequestProcessor : public runtime::Processor {
   RequestProcessor(const TopicNames& topics, RecommendationService* service, int threads,
                    std::atomic<int64_t>* answered,
                    std::function<void(std::vector<int32_t>)> on_assignment, int64_t lookback_ms,
-                   ConsumerOptions lookup, std::atomic<int64_t>* skipped)
+                   ConsumerOptions lookup, std::atomic<int64_t>* skipped,
+                   RankingExamples* ranking_examples)
       : topics_(topics),
         service_(*service),
         threads_(std::max(1, threads)),
@@ -103,6 +236,7 @@ class RequestProcessor : public runtime::Processor {
         lookback_ms_(lookback_ms),
         lookup_options_(std::move(lookup)),
         skipped_(*skipped),
+        ranking_examples_(ranking_examples),
         freshness_(prometheus::BuildHistogram()
                        .Name("streamrec_serving_freshness_seconds")
                        .Help("Age of a click (its Kafka timestamp) when the serving stage "
@@ -124,6 +258,11 @@ class RequestProcessor : public runtime::Processor {
       }
       ClickParseResult parsed = parser_.Parse(r.value);
       if (!parsed.ok()) return Status::Ok();  // the user stage routes it to the DLQ
+      // The ranker's example: the list as of just before this click, made only for live
+      // clicks (not those re-read to rebuild the windows).
+      if (ranking_examples_ != nullptr && !Rebuilding(r)) {
+        ranking_examples_->OnLiveClick(service_, parsed.event);
+      }
       service_.history().Record(parsed.event.user_key, parsed.event.item_key, parsed.event.item_id,
                                 parsed.event.ts_ms, parsed.event.event);
       service_.recent_users().Add(parsed.event.user_id);
@@ -236,6 +375,13 @@ class RequestProcessor : public runtime::Processor {
   // be monotonic).
   static constexpr int64_t kTailRecords = 32;
 
+  // A click below its partition's end offset as of the assignment: re-read to rebuild
+  // the windows, not a live one.
+  bool Rebuilding(const Record& r) const {
+    auto it = rebuilds_.find(r.partition);
+    return it != rebuilds_.end() && r.offset < it->second.end;
+  }
+
   bool BeforeLookback(const Record& r) const {
     auto it = rebuilds_.find(r.partition);
     return it != rebuilds_.end() && r.offset < it->second.end && r.timestamp_ms > 0 &&
@@ -321,6 +467,7 @@ class RequestProcessor : public runtime::Processor {
   const int64_t lookback_ms_;
   const ConsumerOptions lookup_options_;
   std::atomic<int64_t>& skipped_;
+  RankingExamples* ranking_examples_;  // null: none made
   std::unique_ptr<KafkaConsumer> lookup_;  // offsets for times, created on first use
   std::unordered_map<int32_t, Rebuild> rebuilds_;  // by clicks partition, since its assignment
   // The newest click's time, read at the first StartOffset of an assignment (inner
@@ -695,7 +842,18 @@ void ServingOperator::RequestsLoop() {
   topology.source_topic = options_.topics.clicks;
   topology.co_source_topics = {options_.topics.rec_requests};
   topology.state_kind = runtime::StateKind::kProcessorManaged;
-  topology.processor_supplier = [this]() -> std::unique_ptr<runtime::Processor> {
+  // The ranker's examples: only where the ranker is on (docs/DESIGN.md "The ranking stage").
+  std::unique_ptr<RankingExamples> ranking_examples;
+  if (options_.service.recommender.ranker_enabled && options_.ranker_examples_rate > 0) {
+    auto created = RankingExamples::Create(options_, &ranker_examples_published_, &ranker_examples_not_candidate_,
+                                           [this] { return stop_.load() || leaving_.load(); });
+    if (!created.ok()) return Fail("requests", created.status());
+    ranking_examples = std::move(created).value();
+    spdlog::info("[serving] ranking examples of {:.3g} of the live clicks published on {}",
+                 std::min(1.0, options_.ranker_examples_rate), options_.topics.ranker_examples);
+  }
+  RankingExamples* examples = ranking_examples.get();
+  topology.processor_supplier = [this, examples]() -> std::unique_ptr<runtime::Processor> {
     ConsumerOptions lookup;
     lookup.brokers = options_.brokers;
     lookup.properties = options_.kafka;
@@ -707,7 +865,7 @@ void ServingOperator::RequestsLoop() {
     };
     return std::make_unique<RequestProcessor>(options_.topics, service_.get(), options_.request_threads,
                                               &answered_, std::move(on_assignment), options_.windows_lookback_ms,
-                                              std::move(lookup), &skipped_before_lookback_);
+                                              std::move(lookup), &skipped_before_lookback_, examples);
   };
   runtime::StageRunnerOptions ro;
   ro.brokers = options_.brokers;

@@ -109,6 +109,18 @@ struct ServingOperatorOptions {
   // operators.window.horizon_s, 1 h by default). 0: everything the broker keeps (only if
   // set so). Default 7 days (serving.windows_lookback_hours 168).
   int64_t windows_lookback_ms = 7 * 24 * 3600 * 1000LL;
+  // The ranker's training lists (docs/DESIGN.md "The ranking stage"). With
+  // service.recommender.ranker_enabled, this share of the live clicks (sampled by a hash
+  // of user, item and event time: the same clicks on every replica and after a restart)
+  // each make a RankingExample (serving/ranking_example.h): the candidates the recommender
+  // would rank for the user just before the click is applied (same code, same tables,
+  // RankerCapture), the clicked item as the positive; a click whose item is not among them
+  // is skipped. Published on topics.ranker_examples (key user id) by a producer of their
+  // own, at least once; a failed delivery is counted, never fatal. Clicks re-read to
+  // rebuild windows after an assignment, and clicks applied before the global tables were
+  // loaded, make none. 0: none; with the ranker off: none. Default 0.1 (a request's CPU
+  // on the clicks path for every tenth click: bench/RESULTS.md "The live ranker").
+  double ranker_examples_rate = 0.1;
 };
 
 // The serving operator (DESIGN §2) on Kafka, with the HTTP API beside it. Three threads
@@ -173,6 +185,10 @@ class ServingOperator {
   // the range's start (a broker with a time index), the older clicks read where it could
   // not (the embedded broker).
   int64_t clicks_skipped_before_lookback() const { return skipped_before_lookback_.load(); }
+  // Ranking examples made and handed to the producer (ranker_examples_rate), and sampled
+  // clicks skipped because their item was not among the candidates.
+  int64_t ranker_examples_published() const { return ranker_examples_published_.load(); }
+  int64_t ranker_examples_not_candidate() const { return ranker_examples_not_candidate_.load(); }
   // The membership directory (routing); null without routing.
   const ServingMembers* members() const { return members_.get(); }
 
@@ -197,6 +213,8 @@ class ServingOperator {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> answered_{0};
   std::atomic<int64_t> skipped_before_lookback_{0};
+  std::atomic<int64_t> ranker_examples_published_{0};
+  std::atomic<int64_t> ranker_examples_not_candidate_{0};
   std::atomic<bool> failed_{false};
   mutable Mutex error_mu_;
   Status error_ GUARDED_BY(error_mu_);

@@ -16,6 +16,7 @@
 
 #include "core/id_hash.h"
 #include "core/records.h"
+#include "serving/ranking_example.h"
 #include "serving/rec_json.h"
 #include "streams/click_event.h"
 #include "streams/embedded_broker.h"
@@ -561,6 +562,102 @@ TEST_F(ServingOperatorTest, AnnouncesItsPartitionsAndLeavesATombstone) {
   for (const Record& r : records) EXPECT_EQ(r.key, "replica-1");
   EXPECT_TRUE(records.back().value.empty()) << records.back().value;
   EXPECT_TRUE(DecodeServingMember(records[records.size() - 2].value).ok());
+}
+
+// Every record of topics.ranker_examples (both partitions) read within `wait_ms` after
+// `n` arrived or the wait ended.
+std::vector<Record> ReadRankerExamples(const testing::TestBroker& broker, size_t n, int wait_ms) {
+  ConsumerOptions copts;
+  copts.brokers = broker.bootstrap_servers();
+  auto c = KafkaConsumer::Create(copts);
+  EXPECT_TRUE(c.ok());
+  std::vector<TopicPartitionOffset> tps;
+  for (int32_t p = 0; p < 2; ++p) tps.push_back({broker.Topic(kRankerExamplesTopic), p, kOffsetBeginning});
+  EXPECT_TRUE((*c)->Assign(tps).ok());
+  std::vector<Record> out;
+  for (int i = 0; i < wait_ms / 100 && out.size() < n; ++i) EXPECT_TRUE((*c)->PollBatch(100, 100, &out).ok());
+  return out;
+}
+
+// The live ranker's examples (docs/DESIGN.md "The ranking stage"): with the ranker on,
+// a live click whose item the recommender had among its candidates for the user just
+// before it publishes the list with that item as the positive; a click whose item was
+// not among them publishes nothing, and neither do the clicks re-read to rebuild the
+// windows at assignment.
+TEST_F(ServingOperatorTest, PublishesARankingExampleForAClickOnACandidate) {
+  for (const char* id : {"a", "b", "c", "d"}) {
+    Produce("items", id, std::string("{\"item_id\":\"") + id + "\",\"available\":true}");
+  }
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"b", 4}, {"c", 2}, {"d", 1}}));
+  // Before the start: re-read to rebuild u1's window at assignment, so no example.
+  Produce("clicks", "u1", R"({"user_id":"u1","item_id":"a","event":"click","ts":1732270000000})");
+  Flush();
+  StartOperator([](ServingOperatorOptions& o) {
+    o.service.recommender.ranker_enabled = true;
+    o.ranker_examples_rate = 1;
+  });
+  ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().ready; }));
+  ASSERT_TRUE(WaitFor([&] { return !op_->service().history().Get(HashId("u1")).empty(); }));
+  EXPECT_EQ(op_->ranker_examples_published(), 0);
+  EXPECT_EQ(op_->ranker_examples_not_candidate(), 0);
+
+  // c is a neighbour of a (the window): a candidate.
+  Produce("clicks", "u1", R"({"user_id":"u1","item_id":"c","event":"click","ts":1732270001000})");
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return op_->service().history().Get(HashId("u1")).size() == 2; }));
+  EXPECT_EQ(op_->ranker_examples_published(), 1);
+  // zz is nobody's neighbour and not trending: not a candidate, no example.
+  Produce("clicks", "u1", R"({"user_id":"u1","item_id":"zz","event":"click","ts":1732270002000})");
+  Flush();
+  ASSERT_TRUE(WaitFor([&] { return op_->service().history().Get(HashId("u1")).size() == 3; }));
+  EXPECT_EQ(op_->ranker_examples_published(), 1);
+  EXPECT_EQ(op_->ranker_examples_not_candidate(), 1);
+
+  std::vector<Record> examples = ReadRankerExamples(*broker_, 2, 3000);
+  ASSERT_EQ(examples.size(), 1u);
+  EXPECT_EQ(examples[0].key, "u1");
+  auto e = DecodeRankingExample(examples[0].value);
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(e->user_id, "u1");
+  EXPECT_EQ(e->user_key, HashId("u1"));
+  EXPECT_EQ(e->item_key, HashId("c"));
+  EXPECT_EQ(e->ts_ms, 1732270001000);
+  EXPECT_EQ(e->num_features, static_cast<uint32_t>(kRankerFeatures));
+  // The list as of just before the click: b (cooc 4), c (2), d (1) in blend order, a
+  // (the window) filtered; c the positive.
+  ASSERT_EQ(e->candidates(), 3u);
+  EXPECT_EQ(e->positive, 1u);
+  EXPECT_FLOAT_EQ(e->features[e->positive * kRankerFeatures + 3], 0.5f);  // cooc / max cooc
+}
+
+// At rate 0, and with the ranker off whatever the rate, serving makes no example.
+TEST_F(ServingOperatorTest, NoRankingExamplesAtRateZeroOrWithTheRankerOff) {
+  Produce("items", "a", R"({"item_id":"a"})");
+  Produce("items", "b", R"({"item_id":"b"})");
+  Produce("streamrec.item-neighbors", "a", Neighbors("a", {{"b", 1}}));
+  Flush();
+  for (const bool ranker_on : {true, false}) {
+    SCOPED_TRACE(ranker_on ? "rate 0" : "ranker off");
+    StartOperator([&](ServingOperatorOptions& o) {
+      o.service.recommender.ranker_enabled = ranker_on;
+      o.ranker_examples_rate = ranker_on ? 0 : 1;
+      // A group of its own each time: no wait for the previous member to leave.
+      o.group_id = broker_->Group(ranker_on ? "serving-rate-0" : "serving-ranker-off");
+    });
+    ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().tables_loaded; }));
+    const std::string user = ranker_on ? "u1" : "u2";
+    // Once the windows are loaded, a click then one on its neighbour (a candidate).
+    ASSERT_TRUE(WaitFor([&] { return op_->service().GetReadiness().windows_loaded; }));
+    Produce("clicks", user, R"({"user_id":")" + user + R"(","item_id":"a","event":"click","ts":1732270000000})");
+    Produce("clicks", user, R"({"user_id":")" + user + R"(","item_id":"b","event":"click","ts":1732270001000})");
+    Flush();
+    ASSERT_TRUE(WaitFor([&] { return op_->service().history().Get(HashId(user)).size() == 2; }));
+    EXPECT_EQ(op_->ranker_examples_published(), 0);
+    EXPECT_EQ(op_->ranker_examples_not_candidate(), 0);
+    op_->Stop();
+    op_.reset();
+  }
+  EXPECT_TRUE(ReadRankerExamples(*broker_, 1, 1000).empty());
 }
 
 }  // namespace

@@ -80,6 +80,26 @@ TEST(ServingOptionsFromConfigTest, WindowsLookbackIsBoundedByDefault) {
             "serving.windows_lookback_hours must not be negative");
 }
 
+// The live ranker's examples: off with the ranker (its default), a tenth of the live
+// clicks once it is enabled, and a rate outside [0, 1] refused.
+TEST(ServingOptionsFromConfigTest, RankerExamplesRate) {
+  auto parse = [](const std::string& yaml) {
+    auto config = Config::FromYamlString(yaml);
+    EXPECT_TRUE(config.ok());
+    return ServingOptionsFromConfig(*config);
+  };
+  auto defaults = parse("{}");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_FALSE(defaults->service.recommender.ranker_enabled);
+  EXPECT_DOUBLE_EQ(defaults->ranker_examples_rate, 0.1);
+  auto set = parse("serving: {ranker: {enabled: true, examples_rate: 0.25}}");
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_TRUE(set->service.recommender.ranker_enabled);
+  EXPECT_DOUBLE_EQ(set->ranker_examples_rate, 0.25);
+  EXPECT_FALSE(parse("serving: {ranker: {examples_rate: 1.5}}").ok());
+  EXPECT_FALSE(parse("serving: {ranker: {examples_rate: -0.1}}").ok());
+}
+
 // Serving reads as many neighbours per window item as the item stage publishes by
 // default: a smaller read would waste the published tail, a larger one finds nothing.
 TEST(ServingOptionsFromConfigTest, CoocReadsWhatTheItemStagePublishes) {
