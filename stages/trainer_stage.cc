@@ -294,8 +294,8 @@ class RankerExamplesReader {
     return Status::Ok();
   }
 
-  // After a snapshot: what was read is in the model store.
-  void CommitRead() {
+  // After a snapshot: what was read is in the model store. Waits at most `timeout_ms`.
+  void CommitRead(int timeout_ms) {
     if (since_commit_ == 0) return;
     auto assigned = consumer_->Assignment();
     if (!assigned.ok() || assigned->empty()) return;
@@ -306,7 +306,7 @@ class RankerExamplesReader {
       if (tp.offset >= 0) offsets.push_back(tp);
     }
     if (offsets.empty()) return;
-    Status st = consumer_->CommitSync(offsets, kCommitTimeoutMs);
+    Status st = consumer_->CommitSync(offsets, timeout_ms);
     if (!st.ok()) {
       spdlog::warn("[trainer] committing {} offsets: {} (the lists since are re-read after a restart)", topic_,
                    st.ToString());
@@ -315,10 +315,14 @@ class RankerExamplesReader {
     since_commit_ = 0;
   }
 
-  void Close() { (void)consumer_->Close(kCommitTimeoutMs); }
+  // Leaves the group, waiting at most kCloseTimeoutMs (a stopping trainer must not wait
+  // on a broker that went away: the stages stop within 10 s, tests/e2e/outage).
+  void Close() { (void)consumer_->Close(kCloseTimeoutMs); }
+
+  static constexpr int kCommitTimeoutMs = 5000;  // between polls
+  static constexpr int kCloseTimeoutMs = 1000;   // commit and leave on shutdown
 
  private:
-  static constexpr int kCommitTimeoutMs = 5000;
   RankerExamplesReader() = default;
   std::unique_ptr<KafkaConsumer> consumer_;
   std::string topic_;
@@ -353,7 +357,7 @@ class TrainerProcessor : public runtime::Processor {
     if (!manifest.ok()) return manifest.status().WithContext("final snapshot");
     if (manifest->has_value()) {
       Announce(**manifest);
-      if (ranker_ != nullptr) ranker_->CommitRead();
+      if (ranker_ != nullptr) ranker_->CommitRead(RankerExamplesReader::kCloseTimeoutMs);
     }
     return Status::Ok();
   }
@@ -386,7 +390,7 @@ class TrainerProcessor : public runtime::Processor {
     if (!manifest.ok()) return manifest.status().WithContext("snapshot");
     if (manifest->has_value()) {
       Announce(**manifest);
-      if (ranker_ != nullptr) ranker_->CommitRead();
+      if (ranker_ != nullptr) ranker_->CommitRead(RankerExamplesReader::kCommitTimeoutMs);
     }
     return Status::Ok();
   }
