@@ -110,6 +110,7 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
         // The same store as the served model's below, which is then a later version.
         auto trainer = training::Trainer::Create(OfflineTrainerOptions(options, dir->path()));
         if (!trainer.ok()) return trainer.status();
+        FeedCatalog(options.pipeline.catalog, trainer->get());
         STREAMREC_RETURN_IF_ERROR(
             training::TrainEpochs(trainer->get(), p.collected(), options.epochs, nullptr));
         auto swapped = p.SwapInSnapshot(e.ts_ms, trainer->get());
@@ -163,6 +164,7 @@ Result<OfflineEvalResult> RunOfflineEval(const std::vector<training::Rating>& tr
   } else if ((channels & serving::kChannelTwoTower) != 0 && options.epochs > 0) {
     auto trainer = training::Trainer::Create(OfflineTrainerOptions(options, dir->path()));
     if (!trainer.ok()) return trainer.status();
+    FeedCatalog(options.pipeline.catalog, trainer->get());
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> curve(nullptr, &std::fclose);
     if (!options.loss_curve_path.empty()) {
       curve.reset(std::fopen(options.loss_curve_path.c_str(), "w"));

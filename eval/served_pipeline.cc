@@ -75,8 +75,18 @@ Result<std::unique_ptr<ServedPipeline>> ServedPipeline::Create(
     auto trainer = training::Trainer::Create(t);
     if (!trainer.ok()) return trainer.status();
     p->trainer_ = std::move(trainer).value();
+    FeedCatalog(options.catalog, p->trainer_.get());
   }
   return p;
+}
+
+void FeedCatalog(const std::vector<CatalogItem>& catalog, training::Trainer* trainer) {
+  for (const CatalogItem& c : catalog) {
+    if (c.category.empty() && c.brand.empty()) continue;
+    const uint64_t key = c.item_key != 0 ? c.item_key : HashId(c.item_id);
+    trainer->SetItemCatalog(key, c.item_id, c.category.empty() ? 0 : HashId(c.category),
+                            c.brand.empty() ? 0 : HashId(c.brand));
+  }
 }
 
 namespace {

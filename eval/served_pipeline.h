@@ -43,6 +43,11 @@ struct ServedPipelineOptions {
   int64_t batch_every_events = 0;
 };
 
+// Gives `trainer` the category and brand of every catalogue row that has one (the trainer
+// stage does the same from the `items` topic), for the item tower's side features
+// (trainer.item_side_features); a no-op when the model has no side tables.
+void FeedCatalog(const std::vector<CatalogItem>& catalog, training::Trainer* trainer);
+
 // A training example as the trainer stage would see it, with the item's p̂ from the
 // item stage's item-stats at that moment.
 using CollectedExample = training::OfflineExample;

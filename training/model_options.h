@@ -18,7 +18,12 @@ struct TwoTowerOptions {
   int64_t output_dim = 64;         // tower output (L2-normalised) width
   int64_t user_capacity = 100000;  // user rows (LRU eviction beyond, training/id_table.h)
   int64_t item_capacity = 100000;  // item rows (same policy)
-  int64_t category_capacity = 0;   // category rows; 0 disables the category feature
+  // Item side features (issue 9 item 4): the item tower adds a category and a brand
+  // embedding to an item's id embedding when the catalogue gives them. Each table has this
+  // many hashed buckets (row 1 + key % capacity; row 0 = none); 0 disables the feature.
+  // `trainer.item_side_features: auto` sets both (training/trainer_config.h).
+  int64_t category_capacity = 0;
+  int64_t brand_capacity = 0;
   bool use_user_id = true;         // user tower input includes a user-id embedding
   HistoryEncoder history_encoder = HistoryEncoder::kMean;
   int64_t max_history = 50;        // most recent items used

@@ -130,6 +130,7 @@ std::string EncodeIds(const IdMaps& ids) {
     w.PutString(name);
   }
   PutPairs(&w, ids.item_categories);
+  PutPairs(&w, ids.item_brands);
   return std::move(w.buffer());
 }
 
@@ -146,8 +147,10 @@ Result<IdMaps> DecodeIds(std::string_view bytes) {
   for (auto& [k, name] : ids.item_names) {
     if (!r.Get(&k) || !r.GetString(&name)) return Status::Corruption("ids: truncated names");
   }
-  if (!GetPairs(&r, &ids.item_categories) || !r.AtEnd()) {
-    return Status::Corruption("ids: bad item categories");
+  if (!GetPairs(&r, &ids.item_categories)) return Status::Corruption("ids: bad item categories");
+  // Item brands came later: a snapshot without them ends here.
+  if (!r.AtEnd() && (!GetPairs(&r, &ids.item_brands) || !r.AtEnd())) {
+    return Status::Corruption("ids: bad item brands");
   }
   return ids;
 }
@@ -241,6 +244,7 @@ std::string SnapshotManifest::ToJson() const {
   j.SetInt("model.user_capacity", model.user_capacity);
   j.SetInt("model.item_capacity", model.item_capacity);
   j.SetInt("model.category_capacity", model.category_capacity);
+  j.SetInt("model.brand_capacity", model.brand_capacity);
   j.SetBool("model.use_user_id", model.use_user_id);
   j.SetString("model.history_encoder", HistoryEncoderName(model.history_encoder));
   j.SetInt("model.max_history", model.max_history);
@@ -290,6 +294,8 @@ Result<SnapshotManifest> SnapshotManifest::FromJson(std::string_view json) {
   get_int("model.user_capacity", &m.model.user_capacity);
   get_int("model.item_capacity", &m.model.item_capacity);
   get_int("model.category_capacity", &m.model.category_capacity);
+  // Absent in snapshots written before item side features: no brand table.
+  if (auto brands = j.GetInt("model.brand_capacity"); brands.ok()) m.model.brand_capacity = *brands;
   get_int("model.max_history", &m.model.max_history);
   get_int("model.history_window_s", &m.model.history_window_s);
   get_str("params_checksum", &m.params_checksum);
@@ -317,7 +323,7 @@ Result<SnapshotManifest> SnapshotManifest::FromJson(std::string_view json) {
   }
   const auto& o = m.model;
   if (o.embedding_dim <= 0 || o.output_dim <= 0 || o.hidden_dim < 0 || o.user_capacity <= 0 ||
-      o.item_capacity <= 0 || o.category_capacity < 0 || !(o.temperature > 0) ||
+      o.item_capacity <= 0 || o.category_capacity < 0 || o.brand_capacity < 0 || !(o.temperature > 0) ||
       m.num_items < 0 || m.num_users < 0) {
     return Status::InvalidArgument("manifest: invalid model shape");
   }

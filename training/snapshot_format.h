@@ -29,9 +29,13 @@ Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model);
 struct IdMaps {
   std::vector<std::pair<uint64_t, int64_t>> users;       // IdTable::Entries()
   std::vector<std::pair<uint64_t, int64_t>> items;
+  // Unused since the side tables are hashed buckets (always written empty; an older
+  // snapshot's entries are read and ignored).
   std::vector<std::pair<uint64_t, int64_t>> categories;
   std::vector<std::pair<uint64_t, std::string>> item_names;
   std::vector<std::pair<uint64_t, uint64_t>> item_categories;  // item key -> category key
+  // item key -> brand key; absent in older snapshots (read as empty).
+  std::vector<std::pair<uint64_t, uint64_t>> item_brands;
 };
 std::string EncodeIds(const IdMaps& ids);
 Result<IdMaps> DecodeIds(std::string_view bytes);

@@ -106,13 +106,19 @@ struct Trainer::Rep {
   // The embedding tables' optimizer when they are updated sparsely (else null); its
   // parameter order is model->EmbeddingWeights()'s, and the *_table indices name them.
   std::unique_ptr<SparseRowOptimizer> table_optimizer;
-  int user_table = -1, category_table = -1;  // item table: 0
+  int user_table = -1;  // item table: 0
   TrainerPhaseSeconds phases;
   IdTable users{1};
   IdTable items{1};
-  IdTable categories{1};
   std::unordered_map<uint64_t, std::string> item_names;
-  std::unordered_map<uint64_t, uint64_t> item_categories;
+  // The catalogue's side features of an item (SetItemCatalog); only kept when the model
+  // has side tables. `name`: the catalogue's item id, for items the id table lacks.
+  struct ItemSide {
+    uint64_t category = 0;
+    uint64_t brand = 0;
+    std::string name;
+  };
+  std::unordered_map<uint64_t, ItemSide> item_side;
   std::unordered_map<uint64_t, double> sampling_prob;
   std::vector<TrainingExample> pending;
   std::vector<TrainingExample> replay;  // ring of the last replay_capacity fresh examples
@@ -157,7 +163,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
   if (options.batch_size < 2) return Status::InvalidArgument("batch_size must be >= 2");
   if (mo.embedding_dim <= 0 || mo.output_dim <= 0 || mo.hidden_dim < 0 ||
       mo.user_capacity <= 0 || mo.item_capacity <= 0 || mo.category_capacity < 0 ||
-      !(mo.temperature > 0) || !(options.learning_rate > 0)) {
+      mo.brand_capacity < 0 || !(mo.temperature > 0) || !(options.learning_rate > 0)) {
     return Status::InvalidArgument("invalid trainer options");
   }
   if (options.replay_steps < 0 ||
@@ -187,7 +193,6 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
     rep->model->to(rep->device);
     rep->users = IdTable(mo.user_capacity);
     rep->items = IdTable(mo.item_capacity);
-    rep->categories = IdTable(std::max<int64_t>(mo.category_capacity, 1));
     std::vector<torch::Tensor> dense = rep->model->parameters();
     const bool sparse = options.embedding_updates == "sparse" ||
                         (options.embedding_updates == "auto" && !rep->device.is_cuda());
@@ -200,9 +205,7 @@ Result<std::unique_ptr<Trainer>> Trainer::Create(const TrainerOptions& options) 
       so.weight_decay = options.weight_decay;
       rep->table_optimizer =
           std::make_unique<SparseRowOptimizer>(rep->model->EmbeddingWeights(), so);
-      int next = 1;
-      if (mo.use_user_id) rep->user_table = next++;
-      if (mo.category_capacity > 0) rep->category_table = next++;
+      if (mo.use_user_id) rep->user_table = 1;
     }
     if (options.optimizer == "adam") {
       rep->optimizer = std::make_unique<torch::optim::Adam>(
@@ -235,6 +238,7 @@ Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, 
   if (a.embedding_dim != b.embedding_dim || a.hidden_dim != b.hidden_dim ||
       a.output_dim != b.output_dim || a.user_capacity != b.user_capacity ||
       a.item_capacity != b.item_capacity || a.category_capacity != b.category_capacity ||
+      a.brand_capacity != b.brand_capacity ||
       a.use_user_id != b.use_user_id || a.history_encoder != b.history_encoder) {
     return Status::FailedPrecondition(what + " " + dir +
                                       ": snapshot model shape differs from the options");
@@ -250,12 +254,18 @@ Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, 
   auto maps = sf::DecodeIds(*ids);
   if (!maps.ok()) return maps.status();
   STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));  // copies onto the device
-  if (!users.Restore(maps->users) || !items.Restore(maps->items) ||
-      !categories.Restore(maps->categories)) {
+  if (!users.Restore(maps->users) || !items.Restore(maps->items)) {
     return Status::Corruption(what + " " + dir + ": bad id tables");
   }
   for (auto& [k, name] : maps->item_names) item_names[k] = name;
-  for (auto& [k, c] : maps->item_categories) item_categories[k] = c;
+  if (options.model.category_capacity > 0 || options.model.brand_capacity > 0) {
+    for (auto& [k, c] : maps->item_categories) item_side[k].category = c;
+    for (auto& [k, b] : maps->item_brands) item_side[k].brand = b;
+    for (auto& [k, side] : item_side) {
+      auto name = item_names.find(k);
+      if (name != item_names.end() && side.name.empty()) side.name = name->second;
+    }
+  }
   *out = std::move(manifest).value();
   return Status::Ok();
 }
@@ -416,19 +426,36 @@ void Trainer::SetStreamState(std::string bytes) { rep_->stream_state = std::move
 
 const std::string& Trainer::stream_state() const { return rep_->stream_state; }
 
-void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
-  if (rep_->options.model.category_capacity <= 0) return;
-  rep_->item_categories[item_key] = category_key;
-  auto c = rep_->categories.LookupOrInsert(category_key);
-  if (c.fresh) {
-    rep_->model->ResetCategoryRows({c.row});
-    rep_->ResetTableRows(rep_->category_table, {c.row});
+void Trainer::SetItemCatalog(uint64_t item_key, std::string_view item_id, uint64_t category_key,
+                             uint64_t brand_key) {
+  const auto& mo = rep_->options.model;
+  if (mo.category_capacity <= 0 && mo.brand_capacity <= 0) return;
+  if (mo.category_capacity <= 0) category_key = 0;
+  if (mo.brand_capacity <= 0) brand_key = 0;
+  if (category_key == 0 && brand_key == 0) {
+    rep_->item_side.erase(item_key);
+    return;
   }
+  auto& side = rep_->item_side[item_key];
+  side.category = category_key;
+  side.brand = brand_key;
+  if (!item_id.empty()) side.name = std::string(item_id);
 }
+
+void Trainer::SetItemCategory(uint64_t item_key, uint64_t category_key) {
+  auto it = rep_->item_side.find(item_key);
+  const uint64_t brand = it == rep_->item_side.end() ? 0 : it->second.brand;
+  SetItemCatalog(item_key, {}, category_key, brand);
+}
+
+int64_t Trainer::catalog_items() const { return static_cast<int64_t>(rep_->item_side.size()); }
 
 Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool replayed) {
   const size_t b = batch.size();
-  std::vector<int64_t> user_rows(b), item_rows(b), category_rows(b, 0), now(b);
+  std::vector<int64_t> user_rows(b), item_rows(b), category_rows(b, 0), brand_rows(b, 0), now(b);
+  // Without any catalogue data the side tables are left out of the step altogether, so a
+  // model with side tables trains exactly as one without.
+  const bool side = !item_side.empty();
   std::vector<int64_t> keys(b);
   std::vector<float> probs(b), weights(b);
   std::vector<std::vector<int64_t>> hist_rows(b), hist_ts(b);
@@ -469,9 +496,12 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool 
     phase(&phases.lookup);
     for (size_t i = 0; i < b; ++i) {
       const auto& e = batch[i];
-      if (options.model.category_capacity > 0) {
-        auto c = item_categories.find(e.item_key);
-        if (c != item_categories.end()) category_rows[i] = categories.Find(c->second);
+      if (side) {
+        auto s = item_side.find(e.item_key);
+        if (s != item_side.end()) {
+          category_rows[i] = SideRow(s->second.category, options.model.category_capacity);
+          brand_rows[i] = SideRow(s->second.brand, options.model.brand_capacity);
+        }
       }
       auto& rows = hist_rows[i];
       rows.reserve(e.history_keys.size());
@@ -491,7 +521,11 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool 
     f.history_rows = f.history_rows.to(device);
     f.history_len = f.history_len.to(device);
     torch::Tensor items_t = torch::tensor(item_rows, torch::kInt64).to(device);
-    torch::Tensor cats_t = torch::tensor(category_rows, torch::kInt64).to(device);
+    torch::Tensor cats_t, brands_t;
+    if (side) {
+      cats_t = torch::tensor(category_rows, torch::kInt64).to(device);
+      brands_t = torch::tensor(brand_rows, torch::kInt64).to(device);
+    }
     torch::Tensor keys_t = torch::tensor(keys, torch::kInt64).to(device);
     torch::Tensor probs_t = torch::tensor(probs, torch::kFloat32).to(device);
     torch::Tensor weights_t = torch::tensor(weights, torch::kFloat32).to(device);
@@ -501,7 +535,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool 
     optimizer->zero_grad();
     if (table_optimizer) table_optimizer->ZeroGrad();
     torch::Tensor u = model->UserTower(f);
-    torch::Tensor v = model->ItemTower(items_t, cats_t);
+    torch::Tensor v = model->ItemTower(items_t, cats_t, brands_t);
     torch::Tensor loss = InBatchSoftmaxLoss(u, v, keys_t, probs_t, weights_t,
                                             options.model.temperature, options.loss);
     phase(&phases.forward);
@@ -535,22 +569,52 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
                                 SnapshotManifest* manifest) {
   try {
     STREAMREC_RETURN_IF_ERROR(fs::CreateDirectories(dir));
-    // Item embeddings of every known item, in the id table's order.
+    // Item embeddings of every known item, in the id table's order, then (side features)
+    // the catalogue's items the id table lacks, by key: their vectors are the item tower's
+    // output for their category and brand with a zero id embedding, so a cold item is
+    // served near the items of its category. Serving reads these vectors as they are.
     sf::ItemMatrix matrix;
     matrix.dim = options.model.output_dim;
     auto entries = items.Entries();
-    std::vector<int64_t> rows, cat_rows;
-    for (const auto& [key, row] : entries) {
+    std::vector<int64_t> rows, cat_rows, brand_rows;
+    const bool side = !item_side.empty();
+    std::vector<std::pair<uint64_t, std::string>> cold_names;
+    auto add = [&](uint64_t key, int64_t row, const std::string& name) {
       matrix.keys.push_back(key);
-      auto name = item_names.find(key);
-      matrix.ids.push_back(name == item_names.end() ? std::to_string(key) : name->second);
+      matrix.ids.push_back(name);
       rows.push_back(row);
-      int64_t cat = 0;
-      if (options.model.category_capacity > 0) {
-        auto c = item_categories.find(key);
-        if (c != item_categories.end()) cat = categories.Find(c->second);
+      int64_t cat = 0, brand = 0;
+      if (side) {
+        auto s = item_side.find(key);
+        if (s != item_side.end()) {
+          cat = SideRow(s->second.category, options.model.category_capacity);
+          brand = SideRow(s->second.brand, options.model.brand_capacity);
+        }
       }
       cat_rows.push_back(cat);
+      brand_rows.push_back(brand);
+    };
+    for (const auto& [key, row] : entries) {
+      auto name = item_names.find(key);
+      if (name != item_names.end()) {
+        add(key, row, name->second);
+        continue;
+      }
+      auto s = item_side.find(key);
+      add(key, row,
+          s != item_side.end() && !s->second.name.empty() ? s->second.name : std::to_string(key));
+    }
+    if (side) {
+      std::vector<uint64_t> cold;
+      for (const auto& [key, s] : item_side) {
+        if (items.Find(key) == 0) cold.push_back(key);
+      }
+      std::sort(cold.begin(), cold.end());
+      for (uint64_t key : cold) {
+        const std::string& name = item_side.at(key).name;
+        add(key, 0, name.empty() ? std::to_string(key) : name);
+        if (!name.empty()) cold_names.emplace_back(key, name);
+      }
     }
     matrix.embeddings.reserve(rows.size() * static_cast<size_t>(matrix.dim));
     {
@@ -560,10 +624,14 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
       for (size_t start = 0; start < rows.size(); start += kChunk) {
         const size_t end = std::min(rows.size(), start + kChunk);
         std::vector<int64_t> r(rows.begin() + start, rows.begin() + end);
-        std::vector<int64_t> c(cat_rows.begin() + start, cat_rows.begin() + end);
-        torch::Tensor v = model
-                              ->ItemTower(torch::tensor(r, torch::kInt64).to(device),
-                                          torch::tensor(c, torch::kInt64).to(device))
+        torch::Tensor cats_t, brands_t;
+        if (side) {
+          std::vector<int64_t> c(cat_rows.begin() + start, cat_rows.begin() + end);
+          std::vector<int64_t> br(brand_rows.begin() + start, brand_rows.begin() + end);
+          cats_t = torch::tensor(c, torch::kInt64).to(device);
+          brands_t = torch::tensor(br, torch::kInt64).to(device);
+        }
+        torch::Tensor v = model->ItemTower(torch::tensor(r, torch::kInt64).to(device), cats_t, brands_t)
                               .to(torch::kCPU)
                               .contiguous();
         const float* p = v.data_ptr<float>();
@@ -574,9 +642,12 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     sf::IdMaps maps;
     maps.users = users.Entries();
     maps.items = entries;
-    maps.categories = categories.Entries();
     maps.item_names.assign(item_names.begin(), item_names.end());
-    maps.item_categories.assign(item_categories.begin(), item_categories.end());
+    maps.item_names.insert(maps.item_names.end(), cold_names.begin(), cold_names.end());
+    for (const auto& [key, s] : item_side) {
+      if (s.category != 0) maps.item_categories.emplace_back(key, s.category);
+      if (s.brand != 0) maps.item_brands.emplace_back(key, s.brand);
+    }
 
     const std::string params = sf::EncodeParams(model);
     const std::string items_bytes = sf::EncodeItems(matrix);

@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/records.h"
@@ -122,8 +123,20 @@ class Trainer {
   void SetStreamState(std::string bytes);
   // The bytes restored from the snapshot resumed from (or last set); empty if none.
   const std::string& stream_state() const;
-  // Category of an item (from the item catalogue), when the model has a category table.
+  // The catalogue's side features of an item (issue 9 item 4): its category and brand
+  // keys (HashId of the strings; 0 = none) and its id string. Kept only when the model has
+  // side tables (category_capacity / brand_capacity > 0; a key whose table is off is
+  // dropped); both 0 forgets the item's entry. From then on the item tower adds the
+  // category and brand embeddings to the item's id embedding in training and in the
+  // exported vectors, and a snapshot also exports the vectors of catalogue items that
+  // were never trained on (zero id embedding: their category and brand alone). Without
+  // any catalogue entry a model with side tables trains and exports exactly as one without.
+  void SetItemCatalog(uint64_t item_key, std::string_view item_id, uint64_t category_key,
+                      uint64_t brand_key);
+  // SetItemCatalog with the item's brand (and id string) left as they are.
   void SetItemCategory(uint64_t item_key, uint64_t category_key);
+  // Items with catalogue side features kept (SetItemCatalog).
+  int64_t catalog_items() const;
 
   // Warm start (lambda.model warm): the parameters and id tables become those of the
   // snapshot in `dir` (the batch layer's model, same model options), and training goes on

@@ -51,7 +51,23 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   i64("trainer.max_history", &m.max_history);
   i64("trainer.item_capacity", &m.item_capacity);
   i64("trainer.user_capacity", &m.user_capacity);
-  i64("trainer.category_capacity", &m.category_capacity);
+  // Item side features (issue 9 item 4): auto gives the item tower category and brand
+  // tables of kSideFeatureBuckets hashed buckets each (trainer.category_capacity /
+  // trainer.brand_capacity change the sizes), used for items with a catalogue entry;
+  // off: none.
+  std::string side = kDefaultItemSideFeatures;
+  str("trainer.item_side_features", &side);
+  if (side == "auto") {
+    m.category_capacity = kSideFeatureBuckets;
+    m.brand_capacity = kSideFeatureBuckets;
+  } else if (side != "off" && first_error.ok()) {
+    first_error = Status::InvalidArgument("trainer.item_side_features must be auto or off, got '" +
+                                          side + "'");
+  }
+  if (side == "auto") {
+    i64("trainer.category_capacity", &m.category_capacity);
+    i64("trainer.brand_capacity", &m.brand_capacity);
+  }
   std::string encoder = HistoryEncoderName(m.history_encoder);
   str("trainer.history_encoder", &encoder);
   if (!first_error.ok()) return first_error;

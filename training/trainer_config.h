@@ -6,6 +6,10 @@
 
 namespace streamrec::training {
 
+// trainer.item_side_features' default and the bucket count of each side table under auto.
+inline constexpr const char* kDefaultItemSideFeatures = "off";
+inline constexpr int64_t kSideFeatureBuckets = 4096;
+
 // The trainer's options from config keys (defaults as in TrainerOptions / TwoTowerOptions),
 // read in one place so the trainer stage and the in-process evaluation (eval/) train the
 // same model:
@@ -15,7 +19,10 @@ namespace streamrec::training {
 //   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
 //   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),
 //   trainer.max_history, trainer.item_capacity, trainer.user_capacity,
-//   trainer.category_capacity.
+//   trainer.item_side_features (auto|off, default kDefaultItemSideFeatures; auto: the item
+//   tower adds category and brand embeddings for items the catalogue describes),
+//   trainer.category_capacity and trainer.brand_capacity (their hashed buckets, default
+//   kSideFeatureBuckets each; read only with auto).
 Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config);
 
 }  // namespace streamrec::training

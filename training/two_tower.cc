@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <torch/nn/functional/normalization.h>
 #include <torch/nn/init.h>
 
@@ -47,11 +49,6 @@ TwoTowerModelImpl::TwoTowerModelImpl(const TwoTowerOptions& options) : options_(
     torch::nn::init::normal_(user_ids_->weight, 0.0, kEmbeddingInitStd);
     user_in += d;
   }
-  if (options.category_capacity > 0) {
-    categories_ = register_module(
-        "categories", torch::nn::Embedding(options.category_capacity + 1, d));
-    torch::nn::init::normal_(categories_->weight, 0.0, kEmbeddingInitStd);
-  }
   if (options.history_encoder == HistoryEncoder::kGru) {
     gru_ = register_module(
         "gru", torch::nn::GRU(torch::nn::GRUOptions(d, d).num_layers(1).batch_first(true)));
@@ -59,12 +56,38 @@ TwoTowerModelImpl::TwoTowerModelImpl(const TwoTowerOptions& options) : options_(
   item_mlp_ = register_module("item_mlp", TowerMlp(d, options.hidden_dim, options.output_dim));
   user_mlp_ =
       register_module("user_mlp", TowerMlp(user_in, options.hidden_dim, options.output_dim));
+  // The side tables are drawn last, and the CPU generator's state is put back after them:
+  // the other parameters' initial values and the trainer's later draws (the rows of new
+  // ids) are the same with or without side tables, for a given seed.
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  const bool side = options.category_capacity > 0 || options.brand_capacity > 0;
+  const at::Tensor saved = side ? gen.get_state() : at::Tensor();
+  if (options.category_capacity > 0) {
+    categories_ = register_module(
+        "categories", torch::nn::Embedding(options.category_capacity + 1, d));
+    torch::nn::init::normal_(categories_->weight, 0.0, kEmbeddingInitStd);
+  }
+  if (options.brand_capacity > 0) {
+    brands_ = register_module("brands", torch::nn::Embedding(options.brand_capacity + 1, d));
+    torch::nn::init::normal_(brands_->weight, 0.0, kEmbeddingInitStd);
+  }
+  if (side) gen.set_state(saved);
 }
 
 torch::Tensor TwoTowerModelImpl::ItemTower(const torch::Tensor& item_rows,
-                                           const torch::Tensor& category_rows) {
+                                           const torch::Tensor& category_rows,
+                                           const torch::Tensor& brand_rows) {
   torch::Tensor x = item_ids_->forward(item_rows);
-  if (categories_ && category_rows.defined()) x = x + categories_->forward(category_rows);
+  const bool cat = categories_ && category_rows.defined();
+  const bool brand = brands_ && brand_rows.defined();
+  if (cat || brand) {
+    auto present = [&](const torch::Tensor& rows) {
+      return (rows > 0).to(x.scalar_type()).unsqueeze(-1);
+    };
+    x = x * present(item_rows);
+    if (cat) x = x + categories_->forward(category_rows) * present(category_rows);
+    if (brand) x = x + brands_->forward(brand_rows) * present(brand_rows);
+  }
   x = item_mlp_->forward(x);
   return torch::nn::functional::normalize(
       x, torch::nn::functional::NormalizeFuncOptions().p(2).dim(-1).eps(1e-8));
@@ -126,14 +149,11 @@ void TwoTowerModelImpl::ResetUserRows(const std::vector<int64_t>& rows) {
   if (user_ids_) RedrawRows(user_ids_->weight, rows);
 }
 
-void TwoTowerModelImpl::ResetCategoryRows(const std::vector<int64_t>& rows) {
-  if (categories_) RedrawRows(categories_->weight, rows);
-}
-
 std::vector<torch::Tensor> TwoTowerModelImpl::EmbeddingWeights() const {
   std::vector<torch::Tensor> out = {item_ids_->weight};
   if (user_ids_) out.push_back(user_ids_->weight);
   if (categories_) out.push_back(categories_->weight);
+  if (brands_) out.push_back(brands_->weight);
   return out;
 }
 
@@ -152,6 +172,7 @@ void TwoTowerModelImpl::SetSparseGradients(bool sparse) {
   item_ids_->options.sparse(sparse);
   if (user_ids_) user_ids_->options.sparse(sparse);
   if (categories_) categories_->options.sparse(sparse);
+  if (brands_) brands_->options.sparse(sparse);
 }
 
 UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,

@@ -31,8 +31,8 @@ class TowerMlpImpl : public torch::nn::Module {
 };
 TORCH_MODULE(TowerMlp);
 
-// The two-tower model of DESIGN §4. Item tower: item-id embedding (+ category
-// embedding) -> MLP -> L2-normalise. User tower: [user-id embedding, pooled history of
+// The two-tower model of DESIGN §4. Item tower: item-id embedding (+ category and brand
+// embeddings, hashed buckets, for items the catalogue describes) -> MLP -> L2-normalise. User tower: [user-id embedding, pooled history of
 // item-id embeddings (masked mean, or the last GRU state)] -> MLP -> L2-normalise.
 // The history shares the item-id embedding table. Parameter names are stable
 // ("item_ids.weight", ...): snapshots store tensors by name.
@@ -41,7 +41,14 @@ class TwoTowerModelImpl : public torch::nn::Module {
  public:
   explicit TwoTowerModelImpl(const TwoTowerOptions& options);
 
-  torch::Tensor ItemTower(const torch::Tensor& item_rows, const torch::Tensor& category_rows);
+  // `category_rows` / `brand_rows` (each [B] or undefined): bucket rows from SideRow(), 0
+  // for none. Undefined both: the id embedding alone (exactly the model without side
+  // tables). Defined: the side embeddings of rows > 0 are added, and an item row of 0 (an
+  // item the id table does not hold: a cold catalogue item) contributes a zero id
+  // embedding, so such an item is its category and brand alone.
+  torch::Tensor ItemTower(const torch::Tensor& item_rows, const torch::Tensor& category_rows = {},
+                          const torch::Tensor& brand_rows = {});
+  bool has_side_features() const { return categories_ || brands_; }
   torch::Tensor UserTower(const UserFeatures& f);
 
   // Re-draw embedding rows (after an id-table eviction or a fresh assignment), all of
@@ -49,10 +56,9 @@ class TwoTowerModelImpl : public torch::nn::Module {
   // of a training step (issue 16).
   void ResetItemRows(const std::vector<int64_t>& rows);
   void ResetUserRows(const std::vector<int64_t>& rows);
-  void ResetCategoryRows(const std::vector<int64_t>& rows);
 
   // The embedding tables' weights, in this order, those the options create: item ids,
-  // user ids (use_user_id), categories (category_capacity > 0).
+  // user ids (use_user_id), categories (category_capacity > 0), brands (brand_capacity > 0).
   std::vector<torch::Tensor> EmbeddingWeights() const;
   // Every other parameter (the towers' MLPs, the GRU): the dense part of the model.
   std::vector<torch::Tensor> DenseParameters();
@@ -69,6 +75,7 @@ class TwoTowerModelImpl : public torch::nn::Module {
   torch::nn::Embedding item_ids_{nullptr};
   torch::nn::Embedding user_ids_{nullptr};
   torch::nn::Embedding categories_{nullptr};
+  torch::nn::Embedding brands_{nullptr};
   torch::nn::GRU gru_{nullptr};
   TowerMlp item_mlp_{nullptr};
   TowerMlp user_mlp_{nullptr};
@@ -77,6 +84,13 @@ TORCH_MODULE(TwoTowerModel);
 
 // Standard deviation of freshly initialised embedding rows.
 inline constexpr double kEmbeddingInitStd = 0.05;
+
+// The bucket row of a side-feature key (category or brand, a HashId) in a table of
+// `capacity` buckets: 0 (none) for key 0 or capacity <= 0, else 1 + key % capacity.
+inline int64_t SideRow(uint64_t key, int64_t capacity) {
+  if (key == 0 || capacity <= 0) return 0;
+  return 1 + static_cast<int64_t>(key % static_cast<uint64_t>(capacity));
+}
 
 // Builds UserFeatures on the CPU from id rows: histories (oldest first) are cut to the
 // time window (relative to now_ms[i]) and the newest `max_history` entries.

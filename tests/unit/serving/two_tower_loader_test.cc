@@ -263,6 +263,45 @@ TEST_F(TwoTowerLoaderTest, ServiceAnswersWithTheModelVersion) {
   }
 }
 
+// Item side features (issue 9 item 4): serving takes the snapshot's item vectors as they
+// are, so it scores with the item tower's combined output (id + category + brand), and a
+// catalogue item no example named is served with its category's vector.
+TEST_F(TwoTowerLoaderTest, ServesTheCombinedVectorsOfItemsWithSideFeatures) {
+  training::TrainerOptions o = testing::TinyTrainerOptions(dir_ + "/side-store");
+  o.model.category_capacity = 16;
+  o.model.brand_capacity = 16;
+  auto trainer = training::Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = "i" + std::to_string(i);
+    (*trainer)->SetItemCatalog(HashId(id), id, HashId("c" + std::to_string(i % 3)), HashId("b"));
+  }
+  (*trainer)->SetItemCatalog(HashId("new-item"), "new-item", HashId("c0"), 0);
+  trainer_ = std::move(trainer).value();
+  const training::SnapshotManifest m = TrainAndSnapshot();
+  auto snapshot = training::ModelSnapshot::Load(m.dir);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  auto model = TwoTowerSnapshotLoader(m.dir, m.version, m.checksum, {}, nullptr).Load();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const ItemEmbeddings& items = (*model)->items();
+  ASSERT_EQ(static_cast<int64_t>(items.size()), (*snapshot)->num_items());
+  for (const std::string id : {"i0", "i3", "new-item"}) {
+    const int64_t row = items.Find(HashId(id));
+    const int64_t want = (*snapshot)->ItemIndex(HashId(id));
+    ASSERT_GE(row, 0) << id;
+    ASSERT_GE(want, 0) << id;
+    EXPECT_EQ(items.id(static_cast<size_t>(row)), id);
+    const float* expected = (*snapshot)->item_embeddings().data() + want * (*snapshot)->dim();
+    EXPECT_TRUE(std::equal(expected, expected + items.dim(), items.row(static_cast<size_t>(row))))
+        << id;
+  }
+  // The index finds the never-trained item by its own vector.
+  const float* cold = items.row(static_cast<size_t>(items.Find(HashId("new-item"))));
+  auto hits = (*model)->index().Search(cold, 1);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(items.id(hits[0].row), "new-item");
+}
+
 // A planted pattern: 8 clusters of 8 items; user u shops in cluster u % 8, each click
 // with the user's previous clicks of that cluster as the window.
 struct PlantedStream {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "core/config.h"
 
 namespace streamrec::training {
@@ -28,6 +30,30 @@ TEST(TrainerConfigTest, TheServedPipelineReplaysByDefaultAndTheKeysOverrideIt) {
   auto small = Config::FromYamlString("trainer:\n  batch_size: 64\n  replay_capacity: 32\n");
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(TrainerOptionsFromConfig(*small).status().code(), Status::Code::kInvalidArgument);
+}
+
+TEST(TrainerConfigTest, ItemSideFeaturesAutoGivesTheItemTowerSideTables) {
+  auto defaults = TrainerOptionsFromConfig(Config());
+  ASSERT_TRUE(defaults.ok());
+  const bool on_by_default = std::string(kDefaultItemSideFeatures) == "auto";
+  EXPECT_EQ(defaults->model.category_capacity, on_by_default ? kSideFeatureBuckets : 0);
+  EXPECT_EQ(defaults->model.brand_capacity, on_by_default ? kSideFeatureBuckets : 0);
+
+  auto parse = [](const std::string& yaml) {
+    auto c = Config::FromYamlString(yaml);
+    EXPECT_TRUE(c.ok());
+    return TrainerOptionsFromConfig(*c);
+  };
+  auto on = parse("trainer:\n  item_side_features: auto\n  brand_capacity: 100\n");
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_EQ(on->model.category_capacity, kSideFeatureBuckets);
+  EXPECT_EQ(on->model.brand_capacity, 100);
+  auto off = parse("trainer:\n  item_side_features: off\n  category_capacity: 100\n");
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ(off->model.category_capacity, 0);  // off: no side tables whatever the sizes
+  EXPECT_EQ(off->model.brand_capacity, 0);
+  EXPECT_EQ(parse("trainer:\n  item_side_features: maybe\n").status().code(),
+            Status::Code::kInvalidArgument);
 }
 
 }  // namespace
