@@ -606,14 +606,15 @@ Status Trainer::Rep::WriteFiles(const std::string& dir, int64_t new_version, int
     }
     if (side) {
       std::vector<uint64_t> cold;
+      // Only those whose id string is known (serving answers with it).
       for (const auto& [key, s] : item_side) {
-        if (items.Find(key) == 0) cold.push_back(key);
+        if (!s.name.empty() && items.Find(key) == 0) cold.push_back(key);
       }
       std::sort(cold.begin(), cold.end());
       for (uint64_t key : cold) {
         const std::string& name = item_side.at(key).name;
-        add(key, 0, name.empty() ? std::to_string(key) : name);
-        if (!name.empty()) cold_names.emplace_back(key, name);
+        add(key, 0, name);
+        cold_names.emplace_back(key, name);
       }
     }
     matrix.embeddings.reserve(rows.size() * static_cast<size_t>(matrix.dim));

@@ -129,7 +129,8 @@ class Trainer {
   // dropped); both 0 forgets the item's entry. From then on the item tower adds the
   // category and brand embeddings to the item's id embedding in training and in the
   // exported vectors, and a snapshot also exports the vectors of catalogue items that
-  // were never trained on (zero id embedding: their category and brand alone). Without
+  // were never trained on (zero id embedding: their category and brand alone) when their
+  // id string is known (given here, or by an example). Without
   // any catalogue entry a model with side tables trains and exports exactly as one without.
   void SetItemCatalog(uint64_t item_key, std::string_view item_id, uint64_t category_key,
                       uint64_t brand_key);
