@@ -78,13 +78,19 @@ std::string EncodeParams(TwoTowerModel& model) {
   return std::move(w.buffer());
 }
 
-Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model) {
+Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model, bool side_tables_may_lack) {
   ByteReader r(bytes);
   if (!ReadMagic(&r, kParamsMagic)) return Status::Corruption("params: bad magic");
   uint32_t count = 0;
   if (!r.Get(&count)) return Status::Corruption("params: truncated");
   auto params = model->named_parameters(/*recurse=*/true);
-  if (count != params.size()) {
+  auto is_side = [](const std::string& name) {
+    return name == "categories.weight" || name == "brands.weight";
+  };
+  size_t side_tables = 0;
+  for (const auto& p : params) side_tables += is_side(p.key()) ? 1 : 0;
+  const bool lacks_side = side_tables_may_lack && count + side_tables == params.size();
+  if (count != params.size() && !lacks_side) {
     return Status::Corruption("params: " + std::to_string(count) + " tensors, model has " +
                               std::to_string(params.size()));
   }
@@ -101,6 +107,7 @@ Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model) {
     }
     torch::Tensor* dst = params.find(name);
     if (dst == nullptr) return Status::Corruption("params: unknown tensor " + name);
+    if (lacks_side && is_side(name)) return Status::Corruption("params: unexpected " + name);
     if (dst->sizes().vec() != sizes) {
       return Status::Corruption("params: shape mismatch for " + name);
     }

@@ -24,7 +24,10 @@ inline constexpr char kOptimizerFile[] = "optimizer.pt";
 // sizes and float32 data.
 std::string EncodeParams(TwoTowerModel& model);
 // Copies the tensors into `model` (names and shapes must match exactly; no NaN/Inf).
-Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model);
+// `side_tables_may_lack`: the bytes may instead hold every tensor but the item side tables
+// (a snapshot written before them), which then keep their values.
+Status DecodeParamsInto(std::string_view bytes, TwoTowerModel& model,
+                        bool side_tables_may_lack = false);
 
 struct IdMaps {
   std::vector<std::pair<uint64_t, int64_t>> users;       // IdTable::Entries()

@@ -235,10 +235,15 @@ Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, 
   if (!manifest.ok()) return manifest.status().WithContext(what + " " + dir);
   const auto& a = manifest->model;
   const auto& b = options.model;
+  // A snapshot without side tables (written before them, or with them off) resumes into
+  // a model with them: its parameters load, the side tables keep their fresh values.
+  const bool adds_side = a.category_capacity == 0 && a.brand_capacity == 0 &&
+                         (b.category_capacity > 0 || b.brand_capacity > 0);
   if (a.embedding_dim != b.embedding_dim || a.hidden_dim != b.hidden_dim ||
       a.output_dim != b.output_dim || a.user_capacity != b.user_capacity ||
-      a.item_capacity != b.item_capacity || a.category_capacity != b.category_capacity ||
-      a.brand_capacity != b.brand_capacity ||
+      a.item_capacity != b.item_capacity ||
+      (!adds_side && (a.category_capacity != b.category_capacity ||
+                      a.brand_capacity != b.brand_capacity)) ||
       a.use_user_id != b.use_user_id || a.history_encoder != b.history_encoder) {
     return Status::FailedPrecondition(what + " " + dir +
                                       ": snapshot model shape differs from the options");
@@ -253,7 +258,8 @@ Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, 
   }
   auto maps = sf::DecodeIds(*ids);
   if (!maps.ok()) return maps.status();
-  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model));  // copies onto the device
+  // Copies onto the device.
+  STREAMREC_RETURN_IF_ERROR(sf::DecodeParamsInto(*params, model, adds_side));
   if (!users.Restore(maps->users) || !items.Restore(maps->items)) {
     return Status::Corruption(what + " " + dir + ": bad id tables");
   }
@@ -275,7 +281,14 @@ Status Trainer::Rep::Resume(const std::string& dir) {
   STREAMREC_RETURN_IF_ERROR(LoadModel(dir, "resume", &loaded));
   const SnapshotManifest* manifest = &loaded;
   const std::string opt_path = fs::JoinPath(dir, sf::kOptimizerFile);
-  if (fs::Exists(opt_path)) {
+  const auto& saved_model = manifest->model;
+  if (saved_model.category_capacity != options.model.category_capacity ||
+      saved_model.brand_capacity != options.model.brand_capacity) {
+    // The model gained side tables: the parameter groups differ, so the optimizer's
+    // moments start afresh (as after a change of embedding_updates).
+    spdlog::warn("[trainer] resume {}: the snapshot has no item side tables, the model does: "
+                 "starting with fresh optimizer state", dir);
+  } else if (fs::Exists(opt_path)) {
     torch::serialize::InputArchive archive;
     archive.load_from(opt_path, device);
     torch::Tensor mode;

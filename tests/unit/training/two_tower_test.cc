@@ -241,6 +241,37 @@ TEST_F(ItemSideFeaturesTest, ASnapshotRoundTripKeepsTheSideFeatures) {
   EXPECT_FALSE(Trainer::Create(other).ok());
 }
 
+// Turning side features on over a model store written without them (an upgrade): the
+// trainer resumes the snapshot's parameters and id tables (the side tables fresh, the
+// optimizer state afresh) and exports the same vectors until a catalogue arrives.
+TEST_F(ItemSideFeaturesTest, ASnapshotWithoutSideTablesResumesIntoAModelWithThem) {
+  TrainerOptions plain = Tiny(0);
+  plain.model_dir = dir_ + "/store";
+  std::vector<float> vectors;
+  {
+    auto t = Trainer::Create(plain);
+    ASSERT_TRUE(t.ok());
+    TrainClusters(t->get(), 10);
+    auto m = (*t)->WriteSnapshot(6000);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    auto s = ModelSnapshot::Load(m->dir);
+    ASSERT_TRUE(s.ok());
+    vectors = (*s)->item_embeddings();
+  }
+  TrainerOptions side = plain;
+  side.model.category_capacity = 64;
+  side.model.brand_capacity = 64;
+  auto resumed = Trainer::Create(side);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ((*resumed)->step(), 10);
+  auto again = Snapshot(resumed->get(), dir_ + "/again");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->item_embeddings(), vectors);
+  FeedCatalogue(resumed->get());
+  TrainClusters(resumed->get(), 12);  // trains on, with the side tables
+  EXPECT_EQ((*resumed)->step(), 12);
+}
+
 // ids.bin written before item brands existed (no trailing brand pairs) still decodes.
 TEST_F(ItemSideFeaturesTest, IdsWithoutBrandsStillDecode) {
   namespace sf = snapshot_format;
