@@ -14,6 +14,7 @@
 #include "apps/model_binary.h"
 #include "core/config.h"
 #include "core/config_overrides.h"
+#include "core/heap_settings.h"
 #include "core/logging.h"
 #include "state/state_db.h"
 
@@ -113,6 +114,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   for (CLI::App* sub : app.get_subcommands()) {
+    // The commands that run until stopped keep their memory flat (core/heap_settings.h).
+    if (sub->get_name() == "stage" || sub->get_name() == "run") streamrec::ApplyLongRunningHeapSettings();
     auto it = runners.find(sub);
     if (it != runners.end() && it->second) return it->second(ctx);
   }

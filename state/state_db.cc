@@ -108,6 +108,11 @@ struct StateMetrics {
   prometheus::Counter* write_bytes = nullptr;
   prometheus::Counter* reads = nullptr;
   prometheus::Histogram* write_seconds = nullptr;
+  // Process-wide (no labels): the memory budget's size and what it holds, set after each
+  // write so that /metrics shows the budget filling (issue 12 item 5).
+  prometheus::Gauge* budget_bytes = nullptr;
+  prometheus::Gauge* budget_in_use_bytes = nullptr;
+  prometheus::Gauge* memtable_bytes = nullptr;
 };
 
 StateMetrics MetricsFor(const std::string& store) {
@@ -128,7 +133,27 @@ StateMetrics MetricsFor(const std::string& store) {
                              .Name("streamrec_state_write_seconds")
                              .Help("Latency of applying one WriteBatch")
                              .Register(*registry);
+  static auto& budget = prometheus::BuildGauge()
+                            .Name("streamrec_state_memory_budget_bytes")
+                            .Help("The process's RocksDB memory budget (state.memory_budget_mb)")
+                            .Register(*registry)
+                            .Add({});
+  static auto& in_use = prometheus::BuildGauge()
+                            .Name("streamrec_state_memory_in_use_bytes")
+                            .Help("What the budget holds: cached blocks and the memtables "
+                                  "charged to it, every state store of the process")
+                            .Register(*registry)
+                            .Add({});
+  static auto& memtables = prometheus::BuildGauge()
+                               .Name("streamrec_state_memtable_bytes")
+                               .Help("Memtable bytes of every state store of the process "
+                                     "(flushed at half the budget)")
+                               .Register(*registry)
+                               .Add({});
   StateMetrics m;
+  m.budget_bytes = &budget;
+  m.budget_in_use_bytes = &in_use;
+  m.memtable_bytes = &memtables;
   m.writes = &writes.Add({{"store", store}});
   m.write_bytes = &bytes.Add({{"store", store}});
   m.reads = &reads.Add({{"store", store}});
@@ -591,6 +616,10 @@ Status StateDb::Write(StateWriteBatch* batch) {
     rep_->metrics.write_bytes->Increment(static_cast<double>(bytes));
     rep_->metrics.write_seconds->Observe(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    const MemoryBudget& budget = *rep_->budget;
+    rep_->metrics.budget_bytes->Set(static_cast<double>(budget.bytes));
+    rep_->metrics.budget_in_use_bytes->Set(static_cast<double>(budget.cache->GetUsage()));
+    rep_->metrics.memtable_bytes->Set(static_cast<double>(budget.write_buffers->memory_usage()));
   }
   return Status::Ok();
 }

@@ -5,8 +5,15 @@
 # every stage's RSS sampled every SAMPLE seconds from /proc. Reports per stage: RSS at the
 # end of the warm-up (WARMUP seconds), at the end, the growth between them, and the peak.
 #
+# MODE=run instead runs `streamrec run --no-generator` (every stage in one process, as
+# issue 12 item 5 states the soak) against the same broker and feed.
+#
+# The warm-up ends at WARMUP seconds or 30 s after serving swapped in its first model,
+# whichever is later: until the trainer's first snapshot is served, serving holds no model
+# (a one-off step of ~50-100 MiB, not growth). When that happened is printed.
+#
 #   bench/soak/run.sh [BUILD_DIR]
-#   env: DURATION=600 RATE=2000 WARMUP=120 SAMPLE=5 USERS=20000 ITEMS=5000
+#   env: MODE=stages|run DURATION=600 RATE=2000 WARMUP=120 SAMPLE=5 USERS=20000 ITEMS=5000
 #        BROKER=real|embedded (default real: scripts/kafka.sh; the embedded broker's
 #        ~5 MB-per-partition retention drops unread records on a long run, and its
 #        memory is not the pipeline's) OUT=DIR (samples.tsv, logs; default a temp dir)
@@ -31,6 +38,8 @@ USERS="${USERS:-20000}"
 ITEMS="${ITEMS:-5000}"
 DRAIN="${DRAIN:-300}"
 BROKER="${BROKER:-real}"
+MODE="${MODE:-stages}"
+case "$MODE" in stages|run) ;; *) echo "MODE must be stages or run" >&2; exit 2 ;; esac
 [ -x "$BIN" ] && [ -x "$BUILD/bin/streamrec-model" ] || {
   echo "$BIN / streamrec-model not built (cmake --build $BUILD --target streamrec streamrec-model)" >&2; exit 2; }
 [ "$WARMUP" -lt "$DURATION" ] || { echo "WARMUP ($WARMUP) must be below DURATION ($DURATION)" >&2; exit 2; }
@@ -68,16 +77,26 @@ fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A METRICS
-STAGES=(user item trainer serving)
-for s in "${STAGES[@]}"; do
-  METRICS[$s]="127.0.0.1:$(free_port)"
-  extra=()
-  [ "$s" = serving ] && extra=(--http "127.0.0.1:$(free_port)")
+if [ "$MODE" = run ]; then
+  STAGES=(run)
+  METRICS[run]="127.0.0.1:$(free_port)"
   # shellcheck disable=SC2086 # word splitting of STREAMREC_ARGS is intended
-  "$BIN" ${STREAMREC_ARGS:-} stage "$s" --brokers "$BROKERS" --state-dir "$WORK/state" --metrics "${METRICS[$s]}" "${extra[@]}" \
-    > "$WORK/$s.log" 2>&1 &
-  PID[$s]=$!
-done
+  "$BIN" ${STREAMREC_ARGS:-} run --brokers "$BROKERS" --no-generator --state-dir "$WORK/state" --quiet \
+    --metrics "${METRICS[run]}" --http "127.0.0.1:$(free_port)" > "$WORK/run.log" 2>&1 &
+  PID[run]=$!
+else
+  STAGES=(user item trainer serving)
+  for s in "${STAGES[@]}"; do
+    METRICS[$s]="127.0.0.1:$(free_port)"
+    extra=()
+    [ "$s" = serving ] && extra=(--http "127.0.0.1:$(free_port)")
+    # shellcheck disable=SC2086 # word splitting of STREAMREC_ARGS is intended
+    "$BIN" ${STREAMREC_ARGS:-} stage "$s" --brokers "$BROKERS" --state-dir "$WORK/state" --metrics "${METRICS[$s]}" "${extra[@]}" \
+      > "$WORK/$s.log" 2>&1 &
+    PID[$s]=$!
+  done
+fi
+SERVING_METRICS="${METRICS[serving]:-${METRICS[run]:-}}"
 sleep 5
 for s in "${STAGES[@]}"; do
   kill -0 "${PID[$s]}" 2>/dev/null || { echo "stage $s exited at start:" >&2; tail -20 "$WORK/$s.log" >&2; exit 1; }
@@ -89,7 +108,13 @@ echo "feeding $TOTAL events at $RATE/s for ${DURATION}s ($USERS users, $ITEMS it
 "$BIN" produce --brokers "$BROKERS" --synthetic "$TOTAL" --rate "$RATE" --synthetic-users "$USERS" \
   --synthetic-items "$ITEMS" > "$WORK/produce.log" 2>&1 &
 PRODUCER=$!
-printf 't_s\tuser_kib\titem_kib\ttrainer_kib\tserving_kib\n' > "$WORK/samples.tsv"
+model_version() {  # the two-tower version serving answers with (0: none yet)
+  curl -sf "http://$SERVING_METRICS/metrics" |
+    awk '/^streamrec_model_version[{ ].*two_tower/ {v = $NF} END {printf "%d", v}'
+}
+header="t_s"
+for s in "${STAGES[@]}"; do header+=$'\t'"${s}_kib"; done
+printf '%s\tmodel_version\n' "$header" > "$WORK/samples.tsv"
 start=$SECONDS
 while kill -0 "$PRODUCER" 2>/dev/null; do
   row="$((SECONDS - start))"
@@ -97,6 +122,7 @@ while kill -0 "$PRODUCER" 2>/dev/null; do
     kill -0 "${PID[$s]}" 2>/dev/null || { echo "DISCARDED: stage $s died during the soak:" >&2; tail -20 "$WORK/$s.log" >&2; exit 1; }
     row+=$'\t'"$(rss_kib "${PID[$s]}")"
   done
+  row+=$'\t'"$(model_version)"
   echo "$row" >> "$WORK/samples.tsv"
   sleep "$SAMPLE"
 done
@@ -109,32 +135,40 @@ if [ "$fed" -gt $((DURATION + DURATION / 10 + 10)) ]; then
   echo "DISCARDED: the feed took ${fed}s for a ${DURATION}s run (the producer could not keep $RATE/s)" >&2; exit 1
 fi
 
-lag_of() {  # the stage's summed consumer lag, or "?" before it reported one
-  curl -sf "http://$1/metrics" | awk '/^streamrec_consumer_lag[{ ]/ {s += $NF; n++} END {if (n) printf "%d", s; else print "?"}'
+lag_of() {  # stage $2's summed consumer lag on endpoint $1, or "?" before it reported one
+  curl -sf "http://$1/metrics" | awk -v stage="stage=\"$2\"" \
+    '/^streamrec_consumer_lag[{ ]/ && index($0, stage) {s += $NF; n++} END {if (n) printf "%d", s; else print "?"}'
 }
+endpoint_of() { echo "${METRICS[$1]:-${METRICS[run]}}"; }
 drained=""
 for _ in $(seq "$DRAIN"); do
   all=1
-  for s in user item; do [ "$(lag_of "${METRICS[$s]}")" = 0 ] || all=0; done
+  for s in user item; do [ "$(lag_of "$(endpoint_of $s)" $s)" = 0 ] || all=0; done
   [ "$all" = 1 ] && { drained=yes; break; }
   sleep 1
 done
 if [ -z "$drained" ]; then
-  echo "DISCARDED: the stages did not catch up within ${DRAIN}s after the feed (lag user $(lag_of "${METRICS[user]}"), item $(lag_of "${METRICS[item]}"))" >&2
+  echo "DISCARDED: the stages did not catch up within ${DRAIN}s after the feed (lag user $(lag_of "$(endpoint_of user)" user), item $(lag_of "$(endpoint_of item)" item))" >&2
   exit 1
 fi
 
-echo "exact: $TOTAL events sent in ${fed}s, user and item stages caught up (lag 0); trainer lag $(lag_of "${METRICS[trainer]}") examples"
+echo "exact: $TOTAL events sent in ${fed}s, user and item stages caught up (lag 0); trainer lag $(lag_of "$(endpoint_of trainer)" trainer) examples"
 python3 - "$WORK/samples.tsv" "$WARMUP" <<'EOF'
 import sys
 path, warmup = sys.argv[1], float(sys.argv[2])
 rows = [l.rstrip("\n").split("\t") for l in open(path)]
 head, rows = rows[0], [[float(x) for x in r] for r in rows[1:]]
+first_model = next((r[0] for r in rows if r[-1] > 0), None)
+if first_model is None:
+    print("serving swapped in no model during the soak: the warm-up is WARMUP alone")
+else:
+    print(f"serving's first model at {first_model:.0f} s; warm-up until {max(warmup, first_model + 30):.0f} s")
+    warmup = max(warmup, first_model + 30)
 after = [r for r in rows if r[0] >= warmup]
 if len(after) < 2:
     sys.exit("too few samples after the warm-up")
 print(f"{'stage':<8} {'RSS at warm-up':>15} {'RSS at end':>11} {'growth':>8} {'peak':>9}")
-for i, name in enumerate(head[1:], start=1):
+for i, name in enumerate(head[1:-1], start=1):
     w, e = after[0][i] / 1024, after[-1][i] / 1024
     peak = max(r[i] for r in rows) / 1024
     print(f"{name.replace('_kib', ''):<8} {w:>11.0f} MiB {e:>7.0f} MiB {100 * (e - w) / w:>+7.1f}% {peak:>5.0f} MiB")

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/metrics.h"
 #include "state/encoding.h"
 #include "state/state_db.h"
 #include "tests/unit/state/temp_dir.h"
@@ -71,6 +72,39 @@ TEST_F(StateDbMemoryBudgetTest, StoresTogetherKeepTheirMemtablesWithinTheBudget)
     auto v = db.Get(*db.ColumnFamily(std::string(1, static_cast<char>('a' + k % 3))), Key64(k));
     ASSERT_TRUE(v.ok() && v->has_value()) << k;
   }
+}
+
+// The value of an unlabelled series in the text exposition, or -1 when absent.
+double MetricValue(const std::string& text, const std::string& name) {
+  const std::string prefix = "\n" + name + " ";
+  const size_t at = text.find(prefix);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + prefix.size()));
+}
+
+TEST_F(StateDbMemoryBudgetTest, TheBudgetAndWhatItHoldsAreOnMetrics) {
+  constexpr size_t kBudget = size_t{16} << 20;
+  ASSERT_TRUE(SetProcessMemoryBudget(kBudget).ok());
+  testing::TempDir dir;
+  StateDbOptions o;
+  o.path = dir.Sub("store");
+  o.column_families = {"a"};
+  o.metrics_name = "budget-test";
+  auto db = StateDb::Open(o);
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  std::string value(4096, 'v');
+  for (uint64_t k = 0; k < 256; ++k) {  // 1 MiB into the memtable
+    StateWriteBatch batch;
+    batch.Put(*(*db)->ColumnFamily("a"), Key64(k), value);
+    ASSERT_TRUE((*db)->Write(&batch).ok());
+  }
+  const std::string text = SerializeMetrics();
+  EXPECT_EQ(MetricValue(text, "streamrec_state_memory_budget_bytes"), static_cast<double>(kBudget));
+  const double memtables = MetricValue(text, "streamrec_state_memtable_bytes");
+  EXPECT_GE(memtables, 1 << 20) << text;
+  EXPECT_LT(memtables, kBudget);
+  // The memtables are charged to the budget's cache, so what it holds includes them.
+  EXPECT_GE(MetricValue(text, "streamrec_state_memory_in_use_bytes"), memtables);
 }
 
 TEST_F(StateDbMemoryBudgetTest, AZeroBudgetIsRefused) {
