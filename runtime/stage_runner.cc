@@ -534,11 +534,15 @@ Status StageRunner::CommitManaged(const std::vector<TopicPartitionOffset>& parti
 }
 
 Result<std::pair<int64_t, int64_t>> StageRunner::Watermarks(const std::string& topic, int32_t partition) {
-  Result<std::pair<int64_t, int64_t>> marks = Status::Unavailable("not asked");
-  for (int attempt = 0; attempt < 5; ++attempt) {
-    marks = consumer_->QueryWatermarks(topic, partition, kMetadataTimeoutMs);
-    if (marks.ok() || (stop_ != nullptr && (*stop_)())) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  Result<std::pair<int64_t, int64_t>> marks = Status::Unavailable("not asked: stopping");
+  // Up to ~25 s in all, asked a second at a time so that a stop is honoured within about
+  // a second (a broker gone while partitions are assigned would otherwise hold the stop
+  // for the whole wait, partition after partition).
+  for (int attempt = 0; attempt < 5 * kMetadataTimeoutMs / 1000; ++attempt) {
+    if (stop_ != nullptr && (*stop_)()) break;
+    marks = consumer_->QueryWatermarks(topic, partition, 1000);
+    if (marks.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(40));
   }
   return marks;
 }
@@ -672,7 +676,8 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
       std::optional<int64_t> start = managed_->processor()->StartOffset(tp.topic, tp.partition);
       if (start) tp.offset = *start;
       const auto marks = Watermarks(tp.topic, tp.partition);
-      if (start && *start >= 0 && error_.ok()) {
+      const bool stopping = !marks.ok() && stop_ != nullptr && (*stop_)();  // not a broker error
+      if (start && *start >= 0 && error_.ok() && !stopping) {
         if (!marks.ok()) {
           Fail(marks.status().WithContext("checking the stored position " + std::to_string(*start) + " of " +
                                           tp.topic + ":" + std::to_string(tp.partition) +
@@ -698,6 +703,12 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
   }
   for (auto& tp : *partitions) {
     if (tp.topic != topology_.source_topic) continue;
+    if (stop_ != nullptr && (*stop_)()) {
+      // Stopping: opening the store and asking the broker about it (seconds each when the
+      // broker is gone) would only delay the stop; nothing of it would be processed.
+      spdlog::info("[{}] {}:{} not opened: stopping", topology_.name, tp.topic, tp.partition);
+      continue;
+    }
     StreamTaskOptions to;
     to.state_dir = options_.state_dir;
     to.clock = clock_;
@@ -738,6 +749,11 @@ void StageRunner::OnPartitionsAssigned(KafkaConsumer* /*consumer*/,
     }
     const std::string store_dir = options_.state_dir + "/" + topology_.name + "-" + std::to_string(tp.partition);
     const auto marks = Watermarks(tp.topic, tp.partition);
+    if (!marks.ok() && stop_ != nullptr && (*stop_)()) {
+      // Stopped while asking: the store is closed again unchecked and unused.
+      spdlog::info("[{}] {}:{} not started: stopping", topology_.name, tp.topic, tp.partition);
+      continue;
+    }
     if ((*task)->stored_offset() && error_.ok()) {
       Status checked =
           marks.ok() ? CheckStoredOffset(tp.topic, tp.partition, *(*task)->stored_offset(), *marks, store_dir)

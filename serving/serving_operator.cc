@@ -603,8 +603,21 @@ Status ServingOperator::Run(const std::function<bool()>& stop) {
   return error();
 }
 
+int ServingOperator::RemainingStopMs(int cap) const {
+  const int64_t deadline = stop_deadline_ms_.load();
+  if (deadline == 0) return cap;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  return static_cast<int>(std::clamp<int64_t>(deadline - now, 0, cap));
+}
+
 void ServingOperator::Stop() {
   if (!started_) return;
+  stop_deadline_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now().time_since_epoch())
+                              .count() +
+                          kShutdownBoundMs);
   if (members_thread_.joinable()) {
     // A clean leave (routing): the request loop leaves the group first while this replica
     // still answers; the members loop keeps claiming its partitions until their next
@@ -625,7 +638,7 @@ void ServingOperator::Stop() {
     if (t->joinable()) t->join();
   }
   if (producer_ != nullptr) {
-    Status st = producer_->producer().Flush(10000);
+    Status st = producer_->producer().Flush(RemainingStopMs(10000));
     if (!st.ok()) spdlog::warn("[serving] flushing producer: {}", st.ToString());
     producer_.reset();
   }
@@ -652,8 +665,17 @@ bool ServingOperator::Announce(bool leaving, const std::vector<int32_t>& partiti
     value = EncodeServingMember(m);
     message.value = value;  // a leave keeps the null value: a tombstone
   }
-  // A leave is bounded tighter: a dead broker must not hold up the stop.
-  Status st = producer_->SendAndWait({message}, leaving ? 2000 : 5000);
+  // A leave is bounded tighter, by what is left of the shutdown's bound too: a dead broker
+  // must not hold up the stop.
+  const int timeout_ms = leaving ? RemainingStopMs(2000) : 5000;
+  if (leaving && timeout_ms == 0) {
+    spdlog::warn("[serving] replica {} not announced as leaving on {}: the shutdown's {} ms are spent (the "
+                 "partitions' next owners win with their newer announcements; until then a request forwarded here "
+                 "times out and is answered where it arrived)",
+                 self, options_.topics.serving_members, kShutdownBoundMs);
+    return false;
+  }
+  Status st = producer_->SendAndWait({message}, timeout_ms);
   if (!st.ok()) {
     spdlog::warn("[serving] announcing replica {} on {}: {}", self, options_.topics.serving_members, st.ToString());
     return false;
@@ -699,6 +721,7 @@ void ServingOperator::MembershipLoop() {
   auto changed_at = SteadyClock::now();
   auto next_heartbeat = SteadyClock::now();
   SteadyClock::time_point leave_deadline;
+  SteadyClock::time_point handover_started;
   std::vector<Record> batch;
   while (!stop_.load()) {
     batch.clear();
@@ -727,13 +750,20 @@ void ServingOperator::MembershipLoop() {
       if (!requests_left_.load()) continue;
       if (leave_deadline == SteadyClock::time_point()) {
         leave_deadline = now + std::chrono::milliseconds(options_.leave_grace_ms);
+        handover_started = now;
       }
       bool handed_over = members_->Members().size() <= 1;
       if (!handed_over && published) {
         handed_over = true;
         for (int32_t p : *published) handed_over = handed_over && members_->OwnerOf(p) != members_->self_id();
       }
-      if (handed_over || now >= leave_deadline) break;
+      if (handed_over || now >= leave_deadline) {
+        // The handover has its own bound (leave_grace_ms): it does not count against the
+        // shutdown's, so the tombstone below still has its time after a long handover.
+        stop_deadline_ms_.fetch_add(
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - handover_started).count());
+        break;
+      }
       continue;
     }
     if (seen_changes == 0) continue;  // no assignment yet: nothing to announce

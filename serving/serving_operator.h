@@ -240,6 +240,13 @@ class ServingOperator {
   // hands the partitions over (requests_left_: the request loop has left).
   std::atomic<bool> leaving_{false};
   std::atomic<bool> requests_left_{false};
+  // Set by Stop(): when the shutdown's bound (kShutdownBoundMs from the stop) ends, in
+  // steady-clock milliseconds. The leave's tombstone and the final flush get what is left
+  // of it, so a broker gone at the stop costs the bound once, not each step's own wait.
+  std::atomic<int64_t> stop_deadline_ms_{0};
+  static constexpr int64_t kShutdownBoundMs = 5000;
+  // Milliseconds left of the shutdown's bound, at most `cap` (`cap` before a stop).
+  int RemainingStopMs(int cap) const;
 };
 
 }  // namespace streamrec::serving
