@@ -103,9 +103,13 @@ void TrainingFeed::OnTableRecord(const Record& record) {
   }
   if (record.topic != topics_.items) return;
   auto item = ParseCatalogItem(record.value);
-  if (item.ok() && !item->category.empty()) {
-    trainer_->SetItemCategory(HashId(item->item_id), HashId(item->category));
-  }
+  if (!item.ok()) return;
+  // Category and brand for the item tower's side tables (when trainer.item_side_features
+  // gives it any), and the id string, so a catalogue item no click has named yet is
+  // exported (its category and brand alone); an entry with neither forgets the item's.
+  const uint64_t key = item->item_key != 0 ? item->item_key : HashId(item->item_id);
+  trainer_->SetItemCatalog(key, item->item_id, item->category.empty() ? 0 : HashId(item->category),
+                           item->brand.empty() ? 0 : HashId(item->brand));
 }
 
 void TrainingFeed::NoteStep() {

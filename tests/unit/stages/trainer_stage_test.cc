@@ -18,6 +18,7 @@
 #include "serving/ranking_example.h"
 #include "state/exactly_once.h"
 #include "stages/trainer_stage.h"
+#include "streams/catalog.h"
 #include "streams/synthetic_clicks.h"
 #include "streams/topics.h"
 #include "tests/support/tiny_trainer.h"
@@ -101,6 +102,35 @@ operators::ItemStageOptions ItemOpts() {
   operators::ItemStageOptions o;
   o.estimator = {4096, 2, 0.05};
   return o;
+}
+
+TEST(TrainingFeedTest, TheItemsTableGivesTheItemTowerCategoryBrandAndId) {
+  ScratchDir dir;
+  TopicNames topics;
+  training::TrainerOptions o = testing::TinyTrainerOptions(dir.Sub("models"), 64, 16);
+  o.model.category_capacity = 16;
+  o.model.brand_capacity = 16;
+  auto feed = TrainingFeed::Create(o, topics);
+  ASSERT_TRUE(feed.ok()) << feed.status().ToString();
+  auto record = [&](const CatalogItem& c) {
+    Record r;
+    r.topic = topics.items;
+    r.key = c.item_id;
+    r.value = EncodeCatalogItem(c);
+    return r;
+  };
+  CatalogItem shoe{"item-1", "shoes", "acme"};
+  CatalogItem brand_only{"item-2", "", "acme"};
+  (*feed)->OnTableRecord(record(shoe));
+  (*feed)->OnTableRecord(record(brand_only));
+  EXPECT_EQ((*feed)->trainer().catalog_items(), 2);  // a brand alone counts too
+  // Not JSON: skipped. An update with neither forgets the item's side features.
+  Record bad;
+  bad.topic = topics.items;
+  bad.value = "{not json";
+  (*feed)->OnTableRecord(bad);
+  (*feed)->OnTableRecord(record(CatalogItem{"item-2", "", ""}));
+  EXPECT_EQ((*feed)->trainer().catalog_items(), 1);
 }
 
 TEST(TrainingFeedTest, TrainsWithTheItemStagesPHat) {
