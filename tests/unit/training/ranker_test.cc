@@ -1,12 +1,12 @@
 #include "training/ranker.h"
 
 #include <cmath>
-#include <filesystem>
 #include <random>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
 #include "tests/support/tiny_trainer.h"
 #include "training/ranker_trainer.h"
@@ -17,7 +17,6 @@
 namespace streamrec::training {
 namespace {
 
-namespace fs = std::filesystem;
 
 // A toy list: n candidates of 4 features each, uniform in [0, 1); the clicked one is the
 // candidate with the largest x2 - x0 (the other two features are noise). A linear rule
@@ -183,7 +182,7 @@ class TrainerRankerTest : public ::testing::Test {
   }
   void TearDown() override {
     trainer_.reset();
-    fs::remove_all(dir_);
+    (void)file_system::RemoveAll(dir_);
   }
   std::string dir_;
   std::unique_ptr<Trainer> trainer_;
@@ -194,7 +193,7 @@ TEST_F(TrainerRankerTest, ASnapshotCarriesTheRankerOnceItTrained) {
   auto first = trainer_->WriteSnapshot(2000000);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_TRUE(first->ranker_checksum.empty());
-  EXPECT_FALSE(fs::exists(first->dir + "/" + kRankerFile));
+  EXPECT_FALSE(file_system::Exists(first->dir + "/" + kRankerFile));
 
   std::mt19937_64 rng(7);
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(trainer_->AddRankingList(ToyList(rng, 10), 4).ok());
