@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "batch/batch_manifest.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_broker.h"
 #include "tests/support/test_data.h"
@@ -62,29 +63,8 @@ RunningPipeline StartRun(const testing::ScratchDir& dir, const std::vector<std::
   return run;
 }
 
-// The value of the first sample of `name` whose labels include every one of `labels`
-// (`k="v"`), or -1 when there is none.
-double Sample(const std::string& metrics, const std::string& name, const std::vector<std::string>& labels) {
-  std::istringstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, name.size(), name) != 0) continue;
-    if (line.size() <= name.size() || (line[name.size()] != '{' && line[name.size()] != ' ')) continue;
-    bool all = true;
-    for (const std::string& l : labels) all = all && line.find(l) != std::string::npos;
-    if (!all) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
-std::string Scrape(int port) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(10);
-  auto res = client.Get("/metrics");
-  return res && res->status == 200 ? res->body : "";
-}
+using testing::MetricSample;
+using testing::ScrapeMetrics;
 
 // Stops the run as Ctrl-C does and returns its exit status (bounded).
 int Interrupt(RunningPipeline& run) {
@@ -108,11 +88,11 @@ TEST(RunBatchSchedule, VersionsAreWrittenAnnouncedAdoptedAndPruned) {
   double ok = 0, adopted = 0, version = 0, age = 0;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(240); Clock::now() < deadline;) {
-    metrics = Scrape(run.metrics_port);
-    ok = Sample(metrics, "streamrec_batch_runs_total", {"result=\"ok\""});
-    adopted = Sample(metrics, "streamrec_lambda_adoptions_total", {"result=\"adopted\""});
-    version = Sample(metrics, "streamrec_lambda_batch_version", {"stage=\"item\""});
-    age = Sample(metrics, "streamrec_lambda_batch_view_age_seconds", {"stage=\"item\""});
+    metrics = ScrapeMetrics(run.metrics_port);
+    ok = MetricSample(metrics, "streamrec_batch_runs_total", {"result=\"ok\""});
+    adopted = MetricSample(metrics, "streamrec_lambda_adoptions_total", {"result=\"adopted\""});
+    version = MetricSample(metrics, "streamrec_lambda_batch_version", {"stage=\"item\""});
+    age = MetricSample(metrics, "streamrec_lambda_batch_view_age_seconds", {"stage=\"item\""});
     if (ok >= 3 && adopted >= 1 && version >= 1 && age > 0) break;
     ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
   }
@@ -122,10 +102,10 @@ TEST(RunBatchSchedule, VersionsAreWrittenAnnouncedAdoptedAndPruned) {
   // The item stage exports the adopted view's age (its creation time came with the
   // announcement) and how far the speed layer runs past its cutoff.
   EXPECT_GT(age, 0) << run.process->err();
-  EXPECT_GE(Sample(metrics, "streamrec_lambda_cutoff_lag_records", {"stage=\"item\""}), 0);
-  EXPECT_EQ(Sample(metrics, "streamrec_batch_runs_total", {"result=\"failed\""}), 0) << run.process->err();
-  EXPECT_GT(Sample(metrics, "streamrec_batch_last_run_seconds", {}), 0);
-  EXPECT_GT(Sample(metrics, "streamrec_batch_last_success_timestamp_seconds", {}), 0);
+  EXPECT_GE(MetricSample(metrics, "streamrec_lambda_cutoff_lag_records", {"stage=\"item\""}), 0);
+  EXPECT_EQ(MetricSample(metrics, "streamrec_batch_runs_total", {"result=\"failed\""}), 0) << run.process->err();
+  EXPECT_GT(MetricSample(metrics, "streamrec_batch_last_run_seconds", {}), 0);
+  EXPECT_GT(MetricSample(metrics, "streamrec_batch_last_success_timestamp_seconds", {}), 0);
 
   // Pruned to the newest two, each complete, with a cutoff from the user stage's commits.
   const std::vector<int64_t> versions = batch::ListVersions(views);
@@ -153,12 +133,12 @@ TEST(RunBatchSchedule, FailedRunsAreCountedAndRetriedWhileTheStagesServe) {
   double failed = 0;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(180); Clock::now() < deadline && failed < 2;) {
-    metrics = Scrape(run.metrics_port);
-    failed = Sample(metrics, "streamrec_batch_runs_total", {"result=\"failed\""});
+    metrics = ScrapeMetrics(run.metrics_port);
+    failed = MetricSample(metrics, "streamrec_batch_runs_total", {"result=\"failed\""});
     ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
   }
   EXPECT_GE(failed, 2) << run.process->err();  // retried at the next interval
-  EXPECT_EQ(Sample(metrics, "streamrec_batch_runs_total", {"result=\"ok\""}), 0);
+  EXPECT_EQ(MetricSample(metrics, "streamrec_batch_runs_total", {"result=\"ok\""}), 0);
   EXPECT_NE(run.process->err().find("batch layer: run failed"), std::string::npos) << run.process->err();
   // The stages are untouched: serving answers.
   httplib::Client client("127.0.0.1", run.http_port);
@@ -185,8 +165,8 @@ TEST(RunBatchSchedule, LambdaModelBatchServesTheBatchModel) {
   double served = 0;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(300); Clock::now() < deadline && served < 1;) {
-    metrics = Scrape(run.metrics_port);
-    served = Sample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
+    metrics = ScrapeMetrics(run.metrics_port);
+    served = MetricSample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
     ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();
   }
   ASSERT_GE(served, 1) << run.process->err();
@@ -194,10 +174,10 @@ TEST(RunBatchSchedule, LambdaModelBatchServesTheBatchModel) {
   auto manifest = batch::ReadManifest(views + "/" + batch::VersionDirName(static_cast<int64_t>(served)));
   ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
   EXPECT_TRUE(manifest->has_model);
-  EXPECT_NEAR(Sample(metrics, "streamrec_model_created_timestamp_seconds", {"component=\"two_tower\""}),
+  EXPECT_NEAR(MetricSample(metrics, "streamrec_model_created_timestamp_seconds", {"component=\"two_tower\""}),
               static_cast<double>(manifest->created_ms) / 1000.0, 0.002);
   // The online trainer announced nothing.
-  EXPECT_LE(Sample(metrics, "streamrec_trainer_snapshot_seconds_count", {}), 0);
+  EXPECT_LE(MetricSample(metrics, "streamrec_trainer_snapshot_seconds_count", {}), 0);
   httplib::Client client("127.0.0.1", run.http_port);
   client.set_connection_timeout(5);
   client.set_read_timeout(10);
@@ -221,9 +201,9 @@ TEST(RunBatchSchedule, LambdaModelWarmStartsTheTrainerFromTheBatchModel) {
   double warm = -1, version_at_warm = -1, version = -1;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(300); Clock::now() < deadline;) {
-    metrics = Scrape(run.metrics_port);
-    warm = Sample(metrics, "streamrec_trainer_warm_starts_total", {});
-    version = Sample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
+    metrics = ScrapeMetrics(run.metrics_port);
+    warm = MetricSample(metrics, "streamrec_trainer_warm_starts_total", {});
+    version = MetricSample(metrics, "streamrec_model_version", {"component=\"two_tower\""});
     if (warm >= 1 && version_at_warm < 0) version_at_warm = version;
     if (warm >= 1 && version > version_at_warm) break;  // trained and announced after it
     ASSERT_LT(run.process->Wait(milliseconds(500)), 0) << "run exited\n" << run.process->err();

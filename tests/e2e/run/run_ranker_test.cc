@@ -22,6 +22,7 @@
 #include "serving/ranker_features.h"
 #include "serving/two_tower_loader.h"
 #include "serving/two_tower_model.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/subprocess.h"
 #include "tests/support/test_broker.h"
 #include "training/ranker.h"
@@ -35,29 +36,8 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
 
-// The value of the first sample of `name` whose labels include every one of `labels`,
-// or -1 when there is none.
-double Sample(const std::string& metrics, const std::string& name, const std::vector<std::string>& labels) {
-  std::istringstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.compare(0, name.size(), name) != 0) continue;
-    if (line.size() <= name.size() || (line[name.size()] != '{' && line[name.size()] != ' ')) continue;
-    bool all = true;
-    for (const std::string& l : labels) all = all && line.find(l) != std::string::npos;
-    if (!all) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return -1;
-}
-
-std::string Scrape(int port) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_connection_timeout(5);
-  client.set_read_timeout(10);
-  auto res = client.Get("/metrics");
-  return res && res->status == 200 ? res->body : "";
-}
+using testing::MetricSample;
+using testing::ScrapeMetrics;
 
 TEST(RunRanker, TheLivePipelineTrainsTheRankerAndServingLoadsIt) {
   const testing::TestBrokerTarget target = testing::TestBrokerTargetFromEnv();
@@ -91,12 +71,12 @@ TEST(RunRanker, TheLivePipelineTrainsTheRankerAndServingLoadsIt) {
   Clock::time_point first_at;
   std::string metrics;
   for (auto deadline = Clock::now() + seconds(300); Clock::now() < deadline;) {
-    metrics = Scrape(metrics_port);
-    published = Sample(metrics, "streamrec_serving_ranker_examples_total", {"result=\"published\""});
-    trained = Sample(metrics, "streamrec_trainer_ranking_examples_total", {"result=\"trained\""});
-    skipped = Sample(metrics, "streamrec_trainer_ranking_examples_total", {"result=\"skipped\""});
-    ranked = Sample(metrics, "streamrec_serving_ranker_examples_ranked_total", {});
-    cpu = Sample(metrics, "streamrec_serving_ranker_example_cpu_seconds_total", {});
+    metrics = ScrapeMetrics(metrics_port);
+    published = MetricSample(metrics, "streamrec_serving_ranker_examples_total", {"result=\"published\""});
+    trained = MetricSample(metrics, "streamrec_trainer_ranking_examples_total", {"result=\"trained\""});
+    skipped = MetricSample(metrics, "streamrec_trainer_ranking_examples_total", {"result=\"skipped\""});
+    ranked = MetricSample(metrics, "streamrec_serving_ranker_examples_ranked_total", {});
+    cpu = MetricSample(metrics, "streamrec_serving_ranker_example_cpu_seconds_total", {});
     if (published > 0 && first_published < 0) {
       first_published = published;
       first_at = Clock::now();
@@ -106,7 +86,7 @@ TEST(RunRanker, TheLivePipelineTrainsTheRankerAndServingLoadsIt) {
   }
   const double secs = std::chrono::duration<double>(Clock::now() - first_at).count();
   const double not_candidate =
-      Sample(metrics, "streamrec_serving_ranker_examples_total", {"result=\"not_candidate\""});
+      MetricSample(metrics, "streamrec_serving_ranker_examples_total", {"result=\"not_candidate\""});
   std::printf("[ measured ] ranking examples: %.0f published, %.0f not candidates, %.1f/s published "
               "(rate 1, 300 clicks/s); %.0f trained, %.0f skipped; %.0f us serving CPU per sampled click; "
               "%.0f examples ranked by a loaded ranker\n",
