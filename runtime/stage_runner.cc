@@ -648,6 +648,10 @@ void StageRunner::ExpectCatchUp(const std::string& topic, int32_t partition, int
 
 void StageRunner::TrackCatchUp(const std::vector<Record>& records) {
   if (catch_up_->caught_up() || !catch_up_->started()) return;
+  // Readiness only: not worth a broker query once stopping. With the broker gone, a
+  // watermark query can outlast its timeout (its request waits on the dead connection),
+  // and the poll that ended the stop's assignment would otherwise make one.
+  if (stop_ != nullptr && (*stop_)()) return;
   catch_up_->OnRecords(records);
   if (!records.empty() || catch_up_->caught_up()) return;
   // Nothing came: the last offsets may hold no record (compaction, transaction markers).
