@@ -103,7 +103,8 @@ start_kafka() {
   return 1
 }
 deltas() { timeout 30 kcat -C -b "$NAME:$P" -t streamrec.cooc-deltas -e -q -o beginning 2>/dev/null | wc -l; }
-trap 'stop_kafka' EXIT
+U=""
+trap 'stop_kafka; [ -n "$U" ] && kill -KILL "$U" 2>/dev/null' EXIT  # an early exit leaves no stage behind
 conf 127.0.0.1
 java -cp "$CP" kafka.tools.StorageTool format --standalone --cluster-id=c3RyZWFtcmVjLW1vdmVkAA -c "$D/server.properties" >"$D/format.log" 2>&1 || exit 91
 start_kafka first || exit 92
@@ -127,6 +128,7 @@ for i in $(seq 1 90); do sleep 1; n=$(deltas); [ "$n" -gt "$before" ] && [ "$n" 
 echo "after=$(deltas)"
 kill -0 $U 2>/dev/null && echo "stage_alive=1" || echo "stage_alive=0"
 kill -TERM $U; wait $U; echo "stage_rc=$?"
+U=""
 )SH";
   testing::WriteFile(dir.File("moved.sh"), script);
   Subprocess ns({"/usr/bin/env", "unshare", "-rm", "bash", dir.File("moved.sh"), dir.path(), kBinary},
