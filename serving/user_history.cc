@@ -68,7 +68,7 @@ void UserHistoryStore::CompactRecencyLocked(Shard& shard) {
   shard.recency.swap(live);
 }
 
-void UserHistoryStore::EvictLocked(Shard& shard, uint64_t keep) {
+void UserHistoryStore::EvictLocked(Shard& shard) {
   const size_t max_users = std::max<size_t>(1, options_.max_users / shards_.size());
   const size_t max_bytes = options_.max_bytes / shards_.size();
   auto over = [&] {
@@ -83,7 +83,6 @@ void UserHistoryStore::EvictLocked(Shard& shard, uint64_t keep) {
     shard.bytes -= sizeof(RecencyEntry);
     auto it = shard.users.find(oldest.user_key);
     if (it == shard.users.end() || it->second.version != oldest.version) continue;  // stale
-    if (oldest.user_key == keep) continue;  // cannot happen: keep's entry is the newest
     freed += it->second.bytes;
     shard.bytes -= it->second.bytes;
     shard.users.erase(it);
@@ -133,7 +132,7 @@ void UserHistoryStore::Record(uint64_t user_key, uint64_t item_key, std::string_
       bytes_.fetch_sub(before - added, std::memory_order_relaxed);
     }
     bytes_gauge_->Increment(static_cast<double>(added) - static_cast<double>(before));
-    EvictLocked(shard, user_key);
+    EvictLocked(shard);
     CompactRecencyLocked(shard);
   }
   int64_t seen = stream_time_ms_.load(std::memory_order_relaxed);

@@ -140,8 +140,9 @@ class UserHistoryStore {
   };
   static size_t UserBytes(const User& user);
   // Evicts the shard's least recently active users while it holds more than its share of
-  // max_users or max_bytes, never `keep` (the user just recorded).
-  void EvictLocked(Shard& shard, uint64_t keep) EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  // max_users or max_bytes; never the last user left, so never the one just recorded
+  // (its entry is the newest in the recency order).
+  void EvictLocked(Shard& shard) EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   // Drops the recency order's stale entries once they outnumber the live ones.
   void CompactRecencyLocked(Shard& shard) EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
   void CutHorizon(int64_t as_of_ms, std::vector<HistoryEntry>* window) const;
