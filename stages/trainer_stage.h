@@ -55,7 +55,7 @@ struct TrainerStageOptions {
 //   trainer.optimizer (adam|adagrad), trainer.learning_rate, trainer.batch_size,
 //   trainer.snapshot_every_steps, trainer.snapshot_every_seconds, trainer.keep_snapshots,
 //   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
-//   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),
+//   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru|wrnn),
 //   trainer.max_history, trainer.item_capacity, trainer.user_capacity,
 //   trainer.category_capacity; kafka.*, topics.*; lambda.model (warm: warm_from_batch, with
 //   lambda.batch_dir).

@@ -5,9 +5,12 @@
 
 namespace streamrec::training {
 
-// How the user tower pools the recent-item history.
-enum class HistoryEncoder { kMean = 0, kGru = 1 };
-const char* HistoryEncoderName(HistoryEncoder e);  // "mean", "gru"
+// How the user tower pools the recent-item history: a masked mean of the item embeddings,
+// the last state of a GRU over them (oldest first), or that GRU with two time-gap features
+// per step beside each embedding (the seed's time-window recurrent encoder, W-RNN; the
+// features: HistoryTimeFeatures in training/two_tower.h).
+enum class HistoryEncoder { kMean = 0, kGru = 1, kWrnn = 2 };
+const char* HistoryEncoderName(HistoryEncoder e);  // "mean", "gru", "wrnn"
 bool ParseHistoryEncoder(const std::string& name, HistoryEncoder* out);
 
 // Shape of the two-tower model (DESIGN §4). Stored in every snapshot manifest so a

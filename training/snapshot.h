@@ -102,7 +102,8 @@ class ModelSnapshot {
   int64_t ItemIndex(uint64_t item_key) const;
 
   // The L2-normalised user vector (length dim) for a user and their recent history
-  // (oldest first; timestamps parallel, used with the time window relative to `now_ms`).
+  // (oldest first; timestamps parallel, used with the time window relative to `now_ms`,
+  // and by the W-RNN encoder's time-gap features, which use the timestamps alone).
   // An unknown user gets a zero id embedding: the history alone speaks.
   Result<std::vector<float>> UserEmbedding(uint64_t user_key,
                                            const std::vector<uint64_t>& history_keys,

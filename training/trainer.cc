@@ -149,6 +149,18 @@ struct Trainer::Rep {
   void ForgetItem(uint64_t key) {
     item_names.erase(key);
   }
+  // The user tower's history inputs of example `e` as the training step assembles them:
+  // rows from the item id table (0: unknown), timestamps (the example's time when it has
+  // none) and the time reference (the example's time). Trainer::UserVector uses it too.
+  void HistoryInputs(const TrainingExample& e, std::vector<int64_t>* rows,
+                     std::vector<int64_t>* ts, int64_t* now) const {
+    rows->clear();
+    rows->reserve(e.history_keys.size());
+    for (uint64_t k : e.history_keys) rows->push_back(items.Find(k));
+    *ts = e.history_ts_ms.empty() ? std::vector<int64_t>(rows->size(), e.ts_ms)
+                                  : e.history_ts_ms;
+    *now = e.ts_ms;
+  }
   // Rows (re)assigned to new ids start with fresh optimizer state in sparse mode.
   void ResetTableRows(int table, const std::vector<int64_t>& rows) {
     if (table_optimizer && table >= 0) table_optimizer->ResetRows(static_cast<size_t>(table), rows);
@@ -516,12 +528,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool 
           brand_rows[i] = SideRow(s->second.brand, options.model.brand_capacity);
         }
       }
-      auto& rows = hist_rows[i];
-      rows.reserve(e.history_keys.size());
-      for (uint64_t k : e.history_keys) rows.push_back(items.Find(k));
-      hist_ts[i] = e.history_ts_ms.empty() ? std::vector<int64_t>(rows.size(), e.ts_ms)
-                                           : e.history_ts_ms;
-      now[i] = e.ts_ms;
+      HistoryInputs(e, &hist_rows[i], &hist_ts[i], &now[i]);
       auto p = sampling_prob.find(e.item_key);
       if (p == sampling_prob.end()) ++fallbacks;
       probs[i] = static_cast<float>(p == sampling_prob.end() ? fallback : p->second);
@@ -533,6 +540,7 @@ Status Trainer::Rep::TrainBatch(const std::vector<TrainingExample>& batch, bool 
     f.user_rows = f.user_rows.to(device);
     f.history_rows = f.history_rows.to(device);
     f.history_len = f.history_len.to(device);
+    if (f.history_time.defined()) f.history_time = f.history_time.to(device);
     torch::Tensor items_t = torch::tensor(item_rows, torch::kInt64).to(device);
     torch::Tensor cats_t, brands_t;
     if (side) {
@@ -791,5 +799,32 @@ int64_t Trainer::watermark_ms() const { return rep_->watermark_ms; }
 bool Trainer::on_cuda() const { return rep_->device.is_cuda(); }
 int64_t Trainer::known_items() const { return rep_->items.size(); }
 int64_t Trainer::known_users() const { return rep_->users.size(); }
+
+Result<std::vector<float>> Trainer::UserVector(const TrainingExample& example) const {
+  if (example.history_ts_ms.size() != example.history_keys.size() &&
+      !example.history_ts_ms.empty()) {
+    return Status::InvalidArgument("history keys and timestamps differ in length");
+  }
+  try {
+    const Rep& r = *rep_;
+    std::vector<int64_t> rows, ts;
+    int64_t now = 0;
+    r.HistoryInputs(example, &rows, &ts, &now);
+    const int64_t user_row = r.users.Find(example.user_key);
+    UserFeatures f = BuildUserFeatures({std::max<int64_t>(user_row, 0)}, {rows}, {ts}, {now},
+                                       r.options.model);
+    f.user_rows = f.user_rows.to(r.device);
+    f.history_rows = f.history_rows.to(r.device);
+    f.history_len = f.history_len.to(r.device);
+    if (f.history_time.defined()) f.history_time = f.history_time.to(r.device);
+    torch::NoGradGuard no_grad;
+    torch::Tensor u = r.model.ptr()->UserTower(f).to(torch::kCPU).contiguous();
+    const float* p = u.data_ptr<float>();
+    return std::vector<float>(p, p + u.numel());
+  } catch (const c10::Error& e) {
+    return Status::Internal(std::string("trainer: user vector: libtorch: ") +
+                            e.what_without_backtrace());
+  }
+}
 
 }  // namespace streamrec::training

@@ -154,6 +154,12 @@ class Trainer {
   // Writes a snapshot into `dir` (no versioning, no retention): for offline evaluation.
   Result<SnapshotManifest> WriteSnapshotTo(const std::string& dir, int64_t now_ms);
 
+  // The current model's L2-normalised user vector for `example`'s user and history, its
+  // inputs assembled exactly as a training step assembles them (the clicked item is not
+  // used). For checking that serving computes the same vector for the same window
+  // (tests); not used in training.
+  Result<std::vector<float>> UserVector(const TrainingExample& example) const;
+
   int64_t step() const;
   int64_t examples() const;
   int64_t version() const;       // last snapshot version written or resumed from

@@ -72,7 +72,7 @@ Result<TrainerOptions> TrainerOptionsFromConfig(const Config& config) {
   str("trainer.history_encoder", &encoder);
   if (!first_error.ok()) return first_error;
   if (!ParseHistoryEncoder(encoder, &m.history_encoder)) {
-    return Status::InvalidArgument("trainer.history_encoder must be mean or gru, got '" + encoder +
+    return Status::InvalidArgument("trainer.history_encoder must be mean, gru or wrnn, got '" + encoder +
                                    "'");
   }
   if (t.optimizer != "adam" && t.optimizer != "adagrad") {

@@ -17,7 +17,7 @@ inline constexpr int64_t kSideFeatureBuckets = 4096;
 //   trainer.optimizer (adam|adagrad), trainer.embedding_updates (auto|dense|sparse), trainer.learning_rate, trainer.batch_size,
 //   trainer.snapshot_every_steps, trainer.snapshot_every_seconds, trainer.keep_snapshots,
 //   trainer.logq_correction, trainer.seed, trainer.embedding_dim, trainer.hidden_dim,
-//   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru),
+//   trainer.output_dim, trainer.temperature, trainer.history_encoder (mean|gru|wrnn),
 //   trainer.max_history, trainer.item_capacity, trainer.user_capacity,
 //   trainer.item_side_features (auto|off, default kDefaultItemSideFeatures; auto: the item
 //   tower adds category and brand embeddings for items the catalogue describes),

@@ -1,6 +1,7 @@
 #include "training/two_tower.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -10,7 +11,15 @@
 namespace streamrec::training {
 
 const char* HistoryEncoderName(HistoryEncoder e) {
-  return e == HistoryEncoder::kGru ? "gru" : "mean";
+  switch (e) {
+    case HistoryEncoder::kGru:
+      return "gru";
+    case HistoryEncoder::kWrnn:
+      return "wrnn";
+    case HistoryEncoder::kMean:
+      break;
+  }
+  return "mean";
 }
 
 bool ParseHistoryEncoder(const std::string& name, HistoryEncoder* out) {
@@ -18,6 +27,8 @@ bool ParseHistoryEncoder(const std::string& name, HistoryEncoder* out) {
     *out = HistoryEncoder::kMean;
   } else if (name == "gru") {
     *out = HistoryEncoder::kGru;
+  } else if (name == "wrnn") {
+    *out = HistoryEncoder::kWrnn;
   } else {
     return false;
   }
@@ -49,9 +60,13 @@ TwoTowerModelImpl::TwoTowerModelImpl(const TwoTowerOptions& options) : options_(
     torch::nn::init::normal_(user_ids_->weight, 0.0, kEmbeddingInitStd);
     user_in += d;
   }
-  if (options.history_encoder == HistoryEncoder::kGru) {
+  if (options.history_encoder != HistoryEncoder::kMean) {
+    // The W-RNN's GRU reads the time-gap features beside each item embedding.
+    const int64_t in = options.history_encoder == HistoryEncoder::kWrnn
+                           ? d + kHistoryTimeFeatures
+                           : d;
     gru_ = register_module(
-        "gru", torch::nn::GRU(torch::nn::GRUOptions(d, d).num_layers(1).batch_first(true)));
+        "gru", torch::nn::GRU(torch::nn::GRUOptions(in, d).num_layers(1).batch_first(true)));
   }
   item_mlp_ = register_module("item_mlp", TowerMlp(d, options.hidden_dim, options.output_dim));
   user_mlp_ =
@@ -107,7 +122,14 @@ torch::Tensor TwoTowerModelImpl::PoolHistory(const UserFeatures& f) {
     return sum / count;
   }
   // GRU over the right-padded sequence; take the output at the last real position.
-  auto out = std::get<0>(gru_->forward(emb * mask.unsqueeze(-1)));  // [B, L, D]
+  torch::Tensor in = emb * mask.unsqueeze(-1);
+  if (options_.history_encoder == HistoryEncoder::kWrnn) {
+    TORCH_CHECK(f.history_time.defined() && f.history_time.size(0) == b &&
+                    f.history_time.size(1) == l,
+                "W-RNN user tower: history_time missing or of another shape");
+    in = torch::cat({in, f.history_time.to(emb.scalar_type())}, 2);
+  }
+  auto out = std::get<0>(gru_->forward(in));  // [B, L, D]
   torch::Tensor last = (f.history_len - 1).clamp_min(0);
   torch::Tensor idx = last.view({b, 1, 1}).expand({b, 1, out.size(2)});
   torch::Tensor state = out.gather(1, idx).squeeze(1);
@@ -175,6 +197,22 @@ void TwoTowerModelImpl::SetSparseGradients(bool sparse) {
   if (brands_) brands_->options.sparse(sparse);
 }
 
+std::vector<float> HistoryTimeFeatures(const std::vector<int64_t>& ts_ms) {
+  const size_t n = ts_ms.size();
+  std::vector<float> out(n * kHistoryTimeFeatures, 0.0f);
+  if (n == 0) return out;
+  auto feature = [](int64_t from_ms, int64_t to_ms) {
+    const double s = static_cast<double>(std::max<int64_t>(to_ms - from_ms, 0)) / 1000.0;
+    return static_cast<float>(std::log1p(s) * kHistoryTimeScale);
+  };
+  const int64_t newest = ts_ms.back();
+  for (size_t j = 0; j < n; ++j) {
+    out[j * kHistoryTimeFeatures] = j == 0 ? 0.0f : feature(ts_ms[j - 1], ts_ms[j]);
+    out[j * kHistoryTimeFeatures + 1] = feature(ts_ms[j], newest);
+  }
+  return out;
+}
+
 UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,
                                const std::vector<std::vector<int64_t>>& history_rows,
                                const std::vector<std::vector<int64_t>>& history_ts_ms,
@@ -201,15 +239,33 @@ UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,
   f.user_rows = torch::tensor(user_rows, torch::kInt64);
   f.history_rows = torch::zeros({b, max_len}, torch::kInt64);
   f.history_len = torch::zeros({b}, torch::kInt64);
+  const bool time = opt.history_encoder == HistoryEncoder::kWrnn;
+  if (time) f.history_time = torch::zeros({b, max_len, kHistoryTimeFeatures}, torch::kFloat32);
   auto h = f.history_rows.accessor<int64_t, 2>();
   auto len = f.history_len.accessor<int64_t, 1>();
+  std::vector<int64_t> kept_ts;
   for (int64_t i = 0; i < b; ++i) {
     int64_t j = 0;
+    kept_ts.clear();
+    const bool has_ts = history_ts_ms[i].size() == history_rows[i].size();
     for (size_t k = ranges[i].first; k < ranges[i].second; ++k) {
       // Unknown items (row 0) are dropped so the real entries stay contiguous.
-      if (history_rows[i][k] > 0) h[i][j++] = history_rows[i][k];
+      if (history_rows[i][k] > 0) {
+        h[i][j++] = history_rows[i][k];
+        // Without timestamps every entry is at now (all gaps 0).
+        if (time) kept_ts.push_back(has_ts ? history_ts_ms[i][k] : now_ms[i]);
+      }
     }
     len[i] = j;
+    if (time && j > 0) {
+      const std::vector<float> tf = HistoryTimeFeatures(kept_ts);
+      auto t = f.history_time.accessor<float, 3>();
+      for (int64_t s = 0; s < j; ++s) {
+        for (int64_t c = 0; c < kHistoryTimeFeatures; ++c) {
+          t[i][s][c] = tf[static_cast<size_t>(s * kHistoryTimeFeatures + c)];
+        }
+      }
+    }
   }
   return f;
 }

@@ -17,7 +17,23 @@ struct UserFeatures {
   torch::Tensor user_rows;     // [B]; 0 = unknown user (zero id embedding)
   torch::Tensor history_rows;  // [B, L]; 0 = padding / unknown item, right-padded
   torch::Tensor history_len;   // [B]; number of leading non-padding entries (0..L)
+  // [B, L, kHistoryTimeFeatures] float, only for HistoryEncoder::kWrnn (else undefined):
+  // HistoryTimeFeatures of each row's kept entries, zeros on padding.
+  torch::Tensor history_time;
 };
+
+// Time-gap features per history step for the W-RNN encoder, computed from the window's
+// own timestamps only (never the request's or the clicked event's time), so that the
+// trainer (an example's history) and serving (a user's window) build the same values for
+// the same window, and a served user vector depends on the window alone (it is cached per
+// window version, serving/user_embedding_cache.h). For the kept entries t_0..t_{n-1}
+// (oldest first, in ms), step j gets
+//   [0] log1p(seconds since the previous kept entry) * kHistoryTimeScale (0 for j = 0),
+//   [1] log1p(seconds from t_j to the newest kept entry t_{n-1}) * kHistoryTimeScale;
+// negative differences (out-of-order timestamps) count as 0. Row-major [n, 2].
+inline constexpr int64_t kHistoryTimeFeatures = 2;
+inline constexpr double kHistoryTimeScale = 1.0 / 16;  // log1p(one year in s) ~ 17.3
+std::vector<float> HistoryTimeFeatures(const std::vector<int64_t>& ts_ms);
 
 // One tower's MLP: Linear -> ReLU -> Linear, or a single Linear when hidden_dim == 0.
 class TowerMlpImpl : public torch::nn::Module {
@@ -33,7 +49,9 @@ TORCH_MODULE(TowerMlp);
 
 // The two-tower model of DESIGN §4. Item tower: item-id embedding (+ category and brand
 // embeddings, hashed buckets, for items the catalogue describes) -> MLP -> L2-normalise. User tower: [user-id embedding, pooled history of
-// item-id embeddings (masked mean, or the last GRU state)] -> MLP -> L2-normalise.
+// item-id embeddings (masked mean, or the last GRU state; the W-RNN's GRU reads
+// [item embedding, history_time] per step)] -> MLP -> L2-normalise. UserTower throws
+// (c10::Error) if a W-RNN model is given features without `history_time`.
 // The history shares the item-id embedding table. Parameter names are stable
 // ("item_ids.weight", ...): snapshots store tensors by name.
 // Used by one thread at a time (the trainer's, or a snapshot under NoGradGuard).
@@ -93,7 +111,9 @@ inline int64_t SideRow(uint64_t key, int64_t capacity) {
 }
 
 // Builds UserFeatures on the CPU from id rows: histories (oldest first) are cut to the
-// time window (relative to now_ms[i]) and the newest `max_history` entries.
+// time window (relative to now_ms[i]) and the newest `max_history` entries; unknown items
+// (row 0) are dropped. With HistoryEncoder::kWrnn also `history_time`, from the timestamps
+// of the entries kept. The one function both the trainer and serving's user tower call.
 UserFeatures BuildUserFeatures(const std::vector<int64_t>& user_rows,
                                const std::vector<std::vector<int64_t>>& history_rows,
                                const std::vector<std::vector<int64_t>>& history_ts_ms,

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/file_system.h"
 #include "core/id_hash.h"
 #include "serving/recommendation_service.h"
 #include "tests/support/tiny_trainer.h"
@@ -76,6 +77,78 @@ TEST_F(TwoTowerLoaderTest, LoadsSnapshotAndServesIt) {
   auto expected = (*reference)->UserEmbedding(HashId("u1"), {HashId("i1")}, {999000}, 999000);
   ASSERT_TRUE(expected.ok());
   EXPECT_EQ(*u, *expected);
+}
+
+// The W-RNN's time-gap features: serving's user tower (the loader's encoder, given a
+// user's window) computes the vector the trainer computes for a training example whose
+// history is that window, whatever the clicked event's time; so the features come from
+// the window's timestamps on both sides. Fails if either side builds them otherwise (the
+// trainer from the example's time, serving from the request's or without timestamps).
+TEST(TwoTowerLoaderWrnnTest, ServingEncodesAWindowAsTheTrainerDoes) {
+  std::string tmpl = ::testing::TempDir() + "/two_tower_loader_wrnn_test_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const std::string dir = tmpl;
+  training::TrainerOptions o = testing::TinyTrainerOptions(dir + "/store");
+  o.model.history_encoder = training::HistoryEncoder::kWrnn;
+  auto trainer = training::Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok()) << trainer.status().ToString();
+  // Histories with uneven gaps (seconds to days), so the features are not all alike.
+  const int64_t t0 = 1700000000000;
+  auto window = [&](int i) {
+    std::vector<HistoryEntry> w;
+    const int64_t gaps_s[] = {5, 3600, 40, 86400 * 3};
+    int64_t ts = t0 + i * 1000;
+    for (int h = 0; h < 4; ++h) {
+      ts += gaps_s[(h + i) % 4] * 1000;
+      const std::string id = "i" + std::to_string((i + 2 * h) % 12);
+      w.push_back({HashId(id), id, ts});
+    }
+    return w;
+  };
+  auto example = [&](int i, const std::vector<HistoryEntry>& w, int64_t click_after_ms) {
+    TrainingExample e;
+    e.user_id = "u" + std::to_string(i % 5);
+    e.user_key = HashId(e.user_id);
+    e.item_id = "i" + std::to_string((i * 5) % 12);
+    e.item_key = HashId(e.item_id);
+    for (const HistoryEntry& h : w) {
+      e.history_keys.push_back(h.item_key);
+      e.history_ts_ms.push_back(h.ts_ms);
+    }
+    e.ts_ms = w.back().ts_ms + click_after_ms;
+    return e;
+  };
+  for (int i = 0; i < 48; ++i) {
+    ASSERT_TRUE((*trainer)->AddExample(example(i, window(i), 60000)).ok());
+  }
+  auto m = (*trainer)->WriteSnapshot(t0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto model = TwoTowerSnapshotLoader(m->dir, m->version, m->checksum, {}, nullptr).Load();
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  int differ_by_time = 0;
+  for (int i = 0; i < 8; ++i) {
+    const std::vector<HistoryEntry> w = window(i);
+    auto served = (*model)->user_encoder().Encode("u" + std::to_string(i % 5), w);
+    ASSERT_TRUE(served.ok()) << served.status().ToString();
+    // The click a second or two days after the window's newest event: the same vector.
+    for (int64_t after : {int64_t{1000}, int64_t{2 * 86400000}}) {
+      auto trained = (*trainer)->UserVector(example(i, w, after));
+      ASSERT_TRUE(trained.ok()) << trained.status().ToString();
+      ASSERT_EQ(trained->size(), served->size());
+      for (size_t d = 0; d < served->size(); ++d) {
+        EXPECT_NEAR((*trained)[d], (*served)[d], 1e-6) << "window " << i << " dim " << d;
+      }
+    }
+    // Not vacuous: the same items at other times give the user another vector.
+    std::vector<HistoryEntry> shifted = w;
+    for (size_t h = 0; h < shifted.size(); ++h) shifted[h].ts_ms = t0 + static_cast<int64_t>(h);
+    auto other = (*model)->user_encoder().Encode("u" + std::to_string(i % 5), shifted);
+    ASSERT_TRUE(other.ok());
+    if (*other != *served) ++differ_by_time;
+  }
+  EXPECT_EQ(differ_by_time, 8);
+  trainer->reset();
+  EXPECT_TRUE(file_system::RemoveAll(dir).ok());
 }
 
 // The ranking stage's model travels with the two-tower snapshot and is swapped in with

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 
 #include "core/file_system.h"
@@ -132,6 +133,57 @@ TEST_F(SnapshotTest, GruUserTowerRoundTrip) {
   // The 2 s window drops the entry at t=1000 but keeps the one at t=8000.
   EXPECT_EQ(*a, *b);
   EXPECT_NE(*a, *c);
+}
+
+// The W-RNN (a GRU with time-gap features) round-trips by its manifest's name; its
+// snapshot is refused by a trainer of another encoder, and a manifest naming an encoder
+// this binary does not know (what a binary from before the W-RNN sees) is refused by name.
+TEST_F(SnapshotTest, WrnnUserTowerRoundTripAndOtherEncodersRefuseIt) {
+  TrainerOptions o = SmallOptions();
+  o.model.history_encoder = HistoryEncoder::kWrnn;
+  auto trainer = Trainer::Create(o);
+  ASSERT_TRUE(trainer.ok());
+  Feed(trainer->get(), 32);
+  auto m = (*trainer)->WriteSnapshotTo(dir_ + "/wrnn", 0);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto snap = ModelSnapshot::Load(dir_ + "/wrnn");
+  ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+  EXPECT_EQ((*snap)->manifest().model.history_encoder, HistoryEncoder::kWrnn);
+  const uint64_t user = HashId("u2");
+  const std::vector<uint64_t> hist = {HashId("i1"), HashId("i2"), HashId("i5")};
+  auto close = (*snap)->UserEmbedding(user, hist, {8000, 9000, 10000}, 10000);
+  auto apart = (*snap)->UserEmbedding(user, hist, {10000, 3600000, 7200000}, 7200000);
+  ASSERT_TRUE(close.ok() && apart.ok());
+  double norm = 0;
+  for (float x : *close) norm += x * x;
+  EXPECT_NEAR(norm, 1.0, 1e-5);
+  EXPECT_NE(*close, *apart);  // the same items, other gaps
+
+  TrainerOptions gru = SmallOptions();
+  gru.model.history_encoder = HistoryEncoder::kGru;
+  gru.model_dir = dir_ + "/gru-store";
+  auto other = Trainer::Create(gru);
+  ASSERT_TRUE(other.ok());
+  const Status refused = (*other)->WarmStartFrom(dir_ + "/wrnn");
+  EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+
+  const std::string manifest = dir_ + "/wrnn/manifest.json";
+  std::string text;
+  {
+    std::ifstream in(manifest);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t at = text.find("\"wrnn\"");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, 6, "\"lstm\"");
+  {
+    std::ofstream out(manifest, std::ios::trunc);
+    out << text;
+  }
+  auto unknown = ModelSnapshot::Load(dir_ + "/wrnn");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().ToString().find("unknown history encoder lstm"), std::string::npos)
+      << unknown.status().ToString();
 }
 
 TEST_F(SnapshotTest, RejectsCorruptedFiles) {

@@ -56,5 +56,26 @@ TEST(TrainerConfigTest, ItemSideFeaturesAutoGivesTheItemTowerSideTables) {
             Status::Code::kInvalidArgument);
 }
 
+TEST(TrainerConfigTest, HistoryEncoderNamesMeanGruAndWrnn) {
+  auto defaults = TrainerOptionsFromConfig(Config());
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->model.history_encoder, HistoryEncoder::kMean);
+  for (auto [name, encoder] : {std::pair{"mean", HistoryEncoder::kMean},
+                               std::pair{"gru", HistoryEncoder::kGru},
+                               std::pair{"wrnn", HistoryEncoder::kWrnn}}) {
+    auto c = Config::FromYamlString(std::string("trainer:\n  history_encoder: ") + name + "\n");
+    ASSERT_TRUE(c.ok());
+    auto o = TrainerOptionsFromConfig(*c);
+    ASSERT_TRUE(o.ok()) << o.status().ToString();
+    EXPECT_EQ(o->model.history_encoder, encoder) << name;
+    EXPECT_STREQ(HistoryEncoderName(encoder), name);
+  }
+  auto bad = Config::FromYamlString("trainer:\n  history_encoder: lstm\n");
+  ASSERT_TRUE(bad.ok());
+  const Status s = TrainerOptionsFromConfig(*bad).status();
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.ToString().find("mean, gru or wrnn"), std::string::npos) << s.ToString();
+}
+
 }  // namespace
 }  // namespace streamrec::training

@@ -97,6 +97,15 @@ TEST_F(TrainerTest, LossDecreasesGru) {
   EXPECT_LT(last, first - 1.0);
 }
 
+TEST_F(TrainerTest, LossDecreasesWrnn) {
+  TrainerOptions o = TinyOptions();
+  o.model.history_encoder = HistoryEncoder::kWrnn;
+  o.optimizer = "adagrad";
+  o.learning_rate = 0.05;
+  auto [first, last] = TrainClustered(o);
+  EXPECT_LT(last, first - 1.0);
+}
+
 TEST_F(TrainerTest, LossDecreasesWithSparseEmbeddings) {
   TrainerOptions o = TinyOptions();
   o.embedding_updates = "sparse";

@@ -1,6 +1,7 @@
 // The item tower's side features (issue 9 item 4): category and brand embeddings added to
 // the id embedding of items the catalogue describes (training/two_tower.h,
-// Trainer::SetItemCatalog).
+// Trainer::SetItemCatalog); and the user tower's W-RNN history encoder (a GRU over the
+// window with time-gap features, HistoryTimeFeatures).
 
 #include <gtest/gtest.h>
 
@@ -292,6 +293,92 @@ TEST_F(ItemSideFeaturesTest, IdsWithoutBrandsStillDecode) {
   EXPECT_TRUE(old->item_brands.empty());
   EXPECT_EQ(old->item_categories, maps.item_categories);
   EXPECT_FALSE(sf::DecodeIds(std::string_view(bytes).substr(0, bytes.size() - 4)).ok());
+}
+
+float Log1pScaled(double seconds) {
+  return static_cast<float>(std::log1p(seconds) * kHistoryTimeScale);
+}
+
+// The W-RNN's features: the gap to the previous entry and the age relative to the
+// window's newest entry, log1p seconds scaled; out-of-order times count as 0.
+TEST(HistoryTimeFeaturesTest, GapsAndAgesFromTheWindowsOwnTimes) {
+  EXPECT_TRUE(HistoryTimeFeatures({}).empty());
+  const std::vector<float> f = HistoryTimeFeatures({0, 1000, 61000, 61000});
+  const std::vector<float> want = {0.0f,              Log1pScaled(61),  //
+                                   Log1pScaled(1),    Log1pScaled(60),  //
+                                   Log1pScaled(60),   0.0f,             //
+                                   0.0f,              0.0f};
+  ASSERT_EQ(f.size(), want.size());
+  for (size_t i = 0; i < f.size(); ++i) EXPECT_FLOAT_EQ(f[i], want[i]) << i;
+  const std::vector<float> back = HistoryTimeFeatures({5000, 2000});
+  EXPECT_FLOAT_EQ(back[2], 0.0f);  // 3 s backwards: no gap
+  EXPECT_FLOAT_EQ(back[1], 0.0f);  // the newest entry is the first one's past: age 0
+  EXPECT_FLOAT_EQ(back[3], 0.0f);
+}
+
+// BuildUserFeatures gives the W-RNN the features of the entries it keeps (unknown items
+// dropped, padding zero), independent of the time reference; other encoders get none.
+TEST(HistoryTimeFeaturesTest, BuildUserFeaturesComputesThemFromTheKeptEntries) {
+  TwoTowerOptions o;
+  o.history_encoder = HistoryEncoder::kWrnn;
+  o.max_history = 3;
+  const std::vector<std::vector<int64_t>> rows = {{4, 0, 5, 6, 7}, {9}};
+  const std::vector<std::vector<int64_t>> ts = {{0, 1000, 3000, 10000, 70000}, {500}};
+  UserFeatures f = BuildUserFeatures({1, 2}, rows, ts, {70000, 900}, o);
+  ASSERT_TRUE(f.history_time.defined());
+  ASSERT_EQ(f.history_time.sizes(), (std::vector<int64_t>{2, 3, kHistoryTimeFeatures}));
+  EXPECT_EQ(f.history_len[0].item<int64_t>(), 3);  // the newest 3 of 5: 5, 6, 7 (0 dropped)
+  const std::vector<float> row0 = HistoryTimeFeatures({3000, 10000, 70000});
+  auto t = f.history_time.accessor<float, 3>();
+  for (int64_t s = 0; s < 3; ++s) {
+    for (int64_t c = 0; c < kHistoryTimeFeatures; ++c) {
+      EXPECT_FLOAT_EQ(t[0][s][c], row0[static_cast<size_t>(s * kHistoryTimeFeatures + c)]);
+    }
+  }
+  for (int64_t s = 0; s < 3; ++s) {  // one entry: gap 0, age 0; padding 0
+    EXPECT_FLOAT_EQ(t[1][s][0], 0.0f);
+    EXPECT_FLOAT_EQ(t[1][s][1], 0.0f);
+  }
+  // An unknown item in the middle is skipped: the gap runs from the entry before it.
+  UserFeatures skip = BuildUserFeatures({1}, {{4, 0, 5}}, {{0, 1000, 3000}}, {3000}, o);
+  EXPECT_FLOAT_EQ(skip.history_time[0][1][0].item<float>(), Log1pScaled(3));
+  // The request's time does not enter: another reference, the same tensor.
+  UserFeatures later = BuildUserFeatures({1, 2}, rows, ts, {999999, 5000000}, o);
+  EXPECT_TRUE(torch::equal(f.history_time, later.history_time));
+  o.history_encoder = HistoryEncoder::kGru;
+  EXPECT_FALSE(BuildUserFeatures({1}, {{4}}, {{0}}, {0}, o).history_time.defined());
+  o.history_encoder = HistoryEncoder::kMean;
+  EXPECT_FALSE(BuildUserFeatures({1}, {{4}}, {{0}}, {0}, o).history_time.defined());
+}
+
+// The W-RNN user tower reads the gaps (the same items at other times give another vector;
+// a GRU without them does not), and refuses features without them.
+TEST(HistoryTimeFeaturesTest, TheWrnnUserTowerDependsOnTheGaps) {
+  for (HistoryEncoder e : {HistoryEncoder::kWrnn, HistoryEncoder::kGru}) {
+    torch::manual_seed(3);
+    TwoTowerOptions o;
+    o.embedding_dim = 8;
+    o.hidden_dim = 16;
+    o.output_dim = 8;
+    o.user_capacity = 10;
+    o.item_capacity = 10;
+    o.history_encoder = e;
+    TwoTowerModel m(o);
+    torch::NoGradGuard no_grad;
+    auto user = [&](const std::vector<int64_t>& ts) {
+      return m->UserTower(BuildUserFeatures({1}, {{3, 4, 5}}, {ts}, {ts.back()}, o));
+    };
+    const torch::Tensor close = user({0, 1000, 2000});
+    const torch::Tensor apart = user({0, 86400000, 2 * 86400000});
+    if (e == HistoryEncoder::kWrnn) {
+      EXPECT_GT((close - apart).abs().max().item<float>(), 1e-4);
+      UserFeatures without = BuildUserFeatures({1}, {{3}}, {{0}}, {0}, o);
+      without.history_time = torch::Tensor();
+      EXPECT_THROW(m->UserTower(without), c10::Error);
+    } else {
+      EXPECT_TRUE(torch::equal(close, apart));
+    }
+  }
 }
 
 }  // namespace
