@@ -55,6 +55,31 @@ TEST(PrequentialBenchTest, ReportsHitRateAndNdcgOverTime) {
   EXPECT_NE(report.find("\"models_refused\":"), std::string::npos) << report;
 }
 
+// The W-RNN user tower (trainer.history_encoder=wrnn: a GRU with time-gap features)
+// through the whole served path: trained, snapshotted, loaded by serving's loader (its
+// sanity check included) and encoding the users' windows for the two-tower channel.
+TEST(PrequentialBenchTest, ServesTheWrnnHistoryEncoder) {
+  const auto ml = testing::MovieLensDir();
+  if (!ml) GTEST_SKIP() << testing::MissingTestData("ml-100k");
+  testing::ScratchDir dir;
+  std::string out, err;
+  const int code = testing::RunToEnd(
+      dir,
+      {STREAMREC_BINARY, "--set", "trainer.device=cpu", "--set", "trainer.batch_size=256",
+       "--set", "trainer.history_encoder=wrnn", "bench", "prequential", "--data",
+       *ml + "/u.data", "--limit", "4000", "--window", "1000", "--snapshot-every", "1000",
+       "--report", dir.File("report.json")},
+      &out, &err, "", 280);
+  ASSERT_EQ(code, 0) << out << err;
+  std::smatch m;
+  const std::regex line(R"(prequential blend: 4000 events, HitRate@10 ([0-9.]+), NDCG@10 ([0-9.]+))");
+  ASSERT_TRUE(std::regex_search(out, m, line)) << out;
+  EXPECT_GT(std::stod(m[1]), 0.0);
+  const std::string report = testing::ReadFile(dir.File("report.json"));
+  EXPECT_EQ(report.find("\"models_loaded\":0"), std::string::npos) << report;
+  EXPECT_NE(report.find("\"models_loaded\":"), std::string::npos) << report;
+}
+
 TEST(PrequentialBenchTest, RejectsUnknownModelAndChannel) {
   testing::ScratchDir dir;
   // Two ratings in MovieLens form are enough to reach the checks.
