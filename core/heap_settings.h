@@ -16,6 +16,15 @@ namespace streamrec {
 // (bench/RESULTS.md, "Memory soak"). No-op where the C library is not glibc. Call once,
 // early, from the main thread.
 inline constexpr size_t kLongRunningMmapThreshold = size_t{128} << 10;
+// Also turns on the heap gauges below for this process.
 void ApplyLongRunningHeapSettings();
+
+// Sets streamrec_process_heap_in_use_bytes (blocks malloc handed out, mapped ones
+// included) and streamrec_process_heap_free_bytes (free blocks malloc holds in its arenas,
+// not returned to the system: what fragmentation costs) from glibc's mallinfo2, once
+// ApplyLongRunningHeapSettings has run (SerializeMetrics calls it at every scrape): with
+// RSS they tell data that grows from memory held free. No-op otherwise, or without glibc.
+// Any thread.
+void RefreshHeapGauges();
 
 }  // namespace streamrec

@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "core/heap_settings.h"
+
 namespace streamrec {
 
 std::shared_ptr<prometheus::Registry> MetricsRegistry() {
@@ -10,6 +12,7 @@ std::shared_ptr<prometheus::Registry> MetricsRegistry() {
 }
 
 std::string SerializeMetrics() {
+  RefreshHeapGauges();
   return prometheus::TextSerializer().Serialize(MetricsRegistry()->Collect());
 }
 

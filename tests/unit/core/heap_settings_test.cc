@@ -1,8 +1,11 @@
 #include "core/heap_settings.h"
 
 #include <cstdlib>
+#include <string>
 
 #include <gtest/gtest.h>
+
+#include "core/metrics.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -37,6 +40,36 @@ TEST(HeapSettingsTest, LargeBlocksKeepTheirOwnMappingAfterABiggerOneWasFreed) {
   Escape(big);
   std::free(big);
   EXPECT_TRUE(MallocMaps(size_t{20} << 20));
+#else
+  GTEST_SKIP() << "glibc only";
+#endif
+}
+
+#if defined(__GLIBC__)
+// The value of an unlabelled gauge as /metrics shows it (-1 when absent).
+double ScrapedGauge(const std::string& name) {
+  const std::string text = SerializeMetrics();
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + name.size() + 2, nullptr);
+}
+#endif
+
+// The heap gauges follow malloc: a 64 MiB block held shows in "in use" at the next
+// scrape and is gone from it once freed.
+TEST(HeapSettingsTest, HeapGaugesFollowWhatMallocHandsOut) {
+#if defined(__GLIBC__)
+  ApplyLongRunningHeapSettings();
+  const double before = ScrapedGauge("streamrec_process_heap_in_use_bytes");
+  ASSERT_GT(before, 0);
+  EXPECT_GE(ScrapedGauge("streamrec_process_heap_free_bytes"), 0);
+  void* p = std::malloc(size_t{64} << 20);
+  Escape(p);
+  const double held = ScrapedGauge("streamrec_process_heap_in_use_bytes");
+  std::free(p);
+  const double after = ScrapedGauge("streamrec_process_heap_in_use_bytes");
+  EXPECT_GT(held - before, 60.0 * (1 << 20));
+  EXPECT_LT(after - before, 4.0 * (1 << 20));
 #else
   GTEST_SKIP() << "glibc only";
 #endif
