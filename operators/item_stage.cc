@@ -58,6 +58,7 @@ struct ItemStageMetrics {
   prometheus::Gauge* batch_version;
   prometheus::Gauge* view_age;
   prometheus::Gauge* cutoff_lag;
+  prometheus::Gauge* cache_bytes;
 };
 
 ItemStageMetrics& Metrics() {
@@ -120,6 +121,12 @@ ItemStageMetrics& Metrics() {
                           "(the most of this process's item-stage tasks, summed over clicks partitions; 0: none "
                           "adopted)")
                     .Register(*registry);
+    auto& cache = prometheus::BuildGauge()
+                      .Name("streamrec_operators_item_cache_bytes")
+                      .Help("Estimated bytes of the item stage's in-memory copies of its state (neighbour "
+                            "lists, pair and item counts, ids), summed over this process's item tasks at "
+                            "their last commit (bounded by operators.item_cache_mb)")
+                      .Register(*registry);
     return ItemStageMetrics{&messages.Add({{"stage", "item"}}), &dups.Add({{"stage", "item"}}),
                             &bad.Add({{"stage", "item"}}), &pairs.Add({{"stage", "item"}}),
                             &lists.Add({{"stage", "item"}}),
@@ -131,7 +138,8 @@ ItemStageMetrics& Metrics() {
                             &straddles.Add({{"stage", "item"}, {"part", "peer"}}),
                             &version.Add({{"stage", "item"}}),
                             &age.Add({{"stage", "item"}}),
-                            &lag.Add({{"stage", "item"}})};
+                            &lag.Add({{"stage", "item"}}),
+                            &cache.Add({{"stage", "item"}})};
   }();
   return m;
 }
@@ -188,6 +196,7 @@ class ItemStageProcessor : public Processor {
   }
   ~ItemStageProcessor() override {
     LambdaFreshness::Get().Forget(this);
+    ReportCacheBytes(0);
     live_processors_.fetch_sub(1);
   }
 
@@ -476,13 +485,29 @@ class ItemStageProcessor : public Processor {
     const size_t share = options_.cache_bytes / static_cast<size_t>(std::max(1, live_processors_.load()));
     size_t list_bytes = 0;
     for (const auto& [item, list] : topk_cache_) list_bytes += 96 + list.neighbors().capacity() * sizeof(Neighbor);
-    if (list_bytes > share / 2) topk_cache_.clear();
-    if (cached_pairs_ * 32 + pair_cache_.size() * 96 > share / 4) ClearPairCache();
-    if (count_cache_.size() * 32 + ids_bytes_ > share / 4) {
+    if (list_bytes > share / 2) {
+      topk_cache_.clear();
+      list_bytes = 0;
+    }
+    size_t pair_bytes = cached_pairs_ * 32 + pair_cache_.size() * 96;
+    if (pair_bytes > share / 4) {
+      ClearPairCache();
+      pair_bytes = 0;
+    }
+    size_t count_bytes = count_cache_.size() * 32 + ids_bytes_;
+    if (count_bytes > share / 4) {
       count_cache_ = FlatKeyMap<double>();
       known_ids_.clear();
       ids_bytes_ = 0;
+      count_bytes = 0;
     }
+    ReportCacheBytes(list_bytes + pair_bytes + count_bytes);
+  }
+
+  // Moves this task's share of streamrec_operators_item_cache_bytes to `bytes`.
+  void ReportCacheBytes(size_t bytes) {
+    Metrics().cache_bytes->Increment(static_cast<double>(bytes) - static_cast<double>(reported_cache_bytes_));
+    reported_cache_bytes_ = bytes;
   }
 
   // c_ab (weighted), from the cache (this processor is the only writer of its pairs):
@@ -873,6 +898,7 @@ class ItemStageProcessor : public Processor {
   // drops a cache whole).
   static inline std::atomic<int> live_processors_{0};  // item processors of this process
   size_t ids_bytes_ = 0;                                 // estimate for known_ids_
+  size_t reported_cache_bytes_ = 0;  // this task's part of the cache-bytes gauge
   FlatKeyMap<double> count_cache_;
   std::unordered_map<uint64_t, TopKList> topk_cache_;
   // c_ab by a, then b: an entry is the pair's current count (committed plus pending).

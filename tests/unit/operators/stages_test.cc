@@ -1,12 +1,15 @@
 // The user and item stages driven without a broker (TopologyTestDriver): record-level
 // behaviour, then the whole chain under random crashes compared with the batch view.
+#include <algorithm>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "core/id_hash.h"
+#include "core/metrics.h"
 #include "core/records.h"
 #include "operators/batch_view.h"
 #include "operators/item_stage.h"
@@ -227,9 +230,8 @@ TEST(ItemStageOptionsTest, DefaultsAndOverrides) {
   EXPECT_FALSE(ItemStageOptions::FromConfig(*zero).ok());
 }
 
-// The item stage's caches are copies: a stage whose caches are dropped at every commit
-// (a budget of one byte) publishes exactly the lists and stats of one that keeps them.
-TEST(ItemStageTest, CachesDroppedAtEveryCommitChangeNoOutput) {
+// 60 cooc-delta messages of random pairs among 30 items, each with its source mark.
+std::vector<Record> RandomDeltaMessages() {
   std::mt19937_64 rng(11);
   std::vector<Record> messages;
   for (uint64_t seq = 1; seq <= 60; ++seq) {
@@ -252,6 +254,13 @@ TEST(ItemStageTest, CachesDroppedAtEveryCommitChangeNoOutput) {
     r.offset = static_cast<int64_t>(seq - 1);
     messages.push_back(r);
   }
+  return messages;
+}
+
+// The item stage's caches are copies: a stage whose caches are dropped at every commit
+// (a budget of one byte) publishes exactly the lists and stats of one that keeps them.
+TEST(ItemStageTest, CachesDroppedAtEveryCommitChangeNoOutput) {
+  const std::vector<Record> messages = RandomDeltaMessages();
   auto run = [&](size_t cache_bytes, const std::string& sub, testing::TempDir& dir) {
     ItemStageOptions o = ItemOpts();
     o.similarity = Similarity::kCosine;
@@ -277,6 +286,45 @@ TEST(ItemStageTest, CachesDroppedAtEveryCommitChangeNoOutput) {
   ASSERT_EQ(kept.size(), dropped.size());
   // updated_ts_ms is the driver's manual clock: the same in both runs.
   for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i], dropped[i]) << "output " << i;
+}
+
+// The item caches' size is on /metrics (streamrec_operators_item_cache_bytes): it grows
+// while the caches fill, stays within operators.item_cache_mb after every commit, and a
+// closed task takes its part back.
+double ItemCacheBytes() {
+  for (const auto& family : MetricsRegistry()->Collect()) {
+    if (family.name == "streamrec_operators_item_cache_bytes") return family.metric.at(0).gauge.value;
+  }
+  return -1;
+}
+
+TEST(ItemStageTest, CacheBytesAreReportedAndStayWithinTheBudget) {
+  const std::vector<Record> messages = RandomDeltaMessages();
+  for (const size_t budget : {size_t{256} << 20, size_t{16} << 10}) {
+    testing::TempDir dir;
+    ItemStageOptions o = ItemOpts();
+    o.cache_bytes = budget;
+    const double before = ItemCacheBytes() < 0 ? 0 : ItemCacheBytes();
+    auto driver_ptr = std::make_unique<TopologyTestDriver>(ItemStageTopology(o), dir.path(), 0, kT0);
+    TopologyTestDriver& driver = *driver_ptr;
+    ASSERT_TRUE(driver.Open().ok());
+    double largest = 0;
+    for (size_t i = 0; i < messages.size(); ++i) {
+      ASSERT_TRUE(driver.PipeInput(messages[i]).ok());
+      if (i % 3 != 2) continue;
+      ASSERT_TRUE(driver.Commit().ok());
+      const double held = ItemCacheBytes() - before;
+      EXPECT_LE(held, static_cast<double>(budget)) << "budget " << budget << ", commit " << i / 3;
+      largest = std::max(largest, held);
+    }
+    // 30 items, their lists, pairs and counts: several KiB when nothing is dropped.
+    if (budget > (size_t{1} << 20)) {
+      EXPECT_GT(largest, 4096.0);
+    }
+    ASSERT_TRUE(driver.Close().ok());
+    driver_ptr.reset();
+    EXPECT_EQ(ItemCacheBytes(), before);
+  }
 }
 
 TEST(ItemStageTest, AppliesDeltasDropsDuplicatesAndPublishes) {
