@@ -112,9 +112,19 @@ model_version() {  # the two-tower version serving answers with (0: none yet)
   curl -sf "http://$SERVING_METRICS/metrics" |
     awk '/^streamrec_model_version[{ ].*two_tower/ {v = $NF} END {printf "%d", v}'
 }
+# What the bounded caches hold, from /metrics, summed over every endpoint: the growth of
+# RSS is read against them (a cache filling to its bound vs something unbounded).
+metric_mib() {  # the sum of series $1 over all endpoints, in MiB (0 where none reports it)
+  for e in "${METRICS[@]}"; do curl -sf "http://$e/metrics" || true; done |
+    awk -v name="$1" '$1 == name || index($1, name "{") == 1 {s += $NF} END {printf "%.1f", s / 1048576}'
+}
+GAUGES=(streamrec_process_heap_in_use_bytes streamrec_process_heap_free_bytes streamrec_serving_user_state_bytes
+  streamrec_state_memory_in_use_bytes streamrec_state_memtable_bytes streamrec_operators_item_cache_bytes)
 header="t_s"
 for s in "${STAGES[@]}"; do header+=$'\t'"${s}_kib"; done
-printf '%s\tmodel_version\n' "$header" > "$WORK/samples.tsv"
+header+=$'\t'"model_version"
+for g in "${GAUGES[@]}"; do header+=$'\t'"${g#streamrec_}_mib"; done
+printf '%s\n' "$header" > "$WORK/samples.tsv"
 start=$SECONDS
 while kill -0 "$PRODUCER" 2>/dev/null; do
   row="$((SECONDS - start))"
@@ -123,6 +133,7 @@ while kill -0 "$PRODUCER" 2>/dev/null; do
     row+=$'\t'"$(rss_kib "${PID[$s]}")"
   done
   row+=$'\t'"$(model_version)"
+  for g in "${GAUGES[@]}"; do row+=$'\t'"$(metric_mib "$g")"; done
   echo "$row" >> "$WORK/samples.tsv"
   sleep "$SAMPLE"
 done
@@ -158,7 +169,8 @@ import sys
 path, warmup = sys.argv[1], float(sys.argv[2])
 rows = [l.rstrip("\n").split("\t") for l in open(path)]
 head, rows = rows[0], [[float(x) for x in r] for r in rows[1:]]
-first_model = next((r[0] for r in rows if r[-1] > 0), None)
+mv = head.index("model_version")
+first_model = next((r[0] for r in rows if r[mv] > 0), None)
 if first_model is None:
     print("serving swapped in no model during the soak: the warm-up is WARMUP alone")
 else:
@@ -168,8 +180,12 @@ after = [r for r in rows if r[0] >= warmup]
 if len(after) < 2:
     sys.exit("too few samples after the warm-up")
 print(f"{'stage':<8} {'RSS at warm-up':>15} {'RSS at end':>11} {'growth':>8} {'peak':>9}")
-for i, name in enumerate(head[1:-1], start=1):
+for i, name in enumerate(head[1:mv], start=1):
     w, e = after[0][i] / 1024, after[-1][i] / 1024
     peak = max(r[i] for r in rows) / 1024
     print(f"{name.replace('_kib', ''):<8} {w:>11.0f} MiB {e:>7.0f} MiB {100 * (e - w) / w:>+7.1f}% {peak:>5.0f} MiB")
+print("bounded caches (from /metrics, all endpoints), at warm-up -> end:")
+for i, name in enumerate(head[mv + 1:], start=mv + 1):
+    w, e = after[0][i], after[-1][i]
+    print(f"  {name.replace('_mib', ''):<34} {w:>8.1f} -> {e:>8.1f} MiB ({e - w:+.1f})")
 EOF
