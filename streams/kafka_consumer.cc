@@ -360,24 +360,31 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
 
 KafkaConsumer::KafkaConsumer(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) { rep_->self = this; }
 
+KafkaProperties ConsumerProperties(const ConsumerOptions& options, const std::string& group_id) {
+  KafkaProperties props;
+  props["auto.offset.reset"] = options.auto_offset_reset;
+  props["partition.assignment.strategy"] = options.assignment_strategy;
+  props["client.id"] = "streamrec";
+  if (options.prefetch_kbytes > 0) props["queued.max.messages.kbytes"] = std::to_string(options.prefetch_kbytes);
+  if (options.prefetch_messages > 0) props["queued.min.messages"] = std::to_string(options.prefetch_messages);
+  for (const auto& [k, v] : options.properties) props[k] = v;
+  if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
+  props["group.id"] = group_id;
+  props["enable.auto.commit"] = "false";
+  props["enable.auto.offset.store"] = "false";
+  return props;
+}
+
 Result<std::unique_ptr<KafkaConsumer>> KafkaConsumer::Create(const ConsumerOptions& options) {
   auto rep = std::make_unique<Rep>();
   rep->options = options;
   if (rep->options.group_id.empty()) rep->options.group_id = PrivateGroupId();
   if (rep->options.stage.empty()) rep->options.stage = rep->options.group_id;
-  KafkaProperties props;
-  props["auto.offset.reset"] = options.auto_offset_reset;
-  props["partition.assignment.strategy"] = options.assignment_strategy;
-  props["client.id"] = "streamrec";
-  for (const auto& [k, v] : options.properties) props[k] = v;
-  if (!options.brokers.empty()) props["bootstrap.servers"] = options.brokers;
+  const KafkaProperties props = ConsumerProperties(options, rep->options.group_id);
   if (props.count("bootstrap.servers") == 0 && props.count("metadata.broker.list") == 0) {
     return Status::InvalidArgument(
         "consumer: no brokers (set --brokers or kafka.bootstrap.servers)");
   }
-  props["group.id"] = rep->options.group_id;
-  props["enable.auto.commit"] = "false";
-  props["enable.auto.offset.store"] = "false";
   auto conf = internal::BuildGlobalConf(props);
   if (!conf.ok()) return conf.status().WithContext("consumer");
   std::string err;
