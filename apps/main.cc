@@ -3,8 +3,10 @@
 // same main() is in both executables (apps/model_binary.h): in the torch-free
 // `streamrec` a command that needs a model is parsed no further than its name and handed,
 // with the whole command line, to streamrec-model.
+#include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -113,9 +115,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "streamrec: %s\n", st.message().c_str());
     return 2;
   }
+  std::unique_ptr<streamrec::HeapTrimmer> heap_trimmer;
   for (CLI::App* sub : app.get_subcommands()) {
     // The commands that run until stopped keep their memory flat (core/heap_settings.h).
-    if (sub->get_name() == "stage" || sub->get_name() == "run") streamrec::ApplyLongRunningHeapSettings();
+    if (sub->get_name() == "stage" || sub->get_name() == "run") {
+      streamrec::ApplyLongRunningHeapSettings();
+      heap_trimmer = streamrec::HeapTrimmer::Start(std::chrono::seconds(30));
+    }
     auto it = runners.find(sub);
     if (it != runners.end() && it->second) return it->second(ctx);
   }

@@ -61,4 +61,32 @@ void RefreshHeapGauges() {
 #endif
 }
 
+std::unique_ptr<HeapTrimmer> HeapTrimmer::Start(std::chrono::milliseconds interval) {
+  return std::unique_ptr<HeapTrimmer>(new HeapTrimmer(interval));
+}
+
+HeapTrimmer::HeapTrimmer(std::chrono::milliseconds interval)
+    : interval_(interval), thread_([this] { Loop(); }) {}
+
+HeapTrimmer::~HeapTrimmer() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void HeapTrimmer::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
+    lock.unlock();
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+    trims_.fetch_add(1, std::memory_order_relaxed);
+    lock.lock();
+  }
+}
+
 }  // namespace streamrec

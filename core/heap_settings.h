@@ -1,6 +1,13 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 namespace streamrec {
 
@@ -26,5 +33,35 @@ void ApplyLongRunningHeapSettings();
 // RSS they tell data that grows from memory held free. No-op otherwise, or without glibc.
 // Any thread.
 void RefreshHeapGauges();
+
+// Gives the heap's free memory back to the system every `interval`: glibc's
+// malloc_trim(0), which releases the free pages inside every arena, not only a heap's
+// free top (all the trim threshold does). Threads allocate in many arenas (librdkafka's,
+// RocksDB's, LibTorch's, the stages'), and blocks freed by a thread other than the one
+// that allocated them leave free holes that glibc keeps: measured in a 10-minute soak of
+// `streamrec run`, the free heap grew from 69 to 160 MiB, and one malloc_trim(0) took ~90
+// MiB off RSS. A trim holds each arena's lock briefly (milliseconds), so it runs seldom.
+// No-op where the C library is not glibc. Its own thread; the destructor stops it.
+class HeapTrimmer {
+ public:
+  static std::unique_ptr<HeapTrimmer> Start(std::chrono::milliseconds interval);
+  ~HeapTrimmer();
+  HeapTrimmer(const HeapTrimmer&) = delete;
+  HeapTrimmer& operator=(const HeapTrimmer&) = delete;
+
+  // Trims done so far.
+  uint64_t trims() const { return trims_.load(std::memory_order_relaxed); }
+
+ private:
+  explicit HeapTrimmer(std::chrono::milliseconds interval);
+  void Loop();
+
+  const std::chrono::milliseconds interval_;
+  std::atomic<uint64_t> trims_{0};
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace streamrec

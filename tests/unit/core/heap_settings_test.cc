@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -73,6 +74,17 @@ TEST(HeapSettingsTest, HeapGaugesFollowWhatMallocHandsOut) {
 #else
   GTEST_SKIP() << "glibc only";
 #endif
+}
+
+// The trimmer trims on its interval until it is destroyed, and stops without waiting out
+// an interval.
+TEST(HeapTrimmerTest, TrimsOnItsIntervalAndStopsPromptly) {
+  auto trimmer = HeapTrimmer::Start(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && trimmer->trims() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(trimmer->trims(), 3u);
+  auto slow = HeapTrimmer::Start(std::chrono::hours(1));
+  slow.reset();  // returns at once: the join is not an hour away (the test's timeout says so)
+  SUCCEED();
 }
 
 }  // namespace
