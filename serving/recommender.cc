@@ -388,7 +388,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       if (rows[i] >= 0) {
         s.two_tower = model->items().Dot(user_vec.data(), static_cast<size_t>(rows[i]));
         s.has_two_tower = true;
-        score += options_.two_tower_weight * static_cast<double>(s.two_tower);
+        score += options_.two_tower_weight * model->blend_scale() * static_cast<double>(s.two_tower);
       }
     }
     if (max_cooc > 0) score += options_.cooc_weight * (c.cooc / max_cooc);
@@ -576,7 +576,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
     if (query != nullptr) {
       const int64_t row = model->items().Find(key);
       if (row >= 0) {
-        score += options_.two_tower_weight *
+        score += options_.two_tower_weight * model->blend_scale() *
                  static_cast<double>(model->items().Dot(query, static_cast<size_t>(row)));
       }
     }

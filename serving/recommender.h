@@ -69,8 +69,10 @@ struct RecommenderOptions {
   size_t renewed_candidates = 20;
   double renewed_half_life_hours = 72;
 
-  // --- score: w_tt·⟨u,v⟩ + w_cooc·cooc/max(cooc) + w_pop·popularity/max(popularity) ---
-  // (the system's one blend formula; each term only when its channel is on)
+  // --- score: w_tt·(0.05/τ)·⟨u,v⟩ + w_cooc·cooc/max(cooc) + w_pop·popularity/max(popularity) ---
+  // (the system's one blend formula; each term only when its channel is on; τ is the
+  // served model's training temperature, TwoTowerModel::blend_scale: at the default τ
+  // 0.05 the two-tower term is w_tt·⟨u,v⟩)
   double two_tower_weight = 1.0;
   double cooc_weight = 1.0;
   double popular_weight = 0.3;

@@ -95,9 +95,10 @@ Result<std::shared_ptr<const TwoTowerModel>> TwoTowerSnapshotLoader::Load() {
       ranker = std::move(loaded).value();
     }
   }
+  const double temperature = m.model.temperature;
   auto model = std::make_shared<const TwoTowerModel>(
       m.version, *items, std::move(index).value(),
-      std::make_unique<SnapshotUserEncoder>(std::move(snapshot)), std::move(ranker));
+      std::make_unique<SnapshotUserEncoder>(std::move(snapshot)), std::move(ranker), temperature);
   if (recent_ != nullptr) {
     Result<ServableHandle<TwoTowerModel>> serving =
         options_.serving != nullptr ? options_.serving->GetServableHandle()

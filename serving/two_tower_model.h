@@ -31,20 +31,27 @@ class UserEncoder {
 // snapshot carries no user tower, and in tests.
 std::unique_ptr<UserEncoder> NewMeanPoolingUserEncoder(std::shared_ptr<const ItemEmbeddings> items);
 
+// The softmax temperature the blend's two-tower weight (serving.weights.two_tower) is
+// set for: the trainer's default τ.
+inline constexpr double kBlendReferenceTemperature = 0.05;
+
 // One loaded version of the two-tower model, as served: the item embeddings, their
 // nearest-neighbour index, and the user encoder. Immutable; shared by serving threads
 // through ServableHandle<TwoTowerModel>.
 class TwoTowerModel {
  public:
   // `ranker` (may be null): the ranking stage's model stored with this version.
+  // `temperature`: the τ the model was trained with (its snapshot's manifest).
   TwoTowerModel(int64_t version, std::shared_ptr<const ItemEmbeddings> items,
                 std::unique_ptr<EmbeddingIndex> index, std::unique_ptr<UserEncoder> user_encoder,
-                std::shared_ptr<const training::RankerModel> ranker = nullptr)
+                std::shared_ptr<const training::RankerModel> ranker = nullptr,
+                double temperature = kBlendReferenceTemperature)
       : version_(version),
         items_(std::move(items)),
         index_(std::move(index)),
         user_encoder_(std::move(user_encoder)),
-        ranker_(std::move(ranker)) {}
+        ranker_(std::move(ranker)),
+        blend_scale_(temperature > 0 ? kBlendReferenceTemperature / temperature : 1.0) {}
 
   int64_t version() const { return version_; }
   const ItemEmbeddings& items() const { return *items_; }
@@ -55,6 +62,12 @@ class TwoTowerModel {
   // The ranking stage's MLP swapped in with this version; null when the snapshot has
   // none or it failed to load (the recommender then serves the blend's order).
   const training::RankerModel* ranker() const { return ranker_.get(); }
+  // What the blend multiplies ⟨u, v⟩ by: kBlendReferenceTemperature / τ, so the two-tower
+  // term is the model's logit ⟨u, v⟩/τ on the scale of the reference τ. A model trained at
+  // a larger τ spreads its cosines wider for the same confidence; added raw, its term
+  // would outweigh the [0, 1] co-occurrence and popularity terms (bench/RESULTS.md, "τ
+  // between 0.05 and 0.2"). 1 at the reference τ.
+  double blend_scale() const { return blend_scale_; }
 
  private:
   int64_t version_;
@@ -62,6 +75,7 @@ class TwoTowerModel {
   std::unique_ptr<EmbeddingIndex> index_;
   std::unique_ptr<UserEncoder> user_encoder_;
   std::shared_ptr<const training::RankerModel> ranker_;
+  double blend_scale_;
 };
 
 struct SanityCheckOptions {

@@ -327,14 +327,14 @@ TEST_F(RecommenderTest, RequireInCatalogueDropsUnknownItems) {
   EXPECT_THAT(Ids(recs), ::testing::ElementsAre("b"));
 }
 
-TwoTowerModel MakeModel(int64_t version) {
+TwoTowerModel MakeModel(int64_t version, double temperature = kBlendReferenceTemperature) {
   // a (1,0), x (0,1): the window [x, a] pools to (1,1)/√2.
   auto items = ItemEmbeddings::Create({"a", "x", "b", "c", "e", "h"}, 2,
                                       {1, 0, 0, 1, 0.6f, 0.8f, 0.96f, 0.28f, -1, 0, 0, -1});
   EXPECT_TRUE(items.ok());
   auto index = NewEmbeddingIndex(*items, {});
   return TwoTowerModel(version, *items, std::move(index).value(),
-                       NewMeanPoolingUserEncoder(*items));
+                       NewMeanPoolingUserEncoder(*items), nullptr, temperature);
 }
 
 TEST_F(RecommenderTest, TwoTowerChannelAndScore) {
@@ -370,6 +370,25 @@ TEST_F(RecommenderTest, BlendAddsTwoTowerScoreToEveryCandidate) {
   EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelTwoTower);
   EXPECT_EQ(recs[1].sources, kChannelCooc | kChannelTwoTower);
   EXPECT_EQ(recs[2].sources, kChannelCooc);
+}
+
+// The two-tower term is the model's logit on the reference τ's scale: a model trained at
+// τ 0.2 adds a quarter of ⟨u,v⟩, so co-occurrence decides where the default's model would
+// have reordered (e: cooc .5, ⟨u,v⟩ −.7071; c: cooc .75, ⟨u,v⟩ .87681).
+TEST_F(RecommenderTest, TwoTowerTermIsScaledByTheModelsTemperature) {
+  const TwoTowerModel model = MakeModel(7, 0.2);
+  EXPECT_DOUBLE_EQ(model.blend_scale(), 0.25);
+  EXPECT_DOUBLE_EQ(MakeModel(7).blend_scale(), 1.0);
+  options_.two_tower_candidates = 1;
+  options_.popular_weight = 0;
+  options_.popular_candidates = 0;
+  options_.fallback_candidates = 0;
+  const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
+  const double u = static_cast<float>(1 / std::sqrt(2.0));
+  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e"));
+  EXPECT_NEAR(recs[0].score, 1 + 0.25 * 1.4 * u, 1e-6);
+  EXPECT_NEAR(recs[1].score, 0.75 + 0.25 * 1.24 * u, 1e-6);
+  EXPECT_NEAR(recs[2].score, 0.5 - 0.25 * u, 1e-6);
 }
 
 // A ranker that scores −(blend + 10): it reverses the blend's order (blends > −10).
