@@ -1,6 +1,7 @@
 #include "serving/recommender.h"
 
 #include <cmath>
+#include <utility>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -354,41 +355,27 @@ TEST_F(RecommenderTest, TwoTowerChannelAndScore) {
   EXPECT_EQ(recs[0].sources, kChannelTwoTower);
 }
 
+// The two-tower term is the model's logit on the reference τ's scale: a model trained at
+// τ 0.2 adds a quarter of ⟨u,v⟩ (TwoTowerModel::blend_scale).
 TEST_F(RecommenderTest, BlendAddsTwoTowerScoreToEveryCandidate) {
-  const TwoTowerModel model = MakeModel(7);
   options_.two_tower_candidates = 1;  // index asked for 1 + |seen| = 3 rows: b, c, a
   options_.popular_weight = 0;
   options_.popular_candidates = 0;
   options_.fallback_candidates = 0;
-  const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
-  const double u = static_cast<float>(1 / std::sqrt(2.0));
-  // cooc b 1, c .75, e .5; two-tower b .98995, c .87681, e -.7071.
-  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e"));
-  EXPECT_NEAR(recs[0].score, 1 + 1.4 * u, 1e-6);
-  EXPECT_NEAR(recs[1].score, 0.75 + 1.24 * u, 1e-6);
-  EXPECT_NEAR(recs[2].score, 0.5 - u, 1e-6);
-  EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelTwoTower);
-  EXPECT_EQ(recs[1].sources, kChannelCooc | kChannelTwoTower);
-  EXPECT_EQ(recs[2].sources, kChannelCooc);
-}
-
-// The two-tower term is the model's logit on the reference τ's scale: a model trained at
-// τ 0.2 adds a quarter of ⟨u,v⟩, so co-occurrence decides where the default's model would
-// have reordered (e: cooc .5, ⟨u,v⟩ −.7071; c: cooc .75, ⟨u,v⟩ .87681).
-TEST_F(RecommenderTest, TwoTowerTermIsScaledByTheModelsTemperature) {
-  const TwoTowerModel model = MakeModel(7, 0.2);
-  EXPECT_DOUBLE_EQ(model.blend_scale(), 0.25);
-  EXPECT_DOUBLE_EQ(MakeModel(7).blend_scale(), 1.0);
-  options_.two_tower_candidates = 1;
-  options_.popular_weight = 0;
-  options_.popular_candidates = 0;
-  options_.fallback_candidates = 0;
-  const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
-  const double u = static_cast<float>(1 / std::sqrt(2.0));
-  ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e"));
-  EXPECT_NEAR(recs[0].score, 1 + 0.25 * 1.4 * u, 1e-6);
-  EXPECT_NEAR(recs[1].score, 0.75 + 0.25 * 1.24 * u, 1e-6);
-  EXPECT_NEAR(recs[2].score, 0.5 - 0.25 * u, 1e-6);
+  for (const auto& [temperature, scale] : {std::pair{0.05, 1.0}, std::pair{0.2, 0.25}}) {
+    const TwoTowerModel model = MakeModel(7, temperature);
+    EXPECT_DOUBLE_EQ(model.blend_scale(), scale);
+    const auto recs = Make().Recommend("u1", {H("x", 1), H("a", 2)}, 10, &model);
+    const double u = static_cast<float>(1 / std::sqrt(2.0));
+    // cooc b 1, c .75, e .5; two-tower b .98995, c .87681, e -.7071.
+    ASSERT_THAT(Ids(recs), ::testing::ElementsAre("b", "c", "e"));
+    EXPECT_NEAR(recs[0].score, 1 + scale * 1.4 * u, 1e-6);
+    EXPECT_NEAR(recs[1].score, 0.75 + scale * 1.24 * u, 1e-6);
+    EXPECT_NEAR(recs[2].score, 0.5 - scale * u, 1e-6);
+    EXPECT_EQ(recs[0].sources, kChannelCooc | kChannelTwoTower);
+    EXPECT_EQ(recs[1].sources, kChannelCooc | kChannelTwoTower);
+    EXPECT_EQ(recs[2].sources, kChannelCooc);
+  }
 }
 
 // A ranker that scores −(blend + 10): it reverses the blend's order (blends > −10).
