@@ -105,7 +105,10 @@ TEST_F(SnapshotTest, WriteLoadAndScore) {
   ASSERT_EQ(scores.size(), 20u);
   double dot = 0;
   for (int j = 0; j < 8; ++j) dot += s.item_embeddings()[j] * (*u)[j];
-  EXPECT_NEAR(scores[0], dot / 0.05, 1e-4);
+  // Scores are logits at the trainer's τ, which the manifest carries.
+  const double tau = SmallOptions().model.temperature;
+  EXPECT_EQ(s.manifest().model.temperature, tau);
+  EXPECT_NEAR(scores[0], dot / tau, 1e-4);
   EXPECT_FALSE(s.UserEmbedding(1, {1, 2}, {5}, 0).ok());
 }
 
