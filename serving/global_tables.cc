@@ -2,13 +2,63 @@
 
 #include <algorithm>
 
+#include <prometheus/gauge.h>
+
 #include "core/id_hash.h"
+#include "core/metrics.h"
 
 namespace streamrec::serving {
+namespace {
+
+// A short string lives inside std::string itself (libstdc++'s small-string buffer).
+constexpr size_t kInlineStringCapacity = 15;
+// What a row costs beside its value: the flat map's entry and index slot, make_shared's
+// control block, malloc's header.
+constexpr size_t kRowOverhead = 64;
+
+size_t StringHeapBytes(const std::string& s) {
+  return s.capacity() > kInlineStringCapacity ? s.capacity() + 1 : 0;
+}
+
+size_t RowBytes(const CatalogItem& item) {
+  return kRowOverhead + sizeof(CatalogItem) + StringHeapBytes(item.item_id) +
+         StringHeapBytes(item.category) + StringHeapBytes(item.brand) +
+         StringHeapBytes(item.title);
+}
+
+size_t RowBytes(const ItemNeighbors& list) {
+  size_t bytes = kRowOverhead + sizeof(ItemNeighbors) + StringHeapBytes(list.item_id) +
+                 list.neighbors.capacity() * sizeof(Neighbor);
+  for (const Neighbor& n : list.neighbors) bytes += StringHeapBytes(n.item_id);
+  return bytes;
+}
+
+size_t RowBytes(const ItemStats& stats) {
+  return kRowOverhead + sizeof(ItemStats) + StringHeapBytes(stats.item_id);
+}
+
+}  // namespace
+
+TableBytesGauge::TableBytesGauge(const std::string& table)
+    : gauge_(&prometheus::BuildGauge()
+                  .Name("streamrec_serving_table_bytes")
+                  .Help("Estimated bytes of the global tables serving holds (items, "
+                        "neighbors, stats), by table")
+                  .Register(*MetricsRegistry())
+                  .Add({{"table", table}})) {}
+
+TableBytesGauge::~TableBytesGauge() { gauge_->Decrement(static_cast<double>(reported_)); }
+
+void TableBytesGauge::Set(size_t bytes) {
+  gauge_->Increment(static_cast<double>(bytes) - static_cast<double>(reported_));
+  reported_ = bytes;
+}
+
 Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> value) {
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("items tombstone without a key");
     if (table_.Erase(HashId(key))) dirty_.store(true);
+    bytes_gauge_.Set(table_.bytes());
     return Status::Ok();
   }
   Result<CatalogItem> item = ParseCatalogItem(*value);
@@ -25,7 +75,9 @@ void ItemCatalog::Put(CatalogItem item) {
   if (item.item_key == 0) item.item_key = HashId(item.item_id);
   const uint64_t key = item.item_key;
   const bool available = item.available;
-  table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)), available);
+  const size_t bytes = RowBytes(item);
+  table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)), available, bytes);
+  bytes_gauge_.Set(table_.bytes());
   dirty_.store(true);
 }
 
@@ -59,6 +111,7 @@ Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("item-neighbors tombstone without a key");
     table_.Erase(HashId(key));
+    bytes_gauge_.Set(table_.bytes());
     return Status::Ok();
   }
   Result<ItemNeighbors> decoded = DecodeItemNeighbors(*value);
@@ -74,13 +127,16 @@ Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view
 void NeighborTable::Put(ItemNeighbors neighbors) {
   if (neighbors.item_key == 0) neighbors.item_key = HashId(neighbors.item_id);
   const uint64_t key = neighbors.item_key;
-  table_.Put(key, std::make_shared<const ItemNeighbors>(std::move(neighbors)));
+  const size_t bytes = RowBytes(neighbors);
+  table_.Put(key, std::make_shared<const ItemNeighbors>(std::move(neighbors)), false, bytes);
+  bytes_gauge_.Set(table_.bytes());
 }
 
 Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> value) {
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("item-stats tombstone without a key");
     if (table_.Erase(HashId(key))) dirty_.store(true);
+    bytes_gauge_.Set(table_.bytes());
     return Status::Ok();
   }
   Result<ItemStats> decoded = DecodeItemStats(*value);
@@ -97,7 +153,9 @@ void StatsTable::Put(ItemStats stats) {
   if (stats.item_key == 0) stats.item_key = HashId(stats.item_id);
   const uint64_t key = stats.item_key;
   const double popularity = stats.popularity;
-  table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)), popularity);
+  const size_t bytes = RowBytes(stats);
+  table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)), popularity, bytes);
+  bytes_gauge_.Set(table_.bytes());
   dirty_.store(true);
 }
 

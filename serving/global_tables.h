@@ -15,6 +15,10 @@
 #include "core/thread_annotations.h"
 #include "streams/catalog.h"
 
+namespace prometheus {
+class Gauge;
+}  // namespace prometheus
+
 namespace streamrec::serving {
 
 // The compacted tables the serving operator reads as global tables (every replica holds
@@ -53,23 +57,35 @@ class ShardedTable {
     return row->hot;
   }
 
-  void Put(uint64_t key, std::shared_ptr<const V> value, Hot hot = Hot()) {
+  // `bytes` is the caller's estimate of what the row holds (its value and the value's
+  // heap blocks); bytes() sums them.
+  void Put(uint64_t key, std::shared_ptr<const V> value, Hot hot = Hot(), size_t bytes = 0) {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    const bool inserted = !shard.map.contains(key);
-    shard.map[key] = Row{std::move(value), hot};
-    if (inserted) size_.fetch_add(1, std::memory_order_relaxed);
+    Row* old = shard.map.find(key);
+    if (old == nullptr) {
+      size_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      bytes_.fetch_sub(old->bytes, std::memory_order_relaxed);
+    }
+    shard.map[key] = Row{std::move(value), hot, bytes};
+    bytes_.fetch_add(bytes, std::memory_order_relaxed);
   }
 
   bool Erase(uint64_t key) {
     Shard& shard = ShardFor(key);
     MutexLock lock(&shard.mu);
-    if (!shard.map.erase(key)) return false;
+    const Row* old = shard.map.find(key);
+    if (old == nullptr) return false;
+    bytes_.fetch_sub(old->bytes, std::memory_order_relaxed);
+    shard.map.erase(key);
     size_.fetch_sub(1, std::memory_order_relaxed);
     return true;
   }
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // The sum of the rows' `bytes` as given to Put().
+  size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
 
   // Calls fn(key, const shared_ptr<const V>&) for every row, one shard locked at a time
   // (fn must not call back into the table). For the consumer thread's periodic
@@ -86,6 +102,7 @@ class ShardedTable {
   struct Row {
     std::shared_ptr<const V> value;
     Hot hot;
+    size_t bytes = 0;
   };
   struct Shard {
     mutable Mutex mu;
@@ -99,6 +116,25 @@ class ShardedTable {
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> size_{0};
+  std::atomic<size_t> bytes_{0};
+};
+
+// A table's estimated bytes on /metrics: `streamrec_serving_table_bytes{table=...}`, one
+// series per table name that every table of that name in the process adds to (the
+// destructor takes its share back). Used by the consumer thread that applies the table.
+class TableBytesGauge {
+ public:
+  explicit TableBytesGauge(const std::string& table);
+  ~TableBytesGauge();
+  TableBytesGauge(const TableBytesGauge&) = delete;
+  TableBytesGauge& operator=(const TableBytesGauge&) = delete;
+
+  // Moves this table's share of the series to `bytes`.
+  void Set(size_t bytes);
+
+ private:
+  prometheus::Gauge* gauge_;
+  size_t reported_ = 0;
 };
 
 // The item catalogue (`items` topic). Apply() with no value is a tombstone (deletes).
@@ -119,12 +155,15 @@ class ItemCatalog {
   // nothing (the request path asks it of every candidate).
   std::optional<bool> Available(uint64_t item_key) const { return table_.GetHot(item_key); }
   size_t size() const { return table_.size(); }
+  // Estimated bytes of the catalogue held (also streamrec_serving_table_bytes{table="items"}).
+  size_t bytes() const { return table_.bytes(); }
   // Available items by id, at most fallback_size, as of the last Publish().
   std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> Fallback() const;
 
  private:
   const size_t fallback_size_;
   ShardedTable<CatalogItem, bool> table_;  // hot: available
+  TableBytesGauge bytes_gauge_{"items"};
   std::atomic<bool> dirty_{false};
   mutable Mutex mu_;
   std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> fallback_ GUARDED_BY(mu_);
@@ -138,9 +177,13 @@ class NeighborTable {
   void Put(ItemNeighbors neighbors);
   std::shared_ptr<const ItemNeighbors> Get(uint64_t item_key) const { return table_.Get(item_key); }
   size_t size() const { return table_.size(); }
+  // Estimated bytes of the lists held (also streamrec_serving_table_bytes{table="neighbors"}):
+  // bounded by the catalogue times the published list length, filling as lists lengthen.
+  size_t bytes() const { return table_.bytes(); }
 
  private:
   ShardedTable<ItemNeighbors> table_;
+  TableBytesGauge bytes_gauge_{"neighbors"};
 };
 
 // The ranking lists built from item stats at Publish() time.
@@ -169,12 +212,15 @@ class StatsTable {
   // The item's decayed popularity, 0 when unknown. Copies nothing (asked per candidate).
   double Popularity(uint64_t item_key) const { return table_.GetHot(item_key).value_or(0.0); }
   size_t size() const { return table_.size(); }
+  // Estimated bytes of the stats held (also streamrec_serving_table_bytes{table="stats"}).
+  size_t bytes() const { return table_.bytes(); }
   // As of the last Publish(); never null.
   std::shared_ptr<const StatsSnapshot> Snapshot() const;
 
  private:
   const size_t top_n_;
   ShardedTable<ItemStats, double> table_;  // hot: popularity
+  TableBytesGauge bytes_gauge_{"stats"};
   std::atomic<bool> dirty_{false};
   mutable Mutex mu_;
   std::shared_ptr<const StatsSnapshot> snapshot_ GUARDED_BY(mu_) =

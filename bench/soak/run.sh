@@ -119,7 +119,8 @@ metric_mib() {  # the sum of series $1 over all endpoints, in MiB (0 where none 
     awk -v name="$1" '$1 == name || index($1, name "{") == 1 {s += $NF} END {printf "%.1f", s / 1048576}'
 }
 GAUGES=(streamrec_process_heap_in_use_bytes streamrec_process_heap_free_bytes streamrec_serving_user_state_bytes
-  streamrec_state_memory_in_use_bytes streamrec_state_memtable_bytes streamrec_operators_item_cache_bytes)
+  streamrec_state_memory_in_use_bytes streamrec_state_memtable_bytes streamrec_operators_item_cache_bytes
+  streamrec_serving_table_bytes)
 header="t_s"
 for s in "${STAGES[@]}"; do header+=$'\t'"${s}_kib"; done
 header+=$'\t'"model_version"

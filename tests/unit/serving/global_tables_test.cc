@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/id_hash.h"
+#include "core/metrics.h"
 
 namespace streamrec::serving {
 namespace {
@@ -53,6 +54,46 @@ TEST(NeighborTableTest, DecodesAppliesAndDeletes) {
   ASSERT_TRUE(table.Apply("a", std::nullopt).ok());
   EXPECT_EQ(table.Get(HashId("a")), nullptr);
   EXPECT_EQ(table.size(), 0u);
+}
+
+// The tables' bytes: a longer list costs more, a shorter one gives bytes back, a tombstone
+// all of them; /metrics follows, and a table's destruction takes its share back.
+TEST(NeighborTableTest, BytesFollowTheListsOnMetrics) {
+  const auto metric = [] {
+    const std::string text = SerializeMetrics();
+    const std::string name = "streamrec_serving_table_bytes{table=\"neighbors\"} ";
+    const size_t at = text.find(name);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size()));
+  };
+  const auto list = [](const std::string& id, int n) {
+    ItemNeighbors nb;
+    nb.item_id = id;
+    for (int i = 0; i < n; ++i) {
+      const std::string other = "neighbour-with-a-long-id-" + std::to_string(i);
+      nb.neighbors.push_back({HashId(other), other, 1.0 / (i + 1), 1});
+    }
+    return EncodeItemNeighbors(nb);
+  };
+  const double before = metric();
+  {
+    NeighborTable table;
+    EXPECT_EQ(table.bytes(), 0u);
+    ASSERT_TRUE(table.Apply("a", std::string_view(list("a", 10))).ok());
+    const size_t ten = table.bytes();
+    EXPECT_GT(ten, 10 * sizeof(Neighbor));
+    EXPECT_EQ(metric() - before, static_cast<double>(ten));
+    ASSERT_TRUE(table.Apply("a", std::string_view(list("a", 100))).ok());
+    const size_t hundred = table.bytes();
+    EXPECT_GT(hundred, 5 * ten);
+    ASSERT_TRUE(table.Apply("b", std::string_view(list("b", 10))).ok());
+    EXPECT_EQ(table.bytes(), hundred + ten);
+    ASSERT_TRUE(table.Apply("a", std::string_view(list("a", 10))).ok());
+    EXPECT_EQ(table.bytes(), 2 * ten);
+    ASSERT_TRUE(table.Apply("a", std::nullopt).ok());
+    EXPECT_EQ(table.bytes(), ten);
+    EXPECT_EQ(metric() - before, static_cast<double>(ten));
+  }
+  EXPECT_EQ(metric(), before);
 }
 
 TEST(StatsTableTest, TrendingOrderAndCap) {
