@@ -69,17 +69,17 @@ Result<std::vector<Rating>> ReadRatingsTsv(const std::string& path) {
   return out;
 }
 
-Result<std::vector<ScoredItem>> ReadPredictionsTsv(const std::string& path) {
+Result<std::vector<Prediction>> ReadPredictionsTsv(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Status::IoError("cannot open " + path);
-  std::vector<ScoredItem> out;
+  std::vector<Prediction> out;
   std::string line;
   int64_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
     auto f = SplitFields(line);
     if (f.empty()) continue;
-    ScoredItem s;
+    Prediction s;
     if (f.size() != 3 || !ParseDouble(f[2], &s.score)) {
       return Status::InvalidArgument(path + ":" + std::to_string(lineno) +
                                      ": expected user, item, score");
@@ -91,13 +91,13 @@ Result<std::vector<ScoredItem>> ReadPredictionsTsv(const std::string& path) {
   return out;
 }
 
-RankedLists TopKPerUser(const std::vector<ScoredItem>& predictions, int k) {
-  std::unordered_map<std::string, std::vector<const ScoredItem*>> by_user;
+RankedLists TopKPerUser(const std::vector<Prediction>& predictions, int k) {
+  std::unordered_map<std::string, std::vector<const Prediction*>> by_user;
   for (const auto& p : predictions) by_user[p.user].push_back(&p);
   RankedLists out;
   for (auto& [user, items] : by_user) {
     std::stable_sort(items.begin(), items.end(),
-                     [](const ScoredItem* a, const ScoredItem* b) { return a->score > b->score; });
+                     [](const Prediction* a, const Prediction* b) { return a->score > b->score; });
     auto& list = out[user];
     for (size_t i = 0; i < items.size() && static_cast<int>(i) < k; ++i) {
       list.push_back(items[i]->item);

@@ -24,7 +24,7 @@ struct Rating {
 };
 
 // One line of a prediction file: user, item, score.
-struct ScoredItem {
+struct Prediction {
   std::string user;
   std::string item;
   double score = 0;
@@ -32,7 +32,7 @@ struct ScoredItem {
 
 // Reads the files above; the error names the file and line of the first bad line.
 Result<std::vector<Rating>> ReadRatingsTsv(const std::string& path);
-Result<std::vector<ScoredItem>> ReadPredictionsTsv(const std::string& path);
+Result<std::vector<Prediction>> ReadPredictionsTsv(const std::string& path);
 
 // user -> recommended items, best first.
 using RankedLists = std::unordered_map<std::string, std::vector<std::string>>;
@@ -41,7 +41,7 @@ using RelevantSets = std::unordered_map<std::string, std::unordered_set<std::str
 
 // The `k` highest-scoring items of each user, best first. Ties keep file order (a stable
 // sort, as pandas' multi-key sort_values in the reference library).
-RankedLists TopKPerUser(const std::vector<ScoredItem>& predictions, int k);
+RankedLists TopKPerUser(const std::vector<Prediction>& predictions, int k);
 
 // Relevant sets from truth ratings: every (user, item) line is relevant.
 RelevantSets RelevantFromRatings(const std::vector<Rating>& truth);

@@ -37,7 +37,7 @@ TEST(RankingMetricsTest, TinyExactValues) {
 }
 
 TEST(RankingMetricsTest, TopKIsStableOnTies) {
-  std::vector<ScoredItem> preds = {
+  std::vector<Prediction> preds = {
       {"u", "a", 1.0}, {"u", "b", 3.0}, {"u", "c", 1.0}, {"u", "d", 2.0}, {"v", "e", 0.5}};
   RankedLists top = TopKPerUser(preds, 3);
   EXPECT_EQ(top["u"], (std::vector<std::string>{"b", "d", "a"}));
