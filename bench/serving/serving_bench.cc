@@ -1,6 +1,13 @@
 // Serving benchmarks.
 //   serving_bench snapshot --items N --store DIR     train a small model over N items and
 //                                                    write two snapshot versions
+//   serving_bench snapshot ... --ranker-lists L     the same, each version also carrying a
+//                                                    ranker (ranker.bin) trained on L random
+//                                                    candidate lists (L >= 16: one Adam step)
+//   serving_bench ranker --store DIR [--items N] [--n 2000] [--rounds 5] [--k 10]
+//                                                    the ranking stage's CPU per request:
+//                                                    serving.ranker.enabled off and on over
+//                                                    the same tables, model and requests
 //   serving_bench swap --store DIR [--ann hnsw]      swap time and memory of v1 → v2, and
 //                                                    when its HNSW graph is ready
 //   serving_bench index --store DIR [--configs M:efC:ef,...] [--k 120] [--queries 500]
@@ -49,8 +56,11 @@
 #include "streams/kafka_producer.h"
 #include "streams/topic_admin.h"
 #include "streams/topics.h"
+#include "serving/ranker_features.h"
 #include "serving/recommendation_service.h"
 #include "serving/two_tower_loader.h"
+#include "training/ranker.h"
+#include "training/ranker_trainer.h"
 #include "training/snapshot.h"
 #include "training/trainer.h"
 
@@ -113,6 +123,29 @@ int Snapshot(const std::map<std::string, std::string>& f) {
         e.history_ts_ms.push_back(e.ts_ms - h * 1000);
       }
       Status st = (*trainer)->AddExample(e);
+      if (!st.ok()) {
+        std::cerr << st.ToString() << "\n";
+        return 1;
+      }
+    }
+    // With --ranker-lists: random candidate lists (100 × the ranker's features in [0, 1),
+    // the positive the best by a fixed linear score), so the snapshot carries a ranker
+    // whose weights moved from their initialisation.
+    const int64_t lists = std::stoll(Get(f, "--ranker-lists", "0"));
+    for (int64_t l = 0; l < lists; ++l) {
+      training::RankingList list;
+      list.features.resize(100 * kRankerFeatures);
+      double best = -1;
+      for (size_t c = 0; c < 100; ++c) {
+        double score = 0;
+        for (int64_t j = 0; j < kRankerFeatures; ++j) {
+          const float x = static_cast<float>(rng() % 1000) / 1000.0f;
+          list.features[c * kRankerFeatures + static_cast<size_t>(j)] = x;
+          score += (j % 3 == 0 ? 1.0 : -0.5) * x;
+        }
+        if (score > best) best = score, list.positive = c;
+      }
+      Status st = (*trainer)->AddRankingList(list, kRankerFeatures);
       if (!st.ok()) {
         std::cerr << st.ToString() << "\n";
         return 1;
@@ -561,6 +594,162 @@ int Micro(const std::map<std::string, std::string>& f) {
   return MicroCache(f);
 }
 
+// The ranking stage's cost per request (issue 9 item 3; docs/DESIGN.md "The ranking
+// stage"): two services over the same synthetic tables (FillTables) and the same model
+// version (--store, written by `snapshot --ranker-lists L`, so it carries ranker.bin),
+// serving.ranker.enabled false and true; the same requests (random users of the 10k,
+// --k) to both, alternating every 50 requests so a change in the machine's load hits
+// both alike. Per round, each side's CPU µs per Recommend (the process's CPU time:
+// other processes on the machine count less than in wall time); the medians over
+// --rounds, and the paired difference: what the ranker adds (features of the
+// ranker_depth = 100 best candidates + the MLP over them). Then the two parts alone on
+// random signals: RankerFeatures() for 100 candidates, RankerModel::Score() over them.
+// Exit 1 when the model has no ranker or the ranker reordered no answer.
+int RankerBench(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "10000"));
+  const std::string store = Get(f, "--store", "");
+  const int n = std::stoi(Get(f, "--n", "2000"));
+  const int rounds = std::stoi(Get(f, "--rounds", "5"));
+  const int64_t k = std::stoll(Get(f, "--k", "10"));
+  if (store.empty() || n <= 0 || rounds <= 0) {
+    std::cerr << "ranker: --store DIR (serving_bench snapshot --ranker-lists 64) needed\n";
+    return 2;
+  }
+  std::unique_ptr<RecommendationService> services[2];
+  for (int c = 0; c < 2; ++c) {
+    RecommendationServiceOptions options;
+    options.recommender.ranker_enabled = c == 1;
+    services[c] = std::make_unique<RecommendationService>(options);
+    FillTables(services[c].get(), items);
+    Status st = services[c]->models().SetAspiredVersions(
+        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+    if (!st.ok() || services[c]->models().version() == 0) {
+      std::cerr << "no model: " << st.ToString() << "\n";
+      return 1;
+    }
+    auto handle = services[c]->models().GetServableHandle();
+    if (Status built = (*handle)->index().WaitUntilBuilt(); !built.ok()) {
+      std::cerr << "index: " << built.ToString() << "\n";
+      return 1;
+    }
+  }
+  auto handle = services[1]->models().GetServableHandle();
+  const training::RankerModel* ranker = (*handle)->ranker();
+  if (ranker == nullptr) {
+    std::cerr << "the model in " << store << " carries no ranker (snapshot --ranker-lists 64)\n";
+    return 1;
+  }
+  std::vector<double> us[2];
+  std::vector<double> added;
+  size_t answers[2] = {0, 0};
+  size_t reordered = 0, requests = 0;
+  for (int round = 0; round < rounds; ++round) {
+    double total[2] = {0, 0};
+    std::mt19937_64 rng(11 + round);
+    for (int done = 0; done < n; done += 50) {
+      std::vector<RecRequest> batch;
+      for (int i = done; i < std::min(n, done + 50); ++i) {
+        RecRequest r;
+        r.user_id = UserId(static_cast<int64_t>(rng() % 10000));
+        r.k = k;
+        batch.push_back(std::move(r));
+      }
+      std::vector<std::vector<uint64_t>> got[2];
+      for (int c = 0; c < 2; ++c) {
+        const double start = ProcessCpuUs();
+        for (const RecRequest& r : batch) {
+          auto answer = services[c]->Recommend(r);
+          std::vector<uint64_t> keys;
+          if (answer.ok()) {
+            for (const auto& item : answer->items) keys.push_back(item.item_key);
+          }
+          got[c].push_back(std::move(keys));
+        }
+        total[c] += ProcessCpuUs() - start;
+      }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        answers[0] += got[0][i].size();
+        answers[1] += got[1][i].size();
+        reordered += got[0][i] != got[1][i] ? 1 : 0;
+        ++requests;
+      }
+    }
+    for (int c = 0; c < 2; ++c) us[c].push_back(total[c] / n);
+    added.push_back((total[1] - total[0]) / n);
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  std::string rows[2], added_row;
+  for (int c = 0; c < 2; ++c) {
+    for (double x : us[c]) rows[c] += " " + std::to_string(static_cast<int>(x + 0.5));
+  }
+  for (double x : added) added_row += " " + std::to_string(static_cast<int>(x + 0.5));
+  const training::RankerShape& shape = ranker->shape();
+  std::printf("%lld items, k %lld, %d requests x %d rounds; ranker %lld->%lld->%lld->1 "
+              "(residual feature %lld), depth %zu\n",
+              static_cast<long long>(items), static_cast<long long>(k), n, rounds,
+              static_cast<long long>(shape.num_features), static_cast<long long>(shape.hidden1),
+              static_cast<long long>(shape.hidden2), static_cast<long long>(shape.residual_feature),
+              RecommenderOptions{}.ranker_depth);
+  std::printf("ranker off: median %.0f CPU us per Recommend (rounds:%s)\n", median(us[0]),
+              rows[0].c_str());
+  std::printf("ranker on:  median %.0f CPU us per Recommend (rounds:%s)\n", median(us[1]),
+              rows[1].c_str());
+  std::printf("added by the ranker: median %.0f CPU us per Recommend (paired per round:%s); "
+              "on/off %.2f; answers reordered %zu/%zu\n",
+              median(added), added_row.c_str(), median(us[1]) / median(us[0]), reordered,
+              requests);
+  // The two parts alone, on random signals of 100 candidates (one list, n × rounds times).
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u01(0, 1);
+  std::vector<RankerSignals> signals(100);
+  for (size_t i = 0; i < signals.size(); ++i) {
+    RankerSignals& s = signals[i];
+    s.blend = 2 - 0.01 * static_cast<double>(i);
+    s.sources = static_cast<uint8_t>(1 + rng() % 31);
+    s.cooc = u01(rng);
+    s.has_two_tower = (s.sources & kChannelTwoTower) != 0;
+    s.two_tower = u01(rng);
+    s.popularity = u01(rng);
+    s.renewed = (s.sources & kChannelRenewed) != 0 ? u01(rng) : 0;
+    s.trigger_recency = u01(rng);
+    s.count = static_cast<double>(rng() % 1000);
+    s.decayed = s.count * u01(rng);
+    s.sampling_prob = 1e-4 * u01(rng);
+    s.age_hours = 100 * u01(rng);
+    s.category_affinity = u01(rng);
+    s.brand_affinity = u01(rng);
+  }
+  std::vector<float> features, scores(signals.size());
+  const int reps = n * rounds;
+  double checksum = 0;
+  const double f0 = ProcessCpuUs();
+  for (int i = 0; i < reps; ++i) {
+    RankerFeatures(signals, &features);
+    checksum += features[static_cast<size_t>(i) % features.size()];
+  }
+  const double f1 = ProcessCpuUs();
+  for (int i = 0; i < reps; ++i) {
+    ranker->Score(features.data(), signals.size(), scores.data());
+    checksum += scores[static_cast<size_t>(i) % scores.size()];
+  }
+  const double f2 = ProcessCpuUs();
+  std::printf("alone, 100 candidates: RankerFeatures %.1f CPU us, RankerModel::Score %.1f CPU us "
+              "per list (%d lists; checksum %.3g)\n",
+              (f1 - f0) / reps, (f2 - f1) / reps, reps, checksum);
+  if (answers[0] != answers[1]) {
+    std::fprintf(stderr, "answers differ in size: %zu vs %zu\n", answers[0], answers[1]);
+    return 1;
+  }
+  if (reordered == 0) {
+    std::fprintf(stderr, "the ranker reordered no answer\n");
+    return 1;
+  }
+  return 0;
+}
+
 int Load(const std::map<std::string, std::string>& f) {
   const int port = std::stoi(Get(f, "--port", "0"));
   const double rate = std::stod(Get(f, "--rate", "1000"));
@@ -844,7 +1033,7 @@ int Kafka(const std::map<std::string, std::string>& f) {
 int main(int argc, char** argv) {
   using namespace streamrec::serving;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|kafka|route [--flag value]...\n");
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|ranker|kafka|route [--flag value]...\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -855,6 +1044,7 @@ int main(int argc, char** argv) {
   if (mode == "serve") return Serve(flags);
   if (mode == "load") return Load(flags);
   if (mode == "micro") return Micro(flags);
+  if (mode == "ranker") return RankerBench(flags);
   if (mode == "kafka") return Kafka(flags);
   if (mode == "route") return Route(flags);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
