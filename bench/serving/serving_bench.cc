@@ -602,8 +602,10 @@ int Micro(const std::map<std::string, std::string>& f) {
 // both alike. Per round, each side's CPU µs per Recommend (the process's CPU time:
 // other processes on the machine count less than in wall time); the medians over
 // --rounds, and the paired difference: what the ranker adds (features of the
-// ranker_depth = 100 best candidates + the MLP over them). Then the two parts alone on
-// random signals: RankerFeatures() for 100 candidates, RankerModel::Score() over them.
+// ranker_depth = 100 best candidates + the MLP over them). A third side, the ranker off
+// with a RankerCapture (what a live ranking example costs: the features, no MLP),
+// splits it. Then the two parts alone on random signals: RankerFeatures() for 100
+// candidates from their gathered signals, RankerModel::Score() over them.
 // Exit 1 when the model has no ranker or the ranker reordered no answer.
 int RankerBench(const std::map<std::string, std::string>& f) {
   const int64_t items = std::stoll(Get(f, "--items", "10000"));
@@ -615,8 +617,10 @@ int RankerBench(const std::map<std::string, std::string>& f) {
     std::cerr << "ranker: --store DIR (serving_bench snapshot --ranker-lists 64) needed\n";
     return 2;
   }
-  std::unique_ptr<RecommendationService> services[2];
-  for (int c = 0; c < 2; ++c) {
+  // Off, on, off with a capture: three services, so each has its own user embedding
+  // cache and sees the same requests.
+  std::unique_ptr<RecommendationService> services[3];
+  for (int c = 0; c < 3; ++c) {
     RecommendationServiceOptions options;
     options.recommender.ranker_enabled = c == 1;
     services[c] = std::make_unique<RecommendationService>(options);
@@ -639,12 +643,12 @@ int RankerBench(const std::map<std::string, std::string>& f) {
     std::cerr << "the model in " << store << " carries no ranker (snapshot --ranker-lists 64)\n";
     return 1;
   }
-  std::vector<double> us[2];
+  std::vector<double> us[3];  // off, on, off with a capture
   std::vector<double> added;
-  size_t answers[2] = {0, 0};
+  size_t answers[3] = {0, 0, 0};
   size_t reordered = 0, requests = 0;
   for (int round = 0; round < rounds; ++round) {
-    double total[2] = {0, 0};
+    double total[3] = {0, 0, 0};
     std::mt19937_64 rng(11 + round);
     for (int done = 0; done < n; done += 50) {
       std::vector<RecRequest> batch;
@@ -654,11 +658,12 @@ int RankerBench(const std::map<std::string, std::string>& f) {
         r.k = k;
         batch.push_back(std::move(r));
       }
-      std::vector<std::vector<uint64_t>> got[2];
-      for (int c = 0; c < 2; ++c) {
+      std::vector<std::vector<uint64_t>> got[3];
+      for (int c = 0; c < 3; ++c) {
+        RankerCapture capture;
         const double start = ProcessCpuUs();
         for (const RecRequest& r : batch) {
-          auto answer = services[c]->Recommend(r);
+          auto answer = services[c]->Recommend(r, c == 2 ? &capture : nullptr);
           std::vector<uint64_t> keys;
           if (answer.ok()) {
             for (const auto& item : answer->items) keys.push_back(item.item_key);
@@ -670,19 +675,20 @@ int RankerBench(const std::map<std::string, std::string>& f) {
       for (size_t i = 0; i < batch.size(); ++i) {
         answers[0] += got[0][i].size();
         answers[1] += got[1][i].size();
+        answers[2] += got[2][i].size();
         reordered += got[0][i] != got[1][i] ? 1 : 0;
         ++requests;
       }
     }
-    for (int c = 0; c < 2; ++c) us[c].push_back(total[c] / n);
+    for (int c = 0; c < 3; ++c) us[c].push_back(total[c] / n);
     added.push_back((total[1] - total[0]) / n);
   }
   const auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  std::string rows[2], added_row;
-  for (int c = 0; c < 2; ++c) {
+  std::string rows[3], added_row;
+  for (int c = 0; c < 3; ++c) {
     for (double x : us[c]) rows[c] += " " + std::to_string(static_cast<int>(x + 0.5));
   }
   for (double x : added) added_row += " " + std::to_string(static_cast<int>(x + 0.5));
@@ -697,6 +703,9 @@ int RankerBench(const std::map<std::string, std::string>& f) {
               rows[0].c_str());
   std::printf("ranker on:  median %.0f CPU us per Recommend (rounds:%s)\n", median(us[1]),
               rows[1].c_str());
+  std::printf("off, with a RankerCapture (features, no MLP): median %.0f CPU us per Recommend "
+              "(rounds:%s)\n",
+              median(us[2]), rows[2].c_str());
   std::printf("added by the ranker: median %.0f CPU us per Recommend (paired per round:%s); "
               "on/off %.2f; answers reordered %zu/%zu\n",
               median(added), added_row.c_str(), median(us[1]) / median(us[0]), reordered,
@@ -739,8 +748,9 @@ int RankerBench(const std::map<std::string, std::string>& f) {
   std::printf("alone, 100 candidates: RankerFeatures %.1f CPU us, RankerModel::Score %.1f CPU us "
               "per list (%d lists; checksum %.3g)\n",
               (f1 - f0) / reps, (f2 - f1) / reps, reps, checksum);
-  if (answers[0] != answers[1]) {
-    std::fprintf(stderr, "answers differ in size: %zu vs %zu\n", answers[0], answers[1]);
+  if (answers[0] != answers[1] || answers[0] != answers[2]) {
+    std::fprintf(stderr, "answers differ in size: %zu vs %zu vs %zu\n", answers[0], answers[1],
+                 answers[2]);
     return 1;
   }
   if (reordered == 0) {
