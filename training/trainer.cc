@@ -256,9 +256,17 @@ Status Trainer::Rep::LoadModel(const std::string& dir, const std::string& what, 
       a.item_capacity != b.item_capacity ||
       (!adds_side && (a.category_capacity != b.category_capacity ||
                       a.brand_capacity != b.brand_capacity)) ||
-      a.use_user_id != b.use_user_id || a.history_encoder != b.history_encoder) {
+      a.use_user_id != b.use_user_id) {
     return Status::FailedPrecondition(what + " " + dir +
                                       ": snapshot model shape differs from the options");
+  }
+  if (a.history_encoder != b.history_encoder) {
+    // The default moved from mean to wrnn: say how to resume an older model.
+    return Status::FailedPrecondition(
+        what + " " + dir + ": the snapshot's user tower is trainer.history_encoder=" +
+        HistoryEncoderName(a.history_encoder) + ", the options' " +
+        HistoryEncoderName(b.history_encoder) + " (set trainer.history_encoder=" +
+        HistoryEncoderName(a.history_encoder) + " to resume it)");
   }
   auto params = sf::ReadFile(fs::JoinPath(dir, sf::kParamsFile));
   auto ids = sf::ReadFile(fs::JoinPath(dir, sf::kIdsFile));

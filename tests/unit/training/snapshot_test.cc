@@ -169,6 +169,9 @@ TEST_F(SnapshotTest, WrnnUserTowerRoundTripAndOtherEncodersRefuseIt) {
   ASSERT_TRUE(other.ok());
   const Status refused = (*other)->WarmStartFrom(dir_ + "/wrnn");
   EXPECT_EQ(refused.code(), Status::Code::kFailedPrecondition) << refused.ToString();
+  // It says which setting resumes the snapshot.
+  EXPECT_NE(refused.ToString().find("set trainer.history_encoder=wrnn"), std::string::npos)
+      << refused.ToString();
 
   const std::string manifest = dir_ + "/wrnn/manifest.json";
   std::string text;

@@ -59,7 +59,7 @@ TEST(TrainerConfigTest, ItemSideFeaturesAutoGivesTheItemTowerSideTables) {
 TEST(TrainerConfigTest, HistoryEncoderNamesMeanGruAndWrnn) {
   auto defaults = TrainerOptionsFromConfig(Config());
   ASSERT_TRUE(defaults.ok());
-  EXPECT_EQ(defaults->model.history_encoder, HistoryEncoder::kMean);
+  EXPECT_EQ(defaults->model.history_encoder, HistoryEncoder::kWrnn);
   for (auto [name, encoder] : {std::pair{"mean", HistoryEncoder::kMean},
                                std::pair{"gru", HistoryEncoder::kGru},
                                std::pair{"wrnn", HistoryEncoder::kWrnn}}) {
