@@ -404,6 +404,25 @@ void FillTables(RecommendationService* service, int64_t items) {
   service->SetTablesLoaded(true);
 }
 
+// Loads the newest snapshot in `store` into `service`, then (with `wait_for_index`) waits
+// for its index's background build. False, with the reason on stderr, when none loads.
+bool LoadModel(RecommendationService* service, const std::string& store,
+               const std::map<std::string, std::string>& f, bool wait_for_index) {
+  Status st = service->models().SetAspiredVersions(
+      AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
+  if (!st.ok() || service->models().version() == 0) {
+    std::cerr << "no model: " << st.ToString() << "\n";
+    return false;
+  }
+  if (!wait_for_index) return true;
+  auto handle = service->models().GetServableHandle();
+  if (Status built = (*handle)->index().WaitUntilBuilt(); !built.ok()) {
+    std::cerr << "index: " << built.ToString() << "\n";
+    return false;
+  }
+  return true;
+}
+
 int Serve(const std::map<std::string, std::string>& f) {
   const int64_t items = std::stoll(Get(f, "--items", "10000"));
   const std::string store = Get(f, "--store", "");
@@ -412,19 +431,9 @@ int Serve(const std::map<std::string, std::string>& f) {
   RecommendationService service(options);
   FillTables(&service, items);
   if (!store.empty()) {
-    Status st = service.models().SetAspiredVersions(
-        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
-    if (!st.ok() || service.models().version() == 0) {
-      std::cerr << "model: " << st.ToString() << "\n";
-      return 1;
-    }
     // Serve from the finished index (a background HNSW build is awaited).
-    auto handle = service.models().GetServableHandle();
-    if (Status built = (*handle)->index().WaitUntilBuilt(); !built.ok()) {
-      std::cerr << "index: " << built.ToString() << "\n";
-      return 1;
-    }
-    std::printf("index %s\n", (*handle)->index().active_kind());
+    if (!LoadModel(&service, store, f, /*wait_for_index=*/true)) return 1;
+    std::printf("index %s\n", (*service.models().GetServableHandle())->index().active_kind());
   }
   HttpApiOptions http;
   http.threads = std::stoi(Get(f, "--threads", "8"));
@@ -477,12 +486,7 @@ int MicroCache(const std::map<std::string, std::string>& f) {
     options.embedding_cache.max_entries = c == 0 ? 0 : 100'000;
     services[c] = std::make_unique<RecommendationService>(options);
     FillTables(services[c].get(), items);
-    Status st = services[c]->models().SetAspiredVersions(
-        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
-    if (!st.ok() || services[c]->models().version() == 0) {
-      std::cerr << "no model: " << st.ToString() << "\n";
-      return 1;
-    }
+    if (!LoadModel(services[c].get(), store, f, /*wait_for_index=*/false)) return 1;
   }
   // Off and on alternate every 50 requests (the same requests for both), so a change in
   // the machine's load mid-run hits both alike; per round, each side's CPU µs per request.
@@ -625,17 +629,7 @@ int RankerBench(const std::map<std::string, std::string>& f) {
     options.recommender.ranker_enabled = c == 1;
     services[c] = std::make_unique<RecommendationService>(options);
     FillTables(services[c].get(), items);
-    Status st = services[c]->models().SetAspiredVersions(
-        AspiredVersionsInStore(store, LoaderOptions(f), nullptr));
-    if (!st.ok() || services[c]->models().version() == 0) {
-      std::cerr << "no model: " << st.ToString() << "\n";
-      return 1;
-    }
-    auto handle = services[c]->models().GetServableHandle();
-    if (Status built = (*handle)->index().WaitUntilBuilt(); !built.ok()) {
-      std::cerr << "index: " << built.ToString() << "\n";
-      return 1;
-    }
+    if (!LoadModel(services[c].get(), store, f, /*wait_for_index=*/true)) return 1;
   }
   auto handle = services[1]->models().GetServableHandle();
   const training::RankerModel* ranker = (*handle)->ranker();
