@@ -25,4 +25,24 @@ std::string SerializeMetrics();
 // Default latency buckets in seconds, from 100 µs to 10 s.
 prometheus::Histogram::BucketBoundaries LatencyBuckets();
 
+// One owner's share of a gauge that several owners of the process add to (e.g. each
+// task's or table's bytes in a process-wide bytes gauge): Set() moves the share, the
+// destructor takes it back. Used by one thread at a time (the owner's).
+class GaugeShare {
+ public:
+  explicit GaugeShare(prometheus::Gauge* gauge) : gauge_(gauge) {}
+  ~GaugeShare() { gauge_->Decrement(reported_); }
+  GaugeShare(const GaugeShare&) = delete;
+  GaugeShare& operator=(const GaugeShare&) = delete;
+
+  void Set(double value) {
+    gauge_->Increment(value - reported_);
+    reported_ = value;
+  }
+
+ private:
+  prometheus::Gauge* gauge_;
+  double reported_ = 0;
+};
+
 }  // namespace streamrec

@@ -196,7 +196,6 @@ class ItemStageProcessor : public Processor {
   }
   ~ItemStageProcessor() override {
     LambdaFreshness::Get().Forget(this);
-    ReportCacheBytes(0);
     live_processors_.fetch_sub(1);
   }
 
@@ -501,13 +500,7 @@ class ItemStageProcessor : public Processor {
       ids_bytes_ = 0;
       count_bytes = 0;
     }
-    ReportCacheBytes(list_bytes + pair_bytes + count_bytes);
-  }
-
-  // Moves this task's share of streamrec_operators_item_cache_bytes to `bytes`.
-  void ReportCacheBytes(size_t bytes) {
-    Metrics().cache_bytes->Increment(static_cast<double>(bytes) - static_cast<double>(reported_cache_bytes_));
-    reported_cache_bytes_ = bytes;
+    cache_bytes_share_.Set(static_cast<double>(list_bytes + pair_bytes + count_bytes));
   }
 
   // c_ab (weighted), from the cache (this processor is the only writer of its pairs):
@@ -898,7 +891,7 @@ class ItemStageProcessor : public Processor {
   // drops a cache whole).
   static inline std::atomic<int> live_processors_{0};  // item processors of this process
   size_t ids_bytes_ = 0;                                 // estimate for known_ids_
-  size_t reported_cache_bytes_ = 0;  // this task's part of the cache-bytes gauge
+  GaugeShare cache_bytes_share_{Metrics().cache_bytes};  // this task's part of the gauge
   FlatKeyMap<double> count_cache_;
   std::unordered_map<uint64_t, TopKList> topk_cache_;
   // c_ab by a, then b: an entry is the pair's current count (committed plus pending).

@@ -40,25 +40,18 @@ size_t RowBytes(const ItemStats& stats) {
 }  // namespace
 
 TableBytesGauge::TableBytesGauge(const std::string& table)
-    : gauge_(&prometheus::BuildGauge()
-                  .Name("streamrec_serving_table_bytes")
-                  .Help("Estimated bytes of the global tables serving holds (items, "
-                        "neighbors, stats), by table")
-                  .Register(*MetricsRegistry())
-                  .Add({{"table", table}})) {}
-
-TableBytesGauge::~TableBytesGauge() { gauge_->Decrement(static_cast<double>(reported_)); }
-
-void TableBytesGauge::Set(size_t bytes) {
-  gauge_->Increment(static_cast<double>(bytes) - static_cast<double>(reported_));
-  reported_ = bytes;
-}
+    : GaugeShare(&prometheus::BuildGauge()
+                      .Name("streamrec_serving_table_bytes")
+                      .Help("Estimated bytes of the global tables serving holds (items, "
+                            "neighbors, stats), by table")
+                      .Register(*MetricsRegistry())
+                      .Add({{"table", table}})) {}
 
 Status ItemCatalog::Apply(std::string_view key, std::optional<std::string_view> value) {
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("items tombstone without a key");
     if (table_.Erase(HashId(key))) dirty_.store(true);
-    bytes_gauge_.Set(table_.bytes());
+    bytes_gauge_.Set(static_cast<double>(table_.bytes()));
     return Status::Ok();
   }
   Result<CatalogItem> item = ParseCatalogItem(*value);
@@ -77,7 +70,7 @@ void ItemCatalog::Put(CatalogItem item) {
   const bool available = item.available;
   const size_t bytes = RowBytes(item);
   table_.Put(key, std::make_shared<const CatalogItem>(std::move(item)), available, bytes);
-  bytes_gauge_.Set(table_.bytes());
+  bytes_gauge_.Set(static_cast<double>(table_.bytes()));
   dirty_.store(true);
 }
 
@@ -111,7 +104,7 @@ Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("item-neighbors tombstone without a key");
     table_.Erase(HashId(key));
-    bytes_gauge_.Set(table_.bytes());
+    bytes_gauge_.Set(static_cast<double>(table_.bytes()));
     return Status::Ok();
   }
   Result<ItemNeighbors> decoded = DecodeItemNeighbors(*value);
@@ -129,14 +122,14 @@ void NeighborTable::Put(ItemNeighbors neighbors) {
   const uint64_t key = neighbors.item_key;
   const size_t bytes = RowBytes(neighbors);
   table_.Put(key, std::make_shared<const ItemNeighbors>(std::move(neighbors)), false, bytes);
-  bytes_gauge_.Set(table_.bytes());
+  bytes_gauge_.Set(static_cast<double>(table_.bytes()));
 }
 
 Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> value) {
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("item-stats tombstone without a key");
     if (table_.Erase(HashId(key))) dirty_.store(true);
-    bytes_gauge_.Set(table_.bytes());
+    bytes_gauge_.Set(static_cast<double>(table_.bytes()));
     return Status::Ok();
   }
   Result<ItemStats> decoded = DecodeItemStats(*value);
@@ -155,7 +148,7 @@ void StatsTable::Put(ItemStats stats) {
   const double popularity = stats.popularity;
   const size_t bytes = RowBytes(stats);
   table_.Put(key, std::make_shared<const ItemStats>(std::move(stats)), popularity, bytes);
-  bytes_gauge_.Set(table_.bytes());
+  bytes_gauge_.Set(static_cast<double>(table_.bytes()));
   dirty_.store(true);
 }
 

@@ -10,14 +10,11 @@
 #include <vector>
 
 #include "core/flat_key_map.h"
+#include "core/metrics.h"
 #include "core/records.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
 #include "streams/catalog.h"
-
-namespace prometheus {
-class Gauge;
-}  // namespace prometheus
 
 namespace streamrec::serving {
 
@@ -119,22 +116,12 @@ class ShardedTable {
   std::atomic<size_t> bytes_{0};
 };
 
-// A table's estimated bytes on /metrics: `streamrec_serving_table_bytes{table=...}`, one
-// series per table name that every table of that name in the process adds to (the
-// destructor takes its share back). Used by the consumer thread that applies the table.
-class TableBytesGauge {
+// A table's estimated bytes on /metrics: its share of
+// `streamrec_serving_table_bytes{table=...}`, the series every table of that name in the
+// process adds to. Used by the consumer thread that applies the table.
+class TableBytesGauge : public GaugeShare {
  public:
   explicit TableBytesGauge(const std::string& table);
-  ~TableBytesGauge();
-  TableBytesGauge(const TableBytesGauge&) = delete;
-  TableBytesGauge& operator=(const TableBytesGauge&) = delete;
-
-  // Moves this table's share of the series to `bytes`.
-  void Set(size_t bytes);
-
- private:
-  prometheus::Gauge* gauge_;
-  size_t reported_ = 0;
 };
 
 // The item catalogue (`items` topic). Apply() with no value is a tombstone (deletes).
