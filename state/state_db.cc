@@ -13,6 +13,7 @@
 #include <prometheus/histogram.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/sst_file_writer.h>
@@ -481,6 +482,10 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const StateDbOptions& options) {
   // Index and filter blocks in the budget too, not held per open table outside it.
   table_options.cache_index_and_filter_blocks = true;
   table_options.pin_l0_filter_and_index_blocks_in_cache = true;
+  // Most reads of the item stage are of keys that are not there yet (a pair seen for the
+  // first time): a Bloom filter per table answers those without its index and data
+  // blocks (~1% false positives at 10 bits a key, cached in the budget with the index).
+  table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   std::shared_ptr<rocksdb::TableFactory> table_factory(rocksdb::NewBlockBasedTableFactory(table_options));
 
   auto cf_options_for = [&](const std::string& name) {
