@@ -16,6 +16,7 @@
 #include "apps/stop_signal.h"
 #include "core/metrics.h"
 #include "core/metrics_snapshot.h"
+#include "core/shutdown_steps.h"
 #include "core/status_line.h"
 #include "http/metrics_server.h"
 #include "serving/serving_operator.h"
@@ -175,6 +176,7 @@ int RunDemo(const CommandContext& ctx, const RunFlags& flags) {
   Status gen_status;
   int64_t produced = 0, delivered = 0;
   if (generator) {
+    ShutdownStep step("generator");
     generator->Stop();
     gen_status = generator->Wait();
     produced = generator->events_produced();

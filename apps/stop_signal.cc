@@ -6,6 +6,8 @@
 #include <atomic>
 #include <thread>
 
+#include "core/shutdown_steps.h"
+
 namespace streamrec::apps {
 namespace {
 
@@ -21,6 +23,14 @@ extern "C" void OnShutdownBound(int) {
       "streamrec: the shutdown did not finish within 30 s of the stop signal; exiting now "
       "(exit 1; state and offsets are those of the last commit)\n";
   ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+  // Which steps it was waiting for (core/shutdown_steps.h).
+  static const char kSteps[] = "streamrec: still stopping: ";
+  ignored = ::write(STDERR_FILENO, kSteps, sizeof(kSteps) - 1);
+  if (WriteShutdownSteps(STDERR_FILENO) == 0) {
+    static const char kNone[] = "(no step named)";
+    ignored = ::write(STDERR_FILENO, kNone, sizeof(kNone) - 1);
+  }
+  ignored = ::write(STDERR_FILENO, "\n", 1);
   (void)ignored;
   _exit(1);
 }

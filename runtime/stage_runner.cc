@@ -348,6 +348,7 @@ void StageRunner::BeginShutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   shutdown_deadline_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.shutdown_timeout_ms);
+  shutdown_step_ = std::make_unique<ShutdownStep>(topology_.name + " stage's Kafka shutdown");
 }
 
 bool StageRunner::ShutdownExpired() const {
@@ -363,6 +364,7 @@ int StageRunner::FlushTimeoutMs() const {
 }
 
 void StageRunner::EndShutdown() {
+  shutdown_step_.reset();
   if (undelivered_at_shutdown_ == 0) return;
   if (managed_ != nullptr) {
     spdlog::warn("[{}] {} produced messages were not acknowledged by Kafka within the shutdown bound of {} ms "

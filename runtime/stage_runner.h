@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/shutdown_steps.h"
 #include "core/status.h"
 #include "core/thread_annotations.h"
 #include "runtime/catch_up.h"
@@ -215,6 +216,8 @@ class StageRunner : private RebalanceListener {
   bool shutting_down_ = false;
   const std::function<bool()>* stop_ = nullptr;  // Run()'s, while it runs
   std::chrono::steady_clock::time_point shutdown_deadline_;
+  // Names this runner's shutdown while it runs (a shutdown cut short says so).
+  std::unique_ptr<ShutdownStep> shutdown_step_;
   int64_t undelivered_at_shutdown_ = 0;
   mutable Mutex stats_mu_;
   state::StateDbStats closed_stats_ GUARDED_BY(stats_mu_);

@@ -12,6 +12,7 @@
 #include "batch/batch_scheduler.h"
 #include "batch/batch_view_follower.h"
 #include "core/file_system.h"
+#include "core/shutdown_steps.h"
 #include "operators/item_stage.h"
 #include "operators/user_stage.h"
 #include "runtime/stage_runner.h"
@@ -208,6 +209,7 @@ Pipeline::Pipeline(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
 
 Pipeline::~Pipeline() {
   Stop();
+  ShutdownStep step("pipeline teardown (serving, broker, state)");
   rep_->serving.reset();  // its clients go before the broker they talk to
   rep_->broker.reset();
   if (rep_->remove_state_dir) {
@@ -243,17 +245,25 @@ Result<std::unique_ptr<Pipeline>> Pipeline::Start(const Config& config,
 Status Pipeline::Stop() {
   Status first;
   // A batch run in progress is interrupted first (it writes no partial version).
-  if (rep_->batch_scheduler) rep_->batch_scheduler->Stop();
+  if (rep_->batch_scheduler) {
+    ShutdownStep step("batch scheduler");
+    rep_->batch_scheduler->Stop();
+  }
   if (rep_->serving) {
+    ShutdownStep step("serving");
     rep_->serving->Stop();
     first = rep_->serving->error();
   }
   for (auto it = rep_->stages.rbegin(); it != rep_->stages.rend(); ++it) {
+    ShutdownStep step("stage " + (*it)->name());
     Status st = (*it)->Join();
     if (!st.ok() && first.ok()) first = st.WithContext("stage " + (*it)->name());
   }
   rep_->stages.clear();
-  if (rep_->batch_views) rep_->batch_views->Stop();
+  if (rep_->batch_views) {
+    ShutdownStep step("batch views");
+    rep_->batch_views->Stop();
+  }
   return first;
 }
 
