@@ -31,11 +31,17 @@
 //                                                    the embedded broker, or on the Kafka
 //                                                    cluster B (topics created, 4 partitions);
 //                                                    exit 1 unless every request was answered
+//   serving_bench neighbors [--items 20000] [--neighbors 200] [--long-ids 0|1] [--n 2000]
+//                       [--rounds 3]
+//                                                    the neighbour table's bytes (gauge, RSS)
+//                                                    per neighbour; CPU µs per Recommend over
+//                                                    lists that long; a digest of the answers
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -1031,13 +1037,122 @@ int Kafka(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+// The neighbour table's memory and the cooc channel's CPU (issue 12 item 5):
+//   1. a NeighborTable alone, filled with --items lists of --neighbors each (neighbour ids
+//      "i<n>", or with --long-ids 1 "catalogue-item-<n>", past std::string's inline 15
+//      chars): its bytes gauge and the process's RSS growth, per neighbour;
+//   2. a service over --items items (catalogue, stats, these lists, 10k users with
+//      20-item windows; no model: cooc and popular channels): CPU µs per Recommend
+//      (the process's CPU time) over --n random users, per round, median of --rounds;
+//      then a digest of every answer (ids, score bits, sources) and of Similar() for
+//      --n items, equal across builds when the outputs are bit-identical.
+int NeighborsBench(const std::map<std::string, std::string>& f) {
+  const int64_t items = std::stoll(Get(f, "--items", "20000"));
+  const int per_list = std::stoi(Get(f, "--neighbors", "200"));
+  const int n = std::stoi(Get(f, "--n", "2000"));
+  const int rounds = std::stoi(Get(f, "--rounds", "3"));
+  const bool long_ids = Get(f, "--long-ids", "0") == "1";
+  if (items <= 0 || per_list <= 0 || n <= 0 || rounds <= 0) return 2;
+  const auto id_of = [&](int64_t i) {
+    return long_ids ? "catalogue-item-" + std::to_string(i) : ItemId(i);
+  };
+  const auto list_of = [&](int64_t i, std::mt19937_64& rng) {
+    ItemNeighbors nb;
+    nb.item_id = id_of(i);
+    nb.item_key = HashId(nb.item_id);
+    nb.neighbors.reserve(per_list);
+    for (int j = 0; j < per_list; ++j) {
+      const std::string other = id_of(static_cast<int64_t>(rng() % static_cast<uint64_t>(items)));
+      // Scores of a similarity (not small integers): their sums are what ordering reads.
+      const double score = 1.0 / (1.0 + j + static_cast<double>(rng() % 1000) / 997.0);
+      nb.neighbors.push_back({HashId(other), other, score, static_cast<double>(per_list - j)});
+    }
+    return nb;
+  };
+  {
+    const double rss0 = ProcStatusMiB("VmRSS");
+    NeighborTable table;
+    std::mt19937_64 rng(5);
+    for (int64_t i = 0; i < items; ++i) table.Put(list_of(i, rng));
+    const double rss1 = ProcStatusMiB("VmRSS");
+    const double total = static_cast<double>(items) * per_list;
+    std::printf("neighbor table: %lld lists x %d (%s ids): gauge %.1f MiB = %.1f B per neighbour; "
+                "RSS +%.1f MiB = %.1f B per neighbour\n",
+                static_cast<long long>(items), per_list, long_ids ? "long" : "short",
+                static_cast<double>(table.bytes()) / (1 << 20),
+                static_cast<double>(table.bytes()) / total, rss1 - rss0,
+                (rss1 - rss0) * (1 << 20) / total);
+    std::fflush(stdout);
+  }
+  RecommendationServiceOptions options;
+  options.recommender.max_per_category = 5;
+  RecommendationService service(options);
+  std::mt19937_64 rng(11);
+  std::mt19937_64 list_rng(5);
+  for (int64_t i = 0; i < items; ++i) {
+    CatalogItem c;
+    c.item_id = id_of(i);
+    c.item_key = HashId(c.item_id);
+    c.category = "cat" + std::to_string(i % 50);
+    c.brand = "brand" + std::to_string(i % 200);
+    service.catalog().Put(c);
+    service.neighbors().Put(list_of(i, list_rng));
+    ItemStats s;
+    s.item_id = c.item_id;
+    s.item_key = c.item_key;
+    s.count = static_cast<double>(rng() % 1000);
+    s.popularity = s.count;
+    service.stats().Put(s);
+  }
+  for (int64_t u = 0; u < 10000; ++u) {
+    for (int h = 0; h < 20; ++h) {
+      const std::string item = id_of(static_cast<int64_t>(rng() % static_cast<uint64_t>(items)));
+      service.history().Record(HashId(UserId(u)), HashId(item), item, 1700000000000 + h * 1000);
+    }
+  }
+  service.Publish();
+  service.SetTablesLoaded(true);
+  uint64_t digest = 0;
+  const auto fold = [&](const std::vector<ScoredItem>& answer) {
+    for (const ScoredItem& s : answer) {
+      uint64_t bits = 0;
+      std::memcpy(&bits, &s.score, sizeof(bits));
+      digest = digest * 1099511628211ULL ^ HashId(s.item_id) ^ (bits * 31) ^ s.sources;
+    }
+  };
+  std::vector<double> us;
+  for (int round = 0; round < rounds; ++round) {
+    std::mt19937_64 users(3 + round);
+    const double start = ProcessCpuUs();
+    for (int i = 0; i < n; ++i) {
+      RecRequest r;
+      r.user_id = UserId(static_cast<int64_t>(users() % 10000));
+      r.k = 20;
+      auto answer = service.Recommend(r);
+      if (answer.ok()) fold(answer->items);
+    }
+    us.push_back((ProcessCpuUs() - start) / n);
+  }
+  for (int i = 0; i < n; ++i) {
+    auto similar = service.Similar(id_of(i % items), 20);
+    if (similar.ok()) fold(similar->items);
+  }
+  std::vector<double> sorted = us;
+  std::sort(sorted.begin(), sorted.end());
+  std::printf("recommend: %lld items x %d neighbours: median %.0f CPU us per Recommend (rounds",
+              static_cast<long long>(items), per_list, sorted[sorted.size() / 2]);
+  for (double u : us) std::printf(" %.0f", u);
+  std::printf("); answers digest %016llx\n", static_cast<unsigned long long>(digest));
+  return 0;
+}
+
 }  // namespace
 }  // namespace streamrec::serving
 
 int main(int argc, char** argv) {
   using namespace streamrec::serving;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|ranker|kafka|route [--flag value]...\n");
+    std::fprintf(stderr, "usage: serving_bench snapshot|swap|index|serve|load|micro|ranker|kafka|route|neighbors [--flag value]...\n");
     return 2;
   }
   const std::string mode = argv[1];
@@ -1051,6 +1166,7 @@ int main(int argc, char** argv) {
   if (mode == "ranker") return RankerBench(flags);
   if (mode == "kafka") return Kafka(flags);
   if (mode == "route") return Route(flags);
+  if (mode == "neighbors") return NeighborsBench(flags);
   std::fprintf(stderr, "unknown mode %s\n", mode.c_str());
   return 2;
 }
