@@ -1,6 +1,7 @@
 #include "serving/global_tables.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include <prometheus/gauge.h>
 
@@ -26,12 +27,9 @@ size_t RowBytes(const CatalogItem& item) {
          StringHeapBytes(item.title);
 }
 
-size_t RowBytes(const ItemNeighbors& list) {
-  size_t bytes = kRowOverhead + sizeof(ItemNeighbors) + StringHeapBytes(list.item_id) +
-                 list.neighbors.capacity() * sizeof(Neighbor);
-  for (const Neighbor& n : list.neighbors) bytes += StringHeapBytes(n.item_id);
-  return bytes;
-}
+// What an interned id costs beside its string's heap block: the multimap's node (next
+// pointer, key, entry) with malloc's header, and its bucket.
+constexpr size_t kIdOverhead = 16 + sizeof(std::pair<const uint64_t, NeighborIds::Entry>) + 8;
 
 size_t RowBytes(const ItemStats& stats) {
   return kRowOverhead + sizeof(ItemStats) + StringHeapBytes(stats.item_id);
@@ -104,7 +102,7 @@ Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view
   if (!value.has_value()) {
     if (key.empty()) return Status::InvalidArgument("item-neighbors tombstone without a key");
     table_.Erase(HashId(key));
-    bytes_gauge_.Set(static_cast<double>(table_.bytes()));
+    bytes_gauge_.Set(static_cast<double>(bytes()));
     return Status::Ok();
   }
   Result<ItemNeighbors> decoded = DecodeItemNeighbors(*value);
@@ -113,16 +111,128 @@ Status NeighborTable::Apply(std::string_view key, std::optional<std::string_view
     return Status::InvalidArgument("item-neighbors key '" + std::string(key) +
                                    "' differs from item_id '" + decoded->item_id + "'");
   }
-  Put(std::move(decoded).value());
+  Put(*decoded);
   return Status::Ok();
 }
 
-void NeighborTable::Put(ItemNeighbors neighbors) {
-  if (neighbors.item_key == 0) neighbors.item_key = HashId(neighbors.item_id);
-  const uint64_t key = neighbors.item_key;
-  const size_t bytes = RowBytes(neighbors);
-  table_.Put(key, std::make_shared<const ItemNeighbors>(std::move(neighbors)), false, bytes);
-  bytes_gauge_.Set(static_cast<double>(table_.bytes()));
+void NeighborTable::Put(const ItemNeighbors& neighbors) {
+  auto list = std::make_shared<const NeighborList>(ids_, neighbors);
+  const uint64_t key = list->item_key();
+  const size_t row_bytes = kRowOverhead + list->bytes();
+  table_.Put(key, std::move(list), false, row_bytes);
+  bytes_gauge_.Set(static_cast<double>(bytes()));
+}
+
+void NeighborIds::Acquire(size_t n, const uint64_t* keys, const std::string_view* ids,
+                          const Entry** out) {
+  MutexLock lock(&mu_);
+  for (size_t i = 0; i < n; ++i) {
+    Entry* entry = nullptr;
+    auto [first, last] = entries_.equal_range(keys[i]);
+    for (auto it = first; it != last; ++it) {
+      if (it->second.id == ids[i]) {
+        entry = &it->second;
+        break;
+      }
+    }
+    if (entry == nullptr) {
+      auto it = entries_.emplace(std::piecewise_construct, std::forward_as_tuple(keys[i]),
+                                 std::forward_as_tuple(ids[i]));
+      entry = &it->second;
+      bytes_ += kIdOverhead + StringHeapBytes(entry->id);
+    }
+    entry->lists.fetch_add(1, std::memory_order_relaxed);
+    out[i] = entry;
+  }
+}
+
+void NeighborIds::Release(size_t n, const uint64_t* keys, const Entry* const* entries) {
+  // Holds are dropped without the lock (a list's destruction usually frees no id: its
+  // neighbours are in other lists too); the lock is taken only to free.
+  std::vector<uint64_t> freed;
+  for (size_t i = 0; i < n; ++i) {
+    // acq_rel: the thread that frees sees every use of the entry before it.
+    if (entries[i]->lists.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      freed.push_back(keys[i]);
+    }
+  }
+  if (freed.empty()) return;
+  MutexLock lock(&mu_);
+  for (uint64_t key : freed) {
+    // The entry may have been acquired again, or freed by another release, since its hold
+    // reached 0: free whatever entry of this key nothing holds now (Acquire raises holds
+    // only under mu_, so none can be raised meanwhile).
+    auto [first, last] = entries_.equal_range(key);
+    for (auto it = first; it != last;) {
+      if (it->second.lists.load(std::memory_order_acquire) == 0) {
+        bytes_ -= kIdOverhead + StringHeapBytes(it->second.id);
+        it = entries_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
+size_t NeighborIds::size() const {
+  MutexLock lock(&mu_);
+  return entries_.size();
+}
+
+size_t NeighborIds::bytes() const {
+  MutexLock lock(&mu_);
+  return bytes_;
+}
+
+NeighborList::NeighborList(std::shared_ptr<NeighborIds> ids, const ItemNeighbors& list)
+    : ids_(std::move(ids)),
+      item_key_(list.item_key != 0 ? list.item_key : HashId(list.item_id)),
+      updated_ts_ms_(list.updated_ts_ms) {
+  // Index 0 is the list's own item, then its neighbours in order.
+  const size_t n = list.neighbors.size() + 1;
+  std::vector<uint64_t> keys(n);
+  std::vector<std::string_view> id_views(n);
+  std::vector<const NeighborIds::Entry*> entries(n);
+  keys[0] = item_key_;
+  id_views[0] = list.item_id;
+  for (size_t j = 1; j < n; ++j) {
+    keys[j] = list.neighbors[j - 1].item_key;
+    id_views[j] = list.neighbors[j - 1].item_id;
+  }
+  ids_->Acquire(n, keys.data(), id_views.data(), entries.data());
+  item_id_ = entries[0];
+  neighbors_.reserve(list.neighbors.size());
+  for (size_t j = 1; j < n; ++j) {
+    const Neighbor& nb = list.neighbors[j - 1];
+    neighbors_.push_back({nb.item_key, entries[j], nb.score, nb.count});
+  }
+}
+
+NeighborList::~NeighborList() {
+  const size_t n = neighbors_.size() + 1;
+  std::vector<uint64_t> keys(n);
+  std::vector<const NeighborIds::Entry*> entries(n);
+  keys[0] = item_key_;
+  entries[0] = item_id_;
+  for (size_t j = 1; j < n; ++j) {
+    keys[j] = neighbors_[j - 1].item_key;
+    entries[j] = neighbors_[j - 1].id;
+  }
+  ids_->Release(n, keys.data(), entries.data());
+}
+
+ItemNeighbors NeighborList::ToItemNeighbors() const {
+  ItemNeighbors out;
+  out.item_key = item_key_;
+  out.item_id = std::string(item_id());
+  out.updated_ts_ms = updated_ts_ms_;
+  out.neighbors.reserve(neighbors_.size());
+  for (const Slot& s : neighbors_) out.neighbors.push_back({s.item_key, s.id->id, s.score, s.count});
+  return out;
+}
+
+size_t NeighborList::bytes() const {
+  return sizeof(NeighborList) + neighbors_.capacity() * sizeof(Slot);
 }
 
 Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> value) {

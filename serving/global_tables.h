@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -156,20 +157,108 @@ class ItemCatalog {
   std::shared_ptr<const std::vector<std::shared_ptr<const CatalogItem>>> fallback_ GUARDED_BY(mu_);
 };
 
-// `streamrec.item-neighbors` (core/records.h ItemNeighbors, best first). Thread-safe;
-// Apply from one consumer thread.
+// The ids of the items that neighbour lists mention, each held once however many lists
+// mention it (at full lists an item is in ~top_k of them), with the number of lists that
+// hold it: the last list to let an id go frees it, so ids of items no list mentions any
+// more do not accumulate. Shared by a NeighborTable and its lists (a reader may hold a
+// list past the table). Thread-safe: the table's consumer acquires, whichever thread
+// drops a list's last reference releases.
+class NeighborIds {
+ public:
+  // An interned id. `id` never changes while any list holds the entry.
+  struct Entry {
+    explicit Entry(std::string_view s) : id(s) {}
+    const std::string id;
+    // Lists holding it; raised only under mu_, lowered by any list's destruction.
+    mutable std::atomic<uint32_t> lists{0};
+  };
+
+  // The entry of (key, id), interned if absent, held once more; the ids of `n` items.
+  void Acquire(size_t n, const uint64_t* keys, const std::string_view* ids, const Entry** out);
+  // Lets go of one hold on each entry (the key is the one it was acquired under); an
+  // entry nothing holds any more is freed.
+  void Release(size_t n, const uint64_t* keys, const Entry* const* entries);
+
+  // Distinct ids held.
+  size_t size() const;
+  // Estimated bytes of the ids held (each: its map node, bucket and string).
+  size_t bytes() const;
+
+ private:
+  mutable Mutex mu_;
+  // Keyed by HashId(id); a multimap so that two ids of one hash stay apart. Nodes: an
+  // entry's address is stable while it is held.
+  std::unordered_multimap<uint64_t, Entry> entries_ GUARDED_BY(mu_);
+  size_t bytes_ GUARDED_BY(mu_) = 0;
+};
+
+// One item's neighbour list as serving holds it (issue 12 item 5): per neighbour its key,
+// its similarity and count as published (doubles: the cooc score sums them, so a
+// narrower type would change answers) and a pointer to its interned id, 32 bytes where
+// core/records.h Neighbor takes 56 plus a heap block for an id past 15 characters.
+// Immutable; its ids stay valid while the list is held.
+class NeighborList {
+ public:
+  // What a list costs per neighbour.
+  static constexpr size_t kBytesPerNeighbor = 32;
+
+  NeighborList(std::shared_ptr<NeighborIds> ids, const ItemNeighbors& list);
+  ~NeighborList();
+  NeighborList(const NeighborList&) = delete;
+  NeighborList& operator=(const NeighborList&) = delete;
+
+  uint64_t item_key() const { return item_key_; }
+  std::string_view item_id() const { return item_id_->id; }
+  int64_t updated_ts_ms() const { return updated_ts_ms_; }
+  // Neighbours, best first, as published.
+  size_t size() const { return neighbors_.size(); }
+  bool empty() const { return neighbors_.empty(); }
+  uint64_t key(size_t j) const { return neighbors_[j].item_key; }
+  std::string_view id(size_t j) const { return neighbors_[j].id->id; }
+  double score(size_t j) const { return neighbors_[j].score; }
+  double count(size_t j) const { return neighbors_[j].count; }
+  // A copy in the published form.
+  ItemNeighbors ToItemNeighbors() const;
+  // Bytes this list holds besides the ids (its object and neighbour array).
+  size_t bytes() const;
+
+ private:
+  struct Slot {
+    uint64_t item_key;
+    const NeighborIds::Entry* id;
+    double score;
+    double count;
+  };
+  static_assert(sizeof(Slot) == kBytesPerNeighbor);
+
+  const std::shared_ptr<NeighborIds> ids_;
+  uint64_t item_key_ = 0;
+  const NeighborIds::Entry* item_id_ = nullptr;
+  int64_t updated_ts_ms_ = 0;
+  std::vector<Slot> neighbors_;
+};
+
+// `streamrec.item-neighbors` (core/records.h ItemNeighbors, best first), held compact
+// (NeighborList: ids interned once per distinct item). Get() gives what Put() stored:
+// the same keys, ids, scores, counts and order. Thread-safe; Apply/Put from one
+// consumer thread.
 class NeighborTable {
  public:
   Status Apply(std::string_view key, std::optional<std::string_view> value);
-  void Put(ItemNeighbors neighbors);
-  std::shared_ptr<const ItemNeighbors> Get(uint64_t item_key) const { return table_.Get(item_key); }
+  void Put(const ItemNeighbors& neighbors);
+  std::shared_ptr<const NeighborList> Get(uint64_t item_key) const { return table_.Get(item_key); }
   size_t size() const { return table_.size(); }
-  // Estimated bytes of the lists held (also streamrec_serving_table_bytes{table="neighbors"}):
-  // bounded by the catalogue times the published list length, filling as lists lengthen.
-  size_t bytes() const { return table_.bytes(); }
+  // Distinct item ids the lists hold (each list's own and its neighbours').
+  size_t ids() const { return ids_->size(); }
+  // Estimated bytes of the lists and their interned ids (also
+  // streamrec_serving_table_bytes{table="neighbors"}, as of the last Apply/Put): bounded
+  // by the catalogue times the published list length, filling as lists lengthen. A
+  // list a reader still holds after it was replaced is not counted.
+  size_t bytes() const { return table_.bytes() + ids_->bytes(); }
 
  private:
-  ShardedTable<ItemNeighbors> table_;
+  const std::shared_ptr<NeighborIds> ids_ = std::make_shared<NeighborIds>();
+  ShardedTable<NeighborList> table_;
   TableBytesGauge bytes_gauge_{"neighbors"};
 };
 

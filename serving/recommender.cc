@@ -186,7 +186,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
                               options_.two_tower_candidates + options_.popular_candidates +
                               2 * num_seen + k);
   // Rows whose item ids the candidates point into, held for the request.
-  std::vector<std::shared_ptr<const ItemNeighbors>> lists;
+  std::vector<std::shared_ptr<const NeighborList>> lists;
 
   const uint8_t on = options_.channels;
   // Channel 1: co-occurrence neighbours of the newest distinct window items.
@@ -200,12 +200,11 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       used[it->item_key] = true;
       auto nb = tables_.neighbors->Get(it->item_key);
       if (nb != nullptr) {
-        const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
+        const size_t m = std::min(options_.cooc_neighbors_per_item, nb->size());
         for (size_t j = 0; j < m; ++j) {
-          const Neighbor& neighbor = nb->neighbors[j];
-          Candidate& c = cands[neighbor.item_key];
-          if (c.item_id.empty()) c.item_id = neighbor.item_id;
-          c.cooc += weight * neighbor.score;
+          Candidate& c = cands[nb->key(j)];
+          if (c.item_id.empty()) c.item_id = nb->id(j);
+          c.cooc += weight * nb->score(j);
           c.trigger = std::max(c.trigger, weight);
           c.sources |= kChannelCooc;
         }
@@ -294,7 +293,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       }
       if (id.empty() && tables_.neighbors != nullptr) {
         if (auto nb = tables_.neighbors->Get(it->item_key)) {
-          id = nb->item_id;
+          id = nb->item_id();
           lists.push_back(std::move(nb));
         }
       }
@@ -530,17 +529,16 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
                                                      const TwoTowerModel* model) const {
   std::unordered_map<uint64_t, Candidate> cands;
   bool known = false;
-  std::shared_ptr<const ItemNeighbors> nb;  // the candidates' ids point into it
+  std::shared_ptr<const NeighborList> nb;  // the candidates' ids point into it
   if (tables_.neighbors != nullptr) {
     nb = tables_.neighbors->Get(item_key);
     if (nb != nullptr) {
       known = true;
-      const size_t m = std::min(options_.cooc_neighbors_per_item, nb->neighbors.size());
+      const size_t m = std::min(options_.cooc_neighbors_per_item, nb->size());
       for (size_t j = 0; j < m; ++j) {
-        const Neighbor& neighbor = nb->neighbors[j];
-        Candidate& c = cands[neighbor.item_key];
-        if (c.item_id.empty()) c.item_id = neighbor.item_id;
-        c.cooc += neighbor.score;
+        Candidate& c = cands[nb->key(j)];
+        if (c.item_id.empty()) c.item_id = nb->id(j);
+        c.cooc += nb->score(j);
         c.sources |= kChannelCooc;
       }
       CountRecall(kChannelCooc, m);

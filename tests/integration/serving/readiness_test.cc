@@ -180,7 +180,7 @@ void ReplayThenCheckReadiness(const std::vector<ClickEvent>& events) {
   size_t wrong_lists = 0, not_found = 0, wrong_windows = 0;
   for (const auto& [id, list] : expected) {
     auto got = op.service().neighbors().Get(HashId(id));
-    if (got == nullptr || !(*got == list)) {
+    if (got == nullptr || !(got->ToItemNeighbors() == list)) {
       if (++wrong_lists <= 3) ADD_FAILURE() << "item " << id << ": neighbour list missing or not the latest";
     }
     auto res = client.Get("/v1/items/" + id + "/similar?k=10");

@@ -173,7 +173,7 @@ TEST_F(ServingOperatorTest, AnswersRequestsFromTablesAndFreshClicks) {
   Flush();
   ASSERT_TRUE(WaitFor([&] {
     auto nb = op_->service().neighbors().Get(HashId("a"));
-    return nb != nullptr && nb->neighbors.size() == 1;
+    return nb != nullptr && nb->size() == 1;
   }));
   Produce("rec-requests", "u1", R"({"request_id":"r4","user_id":"u1","k":1})");
   Flush();
@@ -338,7 +338,7 @@ TEST_F(ServingOperatorTest, KeepsAnsweringWhileKafkaIsAwayAndReadyzSaysSo) {
   Flush();
   EXPECT_TRUE(WaitFor([&] {
     auto nb = op_->service().neighbors().Get(HashId("a"));
-    return nb != nullptr && nb->neighbors.size() == 1;
+    return nb != nullptr && nb->size() == 1;
   }));
   EXPECT_FALSE(op_->failed()) << op_->error().ToString();
 }

@@ -197,7 +197,7 @@ TEST_F(RerankFillTest, OneCategoryOnlyAndBrandCapStillGiveK) {
 TEST_F(RerankFillTest, ItemsWithoutCategoryOrBrandAreNotCapped) {
   // n1..n4: no category, no brand; "z" is not in the catalogue at all.
   Build(6, {{"n1", ""}, {"n2", ""}, {"n3", ""}, {"n4", ""}});
-  ItemNeighbors nb = *neighbors_.Get(HashId("t"));
+  ItemNeighbors nb = neighbors_.Get(HashId("t"))->ToItemNeighbors();
   nb.neighbors.push_back({HashId("z"), "z", 0.4, 0.4});
   neighbors_.Put(nb);
   options_.max_per_category = 1;
