@@ -127,6 +127,10 @@ void NeighborIds::Acquire(size_t n, const uint64_t* keys, const std::string_view
                           const Entry** out) {
   MutexLock lock(&mu_);
   for (size_t i = 0; i < n; ++i) {
+    if (ids[i].empty()) {
+      out[i] = nullptr;
+      continue;
+    }
     Entry* entry = nullptr;
     auto [first, last] = entries_.equal_range(keys[i]);
     for (auto it = first; it != last; ++it) {
@@ -151,6 +155,7 @@ void NeighborIds::Release(size_t n, const uint64_t* keys, const Entry* const* en
   // neighbours are in other lists too); the lock is taken only to free.
   std::vector<uint64_t> freed;
   for (size_t i = 0; i < n; ++i) {
+    if (entries[i] == nullptr) continue;
     // acq_rel: the thread that frees sees every use of the entry before it.
     if (entries[i]->lists.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       freed.push_back(keys[i]);
@@ -227,7 +232,10 @@ ItemNeighbors NeighborList::ToItemNeighbors() const {
   out.item_id = std::string(item_id());
   out.updated_ts_ms = updated_ts_ms_;
   out.neighbors.reserve(neighbors_.size());
-  for (const Slot& s : neighbors_) out.neighbors.push_back({s.item_key, s.id->id, s.score, s.count});
+  for (size_t j = 0; j < neighbors_.size(); ++j) {
+    const Slot& s = neighbors_[j];
+    out.neighbors.push_back({s.item_key, std::string(id(j)), s.score, s.count});
+  }
   return out;
 }
 

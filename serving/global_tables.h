@@ -174,9 +174,10 @@ class NeighborIds {
   };
 
   // The entry of (key, id), interned if absent, held once more; the ids of `n` items.
+  // An empty id is not interned: its entry is nullptr.
   void Acquire(size_t n, const uint64_t* keys, const std::string_view* ids, const Entry** out);
-  // Lets go of one hold on each entry (the key is the one it was acquired under); an
-  // entry nothing holds any more is freed.
+  // Lets go of one hold on each entry (the key is the one it was acquired under; nullptr
+  // entries are skipped); an entry nothing holds any more is freed.
   void Release(size_t n, const uint64_t* keys, const Entry* const* entries);
 
   // Distinct ids held.
@@ -208,13 +209,22 @@ class NeighborList {
   NeighborList& operator=(const NeighborList&) = delete;
 
   uint64_t item_key() const { return item_key_; }
-  std::string_view item_id() const { return item_id_->id; }
+  std::string_view item_id() const {
+    return item_id_ != nullptr ? std::string_view(item_id_->id) : std::string_view();
+  }
   int64_t updated_ts_ms() const { return updated_ts_ms_; }
   // Neighbours, best first, as published.
   size_t size() const { return neighbors_.size(); }
   bool empty() const { return neighbors_.empty(); }
   uint64_t key(size_t j) const { return neighbors_[j].item_key; }
-  std::string_view id(size_t j) const { return neighbors_[j].id->id; }
+  std::string_view id(size_t j) const {
+    return neighbors_[j].id != nullptr ? std::string_view(neighbors_[j].id->id) : std::string_view();
+  }
+  // The same id where it lives (valid while the list is held), nullptr when it is empty;
+  // reads no memory of the id (the request path points at ids it may never read).
+  const std::string* interned_id(size_t j) const {
+    return neighbors_[j].id != nullptr ? &neighbors_[j].id->id : nullptr;
+  }
   double score(size_t j) const { return neighbors_[j].score; }
   double count(size_t j) const { return neighbors_[j].count; }
   // A copy in the published form.
@@ -225,7 +235,7 @@ class NeighborList {
  private:
   struct Slot {
     uint64_t item_key;
-    const NeighborIds::Entry* id;
+    const NeighborIds::Entry* id;  // nullptr: an empty id
     double score;
     double count;
   };

@@ -91,8 +91,29 @@ Result<uint8_t> ParseEventTypes(std::string_view names) {
 
 struct Recommender::Candidate {
   // The id lives in a row the request holds (a neighbour list, the model, the trending
-  // snapshot, a catalogue item in `info`), so candidates copy no strings.
-  std::string_view item_id;
+  // snapshot, a catalogue item in `info`), so candidates copy no strings: a view
+  // (`id_data`, `id_size`), or for a neighbour's id its list's interned string itself
+  // (`id_size` == kInterned, never empty), which the cooc loop points at without
+  // reading it (only ties and the answer read it). 16 bytes, as the view alone was: the
+  // candidate stays 64. The first non-empty id offered wins.
+  static constexpr size_t kInterned = ~size_t{0};
+  const void* id_data = nullptr;
+  size_t id_size = 0;
+  std::string_view id() const {
+    if (id_size == kInterned) return *static_cast<const std::string*>(id_data);
+    return {static_cast<const char*>(id_data), id_size};
+  }
+  bool needs_id() const { return id_size == 0; }
+  void SetId(std::string_view id) {
+    id_data = id.data();
+    id_size = id.size();
+  }
+  // `id`: a NeighborList::interned_id(), nullptr for an empty one (then nothing is set).
+  void SetInternedId(const std::string* id) {
+    if (id == nullptr) return;
+    id_data = id;
+    id_size = kInterned;
+  }
   double cooc = 0;
   double renewed = 0;
   double trigger = 0;  // decay weight of the newest window item whose list held it
@@ -203,7 +224,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
         const size_t m = std::min(options_.cooc_neighbors_per_item, nb->size());
         for (size_t j = 0; j < m; ++j) {
           Candidate& c = cands[nb->key(j)];
-          if (c.item_id.empty()) c.item_id = nb->id(j);
+          if (c.needs_id()) c.SetInternedId(nb->interned_id(j));
           c.cooc += weight * nb->score(j);
           c.trigger = std::max(c.trigger, weight);
           c.sources |= kChannelCooc;
@@ -244,7 +265,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
               : model->index().Search(user_vec.data(), options_.two_tower_candidates + num_seen);
       for (const auto& hit : hits) {
         Candidate& c = cands[model->items().key(hit.row)];
-        if (c.item_id.empty()) c.item_id = model->items().id(hit.row);
+        if (c.needs_id()) c.SetId(model->items().id(hit.row));
         c.sources |= kChannelTwoTower;
       }
       CountRecall(kChannelTwoTower, hits.size());
@@ -262,7 +283,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
     for (size_t i = 0; i < m; ++i) {
       const auto& e = stats->trending[i];
       Candidate& c = cands[e.item_key];
-      if (c.item_id.empty()) c.item_id = e.item_id;
+      if (c.needs_id()) c.SetId(e.item_id);
       c.sources |= kChannelPopular;
     }
     CountRecall(kChannelPopular, m);
@@ -286,7 +307,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       // can't be answered).
       std::string_view id;
       std::shared_ptr<const CatalogItem> info;
-      if (const Candidate* found = cands.find(it->item_key)) id = found->item_id;
+      if (const Candidate* found = cands.find(it->item_key)) id = found->id();
       if (id.empty() && tables_.catalog != nullptr) {
         info = tables_.catalog->Get(it->item_key);
         if (info != nullptr) id = info->item_id;
@@ -304,7 +325,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
       if (id.empty()) continue;
       const double age_ms = static_cast<double>(std::max<int64_t>(0, newest - it->last_ts_ms));
       Candidate& c = cands[it->item_key];
-      if (c.item_id.empty()) c.item_id = id;
+      if (c.needs_id()) c.SetId(id);
       if (info != nullptr) renewed_rows.push_back(std::move(info));
       c.renewed = interest * std::exp2(-age_ms / half_life_ms);
       c.sources |= kChannelRenewed;
@@ -336,7 +357,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
         if (n >= options_.fallback_candidates) break;
         if (seen.contains(item->item_key) || cands.contains(item->item_key)) continue;
         Candidate& c = cands[item->item_key];
-        c.item_id = item->item_id;
+        c.SetId(item->item_id);
         c.sources |= kChannelFallback;
         c.info = item;
         ++n;
@@ -400,7 +421,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   // Score descending, ties by item id (ByScoreThenId).
   auto by_score = [](const Scored& a, const Scored& b) {
     if (a.score != b.score) return a.score > b.score;
-    return a.c->item_id < b.c->item_id;
+    return a.c->id() < b.c->id();
   };
   // Only the head is needed unless the diversity caps skip many items: sort a head of
   // 4k first, and the rest only if the rerank runs past it.
@@ -491,7 +512,7 @@ std::vector<ScoredItem> Recommender::Recommend(std::string_view user_id,
   std::vector<ScoredItem> out;
   out.reserve(std::min(k, scored.size()));
   auto emit = [&](const Scored& s) {
-    out.push_back({s.key, std::string(s.c->item_id), s.score, s.c->sources});
+    out.push_back({s.key, std::string(s.c->id()), s.score, s.c->sources});
   };
   const bool capped = (options_.max_per_category > 0 || options_.max_per_brand > 0) &&
                       tables_.catalog != nullptr;
@@ -537,7 +558,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
       const size_t m = std::min(options_.cooc_neighbors_per_item, nb->size());
       for (size_t j = 0; j < m; ++j) {
         Candidate& c = cands[nb->key(j)];
-        if (c.item_id.empty()) c.item_id = nb->id(j);
+        if (c.needs_id()) c.SetInternedId(nb->interned_id(j));
         c.cooc += nb->score(j);
         c.sources |= kChannelCooc;
       }
@@ -553,7 +574,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
       const auto hits = model->index().Search(query, options_.two_tower_candidates + 1);
       for (const auto& hit : hits) {
         Candidate& c = cands[model->items().key(hit.row)];
-        if (c.item_id.empty()) c.item_id = model->items().id(hit.row);
+        if (c.needs_id()) c.SetId(model->items().id(hit.row));
         c.sources |= kChannelTwoTower;
       }
       CountRecall(kChannelTwoTower, hits.size());
@@ -578,7 +599,7 @@ Result<std::vector<ScoredItem>> Recommender::Similar(uint64_t item_key, size_t k
                  static_cast<double>(model->items().Dot(query, static_cast<size_t>(row)));
       }
     }
-    scored.push_back({key, std::string(c.item_id), score, c.sources});
+    scored.push_back({key, std::string(c.id()), score, c.sources});
   }
   std::sort(scored.begin(), scored.end(), ByScoreThenId);
   if (scored.size() > k) scored.resize(k);

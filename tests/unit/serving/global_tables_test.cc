@@ -125,6 +125,22 @@ TEST(NeighborTableTest, ReturnsTheListsAsPut) {
   check(keyless);
 }
 
+// An empty id (a malformed neighbour) reads back empty and holds nothing.
+TEST(NeighborTableTest, EmptyIdsReadBackEmpty) {
+  NeighborTable table;
+  ItemNeighbors nb = ListOf("a", {"b", "", "c"});
+  nb.neighbors[1].item_key = 7;
+  table.Put(nb);
+  auto got = table.Get(HashId("a"));
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->ToItemNeighbors(), nb);
+  EXPECT_EQ(got->id(1), "");
+  EXPECT_EQ(got->interned_id(1), nullptr);
+  ASSERT_NE(got->interned_id(2), nullptr);
+  EXPECT_EQ(*got->interned_id(2), "c");
+  EXPECT_EQ(table.ids(), 3u);  // a b c
+}
+
 // An item's id is held once, however many lists name it, and freed when no list does:
 // neither replaced lists, nor tombstones, nor a reader's copy leave ids behind.
 TEST(NeighborTableTest, IdsNoListNamesAreReleased) {
