@@ -13,12 +13,12 @@ namespace {
 // reader (the signal handler) only reads names of slots in state 2.
 enum SlotState : int { kFree = 0, kBusy = 1, kNamed = 2 };
 
-struct Slot {
+struct StepSlot {
   std::atomic<int> state{kFree};
   char name[ShutdownStep::kMaxShutdownStepName + 1] = {};
 };
 
-Slot g_slots[ShutdownStep::kMaxShutdownSteps];
+StepSlot g_slots[ShutdownStep::kMaxShutdownSteps];
 
 }  // namespace
 

@@ -29,7 +29,7 @@ size_t RowBytes(const CatalogItem& item) {
 
 // What an interned id costs beside its string's heap block: the multimap's node (next
 // pointer, key, entry) with malloc's header, and its bucket.
-constexpr size_t kIdOverhead = 16 + sizeof(std::pair<const uint64_t, NeighborIds::Entry>) + 8;
+constexpr size_t kIdOverhead = 16 + sizeof(std::pair<const uint64_t, NeighborIds::InternedId>) + 8;
 
 size_t RowBytes(const ItemStats& stats) {
   return kRowOverhead + sizeof(ItemStats) + StringHeapBytes(stats.item_id);
@@ -124,14 +124,14 @@ void NeighborTable::Put(const ItemNeighbors& neighbors) {
 }
 
 void NeighborIds::Acquire(size_t n, const uint64_t* keys, const std::string_view* ids,
-                          const Entry** out) {
+                          const InternedId** out) {
   MutexLock lock(&mu_);
   for (size_t i = 0; i < n; ++i) {
     if (ids[i].empty()) {
       out[i] = nullptr;
       continue;
     }
-    Entry* entry = nullptr;
+    InternedId* entry = nullptr;
     auto [first, last] = entries_.equal_range(keys[i]);
     for (auto it = first; it != last; ++it) {
       if (it->second.id == ids[i]) {
@@ -150,7 +150,7 @@ void NeighborIds::Acquire(size_t n, const uint64_t* keys, const std::string_view
   }
 }
 
-void NeighborIds::Release(size_t n, const uint64_t* keys, const Entry* const* entries) {
+void NeighborIds::Release(size_t n, const uint64_t* keys, const InternedId* const* entries) {
   // Holds are dropped without the lock (a list's destruction usually frees no id: its
   // neighbours are in other lists too); the lock is taken only to free.
   std::vector<uint64_t> freed;
@@ -197,7 +197,7 @@ NeighborList::NeighborList(std::shared_ptr<NeighborIds> ids, const ItemNeighbors
   const size_t n = list.neighbors.size() + 1;
   std::vector<uint64_t> keys(n);
   std::vector<std::string_view> id_views(n);
-  std::vector<const NeighborIds::Entry*> entries(n);
+  std::vector<const NeighborIds::InternedId*> entries(n);
   keys[0] = item_key_;
   id_views[0] = list.item_id;
   for (size_t j = 1; j < n; ++j) {
@@ -216,7 +216,7 @@ NeighborList::NeighborList(std::shared_ptr<NeighborIds> ids, const ItemNeighbors
 NeighborList::~NeighborList() {
   const size_t n = neighbors_.size() + 1;
   std::vector<uint64_t> keys(n);
-  std::vector<const NeighborIds::Entry*> entries(n);
+  std::vector<const NeighborIds::InternedId*> entries(n);
   keys[0] = item_key_;
   entries[0] = item_id_;
   for (size_t j = 1; j < n; ++j) {
@@ -233,14 +233,14 @@ ItemNeighbors NeighborList::ToItemNeighbors() const {
   out.updated_ts_ms = updated_ts_ms_;
   out.neighbors.reserve(neighbors_.size());
   for (size_t j = 0; j < neighbors_.size(); ++j) {
-    const Slot& s = neighbors_[j];
+    const CompactNeighbor& s = neighbors_[j];
     out.neighbors.push_back({s.item_key, std::string(id(j)), s.score, s.count});
   }
   return out;
 }
 
 size_t NeighborList::bytes() const {
-  return sizeof(NeighborList) + neighbors_.capacity() * sizeof(Slot);
+  return sizeof(NeighborList) + neighbors_.capacity() * sizeof(CompactNeighbor);
 }
 
 Status StatsTable::Apply(std::string_view key, std::optional<std::string_view> value) {

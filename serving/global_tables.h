@@ -166,8 +166,8 @@ class ItemCatalog {
 class NeighborIds {
  public:
   // An interned id. `id` never changes while any list holds the entry.
-  struct Entry {
-    explicit Entry(std::string_view s) : id(s) {}
+  struct InternedId {
+    explicit InternedId(std::string_view s) : id(s) {}
     const std::string id;
     // Lists holding it; raised only under mu_, lowered by any list's destruction.
     mutable std::atomic<uint32_t> lists{0};
@@ -175,10 +175,10 @@ class NeighborIds {
 
   // The entry of (key, id), interned if absent, held once more; the ids of `n` items.
   // An empty id is not interned: its entry is nullptr.
-  void Acquire(size_t n, const uint64_t* keys, const std::string_view* ids, const Entry** out);
+  void Acquire(size_t n, const uint64_t* keys, const std::string_view* ids, const InternedId** out);
   // Lets go of one hold on each entry (the key is the one it was acquired under; nullptr
   // entries are skipped); an entry nothing holds any more is freed.
-  void Release(size_t n, const uint64_t* keys, const Entry* const* entries);
+  void Release(size_t n, const uint64_t* keys, const InternedId* const* entries);
 
   // Distinct ids held.
   size_t size() const;
@@ -189,7 +189,7 @@ class NeighborIds {
   mutable Mutex mu_;
   // Keyed by HashId(id); a multimap so that two ids of one hash stay apart. Nodes: an
   // entry's address is stable while it is held.
-  std::unordered_multimap<uint64_t, Entry> entries_ GUARDED_BY(mu_);
+  std::unordered_multimap<uint64_t, InternedId> entries_ GUARDED_BY(mu_);
   size_t bytes_ GUARDED_BY(mu_) = 0;
 };
 
@@ -233,19 +233,19 @@ class NeighborList {
   size_t bytes() const;
 
  private:
-  struct Slot {
+  struct CompactNeighbor {
     uint64_t item_key;
-    const NeighborIds::Entry* id;  // nullptr: an empty id
+    const NeighborIds::InternedId* id;  // nullptr: an empty id
     double score;
     double count;
   };
-  static_assert(sizeof(Slot) == kBytesPerNeighbor);
+  static_assert(sizeof(CompactNeighbor) == kBytesPerNeighbor);
 
   const std::shared_ptr<NeighborIds> ids_;
   uint64_t item_key_ = 0;
-  const NeighborIds::Entry* item_id_ = nullptr;
+  const NeighborIds::InternedId* item_id_ = nullptr;
   int64_t updated_ts_ms_ = 0;
-  std::vector<Slot> neighbors_;
+  std::vector<CompactNeighbor> neighbors_;
 };
 
 // `streamrec.item-neighbors` (core/records.h ItemNeighbors, best first), held compact

@@ -374,17 +374,23 @@ int IndexBench(const std::map<std::string, std::string>& f) {
   return 0;
 }
 
+// Item i of the benches' catalogues (50 categories, 200 brands), put into `service`.
+CatalogItem PutCatalogItem(RecommendationService* service, int64_t i, std::string id) {
+  CatalogItem c;
+  c.item_id = std::move(id);
+  c.item_key = HashId(c.item_id);
+  c.category = "cat" + std::to_string(i % 50);
+  c.brand = "brand" + std::to_string(i % 200);
+  service->catalog().Put(c);
+  return c;
+}
+
 // Tables over i0..iN-1: 50 categories, 200 brands, 50 neighbours per item, stats for
 // every item; 10k users with 20-item windows.
 void FillTables(RecommendationService* service, int64_t items) {
   std::mt19937_64 rng(11);
   for (int64_t i = 0; i < items; ++i) {
-    CatalogItem c;
-    c.item_id = ItemId(i);
-    c.item_key = HashId(c.item_id);
-    c.category = "cat" + std::to_string(i % 50);
-    c.brand = "brand" + std::to_string(i % 200);
-    service->catalog().Put(c);
+    const CatalogItem c = PutCatalogItem(service, i, ItemId(i));
     ItemNeighbors nb;
     nb.item_id = c.item_id;
     nb.item_key = c.item_key;
@@ -1090,12 +1096,7 @@ int NeighborsBench(const std::map<std::string, std::string>& f) {
   std::mt19937_64 rng(11);
   std::mt19937_64 list_rng(5);
   for (int64_t i = 0; i < items; ++i) {
-    CatalogItem c;
-    c.item_id = id_of(i);
-    c.item_key = HashId(c.item_id);
-    c.category = "cat" + std::to_string(i % 50);
-    c.brand = "brand" + std::to_string(i % 200);
-    service.catalog().Put(c);
+    const CatalogItem c = PutCatalogItem(&service, i, id_of(i));
     service.neighbors().Put(list_of(i, list_rng));
     ItemStats s;
     s.item_id = c.item_id;
