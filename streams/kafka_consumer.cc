@@ -7,8 +7,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <future>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -80,6 +83,11 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
   std::atomic<bool> detached{false};
   bool subscribed = false;     // Subscribe() succeeded: a group member
   bool ever_assigned = false;  // a group assignment arrived (rebalance_cb)
+  // Set while a bounded Close() serves the close's rebalance events: rebalance_cb's
+  // assign/unassign is given up at this deadline (see AnswerRebalance).
+  std::optional<std::chrono::steady_clock::time_point> close_deadline;
+  // The group's rebalance protocol as last read outside a close; empty before.
+  std::string protocol;
   Status pending_error;  // from a callback; returned by the next Poll
   std::map<std::string, prometheus::Counter*> consumed_counters;
   // The lag gauge of every assigned partition, created at assignment (so each exists at 0
@@ -241,10 +249,54 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     if (lag_thread.joinable()) lag_thread.join();
   }
 
+  // "COOPERATIVE" or "EAGER". Asked of librdkafka outside a close only: the request waits
+  // for the group handler without a timeout, and during a close the handler may be gone
+  // (librdkafka #4041). Before any assignment, the configured assignor decides.
+  const std::string& Protocol(RdKafka::KafkaConsumer* c) {
+    if (!close_deadline) protocol = c->rebalance_protocol();
+    if (protocol != "COOPERATIVE" && protocol != "EAGER") {
+      protocol = options.assignment_strategy.find("cooperative-sticky") != std::string::npos ? "COOPERATIVE"
+                                                                                             : "EAGER";
+    }
+    return protocol;
+  }
+
+  // The assign (or unassign) call that answers a rebalance event. librdkafka (2.0.2) waits
+  // for the group handler's reply to it without a timeout, and a group that terminates
+  // during a close can drop the request unanswered (its termination purges the main queue
+  // the request was forwarded to): seen as a close that never returned when two members
+  // left their group together, about once in 30. During a bounded Close() the call runs on
+  // a thread of its own and is given up at the close's deadline: the handle is then
+  // abandoned (never destroyed, the thread left waiting) as for any close that times out.
+  Status AnswerRebalance(RdKafka::KafkaConsumer* c, bool assign, bool cooperative,
+                         std::vector<RdKafka::TopicPartition*>& parts) {
+    auto call = [c, assign, cooperative](std::vector<RdKafka::TopicPartition*>& tps) {
+      if (assign) {
+        return cooperative ? ErrorStatus("incremental_assign", c->incremental_assign(tps))
+                           : ErrorStatus("assign", c->assign(tps));
+      }
+      return cooperative ? ErrorStatus("incremental_unassign", c->incremental_unassign(tps))
+                         : ErrorStatus("unassign", c->unassign());
+    };
+    if (!close_deadline) return call(parts);
+    auto copy = std::make_shared<OwnedPartitions>(ToOffsets(parts));
+    auto reply = std::make_shared<std::promise<Status>>();
+    std::future<Status> answered = reply->get_future();
+    std::thread caller([call, copy, reply] { reply->set_value(call(copy->get())); });
+    if (answered.wait_until(*close_deadline) != std::future_status::ready) {
+      caller.detach();
+      abandoned = true;
+      return Status::Timeout(std::string(assign ? "assign" : "unassign") +
+                             ": no answer from librdkafka's group handler before the close's deadline");
+    }
+    caller.join();
+    return answered.get();
+  }
+
   // Runs inside consume()/close() on the owning thread. No exception escapes.
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
-    const bool cooperative = c->rebalance_protocol() == "COOPERATIVE";
+    const bool cooperative = Protocol(c) == "COOPERATIVE";
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       ever_assigned = true;
       std::vector<TopicPartitionOffset> tps = ToOffsets(parts);
@@ -270,8 +322,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
       TrackLag(ToOffsets(parts));
       spdlog::debug("[consumer {}] assigned {} partitions ({})", options.group_id, parts.size(),
                     cooperative ? "cooperative" : "eager");
-      Status st = cooperative ? ErrorStatus("incremental_assign", c->incremental_assign(parts))
-                              : ErrorStatus("assign", c->assign(parts));
+      Status st = AnswerRebalance(c, /*assign=*/true, cooperative, parts);
       if (!st.ok() && pending_error.ok()) pending_error = st;
       return;
     }
@@ -301,8 +352,7 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
       tps = ToOffsets(parts);
     }
     DropLagGauges(tps);
-    Status st = cooperative ? ErrorStatus("incremental_unassign", c->incremental_unassign(parts))
-                            : ErrorStatus("unassign", c->unassign());
+    Status st = AnswerRebalance(c, /*assign=*/false, cooperative, parts);
     if (!st.ok() && pending_error.ok()) pending_error = st;
   }
 
@@ -414,7 +464,7 @@ KafkaConsumer::~KafkaConsumer() {
     // leave and any commit still queued) for up to session.timeout.ms or the request
     // timeout. The handle and everything its callbacks reach (this Rep) are left to the
     // process's exit instead; only a process that is stopping anyway gets here.
-    spdlog::warn("[consumer {}] not destroyed: its group coordinator does not answer", rep_->options.group_id);
+    spdlog::warn("[consumer {}] not destroyed: its close did not finish in time", rep_->options.group_id);
     rep_->detached.store(true, std::memory_order_release);
     (void)rep_.release();
     return;
@@ -678,6 +728,7 @@ Status KafkaConsumer::Close(int timeout_ms) {
       return Status::Unavailable("close: " + what);
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    rep_->close_deadline = deadline;
     while (!rd_kafka_consumer_closed(rk)) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now())
@@ -701,6 +752,11 @@ Status KafkaConsumer::Close(int timeout_ms) {
       }
       rep_->rebalance_cb(rep_->consumer.get(), static_cast<RdKafka::ErrorCode>(rd_kafka_event_error(event)), parts);
       RdKafka::TopicPartition::destroy(parts);
+      if (rep_->abandoned) {
+        rep_->DropAllLagGauges();
+        return Status::Timeout("close: librdkafka did not answer the close's unassign within " +
+                               std::to_string(timeout_ms) + " ms; the consumer is left to the process's exit");
+      }
     }
     rep_->DropAllLagGauges();
     return rep_->TakePendingError();

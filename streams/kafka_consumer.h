@@ -161,7 +161,9 @@ class KafkaConsumer {
   // listener callback: partitions not yet revoked are the owner's to close); its
   // librdkafka handle is then never destroyed (destroying it would wait for the
   // coordinator too): it is left to the process's exit, for processes that are stopping.
-  // The coordinator drops the member after its session timeout.
+  // The coordinator drops the member after its session timeout. The same holds when
+  // librdkafka does not answer the close's own unassign in time (a request its group
+  // handler can drop while terminating).
   Status Close(int timeout_ms = -1);
 
  private:
