@@ -401,6 +401,7 @@ class ItemStageProcessor : public Processor {
       for (uint64_t item : dirty_stats_) STREAMREC_RETURN_IF_ERROR(PublishStats(item));
     }
     dirty_stats_.clear();
+    WritePopularity();
     (void)closing;
     // The estimator goes into this commit's batch with the offsets it has seen, so a
     // crash cannot roll it back behind them (only the entries that changed: 16 bytes each).
@@ -426,6 +427,12 @@ class ItemStageProcessor : public Processor {
   }
 
  private:
+  // Popularity by item (a write-behind cache: `dirty` until the flush writes it back).
+  struct PopularityEntry {
+    DecayedCount count;
+    bool dirty = false;
+  };
+
   // The adopted view's age and how far the speed layer runs past its cutoff: the source
   // offsets this task has seen above the cutoff, summed over `clicks` partitions.
   void ReportFreshness() {
@@ -440,39 +447,65 @@ class ItemStageProcessor : public Processor {
   }
 
   Status NoteId(uint64_t key, const std::string& id) {
-    if (id.empty() || known_ids_.count(key)) return Status::Ok();
+    if (id.empty() || known_ids_.find(key) != nullptr) return Status::Ok();
     auto existing = ids_->Get(state::Key64(key));
     if (!existing.ok()) return existing.status();
     if (!existing->has_value()) ids_->Put(state::Key64(key), id);
     const std::string& known = existing->has_value() ? **existing : id;
     ids_bytes_ += 64 + known.size();
-    known_ids_.emplace(key, known);
+    known_ids_[key] = known;
     return Status::Ok();
   }
 
-  Result<std::string> IdOf(uint64_t key) {
-    auto it = known_ids_.find(key);
-    if (it != known_ids_.end()) return it->second;
+  // The id of `key` ("" if never seen); valid until the next IdOf or NoteId.
+  Result<const std::string*> IdOf(uint64_t key) {
+    if (const std::string* known = known_ids_.find(key)) return known;
     auto v = ids_->Get(state::Key64(key));
     if (!v.ok()) return v.status();
-    std::string id = v->value_or("");
+    std::string& id = known_ids_[key];
+    id = v->value_or("");
     ids_bytes_ += 64 + id.size();
-    known_ids_.emplace(key, id);
-    return id;
+    return &id;
   }
 
-  Status AddPopularity(uint64_t item, double weight, int64_t ts_ms) {
+  // Item `item`'s popularity, read from its store on the first use after a cache drop. The
+  // cache is written back at the flush (once per changed item and commit, not per
+  // message), so it is current between flushes and the store is at every commit.
+  Result<PopularityEntry*> PopularityOf(uint64_t item) {
+    if (PopularityEntry* cached = popularity_cache_.find(item)) return cached;
     auto bytes = popularity_->Get(state::Key64(item));
     if (!bytes.ok()) return bytes.status();
-    DecayedCount c;
+    PopularityEntry entry;
     if (bytes->has_value()) {
       auto parsed = DecayedCount::Parse(**bytes);
       if (!parsed.ok()) return parsed.status();
-      c = *parsed;
+      entry.count = *parsed;
     }
-    c.Add(weight, ts_ms, options_.popularity_half_life_ms);
-    popularity_->Put(state::Key64(item), c.Serialize());
+    PopularityEntry& slot = popularity_cache_[item];
+    slot = entry;
+    return &slot;
+  }
+
+  Status AddPopularity(uint64_t item, double weight, int64_t ts_ms) {
+    auto entry = PopularityOf(item);
+    if (!entry.ok()) return entry.status();
+    (*entry)->count.Add(weight, ts_ms, options_.popularity_half_life_ms);
+    if (!(*entry)->dirty) {
+      (*entry)->dirty = true;
+      popularity_dirty_.push_back(item);
+    }
     return Status::Ok();
+  }
+
+  // The popularity changed since the last flush into this commit's batch.
+  void WritePopularity() {
+    for (uint64_t item : popularity_dirty_) {
+      PopularityEntry* entry = popularity_cache_.find(item);
+      if (entry == nullptr || !entry->dirty) continue;
+      popularity_->Put(state::Key64(item), entry->count.Serialize());
+      entry->dirty = false;
+    }
+    popularity_dirty_.clear();
   }
 
   // Keeps the caches within this processor's share of options_.cache_bytes (the
@@ -493,10 +526,11 @@ class ItemStageProcessor : public Processor {
       ClearPairCache();
       pair_bytes = 0;
     }
-    size_t count_bytes = count_cache_.size() * 32 + ids_bytes_;
+    size_t count_bytes = count_cache_.size() * 32 + popularity_cache_.size() * 48 + ids_bytes_;
     if (count_bytes > share / 4) {
       count_cache_ = FlatKeyMap<double>();
-      known_ids_.clear();
+      popularity_cache_ = FlatKeyMap<PopularityEntry>();  // written back by this flush
+      known_ids_ = FlatKeyMap<std::string>();
       ids_bytes_ = 0;
       count_bytes = 0;
     }
@@ -594,12 +628,13 @@ class ItemStageProcessor : public Processor {
     out.item_key = a;
     auto id = IdOf(a);
     if (!id.ok()) return id.status();
-    out.item_id = *id;
+    out.item_id = **id;
     out.updated_ts_ms = context_->clock().NowMillis();
+    out.neighbors.reserve(list.neighbors().size());
     for (const auto& n : list.neighbors()) {
       auto nid = IdOf(n.item_key);
       if (!nid.ok()) return nid.status();
-      out.neighbors.push_back(streamrec::Neighbor{n.item_key, *nid, n.score, n.count});
+      out.neighbors.push_back(streamrec::Neighbor{n.item_key, **nid, n.score, n.count});
     }
     OutputRecord rec;
     rec.topic = options_.topics.item_neighbors;
@@ -610,22 +645,18 @@ class ItemStageProcessor : public Processor {
   }
 
   Status PublishStats(uint64_t item) {
-    auto c = counts_->Get(state::Key64(item));
+    auto c = CountOf(item);
     if (!c.ok()) return c.status();
-    auto pop = popularity_->Get(state::Key64(item));
+    auto pop = PopularityOf(item);
     if (!pop.ok()) return pop.status();
     ItemStats s;
     s.item_key = item;
+    s.popularity = (*pop)->count.value();
+    s.updated_ts_ms = (*pop)->count.ts_ms();
     auto id = IdOf(item);
     if (!id.ok()) return id.status();
-    s.item_id = *id;
-    s.count = c->empty() ? 0.0 : (*c)[0];
-    if (pop->has_value()) {
-      auto parsed = DecayedCount::Parse(**pop);
-      if (!parsed.ok()) return parsed.status();
-      s.popularity = parsed->value();
-      s.updated_ts_ms = parsed->ts_ms();
-    }
+    s.item_id = **id;
+    s.count = *c;
     s.sampling_prob = estimator_.Estimate(item);
     OutputRecord rec;
     rec.topic = options_.topics.item_stats;
@@ -752,6 +783,8 @@ class ItemStageProcessor : public Processor {
     STREAMREC_RETURN_IF_ERROR(popularity_->Clear());
     STREAMREC_RETURN_IF_ERROR(topk_->Clear());
     count_cache_.clear();
+    popularity_cache_.clear();
+    popularity_dirty_.clear();
     topk_cache_.clear();
     ClearPairCache();
     auto owned = [&](std::string_view key) {
@@ -886,13 +919,15 @@ class ItemStageProcessor : public Processor {
   // sorted and made distinct when used).
   FlatKeyMap<std::vector<uint64_t>> dirty_pairs_;
   std::unordered_set<uint64_t> dirty_stats_;
-  std::unordered_map<uint64_t, std::string> known_ids_;
+  FlatKeyMap<std::string> known_ids_;
   // Caches of state only this processor writes (bounded in bytes by BoundCaches, which
   // drops a cache whole).
   static inline std::atomic<int> live_processors_{0};  // item processors of this process
-  size_t ids_bytes_ = 0;                                 // estimate for known_ids_
+  size_t ids_bytes_ = 0;                                 // estimate for known_ids_ (with count_cache_)
   GaugeShare cache_bytes_share_{Metrics().cache_bytes};  // this task's part of the gauge
   FlatKeyMap<double> count_cache_;
+  FlatKeyMap<PopularityEntry> popularity_cache_;
+  std::vector<uint64_t> popularity_dirty_;  // items whose entry is dirty, in first-change order
   std::unordered_map<uint64_t, TopKList> topk_cache_;
   // c_ab by a, then b: an entry is the pair's current count (committed plus pending).
   using PairRow = FlatKeyMap<double>;
