@@ -6,7 +6,8 @@
 namespace streamrec::state {
 
 Result<std::optional<std::string>> KeyValueStore::Get(std::string_view key) const {
-  auto it = overlay_.find(std::string(key));
+  probe_.assign(key.data(), key.size());
+  auto it = overlay_.find(probe_);
   if (it != overlay_.end()) return it->second;
   return db_->Get(cf_, key);
 }
@@ -66,14 +67,28 @@ Status CounterStore::Clear() {
   return it->status();
 }
 
+CounterStore::Pending& CounterStore::PendingOf(std::string_view key) {
+  probe_.assign(key.data(), key.size());
+  auto it = pending_.find(probe_);
+  if (it != pending_.end()) return it->second;
+  return pending_.emplace(std::string(key), Pending()).first->second;
+}
+
 void CounterStore::Add(std::string_view key, const std::vector<double>& delta) {
-  auto& p = pending_[std::string(key)].delta;
+  auto& p = PendingOf(key).delta;
   if (p.size() < delta.size()) p.resize(delta.size(), 0.0);
   for (size_t i = 0; i < delta.size(); ++i) p[i] += delta[i];
 }
 
+void CounterStore::Add(std::string_view key, double delta) {
+  auto& p = PendingOf(key).delta;
+  if (p.empty()) p.push_back(0.0);
+  p[0] += delta;
+}
+
 Result<std::vector<double>> CounterStore::Get(std::string_view key) const {
-  auto it = pending_.find(std::string(key));
+  probe_.assign(key.data(), key.size());
+  auto it = pending_.find(probe_);
   std::vector<double> v;
   if (it == pending_.end() || !it->second.reset) {
     auto committed = db_->Get(cf_, key);

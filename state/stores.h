@@ -58,6 +58,9 @@ class KeyValueStore : public StateStore {
   ColumnFamilyId cf_;
   StateWriteBatch* batch_;
   std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  // The key of a lookup, copied into a buffer that keeps its capacity: a std::string made
+  // per lookup allocates for keys over 15 bytes (C++17 maps have no string_view lookup).
+  mutable std::string probe_;
 };
 
 // Key -> vector of double counters, updated by Merge (the counter merge operator:
@@ -75,7 +78,7 @@ class CounterStore : public StateStore {
   void OnAborted() override { pending_.clear(); }
 
   void Add(std::string_view key, const std::vector<double>& delta);
-  void Add(std::string_view key, double delta) { Add(key, std::vector<double>{delta}); }
+  void Add(std::string_view key, double delta);
   // Deletes every counter, committed or pending: each committed key is deleted in the
   // commit before the deltas added after this call are merged (the lambda re-base).
   Status Clear();
@@ -97,7 +100,10 @@ class CounterStore : public StateStore {
     bool reset = false;
     std::vector<double> delta;
   };
+  // The pending entry of `key`, created (the key copied) when absent.
+  Pending& PendingOf(std::string_view key);
   std::unordered_map<std::string, Pending> pending_;
+  mutable std::string probe_;  // as KeyValueStore::probe_
 };
 
 }  // namespace streamrec::state
