@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
-#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -18,6 +17,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "core/deadline_call.h"
 #include "core/thread_annotations.h"
 #include "streams/rdkafka_conf.h"
 #include "streams/rdkafka_log.h"
@@ -280,17 +280,11 @@ struct KafkaConsumer::Rep : public RdKafka::RebalanceCb, public RdKafka::EventCb
     };
     if (!close_deadline) return call(parts);
     auto copy = std::make_shared<OwnedPartitions>(ToOffsets(parts));
-    auto reply = std::make_shared<std::promise<Status>>();
-    std::future<Status> answered = reply->get_future();
-    std::thread caller([call, copy, reply] { reply->set_value(call(copy->get())); });
-    if (answered.wait_until(*close_deadline) != std::future_status::ready) {
-      caller.detach();
-      abandoned = true;
-      return Status::Timeout(std::string(assign ? "assign" : "unassign") +
-                             ": no answer from librdkafka's group handler before the close's deadline");
-    }
-    caller.join();
-    return answered.get();
+    std::optional<Status> answered = CallBefore<Status>(*close_deadline, [call, copy] { return call(copy->get()); });
+    if (answered) return *answered;
+    abandoned = true;
+    return Status::Timeout(std::string(assign ? "assign" : "unassign") +
+                           ": no answer from librdkafka's group handler before the close's deadline");
   }
 
   // Runs inside consume()/close() on the owning thread. No exception escapes.
