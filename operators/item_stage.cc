@@ -499,11 +499,12 @@ class ItemStageProcessor : public Processor {
 
   // The popularity changed since the last flush into this commit's batch.
   void WritePopularity() {
+    // Each item is listed once (when its entry turned dirty), and the cache is dropped
+    // only after this call or together with the list (a re-base).
     for (uint64_t item : popularity_dirty_) {
-      PopularityEntry* entry = popularity_cache_.find(item);
-      if (entry == nullptr || !entry->dirty) continue;
-      popularity_->Put(state::Key64(item), entry->count.Serialize());
-      entry->dirty = false;
+      PopularityEntry& entry = *popularity_cache_.find(item);
+      popularity_->Put(state::Key64(item), entry.count.Serialize());
+      entry.dirty = false;
     }
     popularity_dirty_.clear();
   }
@@ -923,7 +924,7 @@ class ItemStageProcessor : public Processor {
   // Caches of state only this processor writes (bounded in bytes by BoundCaches, which
   // drops a cache whole).
   static inline std::atomic<int> live_processors_{0};  // item processors of this process
-  size_t ids_bytes_ = 0;                                 // estimate for known_ids_ (with count_cache_)
+  size_t ids_bytes_ = 0;                                 // estimate for known_ids_
   GaugeShare cache_bytes_share_{Metrics().cache_bytes};  // this task's part of the gauge
   FlatKeyMap<double> count_cache_;
   FlatKeyMap<PopularityEntry> popularity_cache_;
