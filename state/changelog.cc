@@ -269,24 +269,46 @@ Result<ChangelogWriter::CommitRecords> ChangelogWriter::Take(int64_t source_next
   out.records.reserve(unsent_.size() + 1);
   std::vector<std::string> keys;
   keys.reserve(unsent_.size());
+  // The keys to read (merged ones), one batched lookup per column family: record keys
+  // sort by family name, then store key, so each family's keys come sorted and together.
+  std::vector<size_t> read_records;
+  std::vector<std::string_view> read_keys;
+  std::string_view read_family;
+  auto read_pending = [&]() -> Status {
+    if (read_keys.empty()) return Status::Ok();
+    auto cf = db_->ColumnFamily(read_family);
+    if (!cf.ok()) return cf.status();
+    auto values = db_->MultiGet(*cf, read_keys);
+    if (!values.ok()) return values.status();
+    for (size_t i = 0; i < read_records.size(); ++i) out.records[read_records[i]].value = std::move((*values)[i]);
+    read_records.clear();
+    read_keys.clear();
+    return Status::Ok();
+  };
   for (auto& [k, what] : unsent_) {
-    ChangelogEntry e{-1, k, std::nullopt};
+    out.records.push_back(ChangelogEntry{-1, k, std::nullopt});
     if (what.kind == Unsent::Kind::kValue) {
-      e.value = std::move(what.value);
+      out.records.back().value = std::move(what.value);
     } else if (what.kind == Unsent::Kind::kRead) {
-      auto decoded = DecodeChangelogKey(k);
-      if (!decoded.ok()) return decoded.status();
-      auto cf = db_->ColumnFamily(decoded->cf_name);
-      if (!cf.ok()) return cf.status();
-      auto value = db_->Get(*cf, decoded->key);
-      if (!value.ok()) return value.status();
-      e.value = std::move(value).value();
+      // Parsed in place (EncodeChangelogRecordKey's layout): kind, name length, name, key.
+      const std::string_view bytes(k);
+      const size_t n = bytes.size() >= 2 ? static_cast<uint8_t>(bytes[1]) : 0;
+      if (bytes.size() < 2 || static_cast<uint8_t>(bytes[0]) != kRecordKind || n == 0 || bytes.size() < 2 + n) {
+        return Status::Corruption("changelog: bad unsent record key");
+      }
+      const std::string_view family = bytes.substr(2, n);
+      if (family != read_family) {
+        STREAMREC_RETURN_IF_ERROR(read_pending());
+        read_family = family;
+      }
+      read_records.push_back(out.records.size() - 1);
+      read_keys.push_back(bytes.substr(2 + n));
     }
-    out.records.push_back(std::move(e));
     if (!what.pending) continue;  // not in the pending family: nothing to clear
     in_flight_[k] = out.commit;
     keys.push_back(k);
   }
+  STREAMREC_RETURN_IF_ERROR(read_pending());
   unsent_.clear();
   keys_of_commit_[out.commit] = std::move(keys);
   ChangelogMarker marker{writer_, out.commit, source_next_offset};

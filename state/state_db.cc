@@ -640,6 +640,27 @@ Result<std::optional<std::string>> StateDb::Get(ColumnFamilyId cf, std::string_v
   return std::optional<std::string>(value.ToString());
 }
 
+Result<std::vector<std::optional<std::string>>> StateDb::MultiGet(ColumnFamilyId cf,
+                                                                   const std::vector<std::string_view>& keys) const {
+  auto* h = HandleFor(rep_->handles, cf);
+  if (h == nullptr) return Status::InvalidArgument("unknown column family id");
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(keys.size());
+  for (std::string_view k : keys) slices.emplace_back(k.data(), k.size());
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  rep_->db->MultiGet(rocksdb::ReadOptions(), h, slices.size(), slices.data(), values.data(), statuses.data(),
+                     /*sorted_input=*/true);
+  if (rep_->has_metrics) rep_->metrics.reads->Increment(static_cast<double>(keys.size()));
+  std::vector<std::optional<std::string>> out(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "reading " + rep_->options.path);
+    out[i] = values[i].ToString();
+  }
+  return out;
+}
+
 std::unique_ptr<StateIterator> StateDb::NewIterator(ColumnFamilyId cf, std::string_view prefix) const {
   auto* h = HandleFor(rep_->handles, cf);
   if (h == nullptr) h = rep_->db->DefaultColumnFamily();

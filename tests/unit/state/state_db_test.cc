@@ -84,6 +84,37 @@ TEST(StateDbTest, MergeCountersPersistAcrossReopenAndFlush) {
   EXPECT_EQ(neighbours, (std::vector<uint64_t>{2, 3}));
 }
 
+TEST(StateDbTest, MultiGetReadsSortedKeysAsGetDoesAcrossMemtableAndTables) {
+  testing::TempDir dir;
+  auto db = StateDb::Open(Opts(dir.Sub("db")));
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  const ColumnFamilyId pairs = *(*db)->ColumnFamily("pairs");
+  StateWriteBatch first;
+  first.Merge(pairs, Key64Pair(1, 2), EncodeCounter(1.0));
+  first.Merge(pairs, Key64Pair(1, 4), EncodeCounter(5.0));
+  ASSERT_TRUE((*db)->Write(&first).ok());
+  ASSERT_TRUE((*db)->Flush().ok());  // in a table; the next operand in the memtable
+  StateWriteBatch second;
+  second.Merge(pairs, Key64Pair(1, 2), EncodeCounter(2.0));
+  second.Merge(pairs, Key64Pair(2, 1), EncodeCounter(3.0));
+  ASSERT_TRUE((*db)->Write(&second).ok());
+  const std::string k12 = Key64Pair(1, 2), k13 = Key64Pair(1, 3), k14 = Key64Pair(1, 4), k21 = Key64Pair(2, 1);
+  auto got = (*db)->MultiGet(pairs, {k12, k13, k14, k21});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 4u);
+  EXPECT_EQ(DecodeCounter(*(*got)[0]), std::vector<double>{3.0}) << "table value and memtable operand merged";
+  EXPECT_FALSE((*got)[1].has_value()) << "an absent key";
+  EXPECT_EQ(DecodeCounter(*(*got)[2]), std::vector<double>{5.0});
+  EXPECT_EQ(DecodeCounter(*(*got)[3]), std::vector<double>{3.0});
+  for (size_t i = 0; i < got->size(); ++i) {
+    auto one = (*db)->Get(pairs, std::vector<std::string>{k12, k13, k14, k21}[i]);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ(*one, (*got)[i]) << "key " << i;
+  }
+  EXPECT_TRUE((*db)->MultiGet(pairs, {})->empty());
+  EXPECT_FALSE((*db)->MultiGet(ColumnFamilyId{999}, {k12}).ok()) << "an unknown family is an error";
+}
+
 TEST(StateDbTest, MalformedMergeOperandIsAnErrorNotACrash) {
   testing::TempDir dir;
   auto db = StateDb::Open(Opts(dir.Sub("db")));
