@@ -550,6 +550,25 @@ class ItemStageProcessor : public Processor {
     return *c;
   }
 
+  // Caches c_ab of each b in `changed` (sorted) not cached yet, with one batched read.
+  Status PrefetchPairCounts(uint64_t a, const std::vector<uint64_t>& changed) {
+    PairRow& row = pair_cache_[a];
+    prefetch_items_.clear();
+    prefetch_keys_.clear();
+    for (uint64_t b : changed) {
+      if (row.find(b) != nullptr) continue;
+      prefetch_items_.push_back(b);
+      prefetch_keys_.push_back(state::Key64Pair(a, b));
+    }
+    if (prefetch_items_.empty()) return Status::Ok();
+    const std::vector<std::string_view> keys(prefetch_keys_.begin(), prefetch_keys_.end());
+    auto counts = pairs_->GetScalars(keys);
+    if (!counts.ok()) return counts.status();
+    for (size_t i = 0; i < prefetch_items_.size(); ++i) row[prefetch_items_[i]] = (*counts)[i];
+    cached_pairs_ += prefetch_items_.size();
+    return Status::Ok();
+  }
+
   void ClearPairCache() {
     pair_cache_ = FlatKeyMap<PairRow>();
     cached_pairs_ = 0;
@@ -590,6 +609,8 @@ class ItemStageProcessor : public Processor {
     member_counts.reserve(list.neighbors().size());
     for (const auto& n : list.neighbors()) member_counts.emplace_back(n.item_key, n.count);
     std::sort(member_counts.begin(), member_counts.end());
+    // Every changed pair's count is asked for below: the ones not cached are read at once.
+    STREAMREC_RETURN_IF_ERROR(PrefetchPairCounts(a, changed));
     Status error;
     list.Update(changed, [&](uint64_t b) {
       Neighbor n;
@@ -934,6 +955,9 @@ class ItemStageProcessor : public Processor {
   using PairRow = FlatKeyMap<double>;
   FlatKeyMap<PairRow> pair_cache_;
   size_t cached_pairs_ = 0;
+  // PrefetchPairCounts' buffers (kept to reuse their capacity).
+  std::vector<uint64_t> prefetch_items_;
+  std::vector<std::string> prefetch_keys_;
   double total_ = 0;
   double persisted_step_ = 0;  // estimator step in the store (after the pending batch)
 };

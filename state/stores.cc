@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "state/encoding.h"
+
 namespace streamrec::state {
 
 Result<std::optional<std::string>> KeyValueStore::Get(std::string_view key) const {
@@ -110,6 +112,37 @@ Result<double> CounterStore::GetScalar(std::string_view key) const {
   auto v = Get(key);
   if (!v.ok()) return v.status();
   return v->empty() ? 0.0 : (*v)[0];
+}
+
+Result<std::vector<double>> CounterStore::GetScalars(const std::vector<std::string_view>& keys) const {
+  std::vector<double> out(keys.size(), 0.0);
+  // Keys whose committed value counts (not reset in this commit), read together.
+  std::vector<std::string_view> read;
+  std::vector<size_t> read_index;
+  std::vector<const Pending*> pending(keys.size(), nullptr);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    probe_.assign(keys[i].data(), keys[i].size());
+    auto it = pending_.find(probe_);
+    if (it != pending_.end()) pending[i] = &it->second;
+    if (it == pending_.end() || !it->second.reset) {
+      read.push_back(keys[i]);
+      read_index.push_back(i);
+    }
+  }
+  if (!read.empty()) {
+    auto committed = db_->MultiGet(cf_, read);
+    if (!committed.ok()) return committed.status();
+    for (size_t j = 0; j < read.size(); ++j) {
+      const std::optional<std::string>& value = (*committed)[j];
+      if (!value.has_value() || value->empty()) continue;
+      if (value->size() % 8 != 0) return Status::Corruption("counter " + name_ + ": bad value size");
+      out[read_index[j]] = DecodeDouble(value->data());
+    }
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (pending[i] != nullptr && !pending[i]->delta.empty()) out[i] += pending[i]->delta[0];
+  }
+  return out;
 }
 
 }  // namespace streamrec::state

@@ -86,6 +86,9 @@ class CounterStore : public StateStore {
   Result<std::vector<double>> Get(std::string_view key) const;
   // The first component (0 when absent).
   Result<double> GetScalar(std::string_view key) const;
+  // GetScalar of each of `keys` (sorted ascending), with one batched read of the
+  // committed values (StateDb::MultiGet).
+  Result<std::vector<double>> GetScalars(const std::vector<std::string_view>& keys) const;
   std::unique_ptr<StateIterator> ScanCommitted(std::string_view prefix = "") const {
     return db_->NewIterator(cf_, prefix);
   }
