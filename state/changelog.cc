@@ -1,5 +1,8 @@
 #include "state/changelog.h"
 
+#include <string_view>
+#include <unordered_set>
+
 #include "core/byte_codec.h"
 
 namespace streamrec::state {
@@ -8,8 +11,16 @@ namespace {
 constexpr uint8_t kRecordKind = 1;
 constexpr uint8_t kMarkerKind = 2;
 constexpr uint8_t kMarkerFormat = 1;
+// A pending-family key naming a commit's pending set (never a Kafka record key).
+constexpr uint8_t kPendingSetKind = 3;
 
 }  // namespace
+
+std::string ChangelogPendingSetKey(uint64_t commit) {
+  std::string out(1, static_cast<char>(kPendingSetKind));
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((commit >> shift) & 0xff));
+  return out;
+}
 
 bool IsLoggedKey(std::string_view cf_name, std::string_view key) {
   if (cf_name == kChangelogPendingFamily) return false;
@@ -161,11 +172,25 @@ Status ChangelogWriter::Load() {
   if (!commit.ok()) return commit.status();
   commit_ = commit->value_or(0);
   unsent_.clear();
-  in_flight_.clear();
-  keys_of_commit_.clear();
+  set_keys_.clear();
+  carried_.clear();
+  entries_of_commit_.clear();
   acked_.clear();
   auto it = db_->NewIterator(pending_cf_);
-  for (; it->Valid(); it->Next()) unsent_.emplace(std::string(it->key()), Unsent{});
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = it->key();
+    carried_.emplace_back(key);
+    if (key.empty() || static_cast<uint8_t>(key[0]) != kPendingSetKind) {
+      unsent_.emplace(std::string(key), Unsent{});  // a key's own entry
+      continue;
+    }
+    ByteReader r(it->value());
+    while (!r.AtEnd()) {
+      std::string k;
+      if (!r.GetString(&k)) return Status::Corruption("changelog: bad pending set in " + db_->path());
+      unsent_.emplace(std::move(k), Unsent{});
+    }
+  }
   STREAMREC_RETURN_IF_ERROR(it->status());
   // The outbox is not tracked in the pending family: all of it goes out again.
   auto outbox = db_->ColumnFamily(kOutboxFamily);
@@ -187,7 +212,9 @@ void ChangelogWriter::SetWriter(StateWriteBatch* batch, uint64_t writer, int64_t
 }
 
 void ChangelogWriter::MarkUnsent(StateWriteBatch* batch, const std::string& encoded_key) {
-  if (unsent_.insert_or_assign(encoded_key, Unsent{}).second) batch->Put(pending_cf_, encoded_key, "");
+  if (!unsent_.insert_or_assign(encoded_key, Unsent{}).second) return;
+  batch->Put(pending_cf_, encoded_key, "");
+  carried_.push_back(encoded_key);
 }
 
 Status ChangelogWriter::MarkAllUnsent(StateWriteBatch* batch) {
@@ -235,22 +262,33 @@ Status ChangelogWriter::Track(StateWriteBatch* batch) {
     touched.push_back(std::move(t));
   }));
   STREAMREC_RETURN_IF_ERROR(named);
-  // Acknowledged keys leave the pending family first, so that a key acknowledged and
-  // changed again stays pending (the later Put wins within the batch).
+  // Acknowledged entries leave the pending family, except a key's own entry that
+  // MarkUnsent put again since (carried to the next commit: the later Put wins).
+  std::unordered_set<std::string_view> carried;
   for (const std::string& k : acked_) {
-    if (unsent_.count(k) == 0 && in_flight_.count(k) == 0) batch->Delete(pending_cf_, k);
+    const bool own_entry = !k.empty() && static_cast<uint8_t>(k[0]) != kPendingSetKind;
+    if (own_entry && carried.empty() && !carried_.empty()) carried.insert(carried_.begin(), carried_.end());
+    if (own_entry && carried.count(k) > 0) continue;
+    batch->Delete(pending_cf_, k);
   }
   acked_.clear();
+  const size_t listed = set_keys_.size();
   for (Touched& t : touched) {
     auto u = unsent_.find(t.key);
-    const bool was_pending = (u != unsent_.end() && u->second.pending) || in_flight_.count(t.key) > 0;
-    if (t.pending && !was_pending) batch->Put(pending_cf_, t.key, "");
+    // Unsent and pending already: listed in this commit's set, or carried to it.
+    const bool was_pending = u != unsent_.end() && u->second.pending;
+    if (t.pending && !was_pending) set_keys_.push_back(t.key);
     t.what.pending = t.pending || was_pending;
     if (u == unsent_.end()) {
       unsent_.emplace(std::move(t.key), std::move(t.what));
     } else {
       u->second = std::move(t.what);  // the last operation decides
     }
+  }
+  if (set_keys_.size() != listed) {
+    ByteWriter w;
+    for (const std::string& k : set_keys_) w.PutString(k);
+    batch->Put(pending_cf_, ChangelogPendingSetKey(commit_ + 1), w.Take());
   }
   meta_->PutU64(batch, kCommitKey, commit_ + 1);
   if (acked_dirty_) {
@@ -267,8 +305,6 @@ Result<ChangelogWriter::CommitRecords> ChangelogWriter::Take(int64_t source_next
   // never reused by a later instance of the task.
   out.commit = ++commit_;
   out.records.reserve(unsent_.size() + 1);
-  std::vector<std::string> keys;
-  keys.reserve(unsent_.size());
   // The keys to read (merged ones), one batched lookup per column family: record keys
   // sort by family name, then store key, so each family's keys come sorted and together.
   std::vector<size_t> read_records;
@@ -304,29 +340,25 @@ Result<ChangelogWriter::CommitRecords> ChangelogWriter::Take(int64_t source_next
       read_records.push_back(out.records.size() - 1);
       read_keys.push_back(bytes.substr(2 + n));
     }
-    if (!what.pending) continue;  // not in the pending family: nothing to clear
-    in_flight_[k] = out.commit;
-    keys.push_back(k);
   }
   STREAMREC_RETURN_IF_ERROR(read_pending());
   unsent_.clear();
-  keys_of_commit_[out.commit] = std::move(keys);
+  // This commit's acknowledgement clears its pending set and the entries carried to it.
+  std::vector<std::string> entries = std::move(carried_);
+  carried_.clear();
+  if (!set_keys_.empty()) entries.push_back(ChangelogPendingSetKey(out.commit));
+  set_keys_.clear();
+  entries_of_commit_[out.commit] = std::move(entries);
   ChangelogMarker marker{writer_, out.commit, source_next_offset};
   out.records.push_back(ChangelogEntry{-1, ChangelogMarkerKey(), marker.Encode()});
   return out;
 }
 
 void ChangelogWriter::OnDelivered(uint64_t commit, int64_t offset) {
-  auto it = keys_of_commit_.find(commit);
-  if (it == keys_of_commit_.end()) return;  // not this instance's
-  for (const std::string& k : it->second) {
-    auto f = in_flight_.find(k);
-    if (f != in_flight_.end() && f->second == commit) {
-      in_flight_.erase(f);
-      acked_.push_back(k);
-    }
-  }
-  keys_of_commit_.erase(it);
+  auto it = entries_of_commit_.find(commit);
+  if (it == entries_of_commit_.end()) return;  // not this instance's
+  for (std::string& k : it->second) acked_.push_back(std::move(k));
+  entries_of_commit_.erase(it);
   if (offset + 1 > acked_offset_) {
     acked_offset_ = offset + 1;
     acked_dirty_ = true;

@@ -28,9 +28,17 @@ namespace streamrec::state {
 // except the keys that describe the changelog itself (below), which are the local copy's.
 
 // The column family holding the keys whose changelog records are not acknowledged yet
-// (keys only, written in the commit's own WriteBatch): after a crash between a commit
-// and its changelog delivery the task re-sends their current values when it reopens.
+// (written in the commit's own WriteBatch): after a crash between a commit and its
+// changelog delivery the task re-sends their current values when it reopens. One entry
+// per commit lists that commit's changed keys (a pending set: key 0x03 + big-endian
+// commit, value the encoded record keys, each u32-length-prefixed), deleted once the
+// commit's marker is acknowledged: two writes per commit instead of a put and a delete
+// per changed key. A key marked unsent outside a commit (a restore's torn tail, a store
+// from before the changelog), and every key of stores written before pending sets, has
+// an entry of its own: the encoded record key, empty value.
 inline constexpr char kChangelogPendingFamily[] = "changelog-pending";
+// The pending family's key of commit `commit`'s pending set.
+std::string ChangelogPendingSetKey(uint64_t commit);
 // Meta keys starting with this prefix are local (never logged): the writer id, the
 // changelog offset acknowledged.
 inline constexpr char kChangelogMetaPrefix[] = "changelog.";
@@ -171,7 +179,7 @@ class ChangelogWriter {
   // The marker of `commit` was acknowledged at `offset` (so were its records, which
   // precede it in the partition).
   void OnDelivered(uint64_t commit, int64_t offset);
-  size_t unacked_commits() const { return keys_of_commit_.size(); }
+  size_t unacked_commits() const { return entries_of_commit_.size(); }
   size_t unsent() const { return unsent_.size(); }
 
  private:
@@ -187,7 +195,7 @@ class ChangelogWriter {
   struct Unsent {
     enum class Kind { kRead, kValue, kTombstone } kind = Kind::kRead;
     std::string value;
-    bool pending = true;  // recorded in the pending family (cleared once acknowledged)
+    bool pending = true;  // recorded in the pending family (until its commit is acknowledged)
   };
   std::map<std::string, Unsent> unsent_;
   // Whether a change is kept in the pending family: every change but the addition of an
@@ -199,9 +207,15 @@ class ChangelogWriter {
     return cf_name != kOutboxFamily || op == StateWriteBatch::Op::kDelete;
   }
   static constexpr char kOutboxFamily[] = "outbox";
-  std::map<std::string, uint64_t> in_flight_;  // key -> the last commit that sent it
-  std::map<uint64_t, std::vector<std::string>> keys_of_commit_;
-  std::vector<std::string> acked_;  // to leave the pending family in the next batch
+  // The changed keys of the next commit (Take's), listed in its pending set: each Track
+  // until that Take rewrites the set with all of them.
+  std::vector<std::string> set_keys_;
+  // Pending-family entries whose keys the next commit sends (loaded at Load, or one key's
+  // own entry from MarkUnsent): they leave the family once that commit is acknowledged.
+  std::vector<std::string> carried_;
+  // Per commit sent and not acknowledged: the pending-family entries its marker clears.
+  std::map<uint64_t, std::vector<std::string>> entries_of_commit_;
+  std::vector<std::string> acked_;  // entries to leave the pending family in the next batch
   std::map<ColumnFamilyId, std::string> cf_names_;
 };
 

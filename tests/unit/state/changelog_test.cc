@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/byte_codec.h"
 #include "state/exactly_once.h"
 #include "state/state_db.h"
 #include "tests/unit/state/temp_dir.h"
@@ -163,11 +164,30 @@ class ChangelogWriterTest : public ::testing::Test {
     if (deliver) writer_->OnDelivered(batch->commit, static_cast<int64_t>(log_.size()) - 1);
     return batch->commit;
   }
+  // The record keys the pending family holds: those listed in pending sets, and keys
+  // with an entry of their own.
   std::set<std::string> PendingKeys() {
     std::set<std::string> keys;
     auto it = db_->NewIterator(Cf(db_.get(), kChangelogPendingFamily));
-    for (; it->Valid(); it->Next()) keys.emplace(it->key());
+    for (; it->Valid(); it->Next()) {
+      if (it->key().substr(0, 1) != ChangelogPendingSetKey(0).substr(0, 1)) {
+        keys.emplace(it->key());
+        continue;
+      }
+      ByteReader r(it->value());
+      std::string k;
+      while (!r.AtEnd()) {
+        EXPECT_TRUE(r.GetString(&k));
+        keys.insert(k);
+      }
+    }
     return keys;
+  }
+  size_t PendingEntries() {
+    size_t n = 0;
+    auto it = db_->NewIterator(Cf(db_.get(), kChangelogPendingFamily));
+    for (; it->Valid(); it->Next()) ++n;
+    return n;
   }
 
   testing::TempDir dir_;
@@ -188,6 +208,7 @@ TEST_F(ChangelogWriterTest, SendsValuesAfterTheCommitAndKeepsKeysPendingUntilAck
   // Pending in the same batch as the change (the local meta keys are not logged).
   EXPECT_EQ(PendingKeys().count(EncodeChangelogRecordKey("meta", "changelog.commit")), 0u);  // local, not logged
   EXPECT_EQ(PendingKeys().size(), 2u);
+  EXPECT_EQ(PendingEntries(), 1u) << "one pending set per commit, not an entry per key";
   b.Clear();
   b.Merge(counts, "x", EncodeCounter(3.0));
   b.Delete(kv, "a");
@@ -213,6 +234,65 @@ TEST_F(ChangelogWriterTest, SendsValuesAfterTheCommitAndKeepsKeysPendingUntilAck
   Write(&b);
   // x and a left the pending family; b (unsent) and c stay.
   EXPECT_EQ(PendingKeys(), (std::set<std::string>{EncodeChangelogRecordKey("kv", "b"), EncodeChangelogRecordKey("kv", "c")}));
+  // Sent and acknowledged: the next write leaves the family empty.
+  const uint64_t c2 = Send(/*deliver=*/true);
+  ASSERT_NE(c2, 0u);
+  b.Clear();
+  b.Put(Cf(db_.get(), "meta"), "changelog.local", "x");  // a local key: nothing to log
+  Write(&b);
+  EXPECT_EQ(PendingEntries(), 0u);
+}
+
+TEST_F(ChangelogWriterTest, KeysPendingOneByOneFromAnOlderStoreAreResentAndCleared) {
+  Open();
+  const ColumnFamilyId kv = Cf(db_.get(), "kv");
+  const ColumnFamilyId pending = Cf(db_.get(), kChangelogPendingFamily);
+  StateWriteBatch b;
+  b.Put(kv, "old", "value");
+  b.Put(pending, EncodeChangelogRecordKey("kv", "old"), "");  // the layout before pending sets
+  ASSERT_TRUE(db_->Write(&b).ok());
+  Close();
+  Open();
+  EXPECT_EQ(writer_->unsent(), 1u);
+  b.Clear();
+  b.Put(kv, "new", "1");
+  Write(&b);
+  EXPECT_EQ(PendingKeys(), (std::set<std::string>{EncodeChangelogRecordKey("kv", "old"), EncodeChangelogRecordKey("kv", "new")}));
+  ASSERT_NE(Send(/*deliver=*/true), 0u);
+  std::map<std::string, std::optional<std::string>> sent;
+  for (size_t i = 0; i + 1 < log_.size(); ++i) sent[log_[i].key] = log_[i].value;
+  EXPECT_EQ(sent[EncodeChangelogRecordKey("kv", "old")], std::optional<std::string>("value")) << "read from the store";
+  EXPECT_EQ(sent[EncodeChangelogRecordKey("kv", "new")], std::optional<std::string>("1"));
+  b.Clear();
+  Write(&b);
+  EXPECT_EQ(PendingEntries(), 0u) << "the old entry and the set both left once acknowledged";
+}
+
+TEST_F(ChangelogWriterTest, AKeyChangedAgainWhileInFlightStaysPendingAfterTheFirstAcknowledgement) {
+  Open();
+  const ColumnFamilyId counts = Cf(db_.get(), "counts");
+  StateWriteBatch b;
+  b.Merge(counts, "x", EncodeCounter(1.0));
+  Write(&b);
+  const uint64_t c1 = Send(/*deliver=*/false);
+  b.Clear();
+  b.Merge(counts, "x", EncodeCounter(1.0));
+  Write(&b);
+  const uint64_t c2 = Send(/*deliver=*/false);
+  ASSERT_LT(c1, c2);
+  writer_->OnDelivered(c1, 1);
+  b.Clear();
+  Write(&b);
+  EXPECT_EQ(PendingKeys(), std::set<std::string>{EncodeChangelogRecordKey("counts", "x")}) << "c2 not acknowledged";
+  // A crash now: the reopened copy re-sends x.
+  Close();
+  Open();
+  EXPECT_EQ(writer_->unsent(), 1u);
+  ASSERT_NE(Send(/*deliver=*/true), 0u);
+  EXPECT_EQ(DecodeCounter(*log_[log_.size() - 2].value), std::vector<double>{2.0});
+  b.Clear();
+  Write(&b);
+  EXPECT_EQ(PendingEntries(), 0u);
 }
 
 TEST_F(ChangelogWriterTest, AReopenedCopyResendsWhatWasNotAcknowledgedAndARestoreEqualsTheStore) {
