@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "state/counter_merge.h"
 #include "state/encoding.h"
 
 namespace streamrec::state {
@@ -55,10 +56,22 @@ void KeyValueStore::PrepareCommit() {
 }
 
 void CounterStore::PrepareCommit() {
+  std::string sum;
   for (const auto* entry : InKeyOrder(pending_)) {
     const auto& [key, p] = *entry;
     if (p.reset) batch_->Delete(cf_, key);
-    if (!p.delta.empty()) batch_->Merge(cf_, key, EncodeCounter(p.delta));
+    if (p.delta.empty()) continue;
+    if (!p.reset && p.base_size >= 0) {
+      // The merge operator's own arithmetic over the committed value seen.
+      const std::string operand = EncodeCounter(p.delta);
+      const std::string base = p.base_size == 1 ? EncodeCounter(p.base) : std::string();
+      const std::string_view base_view(base);
+      if (AddCounters(p.base_size == 1 ? &base_view : nullptr, operand, &sum)) {
+        batch_->Put(cf_, key, sum);
+        continue;
+      }
+    }
+    batch_->Merge(cf_, key, EncodeCounter(p.delta));
   }
 }
 
@@ -114,12 +127,12 @@ Result<double> CounterStore::GetScalar(std::string_view key) const {
   return v->empty() ? 0.0 : (*v)[0];
 }
 
-Result<std::vector<double>> CounterStore::GetScalars(const std::vector<std::string_view>& keys) const {
+Result<std::vector<double>> CounterStore::GetScalars(const std::vector<std::string_view>& keys) {
   std::vector<double> out(keys.size(), 0.0);
   // Keys whose committed value counts (not reset in this commit), read together.
   std::vector<std::string_view> read;
   std::vector<size_t> read_index;
-  std::vector<const Pending*> pending(keys.size(), nullptr);
+  std::vector<Pending*> pending(keys.size(), nullptr);
   for (size_t i = 0; i < keys.size(); ++i) {
     probe_.assign(keys[i].data(), keys[i].size());
     auto it = pending_.find(probe_);
@@ -134,9 +147,17 @@ Result<std::vector<double>> CounterStore::GetScalars(const std::vector<std::stri
     if (!committed.ok()) return committed.status();
     for (size_t j = 0; j < read.size(); ++j) {
       const std::optional<std::string>& value = (*committed)[j];
-      if (!value.has_value() || value->empty()) continue;
+      Pending* p = pending[read_index[j]];
+      if (!value.has_value() || value->empty()) {
+        if (p != nullptr) p->base_size = 0;
+        continue;
+      }
       if (value->size() % 8 != 0) return Status::Corruption("counter " + name_ + ": bad value size");
       out[read_index[j]] = DecodeDouble(value->data());
+      if (p != nullptr && value->size() == 8) {
+        p->base_size = 1;
+        p->base = out[read_index[j]];
+      }
     }
   }
   for (size_t i = 0; i < keys.size(); ++i) {

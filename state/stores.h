@@ -87,8 +87,9 @@ class CounterStore : public StateStore {
   // The first component (0 when absent).
   Result<double> GetScalar(std::string_view key) const;
   // GetScalar of each of `keys` (sorted ascending), with one batched read of the
-  // committed values (StateDb::MultiGet).
-  Result<std::vector<double>> GetScalars(const std::vector<std::string_view>& keys) const;
+  // committed values (StateDb::MultiGet). A key with deltas pending whose committed
+  // value is a scalar or absent is then written as a put of the sum (no merge operand).
+  Result<std::vector<double>> GetScalars(const std::vector<std::string_view>& keys);
   std::unique_ptr<StateIterator> ScanCommitted(std::string_view prefix = "") const {
     return db_->NewIterator(cf_, prefix);
   }
@@ -99,8 +100,14 @@ class CounterStore : public StateStore {
   ColumnFamilyId cf_;
   StateWriteBatch* batch_;
   // A key's deltas since the last commit; `reset`: its committed value is deleted first.
+  // `base_size`: the committed value when a read saw it while the key had deltas pending
+  // (-1: not seen; 0: absent; 1: the scalar `base`): the commit then puts the sum, which
+  // is the value the merge would have made, so that nothing reads it back (the
+  // changelog sends a put's value from the batch).
   struct Pending {
     bool reset = false;
+    int8_t base_size = -1;
+    double base = 0;
     std::vector<double> delta;
   };
   // The pending entry of `key`, created (the key copied) when absent.

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -193,6 +194,60 @@ TEST(StoresTest, OverlaySeesPendingWritesUntilCommitted) {
   counters.OnAborted();
   EXPECT_EQ(*counters.GetScalar("c"), 5.0);
   EXPECT_EQ(**kv.Get("x"), "1");
+}
+
+// A key whose committed value a batched read saw while it had deltas pending is written as
+// a put of the sum (no read back, no operand to merge later); the others still merge.
+TEST(StoresTest, GetScalarsTurnsTheCommitOfAKeyItReadIntoAPutOfTheSum) {
+  testing::TempDir dir;
+  auto db = StateDb::Open(Opts(dir.Sub("db")));
+  ASSERT_TRUE(db.ok());
+  const ColumnFamilyId pairs = *(*db)->ColumnFamily("pairs");
+  StateWriteBatch batch;
+  CounterStore counters("pairs", db->get(), pairs, &batch);
+  counters.Add("a", 1.5);
+  counters.Add("b", 2.0);
+  counters.Add("c", 4.0);
+  counters.PrepareCommit();
+  ASSERT_TRUE((*db)->Write(&batch).ok());
+  batch.Clear();
+  counters.OnCommitted();
+  counters.Add("a", 0.25);   // read below: a put of 1.75
+  counters.Add("new", 3.0);  // read below, absent: a put of 3
+  counters.Add("b", 1.0);    // not read: a merge
+  auto read = counters.GetScalars({"a", "c", "new"});
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  EXPECT_EQ(*read, (std::vector<double>{1.75, 4.0, 3.0}));
+  counters.Add("a", 1.0);  // after the read: in the sum too
+  counters.PrepareCommit();
+  std::map<std::string, std::pair<StateWriteBatch::Op, std::string>> ops;
+  ASSERT_TRUE(batch
+                  .ForEachOp([&](ColumnFamilyId, std::string_view key, StateWriteBatch::Op op, std::string_view value) {
+                    ops[std::string(key)] = {op, std::string(value)};
+                  })
+                  .ok());
+  ASSERT_EQ(ops.size(), 3u) << "c had nothing pending: not written";
+  EXPECT_EQ(ops["a"].first, StateWriteBatch::Op::kPut);
+  EXPECT_EQ(DecodeCounter(ops["a"].second), std::vector<double>{2.75});
+  EXPECT_EQ(ops["new"].first, StateWriteBatch::Op::kPut);
+  EXPECT_EQ(DecodeCounter(ops["new"].second), std::vector<double>{3.0});
+  EXPECT_EQ(ops["b"].first, StateWriteBatch::Op::kMerge);
+  ASSERT_TRUE((*db)->Write(&batch).ok());
+  batch.Clear();
+  counters.OnCommitted();
+  EXPECT_EQ(*counters.GetScalar("a"), 2.75);
+  EXPECT_EQ(*counters.GetScalar("b"), 3.0);
+  EXPECT_EQ(*counters.GetScalar("new"), 3.0);
+  // A reset key (Clear) is never summed over what it had.
+  counters.Add("a", 1.0);
+  ASSERT_TRUE(counters.GetScalars({"a"}).ok());
+  ASSERT_TRUE(counters.Clear().ok());
+  counters.Add("a", 5.0);
+  counters.PrepareCommit();
+  ASSERT_TRUE((*db)->Write(&batch).ok());
+  batch.Clear();
+  counters.OnCommitted();
+  EXPECT_EQ(*counters.GetScalar("a"), 5.0);
 }
 
 // Clear() (the lambda re-base): every committed and pending entry goes, the writes after
