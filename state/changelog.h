@@ -162,9 +162,10 @@ class ChangelogWriter {
   void MarkUnsent(StateWriteBatch* batch, const std::string& encoded_key);
   // Every logged key of the store, unsent (a store from before the changelog).
   Status MarkAllUnsent(StateWriteBatch* batch);
-  // Before `batch` is written: its logged keys become unsent and pending (in the batch),
-  // acknowledged keys leave the pending family, the commit counter and the acknowledged
-  // offset are saved.
+  // Before `batch` is written: its logged keys become unsent and pending (listed in the
+  // next commit's pending set, written into the batch), acknowledged commits' sets and
+  // entries leave the pending family, the commit counter and the acknowledged offset are
+  // saved.
   Status Track(StateWriteBatch* batch);
 
   // One commit's changelog records.
