@@ -86,7 +86,7 @@ class CounterStore : public StateStore {
   Result<std::vector<double>> Get(std::string_view key) const;
   // The first component (0 when absent).
   Result<double> GetScalar(std::string_view key) const;
-  // GetScalar of each of `keys` (sorted ascending), with one batched read of the
+  // GetScalar of each of `keys` (fastest sorted ascending), with one batched read of the
   // committed values (StateDb::MultiGet). A key with deltas pending whose committed
   // value is a scalar or absent is then written as a put of the sum (no merge operand).
   Result<std::vector<double>> GetScalars(const std::vector<std::string_view>& keys);

@@ -112,6 +112,10 @@ TEST(StateDbTest, MultiGetReadsSortedKeysAsGetDoesAcrossMemtableAndTables) {
     ASSERT_TRUE(one.ok());
     EXPECT_EQ(*one, (*got)[i]) << "key " << i;
   }
+  auto unsorted = (*db)->MultiGet(pairs, {k21, k13, k12});
+  ASSERT_TRUE(unsorted.ok());
+  EXPECT_EQ(*unsorted, (std::vector<std::optional<std::string>>{(*got)[3], std::nullopt, (*got)[0]}))
+      << "unsorted keys are answered in their order";
   EXPECT_TRUE((*db)->MultiGet(pairs, {})->empty());
   EXPECT_FALSE((*db)->MultiGet(ColumnFamilyId{999}, {k12}).ok()) << "an unknown family is an error";
 }
